@@ -1,0 +1,103 @@
+"""The technician's view of the store as AgentLocal messages (journal verify/show, outbox).
+
+Plain functions over a ``Store``; the servicer runs them off the event loop (a verify walks
+every entry) and turns ``JournalError`` into a gRPC error naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from branchline.v1 import agent_local_pb2 as pb
+
+from .db import JournalError
+from .ejournal import Entry
+from .jsoncodec import DataError
+from .store import Store
+
+MAX_LIMIT = 1000
+R = TypeVar("R")
+
+
+async def run(
+    open_store: Callable[[], Store],
+    context: grpc.aio.ServicerContext,
+    function: Callable[..., R],
+    *args: object,
+) -> R:
+    """``function(store, *args)`` on a worker thread; store errors become gRPC errors."""
+    try:
+        store = open_store()  # on the loop thread: the lazy open happens once
+        return await asyncio.to_thread(function, store, *args)
+    except DataError as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except (JournalError, sqlite3.Error, OSError) as exc:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"journal: {exc}")
+    raise AssertionError("context.abort returned")
+
+
+def entry_to_pb(entry: Entry) -> pb.JournalEntry:
+    return pb.JournalEntry(
+        seq=entry.seq,
+        at=entry.at,
+        kind=entry.kind,
+        fields_json=entry.fields_json,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+
+
+def _limit(value: int, default: int) -> int:
+    if value > MAX_LIMIT:
+        raise DataError(f"limit: at most {MAX_LIMIT}, got {value}")
+    return value or default
+
+
+def verify_journal(store: Store) -> pb.VerifyJournalResult:
+    report = store.ejournal.verify()
+    result = pb.VerifyJournalResult(
+        ok=report.ok,
+        entries=report.entries,
+        first_bad_seq=report.first_bad_seq or 0,
+        reason=report.reason,
+    )
+    if report.first_bad_seq is not None:
+        found = store.ejournal.show(since=report.first_bad_seq, limit=1)
+        if found and found[0].seq == report.first_bad_seq:
+            result.bad_entry.CopyFrom(entry_to_pb(found[0]))
+    return result
+
+
+def show_journal(store: Store, request: pb.ShowJournalRequest) -> pb.ShowJournalResult:
+    entries = store.ejournal.show(request.since or None, _limit(request.limit, 50))
+    return pb.ShowJournalResult(entries=[entry_to_pb(e) for e in entries])
+
+
+def list_outbox(store: Store, request: pb.ListOutboxRequest) -> pb.ListOutboxResult:
+    stats = store.outbox.stats()
+    now = store.db.now()
+    messages = [
+        pb.OutboxMessage(
+            seq=m.seq,
+            key=m.key,
+            kind=m.kind,
+            age_seconds=m.age(now),
+            attempts=m.attempts,
+            last_error=m.last_error,
+            txn_id=m.txn_id or "",
+            size=len(m.payload),
+        )
+        for m in store.outbox.pending(_limit(request.limit, 100))
+    ]
+    return pb.ListOutboxResult(
+        messages=messages,
+        pending=stats.pending,
+        oldest_age_seconds=stats.oldest_age_seconds,
+        acknowledged=stats.acknowledged,
+        last_seq=stats.last_seq,
+    )

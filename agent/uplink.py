@@ -1,0 +1,218 @@
+"""The terminal's one long-lived stream to the server (TerminalLink.Connect).
+
+Registers with every device's current state, sends a heartbeat every interval and each
+device status change as it happens, and reconnects with jittered exponential backoff.
+Device changes are coalesced per device: after a reconnect the registration carries the
+current state of every device, so nothing queued while disconnected needs replaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from branchline.agent.config import TerminalConfig
+from branchline.agent.device_owner import DeviceSnapshot
+from branchline.agent.service_state import ServiceState
+from branchline.agent.wire import SERVICE_STATE_TO_PB, TERMINAL_KIND_TO_PB, device_to_pb
+from branchline.common.logs import log_event
+from branchline.v1 import terminal_link_pb2 as link_pb2
+from branchline.v1 import terminal_link_pb2_grpc as link_grpc
+
+log = logging.getLogger("branchline.agent.uplink")
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 15.0
+AGENT_VERSION = "0.1.0"
+
+
+def open_channel(config: TerminalConfig) -> grpc.aio.Channel:
+    options = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 10_000)]
+    if config.tls is None:
+        return grpc.aio.insecure_channel(config.server, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=config.tls.ca_file.read_bytes(),
+        private_key=config.tls.key_file.read_bytes(),
+        certificate_chain=config.tls.cert_file.read_bytes(),
+    )
+    return grpc.aio.secure_channel(config.server, credentials, options=options)
+
+
+class UplinkUnavailable(Exception):
+    """The server cannot be asked right now (not connected, or the link dropped mid-request)."""
+
+
+class Uplink:
+    def __init__(
+        self,
+        config: TerminalConfig,
+        devices: Callable[[], list[DeviceSnapshot]],
+        service_state: Callable[[], ServiceState],
+    ) -> None:
+        self._config = config
+        self._devices = devices
+        self._service_state = service_state
+        self._pending: dict[str, DeviceSnapshot] = {}
+        self._state_dirty = False
+        self._wake = asyncio.Event()
+        self._seq = 0
+        self._outgoing: list[link_pb2.TerminalMessage] = []
+        self._waiting: dict[int, asyncio.Future[link_pb2.ServerMessage]] = {}
+        self.connected = False
+        self.last_error = ""
+
+    def device_changed(self, snapshot: DeviceSnapshot) -> None:
+        self._pending[snapshot.name] = snapshot
+        self._wake.set()
+
+    def service_state_changed(self) -> None:
+        self._state_dirty = True
+        self._wake.set()
+
+    async def request(self, timeout: float = 15.0, **body: object) -> link_pb2.ServerMessage:
+        """Send one request message and wait for the server's answer to it."""
+        if not self.connected:
+            raise UplinkUnavailable(
+                f"not connected to the server ({self.last_error or 'connecting'})"
+            )
+        message = self._next(**body)
+        future: asyncio.Future[link_pb2.ServerMessage] = asyncio.get_running_loop().create_future()
+        self._waiting[message.seq] = future
+        self._outgoing.append(message)
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise UplinkUnavailable(f"no answer from the server within {timeout:.0f} s") from None
+        finally:
+            self._waiting.pop(message.seq, None)
+
+    def _fail_waiting(self, reason: str) -> None:
+        self._outgoing.clear()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(UplinkUnavailable(reason))
+
+    def _next(self, **body: object) -> link_pb2.TerminalMessage:
+        self._seq += 1
+        return link_pb2.TerminalMessage(seq=self._seq, **body)  # type: ignore[arg-type]
+
+    def _register_message(self) -> link_pb2.TerminalMessage:
+        return self._next(
+            register=link_pb2.Register(
+                terminal_id=self._config.terminal_id,
+                branch=self._config.branch,
+                kind=TERMINAL_KIND_TO_PB[self._config.kind],
+                agent_version=AGENT_VERSION,
+                service_state=SERVICE_STATE_TO_PB[self._service_state()],
+                devices=[device_to_pb(d) for d in self._devices()],
+            )
+        )
+
+    def _heartbeat_message(self) -> link_pb2.TerminalMessage:
+        sent = Timestamp()
+        sent.GetCurrentTime()
+        return self._next(
+            heartbeat=link_pb2.Heartbeat(
+                service_state=SERVICE_STATE_TO_PB[self._service_state()],
+                sent_at=sent,
+            )
+        )
+
+    async def run(self) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                await self._session()
+                backoff = BACKOFF_FIRST
+            except grpc.aio.AioRpcError as exc:
+                self.last_error = f"{exc.code().name}: {exc.details()}"
+                level = (
+                    logging.ERROR
+                    if exc.code()
+                    in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+                    else logging.WARNING
+                )
+                log_event(
+                    log, "uplink_failed", level, server=self._config.server, error=self.last_error
+                )
+            except (OSError, ValueError) as exc:
+                self.last_error = str(exc)
+                log_event(
+                    log,
+                    "uplink_failed",
+                    logging.WARNING,
+                    server=self._config.server,
+                    error=self.last_error,
+                )
+            finally:
+                if self.connected:
+                    log_event(
+                        log, "uplink_disconnected", logging.WARNING, server=self._config.server
+                    )
+                self.connected = False
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _session(self) -> None:
+        async with open_channel(self._config) as channel:
+            call = link_grpc.TerminalLinkStub(channel).Connect()
+            self._pending.clear()
+            self._state_dirty = False
+            await call.write(self._register_message())
+            replies = aiter(call)
+            first = await anext(replies, None)
+            if first is None or not first.HasField("register_ack"):
+                raise ValueError("server closed the stream without acknowledging registration")
+            self.connected = True
+            self.last_error = ""
+            log_event(
+                log,
+                "uplink_registered",
+                server=self._config.server,
+                replica=first.register_ack.server_replica,
+            )
+            reader = asyncio.create_task(self._drain(replies))
+            try:
+                await self._send_loop(call, reader)
+            finally:
+                reader.cancel()
+                call.cancel()
+
+    async def _drain(self, replies: AsyncIterator[link_pb2.ServerMessage]) -> None:
+        async for reply in replies:
+            future = self._waiting.get(reply.ack_seq)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]) -> None:
+        interval = self._config.heartbeat_interval
+        while True:
+            if reader.done():
+                reader.result()  # re-raises the RPC error
+                raise ValueError("server closed the stream")
+            self._wake.clear()
+            while self._outgoing:
+                await call.write(self._outgoing.pop(0))
+            for name in list(self._pending):
+                snapshot = self._pending.pop(name)
+                await call.write(
+                    self._next(
+                        device_status=link_pb2.DeviceStatusReport(device=device_to_pb(snapshot))
+                    )
+                )
+            if self._state_dirty:
+                self._state_dirty = False
+                await call.write(self._heartbeat_message())
+            wake = asyncio.ensure_future(self._wake.wait())
+            done, _ = await asyncio.wait(
+                {wake, reader}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            wake.cancel()
+            if not done:
+                await call.write(self._heartbeat_message())

@@ -1,0 +1,231 @@
+"""Dispatch routing: decision latency with 1,000 tellers and 10,000 queued tasks (goal p99 < 5 ms).
+
+Three figures, each as p50/p99 in milliseconds:
+
+* ``pure``: ``routing.route`` over all 1,000 tellers of a branch (no database);
+* ``send``: a mobile counter's task routed by the service on SQLite (insert, pick a free
+  teller with a conditional UPDATE, offer, events, commit) with 10,000 tasks queued;
+* ``next``: a teller coming back picks the oldest of the 10,000 queued tasks it can take.
+
+The ceiling measured in the same run is a bare one-row write transaction on the same
+database; the ``*_over_commit`` ratios say how much routing adds to the cost of any write.
+With BRANCHLINE_TEST_PG_DSN set the database figures are measured on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from branchline.server.dispatch import routing
+from branchline.server.dispatch.model import Actor
+from branchline.server.dispatch.schema import (
+    branches,
+    lobby_managers,
+    tasks,
+    teller_skills,
+    tellers,
+)
+from branchline.server.dispatch.service import DispatchService
+from branchline.server.storage import open_database, write_transaction
+from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+
+TELLERS = 1000
+QUEUED = 10_000
+SKILLS = [f"skill_{i:02d}" for i in range(12)]
+# The 10,000 queued tasks are of these types (a backlog for specialists); the tasks sent
+# during the run are of the others, which the free tellers handle.
+BACKLOG = SKILLS[:6]
+FRONT = SKILLS[6:]
+FREE_SHARE = 0.2
+SPECIALISTS = 300
+PURE_ROUNDS = 2000
+DB_ROUNDS = 300
+GOAL_P99_MS = 5.0
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def _timed(
+    rounds: int, action: Callable[[int], object], reset: Callable[[int], object]
+) -> list[float]:
+    samples = []
+    for i in range(rounds):
+        started = time.perf_counter()
+        action(i)
+        samples.append(time.perf_counter() - started)
+        reset(i)
+    return samples
+
+
+def bench_pure() -> tuple[float, float]:
+    rng = random.Random(5)
+    candidates = [
+        routing.TellerCandidate(
+            teller_id=f"T{i:04d}",
+            skills=frozenset(rng.sample(SKILLS, 3)),
+            on_duty=rng.random() < 0.9,
+            away=rng.random() < 0.05,
+            load=0 if rng.random() < FREE_SHARE else 1,
+            idle_since=T0 + timedelta(seconds=rng.randrange(86400)),
+            handled=rng.randrange(40),
+        )
+        for i in range(TELLERS)
+    ]
+    managers = [routing.ManagerCandidate("L1", 3), routing.ManagerCandidate("L2", 1)]
+    samples = _timed(
+        PURE_ROUNDS,
+        lambda i: routing.route(SKILLS[i % len(SKILLS)], candidates, managers),
+        lambda i: None,
+    )
+    return _percentiles(samples)
+
+
+def _populate(engine: Engine) -> None:
+    """1,000 tellers of branch B, 10,000 tasks waiting at its lobby.
+
+    Tellers 0..299 are backlog specialists, on duty but away; of the others a fifth is
+    free (front-desk skills only) and the rest busy.
+    """
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    with write_transaction(engine) as conn:
+        conn.execute(
+            branches.insert(), [{"branch_id": b, "name": b, "created_at": now} for b in "AB"]
+        )
+        conn.execute(
+            lobby_managers.insert(),
+            {
+                "manager_id": "L1",
+                "name": "L1",
+                "branch_id": "B",
+                "on_duty": True,
+                "updated_at": now,
+            },
+        )
+        rows, skills = [], []
+        for i in range(TELLERS):
+            teller_id = f"T{i:04d}"
+            specialist = i < SPECIALISTS
+            free = not specialist and rng.random() < FREE_SHARE
+            rows.append(
+                {
+                    "teller_id": teller_id,
+                    "name": teller_id,
+                    "branch_id": "B",
+                    "on_duty": True,
+                    "away": specialist,
+                    "load": 0 if free or specialist else 1,
+                    "idle_since": now - timedelta(seconds=rng.randrange(86400)),
+                    "handled": rng.randrange(40),
+                    "updated_at": now,
+                }
+            )
+            pool = BACKLOG if specialist else FRONT if free else SKILLS
+            skills += [{"teller_id": teller_id, "skill": s} for s in rng.sample(pool, 3)]
+        conn.execute(tellers.insert(), rows)
+        conn.execute(teller_skills.insert(), skills)
+        conn.execute(
+            tasks.insert(),
+            [
+                {
+                    "task_id": f"q-{i:05d}",
+                    "request_id": f"q-{i:05d}",
+                    "origin_terminal": "MC-0",
+                    "origin_branch": "A",
+                    "target_branch": "B",
+                    "business_type": BACKLOG[i % len(BACKLOG)],
+                    "title": "queued",
+                    "fields": "{}",
+                    "note": "",
+                    "customer_ref": "",
+                    "state": "at_lobby",
+                    "lobby_manager_id": "L1",
+                    "created_at": now - timedelta(seconds=QUEUED - i),
+                    "updated_at": now,
+                }
+                for i in range(QUEUED)
+            ],
+        )
+
+
+def bench_database(url: str) -> dict[str, float]:
+    engine = open_database(url)
+    try:
+        _populate(engine)
+        service = DispatchService(engine)
+        counter = Actor("terminal", "MC-1")
+        sent: list[str] = []
+
+        def send(i: int) -> None:
+            task = service.send_task(counter, "A", f"b-{i}", "B", FRONT[i % len(FRONT)], "FX")
+            sent.append(task.task_id)
+
+        def cancel(i: int) -> None:
+            service.cancel_task(counter, sent[-1])  # frees the teller for the next round
+
+        send_p50, send_p99 = _percentiles(_timed(DB_ROUNDS, send, cancel))
+
+        # A specialist comes back from away and pulls the oldest backlog task it can take.
+        def back(i: int) -> None:
+            service.set_presence(Actor("teller", f"T{i % SPECIALISTS:04d}"), False)
+
+        def put_back(i: int) -> None:
+            # Reject it (back to the lobby, never offered to this teller again), step away.
+            teller = Actor("teller", f"T{i % SPECIALISTS:04d}")
+            for task in service.list_tasks(teller, ["offered"]):
+                service.answer_offer(teller, task.task_id, "reject")
+            service.set_presence(teller, True)
+
+        next_p50, next_p99 = _percentiles(_timed(DB_ROUNDS, back, put_back))
+
+        def bare(i: int) -> None:
+            with write_transaction(engine) as conn:
+                conn.execute(
+                    text("UPDATE branches SET name = :n WHERE branch_id = 'A'"), {"n": f"A{i}"}
+                )
+
+        commit_p50, _ = _percentiles(_timed(DB_ROUNDS, bare, lambda i: None))
+        return {
+            "send_p50_ms": send_p50,
+            "send_p99_ms": send_p99,
+            "next_p50_ms": next_p50,
+            "next_p99_ms": next_p99,
+            "bare_commit_p50_ms": commit_p50,
+            "send_p50_over_commit": send_p50 / commit_p50,
+            "next_p50_over_commit": next_p50 / commit_p50,
+        }
+    finally:
+        engine.dispose()
+
+
+def run() -> dict[str, float]:
+    pure_p50, pure_p99 = bench_pure()
+    figures = {"goal_p99_ms": GOAL_P99_MS, "pure_p50_ms": pure_p50, "pure_p99_ms": pure_p99}
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = bench_database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+    figures.update({f"sqlite_{k}": v for k, v in sqlite.items()})
+    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
+    if dsn:
+        with temporary_postgres_schema(dsn) as url:
+            postgres = bench_database(url)
+        figures.update({f"pg_{k}": v for k, v in postgres.items()})
+    return figures
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:32} {value:10.3f}")

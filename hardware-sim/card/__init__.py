@@ -1,0 +1,1 @@
+"""Sample cards for the simulated card reader: magnetic tracks and an EMV contact chip model."""

@@ -1,0 +1,1 @@
+"""Simulated devices, each speaking its real wire protocol on a PtyLine."""

@@ -1,0 +1,45 @@
+"""What every simulated device offers the simulator and its control API."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class SimError(Exception):
+    """A control request the device cannot honour; the message names what was wrong."""
+
+
+class SimulatedDevice(ABC):
+    name: str
+    faults_available: tuple[str, ...] = ()
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.faults_active: set[str] = set()
+        # Set by the simulator: sends bytes to the driver on this device's line.
+        self.send = lambda data: None
+
+    @abstractmethod
+    def on_bytes(self, data: bytes) -> None:
+        """Bytes the driver wrote."""
+
+    def set_fault(self, fault: str, active: bool) -> None:
+        if fault not in self.faults_available:
+            raise SimError(
+                f"fault: {self.name} has no fault {fault!r}; available: "
+                f"{', '.join(self.faults_available) or 'none'}"
+            )
+        if active:
+            self.faults_active.add(fault)
+        else:
+            self.faults_active.discard(fault)
+
+    def act(self, action: str, params: dict[str, str]) -> dict[str, str]:
+        raise SimError(f"action: {self.name} has no action {action!r}")
+
+    def facts(self) -> dict[str, str]:
+        return {}
+
+    def reset_line(self) -> None:
+        """The cable was replugged: drop any half-received input."""

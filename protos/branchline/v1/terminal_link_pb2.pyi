@@ -1,0 +1,129 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from branchline.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TerminalMessage(_message.Message):
+    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    PIN_VERIFY_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    register: Register
+    heartbeat: Heartbeat
+    device_status: DeviceStatusReport
+    pin_verify: PinVerifyRequest
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ...) -> None: ...
+
+class Register(_message.Message):
+    __slots__ = ("terminal_id", "branch", "kind", "agent_version", "service_state", "devices")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_STATE_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    branch: str
+    kind: _common_pb2.TerminalKind
+    agent_version: str
+    service_state: _common_pb2.ServiceState
+    devices: _containers.RepeatedCompositeFieldContainer[_common_pb2.Device]
+    def __init__(self, terminal_id: _Optional[str] = ..., branch: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.TerminalKind, str]] = ..., agent_version: _Optional[str] = ..., service_state: _Optional[_Union[_common_pb2.ServiceState, str]] = ..., devices: _Optional[_Iterable[_Union[_common_pb2.Device, _Mapping]]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("service_state", "sent_at")
+    SERVICE_STATE_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    service_state: _common_pb2.ServiceState
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, service_state: _Optional[_Union[_common_pb2.ServiceState, str]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeviceStatusReport(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: _common_pb2.Device
+    def __init__(self, device: _Optional[_Union[_common_pb2.Device, _Mapping]] = ...) -> None: ...
+
+class ServerMessage(_message.Message):
+    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error")
+    ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
+    STATUS_ACK_FIELD_NUMBER: _ClassVar[int]
+    PIN_VERIFY_RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ack_seq: int
+    register_ack: RegisterAck
+    heartbeat_ack: HeartbeatAck
+    status_ack: StatusAck
+    pin_verify_result: PinVerifyResult
+    error: RequestError
+    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ...) -> None: ...
+
+class RegisterAck(_message.Message):
+    __slots__ = ("terminal_id", "heartbeat_interval", "server_replica")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    SERVER_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    heartbeat_interval: float
+    server_replica: str
+    def __init__(self, terminal_id: _Optional[str] = ..., heartbeat_interval: _Optional[float] = ..., server_replica: _Optional[str] = ...) -> None: ...
+
+class HeartbeatAck(_message.Message):
+    __slots__ = ("server_time",)
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    server_time: _timestamp_pb2.Timestamp
+    def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StatusAck(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PinVerifyRequest(_message.Message):
+    __slots__ = ("request_id", "pan", "pin_block", "ksn", "pin_block_format")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PAN_FIELD_NUMBER: _ClassVar[int]
+    PIN_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    KSN_FIELD_NUMBER: _ClassVar[int]
+    PIN_BLOCK_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    pan: str
+    pin_block: bytes
+    ksn: bytes
+    pin_block_format: int
+    def __init__(self, request_id: _Optional[str] = ..., pan: _Optional[str] = ..., pin_block: _Optional[bytes] = ..., ksn: _Optional[bytes] = ..., pin_block_format: _Optional[int] = ...) -> None: ...
+
+class PinVerifyResult(_message.Message):
+    __slots__ = ("request_id", "verified", "attempts_left", "locked", "message", "pan_masked")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PAN_MASKED_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    verified: bool
+    attempts_left: int
+    locked: bool
+    message: str
+    pan_masked: str
+    def __init__(self, request_id: _Optional[str] = ..., verified: _Optional[bool] = ..., attempts_left: _Optional[int] = ..., locked: _Optional[bool] = ..., message: _Optional[str] = ..., pan_masked: _Optional[str] = ...) -> None: ...
+
+class RequestError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...

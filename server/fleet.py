@@ -1,0 +1,76 @@
+"""Fleet: operations' view of terminals and devices (list, get, watch).
+
+Watch tails the ``fleet_events`` table, so a watcher on one replica sees changes made
+through any replica sharing the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from sqlalchemy import Engine
+
+from branchline.server import fleet_registry as registry
+from branchline.server.auth import OPERATOR, Authorizer
+from branchline.server.convert import event_to_pb, terminal_to_pb, timestamp
+from branchline.v1 import fleet_pb2 as pb
+from branchline.v1 import fleet_pb2_grpc as pb_grpc
+
+WATCH_POLL_SECONDS = 0.25
+
+
+class FleetServicer(pb_grpc.FleetServicer):
+    def __init__(self, engine: Engine, auth: Authorizer) -> None:
+        self._engine = engine
+        self._auth = auth
+
+    async def ListTerminals(
+        self, request: pb.ListTerminalsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTerminalsResponse:
+        await self._auth.require(context, OPERATOR, "Fleet.ListTerminals")
+        terminals = await asyncio.to_thread(
+            registry.list_terminals, self._engine, request.branch or None
+        )
+        return pb.ListTerminalsResponse(terminals=[terminal_to_pb(t) for t in terminals])
+
+    async def GetTerminal(
+        self, request: pb.GetTerminalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Terminal:
+        await self._auth.require(context, OPERATOR, "Fleet.GetTerminal")
+        if not request.terminal_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "terminal_id: must not be empty")
+        terminal = await asyncio.to_thread(registry.get_terminal, self._engine, request.terminal_id)
+        if terminal is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"terminal_id: no terminal {request.terminal_id!r}"
+            )
+        assert terminal is not None
+        return terminal_to_pb(terminal)
+
+    async def WatchTerminals(
+        self, request: pb.WatchTerminalsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.FleetEvent]:
+        await self._auth.require(context, OPERATOR, "Fleet.WatchTerminals")
+        branch = request.branch or None
+        last = await asyncio.to_thread(registry.latest_event_id, self._engine)
+        for terminal in await asyncio.to_thread(registry.list_terminals, self._engine, branch):
+            yield pb.FleetEvent(
+                event_id=last,
+                kind="snapshot",
+                terminal=terminal_to_pb(terminal),
+                at=timestamp(terminal.last_seen_at),
+            )
+        while True:
+            events = await asyncio.to_thread(registry.events_after, self._engine, last, branch)
+            for event in events:
+                last = event.event_id
+                current = await asyncio.to_thread(_get, self._engine, event.terminal_id)
+                yield event_to_pb(event, current)
+            if not events:
+                await asyncio.sleep(WATCH_POLL_SECONDS)
+
+
+def _get(engine: Engine, terminal_id: str) -> registry.TerminalRecord | None:
+    return registry.get_terminal(engine, terminal_id)

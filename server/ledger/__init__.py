@@ -1,0 +1,1 @@
+"""The embedded core banking: customers, accounts, cards and their PIN verification data."""

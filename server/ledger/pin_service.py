@@ -1,0 +1,148 @@
+"""PIN verification for the embedded core banking.
+
+The PIN block goes to the HSM with the card's verification data; the HSM answers only
+verified / not verified, so the clear PIN never leaves it. Wrong PINs are counted per card
+and lock it after ``try_limit``; a repeat of the same request gets the first answer.
+What the customer is told never says more than "incorrect PIN" and the attempts left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from branchline.common.redaction import mask_pan
+from branchline.server.ledger import cards as card_store
+from branchline.server.ledger.cards import CardRecord
+from branchline.server.ledger.idempotency import store_response, stored_response
+from branchline.server.ledger.pan_token import PanTokenizer, validate_pan
+from branchline.server.storage import write_transaction
+from branchline.v1 import terminal_link_pb2 as pb
+
+# (card, pan, pin_block, ksn, pin_block_format) -> verified
+HsmVerify = Callable[[CardRecord, str, bytes, bytes, int], bool]
+
+KIND = "pin_verify"
+
+
+class HsmFailure(Exception):
+    """The HSM could not answer (down, misconfigured key); never a PIN mismatch."""
+
+
+class PinRequestError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PinSettings:
+    try_limit: int
+
+
+def validate_request(request: pb.PinVerifyRequest) -> None:
+    if not request.request_id:
+        raise PinRequestError("invalid_argument", "pin_verify.request_id: must not be empty")
+    problem = validate_pan(request.pan)
+    if problem:
+        raise PinRequestError("invalid_argument", f"pin_verify.{problem}")
+    if request.pin_block_format == 0:
+        if len(request.ksn) != 10 or len(request.pin_block) != 8:
+            raise PinRequestError(
+                "invalid_argument",
+                "pin_verify: format 0 needs an 8-byte PIN block and a 10-byte KSN (TDES DUKPT)",
+            )
+    elif request.pin_block_format == 4:
+        if len(request.ksn) != 12 or len(request.pin_block) != 16:
+            raise PinRequestError(
+                "invalid_argument",
+                "pin_verify: format 4 needs a 16-byte PIN block and a 12-byte KSN (AES DUKPT)",
+            )
+    else:
+        raise PinRequestError(
+            "invalid_argument",
+            f"pin_verify.pin_block_format: {request.pin_block_format} is not 0 or 4",
+        )
+
+
+def customer_message(result: pb.PinVerifyResult) -> str:
+    if result.verified:
+        return "PIN accepted"
+    if result.locked:
+        return "incorrect PIN; the card is locked"
+    return f"incorrect PIN; {result.attempts_left} attempt(s) left"
+
+
+def verify_pin(
+    engine: Engine,
+    tokenizer: PanTokenizer,
+    hsm_verify: HsmVerify,
+    settings: PinSettings,
+    terminal_id: str,
+    request: pb.PinVerifyRequest,
+    now: datetime,
+) -> pb.PinVerifyResult:
+    validate_request(request)
+    token = tokenizer.token(request.pan)
+    card = card_store.get_card(engine, token)
+    if card is None:
+        raise PinRequestError(
+            "unknown_card", f"card {mask_pan(request.pan)} is not known to the bank"
+        )
+    # The HSM call happens outside the transaction; its answer depends only on its inputs.
+    verified = (
+        False
+        if card.locked
+        else hsm_verify(
+            card,
+            request.pan,
+            bytes(request.pin_block),
+            bytes(request.ksn),
+            request.pin_block_format,
+        )
+    )
+    with write_transaction(engine) as conn:
+        card_store.lock_card_row(conn, token)
+        first = stored_response(conn, terminal_id, request.request_id)
+        if first is not None:
+            return pb.PinVerifyResult.FromString(first)
+        outcome = card_store.record_pin_result(conn, token, verified, settings.try_limit, now)
+        result = pb.PinVerifyResult(
+            request_id=request.request_id,
+            verified=outcome.verified,
+            attempts_left=outcome.attempts_left,
+            locked=outcome.locked,
+            pan_masked=card.pan_masked,
+        )
+        result.message = customer_message(result)
+        store_response(conn, terminal_id, request.request_id, KIND, result.SerializeToString(), now)
+    return result
+
+
+class PinVerifier:
+    """What the TerminalLink servicer holds: verify_pin with its dependencies bound."""
+
+    def __init__(
+        self, engine: Engine, tokenizer: PanTokenizer, hsm_verify: HsmVerify, settings: PinSettings
+    ) -> None:
+        self._engine = engine
+        self._tokenizer = tokenizer
+        self._hsm_verify = hsm_verify
+        self._settings = settings
+
+    def verify(
+        self, terminal_id: str, request: pb.PinVerifyRequest, now: datetime
+    ) -> pb.PinVerifyResult:
+        return verify_pin(
+            self._engine,
+            self._tokenizer,
+            self._hsm_verify,
+            self._settings,
+            terminal_id,
+            request,
+            now,
+        )

@@ -1,0 +1,166 @@
+"""Statements and balances (self-service bookkeeping), and the ledger's own audit.
+
+A statement row is one leg on the account: when, what, the signed amount and the balance
+right after it — the running balance was written with the leg, under the account's lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+
+from branchline.server.ledger.accounts import Account, account_from_row, check_identifier
+from branchline.server.ledger.money import InvalidInput, NotFound, asset, from_minor
+from branchline.server.ledger.schema import (
+    accounts,
+    customers,
+    holds,
+    journal_entries,
+    journal_legs,
+)
+
+MAX_STATEMENT_ROWS = 500
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    entry_id: int
+    at: datetime
+    kind: str
+    description: str
+    amount: Decimal  # signed: + credit (money in), - debit
+    balance_after: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    account: Account  # as it is now (balance, held, available)
+    opening_balance: Decimal  # before the first row
+    rows: tuple[StatementRow, ...]  # oldest first: the last ``limit`` postings since ``since``
+
+
+def statement(
+    engine: Engine, account_id: str, limit: int = 20, since: datetime | None = None
+) -> Statement:
+    check_identifier(account_id, "statement.account_id")
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 1 <= limit <= MAX_STATEMENT_ROWS
+    ):
+        raise InvalidInput(
+            "invalid_argument", f"statement.limit: {limit!r} is not 1 to {MAX_STATEMENT_ROWS}"
+        )
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput("invalid_argument", "statement.since: a timezone-aware time is needed")
+    with engine.connect() as conn:
+        row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
+        if row is None:
+            raise NotFound(
+                "unknown_account", f"statement.account_id: {account_id!r} does not exist"
+            )
+        query = (
+            select(
+                journal_legs.c.entry_id,
+                journal_legs.c.amount_minor,
+                journal_legs.c.balance_after_minor,
+                journal_entries.c.posted_at,
+                journal_entries.c.kind,
+                journal_entries.c.description,
+            )
+            .join(journal_entries, journal_entries.c.entry_id == journal_legs.c.entry_id)
+            .where(journal_legs.c.account_id == account_id)
+        )
+        if since is not None:
+            query = query.where(journal_entries.c.posted_at >= since)
+        legs = conn.execute(query.order_by(journal_legs.c.leg_id.desc()).limit(limit)).all()
+    account = account_from_row(row)
+    of = asset(account.currency, "account.currency")
+    rows = tuple(
+        StatementRow(
+            entry_id=int(leg.entry_id),
+            at=leg.posted_at,
+            kind=leg.kind,
+            description=leg.description,
+            amount=from_minor(leg.amount_minor, of),
+            balance_after=from_minor(leg.balance_after_minor, of),
+        )
+        for leg in reversed(legs)
+    )
+    opening = rows[0].balance_after - rows[0].amount if rows else account.balance
+    return Statement(account=account, opening_balance=opening, rows=rows)
+
+
+def balances(engine: Engine, customer_id: str) -> list[Account]:
+    """Every account of the customer with its balance, held and available amounts."""
+    with engine.connect() as conn:
+        if (
+            conn.execute(
+                select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
+            ).first()
+            is None
+        ):
+            raise NotFound(
+                "unknown_customer", f"balances.customer_id: {customer_id!r} does not exist"
+            )
+        rows = conn.execute(
+            select(accounts)
+            .where(accounts.c.customer_id == customer_id)
+            .order_by(accounts.c.kind, accounts.c.currency, accounts.c.account_id)
+        ).all()
+    return [account_from_row(r) for r in rows]
+
+
+def audit(engine: Engine) -> list[str]:
+    """What is inconsistent in the ledger; an empty list when every invariant holds.
+
+    Every entry sums to zero per currency; every cached balance equals the sum of its legs
+    and the last running balance; every held amount equals its active holds; no customer
+    account is below what it reserves; running balances chain leg by leg.
+    """
+    problems: list[str] = []
+    with engine.connect() as conn:
+        unbalanced = conn.execute(
+            select(
+                journal_legs.c.entry_id,
+                journal_legs.c.currency,
+                func.sum(journal_legs.c.amount_minor),
+            )
+            .group_by(journal_legs.c.entry_id, journal_legs.c.currency)
+            .having(func.sum(journal_legs.c.amount_minor) != 0)
+        ).all()
+        problems += [f"entry {e}: {c} legs sum to {s}" for e, c, s in unbalanced]
+        account_rows = {r.account_id: r for r in conn.execute(select(accounts))}
+        held: dict[str, int] = defaultdict(int)
+        for account_id, amount in conn.execute(
+            select(holds.c.account_id, holds.c.amount_minor).where(holds.c.status == "active")
+        ):
+            held[account_id] += int(amount)
+        running: dict[str, int] = defaultdict(int)
+        for leg in conn.execute(select(journal_legs).order_by(journal_legs.c.leg_id)):
+            running[leg.account_id] += int(leg.amount_minor)
+            if running[leg.account_id] != leg.balance_after_minor:
+                problems.append(
+                    f"leg {leg.leg_id}: balance after {leg.balance_after_minor}, "
+                    f"legs sum to {running[leg.account_id]}"
+                )
+            if leg.currency != account_rows[leg.account_id].currency:
+                problems.append(
+                    f"leg {leg.leg_id}: {leg.currency} on a {account_rows[leg.account_id].currency} account"
+                )
+    for account_id, row in account_rows.items():
+        if row.balance_minor != running[account_id]:
+            problems.append(
+                f"account {account_id}: balance {row.balance_minor}, legs sum to {running[account_id]}"
+            )
+        if row.held_minor != held[account_id]:
+            problems.append(
+                f"account {account_id}: held {row.held_minor}, active holds {held[account_id]}"
+            )
+        if row.customer_id is not None and row.balance_minor - row.held_minor < 0:
+            problems.append(f"account {account_id}: available is negative")
+    return problems

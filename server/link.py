@@ -1,0 +1,231 @@
+"""TerminalLink: one bidirectional stream per terminal.
+
+The terminal's identity is taken from its client certificate (mTLS). ``Register`` must come
+first and name that same terminal; anything else is refused. With ``--insecure-loopback``
+there is no certificate and the registration's own id is trusted (development only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy import Engine
+
+from branchline.common.logs import log_event
+from branchline.server import fleet_registry as registry
+from branchline.server.auth import TERMINAL, Authorizer
+from branchline.server.convert import KIND_BY_PB, SERVICE_STATE_BY_PB, device_from_pb, timestamp
+from branchline.server.ledger.pin_service import HsmFailure, PinRequestError, PinVerifier
+from branchline.v1 import terminal_link_pb2 as pb
+from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+
+log = logging.getLogger("branchline.server.link")
+
+MAX_ID_LENGTH = 64
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_register(message: pb.Register) -> str | None:
+    """The first problem with a registration, naming the field; None when it is sound."""
+    if not message.terminal_id:
+        return "register.terminal_id: must not be empty"
+    if len(message.terminal_id) > MAX_ID_LENGTH:
+        return f"register.terminal_id: longer than {MAX_ID_LENGTH} characters"
+    if not message.branch:
+        return "register.branch: must not be empty"
+    if message.kind not in KIND_BY_PB:
+        return f"register.kind: unknown terminal kind {message.kind}"
+    seen: set[str] = set()
+    for i, device in enumerate(message.devices):
+        if not device.name:
+            return f"register.devices[{i}].name: must not be empty"
+        if device.name in seen:
+            return f"register.devices[{i}].name: device {device.name!r} listed twice"
+        seen.add(device.name)
+    return None
+
+
+class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
+    def __init__(
+        self,
+        engine: Engine,
+        replica: str,
+        heartbeat_interval: float,
+        auth: Authorizer,
+        pin_verifier: PinVerifier | None = None,
+    ) -> None:
+        self._engine = engine
+        self._pin_verifier = pin_verifier
+        self._replica = replica
+        self._heartbeat_interval = heartbeat_interval
+        self._auth = auth
+        # terminal id -> the task serving its live stream on this replica
+        self._streams: dict[str, asyncio.Task[object]] = {}
+
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.TerminalMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ServerMessage]:
+        principal = await self._auth.require(context, TERMINAL, "TerminalLink.Connect")
+        identity = principal.name if principal is not None else None
+        try:
+            first = await anext(aiter(request_iterator))
+        except StopAsyncIteration:
+            return
+        if not first.HasField("register"):
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "the first message on a TerminalLink stream must be register",
+            )
+        problem = validate_register(first.register)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        terminal_id = first.register.terminal_id
+        if identity is not None and identity != terminal_id:
+            log_event(
+                log, "register_refused", logging.WARNING, certificate=identity, claimed=terminal_id
+            )
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"register.terminal_id: the client certificate is for terminal {identity!r}, "
+                f"not {terminal_id!r}",
+            )
+
+        previous = self._streams.get(terminal_id)
+        if previous is not None:
+            # A terminal has one stream: a reconnect replaces a half-dead old one.
+            log_event(log, "stream_replaced", logging.WARNING, terminal_id=terminal_id)
+            previous.cancel()
+        me = asyncio.current_task()
+        assert me is not None
+        self._streams[terminal_id] = me
+        reg = first.register
+        try:
+            await asyncio.to_thread(
+                registry.register_terminal,
+                self._engine,
+                terminal_id,
+                reg.branch,
+                KIND_BY_PB[reg.kind],
+                reg.agent_version,
+                [device_from_pb(d) for d in reg.devices],
+                self._replica,
+                _now(),
+            )
+            await asyncio.to_thread(
+                registry.record_heartbeat,
+                self._engine,
+                terminal_id,
+                SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
+                _now(),
+            )
+            log_event(
+                log,
+                "terminal_registered",
+                terminal_id=terminal_id,
+                branch=reg.branch,
+                devices=len(reg.devices),
+                peer=context.peer(),
+            )
+            yield pb.ServerMessage(
+                ack_seq=first.seq,
+                register_ack=pb.RegisterAck(
+                    terminal_id=terminal_id,
+                    heartbeat_interval=self._heartbeat_interval,
+                    server_replica=self._replica,
+                ),
+            )
+            async for message in request_iterator:
+                reply = await self._handle(terminal_id, message, context)
+                if reply is not None:
+                    yield reply
+        finally:
+            if self._streams.get(terminal_id) is me:
+                del self._streams[terminal_id]
+                await asyncio.to_thread(
+                    registry.mark_disconnected, self._engine, terminal_id, self._replica, _now()
+                )
+                log_event(log, "terminal_disconnected", terminal_id=terminal_id)
+
+    async def _handle(
+        self, terminal_id: str, message: pb.TerminalMessage, context: grpc.aio.ServicerContext
+    ) -> pb.ServerMessage | None:
+        body = message.WhichOneof("body")
+        if body == "heartbeat":
+            state = SERVICE_STATE_BY_PB.get(message.heartbeat.service_state)
+            if state is None:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "heartbeat.service_state: unknown service state",
+                )
+            await asyncio.to_thread(
+                registry.record_heartbeat, self._engine, terminal_id, state, _now()
+            )
+            return pb.ServerMessage(
+                ack_seq=message.seq, heartbeat_ack=pb.HeartbeatAck(server_time=timestamp(_now()))
+            )
+        if body == "device_status":
+            device = message.device_status.device
+            if not device.name:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "device_status.device.name: must not be empty"
+                )
+            await asyncio.to_thread(
+                registry.update_device, self._engine, terminal_id, device_from_pb(device), _now()
+            )
+            return pb.ServerMessage(ack_seq=message.seq, status_ack=pb.StatusAck())
+        if body == "pin_verify":
+            return await self._pin_verify(terminal_id, message)
+        if body == "register":
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "register: already registered on this stream"
+            )
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message body: empty or unknown")
+        return None
+
+    async def _pin_verify(self, terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
+        def error(code: str, text: str) -> pb.ServerMessage:
+            return pb.ServerMessage(
+                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
+            )
+
+        if self._pin_verifier is None:
+            return error("hsm_unavailable", "this server has no HSM configured")
+        try:
+            result = await asyncio.to_thread(
+                self._pin_verifier.verify, terminal_id, message.pin_verify, _now()
+            )
+        except PinRequestError as exc:
+            return error(exc.code, exc.message)
+        except HsmFailure as exc:
+            log_event(log, "hsm_failed", logging.ERROR, terminal_id=terminal_id, error=str(exc))
+            return error("hsm_unavailable", "the HSM could not verify the PIN; try again later")
+        log_event(
+            log,
+            "pin_verified",
+            terminal_id=terminal_id,
+            card=result.pan_masked,
+            verified=result.verified,
+            attempts_left=result.attempts_left,
+            locked=result.locked,
+        )
+        return pb.ServerMessage(ack_seq=message.seq, pin_verify_result=result)
+
+
+async def sweep_stale(engine: Engine, timeout: float) -> None:
+    """Mark terminals silent past the heartbeat timeout offline, forever."""
+    while True:
+        await asyncio.sleep(max(timeout / 4, 0.2))
+        try:
+            stale = await asyncio.to_thread(registry.mark_stale_offline, engine, timeout, _now())
+        except Exception:  # the database may be briefly unreachable; keep sweeping
+            log.exception("heartbeat sweep failed")
+            continue
+        for terminal_id in stale:
+            log_event(log, "terminal_heartbeat_timeout", logging.WARNING, terminal_id=terminal_id)

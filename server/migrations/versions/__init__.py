@@ -1,0 +1,1 @@
+"""Alembic revisions (Alembic skips this file); a package only so that installs ship it."""

@@ -1,0 +1,132 @@
+"""Open the server's database and bring its schema to the newest migration."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# Arbitrary constant naming the "schema migration" advisory lock in PostgreSQL.
+MIGRATION_LOCK_KEY = 0x6272_6C6E_6D69_6772  # "brlnmigr"
+
+# How long a SQLite writer waits for another one before "database is locked".
+SQLITE_BUSY_SECONDS = 30.0
+
+_WRITE_OPTION = "branchline_write"
+
+# Alembic keeps its migration context in module globals: one upgrade per process at a time.
+_UPGRADE_LOCK = threading.Lock()
+
+
+def open_database(url: str) -> Engine:
+    """Create an engine for ``url`` and apply every pending migration.
+
+    Several replicas may start at once against one PostgreSQL database: the upgrade runs
+    under an advisory lock, so one migrates and the others then find the schema current.
+    """
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(sa_url)
+    else:
+        engine = create_engine(sa_url, pool_pre_ping=True)
+    try:
+        upgrade_to_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration for the packaged migrations, built without an ini file."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Apply pending migrations; open_database does this already."""
+    config = alembic_config()
+    with _UPGRADE_LOCK, write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Transaction-scoped: released by the commit that also makes the new schema
+            # visible, so a waiting replica sees the migrated version table.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        # env.py runs the migrations on this connection, inside this transaction.
+        config.attributes["connection"] = conn
+        # "heads": capabilities keep independent migration branches (fleet, dispatch, ledger).
+        command.upgrade(config, "heads")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write; committed on success, rolled back on error.
+
+    On SQLite it starts with BEGIN IMMEDIATE: a deferred transaction that reads and then
+    writes fails at once with "database is locked" when another writer got in between,
+    whereas IMMEDIATE waits for the write lock up front.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"]["check_same_thread"] = False
+    elif not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    # WAL: readers do not block the writer nor the writer the readers. The mode is stored
+    # in the file, so only the first connection switches; switching fails at once, without
+    # waiting for the busy timeout, while another connection is in the file: retry.
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

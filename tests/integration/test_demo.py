@@ -1,0 +1,76 @@
+"""``make demo`` brings up server, simulator and agent, and the terminal registers within 10 s."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.integration.stack import PY
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
+    var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
+    listen = f"127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(
+        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Ctrl-C stops all three" in line or not line:
+            break
+    output = "".join(lines)
+    match = re.search(r"demo is up \(([\d.]+) s\): terminal T-0001 registered", output)
+    assert match, output
+    assert float(match.group(1)) < 10, output
+    assert listen in output and "branchline-diag" in output and "health" in output
+
+    health = subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.main",
+            "health",
+            "--target",
+            listen,
+            "--tls-dir",
+            str(var / "pki"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert health.returncode == 0, health.stdout + health.stderr
+    assert '"(server)": "SERVING"' in health.stdout
+
+    status = subprocess.run(
+        [PY, "-m", "branchline.agent.diag", "--config", str(var / "demo" / "agent.toml"), "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert status.returncode == 0 and "connected" in status.stdout
+
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "stopped server, simulator and agent" in rest
+    assert not (var / "agent" / "agent.sock").exists()

@@ -1,0 +1,426 @@
+"""Issue 2 acceptance: server, simulator and agent as real processes.
+
+Printer end to end, unplug/replug, paper out, health, sd_notify, mTLS identity, bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import cast
+
+import grpc
+import pytest
+import zxingcpp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+
+from branchline.v1 import (
+    common_pb2,
+    fleet_pb2,
+    sim_control_pb2,
+    terminal_link_pb2,
+    terminal_link_pb2_grpc,
+)
+from tests.integration.stack import PY, Stack, wait_for
+
+ONLINE = common_pb2.DEVICE_STATUS_ONLINE
+
+
+def status_code(info: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
+    return cast(grpc.Call, info.value).code()
+
+
+def status_details(info: pytest.ExceptionInfo[grpc.RpcError]) -> str:
+    return cast(grpc.Call, info.value).details() or ""
+
+
+def fleet_printer(stack: Stack) -> common_pb2.Device | None:
+    terminal = stack.terminal()
+    if terminal is None:
+        return None
+    return next((d for d in terminal.devices if d.name == "printer"), None)
+
+
+def registered(stack: Stack) -> fleet_pb2.Terminal:
+    terminal = stack.terminal()
+    assert terminal is not None, "terminal not registered"
+    return terminal
+
+
+def registered_printer(stack: Stack) -> common_pb2.Device:
+    device = fleet_printer(stack)
+    assert device is not None, "printer not reported"
+    return device
+
+
+def fleet_printer_status(stack: Stack) -> int | None:
+    device = fleet_printer(stack)
+    return device.status if device is not None else None
+
+
+def agent_printer_status(stack: Stack) -> str:
+    import json
+
+    result = stack.diag("status", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    return next(d["status"] for d in data["devices"] if d["name"] == "printer")
+
+
+def start_all(stack: Stack, **agent_env: str) -> None:
+    stack.start_server()
+    stack.start_sim()
+    stack.start_agent(env=agent_env or None)
+
+
+def test_terminal_and_printer_online_and_selftest_prints_terminal_id(stack: Stack) -> None:
+    started = time.monotonic()
+    start_all(stack)
+    terminal = wait_for(
+        lambda: (t := stack.terminal()) is not None and t.online and t,
+        10,
+        "terminal registered and online",
+    )
+    assert time.monotonic() - started < 30
+    assert terminal.branch == "BR-001"
+    assert terminal.kind == common_pb2.TERMINAL_KIND_SELF_SERVICE
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 10, "printer online in the Fleet API")
+    printer = fleet_printer(stack)
+    assert printer is not None and printer.driver == "escpos_printer"
+    assert printer.capabilities["qr"] == "true"
+    listed = stack.fleet().ListTerminals(fleet_pb2.ListTerminalsRequest(branch="BR-001"), timeout=5)
+    assert [t.terminal_id for t in listed.terminals] == ["T-0001"]
+    assert (
+        stack.fleet()
+        .ListTerminals(fleet_pb2.ListTerminalsRequest(branch="BR-999"), timeout=5)
+        .terminals
+        == []
+    )
+
+    result = stack.diag("selftest", "printer")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+    pngs = sorted((stack.sim_dir / "printer").glob("receipt-*.png"))
+    assert pngs, "the simulator rendered no receipt"
+    decoded = [r.text for r in zxingcpp.read_barcodes(Image.open(pngs[-1]))]
+    assert decoded == ["T-0001"]
+
+    human = stack.diag("status")
+    assert human.returncode == 0
+    assert "T-0001" in human.stdout and "printer" in human.stdout and "online" in human.stdout
+
+
+def test_unplug_replug_and_paper_out(stack: Stack) -> None:
+    start_all(stack)
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 15, "printer online")
+    agent_pid = stack.procs["agent"].popen.pid
+    sim = stack.sim()
+
+    sim.Unplug(sim_control_pb2.SimDeviceRequest(device="printer"), timeout=5)
+    unplugged = time.monotonic()
+    wait_for(lambda: agent_printer_status(stack) == "no_device", 5, "agent sees the printer gone")
+    wait_for(
+        lambda: fleet_printer_status(stack) == common_pb2.DEVICE_STATUS_NO_DEVICE,
+        max(0.5, 5 - (time.monotonic() - unplugged)),
+        "Fleet API sees the printer gone",
+    )
+    failed = stack.diag("selftest", "printer")
+    assert failed.returncode == 3 and "FAILED" in failed.stdout
+
+    sim.Replug(sim_control_pb2.SimDeviceRequest(device="printer"), timeout=5)
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 5, "printer back online after replug")
+    assert agent_printer_status(stack) == "online"
+    assert stack.procs["agent"].popen.pid == agent_pid and stack.procs["agent"].popen.poll() is None
+
+    stack.sim_fault("printer", "paper_out", True)
+    wait_for(
+        lambda: fleet_printer_status(stack) == common_pb2.DEVICE_STATUS_USER_ERROR,
+        5,
+        "paper out reported as a user error",
+    )
+    assert registered_printer(stack).detail == "paper out"
+    status = stack.diag("status", "--json")
+    assert '"service_state": "out_of_service"' in status.stdout
+    result = stack.diag("selftest", "printer", "--json")
+    assert result.returncode == 3
+    assert '"completion": "user_error"' in result.stdout
+    stack.sim_fault("printer", "paper_out", False)
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 5, "printer online after new paper")
+
+    stack.sim_fault("printer", "cover_open", True)
+    wait_for(lambda: registered_printer(stack).detail == "cover open", 5, "cover open reported")
+    stack.sim_fault("printer", "cover_open", False)
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 5, "printer online after cover closed")
+
+
+def test_garbage_on_the_printer_line_does_not_crash_the_agent(stack: Stack) -> None:
+    start_all(stack)
+    wait_for(lambda: fleet_printer_status(stack) == ONLINE, 15, "printer online")
+    sim = stack.sim()
+    rng = __import__("random").Random(7)
+    for _ in range(20):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 600)))
+        sim.InjectGarbage(
+            sim_control_pb2.InjectGarbageRequest(device="printer", data=junk), timeout=5
+        )
+        time.sleep(0.05)
+    assert stack.procs["agent"].popen.poll() is None
+    result = stack.diag("selftest", "printer")
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for(lambda: agent_printer_status(stack) == "online", 5, "printer online after garbage")
+
+
+def test_maintenance_mode_is_acknowledged_and_reported(stack: Stack) -> None:
+    start_all(stack)
+    wait_for(
+        lambda: (
+            (t := stack.terminal()) is not None
+            and t.service_state == common_pb2.SERVICE_STATE_IN_SERVICE
+        ),
+        15,
+        "in service",
+    )
+    on = stack.diag("maintenance", "on", "--json")
+    assert on.returncode == 0 and '"service_state": "maintenance"' in on.stdout
+    wait_for(
+        lambda: registered(stack).service_state == common_pb2.SERVICE_STATE_MAINTENANCE,
+        5,
+        "maintenance in the Fleet API",
+    )
+    off = stack.diag("maintenance", "off")
+    assert off.returncode == 0 and "in_service" in off.stdout
+    wait_for(
+        lambda: registered(stack).service_state == common_pb2.SERVICE_STATE_IN_SERVICE,
+        5,
+        "back in service in the Fleet API",
+    )
+
+
+def test_health_serving_then_not_serving_while_shutting_down(stack: Stack) -> None:
+    stack.start_server()
+    channel = grpc.insecure_channel(f"127.0.0.1:{stack.server_port}")
+    # Health is on the TLS port like everything else: use the operator's credentials.
+    channel = stack.operator_channel()
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "branchline.v1.TerminalLink", "branchline.v1.Fleet"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+    stack.procs["server"].popen.send_signal(signal.SIGTERM)
+    wait_for(
+        lambda: (
+            health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+            == health_pb2.HealthCheckResponse.NOT_SERVING
+        ),
+        2,
+        "NOT_SERVING during the drain",
+    )
+    assert stack.procs["server"].popen.wait(20) == 0
+
+
+def test_heartbeat_timeout_marks_a_silent_terminal_offline(stack: Stack) -> None:
+    start_all(stack)
+    wait_for(lambda: (t := stack.terminal()) is not None and t.online, 15, "online")
+    agent = stack.procs["agent"].popen
+    agent.send_signal(signal.SIGSTOP)  # silent, but its TCP connection stays open
+    try:
+        wait_for(
+            lambda: not registered(stack).online,
+            stack.heartbeat_timeout + 5,
+            "offline after the heartbeat timeout",
+        )
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    wait_for(lambda: registered(stack).online, 15, "online again once heartbeats resume")
+
+
+def test_sd_notify_ready_watchdog_stopping(stack: Stack) -> None:
+    notify_path = stack.root / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(15)
+    try:
+        stack.start_server()
+        stack.start_sim()
+        stack.start_agent(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+        messages: list[str] = []
+
+        def receive_until(predicate: str) -> None:
+            while predicate not in messages:
+                messages.append(sock.recv(4096).decode().split("\n")[0])
+
+        receive_until("READY=1")
+        ready_index = messages.index("READY=1")
+        for _ in range(3):
+            messages.append(sock.recv(4096).decode().split("\n")[0])
+        assert messages[ready_index + 1 :].count("WATCHDOG=1") >= 2
+        stack.procs["agent"].popen.send_signal(signal.SIGTERM)
+        receive_until("STOPPING=1")
+        assert stack.procs["agent"].popen.wait(20) == 0
+    finally:
+        sock.close()
+
+
+def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path) -> None:
+    stack.start_server()
+    target = f"127.0.0.1:{stack.server_port}"
+    pki = stack.pki
+
+    # A terminal certificate from another CA: the TLS handshake itself fails.
+    other = tmp_path / "other-pki"
+    subprocess.run(
+        [PY, "-m", "branchline.server.main", "pki", "init", str(other), "--terminal", "T-0001"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    foreign = grpc.ssl_channel_credentials(
+        root_certificates=(pki / "ca.pem").read_bytes(),
+        private_key=(other / "terminals" / "T-0001.key").read_bytes(),
+        certificate_chain=(other / "terminals" / "T-0001.pem").read_bytes(),
+    )
+    stub = terminal_link_pb2_grpc.TerminalLinkStub(grpc.secure_channel(target, foreign))
+    register = terminal_link_pb2.TerminalMessage(
+        seq=1,
+        register=terminal_link_pb2.Register(
+            terminal_id="T-0001", branch="BR-001", kind=common_pb2.TERMINAL_KIND_SELF_SERVICE
+        ),
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        list(stub.Connect(iter([register]), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+    # T-OTHER's genuine certificate cannot register as T-0001.
+    other_terminal = grpc.ssl_channel_credentials(
+        root_certificates=(pki / "ca.pem").read_bytes(),
+        private_key=(pki / "terminals" / "T-OTHER.key").read_bytes(),
+        certificate_chain=(pki / "terminals" / "T-OTHER.pem").read_bytes(),
+    )
+    stub = terminal_link_pb2_grpc.TerminalLinkStub(grpc.secure_channel(target, other_terminal))
+    with pytest.raises(grpc.RpcError) as denied:
+        list(stub.Connect(iter([register]), timeout=10))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+    assert "T-OTHER" in status_details(denied)
+    assert stack.terminal("T-0001") is None
+
+    # A terminal may not use the operations API.
+    from branchline.v1 import fleet_pb2_grpc
+
+    fleet_as_terminal = fleet_pb2_grpc.FleetStub(grpc.secure_channel(target, other_terminal))
+    with pytest.raises(grpc.RpcError) as not_operator:
+        fleet_as_terminal.ListTerminals(fleet_pb2.ListTerminalsRequest(), timeout=5)
+    assert not_operator.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+
+    # A malformed registration names the field.
+    own = grpc.ssl_channel_credentials(
+        root_certificates=(pki / "ca.pem").read_bytes(),
+        private_key=(pki / "terminals" / "T-0001.key").read_bytes(),
+        certificate_chain=(pki / "terminals" / "T-0001.pem").read_bytes(),
+    )
+    stub = terminal_link_pb2_grpc.TerminalLinkStub(grpc.secure_channel(target, own))
+    bad = terminal_link_pb2.TerminalMessage(
+        seq=1,
+        register=terminal_link_pb2.Register(
+            terminal_id="T-0001", kind=common_pb2.TERMINAL_KIND_SELF_SERVICE
+        ),
+    )
+    with pytest.raises(grpc.RpcError) as invalid:
+        list(stub.Connect(iter([bad]), timeout=10))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "register.branch" in status_details(invalid)
+
+
+def test_agent_with_wrong_certificate_stays_unregistered(stack: Stack) -> None:
+    stack.start_server()
+    stack.start_sim()
+    proc = stack.start_agent(cert="T-OTHER")
+    wait_for(lambda: "PERMISSION_DENIED" in proc.log(), 15, "agent logs the refusal")
+    assert proc.popen.poll() is None, "the agent keeps running and retrying"
+    assert stack.terminal("T-0001") is None and stack.terminal("T-OTHER") is None
+
+
+def test_plaintext_only_on_loopback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.main",
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-loopback",
+            "--db",
+            f"sqlite:///{tmp_path / 'db.sqlite'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--insecure-loopback" in result.stderr and "loopback" in result.stderr
+
+
+def test_diag_when_agent_is_not_running(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [PY, "-m", "branchline.agent.diag", "--socket", str(tmp_path / "agent.sock"), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "agent is not running" in result.stderr
+
+
+def test_second_agent_on_the_same_state_dir_is_refused(stack: Stack) -> None:
+    start_all(stack)
+    second = subprocess.run(
+        [PY, "-m", "branchline.agent.main", "--config", str(stack.root / "agent.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    assert second.returncode == 2
+    assert "another agent" in second.stderr
+    assert sys.executable
+
+
+def test_device_command_and_spy_show_the_printer_wire(stack: Stack) -> None:
+    start_all(stack)
+    wait_for(lambda: agent_printer_status(stack) == "online", 15, "printer online")
+    spy = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "branchline.agent.diag",
+            "--socket",
+            str(stack.agent_socket),
+            "spy",
+            "printer",
+            "--seconds",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    completion, problem, result = stack.device_command(
+        "printer", "print_receipt", title="Statement", lines=["Balance 100.00 CNY"], qr="TX-1"
+    )
+    assert completion == "success", problem
+    assert result["bytes"] > 0
+    out, _ = spy.communicate(timeout=30)
+    assert "tx  10 04 01" in out  # DLE EOT 1, the real-time status request
+    assert "rx  12" in out  # the printer's status byte
+    assert "Statement" in out or "Balance" in out
+
+    bad = stack.diag("printer", "print_receipt", "lines=[1]")
+    assert bad.returncode == 3
+    assert "receipt.lines[0]: expected text" in bad.stdout
+    unknown = stack.diag("printer", "fly")
+    assert unknown.returncode == 3 and "unknown_command" in unknown.stdout

@@ -1,0 +1,262 @@
+"""Issue 4 end to end, through real processes and each HSM backend.
+
+A PIN typed on the simulated PIN pad -> the agent sends the PIN block and KSN -> the
+server's HSM verifies it against the card's Visa PVV; a wrong PIN fails; the card locks
+after the configured number of failures. Afterwards every log line, every database row and
+every exception text is scanned for the PIN, the full PAN, the PIN blocks and the tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
+from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
+from branchline.sim.card.samples import SAMPLE_CARDS
+from branchline.v1 import agent_local_pb2
+from tests.integration.stack import PY, Stack, wait_for
+
+BDK = "0123456789ABCDEFFEDCBA9876543210"  # ANSI X9.24-1 example BDK
+KSN0 = "FFFF9876543210E00000"
+PAN = "4761739001010010"  # the simulator's "visa" card
+PIN = "918273"
+WRONG_PIN = "555000"
+TRY_LIMIT = 3
+
+
+def hsm_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.hsm_cli",
+            "--keystore",
+            str(stack.root / "keystore.json"),
+            "--master-key-file",
+            str(stack.root / "hsm-master.key"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def start_payshield(stack: Stack) -> str:
+    proc = stack._spawn(
+        "hsm",
+        [
+            "branchline.sim.hsm",
+            "--listen",
+            "127.0.0.1:0",
+            "--keystore",
+            str(stack.root / "keystore.json"),
+            "--master-key-file",
+            str(stack.root / "hsm-master.key"),
+        ],
+    )
+
+    def port() -> int:
+        for line in proc.log().splitlines():
+            if "listening on" in line:
+                return int(line.rsplit(":", 1)[1].strip())
+        assert proc.popen.poll() is None, proc.log()
+        return 0
+
+    return f"payshield://127.0.0.1:{wait_for(port, 30, 'payShield simulator')}"
+
+
+@pytest.fixture(params=["soft", "payshield"])
+def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.hsm_cli",
+            "new-master-key",
+            "--out",
+            str(stack.root / "hsm-master.key"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
+    hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+    soft_url = (
+        f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
+    )
+    pan_key = stack.root / "pan-token.key"
+    enroll = subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.main",
+            "--db",
+            f"sqlite:///{stack.root / 'server.db'}",
+            "--pan-token-key",
+            str(pan_key),
+            "cards",
+            "enroll",
+            "--pan",
+            "-",
+            "--customer",
+            "C-1",
+            "--name",
+            "Test Customer",
+            "--pvk",
+            "PVK",
+            "--test-pin",
+            PIN,
+            "--hsm",
+            soft_url,
+        ],
+        input=PAN + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert enroll.returncode == 0, enroll.stderr
+    assert "476173******0010" in enroll.stdout
+
+    url = soft_url if request.param == "soft" else start_payshield(stack)
+    stack.start_server(
+        extra=["--hsm", url, "--pan-token-key", str(pan_key), "--pin-try-limit", str(TRY_LIMIT)]
+    )
+    stack.devices = ("card_reader", "pin_pad")
+    stack.required_devices = ("card_reader", "pin_pad")
+    stack.start_sim()
+    stack.start_agent()
+    wait_for(
+        lambda: stack.diag("status", "--json").stdout.count('"online"') >= 2,
+        20,
+        "card reader and PIN pad online",
+    )
+    # The key custodian's ceremony: derive the PIN pad's initial key in the HSM, inject it.
+    initial = json.loads(
+        hsm_cli(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0).stdout
+    )
+    completion, problem, loaded = stack.device_command(
+        "pin_pad", "load_key", algorithm="tdes", key_hex=initial["initial_key"], ksn_hex=KSN0
+    )
+    assert completion == "success", problem
+    assert loaded["kcv"].upper() == initial["kcv"].upper()
+    yield stack
+
+
+def device_busy_with(stack: Stack, device: str, command: str) -> bool:
+    data = json.loads(stack.diag("status", "--json").stdout)
+    return any(d["name"] == device and d["detail"] == f"running {command}" for d in data["devices"])
+
+
+def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResult:
+    """A customer inserts the card, types ``pin`` and Enter, and takes the card back."""
+    outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
+
+    def call() -> None:
+        outcome["result"] = stack.agent_local().AuthenticateCustomer(
+            agent_local_pb2.AuthenticateRequest(
+                card_timeout_seconds=20, pin_timeout_seconds=20, eject_after=True
+            ),
+            timeout=90,
+        )
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
+    stack.sim_act("card_reader", "insert", card="visa")
+    wait_for(lambda: device_busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
+    stack.sim_act("pin_pad", "press", keys=pin + "E")
+    wait_for(
+        lambda: device_busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
+        30,
+        "card ejected",
+    )
+    if worker.is_alive():
+        stack.sim_act("card_reader", "take")
+    worker.join(60)
+    assert not worker.is_alive()
+    return outcome["result"]
+
+
+def expected_pin_blocks(count: int) -> set[str]:
+    """Every encrypted PIN block the pad produced: X9.24-1 keys for counters 1..count."""
+    blocks = set()
+    for counter in range(1, count + 1):
+        key = derive_working_key(bytes.fromhex(BDK), ksn_with_counter(bytes.fromhex(KSN0), counter))
+        for pin in (PIN, WRONG_PIN):
+            block = encrypt_pin_block_tdes(key, encode_format0(pin, PAN)).hex()
+            blocks |= {block, block.upper()}
+    return blocks
+
+
+def database_text(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return "\n".join(conn.iterdump())
+
+
+def test_pin_verified_wrong_pin_counted_card_locks_and_nothing_leaks(pin_stack: Stack) -> None:
+    stack = pin_stack
+    ok = customer_session(stack, PIN)
+    assert (ok.verified, ok.locked, ok.completion) == (True, False, "success"), ok
+    assert ok.pan_masked == "476173******0010"
+
+    attempts = []
+    for _ in range(TRY_LIMIT):
+        attempts.append(customer_session(stack, WRONG_PIN))
+    assert [(a.verified, a.attempts_left, a.locked) for a in attempts] == [
+        (False, 2, False),
+        (False, 1, False),
+        (False, 0, True),
+    ]
+    assert attempts[0].message == "incorrect PIN; 2 attempt(s) left"
+    assert attempts[-1].message == "incorrect PIN; the card is locked"
+
+    # Locked means locked: even the right PIN is refused now, and says no more.
+    after = customer_session(stack, PIN)
+    assert (after.verified, after.locked) == (False, True)
+    assert after.message == "incorrect PIN; the card is locked"
+
+    shown = subprocess.run(
+        [
+            PY,
+            "-m",
+            "branchline.server.main",
+            "--db",
+            f"sqlite:///{stack.root / 'server.db'}",
+            "--pan-token-key",
+            str(stack.root / "pan-token.key"),
+            "cards",
+            "show",
+            "--pan",
+            PAN,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(shown.stdout)["locked"] is True
+
+    stack.stop_all()
+    card = SAMPLE_CARDS["visa"]
+    secrets = {PAN, PIN, *expected_pin_blocks(8)}
+    secrets |= {t for t in (card.track1, card.track2) if t}
+    texts: dict[str, str] = {p.name: p.log() for p in stack.procs.values()}
+    texts["server.db"] = database_text(stack.root / "server.db")
+    journal = stack.state_dir / "journal.db"
+    if journal.exists():
+        texts["journal.db"] = database_text(journal)
+    for where, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"{where} holds a secret ({len(secret)} characters)"
+    assert "476173******0010" in texts["server.db"] or "476173******0010" in texts["server.log"]

@@ -1,0 +1,322 @@
+"""Fleet registry behaviour, run against SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from branchline.server import fleet_registry as fr
+from branchline.server.fleet_registry import DeviceRecord
+from branchline.server.storage import open_database, write_transaction
+from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def printer(status: str = "DEVICE_STATUS_ONLINE", detail: str = "", **facts: str) -> DeviceRecord:
+    return DeviceRecord(
+        name="printer",
+        driver="escpos_printer",
+        status=status,
+        detail=detail,
+        facts=dict(facts),
+        capabilities={"cut": "true"},
+    )
+
+
+CARD_READER = DeviceRecord("card_reader", "sim_card_reader", "DEVICE_STATUS_ONLINE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+        yield db
+        db.dispose()
+        return
+    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
+    if not dsn:
+        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
+    with temporary_postgres_schema(dsn) as url:
+        db = open_database(url)
+        yield db
+        db.dispose()
+
+
+def register(
+    engine: Engine,
+    terminal_id: str = "t1",
+    branch: str = "north",
+    replica: str = "r1",
+    now: datetime = T0,
+    devices: list[DeviceRecord] | None = None,
+) -> fr.TerminalRecord:
+    return fr.register_terminal(
+        engine,
+        terminal_id,
+        branch,
+        "TERMINAL_KIND_SELF_SERVICE",
+        "0.1.0",
+        [printer(), CARD_READER] if devices is None else devices,
+        replica,
+        now,
+        service_state="SERVICE_STATE_IN_SERVICE",
+    )
+
+
+def kinds(engine: Engine, after: int = 0) -> list[tuple[str, str | None, str]]:
+    return [(e.terminal_id, e.device, e.kind) for e in fr.events_after(engine, after)]
+
+
+def test_register_stores_terminal_devices_and_an_event(engine: Engine) -> None:
+    record = register(engine)
+    assert record == fr.get_terminal(engine, "t1")
+    assert record.online and record.connected_replica == "r1"
+    assert record.service_state == "SERVICE_STATE_IN_SERVICE"
+    assert record.registered_at == record.last_seen_at == T0
+    assert record.registered_at.tzinfo == UTC
+    assert [d.name for d in record.devices] == ["card_reader", "printer"]
+    stored_printer = record.devices[1]
+    assert stored_printer.capabilities == {"cut": "true"}
+    assert stored_printer.updated_at == T0
+    events = fr.events_after(engine, 0)
+    assert [(e.terminal_id, e.branch, e.device, e.kind) for e in events] == [
+        ("t1", "north", None, fr.EVENT_REGISTERED)
+    ]
+    assert events[0].at == T0 and "r1" in events[0].detail
+    assert fr.latest_event_id(engine) == events[0].event_id
+
+
+def test_reregistering_replaces_the_device_set(engine: Engine) -> None:
+    register(engine)
+    later = T0 + timedelta(minutes=5)
+    record = register(engine, replica="r2", now=later, devices=[printer("DEVICE_STATUS_OFFLINE")])
+    assert record.connected_replica == "r2"
+    assert record.registered_at == later
+    assert [(d.name, d.status) for d in record.devices] == [("printer", "DEVICE_STATUS_OFFLINE")]
+    assert len(fr.list_terminals(engine)) == 1
+
+
+def test_unknown_terminal(engine: Engine) -> None:
+    assert fr.get_terminal(engine, "nope") is None
+    assert fr.record_heartbeat(engine, "nope", "SERVICE_STATE_IN_SERVICE", T0) is False
+    assert fr.mark_disconnected(engine, "nope", "r1", T0) is False
+    with pytest.raises(fr.UnknownTerminal):
+        fr.update_device(engine, "nope", printer(), T0)
+    assert fr.events_after(engine, 0) == []
+    assert fr.latest_event_id(engine) == 0
+
+
+def test_update_device_writes_an_event_only_on_status_or_detail_change(engine: Engine) -> None:
+    register(engine)
+    start = fr.latest_event_id(engine)
+    t1 = T0 + timedelta(seconds=1)
+    assert fr.update_device(engine, "t1", printer(), t1) is False  # same as registered
+    assert fr.update_device(engine, "t1", printer(paper="low"), t1) is False  # facts only
+    stored = fr.get_terminal(engine, "t1")
+    assert stored is not None and stored.devices[1].facts == {"paper": "low"}
+    assert stored.devices[1].updated_at == t1
+    assert fr.events_after(engine, start) == []
+
+    t2 = T0 + timedelta(seconds=2)
+    assert fr.update_device(engine, "t1", printer("DEVICE_STATUS_USER_ERROR", "paper out"), t2)
+    assert fr.update_device(engine, "t1", printer("DEVICE_STATUS_USER_ERROR", "cover open"), t2)
+    assert not fr.update_device(engine, "t1", printer("DEVICE_STATUS_USER_ERROR", "cover open"), t2)
+    new_device = DeviceRecord("pin_pad", "sim_pin_pad", "DEVICE_STATUS_ONLINE")
+    assert fr.update_device(engine, "t1", new_device, t2)
+    events = fr.events_after(engine, start)
+    assert [(e.device, e.kind, e.detail) for e in events] == [
+        ("printer", fr.EVENT_DEVICE_STATUS, "DEVICE_STATUS_USER_ERROR: paper out"),
+        ("printer", fr.EVENT_DEVICE_STATUS, "DEVICE_STATUS_USER_ERROR: cover open"),
+        ("pin_pad", fr.EVENT_DEVICE_STATUS, "DEVICE_STATUS_ONLINE"),
+    ]
+    assert all(e.at == t2 for e in events)
+
+
+def test_registering_without_a_service_state_keeps_the_stored_one(engine: Engine) -> None:
+    new = fr.register_terminal(engine, "t9", "north", "kiosk", "0.1.0", [], "r1", T0)
+    assert new.service_state == fr.UNKNOWN_SERVICE_STATE
+    start = fr.latest_event_id(engine)
+    # The first reported state is not a change.
+    assert fr.record_heartbeat(engine, "t9", "in_service", T0)
+    assert fr.events_after(engine, start) == []
+    again = fr.register_terminal(engine, "t9", "north", "kiosk", "0.1.1", [], "r2", T0)
+    assert again.service_state == "in_service" and again.agent_version == "0.1.1"
+
+
+def test_heartbeat_updates_last_seen_and_reports_service_state_changes(engine: Engine) -> None:
+    register(engine)
+    start = fr.latest_event_id(engine)
+    t1 = T0 + timedelta(seconds=10)
+    assert fr.record_heartbeat(engine, "t1", "SERVICE_STATE_IN_SERVICE", t1)
+    assert fr.events_after(engine, start) == []
+    t2 = T0 + timedelta(seconds=20)
+    assert fr.record_heartbeat(engine, "t1", "SERVICE_STATE_MAINTENANCE", t2)
+    record = fr.get_terminal(engine, "t1")
+    assert record is not None
+    assert record.last_seen_at == t2 and record.service_state == "SERVICE_STATE_MAINTENANCE"
+    [event] = fr.events_after(engine, start)
+    assert event.kind == fr.EVENT_SERVICE_STATE
+    assert event.detail == "SERVICE_STATE_IN_SERVICE -> SERVICE_STATE_MAINTENANCE"
+
+
+def test_silent_terminals_go_offline_once(engine: Engine) -> None:
+    register(engine, "quiet", now=T0)
+    register(engine, "chatty", now=T0)
+    register(engine, "gone", now=T0)
+    fr.mark_disconnected(engine, "gone", "r1", T0)
+    fr.record_heartbeat(engine, "chatty", "SERVICE_STATE_IN_SERVICE", T0 + timedelta(seconds=25))
+    start = fr.latest_event_id(engine)
+    now = T0 + timedelta(seconds=30)
+
+    assert fr.mark_stale_offline(engine, 29.0, now) == ["quiet"]
+    assert fr.mark_stale_offline(engine, 29.0, now) == []  # already offline: no second event
+    quiet = fr.get_terminal(engine, "quiet")
+    chatty = fr.get_terminal(engine, "chatty")
+    assert quiet is not None and not quiet.online
+    assert chatty is not None and chatty.online
+    [event] = fr.events_after(engine, start)
+    assert (event.terminal_id, event.kind, event.at) == ("quiet", fr.EVENT_HEARTBEAT_TIMEOUT, now)
+    # Exactly at the timeout is not yet past it.
+    assert fr.mark_stale_offline(engine, 5.0, T0 + timedelta(seconds=30)) == []
+    assert fr.mark_stale_offline(engine, 4.0, T0 + timedelta(seconds=30)) == ["chatty"]
+
+
+def test_a_late_heartbeat_brings_a_timed_out_terminal_back(engine: Engine) -> None:
+    register(engine)
+    fr.mark_stale_offline(engine, 10, T0 + timedelta(seconds=60))
+    start = fr.latest_event_id(engine)
+    assert fr.record_heartbeat(engine, "t1", "SERVICE_STATE_IN_SERVICE", T0 + timedelta(seconds=61))
+    record = fr.get_terminal(engine, "t1")
+    assert record is not None and record.online
+    assert [e.kind for e in fr.events_after(engine, start)] == [fr.EVENT_ONLINE]
+
+
+def test_only_the_replica_holding_the_stream_can_disconnect_it(engine: Engine) -> None:
+    register(engine, replica="r1")
+    register(engine, replica="r2", now=T0 + timedelta(seconds=1))  # reconnected elsewhere
+    start = fr.latest_event_id(engine)
+    # r1 notices its old stream ended only now: must not take the terminal offline.
+    assert fr.mark_disconnected(engine, "t1", "r1", T0 + timedelta(seconds=2)) is False
+    record = fr.get_terminal(engine, "t1")
+    assert record is not None and record.online and record.connected_replica == "r2"
+    assert fr.events_after(engine, start) == []
+
+    assert fr.mark_disconnected(engine, "t1", "r2", T0 + timedelta(seconds=3)) is True
+    record = fr.get_terminal(engine, "t1")
+    assert record is not None and not record.online and record.connected_replica is None
+    assert kinds(engine, start) == [("t1", None, fr.EVENT_DISCONNECTED)]
+    # A heartbeat straggling in after a clean disconnect does not resurrect it.
+    fr.record_heartbeat(engine, "t1", "SERVICE_STATE_IN_SERVICE", T0 + timedelta(seconds=4))
+    record = fr.get_terminal(engine, "t1")
+    assert record is not None and not record.online
+
+
+def test_list_terminals_by_branch(engine: Engine) -> None:
+    register(engine, "b2", branch="south")
+    register(engine, "a1", branch="north", devices=[CARD_READER])
+    register(engine, "c3", branch="north", devices=[])
+    assert [t.terminal_id for t in fr.list_terminals(engine)] == ["a1", "b2", "c3"]
+    assert [t.terminal_id for t in fr.list_terminals(engine, "")] == ["a1", "b2", "c3"]
+    north = fr.list_terminals(engine, "north")
+    assert [(t.terminal_id, len(t.devices)) for t in north] == [("a1", 1), ("c3", 0)]
+    assert fr.list_terminals(engine, "west") == []
+    assert fr.list_terminals(engine) == [fr.get_terminal(engine, i) for i in ("a1", "b2", "c3")]
+
+
+def test_events_after_pages_and_filters_by_branch(engine: Engine) -> None:
+    for i in range(5):
+        register(engine, f"n{i}", branch="north", now=T0 + timedelta(seconds=i))
+        register(engine, f"s{i}", branch="south", now=T0 + timedelta(seconds=i))
+    everything = fr.events_after(engine, 0)
+    ids = [e.event_id for e in everything]
+    assert len(ids) == 10 and ids == sorted(ids) and len(set(ids)) == 10
+    assert fr.latest_event_id(engine) == ids[-1]
+
+    paged: list[fr.FleetEvent] = []
+    cursor = 0
+    while page := fr.events_after(engine, cursor, limit=3):
+        assert len(page) <= 3
+        paged.extend(page)
+        cursor = page[-1].event_id
+    assert paged == everything
+
+    north = fr.events_after(engine, 0, "north")
+    assert [e.terminal_id for e in north] == [f"n{i}" for i in range(5)]
+    assert [
+        e.terminal_id for e in fr.events_after(engine, north[2].event_id, "north", limit=1)
+    ] == ["n3"]
+    assert fr.events_after(engine, ids[-1]) == []
+
+
+def test_naive_timestamps_are_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        register(engine, now=datetime(2025, 3, 1, 9, 0))
+    assert fr.list_terminals(engine) == []
+
+
+def test_concurrent_writers_lose_nothing(engine: Engine) -> None:
+    """Many threads, as in the gRPC server: no 'database is locked', no lost or reused ids."""
+    terminal_ids = [f"t{i}" for i in range(4)]
+    for terminal_id in terminal_ids:
+        register(engine, terminal_id)
+    start = fr.latest_event_id(engine)
+    errors: list[BaseException] = []
+    rounds = 10
+
+    def report(terminal_id: str) -> None:
+        try:
+            for n in range(rounds):
+                now = T0 + timedelta(seconds=n + 1)
+                fr.update_device(engine, terminal_id, printer(detail=f"round {n}"), now)
+                fr.record_heartbeat(engine, terminal_id, "SERVICE_STATE_IN_SERVICE", now)
+                fr.mark_stale_offline(engine, 3600, now)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in terminal_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    events = fr.events_after(engine, start, limit=1000)
+    assert len(events) == rounds * len(terminal_ids)
+    ids = [e.event_id for e in events]
+    assert ids == sorted(set(ids))
+
+
+def test_a_tailing_reader_never_skips_an_event(engine: Engine) -> None:
+    """An event committed late must not get an id below one a reader has already seen."""
+    register(engine, "slow")
+    register(engine, "fast")
+    cursor = fr.latest_event_id(engine)
+    seen: list[str] = []
+
+    def tail() -> None:
+        nonlocal cursor
+        for event in fr.events_after(engine, cursor):
+            seen.append(event.terminal_id)
+            cursor = event.event_id
+
+    other = threading.Thread(
+        target=fr.update_device, args=(engine, "fast", printer(detail="jam"), T0)
+    )
+    with write_transaction(engine) as slow:
+        # An open transaction that has appended an event but not yet committed.
+        fr._append_events(
+            slow, [fr._event("slow", "north", None, fr.EVENT_DEVICE_STATUS, "late", T0)]
+        )
+        other.start()
+        other.join(0.5)
+        tail()
+    other.join(10)
+    assert not other.is_alive()
+    tail()
+    assert sorted(seen) == ["fast", "slow"]

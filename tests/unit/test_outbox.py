@@ -1,0 +1,133 @@
+"""Outbox: idempotency keys, gapless sequences, first answer kept, atomic with journal steps."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from branchline.agent.journal.jsoncodec import DataError
+from branchline.agent.journal.outbox import UnknownMessage
+from branchline.agent.journal.store import Store
+from branchline.agent.journal.txjournal import StateMachine, UnknownTransaction
+
+MACHINE = StateMachine("started", {"started": frozenset({"done"})}, frozenset({"done"}))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+    s = Store(tmp_path, "T-0001", {"deposit": MACHINE}, now=clock)
+    yield s
+    s.close()
+
+
+def test_enqueue_allocates_gapless_keys_and_pending_is_in_order(store: Store) -> None:
+    got = [store.outbox.enqueue("deposit_request", f"m{i}".encode()) for i in range(5)]
+    assert got == [(i, f"T-0001:{i}") for i in range(1, 6)]
+    pending = store.outbox.pending()
+    assert [(m.seq, m.key, m.payload) for m in pending] == [
+        (i, f"T-0001:{i}", f"m{i - 1}".encode()) for i in range(1, 6)
+    ]
+    assert [m.seq for m in store.outbox.pending(limit=2)] == [1, 2]
+
+
+def test_acknowledged_keeps_the_first_answer(store: Store) -> None:
+    seq, _ = store.outbox.enqueue("deposit_request", b"req")
+    assert store.outbox.acknowledged_response(seq) is None
+    assert store.outbox.mark_acknowledged(seq, b"first") == b"first"
+    # A repeat (the caller resent and got the server's repeat answer) changes nothing.
+    assert store.outbox.mark_acknowledged(seq, b"second") == b"first"
+    assert store.outbox.acknowledged_response(seq) == b"first"
+    assert store.outbox.pending() == []
+
+
+def test_sequence_is_never_reused_and_survives_reopen(tmp_path: Path) -> None:
+    s = Store(tmp_path, "T-0001")
+    s.outbox.enqueue("a", b"")
+    seq, _ = s.outbox.enqueue("a", b"")
+    s.close()
+    with sqlite3.connect(tmp_path / "journal.db") as conn:  # even if rows are pruned
+        conn.execute("DELETE FROM outbox")
+    s = Store(tmp_path, "T-0001")
+    assert s.outbox.enqueue("a", b"") == (seq + 1, f"T-0001:{seq + 1}")
+    s.close()
+
+
+def test_stats_and_attempts(store: Store, clock: Clock) -> None:
+    assert store.outbox.stats().pending == 0
+    assert store.outbox.stats().oldest_age_seconds == 0.0
+    a, _ = store.outbox.enqueue("x", b"1")
+    clock.t += 30
+    b, _ = store.outbox.enqueue("x", b"2")
+    clock.t += 15
+    store.outbox.mark_attempt(a, "UNAVAILABLE: server down")
+    store.outbox.mark_attempt(a, "DEADLINE_EXCEEDED")
+    stats = store.outbox.stats()
+    assert (stats.pending, stats.oldest_age_seconds, stats.acknowledged, stats.last_seq) == (
+        2,
+        45.0,
+        0,
+        2,
+    )
+    first = store.outbox.get(a)
+    assert (first.attempts, first.last_error) == (2, "DEADLINE_EXCEEDED")
+    assert first.age(clock.t) == 45.0
+    store.outbox.mark_acknowledged(a, b"ok")
+    stats = store.outbox.stats()
+    assert (stats.pending, stats.oldest_age_seconds, stats.acknowledged) == (1, 15.0, 1)
+    assert store.outbox.get(b).attempts == 0
+
+
+def test_journal_step_and_its_message_commit_together(store: Store) -> None:
+    txn = store.txjournal.begin("deposit")
+    assert store.record_step_and_enqueue(txn, "host_request", {"n": 1}, "req", b"p") == (
+        1,
+        1,
+        "T-0001:1",
+    )
+    assert store.outbox.get(1).txn_id == txn
+    # A failure of the message undoes the step, and the sequence number is not consumed.
+    with pytest.raises(DataError):
+        store.record_step_and_enqueue(txn, "host_request", {"n": 2}, "req", "not bytes")  # type: ignore[arg-type]
+    assert len(store.txjournal.get(txn).steps) == 1
+    assert store.outbox.enqueue("req", b"q") == (2, "T-0001:2")
+    # ... and a failure of the step sends nothing.
+    with pytest.raises(DataError):
+        store.record_step_and_enqueue(txn, "host_request", {"n": 0.5}, "req", b"p")
+    assert store.outbox.stats().last_seq == 2
+
+
+def test_bad_input(store: Store) -> None:
+    with pytest.raises(UnknownMessage, match="no outbox message 99"):
+        store.outbox.mark_acknowledged(99, b"")
+    with pytest.raises(UnknownMessage):
+        store.outbox.mark_attempt(99)
+    with pytest.raises(UnknownMessage):
+        store.outbox.acknowledged_response(99)
+    with pytest.raises(UnknownTransaction, match="no transaction 'ghost'"):
+        store.outbox.enqueue("x", b"", txn_id="ghost")
+    with pytest.raises(DataError, match="kind"):
+        store.outbox.enqueue("Bad Kind", b"")
+    with pytest.raises(DataError, match="payload: must be bytes"):
+        store.outbox.enqueue("x", "text")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="limit"):
+        store.outbox.pending(0)
+    seq, _ = store.outbox.enqueue("x", b"")
+    with pytest.raises(DataError, match="response: must be bytes"):
+        store.outbox.mark_acknowledged(seq, None)  # type: ignore[arg-type]
+    assert store.outbox.stats().last_seq == 1
