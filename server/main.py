@@ -10,8 +10,8 @@ from pathlib import Path
 
 from branchline.common.logs import setup_logging
 from branchline.server import cards_cli, health_cli
-from branchline.server.ledger import cli as ledger_cli
 from branchline.server.app import DispatchServer, ServerSettings, StartupError, default_replica_name
+from branchline.server.ledger import cli as ledger_cli
 
 EXIT_USAGE = 2
 

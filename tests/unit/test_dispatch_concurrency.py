@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -79,9 +80,7 @@ def test_accept_and_reject_racing_exactly_one_wins(svc: DispatchService) -> None
         holder = svc.get_task(MC, task_id).teller_id
         assert holder is not None
         answers = ["accept", "reject"] * 4
-        results = race(
-            [lambda a=a: svc.answer_offer(teller(holder), task_id, a) for a in answers]  # type: ignore[misc]
-        )
+        results = race([partial(svc.answer_offer, teller(holder), task_id, a) for a in answers])
         assert wins(results) == 1, results
         task = svc.get_task(Actor_ops(), task_id)
         winner = answers[[not isinstance(r, Exception) for r in results].index(True)]
@@ -120,8 +119,8 @@ def test_reassignment_race_the_previous_teller_is_locked_out(svc: DispatchServic
         other = "T2" if holder == "T1" else "T1"
         race(
             [
-                lambda: svc.answer_offer(teller(holder), task_id, "accept"),
-                lambda: svc.reassign(L1, task_id, other, "lobby moves it"),
+                partial(svc.answer_offer, teller(holder), task_id, "accept"),
+                partial(svc.reassign, L1, task_id, other, "lobby moves it"),
             ]
         )
         task = svc.get_task(Actor_ops(), task_id)
@@ -150,7 +149,7 @@ def test_concurrent_tasks_never_give_a_teller_two_routed_offers(svc: DispatchSer
     task_ids = [t for r in results for t in r]
     assert len(task_ids) == 24
     tasks = [svc.get_task(Actor_ops(), t) for t in task_ids]
-    offered = [t.teller_id for t in tasks if t.state == "offered"]
+    offered = [str(t.teller_id) for t in tasks if t.state == "offered"]
     assert sorted(offered) == [f"R{i}" for i in range(6)]
     assert sum(t.state == "at_lobby" for t in tasks) == 18
     assert check_invariants(svc.engine) == []
@@ -216,6 +215,6 @@ def test_replicas_routing_at_once_never_double_offer(db_url: str, svc: DispatchS
     task_ids = [t for o in outputs for t in o]
     assert len(task_ids) == 20, outputs
     tasks = [svc.get_task(Actor_ops(), t) for t in task_ids]
-    offered = sorted(t.teller_id for t in tasks if t.state == "offered")
+    offered = sorted(str(t.teller_id) for t in tasks if t.state == "offered")
     assert offered == [f"R{i}" for i in range(5)]
     assert check_invariants(svc.engine) == []

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -504,7 +505,7 @@ def test_scope_rules_name_the_rule(svc: DispatchService, clock: Clock) -> None:
 def test_malformed_tasks_name_the_field(
     svc: DispatchService, change: dict[str, str], field: str
 ) -> None:
-    args = {
+    args: dict[str, Any] = {
         "request_id": "r1",
         "target_branch": "B",
         "business_type": "loan",
