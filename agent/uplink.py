@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -43,6 +43,12 @@ def open_channel(config: TerminalConfig) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(config.server, credentials, options=options)
 
 
+# Handles one unsolicited ServerMessage body (a push); runs as its own task.
+PushHandler = Callable[[link_pb2.ServerMessage], Awaitable[None]]
+# Runs after each successful registration (e.g. to resend what waited while disconnected).
+ConnectedHook = Callable[[], Awaitable[None]]
+
+
 class UplinkUnavailable(Exception):
     """The server cannot be asked right now (not connected, or the link dropped mid-request)."""
 
@@ -65,6 +71,27 @@ class Uplink:
         self._waiting: dict[int, asyncio.Future[link_pb2.ServerMessage]] = {}
         self.connected = False
         self.last_error = ""
+        self._push_handlers: dict[str, PushHandler] = {}
+        self._connected_hooks: list[ConnectedHook] = []
+        self._push_tasks: set[asyncio.Task[None]] = set()
+
+    def on_push(self, body: str, handler: PushHandler) -> None:
+        """Route unsolicited server messages with this body (the oneof field's name)."""
+        if body in self._push_handlers:
+            raise ValueError(f"a push handler for {body!r} is already installed")
+        self._push_handlers[body] = handler
+
+    def on_connected(self, hook: ConnectedHook) -> None:
+        self._connected_hooks.append(hook)
+
+    def send(self, **body: object) -> None:
+        """Queue one message that needs no answer (e.g. a reply to a server push)."""
+        if not self.connected:
+            raise UplinkUnavailable(
+                f"not connected to the server ({self.last_error or 'connecting'})"
+            )
+        self._outgoing.append(self._next(**body))
+        self._wake.set()
 
     def device_changed(self, snapshot: DeviceSnapshot) -> None:
         self._pending[snapshot.name] = snapshot
@@ -178,6 +205,8 @@ class Uplink:
                 replica=first.register_ack.server_replica,
             )
             reader = asyncio.create_task(self._drain(replies))
+            for hook in self._connected_hooks:
+                self._spawn(hook())
             try:
                 await self._send_loop(call, reader)
             finally:
@@ -186,9 +215,31 @@ class Uplink:
 
     async def _drain(self, replies: AsyncIterator[link_pb2.ServerMessage]) -> None:
         async for reply in replies:
+            if reply.ack_seq == 0:
+                self._dispatch_push(reply)
+                continue
             future = self._waiting.get(reply.ack_seq)
             if future is not None and not future.done():
                 future.set_result(reply)
+
+    def _dispatch_push(self, message: link_pb2.ServerMessage) -> None:
+        body = message.WhichOneof("body") or ""
+        handler = self._push_handlers.get(body)
+        if handler is None:
+            log_event(log, "push_ignored", logging.WARNING, body=body or "empty")
+            return
+        self._spawn(handler(message))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:  # a handler's failure must not take the link down
+                log_event(log, "push_handler_failed", logging.ERROR, error=repr(exc))
+
+        task = asyncio.create_task(guarded())
+        self._push_tasks.add(task)
+        task.add_done_callback(self._push_tasks.discard)
 
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]) -> None:
         interval = self._config.heartbeat_interval

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -26,6 +26,17 @@ from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 log = logging.getLogger("branchline.server.link")
 
 MAX_ID_LENGTH = 64
+# Unsolicited messages queued for one terminal before the oldest are refused (a stuck stream).
+PUSH_QUEUE_LIMIT = 1000
+
+# A handler for one TerminalMessage body: (terminal id, message) -> the reply, or None.
+MessageHandler = Callable[[str, pb.TerminalMessage], Awaitable[pb.ServerMessage | None]]
+# Called once a terminal's registration is acknowledged: (terminal id, branch).
+ConnectHook = Callable[[str, str], Awaitable[None]]
+
+
+class PushRefused(Exception):
+    """The terminal is not connected to this replica, or its push queue is full."""
 
 
 def _now() -> datetime:
@@ -68,6 +79,46 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._auth = auth
         # terminal id -> the task serving its live stream on this replica
         self._streams: dict[str, asyncio.Task[object]] = {}
+        # terminal id -> messages for it that no request asked for (pushes)
+        self._pushes: dict[str, asyncio.Queue[pb.ServerMessage]] = {}
+        self._handlers: dict[str, MessageHandler] = {}
+        self._connect_hooks: list[ConnectHook] = []
+
+    def add_handler(self, body: str, handler: MessageHandler) -> None:
+        """Let another component answer one TerminalMessage body (the oneof field's name)."""
+        if body in self._handlers or body in BUILT_IN_BODIES:
+            raise ValueError(f"a handler for {body!r} is already installed")
+        self._handlers[body] = handler
+
+    def on_connect(self, hook: ConnectHook) -> None:
+        """Run ``hook`` after each registration, before the stream's other messages."""
+        self._connect_hooks.append(hook)
+
+    def connected_terminals(self) -> list[str]:
+        return sorted(self._pushes)
+
+    def push(self, terminal_id: str, message: pb.ServerMessage) -> None:
+        """Queue an unsolicited message (ack_seq 0) for a terminal connected to this replica."""
+        queue = self._pushes.get(terminal_id)
+        if queue is None:
+            raise PushRefused(f"terminal {terminal_id!r} is not connected to this server")
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            raise PushRefused(f"terminal {terminal_id!r} is not reading its stream") from None
+
+    def broadcast(self, message: pb.ServerMessage) -> int:
+        """Push to every connected terminal; returns how many it was queued for."""
+        sent = 0
+        for terminal_id in list(self._pushes):
+            try:
+                self.push(terminal_id, message)
+                sent += 1
+            except PushRefused as exc:
+                log_event(
+                    log, "push_dropped", logging.WARNING, terminal_id=terminal_id, why=str(exc)
+                )
+        return sent
 
     async def Connect(
         self, request_iterator: AsyncIterator[pb.TerminalMessage], context: grpc.aio.ServicerContext
@@ -141,17 +192,50 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                     server_replica=self._replica,
                 ),
             )
-            async for message in request_iterator:
-                reply = await self._handle(terminal_id, message, context)
-                if reply is not None:
-                    yield reply
+            outgoing: asyncio.Queue[pb.ServerMessage] = asyncio.Queue(PUSH_QUEUE_LIMIT)
+            self._pushes[terminal_id] = outgoing
+            for hook in self._connect_hooks:
+                await hook(terminal_id, reg.branch)
+            # Replies and pushes share one queue, so the stream yields them in order.
+            reader = asyncio.create_task(
+                self._read(terminal_id, request_iterator, context, outgoing)
+            )
+            try:
+                while True:
+                    getter = asyncio.ensure_future(outgoing.get())
+                    done, _ = await asyncio.wait(
+                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        yield getter.result()
+                        continue
+                    getter.cancel()
+                    while not outgoing.empty():
+                        yield outgoing.get_nowait()
+                    reader.result()  # re-raises an abort from a handler
+                    break
+            finally:
+                reader.cancel()
         finally:
             if self._streams.get(terminal_id) is me:
                 del self._streams[terminal_id]
+                self._pushes.pop(terminal_id, None)
                 await asyncio.to_thread(
                     registry.mark_disconnected, self._engine, terminal_id, self._replica, _now()
                 )
                 log_event(log, "terminal_disconnected", terminal_id=terminal_id)
+
+    async def _read(
+        self,
+        terminal_id: str,
+        request_iterator: AsyncIterator[pb.TerminalMessage],
+        context: grpc.aio.ServicerContext,
+        outgoing: asyncio.Queue[pb.ServerMessage],
+    ) -> None:
+        async for message in request_iterator:
+            reply = await self._handle(terminal_id, message, context)
+            if reply is not None:
+                await outgoing.put(reply)
 
     async def _handle(
         self, terminal_id: str, message: pb.TerminalMessage, context: grpc.aio.ServicerContext
@@ -182,6 +266,9 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             return pb.ServerMessage(ack_seq=message.seq, status_ack=pb.StatusAck())
         if body == "pin_verify":
             return await self._pin_verify(terminal_id, message)
+        handler = self._handlers.get(body or "")
+        if handler is not None:
+            return await handler(terminal_id, message)
         if body == "register":
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, "register: already registered on this stream"
@@ -216,6 +303,9 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             locked=result.locked,
         )
         return pb.ServerMessage(ack_seq=message.seq, pin_verify_result=result)
+
+
+BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status", "pin_verify"})
 
 
 async def sweep_stale(engine: Engine, timeout: float) -> None:

@@ -1,0 +1,138 @@
+"""Server pushes and pluggable handlers on the TerminalLink stream, against the real Uplink.
+
+A grpc.aio server on a loopback port and the agent's Uplink talk over a real socket; the
+server queues unsolicited messages (ack_seq 0) beside its replies and the agent routes
+them by body to the handler installed for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from branchline.agent.config import TerminalConfig
+from branchline.agent.service_state import ServiceState
+from branchline.agent.uplink import Uplink, UplinkUnavailable
+from branchline.agent.wire import SERVICE_STATE_TO_PB
+from branchline.server.auth import Authorizer
+from branchline.server.link import PushRefused, TerminalLinkServicer
+from branchline.server.storage import open_database
+from branchline.v1 import terminal_link_pb2 as pb
+from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.timeout(60)
+IN_SERVICE = SERVICE_STATE_TO_PB[ServiceState.IN_SERVICE]
+
+
+async def _until(condition: object, what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _stack(tmp_path: Path) -> AsyncIterator[tuple[TerminalLinkServicer, Uplink]]:
+    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
+    server = grpc.aio.server()
+    pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    config = TerminalConfig(
+        terminal_id="T-PUSH",
+        branch="B1",
+        kind="self_service",
+        server=f"127.0.0.1:{port}",
+        state_dir=tmp_path,
+        heartbeat_interval=5.0,
+        tls=None,
+        required_devices=(),
+    )
+    uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
+    yield servicer, uplink
+    await server.stop(0)
+    engine.dispose()
+
+
+def test_pushes_reach_the_agent_handler_and_connect_hooks_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stack = _stack(tmp_path)
+        servicer, uplink = await anext(stack)
+        hooked: list[tuple[str, str]] = []
+        received: list[pb.ServerMessage] = []
+        reconnected = asyncio.Event()
+
+        async def hook(terminal_id: str, branch: str) -> None:
+            hooked.append((terminal_id, branch))
+            # A hook may push at once: the registration's acknowledgement goes first.
+            servicer.push(terminal_id, pb.ServerMessage(status_ack=pb.StatusAck()))
+
+        async def on_status_ack(message: pb.ServerMessage) -> None:
+            received.append(message)
+
+        async def on_connected() -> None:
+            reconnected.set()
+
+        servicer.on_connect(hook)
+        uplink.on_push("status_ack", on_status_ack)
+        uplink.on_connected(on_connected)
+        with pytest.raises(PushRefused, match="T-PUSH.*not connected"):
+            servicer.push("T-PUSH", pb.ServerMessage(status_ack=pb.StatusAck()))
+        with pytest.raises(UplinkUnavailable, match="not connected"):
+            uplink.send(heartbeat=pb.Heartbeat())
+
+        runner = asyncio.create_task(uplink.run())
+        await _until(lambda: uplink.connected and received, "the hook's push")
+        await asyncio.wait_for(reconnected.wait(), 5)
+        assert hooked == [("T-PUSH", "B1")]
+        assert servicer.connected_terminals() == ["T-PUSH"]
+        assert servicer.broadcast(pb.ServerMessage(status_ack=pb.StatusAck())) == 1
+        await _until(lambda: len(received) == 2, "the broadcast")
+        assert all(m.ack_seq == 0 for m in received)
+        # Requests still get their own answers while pushes flow.
+        answer = await uplink.request(heartbeat=pb.Heartbeat(service_state=IN_SERVICE))
+        assert answer.HasField("heartbeat_ack") and answer.ack_seq > 0
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await _until(lambda: servicer.connected_terminals() == [], "the disconnect")
+        await anext(stack, None)
+
+    asyncio.run(scenario())
+
+
+def test_installed_handlers_answer_and_built_ins_cannot_be_replaced(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
+
+    async def handler(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage | None:
+        return None
+
+    with pytest.raises(ValueError, match="heartbeat"):
+        servicer.add_handler("heartbeat", handler)
+    servicer.add_handler("something_new", handler)
+    with pytest.raises(ValueError, match="something_new"):
+        servicer.add_handler("something_new", handler)
+    engine.dispose()
+
+
+def test_a_push_with_no_handler_is_logged_and_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        stack = _stack(tmp_path)
+        servicer, uplink = await anext(stack)
+        runner = asyncio.create_task(uplink.run())
+        await _until(lambda: servicer.connected_terminals() == ["T-PUSH"], "registration")
+        servicer.push("T-PUSH", pb.ServerMessage(status_ack=pb.StatusAck()))
+        await _until(lambda: "push_ignored" in caplog.text, "the log line")
+        assert uplink.connected
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await anext(stack, None)
+
+    asyncio.run(scenario())
