@@ -10,6 +10,7 @@ import signal
 import socket
 
 from branchline.agent.config import AgentConfig
+from branchline.agent.customer.session import SessionStore
 from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
 from branchline.agent.local_api import socket_path, start_local_api
@@ -42,6 +43,7 @@ class Agent:
             context = DriverContext(terminal.terminal_id, terminal.branch, device.name)
             self.owners[device.name] = DeviceOwner(device, context, self._device_changed)
         self.uplink = Uplink(terminal, self.device_snapshots, lambda: self.service.state)
+        self.sessions = SessionStore()
         self._stop = asyncio.Event()
         self._store: Store | None = None
 

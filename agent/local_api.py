@@ -150,6 +150,18 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
             pan_masked=outcome.pan_masked,
             completion=outcome.completion.value,
             code=outcome.code,
+            session_id=outcome.session.session_id if outcome.session else "",
+            customer_id=outcome.session.customer_id if outcome.session else "",
+            accounts=[
+                pb.CustomerAccount(
+                    account_id=a.account_id,
+                    kind=a.kind,
+                    currency=a.currency,
+                    balance=a.balance,
+                    available=a.available,
+                )
+                for a in (outcome.session.accounts if outcome.session else ())
+            ],
         )
 
     async def SetMaintenance(

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from branchline.agent.customer.session import AccountView, CustomerSession
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.logs import log_event
 from branchline.common.redaction import mask_pan
@@ -32,6 +33,7 @@ class AuthOutcome:
     pan_masked: str = ""
     completion: Completion = Completion.SUCCESS
     code: str = ""
+    session: CustomerSession | None = None
 
 
 def _needs(agent: Agent, name: str) -> Any:
@@ -114,10 +116,22 @@ async def authenticate(
             attempts_left=result.attempts_left,
             locked=result.locked,
         )
+        session = None
+        if result.verified:
+            session = agent.sessions.open(
+                result.session_token,
+                result.customer_id,
+                result.pan_masked,
+                tuple(
+                    AccountView(a.account_id, a.kind, a.currency, a.balance, a.available)
+                    for a in result.accounts
+                ),
+            )
         return AuthOutcome(
             verified=result.verified,
             attempts_left=result.attempts_left,
             locked=result.locked,
             message=result.message,
             pan_masked=result.pan_masked,
+            session=session,
         )

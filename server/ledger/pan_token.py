@@ -38,6 +38,10 @@ class PanTokenizer:
                     os.fsync(out.fileno())
         return cls(bytes.fromhex(path.read_text().strip()))
 
+    def derive_key(self, label: bytes) -> bytes:
+        """A key for another purpose, derived from this one (HMAC with a distinct label)."""
+        return hmac.new(self._key, label, hashlib.sha256).digest()
+
     def token(self, pan: str) -> str:
         return hmac.new(self._key, pan.encode(), hashlib.sha256).hexdigest()
 

@@ -16,9 +16,12 @@ from sqlalchemy import Engine
 
 from branchline.common.redaction import mask_pan
 from branchline.server.ledger import cards as card_store
+from branchline.server.ledger.accounts import Account, card_accounts_of
 from branchline.server.ledger.cards import CardRecord
 from branchline.server.ledger.idempotency import store_response, stored_response
 from branchline.server.ledger.pan_token import PanTokenizer, validate_pan
+from branchline.server.ledger.sessions import LABEL as SESSION_LABEL
+from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.storage import write_transaction
 from branchline.v1 import terminal_link_pb2 as pb
 
@@ -123,18 +126,55 @@ def verify_pin(
     return result
 
 
+def account_summary(account: Account) -> pb.AccountSummary:
+    return pb.AccountSummary(
+        account_id=account.account_id,
+        kind=account.kind,
+        currency=account.currency,
+        balance=str(account.balance),
+        available=str(account.available),
+    )
+
+
 class PinVerifier:
-    """What the TerminalLink servicer holds: verify_pin with its dependencies bound."""
+    """What the TerminalLink servicer holds: verify_pin with its dependencies bound.
+
+    A verified PIN opens a customer session: the answer carries its token, the customer and
+    the card's accounts. The token is issued afresh on each answer, replays included, so it
+    is never stored with the idempotent response.
+    """
 
     def __init__(
-        self, engine: Engine, tokenizer: PanTokenizer, hsm_verify: HsmVerify, settings: PinSettings
+        self,
+        engine: Engine,
+        tokenizer: PanTokenizer,
+        hsm_verify: HsmVerify,
+        settings: PinSettings,
+        sessions: CustomerSessions | None = None,
     ) -> None:
         self._engine = engine
         self._tokenizer = tokenizer
         self._hsm_verify = hsm_verify
         self._settings = settings
+        self.sessions = sessions or CustomerSessions(tokenizer.derive_key(SESSION_LABEL))
 
     def verify(
+        self, terminal_id: str, request: pb.PinVerifyRequest, now: datetime
+    ) -> pb.PinVerifyResult:
+        result = self._verify(terminal_id, request, now)
+        if result.verified:
+            card = card_store.get_card(self._engine, self._tokenizer.token(request.pan))
+            assert card is not None  # verified a moment ago; cards are never deleted
+            result.session_token = self.sessions.issue(
+                terminal_id, card.card_token, card.customer_id, now
+            )
+            result.customer_id = card.customer_id
+            result.accounts.extend(
+                account_summary(a) for a in card_accounts_of(self._engine, card.card_token)
+            )
+        return result
+
+    def _verify(
         self, terminal_id: str, request: pb.PinVerifyRequest, now: datetime
     ) -> pb.PinVerifyResult:
         return verify_pin(

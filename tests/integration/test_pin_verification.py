@@ -209,6 +209,8 @@ def test_pin_verified_wrong_pin_counted_card_locks_and_nothing_leaks(pin_stack: 
     ok = customer_session(stack, PIN)
     assert (ok.verified, ok.locked, ok.completion) == (True, False, "success"), ok
     assert ok.pan_masked == "476173******0010"
+    # A verified PIN opens a customer session: a local handle, never the server's token.
+    assert len(ok.session_id) == 32 and ok.customer_id == "C-1"
 
     attempts = []
     for _ in range(TRY_LIMIT):

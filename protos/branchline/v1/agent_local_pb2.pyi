@@ -108,7 +108,7 @@ class AuthenticateRequest(_message.Message):
     def __init__(self, card_timeout_seconds: _Optional[float] = ..., pin_timeout_seconds: _Optional[float] = ..., eject_after: _Optional[bool] = ...) -> None: ...
 
 class AuthenticateResult(_message.Message):
-    __slots__ = ("verified", "attempts_left", "locked", "message", "pan_masked", "completion", "code")
+    __slots__ = ("verified", "attempts_left", "locked", "message", "pan_masked", "completion", "code", "session_id", "customer_id", "accounts")
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
     LOCKED_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,9 @@ class AuthenticateResult(_message.Message):
     PAN_MASKED_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     verified: bool
     attempts_left: int
     locked: bool
@@ -123,7 +126,24 @@ class AuthenticateResult(_message.Message):
     pan_masked: str
     completion: str
     code: str
-    def __init__(self, verified: _Optional[bool] = ..., attempts_left: _Optional[int] = ..., locked: _Optional[bool] = ..., message: _Optional[str] = ..., pan_masked: _Optional[str] = ..., completion: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+    session_id: str
+    customer_id: str
+    accounts: _containers.RepeatedCompositeFieldContainer[CustomerAccount]
+    def __init__(self, verified: _Optional[bool] = ..., attempts_left: _Optional[int] = ..., locked: _Optional[bool] = ..., message: _Optional[str] = ..., pan_masked: _Optional[str] = ..., completion: _Optional[str] = ..., code: _Optional[str] = ..., session_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[CustomerAccount, _Mapping]]] = ...) -> None: ...
+
+class CustomerAccount(_message.Message):
+    __slots__ = ("account_id", "kind", "currency", "balance", "available")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    kind: str
+    currency: str
+    balance: str
+    available: str
+    def __init__(self, account_id: _Optional[str] = ..., kind: _Optional[str] = ..., currency: _Optional[str] = ..., balance: _Optional[str] = ..., available: _Optional[str] = ...) -> None: ...
 
 class VerifyJournalRequest(_message.Message):
     __slots__ = ()

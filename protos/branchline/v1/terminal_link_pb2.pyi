@@ -105,20 +105,40 @@ class PinVerifyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., pan: _Optional[str] = ..., pin_block: _Optional[bytes] = ..., ksn: _Optional[bytes] = ..., pin_block_format: _Optional[int] = ...) -> None: ...
 
 class PinVerifyResult(_message.Message):
-    __slots__ = ("request_id", "verified", "attempts_left", "locked", "message", "pan_masked")
+    __slots__ = ("request_id", "verified", "attempts_left", "locked", "message", "pan_masked", "session_token", "customer_id", "accounts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_LEFT_FIELD_NUMBER: _ClassVar[int]
     LOCKED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PAN_MASKED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     verified: bool
     attempts_left: int
     locked: bool
     message: str
     pan_masked: str
-    def __init__(self, request_id: _Optional[str] = ..., verified: _Optional[bool] = ..., attempts_left: _Optional[int] = ..., locked: _Optional[bool] = ..., message: _Optional[str] = ..., pan_masked: _Optional[str] = ...) -> None: ...
+    session_token: str
+    customer_id: str
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountSummary]
+    def __init__(self, request_id: _Optional[str] = ..., verified: _Optional[bool] = ..., attempts_left: _Optional[int] = ..., locked: _Optional[bool] = ..., message: _Optional[str] = ..., pan_masked: _Optional[str] = ..., session_token: _Optional[str] = ..., customer_id: _Optional[str] = ..., accounts: _Optional[_Iterable[_Union[AccountSummary, _Mapping]]] = ...) -> None: ...
+
+class AccountSummary(_message.Message):
+    __slots__ = ("account_id", "kind", "currency", "balance", "available")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    kind: str
+    currency: str
+    balance: str
+    available: str
+    def __init__(self, account_id: _Optional[str] = ..., kind: _Optional[str] = ..., currency: _Optional[str] = ..., balance: _Optional[str] = ..., available: _Optional[str] = ...) -> None: ...
 
 class RequestError(_message.Message):
     __slots__ = ("code", "message")
