@@ -144,9 +144,14 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
         uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
         sessions = SessionStore()
         agent: Any = SimpleNamespace(uplink=uplink, sessions=sessions)
+        connected = asyncio.Event()
+
+        async def on_connected() -> None:
+            connected.set()
+
+        uplink.on_connected(on_connected)
         runner = asyncio.create_task(uplink.run())
-        while not uplink.connected:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(connected.wait(), 10)
         token = SESSIONS.issue("T1", "card", "c1", datetime.now(UTC))
         session = sessions.open(token, "c1", "476173******0010", ())
         statement, pan_masked = await fetch_statement(agent, session.session_id, mine, 10)
