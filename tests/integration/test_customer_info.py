@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 import grpc
 import pytest
@@ -156,8 +157,9 @@ def test_rates_reach_the_terminal_and_a_customer_prints_a_statement(stack: Stack
         info.GetStatement(
             info_pb.StatementQuery(session_id=signed_in.session_id, account_id="ACC-2"), timeout=30
         )
-    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
-    assert "statement_request.account_id" in refused.value.details()  # type: ignore[attr-defined]
+    error: Any = refused.value
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "not_your_account: statement_request.account_id: 'ACC-2'" in error.details()
 
     printed = info.PrintStatement(query, timeout=60)
     assert printed.completion == "success", printed
