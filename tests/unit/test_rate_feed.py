@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
 
 from branchline.agent.config import TerminalConfig
+from branchline.agent.customer_info_api import CustomerInfoServicer
 from branchline.agent.rates import BadRateTable, RateBook
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
@@ -139,6 +142,25 @@ def test_the_book_survives_a_restart_stale_until_the_server_confirms(tmp_path: P
         bad.rates[0].bid = "seven"
         with pytest.raises(BadRateTable, match=r"rates\[USD\]\.bid: 'seven' is not a decimal"):
             await restarted.accept(bad)
+
+    asyncio.run(scenario())
+
+
+def test_watch_rates_streams_the_table_then_each_change(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        book = RateBook(tmp_path)
+        agent: Any = SimpleNamespace(rates=book)
+        stream = CustomerInfoServicer(agent).WatchRates(info_pb.GetRatesRequest(), None)  # type: ignore[arg-type]
+        first = await anext(stream)
+        assert not first.known and first.stale
+        following = asyncio.ensure_future(anext(stream))
+        table = info_pb.RateTable(
+            version=3, rates=[info_pb.RateEntry(currency="EUR", bid="7.7", ask="7.9")]
+        )
+        await book.accept(table)
+        second = await asyncio.wait_for(following, 5)
+        assert second.known and not second.stale and second.table.rates[0].ask == "7.9"
+        await stream.aclose()  # type: ignore[attr-defined]
 
     asyncio.run(scenario())
 
