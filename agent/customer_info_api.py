@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
-from branchline.agent.receipts import print_job
+from branchline.agent.receipts import print_job, record
 from branchline.drivers.base import DeviceError
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
@@ -70,13 +70,20 @@ class CustomerInfoServicer(pb_grpc.CustomerInfoServicer):
         statement, pan_masked = await self._statement(request, context)
         terminal = self._agent.config.terminal
         job, reference = statement_job(statement, terminal.terminal_id, terminal.branch, pan_masked)
+        fields = {
+            "reference": reference,
+            "customer_id": statement.customer_id,
+            "account_id": statement.account.account_id,
+        }
         try:
             sent = await print_job(self._agent, job)
         except DeviceError as exc:
+            await record(self._agent, "statement_not_printed", {**fields, "code": exc.code})
             return pb.PrintResult(
                 completion=exc.completion.value,
                 code=exc.code,
                 detail=exc.message,
                 reference=reference,
             )
+        await record(self._agent, "statement_printed", fields)
         return pb.PrintResult(completion="success", reference=reference, bytes=sent)

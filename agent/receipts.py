@@ -8,10 +8,13 @@ transaction's ledger entries (``branchline-server ledger lookup``, ``Receipts`` 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from branchline.common.logs import log_event
 from branchline.common.redaction import redact_text
 from branchline.common.txref import BadReference, parse_reference
 from branchline.drivers.base import Completion, DeviceError
@@ -19,6 +22,8 @@ from branchline.drivers.printer import escpos
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
+
+log = logging.getLogger("branchline.agent.receipts")
 
 Outcome = Literal["completed", "reversed", "disputed", "handed_to_teller"]
 OUTCOME_TEXT: dict[str, str] = {
@@ -123,7 +128,28 @@ async def print_job(agent: Agent, data: bytes) -> int:
     return int(result["bytes"])
 
 
+async def record(agent: Agent, kind: str, fields: dict[str, Any]) -> None:
+    """Append to the electronic journal; a failure is logged, never raised at the customer."""
+    try:
+        await asyncio.to_thread(agent.store.ejournal.append, kind, fields)
+    except Exception as exc:
+        log_event(log, "ejournal_append_failed", logging.ERROR, kind=kind, error=repr(exc))
+
+
 async def print_receipt(agent: Agent, receipt: ReceiptData) -> int:
     """Print ``receipt``; returns the bytes sent. BadReceipt for bad data, DeviceError when
-    the printer cannot print (paper out, offline, no printer)."""
-    return await print_job(agent, receipt_job(receipt))
+    the printer cannot print (paper out, offline, no printer). Either way the electronic
+    journal records the attempt with the reference."""
+    job = receipt_job(receipt)
+    fields: dict[str, Any] = {"reference": receipt.reference, "outcome": receipt.outcome}
+    try:
+        sent = await print_job(agent, job)
+    except DeviceError as exc:
+        await record(
+            agent,
+            "receipt_not_printed",
+            {**fields, "completion": exc.completion.value, "code": exc.code},
+        )
+        raise
+    await record(agent, "receipt_printed", fields)
+    return sent

@@ -63,9 +63,15 @@ class RateFeed:
         self.poll_seconds = poll_seconds
         self.version = 0
         self._message: pb.ServerMessage | None = None
+        # The poll and a connect hook may check at once: one broadcast per version.
+        self._checking = asyncio.Lock()
 
     async def check(self) -> bool:
         """Load and broadcast the table when its version moved; True when it did."""
+        async with self._checking:
+            return await self._check()
+
+    async def _check(self) -> bool:
         version = await asyncio.to_thread(latest_version, self._engine)
         if version == self.version:
             return False
@@ -83,7 +89,10 @@ class RateFeed:
     async def on_connect(self, terminal_id: str, branch: str) -> None:
         """The TerminalLink connect hook: the new terminal gets the current table at once."""
         if self._message is None:
-            await self.check()
+            try:
+                await self.check()
+            except Exception as exc:  # never fail the terminal's registration over rates
+                log_event(log, "rate_poll_failed", logging.WARNING, error=str(exc))
         if self._message is None:
             return  # no rates set yet; the terminal gets the first table when it is set
         try:

@@ -168,6 +168,10 @@ def test_rates_reach_the_terminal_and_a_customer_prints_a_statement(stack: Stack
     pngs = sorted((stack.sim_dir / "printer").glob("receipt-*.png"))
     assert pngs, "the simulator rendered no statement"
     assert [r.text for r in zxingcpp.read_barcodes(Image.open(pngs[-1]))] == [printed.reference]
+    journal = json.loads(stack.diag("journal", "show", "--json").stdout)
+    entries = journal["entries"] if isinstance(journal, dict) else journal
+    printed_entries = [e for e in entries if e["kind"] == "statement_printed"]
+    assert [e["fields"]["reference"] for e in printed_entries] == [printed.reference]
 
     stack.stop_all()
     for proc in stack.procs.values():

@@ -9,15 +9,17 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 import zxingcpp
 
-from branchline.agent.receipts import BadReceipt, ReceiptData, receipt_job
+from branchline.agent.journal.store import Store
+from branchline.agent.receipts import BadReceipt, ReceiptData, print_receipt, receipt_job
 from branchline.common.txref import BadReference, parse_reference
-from branchline.drivers.base import DeviceError
+from branchline.drivers.base import Completion, DeviceError
 from branchline.drivers.printer.driver import job_from_params
 from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
@@ -173,3 +175,37 @@ def test_lookup_cli_and_the_receipts_service(
         await server.stop(0)
 
     asyncio.run(scenario())
+
+
+class FakePrinterOwner:
+    """Stands in for the printer's device owner: takes the job, or fails as paper-out does."""
+
+    def __init__(self, fail: DeviceError | None = None) -> None:
+        self.jobs: list[bytes] = []
+        self.fail = fail
+
+    async def submit(self, name: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert name == "print_job"
+        if self.fail is not None:
+            raise self.fail
+        self.jobs.append(job_from_params(params))
+        return {"bytes": len(self.jobs[-1])}
+
+
+def test_print_receipt_hands_the_job_to_the_printer_and_journals_it(tmp_path: Path) -> None:
+    store = Store(tmp_path, "T-0001")
+    owner = FakePrinterOwner()
+    agent: Any = SimpleNamespace(owners={"printer": owner}, store=store)
+    assert asyncio.run(print_receipt(agent, RECEIPT)) == len(receipt_job(RECEIPT))
+    assert owner.jobs == [receipt_job(RECEIPT)]
+    paper_out = DeviceError(Completion.USER_ERROR, "paper_out", "printer: paper out")
+    agent.owners["printer"] = FakePrinterOwner(paper_out)
+    with pytest.raises(DeviceError, match="paper out"):
+        asyncio.run(print_receipt(agent, RECEIPT))
+    entries = store.ejournal.show()
+    assert [(e.kind, e.fields()["reference"]) for e in entries] == [
+        ("receipt_printed", RECEIPT.reference),
+        ("receipt_not_printed", RECEIPT.reference),
+    ]
+    assert entries[-1].fields()["code"] == "paper_out"
+    store.close()
