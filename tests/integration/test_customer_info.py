@@ -146,6 +146,8 @@ def test_rates_reach_the_terminal_and_a_customer_prints_a_statement(stack: Stack
     assert {r.currency: r.bid for r in second.table.rates} == {"USD": "7.15", "XAU": "540.5"}
     shown = json.loads(stack.diag("rates", "--json").stdout)
     assert shown["version"] == second.table.version and shown["stale"] is False
+    human = stack.diag("rates").stdout
+    assert f"rates v{second.table.version}" in human and "current" in human and "7.15" in human
 
     signed_in = customer_session(stack, PIN)
     assert signed_in.verified, signed_in

@@ -21,6 +21,7 @@ from branchline.agent.uplink import Uplink
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.fx import set_rates
 from branchline.server.link import TerminalLinkServicer
+from branchline.server.main import main as server_main
 from branchline.server.rate_feed import RateFeed, latest_version
 from branchline.server.storage import open_database
 from branchline.v1 import customer_info_pb2 as info_pb
@@ -169,3 +170,8 @@ def test_an_unreadable_rates_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / "rates.json").write_text("{not json")
     book = RateBook(tmp_path)
     assert book.current is None and book.view().known is False
+
+
+def test_the_poll_interval_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert server_main(["--insecure-loopback", "--rate-poll-seconds", "0"]) == 2
+    assert "--rate-poll-seconds must be more than 0" in capsys.readouterr().err
