@@ -28,6 +28,7 @@ from branchline.server.ledger.postings import Reference
 from branchline.server.main import main as server_main
 from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.storage import open_database
+from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
@@ -172,6 +173,13 @@ def test_lookup_cli_and_the_receipts_service(
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await ask("BLTX:T-1:tx_1", "terminal:T-1")
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        # The tellers' client asks the same service.
+        teller = ["--target", f"127.0.0.1:{port}", "--insecure", "--as", "teller:T01", "lookup"]
+        assert await asyncio.to_thread(teller_main, [*teller, "BLTX:T-1:tx_1", "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert [e["request_id"] for e in shown["entries"]] == ["tx_1:deposit", "tx_1:fee"]
+        assert await asyncio.to_thread(teller_main, [*teller, "BLTX:T-1:"]) == 1
+        assert "transaction id is empty" in capsys.readouterr().err
         await server.stop(0)
 
     asyncio.run(scenario())
