@@ -27,12 +27,11 @@ from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
 from branchline.server.main import main as server_main
 from branchline.server.receipts_service import ReceiptsServicer
-from branchline.server.storage import open_database
 from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
-from tests.unit.ledger_support import BRANCH, T0, open_account
+from tests.unit.ledger_support import BRANCH, T0, open_account, open_test_database
 
 RECEIPT = ReceiptData(
     reference="BLTX:T-0001:tx-20260302-0007",
@@ -99,9 +98,9 @@ def test_print_job_parameters_are_checked() -> None:
             job_from_params(params)
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Any:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    engine = next(databases := open_test_database(request.param, tmp_path))
     core = EmbeddedLedger(engine)
     account = open_account(engine).account_id
     for terminal, request_id, amount in (
@@ -119,8 +118,8 @@ def ledger(tmp_path: Path) -> Any:
             amount=amount,
             now=T0,
         )
-    yield core, tmp_path / "server.db"
-    engine.dispose()
+    yield core, engine.url.render_as_string(hide_password=False)
+    next(databases, None)  # disposes of the engine (and drops a PostgreSQL schema)
 
 
 def test_lookup_finds_exactly_the_transaction_s_entries(ledger: Any) -> None:
@@ -139,12 +138,10 @@ def test_lookup_cli_and_the_receipts_service(
     ledger: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     core, db = ledger
-    assert (
-        server_main(["--db", f"sqlite:///{db}", "ledger", "lookup", "BLTX:T-1:tx_1", "--json"]) == 0
-    )
+    assert server_main(["--db", db, "ledger", "lookup", "BLTX:T-1:tx_1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [e["request_id"] for e in data["entries"]] == ["tx_1:deposit", "tx_1:fee"]
-    assert server_main(["--db", f"sqlite:///{db}", "ledger", "lookup", "BLTX:T-1"]) == 2
+    assert server_main(["--db", db, "ledger", "lookup", "BLTX:T-1"]) == 2
     assert "reference: expected BLTX:<terminal_id>:<txn_id>" in capsys.readouterr().err
 
     async def scenario() -> None:
