@@ -160,7 +160,10 @@ class RateBook:
         if not older:
             # A replica that has not yet seen the newest version must not roll rates back.
             if self.current is None or snapshot.version != self.current.version:
-                await asyncio.to_thread(self._save, snapshot)
+                try:
+                    await asyncio.to_thread(self._save, snapshot)
+                except OSError as exc:  # shown anyway; only a restart would lose it
+                    log_event(log, "rates_not_saved", logging.ERROR, error=str(exc))
             self.current = snapshot
         self._confirmed = True
         log_event(log, "rates_received", version=snapshot.version, ignored_as_older=older)
