@@ -141,6 +141,11 @@ async def print_receipt(agent: Agent, receipt: ReceiptData) -> int:
     the printer cannot print (paper out, offline, no printer). Either way the electronic
     journal records the attempt with the reference."""
     job = receipt_job(receipt)
+    here = agent.config.terminal.terminal_id
+    if receipt.terminal_id != here:
+        raise BadReceipt(
+            f"receipt.terminal_id: {receipt.terminal_id!r} is not this terminal ({here!r})"
+        )
     fields: dict[str, Any] = {"reference": receipt.reference, "outcome": receipt.outcome}
     try:
         sent = await print_job(agent, job)

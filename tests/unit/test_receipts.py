@@ -200,7 +200,11 @@ class FakePrinterOwner:
 def test_print_receipt_hands_the_job_to_the_printer_and_journals_it(tmp_path: Path) -> None:
     store = Store(tmp_path, "T-0001")
     owner = FakePrinterOwner()
-    agent: Any = SimpleNamespace(owners={"printer": owner}, store=store)
+    config = SimpleNamespace(terminal=SimpleNamespace(terminal_id="T-0001"))
+    agent: Any = SimpleNamespace(owners={"printer": owner}, store=store, config=config)
+    other = replace(RECEIPT, terminal_id="T-0002", reference="BLTX:T-0002:tx-1")
+    with pytest.raises(BadReceipt, match="receipt.terminal_id: 'T-0002' is not this terminal"):
+        asyncio.run(print_receipt(agent, other))
     assert asyncio.run(print_receipt(agent, RECEIPT)) == len(receipt_job(RECEIPT))
     assert owner.jobs == [receipt_job(RECEIPT)]
     paper_out = DeviceError(Completion.USER_ERROR, "paper_out", "printer: paper out")
