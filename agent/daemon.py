@@ -14,6 +14,7 @@ from branchline.agent.customer.session import SessionStore
 from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
 from branchline.agent.local_api import socket_path, start_local_api
+from branchline.agent.rates import RateBook
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
 from branchline.agent.uplink import Uplink
@@ -44,6 +45,8 @@ class Agent:
             self.owners[device.name] = DeviceOwner(device, context, self._device_changed)
         self.uplink = Uplink(terminal, self.device_snapshots, lambda: self.service.state)
         self.sessions = SessionStore()
+        self.rates = RateBook(terminal.state_dir, lambda: self.uplink.connected)
+        self.uplink.on_push("rate_update", self.rates.on_push)
         self._stop = asyncio.Event()
         self._store: Store | None = None
 

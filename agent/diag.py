@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import MessageToDict
 
+from branchline.agent import rates_diag
 from branchline.agent.journal import diag_cmds
 from branchline.agent.local_api import SOCKET_NAME
 from branchline.v1 import agent_local_pb2 as pb
@@ -235,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
             return diag_cmds.run_journal(stub, args, timeout)
         if args.command == "outbox":
             return diag_cmds.run_outbox(stub, args, timeout)
+        if args.command == "rates":
+            return rates_diag.run_rates(channel, args, timeout)
         if args.command in DEVICE_NAMES:
             return _device_command(stub, args, timeout)
         raise AssertionError(args.command)
@@ -281,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     spy.add_argument("--seconds", type=float, default=None, help="stop after this long")
     spy.add_argument("--json", action="store_true", help="one JSON object per chunk")
     diag_cmds.add_parsers(sub)
+    rates_diag.add_parser(sub)
     for name in DEVICE_NAMES:
         device = sub.add_parser(name, help=f"run a {name} command (technician commands)")
         device.add_argument("action", help="command name, e.g. eject, status, kcv")

@@ -175,6 +175,8 @@ Branchline demo is up ({time.monotonic() - started:.1f} s): terminal {TERMINAL_I
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}
   terminal       {bin_dir}/branchline-diag --config {config} status
   self-test      {bin_dir}/branchline-diag --config {config} selftest printer
+  FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
+                 then {bin_dir}/branchline-diag --config {config} rates
   receipts       {var / "sim" / "printer"}/
   logs           {var / "demo"}/{{server,sim,agent}}.log
 

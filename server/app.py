@@ -27,14 +27,25 @@ from branchline.server.ledger.hsm_check import hsm_pin_check
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
 from branchline.server.link import TerminalLinkServicer, sweep_stale
+from branchline.server.rate_feed import RateFeed
+from branchline.server.receipts_service import ReceiptsServicer
+from branchline.server.statement_link import install_statements
 from branchline.server.storage.engine import open_database
-from branchline.v1 import fleet_pb2, fleet_pb2_grpc, terminal_link_pb2, terminal_link_pb2_grpc
+from branchline.v1 import (
+    customer_info_pb2,
+    customer_info_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    terminal_link_pb2,
+    terminal_link_pb2_grpc,
+)
 
 log = logging.getLogger("branchline.server")
 
 SERVICE_NAMES = (
     terminal_link_pb2.DESCRIPTOR.services_by_name["TerminalLink"].full_name,
     fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name,
+    customer_info_pb2.DESCRIPTOR.services_by_name["Receipts"].full_name,
     *dispatch.SERVICE_NAMES,
 )
 
@@ -66,6 +77,8 @@ class ServerSettings:
     bdk_name: str = "BDK"
     pin_try_limit: int = 3
     pan_token_key: Path = Path("var/server/pan-token.key")
+    # FX rate feed: seconds between checks of the current rate version.
+    rate_poll_seconds: float = 1.0
 
 
 def is_loopback_listen(listen: str) -> bool:
@@ -137,15 +150,20 @@ class DispatchServer:
             options=[("grpc.max_receive_message_length", settings.max_material_bytes + (1 << 20))]
         )
         auth = Authorizer(insecure=credentials is None)
-        terminal_link_pb2_grpc.add_TerminalLinkServicer_to_server(
-            TerminalLinkServicer(
-                engine,
-                settings.replica,
-                settings.heartbeat_interval,
-                auth,
-                pin_verifier=build_pin_verifier(settings, engine),
-            ),
-            server,
+        pin_verifier = build_pin_verifier(settings, engine)
+        link = TerminalLinkServicer(
+            engine,
+            settings.replica,
+            settings.heartbeat_interval,
+            auth,
+            pin_verifier=pin_verifier,
+        )
+        rate_feed = RateFeed(engine, link.broadcast, link.push, settings.rate_poll_seconds)
+        link.on_connect(rate_feed.on_connect)
+        install_statements(link, engine, pin_verifier)
+        terminal_link_pb2_grpc.add_TerminalLinkServicer_to_server(link, server)
+        customer_info_pb2_grpc.add_ReceiptsServicer_to_server(
+            ReceiptsServicer(engine, auth), server
         )
         fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
         dispatch_service = DispatchService(
@@ -181,6 +199,7 @@ class DispatchServer:
         dispatch_sweeper = asyncio.create_task(
             dispatch.sweep(dispatch_service, min(1.0, settings.offer_timeout / 4))
         )
+        rate_poller = asyncio.create_task(rate_feed.run())
         log_event(
             log,
             "server_ready",
@@ -200,7 +219,7 @@ class DispatchServer:
         log_event(log, "server_stopping", drain_seconds=settings.shutdown_drain)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await asyncio.sleep(settings.shutdown_drain)
-        for task in (sweeper, dispatch_sweeper):
+        for task in (sweeper, dispatch_sweeper, rate_poller):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -36,7 +36,14 @@ def _serve(args: argparse.Namespace) -> int:
         bdk_name=args.bdk_name,
         pin_try_limit=args.pin_try_limit,
         pan_token_key=args.pan_token_key,
+        rate_poll_seconds=args.rate_poll_seconds,
     )
+    if not 0 < settings.rate_poll_seconds <= 3600:
+        print(
+            "branchline-server: --rate-poll-seconds must be more than 0, at most 3600",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not 1 <= settings.pin_try_limit <= 10:
         print("branchline-server: --pin-try-limit must be 1 to 10", file=sys.stderr)
         return EXIT_USAGE
@@ -174,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("var/server/pan-token.key"),
         help="key file for card tokens (created 0600 on first start; keep it apart from the DB)",
+    )
+    parser.add_argument(
+        "--rate-poll-seconds",
+        type=float,
+        default=1.0,
+        help="seconds between checks for a new FX rate version, pushed to terminals (default 1)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

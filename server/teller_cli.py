@@ -35,6 +35,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from branchline.server import receipts_cli
 from branchline.server.auth import PRINCIPAL_METADATA_KEY
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
@@ -461,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("whoami", cmd_whoami, "sign in: who the server takes you for")
+    p = command("lookup", receipts_cli.cmd_lookup, "a receipt's transaction: BLTX:TERMINAL:TXN")
+    p.add_argument("reference")
     p = command("duty", cmd_duty, "go on or off duty (lobby managers: --teller for the roster)")
     p.add_argument("state", choices=["on", "off"])
     p.add_argument("--teller", help="a teller of your branch (lobby managers)")

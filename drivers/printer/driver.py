@@ -155,8 +155,14 @@ class EscPosPrinterDriver(Driver):
         self.print_bytes(data, cancel)
         return {"bytes": len(data)}
 
+    def print_job(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
+        """Print a ready-made ESC/POS job (``data_hex``), e.g. a transaction receipt."""
+        data = job_from_params(params)
+        self.print_bytes(data, cancel)
+        return {"bytes": len(data)}
+
     def commands(self) -> dict[str, Any]:
-        return {"print_receipt": self.print_receipt}
+        return {"print_receipt": self.print_receipt, "print_job": self.print_job}
 
     def self_test(self, cancel: CancelToken) -> SelfTestResult:
         receipt = escpos.Receipt(width=self.options.width)
@@ -171,6 +177,35 @@ class EscPosPrinterDriver(Driver):
         # A printer that cannot print raises here; the owner reports the completion code.
         self.print_bytes(receipt.to_bytes(), cancel)
         return SelfTestResult(True, "printed a test page with the terminal id as a QR code")
+
+
+MAX_JOB_BYTES = 256 * 1024
+
+
+def job_from_params(params: dict[str, Any]) -> bytes:
+    """The job bytes of a ``print_job`` command, naming the field that is wrong."""
+    unknown = set(params) - {"data_hex"}
+    if unknown:
+        raise DeviceError(
+            Completion.INVALID_DATA, "invalid_job", f"print_job.{sorted(unknown)[0]}: unknown field"
+        )
+    value = params.get("data_hex")
+    if not isinstance(value, str) or not value:
+        raise DeviceError(
+            Completion.INVALID_DATA, "invalid_job", "print_job.data_hex: the job as hex is required"
+        )
+    if len(value) > 2 * MAX_JOB_BYTES:
+        raise DeviceError(
+            Completion.INVALID_DATA,
+            "invalid_job",
+            f"print_job.data_hex: larger than {MAX_JOB_BYTES} bytes",
+        )
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise DeviceError(
+            Completion.INVALID_DATA, "invalid_job", "print_job.data_hex: not hexadecimal"
+        ) from None
 
 
 def receipt_from_params(params: dict[str, Any], width: int) -> escpos.Receipt:

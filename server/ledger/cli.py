@@ -16,6 +16,7 @@ from typing import Any
 
 from branchline.common.redaction import mask_pan
 from branchline.server.ledger import accounts as acc
+from branchline.server.ledger import lookup_cli
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
 from branchline.server.ledger.money import LedgerError
@@ -163,6 +164,8 @@ def _run(args: argparse.Namespace, core: EmbeddedLedger) -> int:
             ]
             + [f"  {c}  bid {r.bid}  ask {r.ask}" for c, r in table.rates.items()],
         )
+    elif command == "lookup":
+        return lookup_cli.run_lookup(args, core.engine)
     elif command == "audit":
         problems = core.audit()
         _print(args, {"problems": problems}, problems or ["ledger consistent"])
@@ -213,5 +216,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     rates.add_argument("--set", nargs="+", metavar="CODE=BID:ASK", help="e.g. USD=7.10:7.20")
     rates.add_argument("--source", default="manual")
     cmds.add_parser("audit", help="check every ledger invariant (exit 1 on a problem)")
+    lookup_cli.add_parser(cmds)
     for p in cmds.choices.values():
         p.add_argument("--json", action="store_true")

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from branchline.v1 import common_pb2 as _common_pb2
+from branchline.v1 import customer_info_pb2 as _customer_info_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -11,18 +12,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TerminalMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify")
+    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_STATUS_FIELD_NUMBER: _ClassVar[int]
     PIN_VERIFY_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_REQUEST_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
     device_status: DeviceStatusReport
     pin_verify: PinVerifyRequest
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ...) -> None: ...
+    statement_request: _customer_info_pb2.StatementRequest
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("terminal_id", "branch", "kind", "agent_version", "service_state", "devices")
@@ -55,20 +58,24 @@ class DeviceStatusReport(_message.Message):
     def __init__(self, device: _Optional[_Union[_common_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error")
+    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement")
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     STATUS_ACK_FIELD_NUMBER: _ClassVar[int]
     PIN_VERIFY_RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    RATE_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_FIELD_NUMBER: _ClassVar[int]
     ack_seq: int
     register_ack: RegisterAck
     heartbeat_ack: HeartbeatAck
     status_ack: StatusAck
     pin_verify_result: PinVerifyResult
     error: RequestError
-    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ...) -> None: ...
+    rate_update: _customer_info_pb2.RateUpdate
+    statement: _customer_info_pb2.Statement
+    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ...) -> None: ...
 
 class RegisterAck(_message.Message):
     __slots__ = ("terminal_id", "heartbeat_interval", "server_replica")

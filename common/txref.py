@@ -1,0 +1,67 @@
+"""The transaction reference printed on every receipt: ``BLTX:<terminal_id>:<txn_id>``.
+
+The terminal journals each money call to the ledger under request id ``<txn_id>:<step>``,
+so the reference finds every ledger entry of the transaction. Both parts are plain
+identifiers (letters, digits, ``.``, ``_``, ``-``); neither may contain ``:``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "BLTX"
+MAX_REFERENCE = 128
+_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class BadReference(ValueError):
+    """The reference is malformed; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class TxReference:
+    terminal_id: str
+    txn_id: str
+
+    def __str__(self) -> str:
+        return f"{PREFIX}:{self.terminal_id}:{self.txn_id}"
+
+    @property
+    def request_prefix(self) -> str:
+        """What the ledger's request ids of this transaction start with."""
+        return f"{self.txn_id}:"
+
+
+def _check_part(value: str, name: str) -> None:
+    if not value:
+        raise BadReference(f"reference: the {name} is empty")
+    if not _PART.match(value):
+        raise BadReference(
+            f"reference: the {name} {value[:40]!r} may hold only letters, digits, '.', '_' and '-'"
+        )
+
+
+def make_reference(terminal_id: str, txn_id: str) -> TxReference:
+    _check_part(terminal_id, "terminal id")
+    _check_part(txn_id, "transaction id")
+    reference = TxReference(terminal_id, txn_id)
+    if len(str(reference)) > MAX_REFERENCE:
+        raise BadReference(f"reference: longer than {MAX_REFERENCE} characters")
+    return reference
+
+
+def parse_reference(text: str) -> TxReference:
+    """``BLTX:<terminal_id>:<txn_id>`` -> its parts; BadReference naming what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadReference("reference: must not be empty")
+    text = text.strip()
+    if len(text) > MAX_REFERENCE:
+        raise BadReference(f"reference: {len(text)} characters, longer than {MAX_REFERENCE}")
+    prefix, sep, rest = text.partition(":")
+    if prefix != PREFIX or not sep:
+        raise BadReference(f"reference: must start with '{PREFIX}:', got {text[:12]!r}")
+    terminal_id, sep, txn_id = rest.partition(":")
+    if not sep:
+        raise BadReference(f"reference: expected {PREFIX}:<terminal_id>:<txn_id>, got {text!r}")
+    return make_reference(terminal_id, txn_id)

@@ -1,0 +1,141 @@
+"""Self-service statements over TerminalLink: ``statement_request`` -> ``statement``.
+
+The request carries the customer session the terminal got from a verified card + PIN. The
+session is checked (signature, expiry, bound to this very terminal) and the statement is
+given only for an account of the session's own customer; anything else is refused with a
+``RequestError`` naming the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from branchline.common.logs import log_event
+from branchline.server.convert import timestamp
+from branchline.server.ledger import statements
+from branchline.server.ledger.accounts import Account
+from branchline.server.ledger.money import LedgerError
+from branchline.server.ledger.pin_service import PinVerifier
+from branchline.server.ledger.sessions import CustomerSessions, SessionRefused
+from branchline.server.link import TerminalLinkServicer
+from branchline.v1 import customer_info_pb2 as info_pb
+from branchline.v1 import terminal_link_pb2 as pb
+
+log = logging.getLogger("branchline.server.statements")
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+class StatementRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def account_to_pb(account: Account) -> info_pb.StatementAccount:
+    return info_pb.StatementAccount(
+        account_id=account.account_id,
+        kind=account.kind,
+        currency=account.currency,
+        balance=str(account.balance),
+        available=str(account.available),
+    )
+
+
+def build_statement(
+    engine: Engine,
+    sessions: CustomerSessions,
+    terminal_id: str,
+    request: info_pb.StatementRequest,
+    now: datetime,
+) -> info_pb.Statement:
+    """The statement the session's customer may see; raises StatementRefused otherwise."""
+    try:
+        claims = sessions.check(request.session_token, terminal_id, now)
+    except SessionRefused as exc:
+        raise StatementRefused(exc.code, f"statement_request.{exc.message}") from None
+    if not request.account_id:
+        raise StatementRefused(
+            "invalid_argument", "statement_request.account_id: must not be empty"
+        )
+    if request.limit > MAX_LIMIT:
+        raise StatementRefused(
+            "invalid_argument", f"statement_request.limit: {request.limit} is over {MAX_LIMIT}"
+        )
+    try:
+        own = statements.balances(engine, claims.customer_id)
+        if request.account_id not in {a.account_id for a in own}:
+            raise StatementRefused(
+                "not_your_account",
+                f"statement_request.account_id: {request.account_id[:64]!r} is not an account "
+                "of the signed-in customer",
+            )
+        found = statements.statement(engine, request.account_id, request.limit or DEFAULT_LIMIT)
+    except LedgerError as exc:
+        raise StatementRefused(exc.code, f"statement_request: {exc.message}") from None
+    return info_pb.Statement(
+        customer_id=claims.customer_id,
+        account=account_to_pb(found.account),
+        opening_balance=str(found.opening_balance),
+        lines=[
+            info_pb.StatementLine(
+                entry_id=row.entry_id,
+                posted_at=timestamp(row.at),
+                kind=row.kind,
+                description=row.description,
+                amount=str(row.amount),
+                balance_after=str(row.balance_after),
+            )
+            for row in found.rows
+        ],
+        balances=[account_to_pb(a) for a in own],
+        generated_at=timestamp(now),
+    )
+
+
+def install_statements(
+    link: TerminalLinkServicer, engine: Engine, pin_verifier: PinVerifier | None
+) -> None:
+    """Answer ``statement_request`` on the TerminalLink stream."""
+
+    async def handle(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
+        def refused(code: str, text: str) -> pb.ServerMessage:
+            log_event(log, "statement_refused", terminal_id=terminal_id, code=code)
+            return pb.ServerMessage(
+                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
+            )
+
+        if pin_verifier is None:
+            return refused(
+                "sessions_unavailable",
+                "statement_request: this server verifies no PINs (no --hsm), so it has no "
+                "customer sessions",
+            )
+        try:
+            found = await asyncio.to_thread(
+                build_statement,
+                engine,
+                pin_verifier.sessions,
+                terminal_id,
+                message.statement_request,
+                datetime.now(UTC),
+            )
+        except StatementRefused as exc:
+            return refused(exc.code, exc.message)
+        log_event(
+            log,
+            "statement_given",
+            terminal_id=terminal_id,
+            customer_id=found.customer_id,
+            account_id=found.account.account_id,
+            lines=len(found.lines),
+        )
+        return pb.ServerMessage(ack_seq=message.seq, statement=found)
+
+    link.add_handler("statement_request", handle)
