@@ -10,6 +10,7 @@ import signal
 import socket
 
 from branchline.agent.config import AgentConfig
+from branchline.agent.customer.call import CallSession
 from branchline.agent.customer.session import SessionStore
 from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
@@ -47,6 +48,7 @@ class Agent:
         self.sessions = SessionStore()
         self.rates = RateBook(terminal.state_dir, lambda: self.uplink.connected)
         self.uplink.on_push("rate_update", self.rates.on_push)
+        self.calls = CallSession(self)
         self._stop = asyncio.Event()
         self._store: Store | None = None
 

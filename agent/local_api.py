@@ -9,18 +9,20 @@ import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from branchline.agent.customer.authenticate import authenticate
+from branchline.agent.customer.call import CallRefused
 from branchline.agent.customer_info_api import CustomerInfoServicer
 from branchline.agent.journal import rpc as journal_rpc
 from branchline.agent.service_state import NotInService
+from branchline.agent.uplink import UplinkUnavailable
 from branchline.agent.wire import SERVICE_STATE_TO_PB, device_to_pb
 from branchline.v1 import agent_local_pb2 as pb
 from branchline.v1 import agent_local_pb2_grpc as pb_grpc
-from branchline.v1 import common_pb2, customer_info_pb2_grpc
+from branchline.v1 import calls_pb2, common_pb2, customer_info_pb2_grpc
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
@@ -188,6 +190,78 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
     ) -> pb.ListOutboxResult:
         return await journal_rpc.run(
             lambda: self._agent.store, context, journal_rpc.list_outbox, request
+        )
+
+    # -- video-teller calls: the customer's side -------------------------------------------
+
+    async def _call(self, context: grpc.aio.ServicerContext, work: Any) -> Any:
+        """Await a call request; the server's refusal becomes the status it names."""
+        try:
+            return await work
+        except CallRefused as exc:
+            status = getattr(grpc.StatusCode, exc.code.upper(), grpc.StatusCode.UNKNOWN)
+            await context.abort(status, exc.message)
+        except UplinkUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the bank cannot be reached: {exc}")
+
+    async def RequestTeller(
+        self, request: pb.RequestTellerRequest, context: grpc.aio.ServicerContext
+    ) -> calls_pb2.Call:
+        if not request.business_type:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "business_type: must not be empty"
+            )
+        if request.mode == calls_pb2.CALL_MODE_UNSPECIFIED:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "mode: super_counter, video_service or video_teller",
+            )
+        call: calls_pb2.Call = await self._call(
+            context, self._agent.calls.request_teller(request.business_type, request.mode)
+        )
+        return call
+
+    async def LeaveQueue(
+        self, request: pb.LeaveQueueRequest, context: grpc.aio.ServicerContext
+    ) -> calls_pb2.Call:
+        call: calls_pb2.Call = await self._call(context, self._agent.calls.leave(request.call_id))
+        return call
+
+    async def WatchCall(
+        self, request: pb.WatchCallRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.CallEvent]:
+        with self._agent.calls.watch() as queue:
+            while True:
+                yield await queue.get()
+
+    async def SendCallSignal(
+        self, request: pb.SendCallSignalRequest, context: grpc.aio.ServicerContext
+    ) -> calls_pb2.CallAck:
+        ack: calls_pb2.CallAck = await self._call(
+            context,
+            self._agent.calls.send_signal(request.call_id, request.kind, request.payload),
+        )
+        return ack
+
+    async def Sign(
+        self, request: pb.SignRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SignResult:
+        if request.command_id <= 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command_id: must be positive")
+        if request.timeout_seconds < 0 or request.timeout_seconds > 300:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "timeout_seconds: 0 to 300")
+        outcome: calls_pb2.CommandOutcome = await self._call(
+            context,
+            self._agent.calls.sign(
+                request.command_id, request.confirm, request.timeout_seconds or 60.0
+            ),
+        )
+        return pb.SignResult(
+            completion=outcome.completion,
+            code=outcome.code,
+            detail=outcome.detail,
+            signature_sha256=outcome.signature_sha256,
+            signature_size=len(outcome.signature_png),
         )
 
 

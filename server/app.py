@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
 from branchline.server.auth import Authorizer
+from branchline.server.dispatch import call_servicer, calls
 from branchline.server.dispatch import servicer as dispatch
 from branchline.server.dispatch.service import DispatchService
 from branchline.server.fleet import FleetServicer
@@ -32,6 +33,7 @@ from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.statement_link import install_statements
 from branchline.server.storage.engine import open_database
 from branchline.v1 import (
+    calls_pb2_grpc,
     customer_info_pb2,
     customer_info_pb2_grpc,
     fleet_pb2,
@@ -47,6 +49,7 @@ SERVICE_NAMES = (
     fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name,
     customer_info_pb2.DESCRIPTOR.services_by_name["Receipts"].full_name,
     *dispatch.SERVICE_NAMES,
+    *call_servicer.SERVICE_NAMES,
 )
 
 
@@ -79,6 +82,9 @@ class ServerSettings:
     pan_token_key: Path = Path("var/server/pan-token.key")
     # FX rate feed: seconds between checks of the current rate version.
     rate_poll_seconds: float = 1.0
+    # Video-teller calls: the zone PIN key (in the HSM keystore) a PIN asked for by a
+    # teller is translated to; the teller side holds the same key.
+    teller_zpk: str = "TELLER-ZPK"
 
 
 def is_loopback_listen(listen: str) -> bool:
@@ -165,6 +171,7 @@ class DispatchServer:
         customer_info_pb2_grpc.add_ReceiptsServicer_to_server(
             ReceiptsServicer(engine, auth), server
         )
+        terminal_link_pb2_grpc.add_TerminalLinkServicer_to_server(link, server)
         fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
         dispatch_service = DispatchService(
             engine,
@@ -173,6 +180,15 @@ class DispatchServer:
             max_material_bytes=settings.max_material_bytes,
         )
         dispatch.add_dispatch_services(server, dispatch_service, auth, engine)
+        call_service = calls.CallService(
+            dispatch_service,
+            translate_pin=build_pin_translator(settings),
+            ring_timeout=settings.offer_timeout,
+        )
+        calls_pb2_grpc.add_CallsServicer_to_server(
+            call_servicer.CallsServicer(call_service, auth), server
+        )
+        call_link = call_servicer.CallLink(call_service, link, engine)
         self._health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -200,6 +216,12 @@ class DispatchServer:
             dispatch.sweep(dispatch_service, min(1.0, settings.offer_timeout / 4))
         )
         rate_poller = asyncio.create_task(rate_feed.run())
+        call_tasks = [
+            asyncio.create_task(call_link.run()),
+            asyncio.create_task(
+                call_servicer.sweep(call_service, min(1.0, settings.offer_timeout / 4))
+            ),
+        ]
         log_event(
             log,
             "server_ready",
@@ -219,7 +241,7 @@ class DispatchServer:
         log_event(log, "server_stopping", drain_seconds=settings.shutdown_drain)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await asyncio.sleep(settings.shutdown_drain)
-        for task in (sweeper, dispatch_sweeper, rate_poller):
+        for task in (sweeper, dispatch_sweeper, rate_poller, *call_tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -243,6 +265,31 @@ def build_pin_verifier(settings: ServerSettings, engine: Engine) -> PinVerifier 
         hsm_pin_check(hsm, settings.bdk_name),
         PinSettings(settings.pin_try_limit),
     )
+
+
+def build_pin_translator(settings: ServerSettings) -> calls.PinTranslator | None:
+    """PIN blocks a teller asks for, re-enciphered by the HSM from the PIN pad's DUKPT key
+    to the teller side's zone PIN key (ISO 9564 format 0); None without an HSM."""
+    if settings.hsm_url is None:
+        return None
+    try:
+        hsm = open_hsm(settings.hsm_url)
+    except (HsmError, OSError, ValueError) as exc:
+        raise StartupError(f"--hsm: {exc}") from None
+    bdk, zpk = settings.bdk_name, settings.teller_zpk
+
+    def translate(
+        pan: str, pin_block: bytes, ksn: bytes, pin_format: int
+    ) -> tuple[bytes, int, str]:
+        try:
+            return hsm.translate_pin_dukpt_to_zpk(bdk, ksn, pin_block, pan, zpk, 0), 0, zpk
+        except HsmError as exc:
+            log_event(log, "pin_translation_failed", logging.WARNING, code=exc.code)
+            raise calls.TranslationFailed(
+                exc.code, f"the HSM refused the translation: {exc}"
+            ) from None
+
+    return translate
 
 
 def _safe_url(url: str) -> str:

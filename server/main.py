@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
         pin_try_limit=args.pin_try_limit,
         pan_token_key=args.pan_token_key,
         rate_poll_seconds=args.rate_poll_seconds,
+        teller_zpk=args.teller_zpk,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -173,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         "payshield://HOST:PORT (default: none; PIN verification refused)",
     )
     parser.add_argument("--bdk-name", default="BDK", help="the BDK the PIN pads derive from")
+    parser.add_argument(
+        "--teller-zpk",
+        default="TELLER-ZPK",
+        help="HSM key name: the zone PIN key a PIN asked for in a video call is translated to",
+    )
     parser.add_argument(
         "--pin-try-limit", type=int, default=3, help="wrong PINs before a card locks"
     )

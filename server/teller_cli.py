@@ -12,6 +12,11 @@ Signing in is choosing a certificate: ``--tls-dir PKI --as teller:T01`` uses
     branchline-teller --as lobby:L01 roster | designate TASK T02 | reassign TASK T03
     branchline-teller --as operator:ops admin add-teller T01 --name ... --branch B --skill loan
     branchline-teller --as terminal:MC-1 counter send --to B --type loan --title ...
+    branchline-teller --as teller:T01 call queue | current --wait 60 | answer | end CALL
+    branchline-teller --as teller:T01 call signal CALL offer --file offer.sdp
+    branchline-teller --as teller:T01 call signals CALL          # the terminal's SDP / ICE
+    branchline-teller --as teller:T01 call device CALL read_card | pin | print --line ... --wait
+    branchline-teller --as teller:T01 call results CALL          # device outcomes, live
 
 Every command that prints data takes ``--json``. Exit 0 on success, 1 when the server
 refuses (the message names the field or the rule), 2 for usage errors.
@@ -37,6 +42,7 @@ from google.protobuf.message import Message
 
 from branchline.server import receipts_cli
 from branchline.server.auth import PRINCIPAL_METADATA_KEY
+from branchline.v1 import calls_pb2, calls_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -94,6 +100,7 @@ class Client:
         self.dispatch = pb_grpc.DispatchStub(self.channel)
         self.tasks = pb_grpc.TasksStub(self.channel)
         self.admin = pb_grpc.DispatchAdminStub(self.channel)
+        self.calls = calls_pb2_grpc.CallsStub(self.channel)
 
     def call(self, method: Callable[..., Any], request: Message) -> Any:
         return method(request, timeout=self.timeout, metadata=self.metadata)
@@ -340,6 +347,128 @@ def cmd_watch(client: Client, args: argparse.Namespace) -> int:
         backoff = min(backoff * 2, BACKOFF_CAP)
 
 
+# -- video-teller calls --------------------------------------------------------------------
+
+
+def call_line(call: calls_pb2.Call) -> str:
+    state = _enum(call.state, calls_pb2.CallState, "CALL_STATE_")
+    mode = _enum(call.mode, calls_pb2.CallMode, "CALL_MODE_")
+    where = ""
+    if call.state == calls_pb2.CALL_STATE_QUEUED:
+        where = f" position {call.position}, wait about {call.estimated_wait_seconds} s"
+    elif call.teller_id:
+        where = f" teller {call.teller_id}"
+    return (
+        f"{call.call_id}  {state:8} {call.business_type:16} {mode:13} terminal "
+        f"{call.terminal_id} ({call.branch}){where}"
+    )
+
+
+def signal_line(signal: calls_pb2.CallSignal) -> str:
+    return f"#{signal.signal_id} {_when(signal.at)} {signal.sender} {signal.kind}: {signal.payload}"
+
+
+def command_line(command: calls_pb2.PeripheralCommand) -> str:
+    outcome = command.completion or "sent"
+    if command.code:
+        outcome += f" ({command.code}: {command.detail})"
+    fields = " ".join(f"{k}={v}" for k, v in sorted(command.fields.items()))
+    extra = ""
+    if command.pin_block:
+        extra = (
+            f" PIN block {command.pin_block.hex().upper()} format {command.pin_block_format} "
+            f"under {command.zpk_name}"
+        )
+    if command.signature_sha256:
+        extra += f" signature sha256 {command.signature_sha256} ({command.signature_size} bytes)"
+    return f"#{command.command_id} {command.kind} {outcome} {fields}{extra}".rstrip()
+
+
+def cmd_call(client: Client, args: argparse.Namespace) -> int:
+    what = args.call_command
+    if what == "queue":
+        reply = client.call(client.calls.ListQueue, calls_pb2.ListQueueRequest())
+        emit(args, reply, "\n".join(call_line(c) for c in reply.calls) or "(no calls)")
+        return 0
+    if what == "current":
+        deadline = time.monotonic() + args.wait
+        while True:
+            try:
+                call = client.call(client.calls.CurrentCall, calls_pb2.CurrentCallRequest())
+                break
+            except grpc.RpcError as exc:
+                code = exc.code()  # type: ignore[attr-defined]
+                if code != grpc.StatusCode.NOT_FOUND or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+        emit(args, call, call_line(call))
+        return 0
+    if what == "answer":
+        call = client.call(
+            client.calls.AnswerCall, calls_pb2.AnswerCallRequest(call_id=args.call or "")
+        )
+        emit(args, call, call_line(call))
+        return 0
+    if what == "end":
+        call = client.call(
+            client.calls.EndCall,
+            calls_pb2.EndCallRequest(call_id=args.call, reason=args.reason or ""),
+        )
+        emit(args, call, call_line(call))
+        return 0
+    if what == "signal":
+        if args.file is not None:
+            payload = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
+        elif args.payload is not None:
+            payload = args.payload
+        else:
+            raise UsageError("signal: give --payload TEXT or --file FILE (- for stdin)")
+        signal = client.call(
+            client.calls.SendSignal,
+            calls_pb2.SendSignalRequest(call_id=args.call, kind=args.kind, payload=payload),
+        )
+        emit(args, signal, signal_line(signal))
+        return 0
+    if what == "signals":
+        request: Message = calls_pb2.WatchSignalsRequest(call_id=args.call, after_id=args.after)
+        return _follow(client, args, client.calls.WatchSignals, request, signal_line)
+    if what == "results":
+        request = calls_pb2.WatchResultsRequest(call_id=args.call, after_id=args.after)
+        return _follow(client, args, client.calls.WatchResults, request, command_line)
+    # device
+    command = client.call(
+        client.calls.SendCommand,
+        calls_pb2.SendCommandRequest(
+            call_id=args.call, kind=args.kind, title=args.title or "", lines=args.line or []
+        ),
+    )
+    if not args.wait:
+        emit(args, command, command_line(command))
+        return 0
+    request = calls_pb2.WatchResultsRequest(call_id=args.call, after_id=command.command_id - 1)
+    for done in client.stream(client.calls.WatchResults, request):
+        if done.command_id == command.command_id:
+            emit(args, done, command_line(done))
+            return 0 if done.completion == "success" else EXIT_REFUSED
+    return EXIT_REFUSED
+
+
+def _follow(
+    client: Client,
+    args: argparse.Namespace,
+    method: Callable[..., Any],
+    request: Message,
+    line: Callable[[Any], str],
+) -> int:
+    seen = 0
+    for item in client.stream(method, request):
+        emit(args, item, line(item))
+        seen += 1
+        if args.count and seen >= args.count:
+            return 0
+    return 0
+
+
 def cmd_admin(client: Client, args: argparse.Namespace) -> int:
     if args.admin_command == "add-branch":
         branch = client.call(
@@ -511,6 +640,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("outcome", choices=["success", "failure"])
     p.add_argument("--reason", help="required for a failure")
+
+    call = sub.add_parser("call", help="video-teller calls: queue, answer, signalling, devices")
+    call_sub = call.add_subparsers(dest="call_command", required=True)
+    call.set_defaults(handler=cmd_call)
+
+    def call_command(name: str, help: str) -> Any:
+        p = call_sub.add_parser(name, help=help)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        return p
+
+    call_command("queue", "your branch's calls: queued (in order), ringing, active")
+    p = call_command("current", "your call ringing or active")
+    p.add_argument("--wait", type=float, default=0, help="wait this long for one to ring")
+    p = call_command("answer", "answer the call ringing at you")
+    p.add_argument("call", nargs="?")
+    p = call_command("end", "hang up; you take the next queued call")
+    p.add_argument("call")
+    p.add_argument("--reason")
+    p = call_command("signal", "send an SDP offer / answer or an ICE candidate to the terminal")
+    p.add_argument("call")
+    p.add_argument("kind", choices=["offer", "answer", "candidate"])
+    p.add_argument("--payload", help="the SDP or candidate text")
+    p.add_argument("--file", type=Path, help="read it from a file (- for stdin)")
+    for name, help_text in (
+        ("signals", "the terminal's signalling as it comes"),
+        ("results", "your device commands' outcomes as they come"),
+    ):
+        p = call_command(name, help_text)
+        p.add_argument("call")
+        p.add_argument("--after", type=int, default=0, help="resume after this id")
+        p.add_argument("--count", type=int, default=0, help="exit after this many")
+    p = call_command("device", "a device command for the call's terminal")
+    p.add_argument("call")
+    p.add_argument("kind", choices=["read_card", "read_id", "pin", "print", "signature"])
+    p.add_argument("--title", help="print / signature: the heading")
+    p.add_argument("--line", action="append", help="print / signature: a line (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the outcome and print it")
 
     admin = sub.add_parser("admin", help="operators: branches and staff records")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

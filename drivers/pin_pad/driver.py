@@ -20,6 +20,8 @@ command parameters are never logged at all.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import time
 from collections import deque
@@ -307,6 +309,7 @@ class EppDriver(Driver):
             "ksn": self.cmd_ksn,
             "erase_keys": self.cmd_erase_keys,
             "read_pin": self.read_pin,
+            "read_signature": self.read_signature,
         }
 
     def cmd_status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
@@ -434,6 +437,60 @@ class EppDriver(Driver):
                 continue
             # Every sign of life restarts the PIN pad's timeout, so restart the guard too.
             deadline = time.monotonic() + request.timeout_s + ENTRY_GUARD
+
+    # -- signature ---------------------------------------------------------------------------
+
+    def read_signature(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
+        """The customer signs on the pad's screen: returns the signature as a PNG (base64)
+        with its SHA-256. Params: ``timeout_s`` (1-255, default 60)."""
+        _only("read_signature", params, {"timeout_s"})
+        timeout_s = _int(params, "timeout_s", 60, 1, 255)
+        cancel.raise_if_canceled()
+        self._request(p.SignStart(timeout_s))
+        deadline = time.monotonic() + timeout_s + ENTRY_GUARD
+        while True:
+            if cancel.canceled:
+                raise CommandCanceled(cancel.reason)
+            first = self._ask(p.SignRead(0), p.SignChunk)
+            if first.state is p.SignState.DONE:
+                break
+            if first.state is p.SignState.TIMED_OUT:
+                raise DeviceError(
+                    Completion.TIMEOUT,
+                    "entry_timeout",
+                    "pin pad: the customer did not sign in time",
+                )
+            if first.state is p.SignState.CANCELED:
+                raise DeviceError(
+                    Completion.CANCELED, "customer_canceled", "pin pad: the customer canceled"
+                )
+            if time.monotonic() >= deadline:
+                raise DeviceError(
+                    Completion.DEVICE_NOT_READY, "no_reply", "pin pad: the signature never came"
+                )
+            time.sleep(READ_SLICE)
+        data = bytearray(first.chunk)
+        while len(data) < first.total:
+            cancel.raise_if_canceled()
+            piece = self._ask(p.SignRead(len(data)), p.SignChunk)
+            if not piece.chunk or piece.total != first.total:
+                raise DeviceError(
+                    Completion.HARDWARE_ERROR,
+                    "bad_reply",
+                    f"pin pad: the signature changed or stopped at byte {len(data)}",
+                )
+            data += piece.chunk
+        png = bytes(data[: first.total])
+        if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise DeviceError(
+                Completion.HARDWARE_ERROR, "bad_signature", "pin pad: the signature is not a PNG"
+            )
+        log_event(log, "signature_read", bytes=len(png))
+        return {
+            "png_base64": base64.b64encode(png).decode("ascii"),
+            "sha256": hashlib.sha256(png).hexdigest(),
+            "bytes": len(png),
+        }
 
     def _pin_result(self, result: p.PinResult, request: p.StartPin) -> dict[str, Any]:
         log_event(

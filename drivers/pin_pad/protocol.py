@@ -39,6 +39,14 @@ CMD    name          request payload                                 ok-reply pa
 0x31   CANCEL_ENTRY  —                                               — (the entry ends with PIN_RESULT
                                                                      host_canceled)
 0x32   CLEAR_ENTRY   —                                               — (digits entered so far erased)
+0x50   SIGN_START    timeout_s(1)                                    — the pad's screen asks the
+                                                                     customer to sign (the previous
+                                                                     signature is dropped)
+0x51   SIGN_READ     offset(2)                                       state(1: 0 signing, 1 done,
+                                                                     2 timed out, 3 customer
+                                                                     canceled) total(2) chunk_len(1)
+                                                                     chunk — the signature PNG from
+                                                                     offset, at most 200 bytes
 =====  ============  ==============================================  =================================
 
 PIN pad -> host events during a PIN entry (never replies; SEQ of the START_PIN):
@@ -84,6 +92,8 @@ ALL_SLOTS = 0xFF
 FORMAT_BY_KEY = 0xFF
 PAN_MIN, PAN_MAX = 8, 19
 PIN_MIN, PIN_MAX = 4, 12
+SIGN_CHUNK = 200
+SIGN_MAX = 0xFFFF
 
 _HEADER = 3  # STX LEN_H LEN_L
 _TRAILER = 2  # ETX LRC
@@ -105,6 +115,8 @@ class Cmd(IntEnum):
     CLEAR_ENTRY = 0x32
     KEY_EVENT = 0x40
     PIN_RESULT = 0x41
+    SIGN_START = 0x50
+    SIGN_READ = 0x51
 
 
 class ResultCode(IntEnum):
@@ -485,6 +497,31 @@ class ClearEntry:
 
 
 @dataclass(frozen=True)
+class SignStart:
+    timeout_s: int
+    cmd: ClassVar[Cmd] = Cmd.SIGN_START
+
+    def payload(self) -> bytes:
+        return bytes([self.timeout_s])
+
+
+@dataclass(frozen=True)
+class SignRead:
+    offset: int
+    cmd: ClassVar[Cmd] = Cmd.SIGN_READ
+
+    def payload(self) -> bytes:
+        return self.offset.to_bytes(2, "big")
+
+
+class SignState(IntEnum):
+    SIGNING = 0
+    DONE = 1
+    TIMED_OUT = 2
+    CANCELED = 3
+
+
+@dataclass(frozen=True)
 class UnknownRequest:
     """A well-framed request with a CMD this command set does not have."""
 
@@ -492,7 +529,17 @@ class UnknownRequest:
 
 
 Request: TypeAlias = (
-    Status | GetInfo | LoadKey | GetKcv | GetKsn | EraseKeys | StartPin | CancelEntry | ClearEntry
+    Status
+    | GetInfo
+    | LoadKey
+    | GetKcv
+    | GetKsn
+    | EraseKeys
+    | StartPin
+    | CancelEntry
+    | ClearEntry
+    | SignStart
+    | SignRead
 )
 
 
@@ -546,6 +593,13 @@ def _parse_request(cmd: int, payload: bytes) -> Request | UnknownRequest:
         request = CancelEntry()
     elif kind is Cmd.CLEAR_ENTRY:
         request = ClearEntry()
+    elif kind is Cmd.SIGN_START:
+        timeout_s = r.byte("timeout")
+        if timeout_s == 0:
+            raise _Bad(f"{what}: timeout must be 1-255 seconds")
+        request = SignStart(timeout_s)
+    elif kind is Cmd.SIGN_READ:
+        request = SignRead((r.byte("offset high") << 8) | r.byte("offset low"))
     else:
         return UnknownRequest(cmd)  # KEY_EVENT / PIN_RESULT are not requests
     r.end()
@@ -637,6 +691,16 @@ class KsnReply:
 
 
 @dataclass(frozen=True)
+class SignChunk:
+    """SIGN_READ's reply: the capture's state, the PNG's total size and one piece of it."""
+
+    seq: int
+    state: SignState
+    total: int
+    chunk: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class KeyEvent:
     seq: int
     kind: KeyKind
@@ -661,6 +725,7 @@ DeviceMessage: TypeAlias = (
     | KeyLoadedReply
     | KcvReply
     | KsnReply
+    | SignChunk
     | KeyEvent
     | PinResult
 )
@@ -695,13 +760,22 @@ def encode_message(message: DeviceMessage) -> bytes:
     if isinstance(m, KsnReply):
         data = bytes([m.algorithm.wire, 1 if m.exhausted else 0]) + _lv(m.ksn)
         return encode_ok(m.seq, Cmd.GET_KSN, data)
+    if isinstance(m, SignChunk):
+        data = bytes([m.state]) + m.total.to_bytes(2, "big") + _lv(m.chunk)
+        return encode_ok(m.seq, Cmd.SIGN_READ, data)
     if isinstance(m, KeyEvent):
         return encode_frame(m.seq, Cmd.KEY_EVENT, m.kind.encode("ascii") + bytes([m.count]))
     head = bytes([m.outcome, m.digits, m.pin_format])
     return encode_frame(m.seq, Cmd.PIN_RESULT, head + _lv(m.block) + _lv(m.ksn))
 
 
-_NO_DATA_REPLIES = (Cmd.ERASE_KEYS, Cmd.START_PIN, Cmd.CANCEL_ENTRY, Cmd.CLEAR_ENTRY)
+_NO_DATA_REPLIES = (
+    Cmd.ERASE_KEYS,
+    Cmd.START_PIN,
+    Cmd.CANCEL_ENTRY,
+    Cmd.CLEAR_ENTRY,
+    Cmd.SIGN_START,
+)
 
 
 def _parse_reply(seq: int, cmd: Cmd, r: _Reader) -> DeviceMessage:
@@ -745,6 +819,17 @@ def _parse_reply(seq: int, cmd: Cmd, r: _Reader) -> DeviceMessage:
         if len(ksn) != algorithm.ksn_length:
             raise _Bad(f"{what}: {algorithm} KSN must be {algorithm.ksn_length} bytes")
         message = KsnReply(seq, algorithm, bool(flags & 1), ksn)
+    elif cmd is Cmd.SIGN_READ:
+        state_byte = r.byte("state")
+        try:
+            sign_state = SignState(state_byte)
+        except ValueError:
+            raise _Bad(f"{what}: unknown signature state {state_byte}") from None
+        total = (r.byte("total high") << 8) | r.byte("total low")
+        chunk = r.chunk("chunk")
+        if len(chunk) > SIGN_CHUNK:
+            raise _Bad(f"{what}: a chunk is at most {SIGN_CHUNK} bytes, got {len(chunk)}")
+        message = SignChunk(seq, sign_state, total, chunk)
     else:
         raise _Bad(f"{what}: CMD 0x{cmd:02X} is not a request")
     r.end()
@@ -844,4 +929,5 @@ _REPLY_CMD: dict[type, Cmd] = {
     KeyLoadedReply: Cmd.LOAD_KEY,
     KcvReply: Cmd.GET_KCV,
     KsnReply: Cmd.GET_KSN,
+    SignChunk: Cmd.SIGN_READ,
 }

@@ -11,6 +11,9 @@ Actions (SimControl.Act):
 - ``load_dev_key`` {algorithm: tdes|aes, bdk_hex, ksn_hex, slot=0}: derive the initial key
   from a development BDK and load it (the BDK is forgotten at once); returns the KCV.
 - ``kcv`` {slot=0}: the slot's algorithm and key check value.
+- ``sign`` {name, cancel=no}: the customer signs the pad's screen while a signature is asked
+  for (SIGN_START): the signature is a PNG drawn with pillow from the name
+  (``devices/signature.py``); ``cancel=yes`` presses cancel instead. Returns its SHA-256.
 
 Faults: ``key_stuck`` (the first key of each press repeats; STATUS reports a stuck key),
 ``tamper`` (keys erased, running entry ends, every key command answers tamper until the fault
@@ -21,6 +24,7 @@ past its last value, so the next PIN entry is refused with ksn_exhausted).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,7 @@ from branchline.common.paycrypto import aes_dukpt, tdes_dukpt
 from branchline.drivers.pin_pad import ksn as ksn_counter
 from branchline.drivers.pin_pad import protocol as p
 from branchline.sim.devices.base import SimError, SimulatedDevice
+from branchline.sim.devices.signature import draw_signature
 
 log = logging.getLogger("branchline.sim.pin_pad")
 
@@ -69,6 +74,15 @@ class KeySlot:
 
 
 @dataclass
+class Signing:
+    """A signature asked for by SIGN_START: its state, then the PNG."""
+
+    state: p.SignState = p.SignState.SIGNING
+    png: bytes = b""
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
 class Entry:
     seq: int
     request: p.StartPin
@@ -101,6 +115,8 @@ class SimulatedPinPad(SimulatedDevice):
         self.slots: list[KeySlot | None] = [None] * p.SLOT_COUNT
         self.tamper = False
         self.entry: Entry | None = None
+        self.signing: Signing | None = None
+        self.signatures = 0
         self.malformed = 0
         self.pin_blocks = 0
         self.keys_ignored = 0
@@ -157,6 +173,13 @@ class SimulatedPinPad(SimulatedDevice):
             self._reply(p.OkReply(seq, request.cmd))
         elif isinstance(request, p.StartPin):
             self._start_entry(seq, request)
+        elif isinstance(request, p.SignStart):
+            self._start_signing(seq, request)
+        elif isinstance(request, p.SignRead):
+            assert self.signing is not None
+            png = self.signing.png
+            chunk = png[request.offset : request.offset + p.SIGN_CHUNK]
+            self._reply(p.SignChunk(seq, self.signing.state, len(png), chunk))
         elif isinstance(request, p.CancelEntry):
             self._reply(p.OkReply(seq, request.cmd))
             self._finish_entry(p.ResultCode.HOST_CANCELED)
@@ -177,6 +200,13 @@ class SimulatedPinPad(SimulatedDevice):
             return p.ResultCode.TAMPER
         if isinstance(request, p.LoadKey | p.EraseKeys | p.StartPin) and self.entry is not None:
             return p.ResultCode.BUSY
+        if isinstance(request, p.SignStart) and (
+            self.entry is not None
+            or (self.signing is not None and self.signing.state is p.SignState.SIGNING)
+        ):
+            return p.ResultCode.BUSY
+        if isinstance(request, p.SignRead) and self.signing is None:
+            return p.ResultCode.NOT_IN_ENTRY
         if isinstance(request, p.GetKcv | p.GetKsn | p.StartPin):
             slot = self.slots[request.slot]
             if slot is None:
@@ -221,6 +251,43 @@ class SimulatedPinPad(SimulatedDevice):
             kcv=slot.kcv.hex().upper(),
         )
         self._reply(p.KeyLoadedReply(seq, slot.algorithm, slot.kcv, slot.initial_ksn))
+
+    # -- signature --------------------------------------------------------------------------
+
+    def _start_signing(self, seq: int, request: p.SignStart) -> None:
+        signing = Signing()
+        signing.timer = asyncio.get_running_loop().call_later(
+            request.timeout_s, self._end_signing, signing, p.SignState.TIMED_OUT
+        )
+        self.signing = signing
+        self._reply(p.OkReply(seq, request.cmd))
+
+    def _end_signing(self, signing: Signing, state: p.SignState, png: bytes = b"") -> None:
+        if signing.state is not p.SignState.SIGNING:
+            return
+        if signing.timer is not None:
+            signing.timer.cancel()
+        signing.state = state
+        signing.png = png
+        log_event(log, "sim_epp_signature", state=state.name.lower(), bytes=len(png))
+
+    def _sign(self, params: dict[str, str]) -> dict[str, str]:
+        _only(params, {"name", "cancel"}, "sign")
+        signing = self.signing
+        if signing is None or signing.state is not p.SignState.SIGNING:
+            raise SimError("sign: the pad is not asking for a signature")
+        if params.get("cancel", "no") == "yes":
+            self._end_signing(signing, p.SignState.CANCELED)
+            return {"state": "canceled"}
+        name = params.get("name", "").strip()
+        if not name:
+            raise SimError("sign.name: the signer's name is needed to draw the signature")
+        png = draw_signature(name)
+        if len(png) > p.SIGN_MAX:
+            raise SimError("sign.name: the signature image is too large")
+        self._end_signing(signing, p.SignState.DONE, png)
+        self.signatures += 1
+        return {"state": "done", "bytes": str(len(png)), "sha256": hashlib.sha256(png).hexdigest()}
 
     # -- PIN entry --------------------------------------------------------------------------
 
@@ -336,6 +403,8 @@ class SimulatedPinPad(SimulatedDevice):
             return self._press(params)
         if action == "load_dev_key":
             return self._load_dev_key(params)
+        if action == "sign":
+            return self._sign(params)
         if action == "kcv":
             index = _slot_param(params)
             slot = self.slots[index]
@@ -346,7 +415,9 @@ class SimulatedPinPad(SimulatedDevice):
                 "algorithm": str(slot.algorithm),
                 "kcv": slot.kcv.hex().upper(),
             }
-        raise SimError(f"action: pin_pad has no action {action!r}; have press, load_dev_key, kcv")
+        raise SimError(
+            f"action: pin_pad has no action {action!r}; have press, load_dev_key, kcv, sign"
+        )
 
     def _press(self, params: dict[str, str]) -> dict[str, str]:
         _only(params, {"keys"}, "press")

@@ -131,6 +131,11 @@ class DispatchService:
         self.max_material_bytes = max_material_bytes
         self._clock = clock
         self._rng = rng or random.Random()
+        # Run first when a teller becomes free; one returning True gave the teller work
+        # (a video call: calls are answered before queued tasks).
+        self.pull_hooks: list[Callable[[store.Tx, str], bool]] = []
+        # Run before a teller goes off duty; each raises to refuse (a call still held).
+        self.off_duty_checks: list[Callable[[Connection, str], None]] = []
 
     def _tx(self) -> AbstractContextManager[store.Tx]:
         return store.transaction(self.engine, self._clock())
@@ -364,6 +369,8 @@ class DispatchService:
     def _teller_off(self, teller_id: str, actor: Actor) -> Teller:
         for _attempt in range(OFF_DUTY_RETRIES):
             with self._tx() as tx:
+                for off_duty_check in self.off_duty_checks:
+                    off_duty_check(tx.conn, teller_id)
                 held = self._held_tasks(tx.conn, teller_id)
                 busy = [(t, s) for t, s in held if s != OFFERED]
                 if busy:
@@ -1269,6 +1276,9 @@ class DispatchService:
         row = store.lock_teller(tx.conn, teller_id)
         if row is None or not row.on_duty or row.away or row.load != 0:
             return
+        for hook in self.pull_hooks:
+            if hook(tx, teller_id):
+                return
         skills = store.skills_of(tx.conn, [teller_id])[teller_id]
         rejected = exists().where(
             task_offers.c.task_id == tasks.c.task_id,
@@ -1459,6 +1469,13 @@ def check_invariants(engine: Engine) -> list[str]:
             if row.teller_id is None or row.offer_id is None:
                 problems.append(f"task {row.task_id} is {row.state} without teller or offer")
                 continue
+            held[row.teller_id] = held.get(row.teller_id, 0) + 1
+        # Video calls ringing at or answered by a teller count in the load as tasks do.
+        from branchline.server.dispatch.call_schema import calls
+
+        for row in conn.execute(
+            select(calls.c.teller_id).where(calls.c.state.in_(("ringing", "active")))
+        ):
             held[row.teller_id] = held.get(row.teller_id, 0) + 1
         for row in conn.execute(select(tellers.c.teller_id, tellers.c.load)):
             if row.load != held.get(row.teller_id, 0):

@@ -580,3 +580,71 @@ def test_sim_actions_validate_and_never_reveal_digits(rig: Rig) -> None:
     rig.press("E")
     assert tdes_pin(future.result(5)) == "8642"
     assert rig.press("1") == {"keys": "1", "entry": "idle"}
+
+
+# --- signature capture (video-teller calls) ------------------------------------------------
+
+
+def start_signature(rig: Rig, **params: Any) -> Future[dict[str, Any]]:
+    future = rig._pool.submit(rig.driver.read_signature, params, CancelToken())
+    deadline = time.monotonic() + 3
+
+    def waiting() -> bool:
+        signing = rig.device.signing
+        return signing is None or signing.state is not p.SignState.SIGNING
+
+    while rig.loop.call(waiting):
+        if future.done():
+            future.result()
+            raise AssertionError("read_signature returned before the pad asked for it")
+        assert time.monotonic() < deadline, "signature capture did not start"
+        time.sleep(0.01)
+    return future
+
+
+def test_signature_is_a_png_drawn_by_the_simulated_customer(rig: Rig) -> None:
+    import base64
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    future = start_signature(rig, timeout_s=5)
+    time.sleep(0.3)
+    assert not future.done()  # the pad waits for the customer
+    signed = rig.loop.call(lambda: rig.device.act("sign", {"name": "Li Lei"}))
+    result = future.result(10)
+    png = base64.b64decode(result["png_base64"])
+    assert result["sha256"] == hashlib.sha256(png).hexdigest() == signed["sha256"]
+    assert result["bytes"] == len(png) > 200  # read over several SIGN_READ chunks
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (480, 160)
+    assert image.convert("L").getextrema() == (0, 255)  # ink on paper
+    # The same person signs the same way; another person does not.
+    second = start_signature(rig, timeout_s=5)
+    rig.loop.call(lambda: rig.device.act("sign", {"name": "Li Lei"}))
+    assert second.result(10)["sha256"] == result["sha256"]
+    third = start_signature(rig, timeout_s=5)
+    rig.loop.call(lambda: rig.device.act("sign", {"name": "Han Meimei"}))
+    assert third.result(10)["sha256"] != result["sha256"]
+
+
+def test_signature_cancel_timeout_and_refusals(rig: Rig) -> None:
+    future = start_signature(rig, timeout_s=5)
+    rig.loop.call(lambda: rig.device.act("sign", {"name": "X", "cancel": "yes"}))
+    error = error_of(lambda: future.result(10))
+    assert (error.completion, error.code) == (Completion.CANCELED, "customer_canceled")
+    future = start_signature(rig, timeout_s=1)
+    error = error_of(lambda: future.result(10))
+    assert (error.completion, error.code) == (Completion.TIMEOUT, "entry_timeout")
+    with pytest.raises(SimError, match="not asking for a signature"):
+        rig.loop.call(lambda: rig.device.act("sign", {"name": "X"}))
+    error = error_of(lambda: rig.run("read_signature", timeout_s=0))
+    assert error.completion is Completion.INVALID_DATA and "timeout_s" in error.message
+    load_tdes(rig)
+    pin = rig.start_pin()
+    # One thing at a time on the pad's screen. (The owner never runs two commands on one
+    # driver at once, so ask the pad itself rather than race two driver calls.)
+    assert rig.loop.call(lambda: rig.device._refusal(p.SignStart(5))) is p.ResultCode.BUSY
+    rig.press("1234E")
+    pin.result(5)

@@ -54,7 +54,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_migrations_are_found_on_disk() -> None:
     assert (storage_engine.MIGRATIONS_DIR / "env.py").is_file()
     assert (storage_engine.MIGRATIONS_DIR / "versions" / "0001_fleet.py").is_file()
-    assert "0004_ledger_money" in _head()
+    assert "0005_calls" in _head()
     assert "0001" not in _head()  # the fleet root has later revisions
 
 

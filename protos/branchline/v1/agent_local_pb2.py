@@ -23,53 +23,68 @@ _sym_db = _symbol_database.Default()
 
 
 from branchline.v1 import common_pb2 as branchline_dot_v1_dot_common__pb2
+from branchline.v1 import calls_pb2 as branchline_dot_v1_dot_calls__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62ranchline/v1/agent_local.proto\x12\rbranchline.v1\x1a\x1a\x62ranchline/v1/common.proto\"\x12\n\x10GetStatusRequest\"\xd8\x01\n\x0b\x41gentStatus\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12\x32\n\rservice_state\x18\x03 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12\x18\n\x10server_connected\x18\x04 \x01(\x08\x12\x16\n\x0eserver_address\x18\x05 \x01(\t\x12&\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x15.branchline.v1.Device\x12\x16\n\x0eservice_detail\x18\x07 \x01(\t\"\x1f\n\rDeviceRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\"a\n\x0eSelfTestResult\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"#\n\x15SetMaintenanceRequest\x12\n\n\x02on\x18\x01 \x01(\x08\"e\n\x14\x44\x65viceCommandRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\"\x8e\x01\n\x13\x44\x65viceCommandResult\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"N\n\x08SpyChunk\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x11\n\tdirection\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmonotonic\x18\x04 \x01(\x01\"e\n\x13\x41uthenticateRequest\x12\x1c\n\x14\x63\x61rd_timeout_seconds\x18\x01 \x01(\x01\x12\x1b\n\x13pin_timeout_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65ject_after\x18\x03 \x01(\x08\"\xef\x01\n\x12\x41uthenticateResult\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12\x15\n\rattempts_left\x18\x02 \x01(\r\x12\x0e\n\x06locked\x18\x03 \x01(\x08\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\npan_masked\x18\x05 \x01(\t\x12\x12\n\ncompletion\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x12\n\nsession_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12\x30\n\x08\x61\x63\x63ounts\x18\n \x03(\x0b\x32\x1e.branchline.v1.CustomerAccount\"i\n\x0f\x43ustomerAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\t\"\x16\n\x14VerifyJournalRequest\"k\n\x0cJournalEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x04 \x01(\t\x12\x11\n\tprev_hash\x18\x05 \x01(\t\x12\x0c\n\x04hash\x18\x06 \x01(\t\"\x89\x01\n\x13VerifyJournalResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x15\n\rfirst_bad_seq\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\tbad_entry\x18\x05 \x01(\x0b\x32\x1b.branchline.v1.JournalEntry\"2\n\x12ShowJournalRequest\x12\r\n\x05since\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"A\n\x11ShowJournalResult\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.branchline.v1.JournalEntry\"\"\n\x11ListOutboxRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"\x90\x01\n\rOutboxMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0b\x61ge_seconds\x18\x04 \x01(\x01\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\r\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x0e\n\x06txn_id\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\r\"\x97\x01\n\x10ListOutboxResult\x12.\n\x08messages\x18\x01 \x03(\x0b\x32\x1c.branchline.v1.OutboxMessage\x12\x0f\n\x07pending\x18\x02 \x01(\x04\x12\x1a\n\x12oldest_age_seconds\x18\x03 \x01(\x01\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x01(\x04\x12\x10\n\x08last_seq\x18\x05 \x01(\x04\x32\xb0\x06\n\nAgentLocal\x12H\n\tGetStatus\x12\x1f.branchline.v1.GetStatusRequest\x1a\x1a.branchline.v1.AgentStatus\x12\x46\n\x0fGetCapabilities\x12\x1c.branchline.v1.DeviceRequest\x1a\x15.branchline.v1.Device\x12G\n\x08SelfTest\x12\x1c.branchline.v1.DeviceRequest\x1a\x1d.branchline.v1.SelfTestResult\x12R\n\x0eSetMaintenance\x12$.branchline.v1.SetMaintenanceRequest\x1a\x1a.branchline.v1.AgentStatus\x12U\n\nRunCommand\x12#.branchline.v1.DeviceCommandRequest\x1a\".branchline.v1.DeviceCommandResult\x12>\n\x03Spy\x12\x1c.branchline.v1.DeviceRequest\x1a\x17.branchline.v1.SpyChunk0\x01\x12]\n\x14\x41uthenticateCustomer\x12\".branchline.v1.AuthenticateRequest\x1a!.branchline.v1.AuthenticateResult\x12X\n\rVerifyJournal\x12#.branchline.v1.VerifyJournalRequest\x1a\".branchline.v1.VerifyJournalResult\x12R\n\x0bShowJournal\x12!.branchline.v1.ShowJournalRequest\x1a .branchline.v1.ShowJournalResult\x12O\n\nListOutbox\x12 .branchline.v1.ListOutboxRequest\x1a\x1f.branchline.v1.ListOutboxResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62ranchline/v1/agent_local.proto\x12\rbranchline.v1\x1a\x1a\x62ranchline/v1/common.proto\x1a\x19\x62ranchline/v1/calls.proto\"\x12\n\x10GetStatusRequest\"\xd8\x01\n\x0b\x41gentStatus\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12\x32\n\rservice_state\x18\x03 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12\x18\n\x10server_connected\x18\x04 \x01(\x08\x12\x16\n\x0eserver_address\x18\x05 \x01(\t\x12&\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x15.branchline.v1.Device\x12\x16\n\x0eservice_detail\x18\x07 \x01(\t\"\x1f\n\rDeviceRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\"a\n\x0eSelfTestResult\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"#\n\x15SetMaintenanceRequest\x12\n\n\x02on\x18\x01 \x01(\x08\"e\n\x14\x44\x65viceCommandRequest\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\"\x8e\x01\n\x13\x44\x65viceCommandResult\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\x0f\n\x07seconds\x18\x07 \x01(\x01\"N\n\x08SpyChunk\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\x11\n\tdirection\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmonotonic\x18\x04 \x01(\x01\"e\n\x13\x41uthenticateRequest\x12\x1c\n\x14\x63\x61rd_timeout_seconds\x18\x01 \x01(\x01\x12\x1b\n\x13pin_timeout_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65ject_after\x18\x03 \x01(\x08\"\xef\x01\n\x12\x41uthenticateResult\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12\x15\n\rattempts_left\x18\x02 \x01(\r\x12\x0e\n\x06locked\x18\x03 \x01(\x08\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x12\n\npan_masked\x18\x05 \x01(\t\x12\x12\n\ncompletion\x18\x06 \x01(\t\x12\x0c\n\x04\x63ode\x18\x07 \x01(\t\x12\x12\n\nsession_id\x18\x08 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12\x30\n\x08\x61\x63\x63ounts\x18\n \x03(\x0b\x32\x1e.branchline.v1.CustomerAccount\"i\n\x0f\x43ustomerAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\t\"\x16\n\x14VerifyJournalRequest\"k\n\x0cJournalEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02\x61t\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x04 \x01(\t\x12\x11\n\tprev_hash\x18\x05 \x01(\t\x12\x0c\n\x04hash\x18\x06 \x01(\t\"\x89\x01\n\x13VerifyJournalResult\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x04\x12\x15\n\rfirst_bad_seq\x18\x03 \x01(\x04\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\tbad_entry\x18\x05 \x01(\x0b\x32\x1b.branchline.v1.JournalEntry\"2\n\x12ShowJournalRequest\x12\r\n\x05since\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\"A\n\x11ShowJournalResult\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.branchline.v1.JournalEntry\"\"\n\x11ListOutboxRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"\x90\x01\n\rOutboxMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0b\x61ge_seconds\x18\x04 \x01(\x01\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\r\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x0e\n\x06txn_id\x18\x07 \x01(\t\x12\x0c\n\x04size\x18\x08 \x01(\r\"\x97\x01\n\x10ListOutboxResult\x12.\n\x08messages\x18\x01 \x03(\x0b\x32\x1c.branchline.v1.OutboxMessage\x12\x0f\n\x07pending\x18\x02 \x01(\x04\x12\x1a\n\x12oldest_age_seconds\x18\x03 \x01(\x01\x12\x14\n\x0c\x61\x63knowledged\x18\x04 \x01(\x04\x12\x10\n\x08last_seq\x18\x05 \x01(\x04\"T\n\x14RequestTellerRequest\x12\x15\n\rbusiness_type\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.branchline.v1.CallMode\"$\n\x11LeaveQueueRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\"\x12\n\x10WatchCallRequest\"\x9a\x01\n\tCallEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12!\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32\x13.branchline.v1.Call\x12)\n\x06signal\x18\x03 \x01(\x0b\x32\x19.branchline.v1.CallSignal\x12\x31\n\x07\x63ommand\x18\x04 \x01(\x0b\x32 .branchline.v1.PeripheralCommand\"G\n\x15SendCallSignalRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\t\"K\n\x0bSignRequest\x12\x12\n\ncommand_id\x18\x01 \x01(\x03\x12\x0f\n\x07\x63onfirm\x18\x02 \x01(\x08\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x01\"p\n\nSignResult\x12\x12\n\ncompletion\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x18\n\x10signature_sha256\x18\x04 \x01(\t\x12\x16\n\x0esignature_size\x18\x05 \x01(\x04\x32\x99\t\n\nAgentLocal\x12H\n\tGetStatus\x12\x1f.branchline.v1.GetStatusRequest\x1a\x1a.branchline.v1.AgentStatus\x12\x46\n\x0fGetCapabilities\x12\x1c.branchline.v1.DeviceRequest\x1a\x15.branchline.v1.Device\x12G\n\x08SelfTest\x12\x1c.branchline.v1.DeviceRequest\x1a\x1d.branchline.v1.SelfTestResult\x12R\n\x0eSetMaintenance\x12$.branchline.v1.SetMaintenanceRequest\x1a\x1a.branchline.v1.AgentStatus\x12U\n\nRunCommand\x12#.branchline.v1.DeviceCommandRequest\x1a\".branchline.v1.DeviceCommandResult\x12>\n\x03Spy\x12\x1c.branchline.v1.DeviceRequest\x1a\x17.branchline.v1.SpyChunk0\x01\x12]\n\x14\x41uthenticateCustomer\x12\".branchline.v1.AuthenticateRequest\x1a!.branchline.v1.AuthenticateResult\x12X\n\rVerifyJournal\x12#.branchline.v1.VerifyJournalRequest\x1a\".branchline.v1.VerifyJournalResult\x12R\n\x0bShowJournal\x12!.branchline.v1.ShowJournalRequest\x1a .branchline.v1.ShowJournalResult\x12O\n\nListOutbox\x12 .branchline.v1.ListOutboxRequest\x1a\x1f.branchline.v1.ListOutboxResult\x12I\n\rRequestTeller\x12#.branchline.v1.RequestTellerRequest\x1a\x13.branchline.v1.Call\x12\x43\n\nLeaveQueue\x12 .branchline.v1.LeaveQueueRequest\x1a\x13.branchline.v1.Call\x12H\n\tWatchCall\x12\x1f.branchline.v1.WatchCallRequest\x1a\x18.branchline.v1.CallEvent0\x01\x12N\n\x0eSendCallSignal\x12$.branchline.v1.SendCallSignalRequest\x1a\x16.branchline.v1.CallAck\x12=\n\x04Sign\x12\x1a.branchline.v1.SignRequest\x1a\x19.branchline.v1.SignResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'branchline.v1.agent_local_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSTATUSREQUEST']._serialized_start=78
-  _globals['_GETSTATUSREQUEST']._serialized_end=96
-  _globals['_AGENTSTATUS']._serialized_start=99
-  _globals['_AGENTSTATUS']._serialized_end=315
-  _globals['_DEVICEREQUEST']._serialized_start=317
-  _globals['_DEVICEREQUEST']._serialized_end=348
-  _globals['_SELFTESTRESULT']._serialized_start=350
-  _globals['_SELFTESTRESULT']._serialized_end=447
-  _globals['_SETMAINTENANCEREQUEST']._serialized_start=449
-  _globals['_SETMAINTENANCEREQUEST']._serialized_end=484
-  _globals['_DEVICECOMMANDREQUEST']._serialized_start=486
-  _globals['_DEVICECOMMANDREQUEST']._serialized_end=587
-  _globals['_DEVICECOMMANDRESULT']._serialized_start=590
-  _globals['_DEVICECOMMANDRESULT']._serialized_end=732
-  _globals['_SPYCHUNK']._serialized_start=734
-  _globals['_SPYCHUNK']._serialized_end=812
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=814
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=915
-  _globals['_AUTHENTICATERESULT']._serialized_start=918
-  _globals['_AUTHENTICATERESULT']._serialized_end=1157
-  _globals['_CUSTOMERACCOUNT']._serialized_start=1159
-  _globals['_CUSTOMERACCOUNT']._serialized_end=1264
-  _globals['_VERIFYJOURNALREQUEST']._serialized_start=1266
-  _globals['_VERIFYJOURNALREQUEST']._serialized_end=1288
-  _globals['_JOURNALENTRY']._serialized_start=1290
-  _globals['_JOURNALENTRY']._serialized_end=1397
-  _globals['_VERIFYJOURNALRESULT']._serialized_start=1400
-  _globals['_VERIFYJOURNALRESULT']._serialized_end=1537
-  _globals['_SHOWJOURNALREQUEST']._serialized_start=1539
-  _globals['_SHOWJOURNALREQUEST']._serialized_end=1589
-  _globals['_SHOWJOURNALRESULT']._serialized_start=1591
-  _globals['_SHOWJOURNALRESULT']._serialized_end=1656
-  _globals['_LISTOUTBOXREQUEST']._serialized_start=1658
-  _globals['_LISTOUTBOXREQUEST']._serialized_end=1692
-  _globals['_OUTBOXMESSAGE']._serialized_start=1695
-  _globals['_OUTBOXMESSAGE']._serialized_end=1839
-  _globals['_LISTOUTBOXRESULT']._serialized_start=1842
-  _globals['_LISTOUTBOXRESULT']._serialized_end=1993
-  _globals['_AGENTLOCAL']._serialized_start=1996
-  _globals['_AGENTLOCAL']._serialized_end=2812
+  _globals['_GETSTATUSREQUEST']._serialized_start=105
+  _globals['_GETSTATUSREQUEST']._serialized_end=123
+  _globals['_AGENTSTATUS']._serialized_start=126
+  _globals['_AGENTSTATUS']._serialized_end=342
+  _globals['_DEVICEREQUEST']._serialized_start=344
+  _globals['_DEVICEREQUEST']._serialized_end=375
+  _globals['_SELFTESTRESULT']._serialized_start=377
+  _globals['_SELFTESTRESULT']._serialized_end=474
+  _globals['_SETMAINTENANCEREQUEST']._serialized_start=476
+  _globals['_SETMAINTENANCEREQUEST']._serialized_end=511
+  _globals['_DEVICECOMMANDREQUEST']._serialized_start=513
+  _globals['_DEVICECOMMANDREQUEST']._serialized_end=614
+  _globals['_DEVICECOMMANDRESULT']._serialized_start=617
+  _globals['_DEVICECOMMANDRESULT']._serialized_end=759
+  _globals['_SPYCHUNK']._serialized_start=761
+  _globals['_SPYCHUNK']._serialized_end=839
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=841
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=942
+  _globals['_AUTHENTICATERESULT']._serialized_start=945
+  _globals['_AUTHENTICATERESULT']._serialized_end=1184
+  _globals['_CUSTOMERACCOUNT']._serialized_start=1186
+  _globals['_CUSTOMERACCOUNT']._serialized_end=1291
+  _globals['_VERIFYJOURNALREQUEST']._serialized_start=1293
+  _globals['_VERIFYJOURNALREQUEST']._serialized_end=1315
+  _globals['_JOURNALENTRY']._serialized_start=1317
+  _globals['_JOURNALENTRY']._serialized_end=1424
+  _globals['_VERIFYJOURNALRESULT']._serialized_start=1427
+  _globals['_VERIFYJOURNALRESULT']._serialized_end=1564
+  _globals['_SHOWJOURNALREQUEST']._serialized_start=1566
+  _globals['_SHOWJOURNALREQUEST']._serialized_end=1616
+  _globals['_SHOWJOURNALRESULT']._serialized_start=1618
+  _globals['_SHOWJOURNALRESULT']._serialized_end=1683
+  _globals['_LISTOUTBOXREQUEST']._serialized_start=1685
+  _globals['_LISTOUTBOXREQUEST']._serialized_end=1719
+  _globals['_OUTBOXMESSAGE']._serialized_start=1722
+  _globals['_OUTBOXMESSAGE']._serialized_end=1866
+  _globals['_LISTOUTBOXRESULT']._serialized_start=1869
+  _globals['_LISTOUTBOXRESULT']._serialized_end=2020
+  _globals['_REQUESTTELLERREQUEST']._serialized_start=2022
+  _globals['_REQUESTTELLERREQUEST']._serialized_end=2106
+  _globals['_LEAVEQUEUEREQUEST']._serialized_start=2108
+  _globals['_LEAVEQUEUEREQUEST']._serialized_end=2144
+  _globals['_WATCHCALLREQUEST']._serialized_start=2146
+  _globals['_WATCHCALLREQUEST']._serialized_end=2164
+  _globals['_CALLEVENT']._serialized_start=2167
+  _globals['_CALLEVENT']._serialized_end=2321
+  _globals['_SENDCALLSIGNALREQUEST']._serialized_start=2323
+  _globals['_SENDCALLSIGNALREQUEST']._serialized_end=2394
+  _globals['_SIGNREQUEST']._serialized_start=2396
+  _globals['_SIGNREQUEST']._serialized_end=2471
+  _globals['_SIGNRESULT']._serialized_start=2473
+  _globals['_SIGNRESULT']._serialized_end=2585
+  _globals['_AGENTLOCAL']._serialized_start=2588
+  _globals['_AGENTLOCAL']._serialized_end=3765
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from branchline.v1 import common_pb2 as _common_pb2
+from branchline.v1 import calls_pb2 as _calls_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -232,3 +233,67 @@ class ListOutboxResult(_message.Message):
     acknowledged: int
     last_seq: int
     def __init__(self, messages: _Optional[_Iterable[_Union[OutboxMessage, _Mapping]]] = ..., pending: _Optional[int] = ..., oldest_age_seconds: _Optional[float] = ..., acknowledged: _Optional[int] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class RequestTellerRequest(_message.Message):
+    __slots__ = ("business_type", "mode")
+    BUSINESS_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    business_type: str
+    mode: _calls_pb2.CallMode
+    def __init__(self, business_type: _Optional[str] = ..., mode: _Optional[_Union[_calls_pb2.CallMode, str]] = ...) -> None: ...
+
+class LeaveQueueRequest(_message.Message):
+    __slots__ = ("call_id",)
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    def __init__(self, call_id: _Optional[str] = ...) -> None: ...
+
+class WatchCallRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CallEvent(_message.Message):
+    __slots__ = ("kind", "call", "signal", "command")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    call: _calls_pb2.Call
+    signal: _calls_pb2.CallSignal
+    command: _calls_pb2.PeripheralCommand
+    def __init__(self, kind: _Optional[str] = ..., call: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., command: _Optional[_Union[_calls_pb2.PeripheralCommand, _Mapping]] = ...) -> None: ...
+
+class SendCallSignalRequest(_message.Message):
+    __slots__ = ("call_id", "kind", "payload")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    kind: str
+    payload: str
+    def __init__(self, call_id: _Optional[str] = ..., kind: _Optional[str] = ..., payload: _Optional[str] = ...) -> None: ...
+
+class SignRequest(_message.Message):
+    __slots__ = ("command_id", "confirm", "timeout_seconds")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    command_id: int
+    confirm: bool
+    timeout_seconds: float
+    def __init__(self, command_id: _Optional[int] = ..., confirm: _Optional[bool] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+
+class SignResult(_message.Message):
+    __slots__ = ("completion", "code", "detail", "signature_sha256", "signature_size")
+    COMPLETION_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    completion: str
+    code: str
+    detail: str
+    signature_sha256: str
+    signature_size: int
+    def __init__(self, completion: _Optional[str] = ..., code: _Optional[str] = ..., detail: _Optional[str] = ..., signature_sha256: _Optional[str] = ..., signature_size: _Optional[int] = ...) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from branchline.v1 import agent_local_pb2 as branchline_dot_v1_dot_agent__local__pb2
+from branchline.v1 import calls_pb2 as branchline_dot_v1_dot_calls__pb2
 from branchline.v1 import common_pb2 as branchline_dot_v1_dot_common__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -87,6 +88,31 @@ class AgentLocalStub:
                 request_serializer=branchline_dot_v1_dot_agent__local__pb2.ListOutboxRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_agent__local__pb2.ListOutboxResult.FromString,
                 _registered_method=True)
+        self.RequestTeller = channel.unary_unary(
+                '/branchline.v1.AgentLocal/RequestTeller',
+                request_serializer=branchline_dot_v1_dot_agent__local__pb2.RequestTellerRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_calls__pb2.Call.FromString,
+                _registered_method=True)
+        self.LeaveQueue = channel.unary_unary(
+                '/branchline.v1.AgentLocal/LeaveQueue',
+                request_serializer=branchline_dot_v1_dot_agent__local__pb2.LeaveQueueRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_calls__pb2.Call.FromString,
+                _registered_method=True)
+        self.WatchCall = channel.unary_stream(
+                '/branchline.v1.AgentLocal/WatchCall',
+                request_serializer=branchline_dot_v1_dot_agent__local__pb2.WatchCallRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_agent__local__pb2.CallEvent.FromString,
+                _registered_method=True)
+        self.SendCallSignal = channel.unary_unary(
+                '/branchline.v1.AgentLocal/SendCallSignal',
+                request_serializer=branchline_dot_v1_dot_agent__local__pb2.SendCallSignalRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_calls__pb2.CallAck.FromString,
+                _registered_method=True)
+        self.Sign = channel.unary_unary(
+                '/branchline.v1.AgentLocal/Sign',
+                request_serializer=branchline_dot_v1_dot_agent__local__pb2.SignRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_agent__local__pb2.SignResult.FromString,
+                _registered_method=True)
 
 
 class AgentLocalServicer:
@@ -159,6 +185,39 @@ class AgentLocalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestTeller(self, request, context):
+        """Video-teller calls, the customer's side: ask for a teller (queued when none is free),
+        leave the queue or hang up, watch the call (position and wait, signalling, the teller's
+        device commands), send the terminal's signalling, confirm with a signature.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveQueue(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendCallSignal(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Sign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentLocalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +270,31 @@ def add_AgentLocalServicer_to_server(servicer, server):
                     servicer.ListOutbox,
                     request_deserializer=branchline_dot_v1_dot_agent__local__pb2.ListOutboxRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_agent__local__pb2.ListOutboxResult.SerializeToString,
+            ),
+            'RequestTeller': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTeller,
+                    request_deserializer=branchline_dot_v1_dot_agent__local__pb2.RequestTellerRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_calls__pb2.Call.SerializeToString,
+            ),
+            'LeaveQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveQueue,
+                    request_deserializer=branchline_dot_v1_dot_agent__local__pb2.LeaveQueueRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_calls__pb2.Call.SerializeToString,
+            ),
+            'WatchCall': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCall,
+                    request_deserializer=branchline_dot_v1_dot_agent__local__pb2.WatchCallRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_agent__local__pb2.CallEvent.SerializeToString,
+            ),
+            'SendCallSignal': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendCallSignal,
+                    request_deserializer=branchline_dot_v1_dot_agent__local__pb2.SendCallSignalRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_calls__pb2.CallAck.SerializeToString,
+            ),
+            'Sign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sign,
+                    request_deserializer=branchline_dot_v1_dot_agent__local__pb2.SignRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_agent__local__pb2.SignResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -485,6 +569,141 @@ class AgentLocal:
             '/branchline.v1.AgentLocal/ListOutbox',
             branchline_dot_v1_dot_agent__local__pb2.ListOutboxRequest.SerializeToString,
             branchline_dot_v1_dot_agent__local__pb2.ListOutboxResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTeller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.AgentLocal/RequestTeller',
+            branchline_dot_v1_dot_agent__local__pb2.RequestTellerRequest.SerializeToString,
+            branchline_dot_v1_dot_calls__pb2.Call.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.AgentLocal/LeaveQueue',
+            branchline_dot_v1_dot_agent__local__pb2.LeaveQueueRequest.SerializeToString,
+            branchline_dot_v1_dot_calls__pb2.Call.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/branchline.v1.AgentLocal/WatchCall',
+            branchline_dot_v1_dot_agent__local__pb2.WatchCallRequest.SerializeToString,
+            branchline_dot_v1_dot_agent__local__pb2.CallEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendCallSignal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.AgentLocal/SendCallSignal',
+            branchline_dot_v1_dot_agent__local__pb2.SendCallSignalRequest.SerializeToString,
+            branchline_dot_v1_dot_calls__pb2.CallAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.AgentLocal/Sign',
+            branchline_dot_v1_dot_agent__local__pb2.SignRequest.SerializeToString,
+            branchline_dot_v1_dot_agent__local__pb2.SignResult.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from branchline.v1 import common_pb2 as _common_pb2
 from branchline.v1 import customer_info_pb2 as _customer_info_pb2
+from branchline.v1 import calls_pb2 as _calls_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -12,20 +13,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TerminalMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request")
+    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request", "call_request", "call_leave", "call_signal", "command_outcome", "call_query")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     DEVICE_STATUS_FIELD_NUMBER: _ClassVar[int]
     PIN_VERIFY_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CALL_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CALL_LEAVE_FIELD_NUMBER: _ClassVar[int]
+    CALL_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CALL_QUERY_FIELD_NUMBER: _ClassVar[int]
     seq: int
     register: Register
     heartbeat: Heartbeat
     device_status: DeviceStatusReport
     pin_verify: PinVerifyRequest
     statement_request: _customer_info_pb2.StatementRequest
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ...) -> None: ...
+    call_request: _calls_pb2.CallRequest
+    call_leave: _calls_pb2.CallLeave
+    call_signal: _calls_pb2.TerminalSignal
+    command_outcome: _calls_pb2.CommandOutcome
+    call_query: _calls_pb2.CallQuery
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ..., call_request: _Optional[_Union[_calls_pb2.CallRequest, _Mapping]] = ..., call_leave: _Optional[_Union[_calls_pb2.CallLeave, _Mapping]] = ..., call_signal: _Optional[_Union[_calls_pb2.TerminalSignal, _Mapping]] = ..., command_outcome: _Optional[_Union[_calls_pb2.CommandOutcome, _Mapping]] = ..., call_query: _Optional[_Union[_calls_pb2.CallQuery, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("terminal_id", "branch", "kind", "agent_version", "service_state", "devices")
@@ -58,7 +69,7 @@ class DeviceStatusReport(_message.Message):
     def __init__(self, device: _Optional[_Union[_common_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement")
+    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement", "call_update", "teller_signal", "peripheral_command", "call_ack", "call_list")
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +78,11 @@ class ServerMessage(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RATE_UPDATE_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_FIELD_NUMBER: _ClassVar[int]
+    CALL_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    TELLER_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    PERIPHERAL_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    CALL_ACK_FIELD_NUMBER: _ClassVar[int]
+    CALL_LIST_FIELD_NUMBER: _ClassVar[int]
     ack_seq: int
     register_ack: RegisterAck
     heartbeat_ack: HeartbeatAck
@@ -75,7 +91,12 @@ class ServerMessage(_message.Message):
     error: RequestError
     rate_update: _customer_info_pb2.RateUpdate
     statement: _customer_info_pb2.Statement
-    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ...) -> None: ...
+    call_update: _calls_pb2.Call
+    teller_signal: _calls_pb2.CallSignal
+    peripheral_command: _calls_pb2.CommandForTerminal
+    call_ack: _calls_pb2.CallAck
+    call_list: _calls_pb2.CallList
+    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ..., call_update: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., teller_signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., peripheral_command: _Optional[_Union[_calls_pb2.CommandForTerminal, _Mapping]] = ..., call_ack: _Optional[_Union[_calls_pb2.CallAck, _Mapping]] = ..., call_list: _Optional[_Union[_calls_pb2.CallList, _Mapping]] = ...) -> None: ...
 
 class RegisterAck(_message.Message):
     __slots__ = ("terminal_id", "heartbeat_interval", "server_replica")
