@@ -63,6 +63,7 @@ class CoreBanking(Protocol):
         rate_version: int | None = None,
         bill: BillDeposit | None = None,
         customer_id: str | None = None,
+        quoted_at: datetime | None = None,
     ) -> Posting: ...
 
     def reverse(
@@ -162,6 +163,7 @@ class EmbeddedLedger:
         rate_version: int | None = None,
         bill: BillDeposit | None = None,
         customer_id: str | None = None,
+        quoted_at: datetime | None = None,
     ) -> Posting:
         return postings.post_deposit(
             self.engine,
@@ -175,6 +177,7 @@ class EmbeddedLedger:
             rate_version=rate_version,
             bill=bill,
             customer_id=customer_id,
+            quoted_at=quoted_at,
         )
 
     def reverse(

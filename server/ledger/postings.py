@@ -396,14 +396,24 @@ def post_deposit(
     rate_version: int | None = None,
     bill: BillDeposit | None = None,
     customer_id: str | None = None,
+    quoted_at: datetime | None = None,
 ) -> Posting:
     """Credit what the back office counted into the customer's account.
 
     ``currency``/``amount`` are what arrived (cash, grams of metal, or a bill's face value).
     Into an account of another currency it is converted at the quoted ``rate_version``
     (the customer sells at the bid). A bill goes into a ``bills`` account.
+
+    ``quoted_at`` is when the customer was shown the quote (default ``now``): the rate
+    version must have been usable then. A tube deposit is quoted when it is opened and
+    posted once counted, possibly minutes later and after newer rates: the rate shown is
+    still the rate posted.
     """
     check_reference(reference, "deposit")
+    if quoted_at is not None and (quoted_at.tzinfo is None or quoted_at > now):
+        raise InvalidInput(
+            "invalid_argument", "deposit.quoted_at: an aware time no later than the posting"
+        )
     acc.check_identifier(branch, "deposit.branch", acc.MAX_BRANCH)
     given = asset(currency, "deposit.currency")
     value = parse_amount(amount, given, "deposit.amount", settings)
@@ -448,7 +458,7 @@ def post_deposit(
                     f"deposit.rate_version: {given.code} into a {target.code} account is "
                     "converted; pass the version of the rates the customer was quoted",
                 )
-            table = usable_rate_table(conn, rate_version, now, settings)
+            table = usable_rate_table(conn, rate_version, quoted_at or now, settings)
             q = convert(table, given.code, target.code, value, "from", now, settings, "deposit")
             version = table.version_id
             credited_minor = to_minor(q.to_amount, target)
