@@ -52,10 +52,34 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class TransactionSettings:
+    """``[transactions]``: how long the tube transaction engine waits for each party.
+
+    Every customer limit counts from the journaled step, so after an agent restart a
+    transaction whose customer has long gone ends the way a walk-away does."""
+
+    # The customer: press Send, confirm or dispute a count, confirm a withdrawal received.
+    customer_timeout: float = 120.0
+    # The back office: count a deposit after its carrier left.
+    count_timeout: float = 900.0
+    # The back office: send a withdrawal's (or a disputed deposit's) carrier.
+    delivery_timeout: float = 600.0
+    # A carrier the back office sent: arrive at the terminal.
+    transit_timeout: float = 180.0
+    # The customer: take the carrier out once the door opens.
+    take_timeout: float = 60.0
+    # How often the engine asks the server for a record it waits on (pushes can be lost).
+    poll_seconds: float = 2.0
+    # The tube station's send command, which follows the carrier to the back office.
+    send_command_timeout: float = 240.0
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     file: Path
     terminal: TerminalConfig
     devices: tuple[DeviceConfig, ...]
+    transactions: TransactionSettings = TransactionSettings()
 
 
 def _read_terminal(reader: SectionReader) -> TerminalConfig:
@@ -127,6 +151,25 @@ def _read_device(file: Path, name: str, table: Any) -> DeviceConfig:
     return DeviceConfig(name, driver_name, driver_class, options, poll_interval, command_timeout)
 
 
+def _read_transactions(reader: SectionReader) -> TransactionSettings:
+    defaults = TransactionSettings()
+
+    def seconds(option: str, maxval: float = 86_400.0) -> float:
+        return reader.get_float(option, getattr(defaults, option), above=0.0, maxval=maxval)
+
+    settings = TransactionSettings(
+        customer_timeout=seconds("customer_timeout"),
+        count_timeout=seconds("count_timeout"),
+        delivery_timeout=seconds("delivery_timeout"),
+        transit_timeout=seconds("transit_timeout"),
+        take_timeout=seconds("take_timeout"),
+        poll_seconds=seconds("poll_seconds", 60.0),
+        send_command_timeout=seconds("send_command_timeout", 3600.0),
+    )
+    reader.finish()
+    return settings
+
+
 def load_config(path: Path) -> AgentConfig:
     path = Path(path).absolute()
     try:
@@ -138,7 +181,7 @@ def load_config(path: Path) -> AgentConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "-", None, f"not valid TOML: {exc}") from None
     for key in data:
-        if key not in ("terminal", "device"):
+        if key not in ("terminal", "device", "transactions"):
             raise ConfigError(path, key, None, "unknown section")
     if "terminal" not in data or not isinstance(data["terminal"], dict):
         raise ConfigError(path, "terminal", None, "required section is missing")
@@ -150,4 +193,8 @@ def load_config(path: Path) -> AgentConfig:
     for name in terminal.required_devices:
         if name not in devices_table:
             raise ConfigError(path, "terminal", "required_devices", f"no [device.{name}] section")
-    return AgentConfig(file=path, terminal=terminal, devices=devices)
+    transactions_table = data.get("transactions", {})
+    if not isinstance(transactions_table, dict):
+        raise ConfigError(path, "transactions", None, "must be a table")
+    transactions = _read_transactions(SectionReader(path, "transactions", transactions_table))
+    return AgentConfig(file=path, terminal=terminal, devices=devices, transactions=transactions)

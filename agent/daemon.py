@@ -18,6 +18,7 @@ from branchline.agent.local_api import socket_path, start_local_api
 from branchline.agent.rates import RateBook
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
+from branchline.agent.tube.engine import TubeEngine
 from branchline.agent.uplink import Uplink
 from branchline.common.logs import log_event
 from branchline.drivers.base import DriverContext
@@ -49,6 +50,7 @@ class Agent:
         self.rates = RateBook(terminal.state_dir, lambda: self.uplink.connected)
         self.uplink.on_push("rate_update", self.rates.on_push)
         self.calls = CallSession(self)
+        self.tube = TubeEngine(self, config.transactions)
         self._stop = asyncio.Event()
         self._store: Store | None = None
 
@@ -114,9 +116,14 @@ class Agent:
                 asyncio.gather(*(o.wait_first_attempt() for o in self.owners.values())),
                 FIRST_OPEN_WAIT,
             )
+        # The journal opens before anything can take a customer: unfinished transactions
+        # are recovered by the engine's task, right after the uplink starts.
+        self.tube.install()
         path = socket_path(terminal.state_dir)
         local_api = await start_local_api(self, path)
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
+        tube_task = asyncio.create_task(self.tube.run(), name="tube")
+        tube_task.add_done_callback(self._task_ended)
         self.notifier.ready(f"{self.service.state.value}")
         log_event(
             log,
@@ -132,13 +139,17 @@ class Agent:
         self.notifier.stopping()
         log_event(log, "agent_stopping", terminal_id=terminal.terminal_id)
         self.service.shutting_down()
+        # Transactions stop where they are: the journal holds their state, and the next
+        # start recovers them (the same path as after a crash).
+        tube_task.cancel()
+        await self.tube.stop()
         await asyncio.gather(*(o.stop(STOP_GRACE) for o in self.owners.values()))
         # Give the uplink a moment to carry the final state to the server.
         await asyncio.sleep(0.2)
         uplink_task.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(uplink_task, *tasks, return_exceptions=True)
+        await asyncio.gather(uplink_task, tube_task, *tasks, return_exceptions=True)
         await local_api.stop(1.0)
         if self._store is not None:
             self._store.close()

@@ -18,11 +18,12 @@ from branchline.agent.customer.call import CallRefused
 from branchline.agent.customer_info_api import CustomerInfoServicer
 from branchline.agent.journal import rpc as journal_rpc
 from branchline.agent.service_state import NotInService
+from branchline.agent.tube.api import TubeCustomerServicer
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.agent.wire import SERVICE_STATE_TO_PB, device_to_pb
 from branchline.v1 import agent_local_pb2 as pb
 from branchline.v1 import agent_local_pb2_grpc as pb_grpc
-from branchline.v1 import calls_pb2, common_pb2, customer_info_pb2_grpc
+from branchline.v1 import calls_pb2, common_pb2, customer_info_pb2_grpc, tube_pb2_grpc
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
@@ -269,6 +270,7 @@ async def start_local_api(agent: Agent, path: Path) -> grpc.aio.Server:
     server = grpc.aio.server()
     pb_grpc.add_AgentLocalServicer_to_server(AgentLocalServicer(agent), server)
     customer_info_pb2_grpc.add_CustomerInfoServicer_to_server(CustomerInfoServicer(agent), server)
+    tube_pb2_grpc.add_TubeCustomerServicer_to_server(TubeCustomerServicer(agent.tube), server)
     if path.exists() or path.is_symlink():
         path.unlink()
     # The socket is created by grpc's core; a restrictive umask makes it 0660 from birth.

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("branchline.agent.receipts")
 
-Outcome = Literal["completed", "reversed", "disputed", "handed_to_teller"]
+Outcome = Literal["completed", "reversed", "disputed", "handed_to_teller", "canceled", "returned"]
 OUTCOME_TEXT: dict[str, str] = {
     "completed": "COMPLETED",
     "reversed": "REVERSED - nothing was taken from your account",
+    "canceled": "CANCELED - nothing was posted",
+    "returned": "RETURNED - your carrier came back, nothing was posted",
     "disputed": "DISPUTED - a teller will contact you",
     "handed_to_teller": "HANDED TO A TELLER - please see the counter",
 }

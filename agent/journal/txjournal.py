@@ -125,18 +125,30 @@ class TxJournal:
 
     def begin(self, kind: str, data: Mapping[str, Any] | None = None) -> str:
         """A new transaction in its kind's initial state; returns its id."""
+        with self.db.transaction() as conn:
+            return self.begin_in(conn, kind, data)
+
+    def begin_in(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        data: Mapping[str, Any] | None = None,
+        txn_id: str | None = None,
+    ) -> str:
+        """``begin`` inside a transaction the caller holds open, so that the transaction's
+        first step and its first outbox message commit with it."""
+        self.db.require_transaction(conn)
         machine = self._machine(kind)
         text = encode_txn_data(data, "data")
         # The dashed form: its digit runs are at most 12 long, so the redaction rule (13-19
         # digits passing Luhn) never mistakes an id for a PAN in logs and the e-journal.
-        txn_id = str(uuid.uuid4())
+        txn_id = txn_id or str(uuid.uuid4())
         now = self.db.now()
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO txn (id, kind, state, finished, terminal_id, data, created_at,"
-                " updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-                (txn_id, kind, machine.initial, self.terminal_id, text, now, now),
-            )
+        conn.execute(
+            "INSERT INTO txn (id, kind, state, finished, terminal_id, data, created_at,"
+            " updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+            (txn_id, kind, machine.initial, self.terminal_id, text, now, now),
+        )
         return txn_id
 
     def _open_row(self, conn: sqlite3.Connection, txn_id: str) -> sqlite3.Row:
@@ -183,22 +195,33 @@ class TxJournal:
     def set_state(self, txn_id: str, state: str, data: Mapping[str, Any] | None = None) -> int:
         """Move to ``state`` if the kind's table allows it; journaled as a ``state`` step."""
         with self.db.transaction() as conn:
-            row = self._open_row(conn, txn_id)
-            machine = self._machine(row["kind"])
-            source = row["state"]
-            if not machine.allows(source, state):
-                allowed = ", ".join(sorted(machine.transitions.get(source, ()))) or "none"
-                raise TransitionNotAllowed(
-                    f"state: {row['kind']} transaction {txn_id} cannot go from {source!r} "
-                    f"to {state!r} (allowed: {allowed})"
-                )
-            text = encode_txn_data({**(data or {}), "from": source, "to": state}, "data")
-            number = self._insert_step(conn, txn_id, STATE_STEP, text)
-            conn.execute(
-                "UPDATE txn SET state = ?, finished = ? WHERE id = ?",
-                (state, int(state in machine.final), txn_id),
+            return self.set_state_in(conn, txn_id, state, data)
+
+    def set_state_in(
+        self,
+        conn: sqlite3.Connection,
+        txn_id: str,
+        state: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """``set_state`` inside a transaction the caller holds open."""
+        self.db.require_transaction(conn)
+        row = self._open_row(conn, txn_id)
+        machine = self._machine(row["kind"])
+        source = row["state"]
+        if not machine.allows(source, state):
+            allowed = ", ".join(sorted(machine.transitions.get(source, ()))) or "none"
+            raise TransitionNotAllowed(
+                f"state: {row['kind']} transaction {txn_id} cannot go from {source!r} "
+                f"to {state!r} (allowed: {allowed})"
             )
-            return number
+        text = encode_txn_data({**(data or {}), "from": source, "to": state}, "data")
+        number = self._insert_step(conn, txn_id, STATE_STEP, text)
+        conn.execute(
+            "UPDATE txn SET state = ?, finished = ? WHERE id = ?",
+            (state, int(state in machine.final), txn_id),
+        )
+        return number
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -108,6 +108,8 @@ class Stack:
     # Devices configured in the agent (each needs an entry in DEVICE_SECTIONS).
     devices: tuple[str, ...] = ("printer",)
     required_devices: tuple[str, ...] = ("printer",)
+    # Appended to the agent's config file as it is (e.g. a [transactions] table).
+    agent_extra: str = ""
 
     @property
     def pki(self) -> Path:
@@ -218,7 +220,8 @@ ca_file = "{overrides.get("ca_file", self.pki / "ca.pem")}"
 cert_file = "{self.pki / "terminals" / (cert + ".pem")}"
 key_file = "{self.pki / "terminals" / (cert + ".key")}"
 required_devices = {required}
-{sections}"""
+{sections}
+{self.agent_extra}"""
         path = self.root / "agent.toml"
         path.write_text(text)
         return path

@@ -1,0 +1,169 @@
+"""Delivers the outbox to the server, oldest first, and hands each answer to whoever waits.
+
+A message is stored as its TerminalLink body (``kind`` = the oneof field's name, ``payload`` =
+the body serialized without ``request_id``); the sender fills ``request_id`` with the outbox
+key (``<terminal id>:<seq>``) each time it sends, so every retry carries the same key and the
+server applies it once. The server's answer (a ``TubeReply``) is kept in the outbox with the
+message — a repeat gets the first answer back, and so does a transaction recovering after a
+crash, without asking again.
+
+Transient refusals (``unavailable``: the server's database is down) are retried; a message
+whose send fails waits for the next wake-up or reconnection and blocks the ones after it, so
+the server sees each terminal's messages in the order they were journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+
+from branchline.agent.journal.outbox import Outbox, OutboxMessage
+from branchline.agent.uplink import Uplink, UplinkUnavailable
+from branchline.common.logs import log_event
+from branchline.v1 import tube_pb2
+
+log = logging.getLogger("branchline.agent.outbox")
+
+# TerminalLink bodies the outbox carries, by the oneof field's name.
+BODIES: dict[str, type[Any]] = {
+    "tube_open": tube_pb2.TubeOpen,
+    "tube_event": tube_pb2.TubeEvent,
+}
+# Refusals that say "not now" rather than "no": the message is sent again later.
+TRANSIENT_CODES = frozenset({"unavailable", "internal"})
+BATCH = 50
+
+
+class OutboxBodyError(Exception):
+    """A stored message that cannot be sent (unknown kind, damaged payload)."""
+
+
+def encode_body(body: Message) -> bytes:
+    """The payload stored for ``body``: serialized with its request_id left empty."""
+    copy = type(body)()
+    copy.CopyFrom(body)
+    copy.request_id = ""  # type: ignore[attr-defined]
+    return copy.SerializeToString()
+
+
+def decode_body(message: OutboxMessage) -> Message:
+    cls = BODIES.get(message.kind)
+    if cls is None:
+        raise OutboxBodyError(f"outbox message {message.seq}: unknown kind {message.kind!r}")
+    try:
+        body: Message = cls.FromString(message.payload)
+    except DecodeError as exc:
+        raise OutboxBodyError(f"outbox message {message.seq}: damaged payload: {exc}") from None
+    body.request_id = message.key  # type: ignore[attr-defined]
+    return body
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        outbox: Outbox,
+        uplink: Uplink,
+        *,
+        request_timeout: float = 15.0,
+        retry_seconds: float = 1.0,
+        on_reply: Callable[[tube_pb2.TubeReply], None] | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._uplink = uplink
+        self._request_timeout = request_timeout
+        self._retry_seconds = retry_seconds
+        self._on_reply = on_reply
+        self._wake = asyncio.Event()
+        self._waiters: dict[int, list[asyncio.Future[bytes]]] = {}
+
+    def kick(self) -> None:
+        """Something new was queued, or the link came back: send now."""
+        self._wake.set()
+
+    async def answer(self, seq: int) -> bytes:
+        """The server's (first) answer to outbox message ``seq``, once it has one."""
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(seq, []).append(future)
+        try:
+            # Registered before looking, so an answer stored meanwhile is not missed.
+            stored = await asyncio.to_thread(self._outbox.acknowledged_response, seq)
+            if stored is not None:
+                return stored
+            self.kick()
+            return await future
+        finally:
+            waiting = self._waiters.get(seq, [])
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting:
+                self._waiters.pop(seq, None)
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._send_pending()
+            except Exception as exc:  # the sender must outlive any one bad round
+                log_event(log, "outbox_round_failed", logging.ERROR, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._retry_seconds)
+
+    async def _send_pending(self) -> None:
+        if not self._uplink.connected:
+            return
+        pending = await asyncio.to_thread(self._outbox.pending, BATCH)
+        for message in pending:
+            if not await self._send_one(message):
+                return
+        if len(pending) == BATCH:
+            self.kick()
+
+    async def _send_one(self, message: OutboxMessage) -> bool:
+        """True when the message is answered for good; False: stop this round, retry later."""
+        try:
+            body = decode_body(message)
+        except OutboxBodyError as exc:
+            # Nothing can ever send it; keep it (it is evidence) but do not let it block.
+            log_event(log, "outbox_message_unsendable", logging.CRITICAL, error=str(exc))
+            await asyncio.to_thread(self._outbox.mark_attempt, message.seq, str(exc))
+            return True
+        try:
+            reply = await self._uplink.request(
+                timeout=self._request_timeout, **{message.kind: body}
+            )
+        except UplinkUnavailable as exc:
+            await asyncio.to_thread(self._outbox.mark_attempt, message.seq, str(exc))
+            return False
+        if not reply.HasField("tube_reply"):
+            what = reply.error.message if reply.HasField("error") else reply.WhichOneof("body")
+            await asyncio.to_thread(
+                self._outbox.mark_attempt, message.seq, f"unexpected answer: {what}"
+            )
+            return False
+        answer = reply.tube_reply
+        if answer.code in TRANSIENT_CODES:
+            await asyncio.to_thread(
+                self._outbox.mark_attempt, message.seq, f"{answer.code}: {answer.message}"
+            )
+            return False
+        stored = await asyncio.to_thread(
+            self._outbox.mark_acknowledged, message.seq, answer.SerializeToString()
+        )
+        log_event(
+            log,
+            "outbox_acknowledged",
+            key=message.key,
+            kind=message.kind,
+            code=answer.code or "applied",
+        )
+        for future in list(self._waiters.get(message.seq, [])):
+            if not future.done():
+                future.set_result(stored)
+        if self._on_reply is not None:
+            self._on_reply(answer)
+        return True

@@ -1,0 +1,347 @@
+"""A branch with a tube, for issue 6's integration tests: server (SQLite, soft HSM), simulator
+and agent as real processes; two customers with cards, accounts in CNY, USD, gold and bills;
+a back-office clerk (teller BO-1 with the back_office skill) and one of another branch.
+
+The customer acts through the agent's local TubeCustomer API — the same calls the kiosk page
+makes — and the simulator (card, PIN pad, loading and taking carriers); the back office through
+the server's TubeDesk with its own certificate, and the simulator's back-office station.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+import grpc
+
+from branchline.server import pki
+from branchline.v1 import agent_local_pb2
+from branchline.v1 import dispatch_pb2 as dpb
+from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
+from branchline.v1 import tube_pb2 as pb
+from branchline.v1 import tube_pb2_grpc as pb_grpc
+from tests.integration.stack import PY, Stack, wait_for
+from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN, device_busy_with, hsm_cli
+
+PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
+CARDS = {"visa": PAN, "magstripe": PAN2}
+BRANCH = "BR-001"
+OTHER_BRANCH = "BR-002"
+CLERK = "BO-1"
+OTHER_CLERK = "BO-9"
+TRANSACTIONS = """
+[transactions]
+customer_timeout = {customer}
+count_timeout = 60
+delivery_timeout = {delivery}
+transit_timeout = 6
+take_timeout = {take}
+poll_seconds = 0.5
+send_command_timeout = 30
+"""
+S = pb.TubeState
+
+
+def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [
+            PY, "-m", "branchline.server.main",
+            "--db", f"sqlite:///{stack.root / 'server.db'}",
+            "--pan-token-key", str(stack.root / "pan-token.key"),
+            *args,
+        ],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def soft_hsm(stack: Stack) -> str:
+    return f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
+
+
+def ledger(stack: Stack, *args: str, stdin: str | None = None) -> str:
+    return server_cli(stack, "ledger", *args, stdin=stdin)
+
+
+def prepare_bank(stack: Stack) -> None:
+    """Keys, cards, customers, accounts, opening balances and rates — before the server runs."""
+    stack.branch = BRANCH
+    subprocess.run(
+        [PY, "-m", "branchline.server.hsm_cli", "new-master-key",
+         "--out", str(stack.root / "hsm-master.key")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
+    hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+    for customer, pan in (("C-1", PAN), ("C-2", PAN2)):
+        server_cli(
+            stack, "cards", "enroll", "--pan", "-", "--customer", customer,
+            "--name", f"Customer {customer}", "--pvk", "PVK", "--test-pin", PIN,
+            "--hsm", soft_hsm(stack), stdin=pan + "\n",
+        )  # fmt: skip
+    accounts = (
+        ("C-1", "cash", "CNY", "C1-CNY"),
+        ("C-1", "cash", "USD", "C1-USD"),
+        ("C-1", "metal", "XAU", "C1-XAU"),
+        ("C-1", "bills", "CNY", "C1-BILL"),
+        ("C-2", "cash", "CNY", "C2-CNY"),
+    )
+    for customer, kind, currency, account in accounts:
+        ledger(
+            stack, "open-account", "--customer", customer, "--kind", kind,
+            "--currency", currency, "--id", account,
+        )  # fmt: skip
+        pan = PAN if customer == "C-1" else PAN2
+        ledger(stack, "link", "--pan", "-", "--account", account, stdin=pan + "\n")
+    for account, currency, amount in (
+        ("C1-CNY", "CNY", "5000.00"),
+        ("C1-USD", "USD", "300.00"),
+        ("C1-XAU", "XAU", "50.000"),
+        ("C2-CNY", "CNY", "100.00"),
+    ):
+        ledger(
+            stack, "deposit", "--account", account, "--currency", currency,
+            "--amount", amount, "--branch", BRANCH, "--ref", f"opening-{account}",
+        )  # fmt: skip
+    ledger(stack, "rates", "--set", "USD=7.10:7.20", "XAU=540.50:548.00")
+
+
+def start_branch(
+    stack: Stack,
+    *,
+    customer_timeout: float = 30,
+    delivery_timeout: float = 30,
+    take_timeout: float = 8,
+    agent_env: dict[str, str] | None = None,
+) -> None:
+    prepare_bank(stack)
+    pki.issue_user_cert(stack.pki, "teller", CLERK)
+    pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
+    stack.start_server(
+        extra=[
+            "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
+            "--rate-poll-seconds", "0.5",
+        ]
+    )  # fmt: skip
+    admin = dpb_grpc.DispatchAdminStub(stack.operator_channel())
+    for branch in (BRANCH, OTHER_BRANCH):
+        admin.AddBranch(dpb.AddBranchRequest(branch_id=branch, name=branch), timeout=10)
+    for clerk, branch in ((CLERK, BRANCH), (OTHER_CLERK, OTHER_BRANCH)):
+        admin.AddTeller(
+            dpb.AddTellerRequest(
+                teller_id=clerk, name=f"Clerk {clerk}", branch=branch, skills=["back_office"]
+            ),
+            timeout=10,
+        )
+    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
+    stack.required_devices = stack.devices
+    stack.agent_extra = TRANSACTIONS.format(
+        customer=customer_timeout, delivery=delivery_timeout, take=take_timeout
+    )
+    stack.start_sim()
+    stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
+    start_agent(stack, agent_env)
+    initial = json.loads(
+        hsm_cli(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0).stdout
+    )
+    completion, problem, _ = stack.device_command(
+        "pin_pad", "load_key", algorithm="tdes", key_hex=initial["initial_key"], ksn_hex=KSN0
+    )
+    assert completion == "success", problem
+
+
+def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
+    stack.start_agent(env=env)
+    wait_for(
+        lambda: stack.diag("status", "--json").stdout.count('"online"') >= 4,
+        30,
+        "card reader, PIN pad, printer and tube station online",
+    )
+    wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
+
+
+def agent_connected(stack: Stack) -> bool:
+    try:
+        status = stack.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return False
+    return bool(status.server_connected)
+
+
+def teller_channel(stack: Stack, teller: str) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=(stack.pki / "ca.pem").read_bytes(),
+        private_key=(stack.pki / "tellers" / f"{teller}.key").read_bytes(),
+        certificate_chain=(stack.pki / "tellers" / f"{teller}.pem").read_bytes(),
+    )
+    return grpc.secure_channel(f"127.0.0.1:{stack.server_port}", credentials)
+
+
+def desk(stack: Stack, teller: str = CLERK) -> pb_grpc.TubeDeskStub:
+    return pb_grpc.TubeDeskStub(teller_channel(stack, teller))
+
+
+def tube(stack: Stack) -> pb_grpc.TubeCustomerStub:
+    return pb_grpc.TubeCustomerStub(grpc.insecure_channel(f"unix:{stack.agent_socket}"))
+
+
+def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
+    """The customer inserts ``card``, types the PIN and takes the card back: a session id."""
+    outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
+
+    def call() -> None:
+        outcome["result"] = stack.agent_local().AuthenticateCustomer(
+            agent_local_pb2.AuthenticateRequest(
+                card_timeout_seconds=20, pin_timeout_seconds=20, eject_after=True
+            ),
+            timeout=90,
+        )
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
+    stack.sim_act("card_reader", "insert", card=card)
+    wait_for(lambda: device_busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
+    stack.sim_act("pin_pad", "press", keys=pin + "E")
+    wait_for(
+        lambda: device_busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
+        30,
+        "card ejected",
+    )
+    if worker.is_alive():
+        stack.sim_act("card_reader", "take")
+    worker.join(60)
+    assert not worker.is_alive()
+    result = outcome["result"]
+    assert result.verified, result
+    return result.session_id
+
+
+def asset(kind: str, currency: str, amount: str, bill_id: str = "") -> pb.TubeAsset:
+    found = pb.TubeAsset(
+        kind=pb.AssetKind.Value(f"ASSET_KIND_{kind.upper()}"),  # type: ignore[arg-type]
+        currency=currency,
+        amount=amount,
+    )
+    if bill_id:
+        found.bill.bill_id = bill_id
+    return found
+
+
+def watch_until(
+    stack: Stack, txn_id: str, done: Callable[[pb.TubeView], bool], timeout: float, what: str
+) -> pb.TubeView:
+    def look() -> pb.TubeView | None:
+        try:
+            view = tube(stack).GetTransaction(pb.TubeAction(txn_id=txn_id), timeout=5)
+        except grpc.RpcError:
+            return None
+        return view if done(view) else None
+
+    return cast(pb.TubeView, wait_for(look, timeout, what, interval=0.2))
+
+
+def at_stage(stack: Stack, txn_id: str, stage: str, timeout: float = 30) -> pb.TubeView:
+    return watch_until(stack, txn_id, lambda v: v.stage == stage, timeout, f"stage {stage}")
+
+
+def finished(stack: Stack, txn_id: str, timeout: float = 60) -> pb.TubeView:
+    return watch_until(stack, txn_id, lambda v: v.finished, timeout, "the transaction to end")
+
+
+def server_record(stack: Stack, txn_id: str, teller: str = CLERK) -> pb.TubeTransaction:
+    return desk(stack, teller).GetTransaction(pb.TubeRef(txn_id=txn_id), timeout=10)
+
+
+def server_state(stack: Stack, txn_id: str, state: int, timeout: float = 30) -> pb.TubeTransaction:
+    def look() -> pb.TubeTransaction | None:
+        try:
+            record = server_record(stack, txn_id)
+        except grpc.RpcError:
+            return None
+        return record if record.state == state else None
+
+    return cast(
+        pb.TubeTransaction,
+        wait_for(look, timeout, f"server state {pb.TubeState.Name(state)}", interval=0.2),
+    )
+
+
+def balances(stack: Stack, customer: str = "C-1") -> dict[str, Decimal]:
+    rows = json.loads(ledger(stack, "balances", "--customer", customer, "--json"))
+    listed = rows["accounts"] if isinstance(rows, dict) else rows
+    return {row["account_id"]: Decimal(row["balance"]) for row in listed}
+
+
+def lookup(stack: Stack, reference: str) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(ledger(stack, "lookup", reference, "--json")))
+
+
+@dataclass
+class Carriers:
+    """Carrier numbers, fresh for every use in one test run."""
+
+    next_id: int = 100
+
+    def take(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
+def send_deposit(stack: Stack, session: str, txn_id: str, carrier: int) -> pb.TubeView:
+    """The customer loads the carrier and presses Send; returns once it has left."""
+    stack.sim_act("tube_station", "load", carrier_id=str(carrier))
+    wait_for(
+        lambda: '"loaded"' in stack.diag("tube_station", "status", "--json").stdout,
+        10,
+        "the agent to see the loaded carrier",
+    )
+    view = tube(stack).SendCarrier(pb.TubeAction(session_id=session, txn_id=txn_id), timeout=30)
+    return view
+
+
+def back_office_counts(
+    stack: Stack, txn_id: str, counted: pb.TubeAsset, note: str = ""
+) -> pb.TubeTransaction:
+    """The carrier arrives at the back office, the clerk takes it out and enters the count."""
+    server_state(stack, txn_id, S.TUBE_STATE_IN_TRANSIT)
+    wait_for(
+        lambda: stack.sim_act("tube_station", "status").get("backoffice_state") == "arrived",
+        10,
+        "the carrier at the back office",
+    )
+    record = server_record(stack, txn_id)
+    desk(stack).ReceiveCarrier(
+        pb.CarrierRequest(txn_id=txn_id, carrier_id=record.carrier_id), timeout=10
+    )
+    stack.sim_act("tube_station", "backoffice_remove")
+    return desk(stack).EnterCount(
+        pb.CountRequest(txn_id=txn_id, counted=counted, note=note), timeout=10
+    )
+
+
+def back_office_sends(stack: Stack, txn_id: str, carrier: int) -> pb.TubeTransaction:
+    """The clerk loads the carrier, records it and sends it to the terminal."""
+    record = desk(stack).SendCarrier(
+        pb.CarrierRequest(txn_id=txn_id, carrier_id=carrier), timeout=10
+    )
+    stack.sim_act("tube_station", "backoffice_send", carrier_id=str(carrier))
+    return record
+
+
+def customer_takes(stack: Stack, txn_id: str, stage: str = "arrived") -> None:
+    """The door opens; the customer takes the carrier out."""
+    at_stage(stack, txn_id, stage)
+    wait_for(
+        lambda: stack.sim_act("tube_station", "status").get("terminal_door") == "open",
+        15,
+        "the terminal door to open",
+    )
+    stack.sim_act("tube_station", "remove")
+
