@@ -1,0 +1,115 @@
+"""What the terminal side and the back office of the tube service share: the database, the
+core banking, the clock, and the listeners told about every changed transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from branchline.common.logs import log_event
+from branchline.server.ledger.accounts import Account
+from branchline.server.ledger.adapter import CoreBanking
+from branchline.server.ledger.money import (
+    InvalidInput,
+    LedgerError,
+    LedgerSettings,
+)
+from branchline.server.ledger.money import (
+    NotFound as LedgerNotFound,
+)
+from branchline.server.ledger.sessions import CustomerSessions
+from branchline.server.tube import convert, store
+from branchline.server.tube.model import FailedPrecondition, InvalidArgument, TubeError
+from branchline.v1 import tube_pb2 as pb
+
+log = logging.getLogger("branchline.server.tube")
+
+# Told, after the commit, about each transaction whose record changed.
+Listener = Callable[[pb.TubeTransaction], None]
+
+DEFAULT_STALE_AFTER = timedelta(minutes=30)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ledger_refusal(
+    exc: LedgerError, field: str, renames: dict[str, str] | None = None
+) -> TubeError:
+    """The ledger's refusal with its code, its message naming the tube message's field."""
+    message = exc.message
+    for old, new in (renames or {}).items():
+        if message.startswith(old):
+            message = new + message[len(old) :]
+            break
+    else:
+        if not message.startswith(field.split(".")[0]):
+            message = f"{field}: {message}"
+    code = "txn_id_reused" if exc.code == "reference_reused" else exc.code
+    kind = InvalidArgument if isinstance(exc, InvalidInput | LedgerNotFound) else FailedPrecondition
+    return kind(code, message)
+
+
+class TubeCore:
+    def __init__(
+        self,
+        engine: Engine,
+        ledger: CoreBanking,
+        sessions: CustomerSessions | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        notify: Listener | None = None,
+        settings: LedgerSettings | None = None,
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
+    ) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.sessions = sessions
+        self._clock = clock
+        self.settings: LedgerSettings = (
+            settings or getattr(ledger, "settings", None) or LedgerSettings()
+        )
+        self.stale_after = stale_after
+        self._listeners: list[Listener] = [notify] if notify is not None else []
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(txn)`` runs after each committed change, on the changing thread."""
+        self._listeners.append(listener)
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _notify(self, row: Any) -> None:
+        txn = convert.txn_to_pb(row)
+        for listener in self._listeners:
+            try:
+                listener(txn)
+            except Exception:  # a listener's trouble never undoes a committed change
+                log.exception("tube listener failed")
+
+    def _read(self, txn_id: str) -> Any:
+        with self.engine.connect() as conn:
+            return store.load(conn, txn_id)
+
+    def _account(self, customer_id: str, account_id: str) -> Account | None:
+        for account in self.ledger.balances(customer_id):
+            if account.account_id == account_id:
+                return account
+        return None
+
+    def _log(self, event: str, row: Any, **fields: Any) -> None:
+        log_event(
+            log,
+            event,
+            txn_id=row.txn_id,
+            terminal_id=row.terminal_id,
+            branch=row.branch,
+            kind=row.kind,
+            state=row.state,
+            **fields,
+        )

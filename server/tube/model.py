@@ -1,0 +1,107 @@
+"""Names of tube transactions (kinds, states, events, assets) and the errors the service raises.
+
+States and kinds are stored as short lower-case strings; ``convert`` maps them to the enums
+of tube.proto.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+DEPOSIT = "deposit"
+WITHDRAWAL = "withdrawal"
+KINDS = (DEPOSIT, WITHDRAWAL)
+
+OPEN = "open"
+IN_TRANSIT = "in_transit"
+RECEIVED = "received"
+COUNTED = "counted"
+DISPATCHED = "dispatched"
+DELIVERED = "delivered"
+DISPUTED = "disputed"
+RETURNING = "returning"
+POSTED = "posted"
+RETURNED = "returned"
+REVERSED = "reversed"
+CANCELED = "canceled"
+HANDED_TO_TELLER = "handed_to_teller"
+STATES = (
+    OPEN,
+    IN_TRANSIT,
+    RECEIVED,
+    COUNTED,
+    DISPATCHED,
+    DELIVERED,
+    DISPUTED,
+    RETURNING,
+    POSTED,
+    RETURNED,
+    REVERSED,
+    CANCELED,
+    HANDED_TO_TELLER,
+)
+FINAL = frozenset({POSTED, RETURNED, REVERSED, CANCELED, HANDED_TO_TELLER})
+ACTIVE = tuple(s for s in STATES if s not in FINAL)
+
+# Terminal events (TubeEventKind), by name.
+CARRIER_SENT = "carrier_sent"
+CARRIER_ARRIVED = "carrier_arrived"
+CARRIER_TAKEN = "carrier_taken"
+CONFIRM = "confirm"
+DISPUTE = "dispute"
+CANCEL = "cancel"
+REVERSE = "reverse"
+HANDOVER = "handover"
+
+# What goes through the tube, and the kind of account each goes into or comes out of.
+CASH = "cash"
+METAL = "metal"
+BILL = "bill"
+ACCOUNT_KIND = MappingProxyType({CASH: "cash", METAL: "metal", BILL: "bills"})
+
+# The dispute reasons a terminal sends with DISPUTE.
+DISPUTE_RETURN = "dispute_return"
+DISPUTE_TELLER = "dispute_teller"
+
+# Tellers with this skill work the tube at the back office.
+BACK_OFFICE_SKILL = "back_office"
+
+TERMINAL_ACTOR = "terminal"
+TELLER_ACTOR = "teller"
+SERVER_ACTOR = "server"
+
+STALE_INCIDENT = "stale"
+WRONG_CARRIER_INCIDENT = "wrong_carrier"
+DISPUTE_INCIDENT = "dispute"
+
+
+class TubeError(Exception):
+    """A refused request. ``code`` is stable (wrong_state, not_found, ...); ``message``
+    names the field or the rule; ``status`` is the gRPC status name for TubeDesk."""
+
+    status = "FAILED_PRECONDITION"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidArgument(TubeError):
+    status = "INVALID_ARGUMENT"
+
+
+class NotFound(TubeError):
+    status = "NOT_FOUND"
+
+
+class PermissionDenied(TubeError):
+    status = "PERMISSION_DENIED"
+
+
+class FailedPrecondition(TubeError):
+    status = "FAILED_PRECONDITION"
+
+
+def actor(role: str, ident: str = "") -> str:
+    return f"{role}:{ident}" if ident else role

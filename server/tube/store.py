@@ -1,0 +1,297 @@
+"""Reads and writes of the tube tables, inside the caller's transaction.
+
+Lock order: the one tube_transactions row a change is about (``FOR UPDATE``), then the
+inserts, then, last, the event log's advisory lock (PostgreSQL), which makes event ids
+visible in order so that tailing watchers miss none. Ledger calls never run inside these
+transactions (they take their own, and are idempotent on their reference).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, Row, select, text, update
+from sqlalchemy.exc import OperationalError
+
+from branchline.server.dispatch.schema import teller_skills, tellers
+from branchline.server.ledger.schema import cards, request_results
+from branchline.server.storage.engine import write_transaction
+from branchline.server.storage.schema import terminals
+from branchline.server.tube.model import BACK_OFFICE_SKILL
+from branchline.server.tube.schema import tube_events, tube_incidents, tube_transactions
+
+# Arbitrary constant naming the "append to tube_events" advisory lock in PostgreSQL.
+EVENT_LOG_LOCK_KEY = 0x6272_6C6E_7475_6265  # "brlntube"
+RETRYABLE_PGCODES = ("40P01", "40001")
+ATTEMPTS = 5
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run the whole operation again when the database aborted it as a deadlock victim."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                code = getattr(exc.orig, "pgcode", None)
+                retry = code in RETRYABLE_PGCODES or "database is locked" in str(exc.orig)
+                if attempt == ATTEMPTS or not retry:
+                    raise
+                time.sleep(random.uniform(0, 0.02 * attempt))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+@dataclass
+class Tx:
+    """One write transaction: its connection and time, the events it appends, and the
+    transactions whose record changed (pushed to their terminal after the commit)."""
+
+    conn: Connection
+    now: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def event(self, row: Any, event: str, actor: str, detail: str = "", state: str = "") -> None:
+        self.events.append(
+            {
+                "txn_id": row.txn_id,
+                "terminal_id": row.terminal_id,
+                "branch": row.branch,
+                "state": state or row.state,
+                "event": event,
+                "actor": actor,
+                "detail": detail,
+                "at": self.now,
+            }
+        )
+
+
+@contextmanager
+def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
+    with write_transaction(engine) as conn:
+        tx = Tx(conn, now)
+        yield tx
+        if tx.events:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
+                )
+            conn.execute(tube_events.insert(), tx.events)
+
+
+# -- transactions ---------------------------------------------------------------------------
+
+
+def load(conn: Connection, txn_id: str, *, lock: bool = False) -> Row[Any] | None:
+    query = select(tube_transactions).where(tube_transactions.c.txn_id == txn_id)
+    if lock:  # SQLite: a no-op, its write transactions are one at a time already
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def insert(conn: Connection, values: dict[str, Any]) -> Row[Any]:
+    conn.execute(tube_transactions.insert().values(**values))
+    row = load(conn, values["txn_id"])
+    assert row is not None
+    return row
+
+
+def change(conn: Connection, txn_id: str, values: dict[str, Any]) -> Row[Any]:
+    conn.execute(
+        update(tube_transactions).where(tube_transactions.c.txn_id == txn_id).values(**values)
+    )
+    row = load(conn, txn_id)
+    assert row is not None
+    return row
+
+
+def of_terminal(conn: Connection, terminal_id: str, states: tuple[str, ...]) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(tube_transactions)
+            .where(
+                tube_transactions.c.terminal_id == terminal_id,
+                tube_transactions.c.state.in_(states),
+            )
+            .order_by(tube_transactions.c.created_at, tube_transactions.c.txn_id)
+        )
+    )
+
+
+def of_branch(conn: Connection, branch: str, states: tuple[str, ...], limit: int) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(tube_transactions)
+            .where(tube_transactions.c.branch == branch, tube_transactions.c.state.in_(states))
+            .order_by(tube_transactions.c.created_at, tube_transactions.c.txn_id)
+            .limit(limit)
+        )
+    )
+
+
+def stale(
+    conn: Connection, states: tuple[str, ...], before: datetime, kind: str, limit: int
+) -> list[str]:
+    """Unfinished transactions unchanged since ``before`` with no ``kind`` incident opened
+    since their last change, the longest-waiting first."""
+    reported = (
+        select(tube_incidents.c.id)
+        .where(
+            tube_incidents.c.txn_id == tube_transactions.c.txn_id,
+            tube_incidents.c.kind == kind,
+            tube_incidents.c.opened_at > tube_transactions.c.updated_at,
+        )
+        .exists()
+    )
+    return list(
+        conn.execute(
+            select(tube_transactions.c.txn_id)
+            .where(
+                tube_transactions.c.state.in_(states),
+                tube_transactions.c.updated_at <= before,
+                ~reported,
+            )
+            .order_by(tube_transactions.c.updated_at)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+# -- idempotency record (the ledger's request_results table) --------------------------------
+
+
+def stored_reply(conn: Connection, terminal_id: str, request_id: str) -> tuple[str, bytes] | None:
+    row = conn.execute(
+        select(request_results.c.kind, request_results.c.response).where(
+            request_results.c.terminal_id == terminal_id,
+            request_results.c.request_id == request_id,
+        )
+    ).first()
+    return (str(row.kind), bytes(row.response)) if row is not None else None
+
+
+def store_reply(
+    conn: Connection, terminal_id: str, request_id: str, kind: str, reply: bytes, now: datetime
+) -> None:
+    conn.execute(
+        request_results.insert().values(
+            terminal_id=terminal_id,
+            request_id=request_id,
+            kind=kind,
+            response=reply,
+            created_at=now,
+        )
+    )
+
+
+# -- incidents ------------------------------------------------------------------------------
+
+
+def open_incident(tx: Tx, row: Any, kind: str, detail: str) -> int:
+    incident_id = tx.conn.execute(
+        tube_incidents.insert().values(
+            branch=row.branch,
+            terminal_id=row.terminal_id,
+            txn_id=row.txn_id,
+            kind=kind,
+            detail=detail,
+            opened_at=tx.now,
+            resolved_at=None,
+            resolved_by=None,
+            resolution=None,
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]
+    return int(incident_id)
+
+
+def load_incident(conn: Connection, incident_id: int, *, lock: bool = False) -> Row[Any] | None:
+    query = select(tube_incidents).where(tube_incidents.c.id == incident_id)
+    if lock:
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def incidents(conn: Connection, branch: str, include_resolved: bool) -> list[Row[Any]]:
+    query = select(tube_incidents).where(tube_incidents.c.branch == branch)
+    if not include_resolved:
+        query = query.where(tube_incidents.c.resolved_at.is_(None))
+    return list(conn.execute(query.order_by(tube_incidents.c.id)))
+
+
+def newest_incident_since(conn: Connection, txn_id: str, kind: str, since: datetime) -> int | None:
+    found = conn.execute(
+        select(tube_incidents.c.id)
+        .where(
+            tube_incidents.c.txn_id == txn_id,
+            tube_incidents.c.kind == kind,
+            tube_incidents.c.opened_at > since,
+        )
+        .limit(1)
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def events_after(conn: Connection, branch: str, after_id: int, limit: int) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(tube_events)
+            .where(tube_events.c.branch == branch, tube_events.c.id > after_id)
+            .order_by(tube_events.c.id)
+            .limit(limit)
+        )
+    )
+
+
+def events_of(conn: Connection, txn_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(tube_events).where(tube_events.c.txn_id == txn_id).order_by(tube_events.c.id)
+        )
+    )
+
+
+# -- who and where (read-only views of other capabilities' tables) -------------------------
+
+
+def terminal_branch(conn: Connection, terminal_id: str) -> str | None:
+    found = conn.execute(
+        select(terminals.c.branch).where(terminals.c.terminal_id == terminal_id)
+    ).scalar()
+    return str(found) if found is not None else None
+
+
+def teller(conn: Connection, teller_id: str) -> tuple[str, bool] | None:
+    """The teller's branch and whether they hold the back-office skill; None if unknown."""
+    row = conn.execute(select(tellers.c.branch_id).where(tellers.c.teller_id == teller_id)).first()
+    if row is None:
+        return None
+    skilled = conn.execute(
+        select(teller_skills.c.skill).where(
+            teller_skills.c.teller_id == teller_id, teller_skills.c.skill == BACK_OFFICE_SKILL
+        )
+    ).first()
+    return str(row.branch_id), skilled is not None
+
+
+def pan_masked(conn: Connection, card_token: str) -> str:
+    found = conn.execute(
+        select(cards.c.pan_masked).where(cards.c.card_token == card_token)
+    ).scalar()
+    return str(found) if found is not None else ""
