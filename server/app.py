@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -24,6 +25,7 @@ from branchline.server.dispatch import servicer as dispatch
 from branchline.server.dispatch.service import DispatchService
 from branchline.server.fleet import FleetServicer
 from branchline.server.hsm import HsmError, open_hsm
+from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.hsm_check import hsm_pin_check
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
@@ -32,6 +34,9 @@ from branchline.server.rate_feed import RateFeed
 from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.statement_link import install_statements
 from branchline.server.storage.engine import open_database
+from branchline.server.tube import servicer as tube
+from branchline.server.tube.link import install_tube
+from branchline.server.tube.service import TubeService
 from branchline.v1 import (
     calls_pb2_grpc,
     customer_info_pb2,
@@ -40,6 +45,7 @@ from branchline.v1 import (
     fleet_pb2_grpc,
     terminal_link_pb2,
     terminal_link_pb2_grpc,
+    tube_pb2_grpc,
 )
 
 log = logging.getLogger("branchline.server")
@@ -50,6 +56,7 @@ SERVICE_NAMES = (
     customer_info_pb2.DESCRIPTOR.services_by_name["Receipts"].full_name,
     *dispatch.SERVICE_NAMES,
     *call_servicer.SERVICE_NAMES,
+    *tube.SERVICE_NAMES,
 )
 
 
@@ -85,6 +92,8 @@ class ServerSettings:
     # Video-teller calls: the zone PIN key (in the HSM keystore) a PIN asked for by a
     # teller is translated to; the teller side holds the same key.
     teller_zpk: str = "TELLER-ZPK"
+    # Tube transactions: an unfinished one unchanged this long gets a "stale" incident.
+    tube_stale_minutes: float = 30.0
 
 
 def is_loopback_listen(listen: str) -> bool:
@@ -171,7 +180,16 @@ class DispatchServer:
         customer_info_pb2_grpc.add_ReceiptsServicer_to_server(
             ReceiptsServicer(engine, auth), server
         )
-        terminal_link_pb2_grpc.add_TerminalLinkServicer_to_server(link, server)
+        tube_service = TubeService(
+            engine,
+            EmbeddedLedger(engine),
+            pin_verifier.sessions if pin_verifier is not None else None,
+            stale_after=timedelta(minutes=settings.tube_stale_minutes),
+        )
+        install_tube(link, tube_service)
+        tube_pb2_grpc.add_TubeDeskServicer_to_server(
+            tube.TubeDeskServicer(tube_service, auth), server
+        )
         fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
         dispatch_service = DispatchService(
             engine,
@@ -216,6 +234,10 @@ class DispatchServer:
             dispatch.sweep(dispatch_service, min(1.0, settings.offer_timeout / 4))
         )
         rate_poller = asyncio.create_task(rate_feed.run())
+        # Often enough that a stale transaction is reported within a tenth of the limit.
+        tube_sweeper = asyncio.create_task(
+            tube.sweep(tube_service, min(60.0, settings.tube_stale_minutes * 6))
+        )
         call_tasks = [
             asyncio.create_task(call_link.run()),
             asyncio.create_task(
@@ -241,7 +263,7 @@ class DispatchServer:
         log_event(log, "server_stopping", drain_seconds=settings.shutdown_drain)
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await asyncio.sleep(settings.shutdown_drain)
-        for task in (sweeper, dispatch_sweeper, rate_poller, *call_tasks):
+        for task in (sweeper, dispatch_sweeper, rate_poller, tube_sweeper, *call_tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

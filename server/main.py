@@ -38,10 +38,17 @@ def _serve(args: argparse.Namespace) -> int:
         pan_token_key=args.pan_token_key,
         rate_poll_seconds=args.rate_poll_seconds,
         teller_zpk=args.teller_zpk,
+        tube_stale_minutes=args.tube_stale_minutes,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
             "branchline-server: --rate-poll-seconds must be more than 0, at most 3600",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not 0 < settings.tube_stale_minutes <= 7 * 24 * 60:
+        print(
+            "branchline-server: --tube-stale-minutes must be more than 0, at most a week",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -193,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="seconds between checks for a new FX rate version, pushed to terminals (default 1)",
+    )
+    parser.add_argument(
+        "--tube-stale-minutes",
+        type=float,
+        default=30.0,
+        help="minutes an unfinished tube transaction may go unchanged before a 'stale' "
+        "incident is opened for the back office (default 30)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

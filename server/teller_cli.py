@@ -17,6 +17,9 @@ Signing in is choosing a certificate: ``--tls-dir PKI --as teller:T01`` uses
     branchline-teller --as teller:T01 call signals CALL          # the terminal's SDP / ICE
     branchline-teller --as teller:T01 call device CALL read_card | pin | print --line ... --wait
     branchline-teller --as teller:T01 call results CALL          # device outcomes, live
+    branchline-teller --as teller:BO1 tube list | show TXN | watch | receive TXN --carrier N
+    branchline-teller --as teller:BO1 tube count TXN --kind cash --currency CNY --amount 490.00
+    branchline-teller --as teller:BO1 tube send TXN --carrier N | incidents | resolve ID ...
 
 Every command that prints data takes ``--json``. Exit 0 on success, 1 when the server
 refuses (the message names the field or the rule), 2 for usage errors.
@@ -42,6 +45,7 @@ from google.protobuf.message import Message
 
 from branchline.server import receipts_cli
 from branchline.server.auth import PRINCIPAL_METADATA_KEY
+from branchline.server.tube import cli as tube_cli
 from branchline.v1 import calls_pb2, calls_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
@@ -677,6 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="print / signature: the heading")
     p.add_argument("--line", action="append", help="print / signature: a line (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait for the outcome and print it")
+
+    tube_cli.add_parser(sub)
 
     admin = sub.add_parser("admin", help="operators: branches and staff records")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)

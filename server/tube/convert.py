@@ -150,7 +150,7 @@ def event_to_pb(row: Any) -> pb.TubeEventRecord:
 
 
 def incident_to_pb(row: Any) -> pb.Incident:
-    out = pb.Incident(
+    return pb.Incident(
         incident_id=int(row.id),
         branch=row.branch,
         terminal_id=row.terminal_id,
@@ -158,9 +158,7 @@ def incident_to_pb(row: Any) -> pb.Incident:
         kind=row.kind,
         detail=row.detail,
         opened_at=timestamp(row.opened_at),
+        resolved_at=timestamp(row.resolved_at),
         resolved_by=row.resolved_by or "",
         resolution=row.resolution or "",
     )
-    if row.resolved_at is not None:
-        out.resolved_at.CopyFrom(timestamp(row.resolved_at))
-    return out

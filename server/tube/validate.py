@@ -32,7 +32,11 @@ _TXN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MATURITY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-ASSET_KIND_NAMES = {pb.ASSET_KIND_CASH: CASH, pb.ASSET_KIND_METAL: METAL, pb.ASSET_KIND_BILL: BILL}
+ASSET_KIND_NAMES: dict[int, str] = {
+    pb.ASSET_KIND_CASH: CASH,
+    pb.ASSET_KIND_METAL: METAL,
+    pb.ASSET_KIND_BILL: BILL,
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,125 @@
+"""Tube transactions on the TerminalLink stream.
+
+Terminal -> server: ``tube_open`` (50), ``tube_event`` (51), ``tube_query`` (52), each
+answered with ``tube_reply`` (ack_seq = the message's seq). A bad message gets a refusal in
+the reply (a stable code and a message naming the field), never an aborted stream. A
+failure of the server itself (database down) is answered with code ``unavailable``, which
+is NOT stored: the terminal sends the same message (same request_id) again later.
+
+Server -> terminal: ``tube_update`` (51, ack_seq 0) whenever someone other than the terminal
+(the back office) changes one of its transactions. A push reaches the terminal only when it
+is connected to this very replica and reading its stream; otherwise it is dropped (logged
+at debug). Pushes are a hint, never the only way: the terminal polls with ``tube_query``
+while it waits on the back office, and after every reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from branchline.common.logs import log_event
+from branchline.server.link import PushRefused, TerminalLinkServicer
+from branchline.server.tube.service import TubeService
+from branchline.v1 import terminal_link_pb2 as link_pb
+from branchline.v1 import tube_pb2 as pb
+
+log = logging.getLogger("branchline.server.tube.link")
+
+BODIES = ("tube_open", "tube_event", "tube_query")
+
+
+class TubePusher:
+    """Pushes ``tube_update`` to the transaction's terminal; safe to call from any thread."""
+
+    def __init__(self, link: TerminalLinkServicer) -> None:
+        self._link = link
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def notify(self, txn: pb.TubeTransaction) -> None:
+        if txn.updated_by == f"terminal:{txn.terminal_id}":
+            return  # the terminal's own change: it has the reply
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            log_event(log, "tube_push_dropped", logging.DEBUG, txn_id=txn.txn_id, why="no loop")
+            return
+        # Service calls run on worker threads; the link's queues belong to the loop.
+        loop.call_soon_threadsafe(self._push, txn)
+
+    def _push(self, txn: pb.TubeTransaction) -> None:
+        try:
+            self._link.push(txn.terminal_id, link_pb.ServerMessage(tube_update=txn))
+        except PushRefused as exc:
+            log_event(
+                log,
+                "tube_push_dropped",
+                logging.DEBUG,
+                terminal_id=txn.terminal_id,
+                txn_id=txn.txn_id,
+                why=str(exc),
+            )
+            return
+        log_event(
+            log,
+            "tube_pushed",
+            logging.DEBUG,
+            terminal_id=txn.terminal_id,
+            txn_id=txn.txn_id,
+            state=pb.TubeState.Name(txn.state),
+        )
+
+
+def _request_id(message: link_pb.TerminalMessage, body: str) -> str:
+    if body == "tube_open":
+        return message.tube_open.request_id
+    if body == "tube_event":
+        return message.tube_event.request_id
+    return ""
+
+
+def install_tube(link: TerminalLinkServicer, service: TubeService) -> TubePusher:
+    """Answer the tube bodies on ``link`` and push the back office's changes through it."""
+    pusher = TubePusher(link)
+    try:
+        pusher.bind(asyncio.get_running_loop())
+    except RuntimeError:
+        pass  # bound on the first message instead
+    service.add_listener(pusher.notify)
+
+    async def handle(terminal_id: str, message: link_pb.TerminalMessage) -> link_pb.ServerMessage:
+        pusher.bind(asyncio.get_running_loop())
+        body = message.WhichOneof("body") or ""
+        try:
+            if body == "tube_open":
+                reply = await asyncio.to_thread(service.handle_open, terminal_id, message.tube_open)
+            elif body == "tube_event":
+                reply = await asyncio.to_thread(
+                    service.handle_event, terminal_id, message.tube_event
+                )
+            else:
+                reply = await asyncio.to_thread(
+                    service.query, terminal_id, message.tube_query.txn_id
+                )
+        except Exception as exc:  # never abort the stream: the terminal retries this one
+            log_event(
+                log,
+                "tube_failed",
+                logging.ERROR,
+                terminal_id=terminal_id,
+                body=body,
+                error=type(exc).__name__,
+            )
+            log.debug("tube message failed", exc_info=True)
+            reply = pb.TubeReply(
+                request_id=_request_id(message, body)[:128],
+                code="unavailable",
+                message=f"{body}: the server could not apply it just now; send it again",
+            )
+        return link_pb.ServerMessage(ack_seq=message.seq, tube_reply=reply)
+
+    for body in BODIES:
+        link.add_handler(body, handle)
+    return pusher

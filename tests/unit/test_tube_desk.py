@@ -1,0 +1,293 @@
+"""TubeDesk over gRPC with certificates (the dev PKI): who may (tellers with the back_office
+skill, their own branch), statuses naming the rule or the field, Watch tailing the branch's
+events; and ``branchline-teller tube ...`` against the same server, human and --json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import Engine
+
+from branchline.server import pki, teller_cli
+from branchline.server.auth import Authorizer
+from branchline.server.ledger.adapter import EmbeddedLedger
+from branchline.server.storage import open_database
+from branchline.server.tube.service import TubeService
+from branchline.server.tube.servicer import TubeDeskServicer
+from branchline.v1 import tube_pb2 as pb
+from branchline.v1 import tube_pb2_grpc as pb_grpc
+from tests.unit.tube_support import (
+    DEPOSIT,
+    PAN_MASKED,
+    SESSIONS,
+    WITHDRAWAL,
+    Books,
+    Clock,
+    cash,
+    populate,
+    tube_event,
+    tube_open,
+)
+
+pytestmark = pytest.mark.timeout(120)
+FOLDERS = {"teller": "tellers", "lobby": "lobby", "operator": "operators", "terminal": "terminals"}
+
+
+@dataclass
+class Desk:
+    engine: Engine
+    books: Books
+    svc: TubeService
+    pki: Path
+    port: int
+
+    def stub(self, who: str) -> pb_grpc.TubeDeskStub:
+        role, _, name = who.partition(":")
+        folder = self.pki / FOLDERS[role]
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=(self.pki / "ca.pem").read_bytes(),
+            private_key=(folder / f"{name}.key").read_bytes(),
+            certificate_chain=(folder / f"{name}.pem").read_bytes(),
+        )
+        channel = grpc.secure_channel(f"127.0.0.1:{self.port}", credentials)
+        return pb_grpc.TubeDeskStub(channel)
+
+    def cli(self, who: str, *args: str) -> list[str]:
+        return [
+            "--target",
+            f"127.0.0.1:{self.port}",
+            "--tls-dir",
+            str(self.pki),
+            "--as",
+            who,
+            "tube",
+            *args,
+        ]
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    root = tmp_path_factory.mktemp("desk")
+    layout = pki.init_pki(
+        root / "pki",
+        ["K-1"],
+        tellers=["BO-1", "BO-2", "T-9"],
+        lobby_managers=["L1"],
+        operators=["ops"],
+    )
+    engine = open_database(f"sqlite:///{root / 'server.db'}")
+    books = populate(engine)
+    svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
+    credentials = grpc.ssl_server_credentials(
+        [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
+        root_certificates=layout.ca_cert.read_bytes(),
+        require_client_auth=True,
+    )
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server()
+        pb_grpc.add_TubeDeskServicer_to_server(
+            TubeDeskServicer(svc, Authorizer(insecure=False)), server
+        )
+        port = server.add_secure_port("127.0.0.1:0", credentials)
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    yield Desk(engine, books, svc, layout.directory, port)
+    asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    engine.dispose()
+
+
+def status(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    error: Any = caught.value
+    return error.code(), error.details() or ""
+
+
+def _sent_deposit(desk: Desk, txn: str, terminal: str = "K-1", carrier: int = 17) -> None:
+    session = SESSIONS.issue(terminal, "card-token-c1", "c1", Clock()())
+    opened = desk.svc.handle_open(
+        terminal, tube_open(DEPOSIT, desk.books.cash, cash("500"), txn, session=session)
+    )
+    assert opened.code == "", opened.message
+    sent = desk.svc.handle_event(
+        terminal, tube_event(txn, pb.TUBE_EVENT_CARRIER_SENT, f"{txn}-s", carrier_id=carrier)
+    )
+    assert sent.code == "", sent.message
+
+
+def test_roles_branches_and_statuses(desk: Desk) -> None:
+    _sent_deposit(desk, "DESK-1")
+    bo1 = desk.stub("teller:BO-1")
+    listed = bo1.ListTransactions(pb.ListTubeRequest())
+    assert "DESK-1" in [t.txn_id for t in listed.txns]
+    ref = pb.TubeRef(txn_id="DESK-1")
+    assert status(lambda: desk.stub("teller:BO-2").GetTransaction(ref)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "tube transactions of branch BR-1 are handled by its own back office; "
+        "teller BO-2 is of BR-2",
+    )
+    assert status(lambda: desk.stub("teller:T-9").GetTransaction(ref)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "TubeDesk is for tellers with the back_office skill; teller T-9 does not have it",
+    )
+    for who in ("operator:ops", "lobby:L1", "terminal:K-1"):
+        code, message = status(
+            lambda who=who: desk.stub(who).ListIncidents(pb.ListIncidentsRequest())
+        )
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert message.startswith(
+            "TubeDesk is for tellers with the back_office skill; the caller is"
+        )
+    assert status(lambda: bo1.GetTransaction(pb.TubeRef(txn_id="NOPE"))) == (
+        grpc.StatusCode.NOT_FOUND,
+        "txn_id: no tube transaction 'NOPE'",
+    )
+    code, message = status(
+        lambda: bo1.EnterCount(pb.CountRequest(txn_id="DESK-1", counted=cash("-5")))
+    )
+    assert (code, message) == (grpc.StatusCode.INVALID_ARGUMENT, "counted.amount: -5 is negative")
+    code, message = status(lambda: bo1.ListTransactions(pb.ListTubeRequest(states=[99])))  # type: ignore[list-item]
+    assert (code, message) == (grpc.StatusCode.INVALID_ARGUMENT, "states[0]: unknown state 99")
+    code, message = status(
+        lambda: bo1.SendCarrier(pb.CarrierRequest(txn_id="DESK-1", carrier_id=3))
+    )
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert message == "SendCarrier is not possible for deposit DESK-1 in state in_transit"
+    received = bo1.ReceiveCarrier(pb.CarrierRequest(txn_id="DESK-1", carrier_id=17))
+    assert received.state == pb.TUBE_STATE_RECEIVED
+
+
+def test_watch_tails_only_the_callers_branch(desk: Desk) -> None:
+    _sent_deposit(desk, "WATCH-9", terminal="K-9", carrier=90)
+    _sent_deposit(desk, "WATCH-1", carrier=91)
+    bo1 = desk.stub("teller:BO-1")
+    stream = bo1.Watch(pb.WatchTubeRequest(after_id=0), timeout=10)
+    seen: list[pb.TubeEventRecord] = []
+    for event in stream:
+        seen.append(event)
+        if event.txn_id == "WATCH-1" and event.event == "carrier_sent":
+            break
+    stream.cancel()
+    assert {e.branch for e in seen} == {"BR-1"} and "WATCH-9" not in {e.txn_id for e in seen}
+    ids = [e.event_id for e in seen]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Resume after the last one seen: the next change, as it happens.
+    stream = bo1.Watch(pb.WatchTubeRequest(after_id=ids[-1]), timeout=10)
+    bo1.ReceiveCarrier(pb.CarrierRequest(txn_id="WATCH-1", carrier_id=91))
+    nxt = next(iter(stream))
+    stream.cancel()
+    assert (nxt.txn_id, nxt.event, nxt.actor, nxt.state) == (
+        "WATCH-1",
+        "received",
+        "teller:BO-1",
+        pb.TUBE_STATE_RECEIVED,
+    )
+    bo2 = desk.stub("teller:BO-2")
+    stream = bo2.Watch(pb.WatchTubeRequest(after_id=0), timeout=10)
+    first = next(iter(stream))
+    stream.cancel()
+    assert (first.txn_id, first.branch) == ("WATCH-9", "BR-2")
+    assert status(lambda: next(iter(bo1.Watch(pb.WatchTubeRequest(after_id=-1), timeout=5)))) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "after_id: must not be negative",
+    )
+
+
+def _run_cli(
+    desk: Desk, capsys: pytest.CaptureFixture[str], who: str, *args: str
+) -> tuple[int, str]:
+    code = teller_cli.main(desk.cli(who, *args))
+    return code, capsys.readouterr().out
+
+
+def test_the_back_office_cli(desk: Desk, capsys: pytest.CaptureFixture[str]) -> None:
+    _sent_deposit(desk, "CLI-1", carrier=23)
+    code, out = _run_cli(
+        desk, capsys, "teller:BO-1", "receive", "CLI-1", "--carrier", "24", "--json"
+    )
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and "sent in carrier 23, not 24" in error["message"]
+    code, out = _run_cli(
+        desk, capsys, "teller:BO-1", "receive", "CLI-1", "--carrier", "23", "--json"
+    )
+    assert code == 0 and json.loads(out)["state"] == "TUBE_STATE_RECEIVED"
+    code, out = _run_cli(
+        desk,
+        capsys,
+        "teller:BO-1",
+        "count",
+        "CLI-1",
+        "--kind",
+        "cash",
+        "--currency",
+        "CNY",
+        "--amount",
+        "490.00",
+        "--note",
+        "one note torn",
+    )
+    assert code == 0
+    assert "deposit CLI-1: COUNTED" in out and "counted       490.00 CNY cash" in out
+    assert PAN_MASKED in out and "carrier       23" in out and "note          one note torn" in out
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "list", "--state", "counted", "--json")
+    listed = json.loads(out)["txns"]
+    assert code == 0 and "CLI-1" in [t["txn_id"] for t in listed]
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "list")
+    line = next(line for line in out.splitlines() if line.startswith("CLI-1"))
+    assert (
+        "COUNTED" in line and "490.00 CNY cash (declared 500.00)" in line and "customer c1" in line
+    )
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "show", "CLI-1", "--json")
+    shown = json.loads(out)
+    assert (shown["counted"]["amount"], shown["pan_masked"]) == ("490.00", PAN_MASKED)
+    # A withdrawal goes out; a lost carrier becomes an incident the clerk resolves.
+    session = SESSIONS.issue("K-1", "card-token-c1", "c1", Clock()())
+    opened = desk.svc.handle_open(
+        "K-1", tube_open(WITHDRAWAL, desk.books.cash, cash("20"), "CLI-2", session=session)
+    )
+    assert opened.code == ""
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "send", "CLI-2", "--carrier", "31")
+    assert code == 0 and "withdrawal CLI-2: DISPATCHED" in out
+    lost = desk.svc.handle_event(
+        "K-1", tube_event("CLI-2", pb.TUBE_EVENT_REVERSE, "cli-r", reason="carrier_lost")
+    )
+    assert lost.txn.state == pb.TUBE_STATE_REVERSED
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "incidents", "--json")
+    incidents = json.loads(out)["incidents"]
+    mine = next(i for i in incidents if i["txn_id"] == "CLI-2")
+    assert mine["kind"] == "carrier_lost"
+    code, out = _run_cli(
+        desk,
+        capsys,
+        "teller:BO-1",
+        "resolve",
+        str(mine["incident_id"]),
+        "--resolution",
+        "found in the tube",
+    )
+    assert code == 0 and "RESOLVED" in out and "teller:BO-1: found in the tube" in out
+    code, out = _run_cli(desk, capsys, "teller:BO-1", "watch", "--count", "2", "--json")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [e["event"] for e in events] == ["open", "carrier_sent"]
+    code, out = _run_cli(desk, capsys, "teller:T-9", "list")
+    assert code == 1
+    with pytest.raises(SystemExit) as usage:  # incident ids start at 1
+        _run_cli(desk, capsys, "teller:BO-1", "resolve", "0", "--resolution", "x")
+    assert usage.value.code == 2 and "not between 1 and" in capsys.readouterr().err
