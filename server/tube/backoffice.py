@@ -354,9 +354,7 @@ class BackOffice(TubeCore):
                     row = store.load(tx.conn, txn_id, lock=True)
                     if row is None or row.state in m.FINAL or row.updated_at > cutoff:
                         continue
-                    if store.newest_incident_since(
-                        tx.conn, txn_id, m.STALE_INCIDENT, row.updated_at
-                    ):
+                    if store.incident_of(tx.conn, txn_id, m.STALE_INCIDENT, row.updated_at):
                         continue
                     minutes = int((at - row.updated_at).total_seconds() // 60)
                     detail = (

@@ -57,13 +57,11 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
 
 @dataclass
 class Tx:
-    """One write transaction: its connection and time, the events it appends, and the
-    transactions whose record changed (pushed to their terminal after the commit)."""
+    """One write transaction: its connection, its time, and the events it appends."""
 
     conn: Connection
     now: datetime
     events: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
 
     def event(self, row: Any, event: str, actor: str, detail: str = "", state: str = "") -> None:
         self.events.append(
@@ -232,16 +230,16 @@ def incidents(conn: Connection, branch: str, include_resolved: bool) -> list[Row
     return list(conn.execute(query.order_by(tube_incidents.c.id)))
 
 
-def newest_incident_since(conn: Connection, txn_id: str, kind: str, since: datetime) -> int | None:
-    found = conn.execute(
-        select(tube_incidents.c.id)
-        .where(
-            tube_incidents.c.txn_id == txn_id,
-            tube_incidents.c.kind == kind,
-            tube_incidents.c.opened_at > since,
-        )
-        .limit(1)
-    ).scalar()
+def incident_of(
+    conn: Connection, txn_id: str, kind: str, opened_after: datetime | None = None
+) -> int | None:
+    """An incident of ``kind`` about the transaction (opened after ``opened_after``)."""
+    query = select(tube_incidents.c.id).where(
+        tube_incidents.c.txn_id == txn_id, tube_incidents.c.kind == kind
+    )
+    if opened_after is not None:
+        query = query.where(tube_incidents.c.opened_at > opened_after)
+    found = conn.execute(query.limit(1)).scalar()
     return int(found) if found is not None else None
 
 

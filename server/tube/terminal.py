@@ -586,7 +586,12 @@ class TerminalSide(TubeCore):
             if outcome.available_after is not None:
                 values["available_after_minor"] = to_minor(outcome.available_after, of_account)
         detail = _event_detail(row, ev, step, outcome)
-        if step.incident is not None:
+        known = (
+            store.incident_of(tx.conn, row.txn_id, step.incident)
+            if step.incident == m.WRONG_CARRIER_INCIDENT
+            else None
+        )
+        if step.incident is not None and known is None:  # one wrong-carrier report is enough
             values["incident_id"] = store.open_incident(
                 tx, row, step.incident, _incident_detail(row, ev, step, detail)
             )

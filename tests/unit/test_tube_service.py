@@ -238,6 +238,7 @@ def test_withdrawal_delivered_and_confirmed_without_the_customer(world: World) -
     assert (sent.state, sent.carrier_id) == (pb.TUBE_STATE_DISPATCHED, 21)
     arrived = ok(ev(w, "W1", pb.TUBE_EVENT_CARRIER_ARRIVED, "w-1", carrier_id=22))
     assert arrived.state == pb.TUBE_STATE_DISPATCHED and arrived.incident_id  # wrong carrier
+    ok(ev(w, "W1", pb.TUBE_EVENT_CARRIER_ARRIVED, "w-1b", carrier_id=22))  # reported again
     (incident,) = w.svc.list_incidents(BO)
     assert incident.kind == "wrong_carrier" and "but carrier 21 was sent" in incident.detail
     taken = ok(ev(w, "W1", pb.TUBE_EVENT_CARRIER_TAKEN, "w-2"))
