@@ -159,6 +159,7 @@ class BackOffice(TubeCore):
         self, principal: Principal, txn_id: str, carrier_id: int, now: datetime | None = None
     ) -> pb.TubeTransaction:
         """Deposit: the carrier is at the back office (in_transit -> received)."""
+        self.desk_branch(principal)  # who, before what: a stranger learns nothing
         v.carrier(carrier_id, "carrier_id")
 
         def decide(tx: store.Tx, row: Any, teller_id: str) -> Any:
@@ -182,6 +183,7 @@ class BackOffice(TubeCore):
     ) -> pb.TubeTransaction:
         """Withdrawal: loaded and sent (open -> dispatched); a disputed deposit's carrier goes
         back (disputed -> returning)."""
+        self.desk_branch(principal)
         v.carrier(carrier_id, "carrier_id")
         at = now or self.now()
 
@@ -226,6 +228,7 @@ class BackOffice(TubeCore):
         now: datetime | None = None,
     ) -> pb.TubeTransaction:
         """Deposit: what the back office found (in_transit | received -> counted)."""
+        self.desk_branch(principal)
         at = now or self.now()
         bill = counted.kind == pb.ASSET_KIND_BILL
         found = v.parse_asset(
@@ -308,6 +311,7 @@ class BackOffice(TubeCore):
     def resolve_incident(
         self, principal: Principal, incident_id: int, resolution: str, now: datetime | None = None
     ) -> pb.Incident:
+        self.desk_branch(principal)
         text = v.text(resolution, "resolution", v.MAX_RESOLUTION, required=True)
         if incident_id <= 0:
             raise InvalidArgument("invalid_argument", "incident_id: required")

@@ -635,6 +635,8 @@ def test_back_office_scope_names_the_rule(world: World) -> None:
         PermissionDenied, match="TubeDesk is for tellers with the back_office skill; teller T-9"
     ):
         w.svc.list_transactions(PLAIN_TELLER)
+    with pytest.raises(PermissionDenied, match="teller T-9 does not have it"):
+        w.svc.enter_count(PLAIN_TELLER, "G1", cash("-1"))  # who is checked before what
     with pytest.raises(PermissionDenied, match="is not on the staff records"):
         w.svc.get_transaction(tube_support.Principal("teller", "GHOST"), "G1")
     with pytest.raises(PermissionDenied, match="the caller is lobby L1"):
