@@ -46,15 +46,19 @@ calls = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("terminal_id", "request_id"),
 )
-# A branch's queue of one business type, in order: routing a free teller to the oldest
-# call it can take, and each waiting terminal's position.
+# A branch's queue of one business type, in order (created_at, then call_id): routing a
+# free teller to the oldest call it can take, and each waiting terminal's position (a
+# range of this index). The branch's last ended calls, for the expected call length.
+# (migration 0008)
 Index(
-    "ix_calls_branch_state_business_type_created_at",
+    "ix_calls_branch_state_business_type_created_at_call_id",
     calls.c.branch,
     calls.c.state,
     calls.c.business_type,
     calls.c.created_at,
+    calls.c.call_id,
 )
+Index("ix_calls_branch_state_ended_at", calls.c.branch, calls.c.state, calls.c.ended_at)
 Index("ix_calls_teller_id_state", calls.c.teller_id, calls.c.state)
 Index("ix_calls_terminal_id_state", calls.c.terminal_id, calls.c.state)
 

@@ -10,6 +10,7 @@ free takes the oldest queued call of their branch and skills before any queued t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -20,11 +21,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    any_,
+    bindparam,
+    exists,
+    func,
+    select,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from branchline.common.redaction import redact_text
-from branchline.server.dispatch import routing, store
+from branchline.server.dispatch import routing, service, store
 from branchline.server.dispatch import validate as check
 from branchline.server.dispatch.call_schema import (
     call_commands,
@@ -33,6 +50,7 @@ from branchline.server.dispatch.call_schema import (
     calls,
 )
 from branchline.server.dispatch.model import (
+    RANDOM,
     TELLER,
     Actor,
     FailedPrecondition,
@@ -79,8 +97,169 @@ DEFAULT_RING_SECONDS = 30.0
 DEFAULT_HANDLE_SECONDS = 180
 HANDLE_SAMPLE = 20
 
+# How many times a call reads a fresh page of free-teller candidates when every one of the
+# page was taken by other transactions meanwhile.
+RING_PAGES = 3
+
 # (pan, DUKPT PIN block, KSN, format) -> (block under the teller ZPK, its format, ZPK name)
 PinTranslator = Callable[[str, bytes, bytes, int], tuple[bytes, int, str]]
+
+
+# -- statements of the routing paths, built once (see store) -------------------------------
+
+_NOW = bindparam("b_now", type_=calls.c.updated_at.type)
+_READ_CALL = select(calls).where(calls.c.call_id == bindparam("b_call_id"))
+_LOCK_CALL = _READ_CALL.with_for_update()
+_TERMINAL_REQUEST_OR_OPEN = union_all(
+    select(calls).where(
+        calls.c.terminal_id == bindparam("b_terminal_id"),
+        calls.c.request_id == bindparam("b_request_id"),
+    ),
+    select(calls).where(calls.c.terminal_id == bindparam("b_terminal_id"), calls.c.state.in_(OPEN)),
+)
+_OPEN_CALLS_OF = select(calls).where(
+    calls.c.terminal_id.in_(bindparam("b_terminal_ids", expanding=True)),
+    calls.c.state.in_(OPEN),
+)
+_BRANCH_STRATEGY = select(branches.c.routing_strategy).where(
+    branches.c.branch_id == bindparam("b_branch_id")
+)
+_INSERT_CALL = calls.insert().returning(*calls.c)
+_RING = (
+    update(calls)
+    .where(calls.c.call_id == bindparam("b_call_id"), calls.c.state == QUEUED)
+    .values(state=RINGING, teller_id=bindparam("b_teller_id"), routed_at=_NOW, updated_at=_NOW)
+)
+_FINISH = (
+    update(calls)
+    .where(calls.c.call_id == bindparam("b_call_id"), calls.c.state == bindparam("b_expect"))
+    .values(
+        state=bindparam("b_state"),
+        ended_at=_NOW,
+        end_reason=bindparam("b_reason"),
+        updated_at=_NOW,
+    )
+    .returning(*calls.c)
+)
+# A branch's queued calls of one business type, in queue order (its index).
+_QUEUE_ORDER = (calls.c.created_at, calls.c.call_id)
+_NEXT_QUEUED_IN_ORDER = (
+    select(calls)
+    .where(
+        calls.c.branch == bindparam("b_branch"),
+        calls.c.state == QUEUED,
+        calls.c.business_type
+        == any_(bindparam("b_skills", type_=ARRAY(calls.c.business_type.type))),
+    )
+    .order_by(*_QUEUE_ORDER)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+
+
+def _queue_head(business_type: ColumnElement[str]) -> Select[Any]:
+    """The first queued call of one (branch, business type) queue, unlocked."""
+    return (
+        select(calls.c.call_id, calls.c.created_at)
+        .where(
+            calls.c.branch == bindparam("b_branch"),
+            calls.c.state == QUEUED,
+            calls.c.business_type == business_type,
+        )
+        .order_by(*_QUEUE_ORDER)
+        .limit(1)
+    )
+
+
+# PostgreSQL: the oldest of the skills' queue heads (LATERAL over the teller's skills), then
+# that call locked unless another transaction holds it. One row: the head's id and the
+# locked call (all NULL when the head was held or changed meanwhile); no row: no call.
+_PG_SKILLS = (
+    func.unnest(bindparam("b_skills", type_=ARRAY(calls.c.business_type.type)))
+    .table_valued("skill")
+    .render_derived(name="teller_skill")
+)
+_PG_QUEUE_HEAD = _queue_head(_PG_SKILLS.c.skill).lateral("queue_head")
+_PG_FIRST = (
+    select(_PG_QUEUE_HEAD.c.call_id)
+    .select_from(_PG_SKILLS.join(_PG_QUEUE_HEAD, true()))
+    .order_by(_PG_QUEUE_HEAD.c.created_at, _PG_QUEUE_HEAD.c.call_id)
+    .limit(1)
+    .cte("first_call")
+)
+_PG_LOCKED = (
+    select(calls)
+    .where(calls.c.call_id == _PG_FIRST.c.call_id, calls.c.state == QUEUED)
+    .with_for_update(of=calls, skip_locked=True)
+    .lateral("locked")
+)
+_PG_NEXT_QUEUED = select(_PG_FIRST.c.call_id.label("head_id"), _PG_LOCKED).select_from(
+    _PG_FIRST.outerjoin(_PG_LOCKED, true())
+)
+
+
+@functools.cache
+def _sqlite_next_queued(skills: int) -> Select[Any]:
+    """SQLite (no LATERAL): the oldest of the skills' queue heads, by UNION ALL."""
+    heads = union_all(
+        *(select(_queue_head(bindparam(f"b_skill_{i}")).subquery()) for i in range(skills))
+    ).subquery()
+    first = select(heads.c.call_id).order_by(heads.c.created_at, heads.c.call_id).limit(1)
+    return select(calls).where(calls.c.call_id == first.scalar_subquery())
+
+
+_QUEUE_IDS = (
+    select(calls.c.call_id)
+    .where(
+        calls.c.branch == bindparam("b_branch"),
+        calls.c.business_type == bindparam("b_business_type"),
+        calls.c.state == QUEUED,
+    )
+    .order_by(*_QUEUE_ORDER)
+)
+_LAST_HANDLED = (
+    select(calls.c.answered_at, calls.c.ended_at)
+    .where(
+        calls.c.branch == bindparam("b_branch"),
+        calls.c.state == ENDED,
+        calls.c.answered_at.is_not(None),
+    )
+    .order_by(calls.c.ended_at.desc())
+    .limit(HANDLE_SAMPLE)
+)
+# On-duty tellers of the branch with the skill: from the skill's tellers (its index), each
+# checked by primary key.
+_SERVING = (
+    select(func.count())
+    .select_from(teller_skills)
+    .where(
+        teller_skills.c.skill == bindparam("b_business_type"),
+        exists().where(
+            tellers.c.teller_id == teller_skills.c.teller_id,
+            tellers.c.branch_id == bindparam("b_branch"),
+            tellers.c.on_duty == true(),
+        ),
+    )
+)
+# The queued calls ahead of one (same queue, earlier in its order) and the tellers serving
+# the queue, in one statement; the row comparison reads a range of the queue's index.
+_AHEAD_AND_SERVING = select(
+    select(func.count())
+    .select_from(calls)
+    .where(
+        calls.c.branch == bindparam("b_branch"),
+        calls.c.state == QUEUED,
+        calls.c.business_type == bindparam("b_business_type"),
+        tuple_(calls.c.created_at, calls.c.call_id)
+        < tuple_(
+            bindparam("b_created_at", type_=calls.c.created_at.type),
+            bindparam("b_call_id", type_=calls.c.call_id.type),
+        ),
+    )
+    .scalar_subquery()
+    .label("ahead"),
+    _SERVING.scalar_subquery().label("serving"),
+)
 
 
 class TranslationFailed(Exception):
@@ -241,50 +420,49 @@ class CallService:
         if mode not in MODES:
             raise InvalidArgument(f"mode: must be one of {', '.join(MODES)}")
         with self._tx() as tx:
-            same = tx.conn.execute(
-                select(calls).where(
-                    calls.c.terminal_id == terminal.id, calls.c.request_id == request_id
-                )
-            ).first()
+            # This request's call and the terminal's open ones, in one query.
+            mine = tx.conn.execute(
+                _TERMINAL_REQUEST_OR_OPEN,
+                {"b_terminal_id": terminal.id, "b_request_id": request_id},
+            ).all()
+            same = next((r for r in mine if r.request_id == request_id), None)
             if same is not None:
                 return self._view(tx.conn, same)
-            already = tx.conn.execute(
-                select(calls.c.call_id).where(
-                    calls.c.terminal_id == terminal.id, calls.c.state.in_(OPEN)
-                )
-            ).first()
+            already = next((r for r in mine if r.state in OPEN), None)
             if already is not None:
                 raise FailedPrecondition(
                     f"request_id: terminal {terminal.id} already has call {already.call_id} "
                     "open; leave it first"
                 )
-            if (
-                tx.conn.execute(select(branches).where(branches.c.branch_id == branch)).first()
-                is None
-            ):
+            found = tx.conn.execute(_BRANCH_STRATEGY, {"b_branch_id": branch}).first()
+            if found is None:
                 raise NotFound(f"branch: terminal {terminal.id}'s branch {branch!r} is not set up")
-            call_id = "C-" + secrets.token_hex(6)
+            strategy = found.routing_strategy or self.dispatch.strategy
+            # The teller first, so the call is written once, already ringing (or queued).
+            teller_id = self._ring(tx, branch, business_type, strategy)
             try:
-                tx.conn.execute(
-                    calls.insert().values(
-                        call_id=call_id,
-                        request_id=request_id,
-                        terminal_id=terminal.id,
-                        branch=branch,
-                        business_type=business_type,
-                        mode=mode,
-                        state=QUEUED,
-                        created_at=tx.now,
-                        end_reason="",
-                        updated_at=tx.now,
-                    )
-                )
+                row = tx.conn.execute(
+                    _INSERT_CALL,
+                    {
+                        "call_id": "C-" + secrets.token_hex(6),
+                        "request_id": request_id,
+                        "terminal_id": terminal.id,
+                        "branch": branch,
+                        "business_type": business_type,
+                        "mode": mode,
+                        "state": QUEUED if teller_id is None else RINGING,
+                        "teller_id": teller_id,
+                        "created_at": tx.now,
+                        "routed_at": None if teller_id is None else tx.now,
+                        "end_reason": "",
+                        "updated_at": tx.now,
+                    },
+                ).one()
             except IntegrityError:
+                # Rolled back with the teller it took.
                 raise FailedPrecondition(
                     f"request_id: {request_id} was sent twice at once; ask again"
                 ) from None
-            self._route(tx, call_id, branch, business_type)
-            row = self._call_or_404(tx.conn, call_id)
             return self._view(tx.conn, row)
 
     @store.retrying
@@ -296,8 +474,7 @@ class CallService:
             row = self._open_call_of(tx.conn, terminal, call_id, lock=True)
             if row.state not in OPEN:
                 raise FailedPrecondition(f"call_id: call {row.call_id} is already {row.state}")
-            self._finish(tx, row, LEFT, reason or "the customer left")
-            return self._view(tx.conn, self._call_or_404(tx.conn, row.call_id))
+            return self._view(tx.conn, self._finish(tx, row, LEFT, reason or "the customer left"))
 
     def terminal_calls(self, terminal: Actor, call_id: str = "") -> list[CallView]:
         """The terminal's open calls (or one call of its own) with position and wait."""
@@ -315,11 +492,7 @@ class CallService:
         if not terminal_ids:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(calls).where(
-                    calls.c.terminal_id.in_(list(terminal_ids)), calls.c.state.in_(OPEN)
-                )
-            ).all()
+            rows = conn.execute(_OPEN_CALLS_OF, {"b_terminal_ids": list(terminal_ids)}).all()
             positions = self._positions_of(conn, [r for r in rows if r.state == QUEUED])
             return {row.terminal_id: self._with_position(row, positions) for row in rows}
 
@@ -386,8 +559,9 @@ class CallService:
         check.text("reason", reason, check.MAX_REASON)
         with self._tx() as tx:
             row = self._held_call(tx.conn, teller, call_id, lock=True)
-            self._finish(tx, row, ENDED, reason or f"teller {teller.id} ended the call")
-            return _call_view(self._call_or_404(tx.conn, call_id))
+            return _call_view(
+                self._finish(tx, row, ENDED, reason or f"teller {teller.id} ended the call")
+            )
 
     # -- signalling ------------------------------------------------------------------------
 
@@ -722,112 +896,99 @@ class CallService:
 
     def _route(self, tx: store.Tx, call_id: str, branch: str, business_type: str) -> bool:
         """Ring a free teller with the skill (routing.choose_teller); False: stays queued."""
-        candidates = self._free_tellers(tx.conn, branch, business_type)
-        strategy = self._strategy(tx.conn, branch)
-        while candidates:
-            choice = routing.choose_teller(
-                candidates, business_type, strategy, rng=self.dispatch._rng
-            )
-            if choice is None:
-                return False
-            if self._take(tx, choice.teller_id):
-                done = tx.conn.execute(
-                    update(calls)
-                    .where(calls.c.call_id == call_id, calls.c.state == QUEUED)
-                    .values(
-                        state=RINGING,
-                        teller_id=choice.teller_id,
-                        routed_at=tx.now,
-                        updated_at=tx.now,
-                    )
-                )
-                if done.rowcount != 1:
-                    raise FailedPrecondition(f"call {call_id} changed meanwhile; try again")
-                return True
-            candidates = [c for c in candidates if c.teller_id != choice.teller_id]
-        return False
-
-    def _pull_call(self, tx: store.Tx, teller_id: str) -> bool:
-        """A teller just became free: ring them with the oldest queued call they can take."""
-        row = store.lock_teller(tx.conn, teller_id)
-        if row is None or not row.on_duty or row.away or row.load != 0:
+        teller_id = self._ring(tx, branch, business_type, self._strategy(tx.conn, branch))
+        if teller_id is None:
             return False
-        skills = store.skills_of(tx.conn, [teller_id])[teller_id]
+        done = tx.conn.execute(
+            _RING,
+            {"b_call_id": call_id, "b_teller_id": teller_id, "b_now": tx.now},
+        )
+        if done.rowcount != 1:
+            raise FailedPrecondition(f"call {call_id} changed meanwhile; try again")
+        return True
+
+    def _ring(self, tx: store.Tx, branch: str, business_type: str, strategy: str) -> str | None:
+        """Take a free teller of the branch with the skill (routing.choose_teller among the
+        first candidates in strategy order); None if every one is busy."""
+        for _page in range(RING_PAGES):
+            candidates = self.dispatch._free_tellers(tx.conn, branch, business_type, strategy)
+            full = len(candidates) >= (
+                service.RANDOM_CANDIDATES if strategy == RANDOM else service.CANDIDATES
+            )
+            while candidates:
+                choice = routing.choose_teller(
+                    candidates, business_type, strategy, rng=self.dispatch._rng
+                )
+                if choice is None:
+                    return None
+                if self.dispatch._take(tx, choice.teller_id, free=True):
+                    return choice.teller_id
+                candidates = [c for c in candidates if c.teller_id != choice.teller_id]
+            if not full:
+                return None
+            # Every candidate read was taken meanwhile; the next read finds others.
+        return None
+
+    def _pull_call(self, tx: store.Tx, row: Row[Any], skills: tuple[str, ...]) -> bool:
+        """A teller just became free (``row``, locked): ring them with the oldest queued call
+        of their branch they can take."""
         if not skills:
             return False
-        call = tx.conn.execute(
-            select(calls)
-            .where(
-                calls.c.branch == row.branch_id,
-                calls.c.state == QUEUED,
-                calls.c.business_type.in_(list(skills)),
-            )
-            .order_by(calls.c.created_at, calls.c.call_id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if call is None or not self._take(tx, teller_id):
+        call = self._next_queued(tx, row.branch_id, skills)
+        if call is None or not self.dispatch._take(tx, row.teller_id, free=True):
             return False
         tx.conn.execute(
-            update(calls)
-            .where(calls.c.call_id == call.call_id, calls.c.state == QUEUED)
-            .values(state=RINGING, teller_id=teller_id, routed_at=tx.now, updated_at=tx.now)
+            _RING,
+            {"b_call_id": call.call_id, "b_teller_id": row.teller_id, "b_now": tx.now},
         )
         return True
 
-    def _take(self, tx: store.Tx, teller_id: str) -> bool:
-        """The teller's one call: only if on duty, present and holding nothing (one UPDATE)."""
-        return (
-            tx.conn.execute(
-                update(tellers)
-                .where(
-                    tellers.c.teller_id == teller_id,
-                    tellers.c.on_duty == true(),
-                    tellers.c.away == false(),
-                    tellers.c.load == 0,
-                )
-                .values(load=tellers.c.load + 1, updated_at=tx.now)
-            ).rowcount
-            == 1
-        )
+    def _next_queued(self, tx: store.Tx, branch: str, skills: Sequence[str]) -> Row[Any] | None:
+        """The oldest queued call of the branch with one of ``skills``, locked, skipping the
+        calls other transactions hold.
 
-    def _finish(self, tx: store.Tx, row: Row[Any], state: str, reason: str) -> None:
+        Its id comes from the head of each skill's queue (an index read of one row each,
+        however long the queues); the head found locked by another transaction, the whole
+        queue is read in order instead, as the skip demands.
+        """
+        if tx.postgres:
+            found = tx.conn.execute(
+                _PG_NEXT_QUEUED, {"b_branch": branch, "b_skills": list(skills)}
+            ).first()
+            if found is None:
+                return None  # nothing queued with these skills
+            if found.call_id is not None:
+                return found
+        else:
+            # SQLite: one writer at a time, nothing to skip.
+            params: dict[str, Any] = {"b_branch": branch}
+            params.update({f"b_skill_{i}": skill for i, skill in enumerate(skills)})
+            return tx.conn.execute(_sqlite_next_queued(len(skills)), params).first()
+        return tx.conn.execute(
+            _NEXT_QUEUED_IN_ORDER, {"b_branch": branch, "b_skills": list(skills)}
+        ).first()
+
+    def _finish(self, tx: store.Tx, row: Row[Any], state: str, reason: str) -> Row[Any]:
+        """End the call (the row as written); its teller is free for the next."""
         done = tx.conn.execute(
-            update(calls)
-            .where(calls.c.call_id == row.call_id, calls.c.state == row.state)
-            .values(state=state, ended_at=tx.now, end_reason=reason, updated_at=tx.now)
-        )
-        if done.rowcount != 1:
+            _FINISH,
+            {
+                "b_call_id": row.call_id,
+                "b_expect": row.state,
+                "b_state": state,
+                "b_reason": reason,
+                "b_now": tx.now,
+            },
+        ).first()
+        if done is None:
             raise FailedPrecondition(f"call {row.call_id} changed meanwhile; try again")
         if row.state in HELD and row.teller_id:
             # The teller is free again: the next queued call (or task) is theirs.
             self.dispatch._release(tx, row.teller_id, handled=row.state == ACTIVE, pull=True)
-
-    def _free_tellers(
-        self, conn: Connection, branch: str, skill: str
-    ) -> list[routing.TellerCandidate]:
-        rows = conn.execute(
-            select(tellers)
-            .join(teller_skills, teller_skills.c.teller_id == tellers.c.teller_id)
-            .where(
-                tellers.c.branch_id == branch,
-                tellers.c.on_duty == true(),
-                tellers.c.away == false(),
-                tellers.c.load == 0,
-                teller_skills.c.skill == skill,
-            )
-        ).all()
-        return [
-            routing.TellerCandidate(
-                r.teller_id, frozenset({skill}), True, False, 0, r.idle_since, int(r.handled)
-            )
-            for r in rows
-        ]
+        return done
 
     def _strategy(self, conn: Connection, branch: str) -> str:
-        found = conn.execute(
-            select(branches.c.routing_strategy).where(branches.c.branch_id == branch)
-        ).first()
+        found = conn.execute(_BRANCH_STRATEGY, {"b_branch_id": branch}).first()
         return (found.routing_strategy if found is not None else None) or self.dispatch.strategy
 
     # -- position and wait -----------------------------------------------------------------
@@ -842,13 +1003,7 @@ class CallService:
             ids = [
                 r.call_id
                 for r in conn.execute(
-                    select(calls.c.call_id)
-                    .where(
-                        calls.c.branch == branch,
-                        calls.c.business_type == business_type,
-                        calls.c.state == QUEUED,
-                    )
-                    .order_by(calls.c.created_at, calls.c.call_id)
+                    _QUEUE_IDS, {"b_branch": branch, "b_business_type": business_type}
                 )
             ]
             if not ids:
@@ -861,16 +1016,7 @@ class CallService:
 
     @staticmethod
     def _handle_seconds(conn: Connection, branch: str) -> float:
-        rows = conn.execute(
-            select(calls.c.answered_at, calls.c.ended_at)
-            .where(
-                calls.c.branch == branch,
-                calls.c.state == ENDED,
-                calls.c.answered_at.is_not(None),
-            )
-            .order_by(calls.c.ended_at.desc())
-            .limit(HANDLE_SAMPLE)
-        ).all()
+        rows = conn.execute(_LAST_HANDLED, {"b_branch": branch}).all()
         spans = [(r.ended_at - r.answered_at).total_seconds() for r in rows]
         return sum(spans) / len(spans) if spans else float(DEFAULT_HANDLE_SECONDS)
 
@@ -889,27 +1035,25 @@ class CallService:
         """(position, estimated wait) of these queued calls: one count each over their
         queue's index, however long the queue."""
         out: dict[str, tuple[int, int]] = {}
-        pace: dict[tuple[str, str], tuple[float, int]] = {}
+        handles: dict[str, float] = {}
         for row in rows:
-            key = (row.branch, row.business_type)
-            if key not in pace:
-                pace[key] = (self._handle_seconds(conn, row.branch), self._serving(conn, *key))
-            ahead = conn.execute(
-                select(func.count())
-                .select_from(calls)
-                .where(
-                    calls.c.branch == row.branch,
-                    calls.c.state == QUEUED,
-                    calls.c.business_type == row.business_type,
-                    or_(
-                        calls.c.created_at < row.created_at,
-                        and_(calls.c.created_at == row.created_at, calls.c.call_id < row.call_id),
-                    ),
-                )
-            ).scalar_one()
-            position = int(ahead) + 1
-            handle, serving = pace[key]
-            out[row.call_id] = (position, estimated_wait(position, handle, serving))
+            if row.branch not in handles:
+                handles[row.branch] = self._handle_seconds(conn, row.branch)
+            # The calls ahead and the tellers serving the queue, in one query.
+            found = conn.execute(
+                _AHEAD_AND_SERVING,
+                {
+                    "b_branch": row.branch,
+                    "b_business_type": row.business_type,
+                    "b_created_at": row.created_at,
+                    "b_call_id": row.call_id,
+                },
+            ).one()
+            position = int(found.ahead) + 1
+            out[row.call_id] = (
+                position,
+                estimated_wait(position, handles[row.branch], int(found.serving)),
+            )
         return out
 
     @staticmethod
@@ -917,13 +1061,7 @@ class CallService:
         """On-duty tellers of the branch with the skill."""
         return int(
             conn.execute(
-                select(func.count())
-                .select_from(tellers.join(teller_skills))
-                .where(
-                    tellers.c.branch_id == branch,
-                    tellers.c.on_duty == true(),
-                    teller_skills.c.skill == business_type,
-                )
+                _SERVING, {"b_branch": branch, "b_business_type": business_type}
             ).scalar_one()
         )
 
@@ -942,8 +1080,7 @@ class CallService:
 
     @staticmethod
     def _call_or_404(conn: Connection, call_id: str, *, lock: bool = False) -> Row[Any]:
-        query = select(calls).where(calls.c.call_id == call_id)
-        row = conn.execute(query.with_for_update() if lock else query).first()
+        row = conn.execute(_LOCK_CALL if lock else _READ_CALL, {"b_call_id": call_id}).first()
         if row is None:
             raise NotFound(f"call_id: no call {call_id!r}")
         return row

@@ -113,13 +113,16 @@ tasks = Table(
     UniqueConstraint("origin_terminal", "request_id"),
 )
 # The branch queue per business type (oldest first: a free teller's next task), a
-# teller's tasks, an origin's tasks, the expiry sweep.
+# teller's tasks, an origin's tasks, the expiry sweep. The queue index ends with the
+# tie-break of the queue order (created_at, task_id), so the head of a queue is its first
+# entry: no sort of the queue (migration 0007).
 Index(
-    "ix_tasks_target_branch_business_type_state_created_at",
+    "ix_tasks_target_branch_business_type_state_created_at_task_id",
     tasks.c.target_branch,
     tasks.c.business_type,
     tasks.c.state,
     tasks.c.created_at,
+    tasks.c.task_id,
 )
 Index("ix_tasks_teller_id_state", tasks.c.teller_id, tasks.c.state)
 Index("ix_tasks_origin_terminal_created_at", tasks.c.origin_terminal, tasks.c.created_at)

@@ -11,6 +11,7 @@ conditional UPDATEs, so no in-process lock is relied on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -22,19 +23,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
     Connection,
     Engine,
+    Executable,
+    Integer,
     Row,
+    Select,
     and_,
+    bindparam,
     case,
     exists,
     false,
     func,
+    literal,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from branchline.server.dispatch import routing, store
@@ -99,6 +110,234 @@ EXPIRE_BATCH = 100
 LIST_LIMIT = 500
 OFF_DUTY_RETRIES = 5
 
+# -- statements of the routing paths, built once (see store) -------------------------------
+
+_REJECTED_OR_EXPIRED = ("rejected", "expired")
+
+
+def _now() -> BindParameter[datetime]:
+    return bindparam("b_now", type_=tellers.c.updated_at.type)
+
+
+_READ_TASK = select(tasks).where(tasks.c.task_id == bindparam("b_task_id"))
+_TASK_BY_REQUEST = select(tasks).where(
+    tasks.c.origin_terminal == bindparam("b_origin_terminal"),
+    tasks.c.request_id == bindparam("b_request_id"),
+)
+# A new task, in one statement: inserted only if its target branch exists (selected from
+# branches) and its origin has not used the request_id yet (the unique key absorbs the
+# conflict); the row comes back with the branch's routing strategy. No row: either case,
+# which the caller then tells apart.
+_NEW_TASK_COLUMNS = [
+    "task_id",
+    "request_id",
+    "origin_terminal",
+    "origin_branch",
+    "target_branch",
+    "business_type",
+    "title",
+    "fields",
+    "note",
+    "customer_ref",
+    "state",
+    "created_at",
+    "updated_at",
+]
+_NEW_TASK_ROW = select(
+    *(
+        branches.c.branch_id
+        if name == "target_branch"
+        else bindparam(f"b_{name}", type_=tasks.c[name].type)
+        for name in _NEW_TASK_COLUMNS
+    )
+).where(branches.c.branch_id == bindparam("b_target_branch"))
+_BRANCH_STRATEGY = (
+    select(branches.c.routing_strategy)
+    .where(branches.c.branch_id == bindparam("b_target_branch"))
+    .scalar_subquery()
+    .label("branch_strategy")
+)
+_PG_INSERT_NEW_TASK = (
+    postgresql.insert(tasks)
+    .from_select(_NEW_TASK_COLUMNS, _NEW_TASK_ROW)
+    .on_conflict_do_nothing(index_elements=[tasks.c.origin_terminal, tasks.c.request_id])
+    .returning(*tasks.c, _BRANCH_STRATEGY)
+)
+_SQLITE_INSERT_NEW_TASK = (
+    sqlite.insert(tasks)
+    .from_select(_NEW_TASK_COLUMNS, _NEW_TASK_ROW)
+    .on_conflict_do_nothing(index_elements=[tasks.c.origin_terminal, tasks.c.request_id])
+    .returning(*tasks.c, _BRANCH_STRATEGY)
+)
+# SET from the column-named parameters; the row as written comes back.
+_UPDATE_TASK = (
+    update(tasks)
+    .where(tasks.c.task_id == bindparam("b_task_id"), tasks.c.state == bindparam("b_expect"))
+    .returning(*tasks.c)
+)
+_UPDATE_TELLER = (
+    update(tellers).where(tellers.c.teller_id == bindparam("b_teller_id")).returning(*tellers.c)
+)
+_NOW = _now()
+_TAKE = (
+    update(tellers)
+    .where(tellers.c.teller_id == bindparam("b_teller_id"))
+    .values(load=tellers.c.load + 1, updated_at=_NOW)
+    .returning(*tellers.c)
+)
+_TAKE_FREE = _TAKE.where(
+    tellers.c.on_duty == true(), tellers.c.away == false(), tellers.c.load == 0
+)
+_RELEASE = (
+    update(tellers)
+    .where(tellers.c.teller_id == bindparam("b_teller_id"), tellers.c.load > 0)
+    .values(
+        load=tellers.c.load - 1,
+        handled=tellers.c.handled + bindparam("b_handled", type_=Integer()),
+        idle_since=case((tellers.c.load == 1, _NOW), else_=tellers.c.idle_since),
+        updated_at=_NOW,
+    )
+    # The row as written (locked by the UPDATE) and the teller's skills, space-separated
+    # (a skill is [a-z][a-z0-9_]*): what the pull for the next task needs, in this round trip.
+    .returning(
+        *tellers.c,
+        select(func.aggregate_strings(teller_skills.c.skill, " "))
+        .where(teller_skills.c.teller_id == bindparam("b_teller_id"))
+        .scalar_subquery()
+        .label("skills"),
+    )
+)
+_INSERT_OFFER = task_offers.insert().returning(task_offers.c.offer_id)
+_CLOSE_OFFER = (
+    update(task_offers)
+    .where(task_offers.c.offer_id == bindparam("b_offer_id"))
+    .values(answer=bindparam("b_answer"), reason=bindparam("b_reason"))
+)
+_CLOSE_OWN_OFFER = _CLOSE_OFFER.values(answered_at=func.coalesce(task_offers.c.answered_at, _now()))
+_MANAGERS_ON_DUTY = select(lobby_managers.c.manager_id).where(
+    lobby_managers.c.branch_id == bindparam("b_branch_id"), lobby_managers.c.on_duty == true()
+)
+_PENDING_AT_LOBBY = (
+    select(tasks.c.lobby_manager_id, func.count())
+    .where(tasks.c.target_branch == bindparam("b_branch_id"), tasks.c.state == AT_LOBBY)
+    .group_by(tasks.c.lobby_manager_id)
+)
+
+
+@functools.cache
+def _free_tellers_query(strategy: str, excluding: bool) -> Select[Any]:
+    """Free tellers of ``b_branch_id`` with ``b_skill``, first ones in strategy order;
+    ``excluding``: less those who rejected task ``b_task_id`` or let its offer expire."""
+    query = (
+        select(tellers)
+        .join(
+            teller_skills,
+            and_(
+                teller_skills.c.teller_id == tellers.c.teller_id,
+                teller_skills.c.skill == bindparam("b_skill"),
+            ),
+        )
+        .where(
+            tellers.c.branch_id == bindparam("b_branch_id"),
+            tellers.c.on_duty == true(),
+            tellers.c.load == 0,
+            tellers.c.away == false(),
+        )
+    )
+    if excluding:
+        query = query.where(
+            ~exists().where(
+                task_offers.c.task_id == bindparam("b_task_id"),
+                task_offers.c.teller_id == tellers.c.teller_id,
+                task_offers.c.answer.in_(_REJECTED_OR_EXPIRED),
+            )
+        )
+    if strategy == RANDOM:
+        return query.order_by(func.random()).limit(RANDOM_CANDIDATES)
+    order = (
+        (tellers.c.idle_since, tellers.c.teller_id)
+        if strategy == LONGEST_IDLE
+        else (tellers.c.handled, tellers.c.idle_since, tellers.c.teller_id)
+    )
+    return query.order_by(*order).limit(CANDIDATES)
+
+
+_HEAD_COLUMNS = (
+    tasks.c.task_id,
+    tasks.c.business_type,
+    tasks.c.state,
+    tasks.c.created_at,
+    tasks.c.target_branch,
+    tasks.c.origin_terminal,
+    tasks.c.offer_id,
+)
+
+
+def _head_of_queue(business_type: ColumnElement[str], state: ColumnElement[str]) -> Select[Any]:
+    """The oldest task of one queue (branch, business type, unassigned state) that teller
+    ``b_teller_id`` has not rejected nor let expire, locked unless another transaction
+    holds it (then the next one)."""
+    rejected = exists().where(
+        task_offers.c.task_id == tasks.c.task_id,
+        task_offers.c.teller_id == bindparam("b_teller_id"),
+        task_offers.c.answer.in_(_REJECTED_OR_EXPIRED),
+    )
+    return (
+        select(*_HEAD_COLUMNS)
+        .where(
+            tasks.c.target_branch == bindparam("b_branch_id"),
+            tasks.c.business_type == business_type,
+            tasks.c.state == state,
+            ~rejected,
+        )
+        .order_by(tasks.c.created_at, tasks.c.task_id)
+        .limit(1)
+        .with_for_update(of=tasks, skip_locked=True)
+    )
+
+
+# PostgreSQL: one head per (skill, state) pair by LATERAL over the teller's skills, the
+# same statement (and plan) whatever their number.
+_PG_SKILLS = (
+    func.unnest(bindparam("b_skills", type_=ARRAY(teller_skills.c.skill.type)))
+    .table_valued("skill")
+    .render_derived(name="teller_skill")
+)
+_PG_STATES = (
+    func.unnest(
+        bindparam("b_states", value=list(UNASSIGNED_STATES), type_=ARRAY(tasks.c.state.type))
+    )
+    .table_valued("state")
+    .render_derived(name="unassigned")
+)
+_PG_HEADS = _head_of_queue(_PG_SKILLS.c.skill, _PG_STATES.c.state).lateral("head")
+_PG_QUEUE_HEADS = select(_PG_HEADS).select_from(
+    _PG_SKILLS.join(_PG_STATES, true()).join(_PG_HEADS, true())
+)
+
+
+@functools.cache
+def _sqlite_queue_heads(skills: int) -> Select[Any] | CompoundSelect[Any]:
+    """SQLite (no LATERAL): the heads as a UNION ALL, one branch per (skill, state)."""
+    heads = [
+        select(_head_of_queue(bindparam(f"b_skill_{i}"), literal(state)).subquery())
+        for i in range(skills)
+        for state in UNASSIGNED_STATES
+    ]
+    return union_all(*heads)
+
+
+def _queue_heads(
+    postgres: bool, branch_id: str, skills: Sequence[str], teller_id: str
+) -> tuple[Executable, dict[str, Any]]:
+    """The statement and parameters reading the head of each queue a teller can serve."""
+    params: dict[str, Any] = {"b_branch_id": branch_id, "b_teller_id": teller_id}
+    if postgres:
+        params["b_skills"] = list(skills)
+        return _PG_QUEUE_HEADS, params
+    params.update({f"b_skill_{i}": skill for i, skill in enumerate(skills)})
+    return _sqlite_queue_heads(len(skills)), params
+
 
 @dataclass(frozen=True)
 class EventScope:
@@ -131,9 +370,10 @@ class DispatchService:
         self.max_material_bytes = max_material_bytes
         self._clock = clock
         self._rng = rng or random.Random()
-        # Run first when a teller becomes free; one returning True gave the teller work
-        # (a video call: calls are answered before queued tasks).
-        self.pull_hooks: list[Callable[[store.Tx, str], bool]] = []
+        # Run first when a teller becomes free, with the teller's row (locked) and skills;
+        # one returning True gave the teller work (a video call: calls are answered before
+        # queued tasks).
+        self.pull_hooks: list[Callable[[store.Tx, Row[Any], tuple[str, ...]], bool]] = []
         # Run before a teller goes off duty; each raises to refuse (a call still held).
         self.off_duty_checks: list[Callable[[Connection, str], None]] = []
 
@@ -318,18 +558,21 @@ class DispatchService:
         if actor.role != TELLER:
             raise PermissionDenied(f"presence is a teller's own; not for {actor}")
         with self._tx() as tx:
-            row = store.lock_teller(tx.conn, actor.id)
+            row, skills = store.lock_teller_and_skills(tx.conn, actor.id)
             if row is None:
                 raise PermissionDenied(f"{actor} has no staff record")
             if not row.on_duty:
                 raise FailedPrecondition(f"away: {actor} is off duty; go on duty first")
             if bool(row.away) != away:
-                values: dict[str, Any] = {"away": away, "updated_at": tx.now}
+                values: dict[str, Any] = {
+                    "b_teller_id": actor.id,
+                    "away": away,
+                    "updated_at": tx.now,
+                }
                 if not away and row.load == 0:
                     values["idle_since"] = tx.now
-                tx.conn.execute(
-                    update(tellers).where(tellers.c.teller_id == actor.id).values(values)
-                )
+                row = tx.conn.execute(_UPDATE_TELLER, values).one()
+                tx.teller_rows[actor.id] = row
                 tx.event(
                     "away" if away else "back",
                     branch=row.branch_id,
@@ -337,10 +580,10 @@ class DispatchService:
                     detail=f"teller {actor.id} {'stepped away' if away else 'is back'}",
                 )
                 if not away:
-                    self._pull_next(tx, actor.id)
-            teller = store.load_teller(tx.conn, actor.id)
-        assert teller is not None
-        return teller
+                    self._pull_next(tx, actor.id, (row, skills))
+                # Only _take writes the teller's row from here: as it left it.
+                row = tx.teller_rows[actor.id]
+            return store.teller_from_row(row, skills)
 
     @store.retrying
     def _teller_on(self, teller_id: str, actor: Actor) -> Teller:
@@ -486,39 +729,45 @@ class DispatchService:
         for _attempt in range(2):
             try:
                 with self._tx() as tx:
-                    existing = self._task_by_request(tx.conn, origin.id, request_id)
-                    if existing is not None:
-                        if (existing.target_branch, existing.business_type, existing.title) != (
-                            target_branch,
-                            business_type,
-                            title,
-                        ):
-                            raise AlreadyExists(
-                                f"request_id: {request_id!r} was already used for task "
-                                f"{existing.task_id} with other content"
-                            )
-                        return store.task_from_row(existing)
-                    self._require_branch(tx.conn, target_branch, "target_branch")
                     task_id = "tk-" + secrets.token_hex(6)
-                    tx.conn.execute(
-                        tasks.insert().values(
-                            task_id=task_id,
-                            request_id=request_id,
-                            origin_terminal=origin.id,
-                            origin_branch=origin_branch,
-                            target_branch=target_branch,
-                            business_type=business_type,
-                            title=title,
-                            fields=json.dumps(values, sort_keys=True),
-                            note=note,
-                            customer_ref=customer_ref,
-                            state=QUEUED,
-                            created_at=tx.now,
-                            updated_at=tx.now,
-                        )
-                    )
-                    row = store.lock_task(tx.conn, task_id)
-                    assert row is not None
+                    # The new row comes back from the INSERT (ours alone until commit);
+                    # nothing if the branch is unknown or the origin already used this
+                    # request_id: a new request costs no read ahead of its insert.
+                    insert = _PG_INSERT_NEW_TASK if tx.postgres else _SQLITE_INSERT_NEW_TASK
+                    row = tx.conn.execute(
+                        insert,
+                        {
+                            "b_task_id": task_id,
+                            "b_request_id": request_id,
+                            "b_origin_terminal": origin.id,
+                            "b_origin_branch": origin_branch,
+                            "b_target_branch": target_branch,
+                            "b_business_type": business_type,
+                            "b_title": title,
+                            "b_fields": json.dumps(values, sort_keys=True),
+                            "b_note": note,
+                            "b_customer_ref": customer_ref,
+                            "b_state": QUEUED,
+                            "b_created_at": tx.now,
+                            "b_updated_at": tx.now,
+                        },
+                    ).first()
+                    if row is None:
+                        existing = self._task_by_request(tx.conn, origin.id, request_id)
+                        if existing is not None:
+                            if (
+                                existing.target_branch,
+                                existing.business_type,
+                                existing.title,
+                            ) != (target_branch, business_type, title):
+                                raise AlreadyExists(
+                                    f"request_id: {request_id!r} was already used for task "
+                                    f"{existing.task_id} with other content"
+                                )
+                            return store.task_from_row(existing)
+                        self._require_branch(tx.conn, target_branch, "target_branch")
+                        continue  # the conflicting task is gone again: once more
+                    tx.task_rows[task_id] = row
                     event = tx.event(
                         "created",
                         branch=target_branch,
@@ -526,10 +775,13 @@ class DispatchService:
                         detail=f"from terminal {origin.id} of branch {origin_branch}: "
                         f"{business_type}",
                     )
-                    self._set_event_state(tx, event, self._route(tx, row, QUEUED))
-                    return self._read_task(tx.conn, task_id)
+                    # New: nobody has rejected it yet.
+                    strategy = row.branch_strategy or self.strategy
+                    state = self._route(tx, row, QUEUED, strategy=strategy, new=True)
+                    self._set_event_state(tx, event, state)
+                    return self._read_task(tx, task_id)
             except IntegrityError:
-                continue  # the same request_id raced in from another connection: re-read
+                continue  # a conflict the insert does not absorb (a task_id drawn twice)
         raise AlreadyExists(f"request_id: {request_id!r} is being used concurrently")
 
     @store.retrying
@@ -629,7 +881,7 @@ class DispatchService:
             if holder is not None:
                 self._close_offer(tx, task, "withdrawn", "cancelled by the origin")
                 self._release(tx, holder, pull=True)
-            return self._read_task(tx.conn, task_id)
+            return self._read_task(tx, task_id)
 
     # -- tellers and lobby managers: offers and tasks --------------------------------------
 
@@ -714,7 +966,7 @@ class DispatchService:
                 self._release(tx, actor.id, pull=False)
                 self._set_event_state(tx, event, self._route(tx, task, task.state))
                 self._pull_next(tx, actor.id)
-            return self._read_task(tx.conn, task_id)
+            return self._read_task(tx, task_id)
 
     @store.retrying
     def reassign(
@@ -791,7 +1043,7 @@ class DispatchService:
             self._offer(tx, task, task.state, to_teller_id, via, str(actor), reason, free=False)
             if holder is not None:
                 self._pull_next(tx, holder)
-            return self._read_task(tx.conn, task_id)
+            return self._read_task(tx, task_id)
 
     def designate(self, actor: Actor, task_id: str, teller_id: str, reason: str = "") -> Task:
         if actor.role not in (LOBBY, OPERATOR):
@@ -827,7 +1079,7 @@ class DispatchService:
                 detail=outcome + (f": {reason}" if reason else ""),
             )
             self._release(tx, actor.id, handled=True, pull=True)
-            return self._read_task(tx.conn, task_id)
+            return self._read_task(tx, task_id)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -1050,18 +1302,33 @@ class DispatchService:
 
     # -- routing and holding, inside a transaction -----------------------------------------
 
-    def _route(self, tx: store.Tx, task: Row[Any], from_state: str) -> str:
-        """Offer ``task`` to a free teller, else to the lobby, else queue it; the new state."""
-        branch = store.load_branch(tx.conn, task.target_branch)
-        strategy = (branch.routing_strategy if branch else None) or self.strategy
-        excluded = store.excluded_tellers(tx.conn, task.task_id)
+    def _route(
+        self,
+        tx: store.Tx,
+        task: Row[Any],
+        from_state: str,
+        *,
+        strategy: str | None = None,
+        new: bool = False,
+    ) -> str:
+        """Offer ``task`` to a free teller, else to the lobby, else queue it; the new state.
+
+        ``strategy``: the branch's, when the caller has just read it; ``new`` for a task
+        nobody has been offered yet (so nobody can have rejected it).
+        """
+        if strategy is None:
+            branch = store.load_branch(tx.conn, task.target_branch)
+            strategy = (branch.routing_strategy if branch else None) or self.strategy
         candidates = self._free_tellers(
-            tx.conn, task.target_branch, task.business_type, strategy, excluded
+            tx.conn,
+            task.target_branch,
+            task.business_type,
+            strategy,
+            # Tellers who rejected the task or let its offer expire: left out by the query.
+            None if new else task.task_id,
         )
         while True:
-            chosen = routing.choose_teller(
-                candidates, task.business_type, strategy, excluded, self._rng
-            )
+            chosen = routing.choose_teller(candidates, task.business_type, strategy, rng=self._rng)
             if chosen is None:
                 break
             if self._offer(tx, task, from_state, chosen.teller_id, "routing", "", "", free=True):
@@ -1083,38 +1350,16 @@ class DispatchService:
         branch_id: str,
         skill: str,
         strategy: str,
-        excluded: frozenset[str],
+        task_id: str | None = None,
     ) -> list[routing.TellerCandidate]:
-        query = (
-            select(tellers)
-            .join(
-                teller_skills,
-                and_(
-                    teller_skills.c.teller_id == tellers.c.teller_id,
-                    teller_skills.c.skill == skill,
-                ),
-            )
-            .where(
-                tellers.c.branch_id == branch_id,
-                tellers.c.on_duty == true(),
-                tellers.c.load == 0,
-                tellers.c.away == false(),
-            )
-        )
-        if excluded:
-            query = query.where(tellers.c.teller_id.not_in(sorted(excluded)))
-        if strategy == RANDOM:
-            query = query.order_by(func.random()).limit(RANDOM_CANDIDATES)
-        else:
-            order = (
-                (tellers.c.idle_since, tellers.c.teller_id)
-                if strategy == LONGEST_IDLE
-                else (tellers.c.handled, tellers.c.idle_since, tellers.c.teller_id)
-            )
-            query = query.order_by(*order).limit(CANDIDATES)
+        """The first free tellers of the branch with ``skill`` in ``strategy`` order, less
+        those who rejected task ``task_id`` or let its offer expire."""
+        params = {"b_branch_id": branch_id, "b_skill": skill}
+        if task_id is not None:
+            params["b_task_id"] = task_id
         # No lock here: _take's conditional UPDATE decides, waiting for a concurrent offer
         # to the same teller to commit and then moving on to the next candidate.
-        rows = conn.execute(query).all()
+        rows = conn.execute(_free_tellers_query(strategy, task_id is not None), params).all()
         return [
             routing.TellerCandidate(
                 teller_id=row.teller_id,
@@ -1132,22 +1377,13 @@ class DispatchService:
         self, conn: Connection, branch_id: str
     ) -> list[routing.ManagerCandidate]:
         ids = [
-            row.manager_id
-            for row in conn.execute(
-                select(lobby_managers.c.manager_id).where(
-                    lobby_managers.c.branch_id == branch_id, lobby_managers.c.on_duty == true()
-                )
-            )
+            row.manager_id for row in conn.execute(_MANAGERS_ON_DUTY, {"b_branch_id": branch_id})
         ]
         if len(ids) < 2:
             return [routing.ManagerCandidate(m, 0) for m in ids]
         pending: dict[str, int] = {
             row[0]: int(row[1])
-            for row in conn.execute(
-                select(tasks.c.lobby_manager_id, func.count())
-                .where(tasks.c.target_branch == branch_id, tasks.c.state == AT_LOBBY)
-                .group_by(tasks.c.lobby_manager_id)
-            )
+            for row in conn.execute(_PENDING_AT_LOBBY, {"b_branch_id": branch_id})
         }
         return [routing.ManagerCandidate(m, int(pending.get(m, 0))) for m in ids]
 
@@ -1168,17 +1404,16 @@ class DispatchService:
             return False
         expires = tx.now + timedelta(seconds=self.offer_timeout)
         offer_id = tx.conn.execute(
-            task_offers.insert()
-            .values(
-                task_id=task.task_id,
-                teller_id=teller_id,
-                via=via,
-                offered_by=by,
-                offered_at=tx.now,
-                expires_at=expires,
-                reason=reason,
-            )
-            .returning(task_offers.c.offer_id)
+            _INSERT_OFFER,
+            {
+                "task_id": task.task_id,
+                "teller_id": teller_id,
+                "via": via,
+                "offered_by": by,
+                "offered_at": tx.now,
+                "expires_at": expires,
+                "reason": reason,
+            },
         ).scalar_one()
         self._update_task(
             tx,
@@ -1245,67 +1480,52 @@ class DispatchService:
         The condition is in the UPDATE itself, so it holds against every concurrent
         writer on every replica, whatever was read before.
         """
-        statement = (
-            update(tellers)
-            .where(tellers.c.teller_id == teller_id)
-            .values(load=tellers.c.load + 1, updated_at=tx.now)
-        )
-        if free:
-            statement = statement.where(
-                tellers.c.on_duty == true(), tellers.c.away == false(), tellers.c.load == 0
-            )
-        return tx.conn.execute(statement).rowcount == 1
+        statement = _TAKE_FREE if free else _TAKE
+        row = tx.conn.execute(statement, {"b_teller_id": teller_id, "b_now": tx.now}).first()
+        if row is None:
+            return False
+        tx.teller_rows[teller_id] = row
+        return True
 
     def _release(self, tx: store.Tx, teller_id: str, *, handled: bool = False, pull: bool) -> None:
         """One task less; a teller left with none is idle from now (and may take the next)."""
-        tx.conn.execute(
-            update(tellers)
-            .where(tellers.c.teller_id == teller_id, tellers.c.load > 0)
-            .values(
-                load=tellers.c.load - 1,
-                handled=tellers.c.handled + (1 if handled else 0),
-                idle_since=case((tellers.c.load == 1, tx.now), else_=tellers.c.idle_since),
-                updated_at=tx.now,
-            )
-        )
+        row = tx.conn.execute(
+            _RELEASE,
+            {"b_teller_id": teller_id, "b_handled": 1 if handled else 0, "b_now": tx.now},
+        ).first()
+        if row is not None:
+            tx.teller_rows[teller_id] = row
         if pull:
-            self._pull_next(tx, teller_id)
+            known = None if row is None else (row, tuple(sorted((row.skills or "").split())))
+            self._pull_next(tx, teller_id, known)
 
-    def _pull_next(self, tx: store.Tx, teller_id: str) -> None:
-        """A teller just became free: offer them the oldest queued task they can take."""
-        row = store.lock_teller(tx.conn, teller_id)
+    def _pull_next(
+        self,
+        tx: store.Tx,
+        teller_id: str,
+        teller: tuple[Row[Any], tuple[str, ...]] | None = None,
+    ) -> None:
+        """A teller just became free: offer them the oldest queued task they can take.
+
+        ``teller``: their row as this transaction just wrote it (so locked) and their
+        skills, when the caller has them; else both are read here, the row locked.
+        """
+        row, skills = teller or store.lock_teller_and_skills(tx.conn, teller_id)
         if row is None or not row.on_duty or row.away or row.load != 0:
             return
         for hook in self.pull_hooks:
-            if hook(tx, teller_id):
+            if hook(tx, row, skills):
                 return
-        skills = store.skills_of(tx.conn, [teller_id])[teller_id]
-        rejected = exists().where(
-            task_offers.c.task_id == tasks.c.task_id,
-            task_offers.c.teller_id == teller_id,
-            task_offers.c.answer.in_(("rejected", "expired")),
-        )
-        queue: list[routing.QueuedTask] = []
+        if not skills:
+            return
+        # The head of each queue (skill x unassigned state) in one query, skipping tasks
+        # another transaction is moving; each head stays locked until the commit.
+        heads = tx.conn.execute(*_queue_heads(tx.postgres, row.branch_id, skills, teller_id))
         rows: dict[str, Row[Any]] = {}
-        for skill in skills:
-            for state in UNASSIGNED_STATES:
-                for task in tx.conn.execute(
-                    select(tasks)
-                    .where(
-                        tasks.c.target_branch == row.branch_id,
-                        tasks.c.business_type == skill,
-                        tasks.c.state == state,
-                        ~rejected,
-                    )
-                    .order_by(tasks.c.created_at, tasks.c.task_id)
-                    # One per queue, skipping tasks another transaction is moving.
-                    .limit(1)
-                    .with_for_update(of=tasks, skip_locked=True)
-                ):
-                    rows[task.task_id] = task
-                    queue.append(
-                        routing.QueuedTask(task.task_id, task.business_type, task.created_at)
-                    )
+        queue: list[routing.QueuedTask] = []
+        for task in heads:
+            rows[task.task_id] = task
+            queue.append(routing.QueuedTask(task.task_id, task.business_type, task.created_at))
         me = routing.TellerCandidate(
             teller_id, frozenset(skills), True, False, 0, row.idle_since, int(row.handled)
         )
@@ -1317,25 +1537,29 @@ class DispatchService:
     def _close_offer(self, tx: store.Tx, task: Row[Any], answer: str, reason: str) -> None:
         if task.offer_id is None:
             return
-        values: dict[str, Any] = {"answer": answer, "reason": reason}
-        if answer in ("accepted", "waiting", "rejected", "expired"):
-            # The teller's own answer: keep the time of the first one.
-            values["answered_at"] = func.coalesce(task_offers.c.answered_at, tx.now)
+        # The teller's own answer: keep the time of the first one.
+        own = answer in ("accepted", "waiting", "rejected", "expired")
         tx.conn.execute(
-            update(task_offers).where(task_offers.c.offer_id == task.offer_id).values(values)
+            _CLOSE_OWN_OFFER if own else _CLOSE_OFFER,
+            {"b_offer_id": task.offer_id, "b_answer": answer, "b_reason": reason, "b_now": tx.now},
         )
 
     def _update_task(
         self, tx: store.Tx, task: Row[Any], *, expect: str | None = None, **values: Any
     ) -> None:
         """Change a task only if it is still in the state it was read in."""
-        done = tx.conn.execute(
-            update(tasks)
-            .where(tasks.c.task_id == task.task_id, tasks.c.state == (expect or task.state))
-            .values(updated_at=tx.now, **values)
-        )
-        if done.rowcount != 1:
+        row = tx.conn.execute(
+            _UPDATE_TASK,
+            {
+                "b_task_id": task.task_id,
+                "b_expect": expect or task.state,
+                "updated_at": tx.now,
+                **values,
+            },
+        ).first()
+        if row is None:
             raise FailedPrecondition(f"task {task.task_id} changed meanwhile; try again")
+        tx.task_rows[task.task_id] = row
 
     @staticmethod
     def _set_event_state(tx: store.Tx, event: dict[str, Any], state: str) -> None:
@@ -1404,9 +1628,11 @@ class DispatchService:
     # -- small reads -----------------------------------------------------------------------
 
     @staticmethod
-    def _require_branch(conn: Connection, branch_id: str, field: str) -> None:
-        if store.load_branch(conn, branch_id) is None:
+    def _require_branch(conn: Connection, branch_id: str, field: str) -> Branch:
+        branch = store.load_branch(conn, branch_id)
+        if branch is None:
             raise NotFound(f"{field}: no branch {branch_id!r}")
+        return branch
 
     def _teller_or_404(self, teller_id: str, field: str) -> Teller:
         with self.engine.connect() as conn:
@@ -1420,22 +1646,25 @@ class DispatchService:
         row = (
             store.lock_task(conn, task_id)
             if lock
-            else conn.execute(select(tasks).where(tasks.c.task_id == task_id)).first()
+            else conn.execute(_READ_TASK, {"b_task_id": task_id}).first()
         )
         if row is None:
             raise NotFound(f"task_id: no task {task_id!r}")
         return row
 
     @staticmethod
-    def _read_task(conn: Connection, task_id: str) -> Task:
-        row = conn.execute(select(tasks).where(tasks.c.task_id == task_id)).first()
+    def _read_task(tx: store.Tx, task_id: str) -> Task:
+        """The task as this transaction left it (as it last wrote it, or read afresh)."""
+        row = tx.task_rows.get(task_id)
+        if row is None:
+            row = tx.conn.execute(_READ_TASK, {"b_task_id": task_id}).first()
         assert row is not None
         return store.task_from_row(row)
 
     @staticmethod
     def _task_by_request(conn: Connection, origin: str, request_id: str) -> Row[Any] | None:
         return conn.execute(
-            select(tasks).where(tasks.c.origin_terminal == origin, tasks.c.request_id == request_id)
+            _TASK_BY_REQUEST, {"b_origin_terminal": origin, "b_request_id": request_id}
         ).first()
 
     @staticmethod

@@ -4,6 +4,10 @@ Lock order, so that transactions on several replicas never deadlock: a task row 
 (blocking) only while no teller row is held; teller rows are locked after it; whoever
 holds a teller row and looks for a task skips locked tasks (SKIP LOCKED). On SQLite
 BEGIN IMMEDIATE serialises writers and FOR UPDATE is not emitted at all.
+
+The statements on the routing paths are built once, here and in the services, with named
+parameters (``b_...``): building a SQLAlchemy statement costs more Python time than the
+database takes to run most of them, and a built statement is also compiled only once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
 from branchline.server.dispatch.model import (
@@ -34,7 +48,6 @@ from branchline.server.dispatch.schema import (
     branches,
     dispatch_events,
     lobby_managers,
-    task_offers,
     tasks,
     teller_skills,
     tellers,
@@ -85,6 +98,13 @@ class Tx:
     conn: Connection
     now: datetime
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Each task row as this transaction last wrote it (UPDATE/INSERT ... RETURNING): read
+    # back at the end without another query. Every write to ``tasks`` records itself here.
+    task_rows: dict[str, Row[Any]] = field(default_factory=dict)
+    # Each teller row as the service's set_presence, _take and _release last wrote it
+    # (UPDATE ... RETURNING), for an operation whose every later write to that teller goes
+    # through them.
+    teller_rows: dict[str, Row[Any]] = field(default_factory=dict)
 
     @property
     def postgres(self) -> bool:
@@ -125,27 +145,100 @@ def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
         _append_events(tx)
 
 
+_EVENT_COLUMNS = (
+    "task_id",
+    "branch",
+    "origin_terminal",
+    "teller_id",
+    "kind",
+    "state",
+    "detail",
+    "at",
+)
+_INSERT_EVENTS = dispatch_events.insert()
+# PostgreSQL: the advisory lock and the rows in one statement (one round trip less on every
+# write). The lock is a CTE every new row is joined to, so it is held before the first row
+# exists, hence before the first id is drawn from the sequence.
+_PG_EVENT_LOCK = (
+    select(func.pg_advisory_xact_lock(bindparam("b_key", type_=BigInteger())).label("locked"))
+    .cte("event_log_lock")
+    .prefix_with("MATERIALIZED", dialect="postgresql")
+)
+_PG_EVENT_ROWS = (
+    func.unnest(
+        *(
+            bindparam(f"b_{name}", type_=ARRAY(dispatch_events.c[name].type))
+            for name in _EVENT_COLUMNS
+        )
+    )
+    .table_valued(*_EVENT_COLUMNS, with_ordinality="ord")
+    .render_derived(name="new_events")
+)
+_PG_INSERT_EVENTS = dispatch_events.insert().from_select(
+    list(_EVENT_COLUMNS),
+    # In the transaction's order: the ids too.
+    select(*(_PG_EVENT_ROWS.c[name] for name in _EVENT_COLUMNS))
+    .select_from(_PG_EVENT_LOCK.join(_PG_EVENT_ROWS, true()))
+    .order_by(_PG_EVENT_ROWS.c.ord),
+)
+
+
 def _append_events(tx: Tx) -> None:
     if not tx.events:
         return
     if tx.postgres:
         # As in the fleet log: ids become visible in order, so tailing readers miss none.
         # Taken last, after every row lock of the transaction: no deadlock.
-        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
-    tx.conn.execute(dispatch_events.insert(), tx.events)
+        params: dict[str, Any] = {"b_key": EVENT_LOG_LOCK_KEY}
+        for name in _EVENT_COLUMNS:
+            params[f"b_{name}"] = [event[name] for event in tx.events]
+        tx.conn.execute(_PG_INSERT_EVENTS, params)
+        return
+    tx.conn.execute(_INSERT_EVENTS, tx.events)
 
 
 # -- locks ---------------------------------------------------------------------------------
 
+_LOCK_TASK = select(tasks).where(tasks.c.task_id == bindparam("b_task_id")).with_for_update()
+_LOCK_TELLER = (
+    select(tellers).where(tellers.c.teller_id == bindparam("b_teller_id")).with_for_update()
+)
+_LOCK_TELLERS = (
+    select(tellers)
+    .where(tellers.c.teller_id.in_(bindparam("b_teller_ids", expanding=True)))
+    .order_by(tellers.c.teller_id)
+    .with_for_update()
+)
+# A teller's row with one skill per result row (one row with skill NULL: no skills).
+_TELLER_AND_SKILLS = (
+    select(tellers, teller_skills.c.skill)
+    .select_from(tellers.outerjoin(teller_skills, teller_skills.c.teller_id == tellers.c.teller_id))
+    .where(tellers.c.teller_id == bindparam("b_teller_id"))
+    .order_by(teller_skills.c.skill)
+)
+_LOCK_TELLER_AND_SKILLS = _TELLER_AND_SKILLS.with_for_update(of=tellers)
+
 
 def lock_task(conn: Connection, task_id: str) -> Row[Any] | None:
-    return conn.execute(select(tasks).where(tasks.c.task_id == task_id).with_for_update()).first()
+    return conn.execute(_LOCK_TASK, {"b_task_id": task_id}).first()
 
 
 def lock_teller(conn: Connection, teller_id: str) -> Row[Any] | None:
-    return conn.execute(
-        select(tellers).where(tellers.c.teller_id == teller_id).with_for_update()
-    ).first()
+    return conn.execute(_LOCK_TELLER, {"b_teller_id": teller_id}).first()
+
+
+def lock_teller_and_skills(
+    conn: Connection, teller_id: str
+) -> tuple[Row[Any] | None, tuple[str, ...]]:
+    """``lock_teller`` and ``skills_of`` in one query: the locked row and its skills."""
+    rows = conn.execute(_LOCK_TELLER_AND_SKILLS, {"b_teller_id": teller_id}).all()
+    return _teller_and_skills(rows)
+
+
+def _teller_and_skills(rows: Sequence[Row[Any]]) -> tuple[Row[Any] | None, tuple[str, ...]]:
+    if not rows:
+        return None, ()
+    return rows[0], tuple(row.skill for row in rows if row.skill is not None)
 
 
 def lock_tellers(conn: Connection, teller_ids: Iterable[str]) -> dict[str, Row[Any]]:
@@ -153,27 +246,23 @@ def lock_tellers(conn: Connection, teller_ids: Iterable[str]) -> dict[str, Row[A
     ids = sorted(set(teller_ids))
     if not ids:
         return {}
-    rows = conn.execute(
-        select(tellers)
-        .where(tellers.c.teller_id.in_(ids))
-        .order_by(tellers.c.teller_id)
-        .with_for_update()
-    ).all()
+    rows = conn.execute(_LOCK_TELLERS, {"b_teller_ids": ids}).all()
     return {row.teller_id: row for row in rows}
 
 
 # -- reads ---------------------------------------------------------------------------------
 
+_SKILLS_OF = (
+    select(teller_skills.c.teller_id, teller_skills.c.skill)
+    .where(teller_skills.c.teller_id.in_(bindparam("b_teller_ids", expanding=True)))
+    .order_by(teller_skills.c.teller_id, teller_skills.c.skill)
+)
+
 
 def skills_of(conn: Connection, teller_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {teller_id: [] for teller_id in teller_ids}
     if teller_ids:
-        rows = conn.execute(
-            select(teller_skills.c.teller_id, teller_skills.c.skill)
-            .where(teller_skills.c.teller_id.in_(list(teller_ids)))
-            .order_by(teller_skills.c.teller_id, teller_skills.c.skill)
-        )
-        for row in rows:
+        for row in conn.execute(_SKILLS_OF, {"b_teller_ids": list(teller_ids)}):
             out[row.teller_id].append(row.skill)
     return {key: tuple(value) for key, value in out.items()}
 
@@ -193,10 +282,10 @@ def teller_from_row(row: Row[Any], skills: Sequence[str]) -> Teller:
 
 
 def load_teller(conn: Connection, teller_id: str) -> Teller | None:
-    row = conn.execute(select(tellers).where(tellers.c.teller_id == teller_id)).first()
-    if row is None:
-        return None
-    return teller_from_row(row, skills_of(conn, [teller_id])[teller_id])
+    row, skills = _teller_and_skills(
+        conn.execute(_TELLER_AND_SKILLS, {"b_teller_id": teller_id}).all()
+    )
+    return teller_from_row(row, skills) if row is not None else None
 
 
 def load_tellers(conn: Connection, branch_id: str | None) -> list[Teller]:
@@ -217,10 +306,13 @@ def manager_from_row(row: Row[Any]) -> LobbyManager:
     )
 
 
+_LOAD_MANAGER = select(lobby_managers).where(
+    lobby_managers.c.manager_id == bindparam("b_manager_id")
+)
+
+
 def load_manager(conn: Connection, manager_id: str) -> LobbyManager | None:
-    row = conn.execute(
-        select(lobby_managers).where(lobby_managers.c.manager_id == manager_id)
-    ).first()
+    row = conn.execute(_LOAD_MANAGER, {"b_manager_id": manager_id}).first()
     return manager_from_row(row) if row is not None else None
 
 
@@ -240,8 +332,11 @@ def branch_from_row(row: Row[Any]) -> Branch:
     )
 
 
+_LOAD_BRANCH = select(branches).where(branches.c.branch_id == bindparam("b_branch_id"))
+
+
 def load_branch(conn: Connection, branch_id: str) -> Branch | None:
-    row = conn.execute(select(branches).where(branches.c.branch_id == branch_id)).first()
+    row = conn.execute(_LOAD_BRANCH, {"b_branch_id": branch_id}).first()
     return branch_from_row(row) if row is not None else None
 
 
@@ -314,13 +409,3 @@ def event_from_row(row: Row[Any]) -> DispatchEvent:
         detail=row.detail,
         at=row.at,
     )
-
-
-def excluded_tellers(conn: Connection, task_id: str) -> frozenset[str]:
-    """Tellers who rejected the task or let its offer expire."""
-    rows = conn.execute(
-        select(task_offers.c.teller_id).where(
-            task_offers.c.task_id == task_id, task_offers.c.answer.in_(("rejected", "expired"))
-        )
-    )
-    return frozenset(row.teller_id for row in rows)
