@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf.message import Message
 
 from branchline.agent import failpoints
-from branchline.agent.journal.txjournal import Transaction
+from branchline.agent.journal.db import CorruptRecord
+from branchline.agent.journal.txjournal import Transaction, UnknownTransaction
 from branchline.agent.tube import machines as m
 from branchline.agent.tube.sender import OutboxSender, encode_body
 from branchline.agent.uplink import UplinkUnavailable
@@ -448,9 +449,23 @@ class TubeEngine:
     def get(self, txn_id: str) -> Live:
         live = self.live.get(txn_id)
         if live is None:
+            live = self._from_journal(txn_id)
+        if live is None:
             raise TubeRefused(
                 "not_found", "unknown_transaction", f"txn_id: no transaction {txn_id[:64]!r}"
             )
+        return live
+
+    def _from_journal(self, txn_id: str) -> Live | None:
+        """A transaction finished in an earlier run of the agent, as its journal tells it."""
+        try:
+            txn = self.agent.store.txjournal.get(txn_id)
+        except (UnknownTransaction, CorruptRecord):
+            return None
+        if txn.kind not in m.MACHINES or not txn.finished:
+            return None  # unfinished ones are all in ``live`` since recovery
+        live = live_from_journal(txn)
+        self.live[txn_id] = live
         return live
 
     def busy(self) -> Live | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError, Message
 
+from branchline.agent import failpoints
 from branchline.agent.journal.outbox import Outbox, OutboxMessage
 from branchline.agent.uplink import Uplink, UplinkUnavailable
 from branchline.common.logs import log_event
@@ -151,6 +152,9 @@ class OutboxSender:
                 self._outbox.mark_attempt, message.seq, f"{answer.code}: {answer.message}"
             )
             return False
+        # The server has applied it; dying here loses only the answer, which the same key
+        # gets back from the server after a restart.
+        failpoints.hit("outbox.answered", message.seq)
         stored = await asyncio.to_thread(
             self._outbox.mark_acknowledged, message.seq, answer.SerializeToString()
         )

@@ -18,7 +18,8 @@ S = pb.TubeState
 async def authorising(engine: TubeEngine, live: Live) -> None:
     reply = await engine.answer(live)
     if reply.code:
-        engine.say(live, reply.code, reply.message)
+        # Set without waking anyone: the caller hears it with the final state.
+        live.code, live.message = reply.code, reply.message
         await engine.advance(
             live,
             m.CANCELED,

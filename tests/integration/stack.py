@@ -127,9 +127,15 @@ class Stack:
     def agent_socket(self) -> Path:
         return self.state_dir / "agent.sock"
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Proc:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, append: bool = False
+    ) -> Proc:
         log_path = self.root / f"{name}.log"
-        out = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
+        # append: a restarted agent keeps what its previous life wrote (crash tests read both).
+        out = open(log_path, "ab" if append else "wb")  # noqa: SIM115 - the child writes to it
+        if append:
+            out.write(f"---- {name} started {time.strftime('%H:%M:%S')} ----\n".encode())
+            out.flush()
         popen = subprocess.Popen(
             [PY, "-m", *args],
             stdout=out,
@@ -230,7 +236,9 @@ required_devices = {required}
         self, env: dict[str, str] | None = None, wait: bool = True, **overrides: str
     ) -> Proc:
         config = self.agent_config(**overrides)
-        proc = self._spawn("agent", ["branchline.agent.main", "--config", str(config)], env=env)
+        proc = self._spawn(
+            "agent", ["branchline.agent.main", "--config", str(config)], env=env, append=True
+        )
         if wait:
             wait_for(
                 lambda: self.agent_socket.exists() or proc.popen.poll() is not None,

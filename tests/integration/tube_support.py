@@ -158,12 +158,19 @@ def start_branch(
 
 def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
     stack.start_agent(env=env)
-    wait_for(
-        lambda: stack.diag("status", "--json").stdout.count('"online"') >= 4,
-        30,
-        "card reader, PIN pad, printer and tube station online",
-    )
+    wait_for(lambda: devices_open(stack), 30, "card reader, PIN pad, printer and tube station open")
     wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
+
+
+def devices_open(stack: Stack) -> bool:
+    """Every device answers (busy or reporting a fault counts: its driver is talking to it)."""
+    result = stack.diag("status", "--json")
+    if result.returncode != 0:
+        return False
+    devices = json.loads(result.stdout).get("devices", [])
+    return len(devices) >= 4 and all(
+        d.get("status") not in ("no_device", "offline", "", None) for d in devices
+    )
 
 
 def agent_connected(stack: Stack) -> bool:
@@ -345,3 +352,18 @@ def customer_takes(stack: Stack, txn_id: str, stage: str = "arrived") -> None:
     )
     stack.sim_act("tube_station", "remove")
 
+
+def tidy_tube(stack: Stack) -> None:
+    """Leave both stations empty with doors closed and no fault (between independent cases).
+
+    The agent must be running: the terminal's door is opened through it, as a technician
+    would with ``branchline-diag tube_station open_door``."""
+    line = stack.sim_act("tube_station", "status")
+    if line["backoffice_state"] == "arrived":
+        stack.sim_act("tube_station", "backoffice_remove")
+    if line["terminal_carrier_id"] != "0":
+        stack.device_command("tube_station", "open_door")
+        stack.sim_act("tube_station", "remove")
+    stack.device_command("tube_station", "close_door")
+    if line["terminal_fault"] != "none" or line["backoffice_fault"] != "none":
+        stack.device_command("tube_station", "reset_fault")
