@@ -115,9 +115,14 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), self._retry_seconds)
 
     async def _send_pending(self) -> None:
-        if not self._uplink.connected:
-            return
         pending = await asyncio.to_thread(self._outbox.pending, BATCH)
+        if not pending:
+            return
+        if not self._uplink.connected:
+            # Counted on the oldest message, so `branchline-diag outbox` shows why it waits.
+            why = f"not connected to the server ({self._uplink.last_error or 'connecting'})"
+            await asyncio.to_thread(self._outbox.mark_attempt, pending[0].seq, why)
+            return
         for message in pending:
             if not await self._send_one(message):
                 return
