@@ -243,6 +243,10 @@ class Uplink:
 
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]) -> None:
         interval = self._config.heartbeat_interval
+        loop = asyncio.get_running_loop()
+        # On a fixed clock, whatever else is sent: the server's liveness check reads only
+        # heartbeats, so a terminal busy with requests must not fall silent to it.
+        next_heartbeat = loop.time() + interval
         while True:
             if reader.done():
                 reader.result()  # re-raises the RPC error
@@ -257,13 +261,14 @@ class Uplink:
                         device_status=link_pb2.DeviceStatusReport(device=device_to_pb(snapshot))
                     )
                 )
-            if self._state_dirty:
+            if self._state_dirty or loop.time() >= next_heartbeat:
                 self._state_dirty = False
                 await call.write(self._heartbeat_message())
+                next_heartbeat = loop.time() + interval
             wake = asyncio.ensure_future(self._wake.wait())
-            done, _ = await asyncio.wait(
-                {wake, reader}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+            await asyncio.wait(
+                {wake, reader},
+                timeout=max(0.0, next_heartbeat - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             wake.cancel()
-            if not done:
-                await call.write(self._heartbeat_message())
