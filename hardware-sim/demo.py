@@ -17,10 +17,24 @@ from pathlib import Path
 
 import grpc
 
-from branchline.v1 import fleet_pb2, fleet_pb2_grpc
+from branchline.v1 import (
+    agent_local_pb2,
+    agent_local_pb2_grpc,
+    dispatch_pb2,
+    dispatch_pb2_grpc,
+    fleet_pb2,
+    fleet_pb2_grpc,
+)
 
 TERMINAL_ID = "T-0001"
 BRANCH = "BR-001"
+CLERK = "BO-1"
+# The simulator's "visa" card, enrolled with this PIN for the demo customer C-1.
+DEMO_PAN = "4761739001010010"
+DEMO_PIN = "1234"
+# ANSI X9.24-1's example BDK and initial KSN: the simulated PIN pad's DUKPT keys.
+DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
+DEMO_KSN = "FFFF9876543210E00000"
 
 
 def agent_config(var: Path, listen: str) -> str:
@@ -38,6 +52,9 @@ ca_file = "{pki / "ca.pem"}"
 cert_file = "{pki / "terminals" / (TERMINAL_ID + ".pem")}"
 key_file = "{pki / "terminals" / (TERMINAL_ID + ".key")}"
 required_devices = ["card_reader", "pin_pad", "printer"]
+
+[transactions]
+customer_timeout = 300
 
 [device.card_reader]
 driver = "crt591_card_reader"
@@ -76,6 +93,134 @@ def _spawn(name: str, args: list[str], var: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
+
+
+def _cli(module: str, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise SystemExit(
+            f"demo setup failed: {module} {args[:3]}: {result.stderr or result.stdout}"
+        )
+    return result.stdout
+
+
+class Bank:
+    """The demo's bank: a soft HSM, one customer with a card and accounts, FX rates."""
+
+    def __init__(self, var: Path) -> None:
+        self.var = var
+        self.db = f"sqlite:///{var / 'server' / 'branchline.db'}"
+        self.pan_key = var / "server" / "pan-token.key"
+        self.keystore = var / "hsm" / "keystore.json"
+        self.master = var / "hsm" / "master.key"
+
+    @property
+    def hsm_url(self) -> str:
+        return f"soft://{self.keystore}?master_key_file={self.master}"
+
+    def hsm(self, *args: str) -> str:
+        return _cli(
+            "branchline.server.hsm_cli",
+            "--keystore", str(self.keystore), "--master-key-file", str(self.master), *args,
+        )  # fmt: skip
+
+    def server(self, *args: str, stdin: str | None = None) -> str:
+        return _cli(
+            "branchline.server.main", "--db", self.db, "--pan-token-key", str(self.pan_key),
+            *args, stdin=stdin,
+        )  # fmt: skip
+
+    def set_up(self) -> None:
+        """Once per var/ folder: keys, the customer, accounts, opening balances, rates."""
+        marker = self.var / "demo" / "bank.ready"
+        if marker.exists():
+            return
+        (self.var / "hsm").mkdir(parents=True, exist_ok=True)
+        (self.var / "server").mkdir(parents=True, exist_ok=True)
+        if not self.master.exists():
+            _cli("branchline.server.hsm_cli", "new-master-key", "--out", str(self.master))
+        self.hsm("import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", DEMO_BDK)
+        self.hsm("create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+        self.server(
+            "cards", "enroll", "--pan", "-", "--customer", "C-1", "--name", "Demo Customer",
+            "--pvk", "PVK", "--test-pin", DEMO_PIN, "--hsm", self.hsm_url, stdin=DEMO_PAN + "\n",
+        )  # fmt: skip
+        for kind, currency, account, opening in (
+            ("cash", "CNY", "C1-CNY", "5000.00"),
+            ("metal", "XAU", "C1-XAU", "20.000"),
+        ):
+            self.server(
+                "ledger", "open-account", "--customer", "C-1", "--kind", kind,
+                "--currency", currency, "--id", account,
+            )  # fmt: skip
+            self.server("ledger", "link", "--pan", "-", "--account", account, stdin=DEMO_PAN + "\n")
+            self.server(
+                "ledger", "deposit", "--account", account, "--currency", currency,
+                "--amount", opening, "--branch", BRANCH, "--ref", f"opening-{account}",
+            )  # fmt: skip
+        self.server("ledger", "rates", "--set", "USD=7.10:7.20", "XAU=540.50:548.00")
+        marker.write_text("set up\n")
+
+    def pin_pad_key(self) -> str:
+        """The initial DUKPT key injected into the simulated PIN pad (as a key custodian would)."""
+        import json
+
+        return str(
+            json.loads(self.hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", DEMO_KSN))[
+                "initial_key"
+            ]
+        )
+
+
+def _operator_channel(listen: str, pki: Path) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=(pki / "ca.pem").read_bytes(),
+        private_key=(pki / "operators" / "ops.key").read_bytes(),
+        certificate_chain=(pki / "operators" / "ops.pem").read_bytes(),
+    )
+    return grpc.secure_channel(listen, credentials)
+
+
+def _staff_branch(listen: str, pki: Path) -> None:
+    """The branch and its back-office clerk (idempotent: AddTeller creates or updates)."""
+    with _operator_channel(listen, pki) as channel:
+        admin = dispatch_pb2_grpc.DispatchAdminStub(channel)
+        try:
+            admin.AddBranch(
+                dispatch_pb2.AddBranchRequest(branch_id=BRANCH, name="Demo"), timeout=10
+            )
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]
+                raise
+        admin.AddTeller(
+            dispatch_pb2.AddTellerRequest(
+                teller_id=CLERK, name="Back office", branch=BRANCH, skills=["back_office"]
+            ),
+            timeout=10,
+        )
+
+
+def _load_pin_pad(config_state: Path, key_hex: str) -> str:
+    import json
+
+    with grpc.insecure_channel(f"unix:{config_state / 'agent.sock'}") as channel:
+        reply = agent_local_pb2_grpc.AgentLocalStub(channel).RunCommand(
+            agent_local_pb2.DeviceCommandRequest(
+                device="pin_pad",
+                command="load_key",
+                params_json=json.dumps(
+                    {"algorithm": "tdes", "key_hex": key_hex, "ksn_hex": DEMO_KSN}
+                ),
+            ),
+            timeout=60,
+        )
+    return str(reply.completion)
 
 
 def _registered(listen: str, pki: Path) -> bool:
@@ -118,11 +263,17 @@ def main(argv: list[str] | None = None) -> int:
                 str(pki),
                 "--terminal",
                 TERMINAL_ID,
+                "--teller",
+                CLERK,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
         print(f"made development certificates in {pki}")
+    if not (pki / "tellers" / f"{CLERK}.pem").exists():  # a var/ from before the tube demo
+        _cli("branchline.server.main", "pki", "issue", str(pki), "--role", "teller", "--id", CLERK)
+    bank = Bank(var)
+    bank.set_up()
     config = var / "demo" / "agent.toml"
     config.write_text(agent_config(var, args.listen))
 
@@ -137,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"sqlite:///{var / 'server' / 'branchline.db'}",
                 "--tls-dir",
                 str(pki),
+                "--hsm",
+                bank.hsm_url,
+                "--pan-token-key",
+                str(bank.pan_key),
             ],
             var,
         ),
@@ -166,10 +321,14 @@ def main(argv: list[str] | None = None) -> int:
                 stop, code = True, 1
         if not ready and not stop and _registered(args.listen, pki):
             ready = True
+            up_after = time.monotonic() - started
+            _staff_branch(args.listen, pki)
+            loaded = _load_pin_pad(var / "agent", bank.pin_pad_key())
             bin_dir = Path(sys.executable).parent
+            teller = f"{bin_dir}/branchline-teller --target {args.listen} --tls-dir {pki} --as teller:{CLERK}"
             print(
                 f"""
-Branchline demo is up ({time.monotonic() - started:.1f} s): terminal {TERMINAL_ID} registered.
+Branchline demo is up ({up_after:.1f} s): terminal {TERMINAL_ID} registered.
 
   gRPC server    {args.listen} (mTLS; certificates in {pki})
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}
@@ -179,6 +338,16 @@ Branchline demo is up ({time.monotonic() - started:.1f} s): terminal {TERMINAL_I
                  then {bin_dir}/branchline-diag --config {config} rates
   receipts       {var / "sim" / "printer"}/
   logs           {var / "demo"}/{{server,sim,agent}}.log
+
+Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad key {loaded}):
+  customer       {sys.executable} -m branchline.sim.customer --state-dir {var / "agent"} --run-dir {var / "sim"} deposit --account C1-CNY --amount 200.00
+  back office    {teller} tube list
+                 {sys.executable} -m branchline.sim.act --run-dir {var / "sim"} tube_station backoffice_remove
+                 {teller} tube count TXN --kind cash --currency CNY --amount 200.00
+  withdrawal     ... customer withdraw --account C1-CNY --amount 50.00, then
+                 {teller} tube send TXN --carrier 8 and
+                 {sys.executable} -m branchline.sim.act --run-dir {var / "sim"} tube_station backoffice_send carrier_id=8
+  balances       {bin_dir}/branchline-server --db {bank.db} ledger balances --customer C-1
 
 Ctrl-C stops all three.""",
                 flush=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -68,6 +69,66 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
         timeout=30,
     )
     assert status.returncode == 0 and "connected" in status.stdout
+
+    # The tube deposit the banner describes, run with the very commands it prints.
+    commands = {
+        line.split()[0]: line.split()[1:]
+        for line in output.splitlines()
+        if line.strip().startswith(("customer ", "back office "))
+    }
+    assert "customer" in commands, output
+    customer = subprocess.Popen(
+        commands["customer"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    teller = [arg for arg in output.split("back office")[1].split("\n")[0].split()][:-2]
+    txn = ""
+    deadline = time.monotonic() + 60
+    while not txn and time.monotonic() < deadline:
+        listed = subprocess.run(
+            [*teller, "tube", "list", "--state", "in_transit", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert listed.returncode == 0, listed.stderr
+        txns = json.loads(listed.stdout)["txns"]
+        txn = txns[0]["txn_id"] if txns else ""
+        time.sleep(0.5)
+    assert txn, "the demo deposit never left the terminal"
+    act = [PY, "-m", "branchline.sim.act", "--run-dir", str(var / "sim"), "--json", "tube_station"]
+
+    def back_office_station() -> str:
+        shown = subprocess.run(
+            [*act, "status", "--json"], capture_output=True, text=True, timeout=30
+        )
+        return str(json.loads(shown.stdout)["backoffice_state"])
+
+    wait_until = time.monotonic() + 20
+    while back_office_station() != "arrived":
+        assert time.monotonic() < wait_until, "the carrier never reached the back office"
+        time.sleep(0.2)
+    subprocess.run([*act, "backoffice_remove"], check=True, capture_output=True, timeout=30)
+    counted = subprocess.run(
+        [
+            *teller,
+            "tube",
+            "count",
+            txn,
+            "--kind",
+            "cash",
+            "--currency",
+            "CNY",
+            "--amount",
+            "200.00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert counted.returncode == 0, counted.stdout + counted.stderr
+    said, _ = customer.communicate(timeout=60)
+    assert customer.returncode == 0, said
+    assert "outcome: completed" in said and "balance after: 5200.00 CNY" in said
 
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=60)
