@@ -314,6 +314,9 @@ required_devices = {required}
         )
 
     def stop_all(self) -> None:
-        for name in ("agent", "sim", "server"):
+        # The agent first (it reports its last state to the server), then everything else a
+        # test spawned (a payShield simulator, ...), the server last.
+        order = ["agent", "sim", *(n for n in self.procs if n not in ("agent", "sim", "server"))]
+        for name in [*order, "server"]:
             if name in self.procs:
                 self.procs[name].stop()

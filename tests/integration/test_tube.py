@@ -48,6 +48,7 @@ from tests.integration.tube_support import (
     server_state,
     sign_in,
     start_branch,
+    station_online,
     tube,
 )
 
@@ -332,11 +333,7 @@ def test_lost_carrier_and_untaken_carrier_are_reversed_exactly_once(branch: Stac
     assert [h["status"] for h in record["holds"]] == ["released"]
 
     # Arrived, the door opened, nobody took it: reversed too, the carrier stays locked in.
-    wait_for(
-        lambda: '"online"' in stack.diag("tube_station", "status", "--json").stdout,
-        15,
-        "the station back online",
-    )
+    wait_for(lambda: station_online(stack), 15, "the station back online")
     start = tube(stack).StartWithdrawal(
         pb.StartTubeRequest(
             session_id=session, account_id="C1-CNY", asset=asset("cash", "CNY", "120.00")

@@ -3,7 +3,8 @@ deposit and of a tube withdrawal — every step enumerated, not sampled — and 
 
 The failpoints are real (``BRANCHLINE_FAILPOINTS`` in the agent's environment, see
 agent/failpoints.py): ``<kind>.after=N`` kills the agent right after step N of the transaction
-is durable and before anything acts on it; ``outbox.answered=SEQ`` right after the server
+is durable and before anything acts on it; ``<kind>.acted=N`` once step N's action is done and
+before step N+1 is journaled; ``outbox.answered=SEQ`` right after the server
 applied a message and before the terminal stored its answer (the answer is lost, the effect
 is not). The step lists come from a clean run of each flow, read from the agent's journal.
 
@@ -42,6 +43,7 @@ from tests.integration.tube_support import (
     sign_in,
     start_agent,
     start_branch,
+    station_loaded,
     tidy_tube,
     tube,
 )
@@ -144,11 +146,7 @@ def step_deposit(run: Run, view: pb.TubeView) -> None:
     if view.stage == "awaiting_carrier":
         if sim_tube(stack)["terminal_state"] != "loaded":
             stack.sim_act("tube_station", "load", carrier_id=str(run.carrier))
-            wait_for(
-                lambda: '"loaded"' in stack.diag("tube_station", "status", "--json").stdout,
-                10,
-                "the agent to see the carrier",
-            )
+            wait_for(lambda: station_loaded(stack), 10, "the agent to see the carrier")
         run.customer("SendCarrier", pb.TubeAction(txn_id=run.txn_id))
     elif view.stage in ("sending", "sent"):
         state = server_state_of(stack, run.txn_id)
@@ -328,6 +326,20 @@ def test_sigkill_after_each_journaled_step(
     # The crash happened where it was meant to: that step is journaled once, as named.
     assert steps[number - 1] == name
     assert steps[-1] == "completed"
+
+
+ACTED_CASES = [case for case in CASES if case[2] != "completed"]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("kind", "number", "name"), ACTED_CASES, ids=[f"{k}-{n}-{s}" for k, n, s in ACTED_CASES]
+)
+def test_sigkill_after_each_steps_action(branch: Stack, kind: str, number: int, name: str) -> None:
+    """Killed once stage N's action is done (the carrier sent, the answer heard, the door
+    opened...) but before the next step is journaled: recovery runs the action again."""
+    done = crash_run(branch, kind, f"{kind}.acted={number}", CARRIER_BASE[kind] + 20 + number)
+    assert journal_steps(branch, done.txn_id)[number - 1] == name
 
 
 ANSWER_CASES = [

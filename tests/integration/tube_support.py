@@ -9,8 +9,10 @@ the server's TubeDesk with its own certificate, and the simulator's back-office 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,13 +22,15 @@ from typing import Any, cast
 import grpc
 
 from branchline.server import pki
-from branchline.v1 import agent_local_pb2
+from branchline.server.hsm_cli import main as hsm_main
+from branchline.server.main import main as server_main
+from branchline.v1 import agent_local_pb2, common_pb2
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
-from tests.integration.stack import PY, Stack, wait_for
-from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN, device_busy_with, hsm_cli
+from tests.integration.stack import Stack, wait_for
+from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN
 
 PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
 CARDS = {"visa": PAN, "magstripe": PAN2}
@@ -47,18 +51,36 @@ send_command_timeout = 30
 S = pb.TubeState
 
 
+def in_process(main: Callable[[list[str]], int], args: list[str], stdin: str | None = None) -> str:
+    """Run a Branchline CLI's ``main`` in this process (a Python start-up per call made the
+    bank's set-up the slowest part of these tests); returns what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    finally:
+        sys.stdin = saved
+    assert code == 0, f"{args[:4]}: {out.getvalue()}{err.getvalue()}"
+    return out.getvalue()
+
+
 def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [
-            PY, "-m", "branchline.server.main",
-            "--db", f"sqlite:///{stack.root / 'server.db'}",
-            "--pan-token-key", str(stack.root / "pan-token.key"),
-            *args,
-        ],
-        input=stdin, capture_output=True, text=True, timeout=60,
+    return in_process(
+        server_main,
+        ["--db", f"sqlite:///{stack.root / 'server.db'}",
+         "--pan-token-key", str(stack.root / "pan-token.key"), *args],
+        stdin,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+
+
+def hsm(stack: Stack, *args: str) -> str:
+    return in_process(
+        hsm_main,
+        ["--keystore", str(stack.root / "keystore.json"),
+         "--master-key-file", str(stack.root / "hsm-master.key"), *args],
+    )  # fmt: skip
 
 
 def soft_hsm(stack: Stack) -> str:
@@ -72,13 +94,9 @@ def ledger(stack: Stack, *args: str, stdin: str | None = None) -> str:
 def prepare_bank(stack: Stack) -> None:
     """Keys, cards, customers, accounts, opening balances and rates — before the server runs."""
     stack.branch = BRANCH
-    subprocess.run(
-        [PY, "-m", "branchline.server.hsm_cli", "new-master-key",
-         "--out", str(stack.root / "hsm-master.key")],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
-    hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+    in_process(hsm_main, ["new-master-key", "--out", str(stack.root / "hsm-master.key")])
+    hsm(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
+    hsm(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
     for customer, pan in (("C-1", PAN), ("C-2", PAN2)):
         server_cli(
             stack, "cards", "enroll", "--pan", "-", "--customer", customer,
@@ -147,9 +165,7 @@ def start_branch(
     stack.start_sim()
     stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
     start_agent(stack, agent_env)
-    initial = json.loads(
-        hsm_cli(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0).stdout
-    )
+    initial = json.loads(hsm(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0))
     completion, problem, _ = stack.device_command(
         "pin_pad", "load_key", algorithm="tdes", key_hex=initial["initial_key"], ksn_hex=KSN0
     )
@@ -162,15 +178,42 @@ def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
     wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
 
 
+def agent_devices(stack: Stack) -> list[common_pb2.Device]:
+    """The agent's devices as it reports them (the local API: no process per look)."""
+    try:
+        status = stack.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return []
+    return list(status.devices)
+
+
 def devices_open(stack: Stack) -> bool:
     """Every device answers (busy or reporting a fault counts: its driver is talking to it)."""
-    result = stack.diag("status", "--json")
-    if result.returncode != 0:
-        return False
-    devices = json.loads(result.stdout).get("devices", [])
-    return len(devices) >= 4 and all(
-        d.get("status") not in ("no_device", "offline", "", None) for d in devices
+    devices = agent_devices(stack)
+    closed = (
+        common_pb2.DEVICE_STATUS_UNSPECIFIED,
+        common_pb2.DEVICE_STATUS_NO_DEVICE,
+        common_pb2.DEVICE_STATUS_OFFLINE,
     )
+    return len(devices) >= 4 and all(d.status not in closed for d in devices)
+
+
+def busy_with(stack: Stack, device: str, command: str) -> bool:
+    return any(d.name == device and d.detail == f"running {command}" for d in agent_devices(stack))
+
+
+def station(stack: Stack) -> common_pb2.Device | None:
+    return next((d for d in agent_devices(stack) if d.name == "tube_station"), None)
+
+
+def station_loaded(stack: Stack) -> bool:
+    found = station(stack)
+    return found is not None and found.facts.get("state") == "loaded"
+
+
+def station_online(stack: Stack) -> bool:
+    found = station(stack)
+    return found is not None and found.status == common_pb2.DEVICE_STATUS_ONLINE
 
 
 def agent_connected(stack: Stack) -> bool:
@@ -212,12 +255,12 @@ def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
 
     worker = threading.Thread(target=call)
     worker.start()
-    wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
+    wait_for(lambda: busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
     stack.sim_act("card_reader", "insert", card=card)
-    wait_for(lambda: device_busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
+    wait_for(lambda: busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
     stack.sim_act("pin_pad", "press", keys=pin + "E")
     wait_for(
-        lambda: device_busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
+        lambda: busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
         30,
         "card ejected",
     )
@@ -304,11 +347,7 @@ class Carriers:
 def send_deposit(stack: Stack, session: str, txn_id: str, carrier: int) -> pb.TubeView:
     """The customer loads the carrier and presses Send; returns once it has left."""
     stack.sim_act("tube_station", "load", carrier_id=str(carrier))
-    wait_for(
-        lambda: '"loaded"' in stack.diag("tube_station", "status", "--json").stdout,
-        10,
-        "the agent to see the loaded carrier",
-    )
+    wait_for(lambda: station_loaded(stack), 10, "the agent to see the loaded carrier")
     view = tube(stack).SendCarrier(pb.TubeAction(session_id=session, txn_id=txn_id), timeout=30)
     return view
 
