@@ -23,7 +23,12 @@ from pathlib import Path
 import grpc
 
 from branchline.sim.act import act
-from branchline.v1 import agent_local_pb2, agent_local_pb2_grpc
+from branchline.v1 import (
+    agent_local_pb2,
+    agent_local_pb2_grpc,
+    sim_control_pb2,
+    sim_control_pb2_grpc,
+)
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 
@@ -53,6 +58,22 @@ class Customer:
                 raise SystemExit(f"customer: gave up waiting for {what}")
             time.sleep(0.2)
 
+    def _insert(self, card: str) -> bool:
+        try:
+            act(self.run_dir, "card_reader", "insert", {"card": card})
+        except grpc.RpcError as exc:
+            if "gate is closed" in (exc.details() or ""):  # type: ignore[attr-defined]
+                return False
+            raise
+        return True
+
+    def _entry_active(self) -> bool:
+        with grpc.insecure_channel(f"unix:{self.run_dir / 'control.sock'}") as channel:
+            listed = sim_control_pb2_grpc.SimControlStub(channel).ListDevices(
+                sim_control_pb2.ListSimDevicesRequest(), timeout=5
+            )
+        return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
+
     def sign_in(self, card: str, pin: str) -> None:
         result: dict[str, agent_local_pb2.AuthenticateResult] = {}
 
@@ -67,8 +88,10 @@ class Customer:
         worker = threading.Thread(target=call)
         worker.start()
         self._until("the card slot", lambda: self._busy_with("card_reader", "accept_card"))
-        act(self.run_dir, "card_reader", "insert", {"card": card})
-        self._until("the PIN pad", lambda: self._busy_with("pin_pad", "read_pin"))
+        # The command shows as running a moment before the gate opens: push the card again.
+        self._until("the card reader to take the card", lambda: self._insert(card))
+        # Keys pressed before the PIN pad starts entry are ignored, as on a real pad.
+        self._until("the PIN pad", self._entry_active)
         act(self.run_dir, "pin_pad", "press", {"keys": pin + "E"})
         self._until(
             "the card back",

@@ -227,6 +227,28 @@ def journal_steps(stack: Stack, txn_id: str) -> list[str]:
     return [name if name != "state" else json.loads(data)["to"] for name, data in rows]
 
 
+def _journal(stack: Stack) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{stack.state_dir / 'journal.db'}?mode=ro", uri=True)
+
+
+def unfinished_txns(stack: Stack) -> list[str]:
+    if not (stack.state_dir / "journal.db").exists():
+        return []
+    db = _journal(stack)
+    try:
+        return [r[0] for r in db.execute("SELECT id FROM txn WHERE finished = 0")]
+    finally:
+        db.close()
+
+
+def kind_of(stack: Stack, txn_id: str) -> str:
+    db = _journal(stack)
+    try:
+        return str(db.execute("SELECT kind FROM txn WHERE id = ?", (txn_id,)).fetchone()[0])
+    finally:
+        db.close()
+
+
 def last_outbox_seq(stack: Stack) -> int:
     """The outbox counter, read from the stopped agent's journal."""
     db = sqlite3.connect(f"file:{stack.state_dir / 'journal.db'}?mode=ro", uri=True)
@@ -259,8 +281,12 @@ def crash_run(stack: Stack, kind: str, failpoint: str, carrier: int) -> pb.TubeV
     """One flow with the agent killed at ``failpoint``; returns the transaction's end."""
     before = balances(stack)
     line = stack.sim_act("tube_station", "status")
-    if line["terminal_carrier_id"] != "0" or "arrived" in line["backoffice_state"]:
-        start_agent(stack)  # a case before this one failed: clear the stations first
+    leftovers = unfinished_txns(stack)
+    if leftovers or line["terminal_carrier_id"] != "0" or "arrived" in line["backoffice_state"]:
+        # A case before this one failed: end what it left, clear the stations, start clean.
+        start_agent(stack)
+        for txn_id in leftovers:
+            drive(Run(stack, kind_of(stack, txn_id), 4000, txn_id=txn_id))
         tidy_tube(stack)
         stack.procs["agent"].stop()
     start_agent(stack, {"BRANCHLINE_FAILPOINTS": failpoint} if failpoint else None)

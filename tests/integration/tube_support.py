@@ -24,7 +24,7 @@ import grpc
 from branchline.server import pki
 from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.main import main as server_main
-from branchline.v1 import agent_local_pb2, common_pb2
+from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import tube_pb2 as pb
@@ -256,8 +256,10 @@ def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
     worker = threading.Thread(target=call)
     worker.start()
     wait_for(lambda: busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
-    stack.sim_act("card_reader", "insert", card=card)
-    wait_for(lambda: busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
+    # The command shows as running a moment before the driver opens the gate: a person
+    # simply pushes the card again.
+    wait_for(lambda: _try_insert(stack, card), 10, "the card reader to take the card")
+    wait_for(lambda: pin_entry_active(stack), 30, "PIN entry started")
     stack.sim_act("pin_pad", "press", keys=pin + "E")
     wait_for(
         lambda: busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
@@ -271,6 +273,22 @@ def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
     result = outcome["result"]
     assert result.verified, result
     return result.session_id
+
+
+def pin_entry_active(stack: Stack) -> bool:
+    """The simulated PIN pad takes keys (pressed earlier, they are ignored, as on a real pad)."""
+    listed = stack.sim().ListDevices(sim_control_pb2.ListSimDevicesRequest(), timeout=5)
+    return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
+
+
+def _try_insert(stack: Stack, card: str) -> bool:
+    try:
+        stack.sim_act("card_reader", "insert", card=card)
+    except grpc.RpcError as exc:
+        if "gate is closed" in (exc.details() or ""):  # type: ignore[attr-defined]
+            return False
+        raise
+    return True
 
 
 def asset(kind: str, currency: str, amount: str, bill_id: str = "") -> pb.TubeAsset:
