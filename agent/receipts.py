@@ -34,6 +34,7 @@ OUTCOME_TEXT: dict[str, str] = {
     "disputed": "DISPUTED - a teller will contact you",
     "handed_to_teller": "HANDED TO A TELLER - please see the counter",
 }
+DUPLICATE_TEXT = "DUPLICATE - same transaction as an earlier slip"
 MAX_LINES = 40
 MAX_TEXT = 200
 WIDTH = 48
@@ -54,6 +55,10 @@ class ReceiptData:
     pan_masked: str
     lines: tuple[tuple[str, str], ...]  # (label, value); money as decimal strings
     outcome: Outcome
+    # A reprint of a receipt that already came out (recovery after a crash between printing
+    # and the transaction's last step): marked so that two slips are not read as two
+    # transactions.
+    duplicate: bool = False
 
 
 def _text(value: object, field: str) -> str:
@@ -103,6 +108,8 @@ def receipt_job(receipt: ReceiptData, width: int = WIDTH) -> bytes:
     validate(receipt)
     page = escpos.Receipt(width=width)
     page.title(receipt.title)
+    if receipt.duplicate:
+        page.line(DUPLICATE_TEXT, bold=True, align=escpos.Alignment.CENTER)
     page.line(f"{receipt.when.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC")
     page.key_value("Terminal", receipt.terminal_id)
     page.key_value("Branch", receipt.branch)
@@ -149,6 +156,8 @@ async def print_receipt(agent: Agent, receipt: ReceiptData) -> int:
             f"receipt.terminal_id: {receipt.terminal_id!r} is not this terminal ({here!r})"
         )
     fields: dict[str, Any] = {"reference": receipt.reference, "outcome": receipt.outcome}
+    if receipt.duplicate:
+        fields["duplicate"] = True
     try:
         sent = await print_job(agent, job)
     except DeviceError as exc:

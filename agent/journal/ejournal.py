@@ -222,6 +222,31 @@ class EJournal:
             for r in rows
         ]
 
+    def find(self, kind: str, reference: str, limit: int = 20) -> list[Entry]:
+        """Entries of ``kind`` whose ``reference`` field is ``reference``, oldest first.
+
+        A scan of the journal: for recovery and diagnosis, not for every transaction."""
+        check_name(kind, "kind")
+        if limit < 1:
+            raise DataError(f"limit: must be at least 1, got {limit}")
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT * FROM ejournal WHERE kind = ? AND json_valid(fields)"
+                " AND json_extract(fields, '$.reference') = ? ORDER BY seq LIMIT ?",
+                (kind, reference, limit),
+            ).fetchall()
+        return [
+            Entry(
+                seq=r["seq"],
+                at=str(r["at"]),
+                kind=str(r["kind"]),
+                fields_json=str(r["fields"]),
+                prev_hash=str(r["prev_hash"]),
+                hash=str(r["hash"]),
+            )
+            for r in rows
+        ]
+
     def verify(self) -> VerifyReport:
         with self.db.separate_reader() as conn:
             total = int(conn.execute("SELECT COUNT(*) FROM ejournal").fetchone()[0])

@@ -139,11 +139,18 @@ class Outbox:
             if cursor.rowcount != 1:
                 raise UnknownMessage(f"seq: no outbox message {seq}")
 
-    def mark_acknowledged(self, seq: int, response: bytes) -> bytes:
+    def mark_acknowledged(
+        self, seq: int, response: bytes, *, keep_payload: bytes | None = None
+    ) -> bytes:
         """Record the server's answer; an already acknowledged message keeps its first answer,
-        which is returned either way."""
+        which is returned either way. ``keep_payload`` replaces the stored payload in the same
+        commit (the sender drops secrets the server no longer needs from what is kept)."""
         if not isinstance(response, bytes | bytearray | memoryview):
             raise DataError(f"response: must be bytes, got {type(response).__name__}")
+        if keep_payload is not None and not isinstance(
+            keep_payload, bytes | bytearray | memoryview
+        ):
+            raise DataError(f"keep_payload: must be bytes, got {type(keep_payload).__name__}")
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT acked_at, response FROM outbox WHERE seq = ?", (int(seq),)
@@ -156,6 +163,10 @@ class Outbox:
                 "UPDATE outbox SET acked_at = ?, response = ? WHERE seq = ?",
                 (self.db.now(), bytes(response), int(seq)),
             )
+            if keep_payload is not None:
+                conn.execute(
+                    "UPDATE outbox SET payload = ? WHERE seq = ?", (bytes(keep_payload), int(seq))
+                )
             return bytes(response)
 
     def acknowledged_response(self, seq: int) -> bytes | None:

@@ -4,11 +4,14 @@
 message their step queued (a partition only delays it); ``posted`` and ``return_taken`` were
 acknowledged already. Then the receipt — with the ``BLTX`` reference as a QR code — and the
 final state. A crash after printing and before the final step prints the receipt again on
-recovery: a duplicate receipt is the safe side of that line.
+recovery — a duplicate receipt is the safe side of that line — marked DUPLICATE when the
+e-journal shows the first one came out.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -68,12 +71,28 @@ async def closing(engine: TubeEngine, live: Live) -> None:
 async def _print(engine: TubeEngine, live: Live, final: str) -> None:
     if "printer" not in engine.agent.owners:
         return
+    receipt = receipt_for(engine, live, final)
+    if live.recovered and await _printed_before(engine, receipt.reference):
+        receipt = dataclasses.replace(receipt, duplicate=True)
     try:
-        await print_receipt(engine.agent, receipt_for(engine, live, final))
+        await print_receipt(engine.agent, receipt)
     except (DeviceError, BadReceipt) as exc:
         log_event(
             log, "tube_receipt_not_printed", logging.WARNING, txn_id=live.txn_id, error=str(exc)
         )
+
+
+async def _printed_before(engine: TubeEngine, reference: str) -> bool:
+    """Whether the e-journal says this transaction's receipt already came out (only asked
+    after a restart: the crash may have fallen between printing and the final step)."""
+    try:
+        found = await asyncio.to_thread(
+            engine.agent.store.ejournal.find, "receipt_printed", reference, 1
+        )
+    except Exception as exc:  # a journal that cannot be read must not stop the receipt
+        log_event(log, "tube_receipt_history_unreadable", logging.WARNING, error=repr(exc))
+        return False
+    return bool(found)
 
 
 def _amount(asset: pb.TubeAsset) -> str:

@@ -3,7 +3,8 @@
 A message is stored as its TerminalLink body (``kind`` = the oneof field's name, ``payload`` =
 the body serialized without ``request_id``); the sender fills ``request_id`` with the outbox
 key (``<terminal id>:<seq>``) each time it sends, so every retry carries the same key and the
-server applies it once. The server's answer (a ``TubeReply``) is kept in the outbox with the
+server applies it once. Once applied, credentials in it (``SECRETS``) are cleared from what
+the outbox keeps. The server's answer (a ``TubeReply``) is kept in the outbox with the
 message — a repeat gets the first answer back, and so does a transaction recovering after a
 crash, without asking again.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +42,12 @@ TRANSIENT_CODES = frozenset({"unavailable", "internal"})
 BATCH = 50
 
 
+# Fields that are credentials, not facts: the server needs them once; the outbox, which is
+# kept as evidence, must not hold them afterwards. The customer's session token lets this
+# terminal act for the customer until it expires.
+SECRETS: dict[str, tuple[str, ...]] = {"tube_open": ("session_token",)}
+
+
 class OutboxBodyError(Exception):
     """A stored message that cannot be sent (unknown kind, damaged payload)."""
 
@@ -50,6 +58,18 @@ def encode_body(body: Message) -> bytes:
     copy.CopyFrom(body)
     copy.request_id = ""  # type: ignore[attr-defined]
     return copy.SerializeToString()
+
+
+def without_secrets(message: OutboxMessage, body: Message) -> bytes | None:
+    """The payload to keep once the server has applied ``message``; None: keep it as it is."""
+    fields = SECRETS.get(message.kind, ())
+    if not fields:
+        return None
+    copy = type(body)()
+    copy.CopyFrom(body)
+    for field in fields:
+        copy.ClearField(field)
+    return encode_body(copy)
 
 
 def decode_body(message: OutboxMessage) -> Message:
@@ -161,7 +181,12 @@ class OutboxSender:
         # gets back from the server after a restart.
         failpoints.hit("outbox.answered", message.seq)
         stored = await asyncio.to_thread(
-            self._outbox.mark_acknowledged, message.seq, answer.SerializeToString()
+            functools.partial(
+                self._outbox.mark_acknowledged,
+                message.seq,
+                answer.SerializeToString(),
+                keep_payload=without_secrets(message, body),
+            )
         )
         log_event(
             log,

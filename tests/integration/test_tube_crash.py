@@ -314,10 +314,25 @@ def crash_run(stack: Stack, kind: str, failpoint: str, carrier: int) -> pb.TubeV
     store = Store(stack.state_dir, stack.terminal_id)
     try:
         assert store.outbox.stats().pending == 0
+        # What the outbox keeps is evidence, not a credential: no session token after the ack.
+        opens = [
+            pb.TubeOpen.FromString(message.payload)
+            for message in map(store.outbox.get, range(1, store.outbox.stats().last_seq + 1))
+            if message.kind == "tube_open"
+        ]
+        assert opens and not any(o.session_token for o in opens)
         report = store.ejournal.verify()
         assert report.ok, report
+        printed = [
+            e.fields() for e in store.ejournal.find("receipt_printed", done.receipt_reference)
+        ]
     finally:
         store.close()
+    # One receipt; two only when the agent died between printing and the last step, and then
+    # the reprint says it is a duplicate.
+    steps = DEPOSIT_STEPS if kind == "tube_deposit" else WITHDRAWAL_STEPS
+    reprinted = failpoint == f"{kind}.acted={steps.index('posted') + 1}"
+    assert [bool(p.get("duplicate")) for p in printed] == ([False, True] if reprinted else [False])
     return done
 
 

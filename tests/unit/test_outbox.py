@@ -12,6 +12,8 @@ from branchline.agent.journal.jsoncodec import DataError
 from branchline.agent.journal.outbox import UnknownMessage
 from branchline.agent.journal.store import Store
 from branchline.agent.journal.txjournal import StateMachine, UnknownTransaction
+from branchline.agent.tube.sender import decode_body, encode_body, without_secrets
+from branchline.v1 import tube_pb2
 
 MACHINE = StateMachine("started", {"started": frozenset({"done"})}, frozenset({"done"}))
 
@@ -54,6 +56,28 @@ def test_acknowledged_keeps_the_first_answer(store: Store) -> None:
     assert store.outbox.mark_acknowledged(seq, b"second") == b"first"
     assert store.outbox.acknowledged_response(seq) == b"first"
     assert store.outbox.pending() == []
+
+
+def test_the_session_token_is_not_kept_once_the_server_has_the_open(store: Store) -> None:
+    """A TubeOpen carries the customer's session token (a bearer credential for ten minutes);
+    the server needs it once, so the acknowledged message keeps everything but that."""
+    body = tube_pb2.TubeOpen(txn_id="tx-1", session_token="claims.signature", account_id="A-1")
+    seq, key = store.outbox.enqueue("tube_open", encode_body(body))
+    message = store.outbox.get(seq)
+    sent = decode_body(message)
+    assert isinstance(sent, tube_pb2.TubeOpen)
+    assert sent.request_id == key and sent.session_token == "claims.signature"
+    kept = without_secrets(message, sent)
+    assert kept is not None
+    store.outbox.mark_acknowledged(seq, b"answer", keep_payload=kept)
+    stored = tube_pb2.TubeOpen.FromString(store.outbox.get(seq).payload)
+    assert (stored.txn_id, stored.account_id, stored.session_token) == ("tx-1", "A-1", "")
+    assert b"claims.signature" not in store.outbox.get(seq).payload
+    # Events carry no credential: kept as sent.
+    event = store.outbox.get(store.outbox.enqueue("tube_event", b"")[0])
+    assert without_secrets(event, decode_body(event)) is None
+    with pytest.raises(DataError, match="keep_payload: must be bytes"):
+        store.outbox.mark_acknowledged(event.seq, b"a", keep_payload="x")  # type: ignore[arg-type]
 
 
 def test_sequence_is_never_reused_and_survives_reopen(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from branchline.server.main import main as server_main
 from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
+from branchline.sim.printer.commands import Text
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
 from tests.unit.ledger_support import BRANCH, T0, open_account, open_test_database
@@ -217,4 +218,27 @@ def test_print_receipt_hands_the_job_to_the_printer_and_journals_it(tmp_path: Pa
         ("receipt_not_printed", RECEIPT.reference),
     ]
     assert entries[-1].fields()["code"] == "paper_out"
+    store.close()
+
+
+def _printed_text(job: bytes) -> str:
+    return b"".join(c.data for c in parse(job) if isinstance(c, Text)).decode("cp437")
+
+
+def test_a_reprint_after_a_crash_says_duplicate_on_paper_and_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    assert "DUPLICATE" not in _printed_text(receipt_job(RECEIPT))
+    reprint = replace(RECEIPT, duplicate=True)
+    assert "DUPLICATE - same transaction as an earlier slip" in _printed_text(receipt_job(reprint))
+    store = Store(tmp_path, "T-0001")
+    config = SimpleNamespace(terminal=SimpleNamespace(terminal_id="T-0001"))
+    agent: Any = SimpleNamespace(owners={"printer": FakePrinterOwner()}, store=store, config=config)
+    asyncio.run(print_receipt(agent, RECEIPT))
+    asyncio.run(print_receipt(agent, replace(RECEIPT, reference="BLTX:T-0001:tx-other")))
+    asyncio.run(print_receipt(agent, reprint))
+    found = store.ejournal.find("receipt_printed", RECEIPT.reference)
+    assert [e.fields().get("duplicate", False) for e in found] == [False, True]
+    assert store.ejournal.find("receipt_not_printed", RECEIPT.reference) == []
+    assert store.ejournal.find("receipt_printed", "BLTX:T-0001:nothing") == []
     store.close()
