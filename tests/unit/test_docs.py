@@ -7,14 +7,24 @@ Checked in README.md and every docs/**/*.md:
 - every inline code span that is a repository path (``agent/uplink.py``, ``server/tube/``)
   exists, unless it is a file made at run time (``RUNTIME_PREFIXES``) or a page another branch
   writes (``PENDING``);
-- README.md stays short (at most ``README_MAX_LINES``) and keeps the two commands.
+- README.md stays short (at most ``README_MAX_LINES``) and keeps the two commands;
+- the references are complete: every option of the CLI parsers in ``PARSERS`` is in
+  docs/cli.md or docs/configuration.md, and every driver's options (the dataclass its
+  ``read_options`` returns) and every ``[transactions]`` setting is in its section of
+  docs/configuration.md.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import importlib
 import re
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +58,15 @@ RUNTIME_PREFIXES = ("var/", ".venv/")
 # Pages written on another branch at the same time. Once one exists here, remove it from this
 # set (test_pending_pages_are_not_there_yet says so), so the list cannot rot.
 PENDING = frozenset({"docs/capabilities.md"})
+
+# Argument parsers whose every option the CLI and configuration references must name:
+# (module, function returning the parser). When a module moves, move it here too.
+PARSERS = (
+    ("branchline.server.main", "build_parser"),
+    ("branchline.agent.diag", "build_parser"),
+    ("branchline.server.teller_cli", "build_parser"),
+    ("branchline.server.hsm_cli", "_parser"),
+)
 
 _FENCE = re.compile(r"^(```|~~~)")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -212,3 +231,76 @@ def test_the_checker_finds_what_is_missing(tmp_path: Path) -> None:
         "link 'docs/b.md': docs/b.md does not exist",
         "link '#title': no heading #title in README.md",
     ]
+
+
+def parser_words(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[str]:
+    """Every long option and subcommand name of ``parser`` and its subparsers, as
+    ``"cmd sub --option"``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield " ".join((*path, name))
+                yield from parser_words(sub, (*path, name))
+        else:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    yield " ".join((*path, option))
+
+
+def section(page: Path, heading: str) -> str:
+    """The text under the heading ``heading`` up to the next heading of any level."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        match = _HEADING.match(line)
+        if match:
+            if inside:
+                break
+            inside = match.group(1).strip() == heading
+            continue
+        if inside:
+            out.append(line)
+    assert out, f"{page.relative_to(ROOT)} has no section {heading!r}"
+    return "\n".join(out)
+
+
+def test_every_cli_option_and_command_is_documented() -> None:
+    text = "".join(
+        (ROOT / "docs" / n).read_text(encoding="utf-8") for n in ("cli.md", "configuration.md")
+    )
+    missing: list[str] = []
+    for module, function in PARSERS:
+        build: Callable[[], argparse.ArgumentParser] = getattr(
+            importlib.import_module(module), function
+        )
+        for words in parser_words(build()):
+            word = words.split()[-1]
+            tail = r"(?![\w-])" if word.startswith("--") else r"\b"
+            if not re.search(re.escape(word) + tail, text):
+                missing.append(f"{build().prog} {words}")
+    assert not missing, "not in docs/cli.md or docs/configuration.md:\n" + "\n".join(missing)
+
+
+def test_every_driver_option_is_in_its_section() -> None:
+    page = ROOT / "docs" / "configuration.md"
+    missing: list[str] = []
+    drivers = sorted(entry_points(group="branchline.drivers"), key=lambda ep: ep.name)
+    assert drivers, "no drivers registered: is the package installed (make venv)?"
+    for entry in drivers:
+        options = typing.get_type_hints(entry.load().read_options)["return"]
+        text = section(page, f"driver {entry.name}")
+        missing.extend(
+            f"[device.*] driver {entry.name}: {field.name}"
+            for field in dataclasses.fields(options)
+            if f"`{field.name}`" not in text
+        )
+    from branchline.agent.config import TransactionSettings
+
+    text = section(page, "transactions")
+    missing.extend(
+        f"[transactions] {field.name}"
+        for field in dataclasses.fields(TransactionSettings)
+        if f"`{field.name}`" not in text
+    )
+    assert not missing, "options missing from docs/configuration.md:\n" + "\n".join(missing)
