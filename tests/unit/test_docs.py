@@ -160,7 +160,7 @@ def check_page(page: Path, root: Path = ROOT) -> list[Problem]:
                 problems.append(problem)
         for match in _CODE_SPAN.finditer(line):
             path = repo_path(match.group(2))
-            if path is None or path.startswith(RUNTIME_PREFIXES) or path in PENDING:
+            if path is None or f"{path}/".startswith(RUNTIME_PREFIXES) or path in PENDING:
                 continue
             if not (root / path).exists():
                 problems.append(Problem(rel, number, f"`{path}` does not exist"))
