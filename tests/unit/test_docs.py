@@ -10,8 +10,8 @@ Checked in README.md and every docs/**/*.md:
 - README.md stays short (at most ``README_MAX_LINES``) and keeps the two commands;
 - the references are complete: every option of the CLI parsers in ``PARSERS`` is in
   docs/cli.md or docs/configuration.md, and every driver's options (the dataclass its
-  ``read_options`` returns) and every ``[transactions]`` setting is in its section of
-  docs/configuration.md.
+  ``read_options`` returns) and every option the agent's config reader asks for is in its
+  section of docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README_MAX_LINES = 160
@@ -303,4 +306,58 @@ def test_every_driver_option_is_in_its_section() -> None:
         for field in dataclasses.fields(TransactionSettings)
         if f"`{field.name}`" not in text
     )
+    assert not missing, "options missing from docs/configuration.md:\n" + "\n".join(missing)
+
+
+def test_every_agent_config_option_is_in_its_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Load two agent configs (plaintext, and mTLS with every device) while recording each
+    option the strict reader asks for; each must be documented in its section."""
+    from branchline.agent.config import DEVICE_NAMES, load_config
+    from branchline.common.config_reader import SectionReader
+
+    asked: set[tuple[str, str]] = set()
+    original = SectionReader._get
+
+    def recording(self: SectionReader, option: str, *args: Any) -> Any:
+        asked.add((self.section, option))
+        return original(self, option, *args)
+
+    monkeypatch.setattr(SectionReader, "_get", recording)
+    for name in ("ca.pem", "t.pem", "t.key"):
+        (tmp_path / name).write_text("")
+    drivers = {
+        entry.load().device_class: entry.name for entry in entry_points(group="branchline.drivers")
+    }
+    devices = "".join(
+        f'[device.{name}]\ndriver = "{drivers[name]}"\nport = "loop://"\n'
+        + ('gpio = "sim"\ngpio_sim_path = "gpio"\n' if name == "tube_station" else "")
+        for name in DEVICE_NAMES
+    )
+    plain = '[terminal]\nid = "T-1"\nbranch = "B"\nstate_dir = "s"\ninsecure = true\n'
+    secure = (
+        '[terminal]\nid = "T-1"\nbranch = "B"\nstate_dir = "s"\nca_file = "ca.pem"\n'
+        'cert_file = "t.pem"\nkey_file = "t.key"\n[transactions]\n' + devices
+    )
+    for number, text in enumerate((plain, secure)):
+        path = tmp_path / f"agent{number}.toml"
+        path.write_text(text)
+        load_config(path)
+
+    page = ROOT / "docs" / "configuration.md"
+    sections = {
+        "terminal": section(page, "terminal"),
+        "transactions": section(page, "transactions"),
+    }
+    device_text = section(page, "device.NAME")
+    missing: list[str] = []
+    for where, option in sorted(asked):
+        if where.startswith("device."):
+            text = device_text + section(page, f"driver {drivers[where.removeprefix('device.')]}")
+        else:
+            text = sections[where]
+        if f"`{option}`" not in text:
+            missing.append(f"[{where}] {option}")
+    assert ("terminal", "insecure") in asked and ("device.pin_pad", "key_slot") in asked
     assert not missing, "options missing from docs/configuration.md:\n" + "\n".join(missing)
