@@ -9,18 +9,16 @@ from branchline.drivers.base import DeviceStatus
 ALL = ("card_reader", "pin_pad", "printer", "tube_station")
 
 
-def live(**changes: object) -> Live:
-    devices = {name: DeviceStatus.ONLINE for name in ALL}
-    devices.update(changes.pop("devices", {}))  # type: ignore[arg-type]
-    base = {
-        "service_state": ServiceState.IN_SERVICE,
-        "devices": devices,
-        "connected": True,
-        "tube_busy": False,
-        "rates_known": True,
-    }
-    base.update(changes)
-    return Live(**base)  # type: ignore[arg-type]
+def live(
+    devices: dict[str, DeviceStatus] | None = None,
+    service_state: ServiceState = ServiceState.IN_SERVICE,
+    connected: bool = True,
+    tube_busy: bool = False,
+    rates_known: bool = True,
+) -> Live:
+    statuses = {name: DeviceStatus.ONLINE for name in ALL}
+    statuses.update(devices or {})
+    return Live(service_state, statuses, connected, tube_busy, rates_known)
 
 
 def available(state: Live) -> set[str]:

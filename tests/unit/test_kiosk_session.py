@@ -193,7 +193,7 @@ async def test_inactivity_warns_then_more_time_then_times_out(tmp_path: Path) ->
     assert page.refusals[-1]["action"] == "more_time"
     clock.now += 31
     session.tick()
-    assert page.last["overlay"]["seconds"] == 20
+    assert page.screens[-1]["overlay"] == {"name": "timeout-warning", "seconds": 20}
     clock.now += 21
     session.tick()
     await until(lambda: page.last["screen"] == "session_ended")
