@@ -316,7 +316,8 @@ class KioskSession:
     # -- the clock ---------------------------------------------------------------------------
 
     def timed(self) -> bool:
-        if self._device_ops:
+        # A transaction being opened with the bank is not interrupted (the engine has it).
+        if self._device_ops or self.data.get("busy"):
             return False
         if self.screen in TIMED:
             return True
