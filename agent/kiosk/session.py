@@ -33,6 +33,8 @@ Send = Callable[[str], None]
 
 # How often live screens (services, rates, queue) are re-derived and timers checked.
 TICK = 0.5
+# How long the resuming screen waits for the engine to recover a journaled transaction.
+RESUME_WAIT = 15.0
 # Screens that wait for the customer and so run the inactivity timer.
 TIMED = frozenset(
     {
@@ -64,7 +66,8 @@ class KioskSession:
         self.clock = clock
         self.lang = settings.language
         self.display = dict(DEFAULT_DISPLAY)
-        self.screen = "attract"
+        # Until run_forever knows whether a transaction is being recovered: never attract first.
+        self.screen = "resuming"
         self.data: dict[str, Any] = {}
         self.seq = 0
         self.customer: CustomerSession | None = None
@@ -354,7 +357,12 @@ class KioskSession:
     async def run_forever(self) -> None:
         from branchline.agent.kiosk.flows import tube
 
-        self.show_attract()
+        if await tube.unfinished_in_journal(self):
+            # The engine is about to recover a transaction: show that, never attract first.
+            self.show("resuming")
+            self.scratch["resuming_until"] = self.clock() + RESUME_WAIT
+        else:
+            self.show_attract()
         while True:
             await asyncio.sleep(TICK)
             try:

@@ -277,3 +277,39 @@ async def test_a_recovered_transaction_takes_the_screen_by_itself(
     await until(lambda: page.last["screen"] == "session_ended")
     tube_flow.adopt_recovered(session)
     assert page.last["screen"] == "session_ended"
+
+
+async def test_after_a_restart_the_page_never_shows_attract_before_the_recovered_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from branchline.agent.kiosk import session as session_module
+
+    agent = FakeAgent(tmp_path, KioskSettings(port=0))
+    unfinished = [SimpleNamespace(kind=m.WITHDRAWAL, problem="")]
+    agent.store = SimpleNamespace(txjournal=SimpleNamespace(unfinished=lambda: unfinished))  # type: ignore[attr-defined]
+    monkeypatch.setattr(session_module, "TICK", 0.01)
+    session = KioskSession(agent, agent.config.kiosk)  # type: ignore[arg-type]
+    page = Page(session)
+    Tube(agent, monkeypatch)
+    runner = asyncio.ensure_future(session.run_forever())
+    await until(lambda: bool(page.screens) and page.last["screen"] == "resuming")
+    await asyncio.sleep(0.05)
+    assert page.last["screen"] == "resuming"
+    live = Live(
+        txn_id="txn-r",
+        kind=m.WITHDRAWAL,
+        data={"customer_id": "C-1", "asset": {"currency": "CNY", "amount": "1"}},
+        stage="awaiting_delivery",
+        stage_data={},
+        stage_at=time.time(),
+        step=2,
+        recovered=True,
+    )
+    agent.tube.live[live.txn_id] = live  # the engine's recovery
+    await until(lambda: page.last["screen"] == "tube")
+    assert [s["screen"] for s in page.screens if s["screen"] != "resuming"][0] == "tube"
+    runner.cancel()
+    await session.stop()

@@ -320,6 +320,7 @@ const SCREENS = {
     el("p", { role: "alert" }, t("card_retained.body")),
     el("div", { class: "actions" }, button("ok", t("action.ok"))),
   ],
+  resuming: () => [title("resuming.title"), el("p", { role: "status" }, t("resuming.body"))],
   session_ended: (d) => [title("session_ended.title"), el("p", {}, t(`session_ended.${d.reason}`))],
 };
 
