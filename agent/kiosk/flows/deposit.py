@@ -72,7 +72,7 @@ def read_asset(customer: CustomerSession, data: dict[str, Any]) -> tuple[str, pb
     return account_id, asset
 
 
-async def _start(session: KioskSession, request: pb.StartTubeRequest, kind: str) -> None:
+async def open_tube(session: KioskSession, request: pb.StartTubeRequest, kind: str) -> None:
     try:
         await tube.start(session, kind, request)
     finally:
@@ -97,4 +97,4 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
         session_id=customer.session_id, account_id=account_id, asset=asset
     )
     session.update(busy=True)
-    session.run(_start(session, request, m.DEPOSIT), "deposit")
+    session.run(open_tube(session, request, m.DEPOSIT), "deposit")

@@ -187,7 +187,7 @@ const SCREENS = {
     form.append(
       field("kind", t("deposit.kind"), select(d.kinds.map((k) => [k, t(`asset.kind.${k}`)]))),
       field("account_id", t("form.account"), accounts),
-      field("currency", t("form.currency"), el("input", { type: "text", autocomplete: "off", maxlength: 3, value: d.accounts[0]?.currency ?? "" })),
+      field("currency", t("form.currency"), el("input", { type: "text", autocomplete: "off", maxlength: 3, placeholder: t("deposit.currency_hint") })),
       field("amount", t("deposit.amount"), el("input", { type: "text", inputmode: "decimal", autocomplete: "off" })),
       field("bill_id", t("deposit.bill_id"), el("input", { type: "text", autocomplete: "off" })),
     );
