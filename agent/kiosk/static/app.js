@@ -3,7 +3,15 @@
 // state that matters, so a reload or a reconnect shows exactly what the agent shows.
 
 const RETRY_MS = 500;
-const state = { messages: {}, lang: "zh-CN", frame: null, ws: null, countdown: null };
+const STALE_MS = 1500;
+const state = { messages: {}, lang: "zh-CN", frame: null, ws: null, countdown: null, staleTimer: null };
+
+function showConnecting() {
+  state.frame = null;
+  renderOverlay(null);
+  document.getElementById("screen").replaceChildren(
+    el("section", { "data-screen": "connecting", class: "screen" }, el("h1", {}, t("connection.connecting"))));
+}
 
 // ---- text ------------------------------------------------------------------------------
 
@@ -77,6 +85,11 @@ function connect() {
   ws.addEventListener("message", (event) => receive(JSON.parse(event.data)));
   ws.addEventListener("close", () => {
     setConnection(false);
+    // Nothing on a screen the agent no longer vouches for can be pressed; after a moment
+    // the screen itself gives way to "connecting" (never a stale screen).
+    document.getElementById("screen").inert = true;
+    clearTimeout(state.staleTimer);
+    state.staleTimer = setTimeout(showConnecting, STALE_MS);
     setTimeout(connect, RETRY_MS);
   });
   ws.addEventListener("error", () => ws.close());
@@ -327,6 +340,8 @@ const SCREENS = {
 // ---- rendering -------------------------------------------------------------------------
 
 function render(frame) {
+  clearTimeout(state.staleTimer);
+  document.getElementById("screen").inert = false;
   const previous = state.frame;
   state.frame = frame;
   document.documentElement.lang = frame.lang;
