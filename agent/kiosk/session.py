@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -236,10 +237,12 @@ class KioskSession:
         """Run ``work`` as the session's operation, replacing (canceling) the one before."""
         self.cancel_operation()
         self._operation = asyncio.ensure_future(self._guard(work, name))
+        self._operation.add_done_callback(_close_unstarted(work))
 
     def spawn(self, work: Awaitable[None], name: str, action: str) -> None:
         """Run a customer step beside the operation; its refusal goes back to the pages."""
         task = asyncio.ensure_future(self._guard(work, name, action))
+        task.add_done_callback(_close_unstarted(work))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -376,6 +379,16 @@ class KioskSession:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _close_unstarted(work: Awaitable[None]) -> Callable[[asyncio.Task[None]], None]:
+    """A task canceled before it ran never awaited its work: close it (no warning, no leak)."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+            work.close()
+
+    return done
 
 
 def redact_action(action: str) -> str:
