@@ -29,6 +29,7 @@ class Tube:
         self.started: list[tuple[str, pb.StartTubeRequest]] = []
         self.steps: list[tuple[str, Any]] = []
         self.refuse: TubeRefused | None = None
+        self.receipts: list[bool] = []
         agent.tube.agent = agent  # type: ignore[attr-defined]
         agent.tube.intend = self.intend  # type: ignore[attr-defined]
         for name in ("start", "send_carrier", "decide", "confirm_receipt", "cancel"):
@@ -40,10 +41,13 @@ class Tube:
             live.server = pb.TubeTransaction(txn_id=live.txn_id, **server)
         live.touch()
 
-    async def start(self, engine: Any, request: pb.StartTubeRequest, kind: str) -> Live:
+    async def start(
+        self, engine: Any, request: pb.StartTubeRequest, kind: str, receipt: bool = True
+    ) -> Live:
         if self.refuse is not None:
             raise self.refuse
         self.started.append((kind, request))
+        self.receipts.append(receipt)
         asset = request.asset
         live = Live(
             txn_id=f"txn-{len(self.started)}",
@@ -150,6 +154,7 @@ async def test_cash_deposit_confirmed(tmp_path: Path, monkeypatch: pytest.Monkey
     tube.move(live, "completed")
     await until(lambda: page.last["data"]["finished"])
     assert page.last["data"]["reference"].startswith("BLTX:K-1:txn-1")
+    assert tube.receipts == [True] and page.last["data"]["receipt"] is True
     await session.handle("done", {})
     assert page.last["screen"] == "menu"
 
@@ -165,6 +170,11 @@ async def test_deposit_form_refusals_name_the_field(
     assert page.refusals[-1]["field"] == "account_id"
     await session.handle("submit", {"kind": "cash", "account_id": "ACC-1", "amount": ""})
     assert page.refusals[-1]["field"] == "amount"
+    await session.handle(
+        "submit", {"kind": "cash", "account_id": "ACC-1", "amount": "5", "receipt": "maybe"}
+    )
+    assert page.refusals[-1]["field"] == "receipt"
+    assert tube.started == []
     tube.refuse = TubeRefused("invalid", "invalid_amount", "asset.amount: 'x' is not a decimal")
     await session.handle("submit", {"kind": "cash", "account_id": "ACC-1", "amount": "x"})
     await until(lambda: page.refusals[-1]["action"] == "deposit")
@@ -196,10 +206,10 @@ async def test_foreign_currency_withdrawal_shows_the_rate_it_will_post(
     await session.handle("submit", {})
     assert page.refusals[-1]["field"] == "rate"
     assert page.last["data"]["rate"] == "7.25" and page.last["data"]["rate_version"] == 4
-    await session.handle("submit", {})
+    await session.handle("submit", {"receipt": "no"})
     await until(lambda: page.last["screen"] == "tube")
     kind, request = tube.started[0]
-    assert kind == m.WITHDRAWAL
+    assert kind == m.WITHDRAWAL and tube.receipts == [False]
     assert (request.asset.currency, request.asset.amount) == ("USD", "100")
     live = agent.tube.live["txn-1"]
     tube.move(

@@ -121,6 +121,8 @@ def tube_data(session: KioskSession, live: Live) -> dict[str, Any]:
         "reference": view.receipt_reference,
         "recovered": live.recovered,
         "can_cancel": can_cancel(live),
+        # Whether a receipt comes out at the end (declined ones do not, unless a teller ends it).
+        "receipt": live.data.get("receipt") is not False or live.stage == m.HANDED_TO_TELLER,
     }
 
 
@@ -238,12 +240,14 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
         )
 
 
-async def start(session: KioskSession, kind: str, request: pb.StartTubeRequest) -> None:
+async def start(
+    session: KioskSession, kind: str, request: pb.StartTubeRequest, receipt: bool = True
+) -> None:
     """Open a deposit or withdrawal with the engine and follow it; a refusal goes back to the
-    form the customer filled in."""
+    form the customer filled in. ``receipt``: whether the customer wants a printed receipt."""
     engine = session.agent.tube
     try:
-        live = await customer.start(engine, request, kind)
+        live = await customer.start(engine, request, kind, receipt=receipt)
     except TubeRefused as exc:
         raise refusal(exc) from None
     follow(session, live)

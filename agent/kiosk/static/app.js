@@ -203,6 +203,7 @@ const SCREENS = {
       field("currency", t("form.currency"), el("input", { type: "text", autocomplete: "off", maxlength: 3, placeholder: t("deposit.currency_hint") })),
       field("amount", t("deposit.amount"), el("input", { type: "text", inputmode: "decimal", autocomplete: "off" })),
       field("bill_id", t("deposit.bill_id"), el("input", { type: "text", autocomplete: "off" })),
+      field("receipt", t("receipt.choice"), select([["yes", t("receipt.yes")], ["no", t("receipt.no")]], "yes")),
     );
     form.addEventListener("submit", (e) => e.preventDefault());
     return [
@@ -231,7 +232,11 @@ const SCREENS = {
         button("back", t("action.back"))),
     ];
   },
-  withdrawal_quote: (d) => [
+  withdrawal_quote: (d) => {
+    const form = el("form", { class: "form" },
+      field("receipt", t("receipt.choice"), select([["yes", t("receipt.yes")], ["no", t("receipt.no")]], "yes")));
+    form.addEventListener("submit", (e) => e.preventDefault());
+    return [
     title("quote.title"),
     el("dl", { class: "facts" },
       el("dt", {}, t("quote.amount")), el("dd", { "data-role": "amount" }, d.amount),
@@ -239,10 +244,12 @@ const SCREENS = {
                 el("dt", {}, t("quote.rate_version")), el("dd", { "data-role": "rate-version" }, d.rate_version)] : null,
       el("dt", {}, t("quote.debit")), el("dd", { "data-role": "equivalent" }, d.equivalent),
       el("dt", {}, t("form.account")), el("dd", {}, d.account_id)),
+    form,
     el("div", { class: "actions" },
-      button("submit", d.busy ? t("action.working") : t("action.confirm"), {}, { disabled: d.busy }),
+      button("submit", d.busy ? t("action.working") : t("action.confirm"), () => formValues(form), { disabled: d.busy }),
       button("back", t("action.back"))),
-  ],
+    ];
+  },
   tube: (d) => {
     const actions = el("div", { class: "actions" });
     if (d.finished) actions.append(button("done", t("action.done")));
@@ -264,7 +271,7 @@ const SCREENS = {
         d.account_amount ? [el("dt", {}, t("tube.account_amount")), el("dd", { "data-role": "account-amount" }, d.account_amount)] : null,
         d.finished ? [el("dt", {}, t("tube.reference")), el("dd", { "data-role": "reference" }, d.reference)] : null),
       d.code_key ? el("p", { class: "error", role: "alert", "data-code": d.code }, t(d.code_key)) : null,
-      d.finished ? el("p", {}, t("tube.receipt_printed")) : null,
+      d.finished && d.receipt ? el("p", { role: "status" }, t("tube.receipt_printed")) : null,
       actions,
     ];
   },
