@@ -295,6 +295,7 @@ def test_sd_notify_ready_watchdog_stopping(stack: Stack) -> None:
         sock.close()
 
 
+# long: one server start covers every refusal at the mTLS boundary, in order
 def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path) -> None:
     stack.start_server()
     target = f"127.0.0.1:{stack.server_port}"
