@@ -28,10 +28,11 @@ from branchline.server.dispatch.model import (
     InvalidArgument,
     PermissionDenied,
 )
-from branchline.server.dispatch.service import DispatchService, check_invariants
+from branchline.server.dispatch.service import DispatchService
 from branchline.server.hsm import Algorithm, HsmError, KeyType, MasterKey, SoftHsm
 from branchline.server.storage import open_database
 from branchline.sim.devices.signature import draw_signature
+from tests.unit.dispatch_invariants import check_invariants
 from tests.unit.test_dispatch_service import (
     MC,
     T1,

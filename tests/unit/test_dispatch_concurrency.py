@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import Engine
 
 from branchline.server.dispatch.model import DispatchError, FailedPrecondition, PermissionDenied
-from branchline.server.dispatch.service import DispatchService, check_invariants
+from branchline.server.dispatch.service import DispatchService
 from branchline.server.storage import open_database
+from tests.unit.dispatch_invariants import check_invariants
 from tests.unit.test_dispatch_service import L1, MC, T1, T2, db_url, populate, teller
 
 __all__ = ["db_url"]  # the fixture, re-used from the service tests

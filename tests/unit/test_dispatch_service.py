@@ -26,9 +26,10 @@ from branchline.server.dispatch.model import (
     PermissionDenied,
 )
 from branchline.server.dispatch.schema import material_blobs
-from branchline.server.dispatch.service import DispatchService, EventScope, check_invariants
+from branchline.server.dispatch.service import DispatchService, EventScope
 from branchline.server.storage import open_database
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from tests.unit.dispatch_invariants import check_invariants
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 OPS = Actor("operator", "ops")
