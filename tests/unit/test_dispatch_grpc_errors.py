@@ -10,7 +10,7 @@ gRPC (insecure loopback mode: the caller is named in metadata).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from branchline.server.storage import open_database
 from branchline.v1 import calls_pb2, calls_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
+from branchline.v1 import terminal_link_pb2 as link_pb2
 
 LONG_ID = "T" * 5000
 Call = Callable[[grpc.aio.Channel], Awaitable[Any]]
@@ -272,3 +273,63 @@ def test_not_found_names_the_field_and_echoes_the_id(services: DispatchService) 
     assert error.code() == grpc.StatusCode.NOT_FOUND
     assert error.details() == "task_id: no task 'tk-nope'"
     assert violations(error) == (["task_id"], "not_found")
+
+
+class _Link:
+    """What CallLink registers with: the handlers per TerminalMessage body."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[
+            str, Callable[[str, link_pb2.TerminalMessage], Coroutine[Any, Any, Any]]
+        ] = {}
+
+    def add_handler(self, body: str, handler: Any) -> None:
+        self.handlers[body] = handler
+
+    def on_connect(self, hook: Any) -> None:
+        pass
+
+
+def test_a_terminal_link_refusal_carries_the_field_path(services: DispatchService) -> None:
+    link = _Link()
+    call_servicer.CallLink(CallService(services), link, services.engine)  # type: ignore[arg-type]
+
+    def reply(body: str, message: link_pb2.TerminalMessage) -> link_pb2.ServerMessage:
+        answer: Any = asyncio.run(link.handlers[body]("K-1", message))
+        assert isinstance(answer, link_pb2.ServerMessage) and answer.ack_seq == message.seq
+        return answer
+
+    too_long = reply(
+        "call_request",
+        link_pb2.TerminalMessage(
+            seq=7,
+            call_request=calls_pb2.CallRequest(
+                request_id="r" * 5000,
+                business_type="loan",
+                mode=calls_pb2.CALL_MODE_VIDEO_TELLER,
+            ),
+        ),
+    )
+    assert too_long.error.code == "invalid_argument"
+    assert too_long.error.field == "call_request.request_id"
+    assert too_long.error.message.startswith("request_id: is 5000 characters")
+    assert len(too_long.error.message) < 200
+    bad_kind = reply(
+        "call_signal",
+        link_pb2.TerminalMessage(
+            seq=8, call_signal=calls_pb2.TerminalSignal(call_id="C-1", kind="bye", payload="x")
+        ),
+    )
+    assert (bad_kind.error.code, bad_kind.error.field) == ("invalid_argument", "call_signal.kind")
+    # A card number a device put into the detail by mistake is never repeated.
+    secret = reply(
+        "command_outcome",
+        link_pb2.TerminalMessage(
+            seq=9,
+            command_outcome=calls_pb2.CommandOutcome(
+                command_id=1, call_id="C-1", completion="success", detail="4111111111111111" * 100
+            ),
+        ),
+    )
+    assert secret.error.field == "command_outcome.detail"
+    assert "4111" not in secret.error.message
