@@ -1,6 +1,6 @@
 """The gRPC and TerminalLink boundary of dispatch and calls: who is calling, every text field
 of a request bounded before anything reads it, refusals as statuses with details (gRPC) or
-RequestErrors with the field path (TerminalLink, answered by the link).
+RequestErrors with the field path (TerminalLink).
 
 ``@rpc`` on a servicer method: the request's text fields are bounded (``bound``), and a
 ``DomainError`` raised inside (by the method, the service it calls, or the role check of
@@ -9,10 +9,9 @@ RequestErrors with the field path (TerminalLink, answered by the link).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -31,6 +30,7 @@ from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer
 from branchline.server.dispatch import validate
 from branchline.server.dispatch.calls import model as call_model
 from branchline.server.dispatch.model import Actor
+from branchline.v1 import terminal_link_pb2 as link_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,14 +133,18 @@ async def identify(
     return Actor(principal.role, principal.name)
 
 
-@contextlib.contextmanager
-def refused_in(body: str) -> Iterator[None]:
-    """Around a TerminalLink handler of ``body``: a refusal's field becomes its path in the
-    TerminalMessage (``call_request.request_id``); the link answers it as a RequestError
-    (``branchline.server.link.request_error``)."""
-    try:
-        yield
-    except DomainError as exc:
-        if exc.field and not exc.field.startswith(f"{body}."):
-            exc.field = f"{body}.{exc.field}"
-        raise
+def link_refusal(
+    message: link_pb2.TerminalMessage, body: str, exc: DomainError
+) -> link_pb2.ServerMessage:
+    """A refused call request on TerminalLink: the field as its path in the TerminalMessage
+    (``call_request.request_id``), and the status name as the code, not the finer reason
+    the link's ``request_error`` gives other bodies: the agent turns a call refusal's code
+    into the gRPC status the kiosk page gets (``agent/local_api.py``)."""
+    return link_pb2.ServerMessage(
+        ack_seq=message.seq,
+        error=link_pb2.RequestError(
+            code=exc.status.lower(),
+            message=exc.message,
+            field=f"{body}.{exc.field}" if exc.field else "",
+        ),
+    )

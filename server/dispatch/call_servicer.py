@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import TELLER, Authorizer
 from branchline.server.dispatch import call_convert as convert
-from branchline.server.dispatch.boundary import bound, identify, refused_in, rpc
+from branchline.server.dispatch.boundary import bound, identify, link_refusal, rpc
 from branchline.server.dispatch.calls import CallService, CallView, Outcome
 from branchline.server.dispatch.model import Actor
 from branchline.server.dispatch.tasks.core import TERMINAL
@@ -197,7 +198,7 @@ class CallLink:
         body = message.call_request
         terminal = await asyncio.to_thread(fleet_registry.get_terminal, self._engine, terminal_id)
         branch = terminal.branch if terminal is not None else ""
-        with refused_in("call_request"):
+        try:
             bound(body)
             view = await asyncio.to_thread(
                 self._service.request_call,
@@ -207,6 +208,8 @@ class CallLink:
                 body.business_type,
                 convert.MODE_BY_PB.get(body.mode, ""),
             )
+        except DomainError as exc:
+            return link_refusal(message, "call_request", exc)
         log_event(
             log,
             "call_requested",
@@ -222,11 +225,13 @@ class CallLink:
         self, terminal_id: str, message: link_pb2.TerminalMessage
     ) -> link_pb2.ServerMessage:
         body = message.call_leave
-        with refused_in("call_leave"):
+        try:
             bound(body)
             view = await asyncio.to_thread(
                 self._service.leave, Actor(TERMINAL, terminal_id), body.call_id, body.reason
             )
+        except DomainError as exc:
+            return link_refusal(message, "call_leave", exc)
         log_event(log, "call_left", call_id=view.call_id, terminal_id=terminal_id)
         return link_pb2.ServerMessage(ack_seq=message.seq, call_update=convert.call_to_pb(view))
 
@@ -234,7 +239,7 @@ class CallLink:
         self, terminal_id: str, message: link_pb2.TerminalMessage
     ) -> link_pb2.ServerMessage:
         body = message.call_signal
-        with refused_in("call_signal"):
+        try:
             bound(body)
             signal = await asyncio.to_thread(
                 self._service.add_signal,
@@ -243,6 +248,8 @@ class CallLink:
                 body.kind,
                 body.payload,
             )
+        except DomainError as exc:
+            return link_refusal(message, "call_signal", exc)
         return link_pb2.ServerMessage(
             ack_seq=message.seq, call_ack=pb.CallAck(call_id=signal.call_id, id=signal.signal_id)
         )
@@ -265,11 +272,13 @@ class CallLink:
             signature_png=body.signature_png,
             signature_sha256=body.signature_sha256,
         )
-        with refused_in("command_outcome"):
+        try:
             bound(body)
             command = await asyncio.to_thread(
                 self._service.record_outcome, Actor(TERMINAL, terminal_id), outcome
             )
+        except DomainError as exc:
+            return link_refusal(message, "command_outcome", exc)
         log_event(
             log,
             "device_command_done",
@@ -287,13 +296,15 @@ class CallLink:
     async def _call_query(
         self, terminal_id: str, message: link_pb2.TerminalMessage
     ) -> link_pb2.ServerMessage:
-        with refused_in("call_query"):
+        try:
             bound(message.call_query)
             views = await asyncio.to_thread(
                 self._service.terminal_calls,
                 Actor(TERMINAL, terminal_id),
                 message.call_query.call_id,
             )
+        except DomainError as exc:
+            return link_refusal(message, "call_query", exc)
         return link_pb2.ServerMessage(
             ack_seq=message.seq, call_list=pb.CallList(calls=[convert.call_to_pb(v) for v in views])
         )

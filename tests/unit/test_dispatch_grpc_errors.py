@@ -20,14 +20,13 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from branchline.common.errors import ECHO_LIMIT, DomainError
+from branchline.common.errors import ECHO_LIMIT
 from branchline.server import fleet_registry
 from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.dispatch import call_servicer
 from branchline.server.dispatch.calls import CallService
 from branchline.server.dispatch.servicer import add_dispatch_services
 from branchline.server.dispatch.tasks import DispatchService
-from branchline.server.link import request_error
 from branchline.server.storage import open_database
 from branchline.v1 import calls_pb2, calls_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
@@ -296,11 +295,8 @@ def test_a_terminal_link_refusal_carries_the_field_path(services: DispatchServic
     call_servicer.CallLink(CallService(services), link, services.engine)  # type: ignore[arg-type]
 
     def reply(body: str, message: link_pb2.TerminalMessage) -> link_pb2.ServerMessage:
-        """The handler's refusal as the link answers it."""
-        with pytest.raises(DomainError) as refused:
-            asyncio.run(link.handlers[body]("K-1", message))
-        answer = request_error(message.seq, refused.value)
-        assert answer.ack_seq == message.seq
+        answer: Any = asyncio.run(link.handlers[body]("K-1", message))
+        assert isinstance(answer, link_pb2.ServerMessage) and answer.ack_seq == message.seq
         return answer
 
     too_long = reply(
@@ -336,4 +332,10 @@ def test_a_terminal_link_refusal_carries_the_field_path(services: DispatchServic
         ),
     )
     assert secret.error.field == "command_outcome.detail"
+    # A refusal's code is its status name: the agent maps it to the kiosk page's status.
+    leave = reply(
+        "call_leave",
+        link_pb2.TerminalMessage(seq=10, call_leave=calls_pb2.CallLeave(call_id="C-nope")),
+    )
+    assert (leave.error.code, leave.error.field) == ("not_found", "call_leave.call_id")
     assert "4111" not in secret.error.message

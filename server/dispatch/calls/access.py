@@ -44,7 +44,7 @@ def call_or_404(conn: Connection, call_id: str, *, lock: bool = False) -> Row[An
 def open_call_of(
     conn: Connection, terminal: Actor, call_id: str, *, lock: bool = False
 ) -> Row[Any]:
-    """A call of this very terminal: a terminal acts only as itcore."""
+    """A call of this very terminal: a terminal acts only as itself."""
     check.ident("call_id", call_id)
     row = call_or_404(conn, call_id, lock=lock)
     if row.terminal_id != terminal.id:
