@@ -37,8 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALL_ROLES = (TERMINAL, OPERATOR, TELLER, LOBBY)
 
 # The longest text each request field may carry, by field name; any other text field is
-# an id, a name of a kind or a branch: at most MAX_ID. Each is at least the operation's own
-# limit, which then says what is wrong in its words.
+# an id, a kind or a branch: at most MAX_ID. Each is the operation's own limit (never less,
+# so the boundary refuses nothing the operation would take).
 LIMITS: Mapping[str, int] = {
     "title": validate.MAX_TITLE,
     "name": validate.MAX_NAME,
