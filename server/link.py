@@ -8,8 +8,9 @@ there is no certificate and the registration's own id is trusted (development on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import grpc
@@ -93,6 +94,29 @@ def validate_register(message: pb.Register) -> None:
         seen.add(device.name)
 
 
+def check_registration(first: pb.TerminalMessage, identity: str | None) -> None:
+    """The stream's first message must be a sound registration of the terminal the client
+    certificate names (``identity``; None without TLS, development only)."""
+    if not first.HasField("register"):
+        raise FailedPrecondition(
+            "the first message on a TerminalLink stream must be register",
+            field="register",
+            reason="register_first",
+        )
+    validate_register(first.register)
+    terminal_id = first.register.terminal_id
+    if identity is not None and identity != terminal_id:
+        log_event(
+            log, "register_refused", logging.WARNING, certificate=identity, claimed=terminal_id
+        )
+        raise PermissionDenied(
+            f"register.terminal_id: the client certificate is for terminal {identity!r}, "
+            f"not {echo(terminal_id)}",
+            rule="certificate_names_the_terminal",
+            field="register.terminal_id",
+        )
+
+
 def request_error(seq: int, exc: DomainError) -> pb.ServerMessage:
     """A refused TerminalLink request as its reply: the code, the message and the field as
     data. A malformed request's code is ``invalid_argument`` whatever its finer reason (the
@@ -170,25 +194,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             first = await anext(aiter(request_iterator))
         except StopAsyncIteration:
             return
-        if not first.HasField("register"):
-            raise FailedPrecondition(
-                "the first message on a TerminalLink stream must be register",
-                field="register",
-                reason="register_first",
-            )
-        validate_register(first.register)
+        check_registration(first, identity)
         terminal_id = first.register.terminal_id
-        if identity is not None and identity != terminal_id:
-            log_event(
-                log, "register_refused", logging.WARNING, certificate=identity, claimed=terminal_id
-            )
-            raise PermissionDenied(
-                f"register.terminal_id: the client certificate is for terminal {identity!r}, "
-                f"not {echo(terminal_id)}",
-                rule="certificate_names_the_terminal",
-                field="register.terminal_id",
-            )
-
         previous = self._streams.get(terminal_id)
         if previous is not None:
             # A terminal has one stream: a reconnect replaces a half-dead old one.
@@ -199,24 +206,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._streams[terminal_id] = me
         reg = first.register
         try:
-            await asyncio.to_thread(
-                registry.register_terminal,
-                self._engine,
-                terminal_id,
-                reg.branch,
-                KIND_BY_PB[reg.kind],
-                reg.agent_version,
-                [device_from_pb(d) for d in reg.devices],
-                self._replica,
-                _now(),
-            )
-            await asyncio.to_thread(
-                registry.record_heartbeat,
-                self._engine,
-                terminal_id,
-                SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
-                _now(),
-            )
+            await asyncio.to_thread(self._record_registration, reg)
             log_event(
                 log,
                 "terminal_registered",
@@ -237,24 +227,12 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             self._pushes[terminal_id] = outgoing
             for hook in self._connect_hooks:
                 await hook(terminal_id, reg.branch)
-            # Replies and pushes share one queue, so the stream yields them in order.
-            reader = asyncio.create_task(self._read(terminal_id, request_iterator, outgoing))
-            try:
-                while True:
-                    getter = asyncio.ensure_future(outgoing.get())
-                    done, _ = await asyncio.wait(
-                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter in done:
-                        yield getter.result()
-                        continue
-                    getter.cancel()
-                    while not outgoing.empty():
-                        yield outgoing.get_nowait()
-                    reader.result()  # re-raises a refusal of a built-in message
-                    break
-            finally:
-                reader.cancel()
+            # aclosing: the reader task ends with this stream, not when the GC gets to it.
+            async with contextlib.aclosing(
+                self._serve(terminal_id, request_iterator, outgoing)
+            ) as replies:
+                async for reply in replies:
+                    yield reply
         finally:
             if self._streams.get(terminal_id) is me:
                 del self._streams[terminal_id]
@@ -263,6 +241,47 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                     registry.mark_disconnected, self._engine, terminal_id, self._replica, _now()
                 )
                 log_event(log, "terminal_disconnected", terminal_id=terminal_id)
+
+    def _record_registration(self, reg: pb.Register) -> None:
+        registry.register_terminal(
+            self._engine,
+            reg.terminal_id,
+            reg.branch,
+            KIND_BY_PB[reg.kind],
+            reg.agent_version,
+            [device_from_pb(d) for d in reg.devices],
+            self._replica,
+            _now(),
+        )
+        registry.record_heartbeat(
+            self._engine,
+            reg.terminal_id,
+            SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
+            _now(),
+        )
+
+    async def _serve(
+        self,
+        terminal_id: str,
+        request_iterator: AsyncIterator[pb.TerminalMessage],
+        outgoing: asyncio.Queue[pb.ServerMessage],
+    ) -> AsyncGenerator[pb.ServerMessage, None]:
+        """Replies and pushes share one queue, so the stream yields them in order."""
+        reader = asyncio.create_task(self._read(terminal_id, request_iterator, outgoing))
+        try:
+            while True:
+                getter = asyncio.ensure_future(outgoing.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not outgoing.empty():
+                    yield outgoing.get_nowait()
+                reader.result()  # re-raises a refusal of a built-in message
+                return
+        finally:
+            reader.cancel()
 
     async def _read(
         self,

@@ -135,6 +135,7 @@ def test_expired_forged_foreign_or_missing_sessions_are_refused(
     assert refused.value.field == "statement_request.session_token"
 
 
+# long: one real link and uplink for the statement, its refusals and their fields
 def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
     engine: Engine, tmp_path: Path
 ) -> None:
