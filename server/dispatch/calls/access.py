@@ -13,10 +13,7 @@ from branchline.server.dispatch.call_schema import call_commands, call_signature
 from branchline.server.dispatch.calls import sql
 from branchline.server.dispatch.calls.core import CallCore
 from branchline.server.dispatch.calls.model import HELD, CommandView, command_view
-from branchline.server.dispatch.model import (
-    TELLER,
-    Actor,
-)
+from branchline.server.dispatch.model import TELLER, Actor, LobbyManager, Teller
 from branchline.server.dispatch.tasks.core import TERMINAL
 
 
@@ -27,11 +24,11 @@ def require_terminal(actor: Actor) -> None:
         )
 
 
-def teller(core: CallCore, actor: Actor) -> Any:
+def teller(core: CallCore, actor: Actor) -> Teller | LobbyManager:
+    """The teller's staff record (PermissionDenied without one)."""
     if actor.role != TELLER:
         raise PermissionDenied(f"calls are answered by tellers; not by {actor}", rule="role")
-    record = core.dispatch.staff(actor)
-    return record
+    return core.dispatch.staff(actor)
 
 
 def call_or_404(conn: Connection, call_id: str, *, lock: bool = False) -> Row[Any]:
