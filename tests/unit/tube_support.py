@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from branchline.server import fleet_registry
 from branchline.server.auth import Principal
-from branchline.server.dispatch.service import DispatchService
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer, enroll_card
