@@ -7,6 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from branchline.common.hsm.errors import (
+    HsmError,
+    InvalidAccountError,
+    InvalidInputError,
+    KcvMismatchError,
+    KeyExistsError,
+    KeyLengthError,
+    KeyNotFoundError,
+    KeyParityError,
+    PinBlockInvalidError,
+    UnsupportedFormatError,
+    WrongKeyTypeError,
+)
 from branchline.common.paycrypto import (
     decode_format0,
     decrypt_pin_block_tdes,
@@ -22,19 +35,6 @@ from branchline.server.hsm import (
     PvvRecord,
     SoftHsm,
     open_hsm,
-)
-from branchline.server.hsm.errors import (
-    HsmError,
-    InvalidAccountError,
-    InvalidInputError,
-    KcvMismatchError,
-    KeyExistsError,
-    KeyLengthError,
-    KeyNotFoundError,
-    KeyParityError,
-    PinBlockInvalidError,
-    UnsupportedFormatError,
-    WrongKeyTypeError,
 )
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
