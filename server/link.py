@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.enum_maps import SERVICE_STATE_FROM_PB, TERMINAL_KIND_FROM_PB
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import TERMINAL, Authorizer
-from branchline.server.convert import KIND_BY_PB, SERVICE_STATE_BY_PB, device_from_pb, timestamp
+from branchline.server.convert import device_from_pb, timestamp
 from branchline.server.ledger.pin_service import HsmFailure, PinRequestError, PinVerifier
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -51,7 +52,7 @@ def validate_register(message: pb.Register) -> str | None:
         return f"register.terminal_id: longer than {MAX_ID_LENGTH} characters"
     if not message.branch:
         return "register.branch: must not be empty"
-    if message.kind not in KIND_BY_PB:
+    if message.kind not in TERMINAL_KIND_FROM_PB:
         return f"register.kind: unknown terminal kind {message.kind}"
     seen: set[str] = set()
     for i, device in enumerate(message.devices):
@@ -163,7 +164,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 self._engine,
                 terminal_id,
                 reg.branch,
-                KIND_BY_PB[reg.kind],
+                TERMINAL_KIND_FROM_PB[reg.kind],
                 reg.agent_version,
                 [device_from_pb(d) for d in reg.devices],
                 self._replica,
@@ -173,7 +174,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 registry.record_heartbeat,
                 self._engine,
                 terminal_id,
-                SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
+                SERVICE_STATE_FROM_PB.get(reg.service_state, "out_of_service"),
                 _now(),
             )
             log_event(
@@ -242,7 +243,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     ) -> pb.ServerMessage | None:
         body = message.WhichOneof("body")
         if body == "heartbeat":
-            state = SERVICE_STATE_BY_PB.get(message.heartbeat.service_state)
+            state = SERVICE_STATE_FROM_PB.get(message.heartbeat.service_state)
             if state is None:
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,

@@ -17,7 +17,7 @@ import pytest
 from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink, UplinkUnavailable
-from branchline.agent.wire import SERVICE_STATE_TO_PB
+from branchline.common.enum_maps import SERVICE_STATE_TO_PB
 from branchline.server.auth import Authorizer
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.storage import open_database
