@@ -68,8 +68,8 @@ from branchline.drivers.card_reader.apdu import CommandApdu, ResponseApdu, parse
 from branchline.drivers.card_reader.emv_tlv import Track2Equivalent
 from branchline.drivers.card_reader.frames import CardPosition, ReplyFrame
 from branchline.drivers.card_reader.link import Clock, Link, NakStorm, NoAck, ReplyTimeout
-from branchline.drivers.card_reader.malformed import Malformed
 from branchline.drivers.card_reader.options import CardReaderOptions, read_card_reader_options
+from branchline.drivers.malformed import Malformed
 from branchline.drivers.transport import Transport, open_transport
 
 POSITION_NAMES = {
