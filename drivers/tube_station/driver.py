@@ -39,6 +39,7 @@ import time
 from typing import Any
 
 from branchline.common.config_reader import SectionReader
+from branchline.drivers import params as param
 from branchline.drivers.base import (
     CancelToken,
     CommandCanceled,
@@ -86,49 +87,11 @@ REFUSALS: dict[CommandResult, tuple[Completion, str]] = {
 }
 
 
-def _invalid(message: str) -> DeviceError:
-    return DeviceError(Completion.INVALID_DATA, "invalid_params", message)
-
-
-def _check_params(params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise _invalid(f"{unknown[0]}: unknown parameter (known: {known})")
-
-
-def carrier_id_param(params: dict[str, Any], *, required: bool) -> int:
-    value = params.get("carrier_id")
-    if value is None:
-        if required:
-            raise _invalid("carrier_id: required")
-        return 0
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= reg.MAX_U32:
-        raise _invalid(f"carrier_id: expected a whole number 1…{reg.MAX_U32}, got {value!r}")
-    return value
-
-
-def seconds_param(params: dict[str, Any], name: str, default: float) -> float:
-    value = params.get(name, default)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= MAX_WAIT:
-        raise _invalid(
-            f"{name}: expected seconds above 0 and at most {MAX_WAIT:.0f}, got {value!r}"
-        )
-    return float(value)
-
-
-def bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
-    value = params.get(name, default)
-    if not isinstance(value, bool):
-        raise _invalid(f"{name}: expected true or false, got {value!r}")
-    return value
+def _carrier_id(params: dict[str, Any], *, required: bool) -> int:
+    # Carrier ids are typed by people (teller screens, diag), so a string of digits is fine.
+    if not required and params.get("carrier_id") is None:
+        return 0  # whatever carrier is present
+    return param.whole_number(params, "carrier_id", None, 1, reg.MAX_U32, digits_ok=True)
 
 
 def where(seen: Observation) -> str:
@@ -322,7 +285,7 @@ class ModbusTubeStationDriver(Driver):
     # -- command handlers ----------------------------------------------------------------------
 
     def status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         seen, verdict = self._assess()
         s = seen.snapshot
         return {
@@ -409,21 +372,21 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def send(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, {"carrier_id"})
-        carrier_id = carrier_id_param(params, required=True)
+        param.only(params, {"carrier_id"})
+        carrier_id = _carrier_id(params, required=True)
         return self._dispatch(Command.SEND, carrier_id, cancel, back=False)
 
     def send_test(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         """Technician: send the (empty) test carrier in the station to the far station, which
         returns it by itself; passes when it is back here."""
-        _check_params(params, {"carrier_id"})
+        param.only(params, {"carrier_id"})
         result = self._dispatch(
-            Command.SEND_TEST, carrier_id_param(params, required=False), cancel, back=True
+            Command.SEND_TEST, _carrier_id(params, required=False), cancel, back=True
         )
         return {**result, "result": "passed"}
 
     def prepare_receive(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         seen, verdict = self._assess()
         self._fail_if_faulty(verdict)
         self._need_door_closed(seen, "receive")
@@ -432,8 +395,8 @@ class ModbusTubeStationDriver(Driver):
         return {"state": state_name(StationState.READY_TO_RECEIVE)}
 
     def wait_arrival(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, {"timeout_s"})
-        timeout = seconds_param(params, "timeout_s", DEFAULT_WAIT)
+        param.only(params, {"timeout_s"})
+        timeout = param.seconds(params, "timeout_s", DEFAULT_WAIT, maximum=MAX_WAIT, text_ok=True)
         started = time.monotonic()
         seen, verdict = self._assess()
         self._fail_if_faulty(verdict)
@@ -469,18 +432,18 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def open_door(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         return self._door(Command.OPEN_DOOR)
 
     def close_door(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         return self._door(Command.CLOSE_DOOR)
 
     def wait_removed(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         """Wait until the customer has taken the carrier out, then (by default) close the door."""
-        _check_params(params, {"timeout_s", "close"})
-        timeout = seconds_param(params, "timeout_s", DEFAULT_WAIT)
-        close = bool_param(params, "close", True)
+        param.only(params, {"timeout_s", "close"})
+        timeout = param.seconds(params, "timeout_s", DEFAULT_WAIT, maximum=MAX_WAIT, text_ok=True)
+        close = param.flag(params, "close", True)
         started = time.monotonic()
         seen = self._observe()
         if seen.snapshot.carrier_present and seen.door_closed:
@@ -508,7 +471,7 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def reset_fault(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         self._command(Command.RESET_FAULT)
         self._watch.reset()
         seen, verdict = self._assess()
