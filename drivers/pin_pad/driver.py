@@ -46,7 +46,9 @@ from branchline.drivers.base import (
 )
 from branchline.drivers.pin_pad import ksn as ksn_counter
 from branchline.drivers.pin_pad import protocol as p
+from branchline.drivers.pin_pad.command_params import load_key_request, pin_request
 from branchline.drivers.pin_pad.options import EppOptions, read_epp_options
+from branchline.drivers.pin_pad.spy import SpyRedactor
 from branchline.drivers.transport import Transport, open_transport
 
 log = logging.getLogger("branchline.drivers.pin_pad")
@@ -85,23 +87,6 @@ _ERRORS: dict[p.ResultCode, tuple[Completion, str]] = {
 }
 
 M = TypeVar("M")
-
-
-class SpyRedactor:
-    """Sits between the transport and the owner's spy tap and blanks secrets frame by frame."""
-
-    def __init__(self, forward: Callable[[str, bytes], None]) -> None:
-        self._forward = forward
-        self._decoders: dict[str, p.FrameDecoder] = {}
-
-    def tap(self, direction: str, data: bytes) -> None:
-        decoder = self._decoders.setdefault(direction, p.FrameDecoder())
-        for item in decoder.feed(data):
-            if isinstance(item, p.Frame):
-                frame = p.redact_frame(item)
-                self._forward(direction, p.encode_frame(frame.seq, frame.cmd, frame.payload))
-            else:
-                self._forward(direction, item.raw)
 
 
 class EppDriver(Driver):
@@ -331,31 +316,8 @@ class EppDriver(Driver):
 
     def cmd_load_key(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         # Never log or echo ``params``: key_hex is key material.
-        param.only(params, {"algorithm", "key_hex", "ksn_hex"}, command="load_key")
-        algorithm_name = params.get("algorithm")
-        if algorithm_name not in ("tdes", "aes"):
-            raise param.bad_parameter("load_key.algorithm: must be tdes or aes")
-        algorithm = p.Algorithm(algorithm_name)
-        lengths = "/".join(str(2 * n) for n in algorithm.key_lengths)
-        key = _hex(
-            params.get("key_hex"), "load_key.key_hex", {2 * n for n in algorithm.key_lengths}
-        )
-        if key is None:
-            raise param.bad_parameter(
-                f"load_key.key_hex: expected {lengths} hex digits for a {algorithm} key"
-            )
-        ksn = _hex(params.get("ksn_hex"), "load_key.ksn_hex", {2 * algorithm.ksn_length})
-        if ksn is None:
-            raise param.bad_parameter(
-                f"load_key.ksn_hex: expected {2 * algorithm.ksn_length} hex digits "
-                f"for a {algorithm} KSN"
-            )
-        if ksn_counter.ksn_counter(algorithm, ksn) != 0:
-            raise param.bad_parameter(
-                "load_key.ksn_hex: the initial KSN's transaction counter must be 0"
-            )
+        request = load_key_request(params, self.options.key_slot)
         cancel.raise_if_canceled()
-        request = p.LoadKey(self.options.key_slot, algorithm, key, ksn)
         reply = self._ask(request, p.KeyLoadedReply)
         log_event(
             log,
@@ -529,42 +491,3 @@ class EppDriver(Driver):
 
     def _abandon_entry(self) -> None:
         self._send(p.CancelEntry())  # best effort: the PIN pad has stopped answering
-
-
-def _hex(value: Any, what: str, lengths: set[int]) -> bytes | None:
-    """Bytes of a hex string of one of ``lengths`` digits; None when it is not one.
-
-    The value itself never appears in an error: it may be key material."""
-    if not isinstance(value, str):
-        if value is None:
-            raise param.bad_parameter(f"{what}: required")
-        raise param.bad_parameter(f"{what}: expected a hex string, got {type(value).__name__}")
-    if len(value) not in lengths:
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise param.bad_parameter(f"{what}: not hexadecimal") from None
-
-
-def pin_request(params: dict[str, Any], slot: int) -> p.StartPin:
-    """Validate ``read_pin``'s parameters; errors never repeat the PAN."""
-    param.only(params, {"pan", "min_len", "max_len", "timeout_s", "format"}, command="read_pin")
-    pan = params.get("pan")
-    if isinstance(pan, int) and not isinstance(pan, bool):
-        pan = str(pan)  # branchline-diag turns digit strings into JSON numbers
-    if not isinstance(pan, str) or not pan.isascii() or not pan.isdigit():
-        raise param.bad_parameter(f"read_pin.pan: required, {p.PAN_MIN}-{p.PAN_MAX} digits")
-    if not p.PAN_MIN <= len(pan) <= p.PAN_MAX:
-        raise param.bad_parameter(
-            f"read_pin.pan: must be {p.PAN_MIN}-{p.PAN_MAX} digits, got {len(pan)} digits"
-        )
-    min_len = param.whole_number(params, "min_len", 4, p.PIN_MIN, p.PIN_MAX, command="read_pin")
-    max_len = param.whole_number(
-        params, "max_len", p.PIN_MAX, min_len, p.PIN_MAX, command="read_pin"
-    )
-    timeout_s = param.whole_number(params, "timeout_s", 30, 1, 255, command="read_pin")
-    fmt = params.get("format")
-    if fmt is not None and (isinstance(fmt, bool) or fmt not in (0, 4)):
-        raise param.bad_parameter("read_pin.format: must be 0 (TDES) or 4 (AES)")
-    return p.StartPin(slot, min_len, max_len, timeout_s, fmt, pan)
