@@ -1,26 +1,6 @@
 """Pneumatic tube station driver: Modbus RTU to the station controller, GPIO for its sensors.
 
-Options in ``[device.tube_station]``:
-
-=======================  ====================================================================
-``port``                 RS-485 adapter path or pyserial URL
-``baudrate``             2400…115200 (default 19200)
-``parity``               ``E`` (default, as Modbus over Serial Line asks), ``O`` or ``N``
-                         (no parity means two stop bits)
-``unit_id``              the controller's Modbus address, 1…247 (default 1)
-``response_timeout``     seconds to wait for each reply (default 0.5)
-``retries``              extra attempts of an unanswered request (default 2)
-``send_timeout``         seconds a carrier may take to leave before it counts as jammed
-                         (default 15)
-``transit_timeout``      seconds a carrier may travel before it counts as lost (default 180)
-``sensor_grace``         seconds GPIO and controller sensors may disagree (default 2)
-``gpio``                 ``periphery`` (default) or ``sim``
-``gpio_chip``            periphery: GPIO character device (default ``/dev/gpiochip0``)
-``carrier_present_line`` periphery: line of the carrier-present sensor (required)
-``door_closed_line``     periphery: line of the door-closed sensor (required)
-``gpio_active_low``      periphery: both sensors read low when set (default false)
-``gpio_sim_path``        sim: the state file the simulator writes (required)
-=======================  ====================================================================
+Options: ``options.py`` (the ``[device.tube_station]`` table).
 
 The register map is in ``registers.py``. Every action is one write of holding registers 0-2
 (command + carrier id); the driver then waits until the controller has cleared COMMAND and
@@ -308,13 +288,8 @@ class ModbusTubeStationDriver(Driver):
             },
         }
 
-    def _dispatch(
-        self, command: Command, carrier_id: int, cancel: CancelToken, back: bool
-    ) -> dict[str, Any]:
-        """Send the carrier and follow it until it arrives at the far station (or, for a test
-        carrier, back here); every distinct state pair seen is reported."""
-        seen, verdict = self._assess()
-        self._fail_if_faulty(verdict)
+    def _ready_to_send(self, seen: Observation, carrier_id: int, back: bool) -> int:
+        """The carrier to send, once the station is loaded with it and its door is closed."""
         s = seen.snapshot
         if s.state is not StationState.LOADED or not (
             s.carrier_present and seen.gpio.carrier_present
@@ -335,7 +310,16 @@ class ModbusTubeStationDriver(Driver):
                 "wrong_carrier",
                 f"carrier_id: the station holds carrier {s.present_carrier_id}, not {carrier_id}",
             )
-        carrier_id = carrier_id or s.present_carrier_id
+        return carrier_id or s.present_carrier_id
+
+    def _dispatch(
+        self, command: Command, carrier_id: int, cancel: CancelToken, back: bool
+    ) -> dict[str, Any]:
+        """Send the carrier and follow it until it arrives at the far station (or, for a test
+        carrier, back here); every distinct state pair seen is reported."""
+        seen, verdict = self._assess()
+        self._fail_if_faulty(verdict)
+        carrier_id = self._ready_to_send(seen, carrier_id, back)
         started = time.monotonic()
         states = [where(seen)]
         self._command(command, carrier_id)
