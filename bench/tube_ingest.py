@@ -703,8 +703,8 @@ def prepare_bank(root: Path, db_url: str, terminals: int) -> list[TerminalSpec]:
     # Server modules only here and in verify(): the client processes do not need them.
     from datetime import UTC, datetime
 
+    from branchline.common.hsm.keystore import MasterKey, write_master_key_file
     from branchline.server.dispatch.service import DispatchService
-    from branchline.server.hsm.keystore import MasterKey, write_master_key_file
     from branchline.server.ledger import accounts as acc
     from branchline.server.ledger.adapter import EmbeddedLedger
     from branchline.server.ledger.cards import add_customer, enroll_card

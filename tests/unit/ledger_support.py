@@ -1,11 +1,9 @@
-"""Shared pieces of the ledger tests: a migrated database on SQLite and PostgreSQL, builders."""
+"""Shared pieces of the ledger tests: the ledger over the shared ``engine`` (conftest), builders."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -16,31 +14,9 @@ from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
 from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.statements import audit
-from branchline.server.storage import open_database
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BRANCH = "north"
-
-
-def open_test_database(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    if backend == "sqlite":
-        db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-        yield db
-        db.dispose()
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        db = open_database(url)
-        yield db
-        db.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    yield from open_test_database(request.param, tmp_path)
 
 
 @pytest.fixture

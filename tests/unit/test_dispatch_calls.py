@@ -30,7 +30,6 @@ from branchline.server.dispatch.call_schema import call_commands, call_signature
 from branchline.server.dispatch.calls import CallService, Outcome, TranslationFailed
 from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.hsm import Algorithm, HsmError, KeyType, MasterKey, SoftHsm
-from branchline.server.storage import open_database
 from branchline.sim.devices.signature import draw_signature
 from tests.unit.dispatch_invariants import check_invariants
 from tests.unit.test_dispatch_service import (
@@ -40,12 +39,9 @@ from tests.unit.test_dispatch_service import (
     T3,
     Actor,
     Clock,
-    db_url,
     populate,
     teller,
 )
-
-__all__ = ["db_url"]  # the fixture, re-used from the service tests
 
 K1, K2, K3 = Actor("terminal", "K-1"), Actor("terminal", "K-2"), Actor("terminal", "K-3")
 PAN = "4761739001010010"
@@ -54,12 +50,10 @@ KSN0 = bytes.fromhex("FFFF9876543210E00000")
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    problems = check_invariants(db)
-    db.dispose()
-    assert problems == []
+def engine(engine: Engine) -> Iterator[Engine]:
+    # The shared store (conftest), checked after each test.
+    yield engine
+    assert check_invariants(engine) == []
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -19,18 +19,8 @@ from sqlalchemy import Engine
 
 from branchline.common.errors import DomainError, FailedPrecondition, PermissionDenied
 from branchline.server.dispatch.tasks import DispatchService
-from branchline.server.storage import open_database
 from tests.unit.dispatch_invariants import check_invariants
-from tests.unit.test_dispatch_service import L1, MC, T1, T2, db_url, populate, teller
-
-__all__ = ["db_url"]  # the fixture, re-used from the service tests
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    db.dispose()
+from tests.unit.test_dispatch_service import L1, MC, T1, T2, populate, teller
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ No gRPC here: the rules live in the service, so these tests show them directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +24,6 @@ from branchline.server.dispatch.model import LOBBY, TELLER, Actor
 from branchline.server.dispatch.schema import material_blobs
 from branchline.server.dispatch.tasks import DispatchService, EventScope
 from branchline.server.storage import open_database
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 from tests.unit.dispatch_invariants import check_invariants
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -55,25 +52,11 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'server.db'}"
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        yield url
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    problems = check_invariants(db)
-    db.dispose()
-    assert problems == []
+def engine(engine: Engine) -> Iterator[Engine]:
+    # The shared store (conftest), checked after each test.
+    yield engine
+    assert check_invariants(engine) == []
 
 
 @pytest.fixture

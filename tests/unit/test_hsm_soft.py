@@ -17,6 +17,20 @@ from branchline.common.errors import (
     Unavailable,
 )
 from branchline.common.grpc_errors import rpc_status_for
+from branchline.common.hsm.errors import (
+    HsmError,
+    HsmUnavailableError,
+    InvalidAccountError,
+    InvalidInputError,
+    KcvMismatchError,
+    KeyExistsError,
+    KeyLengthError,
+    KeyNotFoundError,
+    KeyParityError,
+    PinBlockInvalidError,
+    UnsupportedFormatError,
+    WrongKeyTypeError,
+)
 from branchline.common.paycrypto import (
     decode_format0,
     decrypt_pin_block_tdes,
@@ -32,20 +46,6 @@ from branchline.server.hsm import (
     PvvRecord,
     SoftHsm,
     open_hsm,
-)
-from branchline.server.hsm.errors import (
-    HsmError,
-    HsmUnavailableError,
-    InvalidAccountError,
-    InvalidInputError,
-    KcvMismatchError,
-    KeyExistsError,
-    KeyLengthError,
-    KeyNotFoundError,
-    KeyParityError,
-    PinBlockInvalidError,
-    UnsupportedFormatError,
-    WrongKeyTypeError,
 )
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,

@@ -13,8 +13,7 @@ from branchline.server.ledger.cards import enroll_card
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, open_account, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 

@@ -17,8 +17,7 @@ from branchline.server.storage import open_database
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, funded, open_account, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 RATES = {"USD": ("7.1000", "7.2000"), "XAU": ("560.00", "566.00"), "EUR": ("7.75", "7.85")}

@@ -21,11 +21,7 @@ from branchline.server.ledger.money import ASSETS, Asset, LedgerError, from_mino
 from branchline.server.ledger.postings import post_transfer
 from branchline.server.ledger.schema import accounts
 from branchline.server.ledger.statements import audit
-from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, open_account, ref
-
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
 
 ASSET_CODES = ("CNY", "USD", "XAU")
 _counter = itertools.count()

@@ -13,7 +13,6 @@ from branchline.server.ledger.money import InvalidInput, Refused
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, open_account, ref
 
-engine = ledger_support.engine
 ledger = ledger_support.ledger
 
 RATES = {"USD": ("7.1000", "7.2000")}

@@ -4,7 +4,6 @@ issued to this terminal; the answer travels over the real TerminalLink to the ag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +30,6 @@ from branchline.server.ledger.statement_link import (
     statement_handler,
 )
 from branchline.server.link import TerminalLinkServicer
-from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -40,13 +38,6 @@ from tests.unit.ledger_support import BRANCH, T0, funded, ref
 pytestmark = pytest.mark.timeout(60)
 KEY = bytes(range(32))
 SESSIONS = CustomerSessions(PanTokenizer(KEY).derive_key(LABEL))
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-    yield db
-    db.dispose()
 
 
 def _books(engine: Engine) -> tuple[str, str]:

@@ -45,7 +45,6 @@ from tests.unit.tube_support import (
     tube_open,
 )
 
-engine = tube_support.engine
 world = tube_support.world
 
 S = pb.TubeState

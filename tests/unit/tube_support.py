@@ -22,7 +22,6 @@ from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.ledger.statements import audit
 from branchline.server.tube.service import TubeService
 from branchline.v1 import tube_pb2 as pb
-from tests.unit.ledger_support import open_test_database
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SESSIONS = CustomerSessions(bytes(range(32)))
@@ -62,11 +61,6 @@ class World:
     svc: TubeService
     books: Books
     pushed: list[pb.TubeTransaction] = field(default_factory=list)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    yield from open_test_database(request.param, tmp_path)
 
 
 def populate(engine: Engine) -> Books:
