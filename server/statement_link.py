@@ -3,7 +3,7 @@
 The request carries the customer session the terminal got from a verified card + PIN. The
 session is checked (signature, expiry, bound to this very terminal) and the statement is
 given only for an account of the session's own customer; anything else is refused with a
-``RequestError`` naming the field.
+``RequestError`` whose ``field`` names the offending field.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from branchline.common.errors import DomainError, InvalidArgument, PermissionDenied, echo
+from branchline.common.field_paths import mapped, renamed
 from branchline.common.logs import log_event
 from branchline.server.convert import timestamp
 from branchline.server.ledger import statements
 from branchline.server.ledger.accounts import Account
-from branchline.server.ledger.money import LedgerError
 from branchline.server.ledger.pin_service import PinVerifier
 from branchline.server.ledger.sessions import CustomerSessions, SessionRefused
 from branchline.server.link import TerminalLinkServicer
@@ -29,13 +30,6 @@ log = logging.getLogger("branchline.server.statements")
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-
-
-class StatementRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def account_to_pb(account: Account) -> info_pb.StatementAccount:
@@ -55,30 +49,30 @@ def build_statement(
     request: info_pb.StatementRequest,
     now: datetime,
 ) -> info_pb.Statement:
-    """The statement the session's customer may see; raises StatementRefused otherwise."""
+    """The statement the session's customer may see; a DomainError naming the field of
+    ``statement_request`` otherwise."""
     try:
         claims = sessions.check(request.session_token, terminal_id, now)
     except SessionRefused as exc:
-        raise StatementRefused(exc.code, f"statement_request.{exc.message}") from None
+        raise renamed(exc, f"statement_request.{exc.field}") from None
     if not request.account_id:
-        raise StatementRefused(
-            "invalid_argument", "statement_request.account_id: must not be empty"
-        )
+        raise InvalidArgument("statement_request.account_id", "must not be empty")
     if request.limit > MAX_LIMIT:
-        raise StatementRefused(
-            "invalid_argument", f"statement_request.limit: {request.limit} is over {MAX_LIMIT}"
-        )
+        raise InvalidArgument("statement_request.limit", f"{request.limit} is over {MAX_LIMIT}")
     try:
         own = statements.balances(engine, claims.customer_id)
         if request.account_id not in {a.account_id for a in own}:
-            raise StatementRefused(
-                "not_your_account",
-                f"statement_request.account_id: {request.account_id[:64]!r} is not an account "
+            raise PermissionDenied(
+                f"statement_request.account_id: {echo(request.account_id, 64)} is not an account "
                 "of the signed-in customer",
+                rule="not_your_account",
+                field="statement_request.account_id",
             )
         found = statements.statement(engine, request.account_id, request.limit or DEFAULT_LIMIT)
-    except LedgerError as exc:
-        raise StatementRefused(exc.code, f"statement_request: {exc.message}") from None
+    except DomainError as exc:
+        if exc.field.startswith("statement_request."):
+            raise
+        raise mapped(exc, {}, "statement_request") from None
     return info_pb.Statement(
         customer_id=claims.customer_id,
         account=account_to_pb(found.account),
@@ -105,10 +99,11 @@ def install_statements(
     """Answer ``statement_request`` on the TerminalLink stream."""
 
     async def handle(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
-        def refused(code: str, text: str) -> pb.ServerMessage:
+        def refused(code: str, text: str, field: str = "") -> pb.ServerMessage:
             log_event(log, "statement_refused", terminal_id=terminal_id, code=code)
             return pb.ServerMessage(
-                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
+                ack_seq=message.seq,
+                error=pb.RequestError(code=code, message=text, field=field),
             )
 
         if pin_verifier is None:
@@ -126,8 +121,8 @@ def install_statements(
                 message.statement_request,
                 datetime.now(UTC),
             )
-        except StatementRefused as exc:
-            return refused(exc.code, exc.message)
+        except DomainError as exc:
+            return refused(exc.code, exc.message, exc.field)
         log_event(
             log,
             "statement_given",

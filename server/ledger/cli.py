@@ -14,14 +14,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from branchline.common.errors import DomainError, InvalidArgument
 from branchline.common.redaction import mask_pan
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger import lookup_cli
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
-from branchline.server.ledger.money import LedgerError
 from branchline.server.ledger.pan_token import PanTokenizer, validate_pan
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.storage import open_database
 
 EXIT_PROBLEMS = 1
@@ -54,7 +55,7 @@ def _parse_rates(items: list[str]) -> dict[str, tuple[str, str]]:
         code, sep, pair = item.partition("=")
         bid, sep2, ask = pair.partition(":")
         if not sep or not sep2:
-            raise LedgerError("invalid_argument", f"rates: {item!r} is not CODE=BID:ASK")
+            raise InvalidArgument("rates", f"{item!r} is not CODE=BID:ASK")
         rates[code.strip().upper()] = (bid.strip(), ask.strip())
     return rates
 
@@ -76,7 +77,7 @@ def _run(args: argparse.Namespace, core: EmbeddedLedger) -> int:
         pan = args.pan if args.pan != "-" else sys.stdin.readline().strip()
         problem = validate_pan(pan)
         if problem:
-            raise LedgerError("invalid_argument", problem)
+            raise InvalidArgument("pan", problem)
         token = PanTokenizer.from_file(args.pan_token_key).token(pan)
         acc.link_card(core.engine, token, args.account, now)
         _print(
@@ -86,13 +87,15 @@ def _run(args: argparse.Namespace, core: EmbeddedLedger) -> int:
         )
     elif command == "deposit":
         posting = core.post_deposit(
-            Reference(CLI_TERMINAL, args.ref),
-            account_id=args.account,
-            branch=args.branch,
-            currency=args.currency,
-            amount=args.amount,
-            rate_version=args.rate_version,
-            now=now,
+            DepositRequest(
+                Reference(CLI_TERMINAL, args.ref),
+                account_id=args.account,
+                branch=args.branch,
+                currency=args.currency,
+                amount=args.amount,
+                rate_version=args.rate_version,
+                now=now,
+            )
         )
         leg = posting.leg(args.account)
         note = " (already posted)" if posting.replayed else ""
@@ -181,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return _run(args, EmbeddedLedger(engine))
-    except LedgerError as exc:
+    except DomainError as exc:
         print(f"branchline-server ledger {args.ledger_command}: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -16,18 +16,22 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from branchline.common.errors import PermissionDenied
+
 LABEL = b"branchline customer session v1"
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TOKEN = 1024
 
 
-class SessionRefused(Exception):
-    """The session token is absent, forged, expired, or belongs to another terminal."""
+class SessionRefused(PermissionDenied):
+    """The session token is absent, forged, expired, or belongs to another terminal.
+
+    ``rule`` (and so ``code``) is the stable reason: session_required, session_invalid,
+    session_other_terminal, session_expired; the field is ``session_token``.
+    """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, rule=code, field="session_token")
 
 
 @dataclass(frozen=True)

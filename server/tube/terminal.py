@@ -23,29 +23,23 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from branchline.common.field_paths import mapped
 from branchline.common.logs import log_event
-from branchline.server.ledger.money import LedgerError, to_minor
 from branchline.server.ledger.money import asset as ledger_asset
-from branchline.server.ledger.postings import BillDeposit, Posting, Reference
-from branchline.server.ledger.sessions import SessionClaims, SessionRefused
-from branchline.server.tube import convert, rules, store
+from branchline.server.ledger.money import to_minor
+from branchline.server.ledger.postings import Posting, Reference
+from branchline.server.ledger.requests import BillDeposit, DepositRequest
+from branchline.server.tube import convert, opening, rules, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
-from branchline.server.tube.core import TubeCore, ledger_refusal, log
-from branchline.server.tube.model import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    TubeError,
-)
+from branchline.server.tube.core import TubeCore, log
 from branchline.v1 import tube_pb2 as pb
 
 OPEN_KIND = "tube_open"
 EVENT_KIND = "tube_event"
 # Rounds of "someone else got there first, look again" before giving up.
 ATTEMPTS = 5
-RATE_QUANTUM = Decimal("0.00000001")
 
 
 class _Raced(Exception):
@@ -60,8 +54,13 @@ class _LedgerOutcome:
     detail: str = ""
 
 
-def refusal(request_id: str, exc: TubeError, txn: pb.TubeTransaction | None = None) -> pb.TubeReply:
-    reply = pb.TubeReply(request_id=request_id, code=exc.code, message=exc.message)
+def refusal(
+    request_id: str, exc: DomainError, txn: pb.TubeTransaction | None = None
+) -> pb.TubeReply:
+    """The reply refusing a message: the stable reason, the message, the field as data."""
+    reply = pb.TubeReply(
+        request_id=request_id, code=exc.reason, message=exc.message, field=exc.field
+    )
     if txn is not None:
         reply.txn.CopyFrom(txn)
     return reply
@@ -81,8 +80,9 @@ class TerminalSide(TubeCore):
             return refusal(
                 request_id,
                 InvalidArgument(
-                    "request_id_reused",
-                    f"{kind}.request_id: {request_id!r} already answered a {stored_kind}",
+                    f"{kind}.request_id",
+                    f"{request_id!r} already answered a {stored_kind}",
+                    reason="request_id_reused",
                 ),
             )
         return pb.TubeReply.FromString(data)
@@ -113,7 +113,7 @@ class TerminalSide(TubeCore):
         terminal_id: str,
         request_id: str,
         kind: str,
-        exc: TubeError,
+        exc: DomainError,
         now: datetime,
         row: Any = None,
     ) -> pb.TubeReply:
@@ -121,7 +121,7 @@ class TerminalSide(TubeCore):
         self._log_refusal(terminal_id, kind, exc, row)
         return self._answer(terminal_id, request_id, kind, refusal(request_id, exc, txn), now)
 
-    def _log_refusal(self, terminal_id: str, kind: str, exc: TubeError, row: Any) -> None:
+    def _log_refusal(self, terminal_id: str, kind: str, exc: DomainError, row: Any) -> None:
         log_event(
             log,
             "tube_refused",
@@ -154,7 +154,7 @@ class TerminalSide(TubeCore):
         at = now or self.now()
         try:
             request_id = v.request_id(message.request_id, "tube_open.request_id")
-        except TubeError as exc:  # nothing to key a stored answer on
+        except DomainError as exc:  # nothing to key a stored answer on
             return refusal(message.request_id[: v.MAX_REQUEST_ID], exc)
         return self._once(
             terminal_id,
@@ -166,28 +166,26 @@ class TerminalSide(TubeCore):
     def _open(
         self, terminal_id: str, request_id: str, message: pb.TubeOpen, now: datetime
     ) -> pb.TubeReply:
+        request = convert.open_request(message)
         try:
-            txn_id = v.txn_id(message.txn_id, "tube_open.txn_id")
-            kind = convert.KIND_FROM_PB.get(message.kind)
-            if kind is None:
-                raise InvalidArgument(
-                    "invalid_argument", "tube_open.kind: deposit or withdrawal is required"
-                )
-            digest = v.open_hash(message)
+            txn_id = v.txn_id(request.txn_id, "tube_open.txn_id")
+            if request.kind is None:
+                raise InvalidArgument("tube_open.kind", "deposit or withdrawal is required")
             existing = self._read(txn_id)
             if existing is not None:
-                if existing.terminal_id == terminal_id and existing.open_hash == digest:
+                if existing.terminal_id == terminal_id and existing.open_hash == request.digest:
                     # The same open again (a recovering terminal): the record as it is now.
                     reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(existing))
                     return self._answer(terminal_id, request_id, OPEN_KIND, reply, now)
                 # Whose it is stays unsaid: another terminal's transaction is not revealed.
                 raise FailedPrecondition(
-                    "txn_id_reused",
                     f"tube_open.txn_id: {txn_id!r} is already used for another transaction; "
                     "make a new transaction id",
+                    field="tube_open.txn_id",
+                    reason="txn_id_reused",
                 )
-            values = self._new_record(terminal_id, txn_id, kind, digest, message, now)
-        except TubeError as exc:
+            values = opening.open_transaction(self, terminal_id, txn_id, request, now).record(now)
+        except DomainError as exc:
             return self._refuse(terminal_id, request_id, OPEN_KIND, exc, now)
         try:
             with store.transaction(self.engine, now) as tx:
@@ -201,156 +199,6 @@ class TerminalSide(TubeCore):
         self._notify(row)
         return reply
 
-    def _session(self, token: str, terminal_id: str, now: datetime) -> SessionClaims:
-        if self.sessions is None:
-            raise FailedPrecondition(
-                "sessions_unavailable",
-                "tube_open.session_token: this server verifies no PINs (no --hsm), so it has no "
-                "customer sessions",
-            )
-        try:
-            return self.sessions.check(token, terminal_id, now)
-        except SessionRefused as exc:
-            raise PermissionDenied(exc.code, f"tube_open.{exc.message}") from None
-
-    def _new_record(
-        self,
-        terminal_id: str,
-        txn_id: str,
-        kind: str,
-        digest: str,
-        message: pb.TubeOpen,
-        now: datetime,
-    ) -> dict[str, Any]:
-        """Every check of a new open, then its quote (and a withdrawal's hold): the row."""
-        with self.engine.connect() as conn:
-            branch = store.terminal_branch(conn, terminal_id)
-        if branch is None:
-            raise FailedPrecondition(
-                "unknown_terminal", f"tube_open: terminal {terminal_id!r} has not registered"
-            )
-        claims = self._session(message.session_token, terminal_id, now)
-        if not message.account_id:
-            raise InvalidArgument("invalid_argument", "tube_open.account_id: must not be empty")
-        try:
-            account = self._account(claims.customer_id, message.account_id)
-        except LedgerError as exc:
-            raise ledger_refusal(exc, "tube_open.account_id") from None
-        if account is None:
-            raise PermissionDenied(
-                "not_your_account",
-                f"tube_open.account_id: {message.account_id[:64]!r} is not an account of the "
-                "signed-in customer",
-            )
-        withdrawal = kind == m.WITHDRAWAL
-        parsed = v.parse_asset(
-            message.asset,
-            "tube_open.asset",
-            self.settings,
-            bill_details="bill_id" if withdrawal else "optional",
-        )
-        wanted_account = m.ACCOUNT_KIND[parsed.kind]
-        if account.kind != wanted_account:
-            raise InvalidArgument(
-                "invalid_argument",
-                f"tube_open.asset.kind: {parsed.kind} goes {'out of' if withdrawal else 'into'} "
-                f"a {wanted_account} account; {account.account_id} is a {account.kind} account",
-            )
-        converted = parsed.currency != account.currency
-        if converted and parsed.kind != m.CASH:
-            raise InvalidArgument(
-                "currency_mismatch",
-                f"tube_open.asset.currency: account {account.account_id} holds "
-                f"{account.currency}, not {parsed.currency}",
-            )
-        if converted and not message.rate_version:
-            raise InvalidArgument(
-                "rate_version_required",
-                f"tube_open.rate_version: {parsed.currency} {'from' if withdrawal else 'into'} a "
-                f"{account.currency} account is converted; send the version of the rates the "
-                "customer was shown",
-            )
-        rate_version = int(message.rate_version) if converted else None
-        amount = str(parsed.amount)
-        renames = {
-            "quote.amount": "tube_open.asset.amount",
-            "quote": "tube_open.asset",
-            "withdrawal.amount": "tube_open.asset.amount",
-            "withdrawal.bill_id": "tube_open.asset.bill.bill_id",
-            "withdrawal.account_id": "tube_open.account_id",
-            "withdrawal.rate_version": "tube_open.rate_version",
-            "withdrawal": "tube_open",
-            "rate version": "tube_open.rate_version: rate version",
-        }
-        rate, account_amount = Decimal(1), parsed.amount
-        hold = None
-        balance_after = available_after = None
-        try:
-            if converted and not withdrawal:
-                # The bank buys the customer's currency at its bid.
-                q = self.ledger.quote(
-                    parsed.currency, account.currency, amount, "from", now, rate_version
-                )
-                rate, account_amount, rate_version = q.rate, q.to_amount, q.rate_version
-            elif converted:
-                # The bank sells the asked-for currency at its ask; shown per unit of it.
-                q = self.ledger.quote(
-                    account.currency, parsed.currency, amount, "to", now, rate_version
-                )
-                rate = (q.to_rate / q.from_rate).quantize(RATE_QUANTUM)
-                account_amount, rate_version = q.from_amount, q.rate_version
-            if withdrawal:
-                hold = self.ledger.authorise_withdrawal(
-                    Reference(terminal_id, f"{txn_id}:hold"),
-                    account_id=account.account_id,
-                    branch=branch,
-                    currency=parsed.currency,
-                    amount=amount,
-                    now=now,
-                    rate_version=rate_version,
-                    bill_id=parsed.bill_id,
-                    customer_id=claims.customer_id,
-                )
-                account_amount = hold.amount
-                after = self._account(claims.customer_id, account.account_id)
-                if after is not None:
-                    balance_after, available_after = after.balance, after.available
-        except LedgerError as exc:
-            raise ledger_refusal(exc, "tube_open", renames) from None
-        of_account = ledger_asset(account.currency, "account.currency")
-        with self.engine.connect() as conn:
-            pan_masked = store.pan_masked(conn, claims.card_token)
-        return {
-            "txn_id": txn_id,
-            "terminal_id": terminal_id,
-            "branch": branch,
-            "kind": kind,
-            "state": m.OPEN,
-            "pending": None,
-            "customer_id": claims.customer_id,
-            "account_id": account.account_id,
-            "open_hash": digest,
-            "requested_kind": parsed.kind,
-            "requested_currency": parsed.currency,
-            "requested_minor": to_minor(parsed.amount, parsed.of),
-            "requested_bill_id": parsed.bill_id,
-            "requested_instrument": parsed.instrument,
-            "requested_maturity": parsed.maturity,
-            "rate_version": rate_version,
-            "rate": convert.plain(rate),
-            "account_currency": account.currency,
-            "account_minor": to_minor(account_amount, of_account),
-            "hold_id": hold.hold_id if hold is not None else None,
-            "balance_after_minor": _minor(balance_after, of_account),
-            "available_after_minor": _minor(available_after, of_account),
-            "note": "",
-            "reason": "",
-            "pan_masked": pan_masked,
-            "created_at": now,
-            "updated_at": now,
-            "updated_by": m.actor(m.TERMINAL_ACTOR, terminal_id),
-        }
-
     # -- tube_event -------------------------------------------------------------------------
 
     def handle_event(
@@ -360,7 +208,7 @@ class TerminalSide(TubeCore):
         at = now or self.now()
         try:
             request_id = v.request_id(message.request_id, "tube_event.request_id")
-        except TubeError as exc:
+        except DomainError as exc:
             return refusal(message.request_id[: v.MAX_REQUEST_ID], exc)
         return self._once(
             terminal_id,
@@ -373,9 +221,8 @@ class TerminalSide(TubeCore):
         kind = convert.EVENT_FROM_PB.get(message.kind)
         if kind is None:
             raise InvalidArgument(
-                "invalid_argument",
-                "tube_event.kind: one of carrier_sent, carrier_arrived, carrier_taken, confirm, "
-                "dispute, cancel, reverse, handover is required",
+                "tube_event.kind",
+                "one of carrier_sent, carrier_arrived, carrier_taken, confirm, dispute, cancel, reverse, handover is required",
             )
         if kind == m.CARRIER_SENT:
             v.carrier(message.carrier_id, "tube_event.carrier_id")
@@ -384,9 +231,8 @@ class TerminalSide(TubeCore):
         )
         if kind == m.DISPUTE and reason not in (m.DISPUTE_RETURN, m.DISPUTE_TELLER):
             raise InvalidArgument(
-                "invalid_argument",
-                f"tube_event.reason: a dispute is {m.DISPUTE_RETURN} (the carrier back) or "
-                f"{m.DISPUTE_TELLER} (a teller), not {reason!r}",
+                "tube_event.reason",
+                f"a dispute is {m.DISPUTE_RETURN} (the carrier back) or {m.DISPUTE_TELLER} (a teller), not {reason!r}",
             )
         detail = v.text(message.detail, "tube_event.detail", v.MAX_DETAIL)
         return rules.EventInput(
@@ -399,7 +245,7 @@ class TerminalSide(TubeCore):
         try:
             txn_id = v.txn_id(message.txn_id, "tube_event.txn_id")
             ev = self._event_input(message)
-        except TubeError as exc:
+        except DomainError as exc:
             return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now)
         row = self._read(txn_id)
         if row is None or row.terminal_id != terminal_id:
@@ -408,14 +254,15 @@ class TerminalSide(TubeCore):
                 request_id,
                 EVENT_KIND,
                 NotFound(
-                    "not_found",
                     f"tube_event.txn_id: no tube transaction {txn_id!r} of this terminal",
+                    field="tube_event.txn_id",
+                    reason="not_found",
                 ),
                 now,
             )
         try:
             step = rules.plan(row, ev)
-        except TubeError as exc:
+        except DomainError as exc:
             return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now, row)
         if step.repeat:
             reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
@@ -424,7 +271,7 @@ class TerminalSide(TubeCore):
         if step.ledger is not None:
             try:
                 row = self._claim(txn_id, ev, step, now)
-            except TubeError as exc:  # something else changed it first
+            except DomainError as exc:  # something else changed it first
                 return self._refuse(
                     terminal_id, request_id, EVENT_KIND, exc, now, self._read(txn_id)
                 )
@@ -432,7 +279,7 @@ class TerminalSide(TubeCore):
                 raise _Raced()
             try:
                 outcome = self._ledger_call(row, step, ev, now)
-            except LedgerError as exc:
+            except DomainError as exc:
                 return self._ledger_refused(terminal_id, request_id, txn_id, ev, exc, now)
         return self._apply(terminal_id, request_id, txn_id, ev, step, outcome, now)
 
@@ -457,7 +304,7 @@ class TerminalSide(TubeCore):
         if step.ledger == rules.RELEASE:
             why = f"tube {ev.kind}: {ev.reason}" if ev.reason else f"tube {ev.kind}"
             released = self.ledger.release_hold(row.hold_id, why, now, terminal_id=terminal_id)
-            after = self._account(row.customer_id, row.account_id)
+            after = self.customer_account(row.customer_id, row.account_id)
             return _LedgerOutcome(
                 available_after=after.available if after is not None else None,
                 detail=f"hold {row.hold_id} released"
@@ -478,20 +325,22 @@ class TerminalSide(TubeCore):
                     date.fromisoformat(row.counted_maturity),
                 )
             posting = self.ledger.post_deposit(
-                Reference(terminal_id, f"{txn_id}:deposit"),
-                account_id=row.account_id,
-                branch=row.branch,
-                currency=row.counted_currency,
-                amount=convert.amount_text(row.counted_minor, row.counted_currency),
-                now=now,
-                rate_version=int(row.rate_version) if row.rate_version else None,
-                bill=bill,
-                customer_id=row.customer_id,
-                # The quote was fixed when the customer opened it: that is the rate posted.
-                quoted_at=min(row.created_at, now),
+                DepositRequest(
+                    Reference(terminal_id, f"{txn_id}:deposit"),
+                    account_id=row.account_id,
+                    branch=row.branch,
+                    currency=row.counted_currency,
+                    amount=convert.amount_text(row.counted_minor, row.counted_currency),
+                    now=now,
+                    rate_version=int(row.rate_version) if row.rate_version else None,
+                    bill=bill,
+                    customer_id=row.customer_id,
+                    # The quote was fixed when the customer opened it: that is the rate posted.
+                    quoted_at=min(row.created_at, now),
+                )
             )
         balance = posting.leg(row.account_id).balance_after
-        after = self._account(row.customer_id, row.account_id)
+        after = self.customer_account(row.customer_id, row.account_id)
         return _LedgerOutcome(
             entry_id=posting.entry_id,
             balance_after=balance,
@@ -505,10 +354,12 @@ class TerminalSide(TubeCore):
         request_id: str,
         txn_id: str,
         ev: rules.EventInput,
-        exc: LedgerError,
+        exc: DomainError,
         now: datetime,
     ) -> pb.TubeReply:
-        refused = ledger_refusal(exc, "tube_event")
+        refused = mapped(exc, {}, "tube_event")
+        if refused.reason == "reference_reused":
+            refused.reason = "txn_id_reused"
         try:
             with store.transaction(self.engine, now) as tx:
                 row = store.load(tx.conn, txn_id, lock=True)
@@ -539,7 +390,7 @@ class TerminalSide(TubeCore):
                 assert row is not None
                 try:
                     again = rules.plan(row, ev)
-                except TubeError as exc:
+                except DomainError as exc:
                     reply = refusal(request_id, exc, convert.txn_to_pb(row))
                     return self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
                 if not again.repeat:
@@ -609,23 +460,20 @@ class TerminalSide(TubeCore):
             return pb.TubeReply(txns=[convert.txn_to_pb(r) for r in rows])
         try:
             v.txn_id(txn_id, "tube_query.txn_id")
-        except TubeError as exc:
+        except DomainError as exc:
             return refusal("", exc)
         row = self._read(txn_id)
         if row is None or row.terminal_id != terminal_id:
             return refusal(
                 "",
                 NotFound(
-                    "not_found",
                     f"tube_query.txn_id: no tube transaction {txn_id!r} of this terminal",
+                    field="tube_query.txn_id",
+                    reason="not_found",
                 ),
             )
         txn = convert.txn_to_pb(row)
         return pb.TubeReply(txn=txn, txns=[txn])
-
-
-def _minor(amount: Decimal | None, of: Any) -> int | None:
-    return to_minor(amount, of) if amount is not None else None
 
 
 def _asset_text(kind: str | None, currency: str | None, minor: int | None) -> str:

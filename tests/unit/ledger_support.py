@@ -15,6 +15,7 @@ from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.statements import audit
 from branchline.server.storage import open_database
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
@@ -74,11 +75,13 @@ def funded(
     kind = "metal" if currency in ("XAU", "XAG") else "cash"
     account = open_account(ledger.engine, customer_id, kind, currency)
     ledger.post_deposit(
-        ref(f"fund-{account.account_id}"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency=currency,
-        amount=amount,
-        now=T0,
+        DepositRequest(
+            ref(f"fund-{account.account_id}"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency=currency,
+            amount=amount,
+            now=T0,
+        )
     )
     return account

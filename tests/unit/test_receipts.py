@@ -25,6 +25,7 @@ from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
 from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.teller_cli import main as teller_main
@@ -112,12 +113,14 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         ("T-2", "tx_1:deposit", "5.00"),  # the same txn id on another terminal
     ):
         core.post_deposit(
-            Reference(terminal, request_id),
-            account_id=account,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference(terminal, request_id),
+                account_id=account,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0,
+            )
         )
     yield core, engine.url.render_as_string(hide_password=False)
     next(databases, None)  # disposes of the engine (and drops a PostgreSQL schema)

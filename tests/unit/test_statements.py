@@ -20,13 +20,15 @@ from branchline.agent.customer.session import SessionStore
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
+from branchline.common.errors import DomainError
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import LABEL, CustomerSessions
 from branchline.server.link import TerminalLinkServicer
-from branchline.server.statement_link import StatementRefused, build_statement, install_statements
+from branchline.server.statement_link import build_statement, install_statements
 from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
@@ -51,12 +53,14 @@ def _books(engine: Engine) -> tuple[str, str]:
     mine = funded(ledger, "100.00", customer_id="c1")
     for i, amount in enumerate(("20.50", "3.25")):
         ledger.post_deposit(
-            ref(f"more-{i}"),
-            account_id=mine.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0 + timedelta(minutes=i + 1),
+            DepositRequest(
+                ref(f"more-{i}"),
+                account_id=mine.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0 + timedelta(minutes=i + 1),
+            )
         )
     theirs = funded(ledger, "5.00", customer_id="c2")
     return mine.account_id, theirs.account_id
@@ -87,14 +91,14 @@ def test_the_customer_sees_own_postings_and_balances(engine: Engine) -> None:
 def test_another_customers_account_is_refused_naming_the_field(engine: Engine) -> None:
     _, theirs = _books(engine)
     token = SESSIONS.issue("T1", "card", "c1", T0)
-    with pytest.raises(StatementRefused, match=r"^statement_request\.account_id: .* not an") as no:
+    with pytest.raises(DomainError, match=r"^statement_request\.account_id: .* not an") as no:
         _ask(engine, token, theirs)
     assert no.value.code == "not_your_account"
     # An account that does not exist reads the same: nothing is revealed about other books.
-    with pytest.raises(StatementRefused, match="account_id") as missing:
+    with pytest.raises(DomainError, match="account_id") as missing:
         _ask(engine, token, "no-such-account")
     assert missing.value.code == "not_your_account"
-    with pytest.raises(StatementRefused, match=r"statement_request\.limit: 500 is over 100"):
+    with pytest.raises(DomainError, match=r"statement_request\.limit: 500 is over 100"):
         _ask(engine, token, "x", limit=500)
 
 
@@ -118,7 +122,7 @@ def test_expired_forged_foreign_or_missing_sessions_are_refused(
     engine: Engine, make_token: Any, terminal: str, code: str
 ) -> None:
     mine, _ = _books(engine)
-    with pytest.raises(StatementRefused, match=r"^statement_request\.session_token: ") as refused:
+    with pytest.raises(DomainError, match=r"^statement_request\.session_token: ") as refused:
         _ask(engine, make_token(), mine, terminal=terminal)
     assert refused.value.code == f"session_{code}"
 

@@ -14,16 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from branchline.common.txref import TxReference
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.schema import holds
 from branchline.server.tube import model as m
-from branchline.server.tube.model import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
 from branchline.server.tube.schema import tube_incidents, tube_transactions
 from branchline.server.tube.service import TubeService
 from branchline.v1 import tube_pb2 as pb
