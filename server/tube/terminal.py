@@ -1,150 +1,30 @@
 """The terminal's side: ``tube_open``, ``tube_event`` and ``tube_query``, each applied once.
 
-Exactly once: every open and event carries the terminal's outbox key (request_id). The
-first answer — refusals included — is stored in ``request_results`` in the same database
-transaction as the change it describes, and a repeat gets those very bytes back.
-
-A ledger call (hold, deposit, capture, release) runs in its own transaction, idempotent on
-``Reference(terminal, "<txn_id>:<step>")``, BEFORE the transaction's record changes: a crash
-in between leaves the record as it was, and the retry replays the ledger call and
-completes. While an event's ledger call is under way the record is marked ``pending`` with
-the event, so nothing else (the back office sending the carrier, a different event) can
-change it meanwhile; the same event sent again (a retry, a second replica) goes ahead, and
-the ledger's reference makes both one posting.
+``answers`` stores each first answer and gives it again; ``events`` applies ``tube_event``;
+here ``tube_open`` (its checks, quote and hold are the plain functions of ``opening``; this
+is where the wire's message becomes an ``OpenRequest`` and the stored row a reply) and
+``tube_query``. A withdrawal's hold, like every ledger call, is made BEFORE the record is
+written, idempotent on ``Reference(terminal, "<txn_id>:hold")``, so a retry after a crash
+completes with the same hold.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
-from branchline.common.field_paths import mapped
-from branchline.common.logs import log_event
-from branchline.server.ledger.money import asset as ledger_asset
-from branchline.server.ledger.money import to_minor
-from branchline.server.ledger.postings import Posting, Reference
-from branchline.server.ledger.requests import BillDeposit, DepositRequest
-from branchline.server.tube import convert, opening, rules, store
+from branchline.server.tube import convert, opening, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
-from branchline.server.tube.core import TubeCore, log
+from branchline.server.tube.answers import OPEN_KIND, Raced, refusal
+from branchline.server.tube.events import TerminalEvents, asset_text
 from branchline.v1 import tube_pb2 as pb
 
-OPEN_KIND = "tube_open"
-EVENT_KIND = "tube_event"
-# Rounds of "someone else got there first, look again" before giving up.
-ATTEMPTS = 5
 
-
-class _Raced(Exception):
-    """Another request changed the record (or stored the answer) first: start over."""
-
-
-@dataclass(frozen=True)
-class _LedgerOutcome:
-    entry_id: int | None = None
-    balance_after: Decimal | None = None
-    available_after: Decimal | None = None
-    detail: str = ""
-
-
-def refusal(
-    request_id: str, exc: DomainError, txn: pb.TubeTransaction | None = None
-) -> pb.TubeReply:
-    """The reply refusing a message: the stable reason, the message, the field as data."""
-    reply = pb.TubeReply(
-        request_id=request_id, code=exc.reason, message=exc.message, field=exc.field
-    )
-    if txn is not None:
-        reply.txn.CopyFrom(txn)
-    return reply
-
-
-class TerminalSide(TubeCore):
-    # -- the stored answers -----------------------------------------------------------------
-
-    def _first_reply(self, terminal_id: str, request_id: str, kind: str) -> pb.TubeReply | None:
-        with self.engine.connect() as conn:
-            found = store.stored_reply(conn, terminal_id, request_id)
-        if found is None:
-            return None
-        stored_kind, data = found
-        if stored_kind != kind:
-            # Not stored: the first answer under this key belongs to another message.
-            return refusal(
-                request_id,
-                InvalidArgument(
-                    f"{kind}.request_id",
-                    f"{request_id!r} already answered a {stored_kind}",
-                    reason="request_id_reused",
-                ),
-            )
-        return pb.TubeReply.FromString(data)
-
-    def _answer(
-        self,
-        terminal_id: str,
-        request_id: str,
-        kind: str,
-        reply: pb.TubeReply,
-        now: datetime,
-        tx: store.Tx | None = None,
-    ) -> pb.TubeReply:
-        """Store the first answer (in ``tx``, with the change it describes, or alone)."""
-        data = reply.SerializeToString()
-        if tx is not None:
-            store.store_reply(tx.conn, terminal_id, request_id, kind, data, now)
-            return reply
-        try:
-            with store.transaction(self.engine, now) as own:
-                store.store_reply(own.conn, terminal_id, request_id, kind, data, now)
-        except IntegrityError:
-            raise _Raced() from None
-        return reply
-
-    def _refuse(
-        self,
-        terminal_id: str,
-        request_id: str,
-        kind: str,
-        exc: DomainError,
-        now: datetime,
-        row: Any = None,
-    ) -> pb.TubeReply:
-        txn = convert.txn_to_pb(row) if row is not None else None
-        self._log_refusal(terminal_id, kind, exc, row)
-        return self._answer(terminal_id, request_id, kind, refusal(request_id, exc, txn), now)
-
-    def _log_refusal(self, terminal_id: str, kind: str, exc: DomainError, row: Any) -> None:
-        log_event(
-            log,
-            "tube_refused",
-            logging.INFO,
-            terminal_id=terminal_id,
-            message_kind=kind,
-            code=exc.code,
-            txn_id=row.txn_id if row is not None else None,
-        )
-
-    @store.retrying
-    def _once(self, terminal_id: str, request_id: str, kind: str, apply: Any) -> pb.TubeReply:
-        for _ in range(ATTEMPTS):
-            first = self._first_reply(terminal_id, request_id, kind)
-            if first is not None:
-                return first
-            try:
-                result: pb.TubeReply = apply()
-                return result
-            except _Raced:
-                continue
-        raise RuntimeError(f"{kind} {request_id}: raced {ATTEMPTS} times; try again")
-
+class TerminalSide(TerminalEvents):
     # -- tube_open --------------------------------------------------------------------------
 
     def handle_open(
@@ -194,261 +74,10 @@ class TerminalSide(TubeCore):
                 reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
                 self._answer(terminal_id, request_id, OPEN_KIND, reply, now, tx)
         except IntegrityError:  # the same request or txn_id, stored a moment ago elsewhere
-            raise _Raced() from None
+            raise Raced() from None
         self._log("tube_opened", row, customer_id=row.customer_id)
         self._notify(row)
         return reply
-
-    # -- tube_event -------------------------------------------------------------------------
-
-    def handle_event(
-        self, terminal_id: str, message: pb.TubeEvent, now: datetime | None = None
-    ) -> pb.TubeReply:
-        """Apply one of the terminal's events to its transaction (see ``rules``)."""
-        at = now or self.now()
-        try:
-            request_id = v.request_id(message.request_id, "tube_event.request_id")
-        except DomainError as exc:
-            return refusal(message.request_id[: v.MAX_REQUEST_ID], exc)
-        return self._once(
-            terminal_id,
-            request_id,
-            EVENT_KIND,
-            lambda: self._event(terminal_id, request_id, message, at),
-        )
-
-    def _event_input(self, message: pb.TubeEvent) -> rules.EventInput:
-        kind = convert.EVENT_FROM_PB.get(message.kind)
-        if kind is None:
-            raise InvalidArgument(
-                "tube_event.kind",
-                "one of carrier_sent, carrier_arrived, carrier_taken, confirm, dispute, cancel, reverse, handover is required",
-            )
-        if kind == m.CARRIER_SENT:
-            v.carrier(message.carrier_id, "tube_event.carrier_id")
-        reason = v.reason(
-            message.reason, "tube_event.reason", required=kind in (m.REVERSE, m.HANDOVER, m.DISPUTE)
-        )
-        if kind == m.DISPUTE and reason not in (m.DISPUTE_RETURN, m.DISPUTE_TELLER):
-            raise InvalidArgument(
-                "tube_event.reason",
-                f"a dispute is {m.DISPUTE_RETURN} (the carrier back) or {m.DISPUTE_TELLER} (a teller), not {reason!r}",
-            )
-        detail = v.text(message.detail, "tube_event.detail", v.MAX_DETAIL)
-        return rules.EventInput(
-            kind, int(message.carrier_id), reason, bool(message.customer_confirmed), detail
-        )
-
-    def _event(
-        self, terminal_id: str, request_id: str, message: pb.TubeEvent, now: datetime
-    ) -> pb.TubeReply:
-        try:
-            txn_id = v.txn_id(message.txn_id, "tube_event.txn_id")
-            ev = self._event_input(message)
-        except DomainError as exc:
-            return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now)
-        row = self._read(txn_id)
-        if row is None or row.terminal_id != terminal_id:
-            return self._refuse(
-                terminal_id,
-                request_id,
-                EVENT_KIND,
-                NotFound(
-                    f"tube_event.txn_id: no tube transaction {txn_id!r} of this terminal",
-                    field="tube_event.txn_id",
-                    reason="not_found",
-                ),
-                now,
-            )
-        try:
-            step = rules.plan(row, ev)
-        except DomainError as exc:
-            return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now, row)
-        if step.repeat:
-            reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
-            return self._answer(terminal_id, request_id, EVENT_KIND, reply, now)
-        outcome = None
-        if step.ledger is not None:
-            try:
-                row = self._claim(txn_id, ev, step, now)
-            except DomainError as exc:  # something else changed it first
-                return self._refuse(
-                    terminal_id, request_id, EVENT_KIND, exc, now, self._read(txn_id)
-                )
-            if row is None:  # finished meanwhile by the same event: answer as a repeat
-                raise _Raced()
-            try:
-                outcome = self._ledger_call(row, step, ev, now)
-            except DomainError as exc:
-                return self._ledger_refused(terminal_id, request_id, txn_id, ev, exc, now)
-        return self._apply(terminal_id, request_id, txn_id, ev, step, outcome, now)
-
-    def _claim(self, txn_id: str, ev: rules.EventInput, step: rules.Step, now: datetime) -> Any:
-        """Mark the record ``pending`` with the event before its ledger call."""
-        with store.transaction(self.engine, now) as tx:
-            row = store.load(tx.conn, txn_id, lock=True)
-            assert row is not None
-            again = rules.plan(row, ev)  # raises if something else got in first
-            if again.repeat:
-                return None
-            if again != step:
-                raise _Raced()
-            if row.pending != ev.kind:
-                row = store.change(tx.conn, txn_id, {"pending": ev.kind})
-            return row
-
-    def _ledger_call(
-        self, row: Any, step: rules.Step, ev: rules.EventInput, now: datetime
-    ) -> _LedgerOutcome:
-        terminal_id, txn_id = row.terminal_id, row.txn_id
-        if step.ledger == rules.RELEASE:
-            why = f"tube {ev.kind}: {ev.reason}" if ev.reason else f"tube {ev.kind}"
-            released = self.ledger.release_hold(row.hold_id, why, now, terminal_id=terminal_id)
-            after = self.customer_account(row.customer_id, row.account_id)
-            return _LedgerOutcome(
-                available_after=after.available if after is not None else None,
-                detail=f"hold {row.hold_id} released"
-                if released.released
-                else f"hold {row.hold_id} had already ended ({released.hold.status})",
-            )
-        posting: Posting
-        if step.ledger == rules.CAPTURE:
-            posting = self.ledger.post_withdrawal(
-                Reference(terminal_id, f"{txn_id}:capture"), row.hold_id, now
-            )
-        else:
-            bill = None
-            if row.counted_kind == m.BILL:
-                bill = BillDeposit(
-                    row.counted_bill_id,
-                    row.counted_instrument,
-                    date.fromisoformat(row.counted_maturity),
-                )
-            posting = self.ledger.post_deposit(
-                DepositRequest(
-                    Reference(terminal_id, f"{txn_id}:deposit"),
-                    account_id=row.account_id,
-                    branch=row.branch,
-                    currency=row.counted_currency,
-                    amount=convert.amount_text(row.counted_minor, row.counted_currency),
-                    now=now,
-                    rate_version=int(row.rate_version) if row.rate_version else None,
-                    bill=bill,
-                    customer_id=row.customer_id,
-                    # The quote was fixed when the customer opened it: that is the rate posted.
-                    quoted_at=min(row.created_at, now),
-                )
-            )
-        balance = posting.leg(row.account_id).balance_after
-        after = self.customer_account(row.customer_id, row.account_id)
-        return _LedgerOutcome(
-            entry_id=posting.entry_id,
-            balance_after=balance,
-            available_after=balance - after.held if after is not None else None,
-            detail=f"entry {posting.entry_id}",
-        )
-
-    def _ledger_refused(
-        self,
-        terminal_id: str,
-        request_id: str,
-        txn_id: str,
-        ev: rules.EventInput,
-        exc: DomainError,
-        now: datetime,
-    ) -> pb.TubeReply:
-        refused = mapped(exc, {}, "tube_event")
-        if refused.reason == "reference_reused":
-            refused.reason = "txn_id_reused"
-        try:
-            with store.transaction(self.engine, now) as tx:
-                row = store.load(tx.conn, txn_id, lock=True)
-                assert row is not None
-                if row.pending == ev.kind:
-                    row = store.change(tx.conn, txn_id, {"pending": None})
-                self._log_refusal(terminal_id, EVENT_KIND, refused, row)
-                reply = refusal(request_id, refused, convert.txn_to_pb(row))
-                return self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-        except IntegrityError:
-            raise _Raced() from None
-
-    def _apply(
-        self,
-        terminal_id: str,
-        request_id: str,
-        txn_id: str,
-        ev: rules.EventInput,
-        step: rules.Step,
-        outcome: _LedgerOutcome | None,
-        now: datetime,
-    ) -> pb.TubeReply:
-        who = m.actor(m.TERMINAL_ACTOR, terminal_id)
-        changed = None
-        try:
-            with store.transaction(self.engine, now) as tx:
-                row = store.load(tx.conn, txn_id, lock=True)
-                assert row is not None
-                try:
-                    again = rules.plan(row, ev)
-                except DomainError as exc:
-                    reply = refusal(request_id, exc, convert.txn_to_pb(row))
-                    return self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-                if not again.repeat:
-                    if step.ledger is not None and again != step:
-                        raise _Raced()
-                    changed = self._change(tx, row, ev, again, outcome, who)
-                    row = changed
-                reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
-                self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-        except IntegrityError:
-            raise _Raced() from None
-        if changed is not None:
-            self._log("tube_event_applied", changed, tube_event=ev.kind, reason=ev.reason or None)
-            self._notify(changed)
-        return reply
-
-    def _change(
-        self,
-        tx: store.Tx,
-        row: Any,
-        ev: rules.EventInput,
-        step: rules.Step,
-        outcome: _LedgerOutcome | None,
-        who: str,
-    ) -> Any:
-        values: dict[str, Any] = {
-            "state": step.to_state,
-            "pending": None,
-            "updated_at": tx.now,
-            "updated_by": who,
-        }
-        if step.carrier_id is not None:
-            values["carrier_id"] = step.carrier_id
-        if step.reason is not None:
-            values["reason"] = step.reason
-        if step.note is not None:
-            values["note"] = step.note
-        of_account = ledger_asset(row.account_currency, "account.currency")
-        if outcome is not None:
-            if outcome.entry_id is not None:
-                values["entry_id"] = outcome.entry_id
-            if outcome.balance_after is not None:
-                values["balance_after_minor"] = to_minor(outcome.balance_after, of_account)
-            if outcome.available_after is not None:
-                values["available_after_minor"] = to_minor(outcome.available_after, of_account)
-        detail = _event_detail(row, ev, step, outcome)
-        known = (
-            store.incident_of(tx.conn, row.txn_id, step.incident)
-            if step.incident == m.WRONG_CARRIER_INCIDENT
-            else None
-        )
-        if step.incident is not None and known is None:  # one wrong-carrier report is enough
-            values["incident_id"] = store.open_incident(
-                tx, row, step.incident, _incident_detail(row, ev, step, detail)
-            )
-        changed = store.change(tx.conn, row.txn_id, values)
-        tx.event(changed, step.event, who, detail)
-        return changed
 
     # -- tube_query -------------------------------------------------------------------------
 
@@ -476,14 +105,8 @@ class TerminalSide(TubeCore):
         return pb.TubeReply(txn=txn, txns=[txn])
 
 
-def _asset_text(kind: str | None, currency: str | None, minor: int | None) -> str:
-    if not kind or not currency:
-        return "-"
-    return f"{convert.amount_text(minor, currency)} {currency} {kind}"
-
-
 def _open_detail(row: Any) -> str:
-    what = _asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
+    what = asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
     where = "into" if row.kind == m.DEPOSIT else "from"
     text = f"{row.kind} of {what} {where} account {row.account_id}"
     if row.rate_version:
@@ -492,37 +115,3 @@ def _open_detail(row: Any) -> str:
     if row.hold_id:
         text += f"; hold {row.hold_id}"
     return text
-
-
-def _event_detail(
-    row: Any, ev: rules.EventInput, step: rules.Step, outcome: _LedgerOutcome | None
-) -> str:
-    parts = []
-    if ev.kind in (m.CARRIER_SENT, m.CARRIER_ARRIVED) and ev.carrier_id:
-        parts.append(f"carrier {ev.carrier_id}")
-    if step.incident == m.WRONG_CARRIER_INCIDENT:
-        parts.append(f"but carrier {row.carrier_id} was sent")
-    elif ev.kind == m.CARRIER_ARRIVED and not ev.carrier_id:
-        parts.append("carrier not identified")
-    if ev.reason:
-        parts.append(f"reason {ev.reason}")
-    if step.note:
-        parts.append(step.note)
-    if outcome is not None and outcome.detail:
-        parts.append(outcome.detail)
-    if ev.detail:
-        parts.append(ev.detail)
-    return "; ".join(parts)
-
-
-def _incident_detail(row: Any, ev: rules.EventInput, step: rules.Step, detail: str) -> str:
-    what = _asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
-    heads = {
-        m.WRONG_CARRIER_INCIDENT: "a different carrier arrived at the terminal",
-        m.DISPUTE_INCIDENT: "the customer disputes the count and asked for a teller",
-    }
-    head = heads.get(step.incident or "", f"{ev.kind} from state {row.state}")
-    return (
-        f"{head}: {row.kind} {row.txn_id} of {what}, customer {row.customer_id}, terminal "
-        f"{row.terminal_id}" + (f"; {detail}" if detail else "")
-    )

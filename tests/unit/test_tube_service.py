@@ -55,6 +55,8 @@ def refused(reply: pb.TubeReply, code: str, field: str = "") -> pb.TubeReply:
     assert reply.code == code, f"{reply.code}: {reply.message}"
     if field:
         assert reply.message.startswith(field), reply.message
+        # The field travels as data too (the path, without the message's words).
+        assert reply.field == field.split(":")[0], reply
     return reply
 
 
