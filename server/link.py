@@ -19,7 +19,6 @@ from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import TERMINAL, Authorizer
 from branchline.server.convert import KIND_BY_PB, SERVICE_STATE_BY_PB, device_from_pb, timestamp
-from branchline.server.ledger.pin_service import HsmFailure, PinRequestError, PinVerifier
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 
@@ -70,10 +69,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         replica: str,
         heartbeat_interval: float,
         auth: Authorizer,
-        pin_verifier: PinVerifier | None = None,
     ) -> None:
         self._engine = engine
-        self._pin_verifier = pin_verifier
         self._replica = replica
         self._heartbeat_interval = heartbeat_interval
         self._auth = auth
@@ -264,8 +261,6 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 registry.update_device, self._engine, terminal_id, device_from_pb(device), _now()
             )
             return pb.ServerMessage(ack_seq=message.seq, status_ack=pb.StatusAck())
-        if body == "pin_verify":
-            return await self._pin_verify(terminal_id, message)
         handler = self._handlers.get(body or "")
         if handler is not None:
             return await handler(terminal_id, message)
@@ -276,36 +271,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message body: empty or unknown")
         return None
 
-    async def _pin_verify(self, terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
-        def error(code: str, text: str) -> pb.ServerMessage:
-            return pb.ServerMessage(
-                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
-            )
 
-        if self._pin_verifier is None:
-            return error("hsm_unavailable", "this server has no HSM configured")
-        try:
-            result = await asyncio.to_thread(
-                self._pin_verifier.verify, terminal_id, message.pin_verify, _now()
-            )
-        except PinRequestError as exc:
-            return error(exc.code, exc.message)
-        except HsmFailure as exc:
-            log_event(log, "hsm_failed", logging.ERROR, terminal_id=terminal_id, error=str(exc))
-            return error("hsm_unavailable", "the HSM could not verify the PIN; try again later")
-        log_event(
-            log,
-            "pin_verified",
-            terminal_id=terminal_id,
-            card=result.pan_masked,
-            verified=result.verified,
-            attempts_left=result.attempts_left,
-            locked=result.locked,
-        )
-        return pb.ServerMessage(ack_seq=message.seq, pin_verify_result=result)
-
-
-BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status", "pin_verify"})
+BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status"})
 
 
 async def sweep_stale(engine: Engine, timeout: float) -> None:

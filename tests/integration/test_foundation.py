@@ -20,6 +20,7 @@ import zxingcpp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
+from branchline.server.health_cli import served_services
 from branchline.v1 import (
     common_pb2,
     fleet_pb2,
@@ -209,6 +210,20 @@ def test_health_serving_then_not_serving_while_shutting_down(stack: Stack) -> No
     channel = stack.operator_channel()
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "branchline.v1.TerminalLink", "branchline.v1.Fleet"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+    # Every capability of the list is up: reflection lists its services, health serves them.
+    served = served_services(channel, 5)
+    for service in (
+        "branchline.v1.Receipts",
+        "branchline.v1.TubeDesk",
+        "branchline.v1.Dispatch",
+        "branchline.v1.Tasks",
+        "branchline.v1.DispatchAdmin",
+        "branchline.v1.Calls",
+    ):
+        assert service in served, served
+    for service in served:
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
     stack.procs["server"].popen.send_signal(signal.SIGTERM)

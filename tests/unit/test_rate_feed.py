@@ -22,7 +22,7 @@ from branchline.server.auth import Authorizer
 from branchline.server.ledger.fx import set_rates
 from branchline.server.link import TerminalLinkServicer
 from branchline.server.main import main as server_main
-from branchline.server.rate_feed import RateFeed, latest_version
+from branchline.server.rates.feed import RateFeed, latest_version
 from branchline.server.storage import open_database
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc

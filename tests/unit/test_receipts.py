@@ -25,9 +25,9 @@ from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.receipts_service import ReceiptsServicer
 from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
-from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.sim.printer.commands import Text

@@ -27,8 +27,8 @@ from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
 from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import LABEL, CustomerSessions
+from branchline.server.ledger.statement_link import build_statement, statement_handler
 from branchline.server.link import TerminalLinkServicer
-from branchline.server.statement_link import build_statement, install_statements
 from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
@@ -137,7 +137,7 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
 
     async def scenario() -> None:
         servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
-        install_statements(servicer, engine, verifier)
+        servicer.add_handler("statement_request", statement_handler(engine, verifier))
         server = grpc.aio.server()
         pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")

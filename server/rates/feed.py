@@ -22,7 +22,7 @@ from branchline.server.link import PushRefused
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2 as pb
 
-log = logging.getLogger("branchline.server.rate_feed")
+log = logging.getLogger("branchline.server.rates.feed")
 
 
 def rate_table_to_pb(table: RateTable) -> info_pb.RateTable:

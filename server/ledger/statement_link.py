@@ -22,7 +22,7 @@ from branchline.server.ledger import statements
 from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.pin_service import PinVerifier
 from branchline.server.ledger.sessions import CustomerSessions, SessionRefused
-from branchline.server.link import TerminalLinkServicer
+from branchline.server.link import MessageHandler
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2 as pb
 
@@ -93,10 +93,8 @@ def build_statement(
     )
 
 
-def install_statements(
-    link: TerminalLinkServicer, engine: Engine, pin_verifier: PinVerifier | None
-) -> None:
-    """Answer ``statement_request`` on the TerminalLink stream."""
+def statement_handler(engine: Engine, pin_verifier: PinVerifier | None) -> MessageHandler:
+    """The handler answering ``statement_request`` on the TerminalLink stream."""
 
     async def handle(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
         def refused(code: str, text: str, field: str = "") -> pb.ServerMessage:
@@ -133,4 +131,4 @@ def install_statements(
         )
         return pb.ServerMessage(ack_seq=message.seq, statement=found)
 
-    link.add_handler("statement_request", handle)
+    return handle
