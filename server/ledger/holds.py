@@ -11,6 +11,7 @@ Lock order everywhere: account rows (by id), then the hold row, then the bill ro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -181,72 +182,103 @@ def capture_hold(engine: Engine, reference: Reference, hold_id: str, now: dateti
                 field="capture.hold_id",
                 reason="hold_released",
             )
-        active = hold.status == ACTIVE
         if hold.bill_id is not None:
-            bill = conn.execute(
-                select(bill_holdings)
-                .where(bill_holdings.c.bill_id == hold.bill_id)
-                .with_for_update()
-            ).first()
-            if bill is None or bill.status != "held" or bill.hold_id not in (None, hold_id):
-                raise FailedPrecondition(
-                    f"capture.hold_id: hold {hold_id} expired and its bill has moved",
-                    field="capture.hold_id",
-                    reason="hold_expired",
-                )
-        debit = asset(hold.currency, "hold.currency")
-        dispensed = asset(hold.dispensed_currency, "hold.dispensed_currency")
-        amount = format_amount(from_minor(hold.dispensed_minor, dispensed), dispensed)
-        description = (
-            f"bill {hold.bill_id} withdrawn ({amount})" if hold.bill_id else f"withdrawal {amount}"
-        )
-        if hold.dispensed_currency != hold.currency:
-            description += (
-                f" for {format_amount(from_minor(hold.amount_minor, debit), debit)}"
-                f" (rates v{hold.rate_version_id})"
-            )
-        try:
-            posting = write_entry(
-                conn,
-                locked,
-                reference,
-                digest,
-                BILL_WITHDRAWAL if hold.bill_id else WITHDRAWAL,
-                description,
-                legs,
-                now,
-                field_name="capture",
-                rate_version=hold.rate_version_id,
-                hold_id=hold_id,
-                capture=HoldCapture(hold.account_id, int(hold.amount_minor)) if active else None,
-            )
-        except FailedPrecondition as exc:
-            if exc.code != "insufficient_funds":
-                raise
-            raise FailedPrecondition(
-                f"capture.hold_id: hold {hold_id} expired at {hold.expires_at.isoformat()} and the balance no longer covers it: {exc.message}",
-                field="capture.hold_id",
-                reason="hold_expired",
-            ) from exc
-        conn.execute(
-            update(holds)
-            .where(holds.c.hold_id == hold_id)
-            .values(status=CAPTURED, entry_id=posting.entry_id, closed_at=now)
-        )
-        if hold.bill_id is not None:
-            conn.execute(
-                update(bill_holdings)
-                .where(bill_holdings.c.bill_id == hold.bill_id)
-                .values(
-                    status="withdrawn",
-                    hold_id=None,
-                    withdrawal_entry_id=posting.entry_id,
-                    updated_at=now,
-                )
-            )
+            _check_bill_still_held(conn, hold)
+        posting = _post_capture(conn, locked, reference, digest, hold, legs, now)
+        _mark_captured(conn, hold, posting, now)
         return posting
 
     return run_write(engine, op)
+
+
+def _check_bill_still_held(conn: Connection, hold: Row) -> None:  # type: ignore[type-arg]
+    """A bill hold that expired may be captured only while its bill has not moved."""
+    bill = conn.execute(
+        select(bill_holdings).where(bill_holdings.c.bill_id == hold.bill_id).with_for_update()
+    ).first()
+    if bill is None or bill.status != "held" or bill.hold_id not in (None, hold.hold_id):
+        raise FailedPrecondition(
+            f"capture.hold_id: hold {hold.hold_id} expired and its bill has moved",
+            field="capture.hold_id",
+            reason="hold_expired",
+        )
+
+
+def _capture_description(hold: Row) -> str:  # type: ignore[type-arg]
+    debit = asset(hold.currency, "hold.currency")
+    dispensed = asset(hold.dispensed_currency, "hold.dispensed_currency")
+    amount = format_amount(from_minor(hold.dispensed_minor, dispensed), dispensed)
+    description = (
+        f"bill {hold.bill_id} withdrawn ({amount})" if hold.bill_id else f"withdrawal {amount}"
+    )
+    if hold.dispensed_currency != hold.currency:
+        description += (
+            f" for {format_amount(from_minor(hold.amount_minor, debit), debit)}"
+            f" (rates v{hold.rate_version_id})"
+        )
+    return description
+
+
+def _post_capture(
+    conn: Connection,
+    locked: Mapping[str, Row],  # type: ignore[type-arg]
+    reference: Reference,
+    digest: str,
+    hold: Row,  # type: ignore[type-arg]
+    legs: list[LegSpec],
+    now: datetime,
+) -> Posting:
+    """The withdrawal's entry; an active hold's reservation ends with it. An expired hold
+    no longer reserves, so the balance must still cover it."""
+    active = hold.status == ACTIVE
+    try:
+        return write_entry(
+            conn,
+            locked,
+            reference,
+            digest,
+            BILL_WITHDRAWAL if hold.bill_id else WITHDRAWAL,
+            _capture_description(hold),
+            legs,
+            now,
+            field_name="capture",
+            rate_version=hold.rate_version_id,
+            hold_id=hold.hold_id,
+            capture=HoldCapture(hold.account_id, int(hold.amount_minor)) if active else None,
+        )
+    except FailedPrecondition as exc:
+        if exc.code != "insufficient_funds":
+            raise
+        raise FailedPrecondition(
+            f"capture.hold_id: hold {hold.hold_id} expired at {hold.expires_at.isoformat()} "
+            f"and the balance no longer covers it: {exc.message}",
+            field="capture.hold_id",
+            reason="hold_expired",
+        ) from exc
+
+
+def _mark_captured(
+    conn: Connection,
+    hold: Row,  # type: ignore[type-arg]
+    posting: Posting,
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(holds)
+        .where(holds.c.hold_id == hold.hold_id)
+        .values(status=CAPTURED, entry_id=posting.entry_id, closed_at=now)
+    )
+    if hold.bill_id is not None:
+        conn.execute(
+            update(bill_holdings)
+            .where(bill_holdings.c.bill_id == hold.bill_id)
+            .values(
+                status="withdrawn",
+                hold_id=None,
+                withdrawal_entry_id=posting.entry_id,
+                updated_at=now,
+            )
+        )
 
 
 def release_hold(

@@ -258,6 +258,45 @@ def over_balance(
     )
 
 
+def _check_balanced(locked: Mapping[str, Row], legs: Sequence[LegSpec]) -> None:  # type: ignore[type-arg]
+    """The caller's legs are a bug, not a refusal, when they are zero, in the wrong
+    currency for their account, or do not sum to zero in every currency."""
+    sums: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        if leg.amount_minor == 0:
+            raise ValueError(f"zero leg on {leg.account_id}")
+        if locked[leg.account_id].currency != leg.currency:
+            raise ValueError(
+                f"leg in {leg.currency} on a {locked[leg.account_id].currency} account"
+            )
+        sums[leg.currency] += leg.amount_minor
+    if not legs or any(sums.values()):
+        raise ValueError(f"legs do not balance: {dict(sums)}")
+
+
+def _covered(
+    locked: Mapping[str, Row],  # type: ignore[type-arg]
+    legs: Sequence[LegSpec],
+    capture: HoldCapture | None,
+    field_name: str,
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Balances, held amounts (less a captured hold) and each account's net change; refused
+    when a customer account would go below what its holds reserve."""
+    balance = {a: int(row.balance_minor) for a, row in locked.items()}
+    held = {a: int(row.held_minor) for a, row in locked.items()}
+    if capture is not None:
+        held[capture.account_id] -= capture.amount_minor
+    net: dict[str, int] = defaultdict(int)
+    for leg in legs:
+        net[leg.account_id] += leg.amount_minor
+    for account_id, change in net.items():
+        row = locked[account_id]
+        available = balance[account_id] - held[account_id]
+        if row.customer_id is not None and change < 0 and available + change < 0:
+            raise over_balance(field_name, account_id, -change, available, row.currency)
+    return balance, held, net
+
+
 def write_entry(
     conn: Connection,
     locked: Mapping[str, Row],  # type: ignore[type-arg]
@@ -275,29 +314,8 @@ def write_entry(
     capture: HoldCapture | None = None,
 ) -> Posting:
     """Post ``legs`` against accounts the caller locked; refuse an overdraft of any of them."""
-    sums: dict[str, int] = defaultdict(int)
-    for leg in legs:
-        if leg.amount_minor == 0:
-            raise ValueError(f"zero leg on {leg.account_id}")
-        if locked[leg.account_id].currency != leg.currency:
-            raise ValueError(
-                f"leg in {leg.currency} on a {locked[leg.account_id].currency} account"
-            )
-        sums[leg.currency] += leg.amount_minor
-    if not legs or any(sums.values()):
-        raise ValueError(f"legs do not balance: {dict(sums)}")
-    balance = {a: int(row.balance_minor) for a, row in locked.items()}
-    held = {a: int(row.held_minor) for a, row in locked.items()}
-    if capture is not None:
-        held[capture.account_id] -= capture.amount_minor
-    net: dict[str, int] = defaultdict(int)
-    for leg in legs:
-        net[leg.account_id] += leg.amount_minor
-    for account_id, change in net.items():
-        row = locked[account_id]
-        available = balance[account_id] - held[account_id]
-        if row.customer_id is not None and change < 0 and available + change < 0:
-            raise over_balance(field_name, account_id, -change, available, row.currency)
+    _check_balanced(locked, legs)
+    balance, held, net = _covered(locked, legs, capture, field_name)
     entry_id = conn.execute(
         journal_entries.insert().values(
             terminal_id=reference.terminal_id,

@@ -255,16 +255,7 @@ class BackOffice(TubeCore):
 
         def decide(tx: store.Tx, row: Any, teller_id: str) -> Any:
             _deposit_only(row, "EnterCount")
-            if found.kind != row.requested_kind:
-                raise InvalidArgument(
-                    "counted.kind", f"the customer deposited {row.requested_kind}, not {found.kind}"
-                )
-            if found.currency != row.requested_currency:
-                raise InvalidArgument(
-                    "counted.currency",
-                    f"the customer declared {row.requested_currency}; count in it, not {found.currency}",
-                    reason="currency_mismatch",
-                )
+            _as_declared(row, found)
             values: dict[str, Any] = {
                 "counted_kind": found.kind,
                 "counted_currency": found.currency,
@@ -406,6 +397,20 @@ def _deposit_only(row: Any, rpc: str) -> None:
     if row.kind != m.DEPOSIT:
         raise FailedPrecondition(
             f"{rpc} is for deposits; {row.txn_id} is a {row.kind}", reason="wrong_kind"
+        )
+
+
+def _as_declared(row: Any, found: v.ParsedAsset) -> None:
+    """The count is of the asset the customer declared (its amount may differ)."""
+    if found.kind != row.requested_kind:
+        raise InvalidArgument(
+            "counted.kind", f"the customer deposited {row.requested_kind}, not {found.kind}"
+        )
+    if found.currency != row.requested_currency:
+        raise InvalidArgument(
+            "counted.currency",
+            f"the customer declared {row.requested_currency}; count in it, not {found.currency}",
+            reason="currency_mismatch",
         )
 
 
