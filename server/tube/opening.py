@@ -25,9 +25,11 @@ from branchline.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    check_text,
     echo,
 )
 from branchline.common.field_paths import mapped, renamed
+from branchline.server.ledger.accounts import MAX_ID as MAX_ACCOUNT_ID
 from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.money import asset as ledger_asset
 from branchline.server.ledger.money import to_minor
@@ -277,6 +279,7 @@ def _session(core: TubeCore, token: str, terminal_id: str, now: datetime) -> Any
 def _own_account(core: TubeCore, customer_id: str, account_id: str) -> Account:
     if not account_id:
         raise InvalidArgument("tube_open.account_id", "must not be empty")
+    check_text("tube_open.account_id", account_id, max_len=MAX_ACCOUNT_ID)
     try:
         account = core.customer_account(customer_id, account_id)
     except DomainError as exc:

@@ -486,6 +486,7 @@ def test_a_crash_between_ledger_and_record_completes_on_the_retry(
         ({"account_id": "B-CNY"}, "not_your_account", "tube_open.account_id"),
         ({"account_id": "NOPE"}, "not_your_account", "tube_open.account_id"),
         ({"account_id": ""}, "invalid_argument", "tube_open.account_id"),
+        ({"account_id": "A" * 5000}, "too_long", "tube_open.account_id"),
         ({"txn_id": ""}, "invalid_argument", "tube_open.txn_id"),
         ({"txn_id": "has space"}, "invalid_argument", "tube_open.txn_id"),
         ({"txn_id": "x" * 65}, "invalid_argument", "tube_open.txn_id"),
@@ -508,6 +509,7 @@ def test_bad_opens_are_refused_naming_the_field(
             setattr(message, key, value)
     reply = refused(w.svc.handle_open("K-1", message), code, field)
     assert not reply.HasField("txn")
+    assert len(reply.message) < 300, reply.message  # no caller input echoed back whole
     with w.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(tube_transactions)).scalar() == 0
         assert conn.execute(select(func.count()).select_from(holds)).scalar() == 0
