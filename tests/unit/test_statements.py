@@ -32,6 +32,7 @@ from branchline.server.link import TerminalLinkServicer
 from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
+from branchline.v1 import terminal_link_pb2 as link_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from tests.unit.ledger_support import BRANCH, T0, funded, ref
 
@@ -94,12 +95,14 @@ def test_another_customers_account_is_refused_naming_the_field(engine: Engine) -
     with pytest.raises(DomainError, match=r"^statement_request\.account_id: .* not an") as no:
         _ask(engine, token, theirs)
     assert no.value.code == "not_your_account"
+    assert no.value.field == "statement_request.account_id"
     # An account that does not exist reads the same: nothing is revealed about other books.
     with pytest.raises(DomainError, match="account_id") as missing:
         _ask(engine, token, "no-such-account")
     assert missing.value.code == "not_your_account"
-    with pytest.raises(DomainError, match=r"statement_request\.limit: 500 is over 100"):
+    with pytest.raises(DomainError, match=r"statement_request\.limit: 500 is over 100") as limit:
         _ask(engine, token, "x", limit=500)
+    assert limit.value.field == "statement_request.limit"
 
 
 @pytest.mark.parametrize(
@@ -125,6 +128,30 @@ def test_expired_forged_foreign_or_missing_sessions_are_refused(
     with pytest.raises(DomainError, match=r"^statement_request\.session_token: ") as refused:
         _ask(engine, make_token(), mine, terminal=terminal)
     assert refused.value.code == f"session_{code}"
+    assert refused.value.field == "statement_request.session_token"
+
+
+def test_a_refusal_on_the_link_carries_the_field(engine: Engine) -> None:
+    _, theirs = _books(engine)
+    verifier = PinVerifier(
+        engine, PanTokenizer(KEY), lambda *a: False, PinSettings(3), sessions=SESSIONS
+    )
+    handle = statement_handler(engine, verifier)
+    token = SESSIONS.issue("T1", "card", "c1", datetime.now(UTC))
+    message = link_pb.TerminalMessage(
+        seq=7, statement_request=info_pb.StatementRequest(session_token=token, account_id=theirs)
+    )
+
+    async def ask() -> Any:
+        return await handle("T1", message)
+
+    answer = asyncio.run(ask())
+    assert answer is not None and answer.ack_seq == 7 and answer.WhichOneof("body") == "error"
+    assert (answer.error.code, answer.error.field) == (
+        "not_your_account",
+        "statement_request.account_id",
+    )
+    assert answer.error.message.startswith("statement_request.account_id: ")
 
 
 def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
