@@ -28,6 +28,7 @@ from branchline.server.tube import convert, rules, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
 from branchline.server.tube.answers import EVENT_KIND, Answers, Raced, refusal
+from branchline.server.tube.core import TubeCore
 from branchline.v1 import tube_pb2 as pb
 
 
@@ -121,7 +122,7 @@ class TerminalEvents(Answers):
             if row is None:  # finished meanwhile by the same event: answer as a repeat
                 raise Raced()
             try:
-                outcome = self._ledger_call(row, step, ev, now)
+                outcome = ledger_step(self, row, step, ev, now)
             except DomainError as exc:
                 return self._ledger_refused(terminal_id, request_id, txn_id, ev, exc, now)
         return self._apply(terminal_id, request_id, txn_id, ev, step, outcome, now)
@@ -139,57 +140,6 @@ class TerminalEvents(Answers):
             if row.pending != ev.kind:
                 row = store.change(tx.conn, txn_id, {"pending": ev.kind})
             return row
-
-    def _ledger_call(
-        self, row: Any, step: rules.Step, ev: rules.EventInput, now: datetime
-    ) -> LedgerOutcome:
-        terminal_id, txn_id = row.terminal_id, row.txn_id
-        if step.ledger == rules.RELEASE:
-            why = f"tube {ev.kind}: {ev.reason}" if ev.reason else f"tube {ev.kind}"
-            released = self.ledger.release_hold(row.hold_id, why, now, terminal_id=terminal_id)
-            after = self.customer_account(row.customer_id, row.account_id)
-            return LedgerOutcome(
-                available_after=after.available if after is not None else None,
-                detail=f"hold {row.hold_id} released"
-                if released.released
-                else f"hold {row.hold_id} had already ended ({released.hold.status})",
-            )
-        posting: Posting
-        if step.ledger == rules.CAPTURE:
-            posting = self.ledger.post_withdrawal(
-                Reference(terminal_id, f"{txn_id}:capture"), row.hold_id, now
-            )
-        else:
-            bill = None
-            if row.counted_kind == m.BILL:
-                bill = BillDeposit(
-                    row.counted_bill_id,
-                    row.counted_instrument,
-                    date.fromisoformat(row.counted_maturity),
-                )
-            posting = self.ledger.post_deposit(
-                DepositRequest(
-                    Reference(terminal_id, f"{txn_id}:deposit"),
-                    account_id=row.account_id,
-                    branch=row.branch,
-                    currency=row.counted_currency,
-                    amount=convert.amount_text(row.counted_minor, row.counted_currency),
-                    now=now,
-                    rate_version=int(row.rate_version) if row.rate_version else None,
-                    bill=bill,
-                    customer_id=row.customer_id,
-                    # The quote was fixed when the customer opened it: that is the rate posted.
-                    quoted_at=min(row.created_at, now),
-                )
-            )
-        balance = posting.leg(row.account_id).balance_after
-        after = self.customer_account(row.customer_id, row.account_id)
-        return LedgerOutcome(
-            entry_id=posting.entry_id,
-            balance_after=balance,
-            available_after=balance - after.held if after is not None else None,
-            detail=f"entry {posting.entry_id}",
-        )
 
     def _ledger_refused(
         self,
@@ -292,6 +242,63 @@ class TerminalEvents(Answers):
         changed = store.change(tx.conn, row.txn_id, values)
         tx.event(changed, step.event, who, detail)
         return changed
+
+
+def ledger_step(
+    core: TubeCore, row: Any, step: rules.Step, ev: rules.EventInput, now: datetime
+) -> LedgerOutcome:
+    """The ledger call ``step`` makes for ``ev``: release the hold, capture it, or post the
+    counted deposit (idempotent on ``<txn_id>:capture`` / ``<txn_id>:deposit``)."""
+    terminal_id, txn_id = row.terminal_id, row.txn_id
+    if step.ledger == rules.RELEASE:
+        why = f"tube {ev.kind}: {ev.reason}" if ev.reason else f"tube {ev.kind}"
+        released = core.ledger.release_hold(row.hold_id, why, now, terminal_id=terminal_id)
+        after = core.customer_account(row.customer_id, row.account_id)
+        return LedgerOutcome(
+            available_after=after.available if after is not None else None,
+            detail=f"hold {row.hold_id} released"
+            if released.released
+            else f"hold {row.hold_id} had already ended ({released.hold.status})",
+        )
+    posting: Posting
+    if step.ledger == rules.CAPTURE:
+        posting = core.ledger.post_withdrawal(
+            Reference(terminal_id, f"{txn_id}:capture"), row.hold_id, now
+        )
+    else:
+        posting = core.ledger.post_deposit(counted_deposit(row, now))
+    balance = posting.leg(row.account_id).balance_after
+    after = core.customer_account(row.customer_id, row.account_id)
+    return LedgerOutcome(
+        entry_id=posting.entry_id,
+        balance_after=balance,
+        available_after=balance - after.held if after is not None else None,
+        detail=f"entry {posting.entry_id}",
+    )
+
+
+def counted_deposit(row: Any, now: datetime) -> DepositRequest:
+    """The ledger deposit of what the back office counted, at the rate quoted at the open."""
+    bill = None
+    if row.counted_kind == m.BILL:
+        bill = BillDeposit(
+            row.counted_bill_id,
+            row.counted_instrument,
+            date.fromisoformat(row.counted_maturity),
+        )
+    return DepositRequest(
+        Reference(row.terminal_id, f"{row.txn_id}:deposit"),
+        account_id=row.account_id,
+        branch=row.branch,
+        currency=row.counted_currency,
+        amount=convert.amount_text(row.counted_minor, row.counted_currency),
+        now=now,
+        rate_version=int(row.rate_version) if row.rate_version else None,
+        bill=bill,
+        customer_id=row.customer_id,
+        # The quote was fixed when the customer opened it: that is the rate posted.
+        quoted_at=min(row.created_at, now),
+    )
 
 
 def asset_text(kind: str | None, currency: str | None, minor: int | None) -> str:
