@@ -172,7 +172,8 @@ def _rates(args: argparse.Namespace, core: EmbeddedLedger, now: datetime) -> int
             "rates": {c: {"bid": str(r.bid), "ask": str(r.ask)} for c, r in table.rates.items()},
         },
         [
-            f"rates v{table.version_id} ({table.source}, {table.effective_at:%Y-%m-%d %H:%M:%S}), CNY per unit (gram for metals)"
+            f"rates v{table.version_id} ({table.source}, {table.effective_at:%Y-%m-%d %H:%M:%S}), "
+            "CNY per unit (gram for metals)"
         ]
         + [f"  {c}  bid {r.bid}  ask {r.ask}" for c, r in table.rates.items()],
     )

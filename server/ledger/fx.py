@@ -235,7 +235,8 @@ def usable_rate_table(
         )
     if table.superseded_at is not None and now - table.superseded_at > settings.rate_validity:
         raise FailedPrecondition(
-            f"rate version {version_id} was replaced at {table.superseded_at.isoformat()}, more than {int(settings.rate_validity.total_seconds())} s ago; quote again",
+            f"rate version {version_id} was replaced at {table.superseded_at.isoformat()}, more "
+            f"than {int(settings.rate_validity.total_seconds())} s ago; quote again",
             field="rate_version",
             reason="rate_expired",
         )
@@ -295,7 +296,8 @@ def convert(
     if other_amount > settings.ceiling(other.code):
         raise InvalidArgument(
             f"{field_name}.amount",
-            f"converts to {format_amount(other_amount, other)}, over the per-transaction limit of {format_amount(settings.ceiling(other.code), other)}",
+            f"converts to {format_amount(other_amount, other)}, over the per-transaction limit of "
+            f"{format_amount(settings.ceiling(other.code), other)}",
             reason="amount_over_limit",
         )
     return Quote(

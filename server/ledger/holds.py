@@ -306,7 +306,8 @@ def release_hold(
         hold = hold_row(conn, hold_id, "release.hold_id", lock=True)
         if hold.status == CAPTURED:
             raise FailedPrecondition(
-                f"release.hold_id: hold {hold_id} was captured by entry {hold.entry_id}; reverse that entry instead",
+                f"release.hold_id: hold {hold_id} was captured by entry {hold.entry_id}; reverse "
+                "that entry instead",
                 field="release.hold_id",
                 reason="hold_captured",
             )

@@ -252,7 +252,9 @@ def over_balance(
 ) -> FailedPrecondition:
     of = asset(currency, "account.currency")
     return FailedPrecondition(
-        f"{field_name}: amount over balance: {format_amount(from_minor(wanted_minor, of), of)} is more than the {format_amount(from_minor(max(available_minor, 0), of), of)} available in account {account_id}",
+        f"{field_name}: amount over balance: {format_amount(from_minor(wanted_minor, of), of)} is "
+        f"more than the {format_amount(from_minor(max(available_minor, 0), of), of)} available in "
+        f"account {account_id}",
         field=field_name,
         reason="insufficient_funds",
     )

@@ -153,12 +153,14 @@ def audit(engine: Engine) -> list[str]:
                 )
             if leg.currency != account_rows[leg.account_id].currency:
                 problems.append(
-                    f"leg {leg.leg_id}: {leg.currency} on a {account_rows[leg.account_id].currency} account"
+                    f"leg {leg.leg_id}: {leg.currency} on a "
+                    f"{account_rows[leg.account_id].currency} account"
                 )
     for account_id, row in account_rows.items():
         if row.balance_minor != running[account_id]:
             problems.append(
-                f"account {account_id}: balance {row.balance_minor}, legs sum to {running[account_id]}"
+                f"account {account_id}: balance {row.balance_minor}, legs sum to "
+                f"{running[account_id]}"
             )
         if row.held_minor != held[account_id]:
             problems.append(

@@ -72,7 +72,8 @@ def post_transfer(
             if locked[spec.account_id].currency != spec.currency:
                 raise InvalidArgument(
                     f"transfer.legs[{i}].currency",
-                    f"account {spec.account_id} holds {locked[spec.account_id].currency}, not {spec.currency}",
+                    f"account {spec.account_id} holds {locked[spec.account_id].currency}, not "
+                    f"{spec.currency}",
                     reason="currency_mismatch",
                 )
         first = replay(conn, reference, digest)

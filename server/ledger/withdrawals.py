@@ -227,5 +227,6 @@ def _reserve_bill_check(
         of = asset(bill.currency, "bill.currency")
         raise InvalidArgument(
             "withdrawal.amount",
-            f"bill {bill_id} has a face value of {format_amount(from_minor(bill.face_minor, of), of)}",
+            f"bill {bill_id} has a face value of "
+            f"{format_amount(from_minor(bill.face_minor, of), of)}",
         )

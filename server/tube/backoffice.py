@@ -74,7 +74,8 @@ class BackOffice(TubeCore):
     def _in_branch(row: Any, teller_id: str, branch: str, what: str = "tube transactions") -> None:
         if row.branch != branch:
             raise PermissionDenied(
-                f"{what} of branch {row.branch} are handled by its own back office; teller {teller_id} is of {branch}",
+                f"{what} of branch {row.branch} are handled by its own back office; teller "
+                f"{teller_id} is of {branch}",
                 rule=OWN_BRANCH_RULE,
             )
 
@@ -90,7 +91,8 @@ class BackOffice(TubeCore):
         self._in_branch(row, teller_id, branch)
         if row.pending:
             raise FailedPrecondition(
-                f"{row.kind} {row.txn_id}: its terminal's {row.pending} is being applied; try again in a moment",
+                f"{row.kind} {row.txn_id}: its terminal's {row.pending} is being applied; try "
+                "again in a moment",
                 reason="wrong_state",
             )
         return row, teller_id
@@ -180,7 +182,8 @@ class BackOffice(TubeCore):
             if row.carrier_id != carrier_id:
                 raise InvalidArgument(
                     "carrier_id",
-                    f"transaction {row.txn_id} was sent in carrier {row.carrier_id}, not {carrier_id}",
+                    f"transaction {row.txn_id} was sent in carrier {row.carrier_id}, not "
+                    f"{carrier_id}",
                     reason="wrong_carrier",
                 )
             return {"state": m.RECEIVED}, "received", f"carrier {carrier_id}"
@@ -223,7 +226,8 @@ class BackOffice(TubeCore):
         if hold is None or hold.status != "active" or hold.expires_at <= now:
             ended = f"{hold.status}, expires {hold.expires_at.isoformat()}" if hold else "missing"
             raise FailedPrecondition(
-                f"withdrawal {row.txn_id}: its hold is no longer active ({ended}); do not send the carrier — the terminal will reverse it",
+                f"withdrawal {row.txn_id}: its hold is no longer active ({ended}); do not send "
+                "the carrier — the terminal will reverse it",
                 reason="hold_expired",
             )
 
@@ -329,7 +333,8 @@ class BackOffice(TubeCore):
             self._in_branch(row, teller_id, branch, "incidents")
             if row.resolved_at is not None:
                 raise FailedPrecondition(
-                    f"incident {incident_id} was resolved by {row.resolved_by} at {row.resolved_at.isoformat()}",
+                    f"incident {incident_id} was resolved by {row.resolved_by} at "
+                    f"{row.resolved_at.isoformat()}",
                     reason="already_resolved",
                 )
             who = m.actor(m.TELLER_ACTOR, teller_id)

@@ -66,7 +66,8 @@ class TerminalEvents(Answers):
         if kind is None:
             raise InvalidArgument(
                 "tube_event.kind",
-                "one of carrier_sent, carrier_arrived, carrier_taken, confirm, dispute, cancel, reverse, handover is required",
+                "one of carrier_sent, carrier_arrived, carrier_taken, confirm, dispute, cancel, "
+                "reverse, handover is required",
             )
         if kind == m.CARRIER_SENT:
             v.carrier(message.carrier_id, "tube_event.carrier_id")
@@ -76,7 +77,8 @@ class TerminalEvents(Answers):
         if kind == m.DISPUTE and reason not in (m.DISPUTE_RETURN, m.DISPUTE_TELLER):
             raise InvalidArgument(
                 "tube_event.reason",
-                f"a dispute is {m.DISPUTE_RETURN} (the carrier back) or {m.DISPUTE_TELLER} (a teller), not {reason!r}",
+                f"a dispute is {m.DISPUTE_RETURN} (the carrier back) or {m.DISPUTE_TELLER} (a "
+                f"teller), not {reason!r}",
             )
         detail = v.text(message.detail, "tube_event.detail", v.MAX_DETAIL)
         return rules.EventInput(

@@ -79,7 +79,8 @@ _FOREIGN = {
 
 def wrong_state(row: Any, event: str, hint: str = "") -> FailedPrecondition:
     return FailedPrecondition(
-        f"tube_event.kind: {event} is not possible for {row.kind} {row.txn_id} in state {row.state}{('; ' + hint if hint else '')}",
+        f"tube_event.kind: {event} is not possible for {row.kind} {row.txn_id} in state "
+        f"{row.state}{('; ' + hint if hint else '')}",
         field="tube_event.kind",
         reason="wrong_state",
     )
@@ -113,7 +114,8 @@ def plan(row: Any, ev: EventInput) -> Step:
         )
     if row.pending and row.pending != ev.kind:
         raise FailedPrecondition(
-            f"tube_event.kind: {ev.kind} must wait: the terminal's {row.pending} of {row.kind} {row.txn_id} is still being applied; send that again first",
+            f"tube_event.kind: {ev.kind} must wait: the terminal's {row.pending} of {row.kind} "
+            f"{row.txn_id} is still being applied; send that again first",
             field="tube_event.kind",
             reason="wrong_state",
         )

@@ -94,7 +94,8 @@ def txn_id(value: str, field: str) -> str:
     if not _TXN_ID.fullmatch(value):
         raise InvalidArgument(
             field,
-            f"{_shown(value)} is not a transaction id (letters, digits and '-', at most {MAX_TXN_ID}, e.g. a UUID)",
+            f"{_shown(value)} is not a transaction id (letters, digits and '-', at most "
+            f"{MAX_TXN_ID}, e.g. a UUID)",
         )
     return value
 
