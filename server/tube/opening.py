@@ -35,7 +35,7 @@ from branchline.server.ledger.money import asset as ledger_asset
 from branchline.server.ledger.money import to_minor
 from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.requests import WithdrawalRequest
-from branchline.server.ledger.sessions import SessionRefused
+from branchline.server.ledger.sessions import SessionClaims, SessionRefused
 from branchline.server.tube import convert, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
@@ -262,7 +262,7 @@ def hold_open(
     )
 
 
-def _session(core: TubeCore, token: str, terminal_id: str, now: datetime) -> Any:
+def _session(core: TubeCore, token: str, terminal_id: str, now: datetime) -> SessionClaims:
     if core.sessions is None:
         raise FailedPrecondition(
             "tube_open.session_token: this server verifies no PINs (no --hsm), so it has no "
