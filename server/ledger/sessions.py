@@ -26,12 +26,11 @@ MAX_TOKEN = 1024
 class SessionRefused(PermissionDenied):
     """The session token is absent, forged, expired, or belongs to another terminal.
 
-    ``rule`` (and so ``code``) is the stable reason: session_required, session_invalid,
-    session_other_terminal, session_expired; the field is ``session_token``.
-    """
+    ``code`` (the rule: ``session_required``, ``session_invalid``, ``session_expired``,
+    ``session_other_terminal``) is the stable reason; ``field`` the token's path."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message, rule=code, field="session_token")
+    def __init__(self, code: str, message: str, *, field: str = "session_token") -> None:
+        super().__init__(message, rule=code, field=field)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""``pin_verify`` on the TerminalLink stream: PIN block -> verified or not (+ a session)."""
+"""``pin_verify`` on the TerminalLink stream: PIN block -> verified or not (+ a session).
+
+Refusals are raised as the one error model; the link answers them as a ``RequestError``
+with the field as data (``pin_verify.pan``, ``pin_verify.ksn``, ...)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from branchline.common.errors import Unavailable
 from branchline.common.logs import log_event
-from branchline.server.ledger.pin_service import HsmFailure, PinRequestError, PinVerifier
+from branchline.server.ledger.pin_service import HsmFailure, PinVerifier
 from branchline.server.link import MessageHandler
 from branchline.v1 import terminal_link_pb2 as pb
 
@@ -19,22 +23,18 @@ def pin_verify_handler(verifier: PinVerifier | None) -> MessageHandler:
     as ``hsm_unavailable``."""
 
     async def handle(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
-        def error(code: str, text: str) -> pb.ServerMessage:
-            return pb.ServerMessage(
-                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
-            )
-
         if verifier is None:
-            return error("hsm_unavailable", "this server has no HSM configured")
+            raise Unavailable("this server has no HSM configured", reason="hsm_unavailable")
         try:
             result = await asyncio.to_thread(
                 verifier.verify, terminal_id, message.pin_verify, datetime.now(UTC)
             )
-        except PinRequestError as exc:
-            return error(exc.code, exc.message)
         except HsmFailure as exc:
+            # What failed is for the log; the terminal only learns to try again later.
             log_event(log, "hsm_failed", logging.ERROR, terminal_id=terminal_id, error=str(exc))
-            return error("hsm_unavailable", "the HSM could not verify the PIN; try again later")
+            raise Unavailable(
+                "the HSM could not verify the PIN; try again later", reason="hsm_unavailable"
+            ) from None
         log_event(
             log,
             "pin_verified",

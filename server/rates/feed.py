@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
+from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 from branchline.server.convert import timestamp
 from branchline.server.ledger.fx import RateTable, current_rates
@@ -56,7 +57,7 @@ class RateFeed:
         poll_seconds: float = 1.0,
     ) -> None:
         if poll_seconds <= 0:
-            raise ValueError("--rate-poll-seconds: must be more than zero")
+            raise InvalidArgument("poll_seconds", f"must be more than zero, not {poll_seconds}")
         self._engine = engine
         self._broadcast = broadcast
         self._push = push

@@ -15,6 +15,8 @@ from typing import Any
 import grpc
 import pytest
 import zxingcpp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from branchline.agent.journal.store import Store
 from branchline.agent.receipts import BadReceipt, ReceiptData, print_receipt, receipt_job
@@ -34,6 +36,19 @@ from branchline.sim.printer.commands import Text
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
 from tests.unit.ledger_support import BRANCH, T0, open_account, open_test_database
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations of a refused call's status details."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError is a Call
+    assert status is not None, "the status carries no details"
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.extend((v.field, v.reason) for v in bad.field_violations)
+    return found
+
 
 RECEIPT = ReceiptData(
     reference="BLTX:T-0001:tx-20260302-0007",
@@ -171,6 +186,13 @@ def test_lookup_cli_and_the_receipts_service(
                 await ask("BLTX::x", "operator:ops")
             assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert bad.value.details() == "reference: the terminal id is empty"
+            assert violations(bad.value) == [("reference", "invalid_argument")]
+            with pytest.raises(grpc.aio.AioRpcError) as long:
+                await ask("BLTX:T-1:" + "7" * 5000, "operator:ops")
+            assert long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert violations(long.value) == [("reference", "too_long")]
+            assert "(5009 characters)" in (long.value.details() or "")
+            assert len(long.value.details() or "") < 200
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await ask("BLTX:T-1:tx_1", "terminal:T-1")
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

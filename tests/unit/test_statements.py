@@ -20,19 +20,21 @@ from branchline.agent.customer.session import SessionStore
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
-from branchline.common.errors import DomainError
+from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
 from branchline.server.ledger.requests import DepositRequest
-from branchline.server.ledger.sessions import LABEL, CustomerSessions
-from branchline.server.ledger.statement_link import build_statement, statement_handler
+from branchline.server.ledger.sessions import LABEL, CustomerSessions, SessionRefused
+from branchline.server.ledger.statement_link import (
+    build_statement,
+    statement_handler,
+)
 from branchline.server.link import TerminalLinkServicer
 from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
-from branchline.v1 import terminal_link_pb2 as link_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from tests.unit.ledger_support import BRANCH, T0, funded, ref
 
@@ -92,17 +94,22 @@ def test_the_customer_sees_own_postings_and_balances(engine: Engine) -> None:
 def test_another_customers_account_is_refused_naming_the_field(engine: Engine) -> None:
     _, theirs = _books(engine)
     token = SESSIONS.issue("T1", "card", "c1", T0)
-    with pytest.raises(DomainError, match=r"^statement_request\.account_id: .* not an") as no:
+    with pytest.raises(PermissionDenied, match=r"^statement_request\.account_id: .* not an") as no:
         _ask(engine, token, theirs)
     assert no.value.code == "not_your_account"
     assert no.value.field == "statement_request.account_id"
     # An account that does not exist reads the same: nothing is revealed about other books.
-    with pytest.raises(DomainError, match="account_id") as missing:
+    with pytest.raises(PermissionDenied, match="account_id") as missing:
         _ask(engine, token, "no-such-account")
     assert missing.value.code == "not_your_account"
-    with pytest.raises(DomainError, match=r"statement_request\.limit: 500 is over 100") as limit:
+    with pytest.raises(InvalidArgument, match=r"statement_request\.limit: 500 is over 100") as big:
         _ask(engine, token, "x", limit=500)
-    assert limit.value.field == "statement_request.limit"
+    assert big.value.field == "statement_request.limit"
+    # An over-long account id is refused as invalid, echoing only a truncated piece of it.
+    with pytest.raises(InvalidArgument, match=r"\(5000 characters\)") as long:
+        _ask(engine, token, "A" * 5000)
+    assert long.value.field == "statement_request.account_id"
+    assert len(long.value.message) < 200
 
 
 @pytest.mark.parametrize(
@@ -125,35 +132,13 @@ def test_expired_forged_foreign_or_missing_sessions_are_refused(
     engine: Engine, make_token: Any, terminal: str, code: str
 ) -> None:
     mine, _ = _books(engine)
-    with pytest.raises(DomainError, match=r"^statement_request\.session_token: ") as refused:
+    with pytest.raises(SessionRefused, match=r"^statement_request\.session_token: ") as refused:
         _ask(engine, make_token(), mine, terminal=terminal)
     assert refused.value.code == f"session_{code}"
     assert refused.value.field == "statement_request.session_token"
 
 
-def test_a_refusal_on_the_link_carries_the_field(engine: Engine) -> None:
-    _, theirs = _books(engine)
-    verifier = PinVerifier(
-        engine, PanTokenizer(KEY), lambda *a: False, PinSettings(3), sessions=SESSIONS
-    )
-    handle = statement_handler(engine, verifier)
-    token = SESSIONS.issue("T1", "card", "c1", datetime.now(UTC))
-    message = link_pb.TerminalMessage(
-        seq=7, statement_request=info_pb.StatementRequest(session_token=token, account_id=theirs)
-    )
-
-    async def ask() -> Any:
-        return await handle("T1", message)
-
-    answer = asyncio.run(ask())
-    assert answer is not None and answer.ack_seq == 7 and answer.WhichOneof("body") == "error"
-    assert (answer.error.code, answer.error.field) == (
-        "not_your_account",
-        "statement_request.account_id",
-    )
-    assert answer.error.message.startswith("statement_request.account_id: ")
-
-
+# long: one real link and uplink for the statement, its refusals and their fields
 def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -191,6 +176,22 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
         with pytest.raises(StatementError, match="account_id") as refused:
             await fetch_statement(agent, session.session_id, theirs, 10)
         assert (refused.value.kind, refused.value.code) == ("refused", "not_your_account")
+        # The refusal carries the field as data, not only inside its message.
+        reply = await uplink.request(
+            statement_request=info_pb.StatementRequest(session_token=token, account_id=theirs)
+        )
+        assert (reply.error.code, reply.error.field) == (
+            "not_your_account",
+            "statement_request.account_id",
+        )
+        reply = await uplink.request(
+            statement_request=info_pb.StatementRequest(session_token=token, account_id="A" * 5000)
+        )
+        assert (reply.error.code, reply.error.field) == (
+            "invalid_argument",
+            "statement_request.account_id",
+        )
+        assert "(5000 characters)" in reply.error.message and len(reply.error.message) < 200
         with pytest.raises(StatementError, match="session_id") as unknown:
             await fetch_statement(agent, "not-a-session", mine, 10)
         assert unknown.value.kind == "not_found"
