@@ -13,6 +13,7 @@ from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.statements import audit
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -50,11 +51,13 @@ def funded(
     kind = "metal" if currency in ("XAU", "XAG") else "cash"
     account = open_account(ledger.engine, customer_id, kind, currency)
     ledger.post_deposit(
-        ref(f"fund-{account.account_id}"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency=currency,
-        amount=amount,
-        now=T0,
+        DepositRequest(
+            ref(f"fund-{account.account_id}"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency=currency,
+            amount=amount,
+            now=T0,
+        )
     )
     return account

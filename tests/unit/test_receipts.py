@@ -29,6 +29,7 @@ from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.receipts_service import ReceiptsServicer
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
 from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
@@ -127,12 +128,14 @@ def ledger(engine: Engine) -> Any:
         ("T-2", "tx_1:deposit", "5.00"),  # the same txn id on another terminal
     ):
         core.post_deposit(
-            Reference(terminal, request_id),
-            account_id=account,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference(terminal, request_id),
+                account_id=account,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0,
+            )
         )
     return core, engine.url.render_as_string(hide_password=False)
 

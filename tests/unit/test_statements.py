@@ -24,6 +24,7 @@ from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import LABEL, CustomerSessions, SessionRefused
 from branchline.server.ledger.statement_link import (
     build_statement,
@@ -46,12 +47,14 @@ def _books(engine: Engine) -> tuple[str, str]:
     mine = funded(ledger, "100.00", customer_id="c1")
     for i, amount in enumerate(("20.50", "3.25")):
         ledger.post_deposit(
-            ref(f"more-{i}"),
-            account_id=mine.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0 + timedelta(minutes=i + 1),
+            DepositRequest(
+                ref(f"more-{i}"),
+                account_id=mine.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0 + timedelta(minutes=i + 1),
+            )
         )
     theirs = funded(ledger, "5.00", customer_id="c2")
     return mine.account_id, theirs.account_id

@@ -18,6 +18,7 @@ from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer, enroll_card
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.ledger.statements import audit
 from branchline.server.tube.service import TubeService
@@ -102,12 +103,14 @@ def populate(engine: Engine) -> Books:
         (books.theirs, "CNY", "100.00"),
     ):
         ledger.post_deposit(
-            Reference("fund", account),
-            account_id=account,
-            branch="BR-1",
-            currency=currency,
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference("fund", account),
+                account_id=account,
+                branch="BR-1",
+                currency=currency,
+                amount=amount,
+                now=T0,
+            )
         )
     return books
 
