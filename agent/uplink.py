@@ -120,6 +120,8 @@ class Uplink:
             self._waiting.pop(message.seq, None)
 
     def _fail_waiting(self, reason: str) -> None:
+        """Fail every request waiting on the stream that just ended and drop what it had
+        not sent yet (device changes and state are re-sent with the next registration)."""
         self._outgoing.clear()
         for future in self._waiting.values():
             if not future.done():
@@ -183,6 +185,9 @@ class Uplink:
                         log, "uplink_disconnected", logging.WARNING, server=self._config.server
                     )
                 self.connected = False
+                # Answers to this stream's requests can never arrive now: fail them at once
+                # rather than let each wait out its timeout, and resend nothing stale.
+                self._fail_waiting(f"link lost ({self.last_error or 'stream closed'})")
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, BACKOFF_MAX)
 
