@@ -24,13 +24,14 @@ import grpc
 from branchline.server import pki
 from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.main import main as server_main
+from branchline.sim.enrol_pin_pad import enrolment_block
 from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 from tests.integration.stack import Stack, wait_for
-from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN
+from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN, desk_pin_pad_key
 
 PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
 CARDS = {"visa": PAN, "magstripe": PAN2}
@@ -97,10 +98,13 @@ def prepare_bank(stack: Stack) -> None:
     in_process(hsm_main, ["new-master-key", "--out", str(stack.root / "hsm-master.key")])
     hsm(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
     hsm(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+    hsm(stack, "create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
+    desk_key = desk_pin_pad_key(lambda *a: hsm(stack, *a))
     for customer, pan in (("C-1", PAN), ("C-2", PAN2)):
+        desk = enrolment_block(desk_key, PIN, pan)
         server_cli(
             stack, "cards", "enroll", "--pan", "-", "--customer", customer,
-            "--name", f"Customer {customer}", "--pvk", "PVK", "--test-pin", PIN,
+            "--name", f"Customer {customer}", "--pvk", "PVK", *desk.cli_args(),
             "--hsm", soft_hsm(stack), stdin=pan + "\n",
         )  # fmt: skip
     accounts = (
