@@ -34,6 +34,7 @@ class AuthOutcome:
     completion: Completion = Completion.SUCCESS
     code: str = ""
     session: CustomerSession | None = None
+    field: str = ""  # the request field the server named when it refused
 
 
 def _needs(agent: Agent, name: str) -> Any:
@@ -106,6 +107,7 @@ async def authenticate(
                 completion=Completion.INVALID_DATA,
                 code=reply.error.code,
                 pan_masked=mask_pan(pan),
+                field=reply.error.field,
             )
         result = reply.pin_verify_result
         log_event(
