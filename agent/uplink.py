@@ -20,6 +20,7 @@ from branchline.agent.config import TerminalConfig
 from branchline.agent.device_owner import DeviceSnapshot
 from branchline.agent.service_state import ServiceState
 from branchline.agent.wire import SERVICE_STATE_TO_PB, TERMINAL_KIND_TO_PB, device_to_pb
+from branchline.common.grpc_errors import describe
 from branchline.common.logs import log_event
 from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_grpc
@@ -160,7 +161,9 @@ class Uplink:
                 await self._session()
                 backoff = BACKOFF_FIRST
             except grpc.aio.AioRpcError as exc:
-                self.last_error = f"{exc.code().name}: {exc.details()}"
+                # The status and the field the server's details name, e.g. a refused
+                # registration: "INVALID_ARGUMENT (field register.terminal_id): ..."
+                self.last_error = describe(exc)
                 level = (
                     logging.ERROR
                     if exc.code()

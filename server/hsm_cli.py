@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from branchline.common.errors import DomainError
 from branchline.common.paycrypto import PayCryptoError, aes_dukpt, tdes_dukpt
 from branchline.server.hsm import validate
 from branchline.server.hsm.errors import HsmError, InvalidInputError
@@ -240,9 +241,24 @@ def main(argv: list[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         return int(args.handler(args))
-    except HsmError as exc:
-        print(f"{PROG} {args.command}: {exc} [{exc.code}]", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (HsmError, DomainError) as exc:
+        return _refused(args, exc)
+
+
+def _refused(args: argparse.Namespace, exc: HsmError | DomainError) -> int:
+    """The error on stderr (its stable code in brackets, the field when it names one); with
+    ``--json`` also as data on stdout: reason, field, message."""
+    field = getattr(exc, "field", "")
+    where = f" (field {field})" if field else ""
+    print(f"{PROG} {args.command}:{where} {exc.message} [{exc.code}]", file=sys.stderr)
+    if args.json:
+        data = {"reason": exc.code, "message": exc.message}
+        if isinstance(exc, DomainError):
+            data["status"] = exc.status
+        if field:
+            data["field"] = field
+        print(json.dumps({"error": data}))
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

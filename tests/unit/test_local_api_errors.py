@@ -7,6 +7,9 @@ truncated echo, never written back whole."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import json
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -18,6 +21,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from branchline.agent import diag
 from branchline.agent.config import AgentConfig, TerminalConfig
 from branchline.agent.customer.call import CallRefused
 from branchline.agent.daemon import Agent
@@ -188,10 +192,27 @@ async def refusals(state: Path) -> None:
                 assert LONG not in got[3] and len(got[3]) < 300, (name, got[3])
                 seen.append(name.split(".")[0].split()[0])
             assert set(seen) == {"AgentLocal", "journal", "TubeCustomer", "CustomerInfo"}
+        # branchline-diag shows the field from the details (sync client: off the loop).
+        await asyncio.to_thread(diag_shows_the_field, path)
     finally:
         await server.stop(0)
         if agent._store is not None:
             agent._store.close()
+
+
+def diag_shows_the_field(path: Path) -> None:
+    argv = ["--socket", str(path), "journal", "show", "--limit", "5000"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert diag.main(argv) == diag.EXIT_AGENT_DOWN
+        assert diag.main([*argv, "--json"]) == diag.EXIT_AGENT_DOWN
+    assert "INVALID_ARGUMENT (field limit): limit: at most 1000" in err.getvalue()
+    error = json.loads(out.getvalue())["error"]
+    assert (error["status"], error["field"], error["reason"]) == (
+        "INVALID_ARGUMENT",
+        "limit",
+        "out_of_range",
+    )
 
 
 def test_a_refusal_keeps_its_code_first_in_the_text_and_the_field_as_data() -> None:
