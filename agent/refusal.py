@@ -45,10 +45,13 @@ BY_STATUS: dict[str, type[DomainError]] = {
 }
 
 
-def domain_error(kind: str, code: str, message: str, field: str = "") -> DomainError:
+def domain_error(
+    kind: str, code: str, message: str, field: str = "", *, code_first: bool = True
+) -> DomainError:
     """The refusal as a DomainError: ``kind`` picks the status (a local kind or a status
     name; otherwise invalid when a field is named, else failed precondition), ``code`` is
-    the reason."""
+    the reason. ``code_first`` puts the code before the message in the status text, as the
+    tube and statement calls always have (the server's call refusals never did)."""
     cls = BY_KIND.get(kind) or BY_STATUS.get(kind)
     if cls is None:
         cls = InvalidArgument if field else FailedPrecondition
@@ -59,7 +62,7 @@ def domain_error(kind: str, code: str, message: str, field: str = "") -> DomainE
         error = PermissionDenied(message, rule=code, field=field)
     else:
         error = cls(message, field=field, reason=code)
-    text = f"{code}: {message}" if code and not message.startswith(f"{code}:") else message
-    error.message = text
-    error.args = (text,)
+    if code_first and code and not message.startswith(f"{code}:"):
+        error.message = f"{code}: {message}"
+        error.args = (error.message,)
     return error

@@ -57,7 +57,7 @@ class CallRefused(Exception):
 
     def as_domain(self) -> DomainError:
         """The status the code names (or invalid/failed precondition for another reason)."""
-        return domain_error(self.code, self.code, self.message, self.field)
+        return domain_error(self.code, self.code, self.message, self.field, code_first=False)
 
 
 def _needs(agent: Agent, name: str) -> Any:

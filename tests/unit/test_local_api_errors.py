@@ -228,7 +228,8 @@ def test_a_refusal_keeps_its_code_first_in_the_text_and_the_field_as_data() -> N
     assert domain_error("refused", "not_your_account", "no").status == "PERMISSION_DENIED"
     # The server's codes: a status name picks that status; another reason with a field is
     # invalid, without one a failed precondition.
-    assert CallRefused("not_found", "call_id: no call", "call_id").as_domain().status == "NOT_FOUND"
+    missing = CallRefused("not_found", "call_id: no call", "call_id").as_domain()
+    assert (missing.status, missing.message) == ("NOT_FOUND", "call_id: no call")
     named = CallRefused("too_many_calls", "call_id: busy", "call_id").as_domain()
     assert (named.status, named.field, named.reason) == (
         "INVALID_ARGUMENT",
