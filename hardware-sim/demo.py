@@ -243,6 +243,7 @@ def _registered(listen: str, pki: Path) -> bool:
     return terminal.online
 
 
+# long: the demo start-up in order: bank, simulator, server, agent, keys, then the printed walk-through
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="branchline-demo", description=__doc__)
     parser.add_argument(

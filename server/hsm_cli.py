@@ -166,6 +166,7 @@ def cmd_new_master_key(args: argparse.Namespace) -> int:
     return 0
 
 
+# long: one argparse declaration per key-custodian command; splitting it scatters the CLI reference
 def _parser() -> argparse.ArgumentParser:
     # Keystore options work before or after the subcommand.
     common = argparse.ArgumentParser(add_help=False)

@@ -58,6 +58,7 @@ async def read_card(agent: Agent, timeout: float) -> dict[str, Any]:
     return data
 
 
+# long: one customer sign-in in order (card, PIN, server check, eject), each step's failure ending it its own way
 async def authenticate(
     agent: Agent, card_timeout: float, pin_timeout: float, eject_after: bool
 ) -> AuthOutcome:

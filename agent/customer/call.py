@@ -235,6 +235,7 @@ class CallSession:
         outcome = await self._run(command)
         await self._report(outcome)
 
+    # long: one peripheral command per device kind, each with its own outcome fields; a table would hide the order
     async def _run(self, command: calls_pb2.PeripheralCommand) -> calls_pb2.CommandOutcome:
         outcome = calls_pb2.CommandOutcome(
             command_id=command.command_id,

@@ -13,6 +13,8 @@ Customers act through ``intend`` (the local TubeCustomer API): the runner consum
 only in a stage that takes it, and only from the customer who opened the transaction.
 """
 
+# long-module: the engine's one runner loop and the journal/outbox/e-journal commit it guards
+# belong together; the per-kind stages already live in deposit.py, withdrawal.py, closing.py.
 from __future__ import annotations
 
 import asyncio
