@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 
+from branchline.common.grpc_errors import describe
 from branchline.sim.act import act
 from branchline.v1 import (
     agent_local_pb2,
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         customer.sign_in(args.card, args.pin)
         return deposit(customer, args) if args.command == "deposit" else withdraw(customer, args)
     except grpc.RpcError as exc:
-        print(f"customer: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"customer: {describe(exc)}", file=sys.stderr)
         return 1
 
 
