@@ -5,6 +5,7 @@ message, and ``code`` = the status, as before)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import pytest
@@ -26,7 +27,7 @@ class Refused(grpc.RpcError):
     def details(self) -> str:
         return self._status.details
 
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+    def trailing_metadata(self) -> Any:
         return tuple(self._status.trailing_metadata)
 
 
