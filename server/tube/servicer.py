@@ -15,8 +15,10 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
+from branchline.server.tube import history
 from branchline.server.tube.convert import STATE_FROM_PB
 from branchline.server.tube.model import TubeError
 from branchline.server.tube.service import TubeService
@@ -117,6 +119,16 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
             int(request.incident_id),
             request.resolution,
         )
+
+    @refusals
+    async def SearchHistory(
+        self, request: pb.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TubeList:
+        who = await self._caller(context, "SearchHistory")
+        branch = await _run(context, self._service.desk_branch, who)
+        query = history.parse_query(request)
+        found = await asyncio.to_thread(history.search, self._service.engine, branch, query)
+        return pb.TubeList(txns=found)
 
     async def Watch(
         self, request: pb.WatchTubeRequest, context: grpc.aio.ServicerContext
