@@ -1,0 +1,305 @@
+// The staff console page: a thin view of the console process's state (docs/console.md).
+// Every frame from the console is the full state; the page renders it and sends actions
+// back. Form fields being typed in survive a re-render (values and focus are carried over).
+
+const RETRY_MS = 500;
+const page = { messages: {}, lang: "zh-CN", frame: null, ws: null, view: "", counting: "" };
+
+// ---- text and elements -------------------------------------------------------------------
+
+function t(key, values = {}) {
+  const message = page.messages[key] ?? key;
+  return message.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function button(action, label, data = {}, attrs = {}) {
+  const node = el("button", { type: "button", "data-action": action, ...attrs }, label);
+  node.addEventListener("click", () => send(action, typeof data === "function" ? data() : data));
+  return node;
+}
+
+function field(id, name, label, attrs = {}) {
+  const input = el("input", { id, name, autocomplete: "off", ...attrs });
+  return el("div", { class: "field" }, el("label", { for: id }, label), input);
+}
+
+function formValues(root) {
+  const out = {};
+  for (const input of root.querySelectorAll("input[name], select[name]")) {
+    const [head, tail] = input.name.split(".");
+    if (tail) (out[head] ??= {})[tail] = input.value;
+    else out[input.name] = input.value;
+  }
+  return out;
+}
+
+function table(headers, rows, empty) {
+  if (!rows.length) return el("p", { class: "muted" }, empty);
+  return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows));
+}
+
+// ---- the wire ----------------------------------------------------------------------------
+
+function setConnection(connected) {
+  const node = document.querySelector('[data-role="connection"]');
+  node.dataset.state = connected ? "connected" : "connecting";
+  node.textContent = connected ? t("conn.connected") : t("conn.connecting");
+}
+
+function send(action, data = {}) {
+  hideError();
+  if (page.ws && page.ws.readyState === WebSocket.OPEN) {
+    page.ws.send(JSON.stringify({ type: "action", action, data }));
+  }
+}
+
+function connect() {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  page.ws = ws;
+  ws.addEventListener("open", () => setConnection(true));
+  ws.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+  ws.addEventListener("close", () => {
+    setConnection(false);
+    setTimeout(connect, RETRY_MS);
+  });
+}
+
+function receive(frame) {
+  if (frame.type === "catalogue") {
+    page.messages = frame.messages;
+    page.lang = frame.lang;
+  } else if (frame.type === "state") {
+    if (page.frame && frame.seq < page.frame.seq && frame.seq !== 1) return;
+    page.frame = frame;
+    render();
+  } else if (frame.type === "refused") {
+    showError(frame);
+  }
+}
+
+function showError(frame) {
+  const node = document.querySelector('[data-role="error"]');
+  node.hidden = false;
+  node.dataset.field = frame.field || "";
+  node.dataset.reason = frame.reason || "";
+  node.dataset.status = frame.status || "";
+  node.textContent = t("refused", { message: frame.message });
+  const input = frame.field && document.querySelector(`[name="${CSS.escape(frame.field)}"]`);
+  if (input) input.setAttribute("aria-invalid", "true");
+}
+
+function hideError() {
+  const node = document.querySelector('[data-role="error"]');
+  node.hidden = true;
+  for (const bad of document.querySelectorAll("[aria-invalid]")) bad.removeAttribute("aria-invalid");
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+function render() {
+  const frame = page.frame;
+  document.documentElement.lang = frame.lang;
+  document.title = t("app.title");
+  document.querySelector('[data-role="title"]').textContent = t("app.title");
+  document.querySelector('[data-action="language"]').textContent = t("lang.switch");
+  setConnection(page.ws && page.ws.readyState === WebSocket.OPEN);
+  const server = document.querySelector('[data-role="server"]');
+  server.dataset.state = frame.server;
+  server.textContent = t(`server.${frame.server}`);
+  const me = frame.me;
+  document.querySelector('[data-role="me"]').textContent = me.role === "operator"
+    ? t("me.operator", me) : t("me.signed_in", { ...me, role: t(`role.${me.role}`) });
+
+  if (!frame.views.includes(page.view)) page.view = frame.views[0] || "";
+  const nav = document.querySelector('[data-role="views"]');
+  nav.replaceChildren(...frame.views.map((view) => {
+    const node = el("button", { type: "button", "data-view-button": view,
+      "aria-current": view === page.view ? "page" : null }, t(`view.${view}`));
+    node.addEventListener("click", () => { page.view = view; render(); });
+    return node;
+  }));
+
+  // Carry what is being typed (and the focus) over the re-render.
+  const main = document.getElementById("main");
+  const typed = {};
+  for (const input of main.querySelectorAll("input[id]")) typed[input.id] = input.value;
+  const focused = document.activeElement && document.activeElement.id;
+
+  let content;
+  if (!frame.signed_in) {
+    content = el("section", { "data-screen": "signin" }, el("h1", {}, t("signin.waiting")),
+      frame.sign_in_refusal ? el("p", {}, t("signin.refused", frame.sign_in_refusal)) : null);
+  } else if (page.view === "backoffice") content = renderBackOffice(frame.backoffice);
+  else if (page.view === "fleet") content = renderFleet(frame.fleet);
+  else content = el("section", { "data-screen": "none" }, el("p", {}, t("view.none")));
+  main.replaceChildren(content);
+
+  for (const [id, value] of Object.entries(typed)) {
+    const input = document.getElementById(id);
+    if (input && input.type !== "hidden") input.value = value;
+  }
+  if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+}
+
+// ---- back office -------------------------------------------------------------------------
+
+function carrierRow(txn) {
+  const actions = txn.actions.map((action) => {
+    if (action === "count") {
+      const node = el("button", { type: "button", "data-action": "open_count", "data-txn": txn.txn_id },
+        t("action.count"));
+      node.addEventListener("click", () => { page.counting = txn.txn_id; render(); });
+      return node;
+    }
+    const id = `carrier-${action}-${txn.txn_id}`;
+    const input = action === "send" ? field(id, "carrier_id", t("field.carrier_id"), { inputmode: "numeric" }) : null;
+    return el("span", {}, input, button(`backoffice.${action}`, t(`action.${action}`),
+      () => ({ txn_id: txn.txn_id, carrier_id: input ? input.querySelector("input").value : "" }),
+      { "data-txn": txn.txn_id }));
+  });
+  return el("tr", { "data-txn": txn.txn_id, "data-state": txn.state },
+    el("td", {}, txn.terminal_id), el("td", {}, txn.customer_id), el("td", { "data-role": "pan" }, txn.pan_masked),
+    el("td", {}, `${t(`kind.${txn.kind}`)} · ${t(`asset.${txn.asset}`)}`),
+    el("td", { "data-role": "state" }, t(`state.${txn.state}`)),
+    el("td", {}, txn.declared), el("td", { "data-role": "counted" }, txn.counted),
+    el("td", {}, txn.carrier_id || ""), el("td", {}, txn.reference), el("td", {}, actions));
+}
+
+function countPanel(txn) {
+  const id = (name) => `count-${txn.txn_id}-${name}`;
+  const form = el("form", { class: "panel", "data-form": "count", "data-txn": txn.txn_id,
+    "aria-label": t("count.title", { txn: txn.txn_id, declared: txn.declared }) });
+  form.append(el("h2", {}, t("count.title", { txn: txn.txn_id, declared: txn.declared })));
+  if (txn.asset === "cash") {
+    for (const value of txn.denominations) {
+      form.append(field(id(`d${value}`), `denominations.${value}`, t("count.denomination", { value }),
+        { inputmode: "numeric", size: 6 }));
+    }
+    form.append(field(id("amount"), "amount", t("count.total"), { inputmode: "decimal" }));
+  } else if (txn.asset === "metal") {
+    form.append(field(id("amount"), "amount", t("count.grams"), { inputmode: "decimal" }));
+  } else {
+    form.append(field(id("amount"), "amount", t("count.amount"), { inputmode: "decimal" }),
+      field(id("bill"), "bill_id", t("count.bill_id")), field(id("instrument"), "instrument", t("count.instrument")),
+      field(id("maturity"), "maturity", t("count.maturity")));
+  }
+  form.append(field(id("note"), "note", t("count.note"), { size: 30 }), el("br"));
+  form.append(button("backoffice.count", t("action.submit_count"), () => {
+    const values = formValues(form);
+    return { ...values, txn_id: txn.txn_id, kind: txn.asset };
+  }));
+  const cancel = el("button", { type: "button", "data-action": "cancel_count" }, t("action.cancel"));
+  cancel.addEventListener("click", () => { page.counting = ""; render(); });
+  form.append(" ", cancel);
+  form.addEventListener("submit", (event) => event.preventDefault());
+  return form;
+}
+
+function renderBackOffice(desk) {
+  const counting = desk.carriers.find((c) => c.txn_id === page.counting && c.actions.includes("count"));
+  if (!counting) page.counting = "";
+  const heads = ["col.terminal", "col.customer", "col.card", "col.kind", "col.state", "col.declared",
+    "col.counted", "col.carrier", "col.reference", "col.actions"].map((k) => t(k));
+  const incidents = desk.incidents.map((i) => {
+    const id = `resolution-${i.incident_id}`;
+    const input = field(id, "resolution", t("field.resolution"), { size: 30 });
+    return el("tr", { "data-incident": i.incident_id, "data-kind": i.kind },
+      el("td", {}, `#${i.incident_id} ${i.kind}`), el("td", {}, i.terminal_id), el("td", {}, i.txn_id),
+      el("td", {}, i.detail), el("td", {}, i.opened_at),
+      el("td", {}, input, button("backoffice.resolve", t("action.resolve"),
+        () => ({ incident_id: String(i.incident_id), resolution: input.querySelector("input").value }))));
+  });
+  const events = desk.events.slice(0, 10).map((e) => el("tr", { "data-event": e.event_id },
+    el("td", {}, e.at), el("td", {}, e.terminal_id), el("td", {}, e.txn_id), el("td", {}, e.event), el("td", {}, e.actor)));
+  return el("section", { "data-screen": "backoffice" },
+    el("h1", {}, t("view.backoffice")),
+    el("section", { "aria-labelledby": "h-carriers" }, el("h2", { id: "h-carriers" }, t("bo.carriers")),
+      table(heads, desk.carriers.map(carrierRow), t("bo.carriers.none")), counting ? countPanel(counting) : null),
+    el("section", { "aria-labelledby": "h-incidents", "data-role": "incidents" },
+      el("h2", { id: "h-incidents" }, t("bo.incidents")),
+      table(["col.incident", "col.terminal", "col.reference", "col.detail", "col.created", "col.actions"].map((k) => t(k)),
+        incidents, t("bo.incidents.none"))),
+    renderHistory(desk.history),
+    el("section", { "aria-labelledby": "h-events" }, el("h2", { id: "h-events" }, t("bo.events")),
+      table(["col.at", "col.terminal", "col.reference", "col.event", "col.actions"].map((k) => t(k)), events, "")));
+}
+
+function renderHistory(history) {
+  const form = el("form", { "data-form": "search", role: "search" });
+  for (const name of ["reference", "from_date", "to_date", "terminal_id", "customer_id"]) {
+    form.append(field(`search-${name}`, name, t(`field.${name}`), name === "reference" ? { size: 40 } : {}));
+  }
+  form.append(button("backoffice.search", t("action.search"), () => formValues(form)), " ",
+    button("backoffice.clear_search", t("action.clear_search")));
+  // A USB QR scanner types the reference and presses Enter: that searches.
+  form.addEventListener("submit", (event) => { event.preventDefault(); send("backoffice.search", formValues(form)); });
+  form.append(el("button", { type: "submit", hidden: true, tabindex: "-1" }));
+  const rows = history.results.map((txn) => el("tr", { "data-txn": txn.txn_id, "data-state": txn.state },
+    el("td", {}, txn.created_at), el("td", {}, txn.terminal_id), el("td", {}, txn.customer_id),
+    el("td", {}, txn.pan_masked), el("td", {}, `${t(`kind.${txn.kind}`)} · ${t(`asset.${txn.asset}`)}`),
+    el("td", {}, t(`state.${txn.state}`)), el("td", {}, txn.declared), el("td", {}, txn.counted),
+    el("td", {}, txn.reference)));
+  const heads = ["col.created", "col.terminal", "col.customer", "col.card", "col.kind", "col.state",
+    "col.declared", "col.counted", "col.reference"].map((k) => t(k));
+  return el("section", { "aria-labelledby": "h-history", "data-role": "history" },
+    el("h2", { id: "h-history" }, t("bo.history")), form,
+    history.searched ? el("p", { role: "status" }, t("history.count", { count: rows.length })) : null,
+    history.searched ? table(heads, rows, t("history.none")) : null);
+}
+
+// ---- fleet -------------------------------------------------------------------------------
+
+function renderFleet(fleet) {
+  const branch = el("select", { id: "fleet-branch", name: "branch" },
+    el("option", { value: "" }, t("fleet.all")),
+    fleet.branches.map((b) => el("option", { value: b, selected: b === fleet.filter.branch }, b)));
+  const status = el("select", { id: "fleet-status", name: "status" },
+    fleet.statuses.map((s) => el("option", { value: s, selected: s === fleet.filter.status },
+      s ? t(`fleet.status.${s}`) : t("fleet.all"))));
+  const filters = el("form", { "data-form": "fleet-filter" },
+    el("div", { class: "field" }, el("label", { for: "fleet-branch" }, t("fleet.branch")), branch),
+    el("div", { class: "field" }, el("label", { for: "fleet-status" }, t("fleet.status")), status),
+    button("fleet.filter", t("action.filter"), () => ({ branch: branch.value, status: status.value })));
+  const devices = (terminal) => terminal.devices.map((d) => el("span", {
+    "data-device": d.name, "data-status": d.status, class: d.status === "online" ? "" : "status-bad" },
+    `${d.name}: ${t(`device.${d.status}`)} `));
+  const rows = fleet.terminals.map((terminal) => el("tr", {
+    "data-terminal": terminal.terminal_id, "data-online": String(terminal.online),
+    "data-attention": String(terminal.attention) },
+    el("td", {}, button("fleet.select", terminal.terminal_id, { terminal_id: terminal.terminal_id })),
+    el("td", {}, terminal.branch),
+    el("td", { class: terminal.online ? "" : "status-bad" }, terminal.online ? t("fleet.online") : t("fleet.offline")),
+    el("td", {}, t(`service.${terminal.service_state}`)), el("td", {}, devices(terminal)),
+    el("td", {}, terminal.last_seen_at)));
+  const heads = ["col.terminal", "fleet.branch", "fleet.status", "col.state", "fleet.devices", "fleet.last_seen"];
+  let detail = null;
+  if (fleet.detail) {
+    const d = fleet.detail;
+    detail = el("section", { class: "panel", "data-role": "terminal-detail", "data-terminal": d.terminal_id },
+      el("h2", {}, t("fleet.detail", { terminal: d.terminal_id })),
+      el("p", {}, devices(d)), el("h2", {}, t("fleet.history")),
+      table([t("col.at"), t("col.event"), t("col.detail")],
+        d.history.map((h) => el("tr", {}, el("td", {}, h.at), el("td", {}, h.kind), el("td", {}, h.detail))),
+        t("fleet.history.none")),
+      button("fleet.close", t("action.close")));
+  }
+  return el("section", { "data-screen": "fleet" }, el("h1", {}, t("view.fleet")), filters,
+    table(heads.map((k) => t(k)), rows, t("fleet.none")), detail);
+}
+
+document.querySelector('[data-action="language"]').addEventListener("click", () => send("language"));
+connect();

@@ -1,0 +1,124 @@
+"""A real server for the console tests, in the test's event loop: TubeDesk, Dispatch and Fleet
+over mTLS with the dev PKI, on a populated database (tube_support's branches, tellers,
+customers and accounts). The terminal's side of a tube transaction is driven through the
+server's own TubeService, as TerminalLink would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest_asyncio
+from sqlalchemy import Engine
+
+from branchline.server import pki
+from branchline.server.auth import Authorizer
+from branchline.server.console.session import ConsoleSession
+from branchline.server.console.settings import (
+    ConsoleSettings,
+    credentials_for,
+    parse_identity,
+)
+from branchline.server.dispatch import servicer as dispatch
+from branchline.server.dispatch.service import DispatchService
+from branchline.server.fleet import FleetServicer
+from branchline.server.ledger.adapter import EmbeddedLedger
+from branchline.server.storage import open_database
+from branchline.server.tube import servicer as tube
+from branchline.server.tube.service import TubeService
+from branchline.v1 import fleet_pb2_grpc, tube_pb2_grpc
+from branchline.v1 import tube_pb2 as pb
+from tests.unit.tube_support import DEPOSIT, SESSIONS, Books, Clock, cash, populate, tube_event
+from tests.unit.tube_support import tube_open as open_message
+
+
+@dataclass
+class Stack:
+    engine: Engine
+    books: Books
+    svc: TubeService
+    pki: Path
+    port: int
+
+    def settings(self, who: str, lang: str = "en") -> ConsoleSettings:
+        identity = parse_identity(who)
+        return ConsoleSettings(
+            target=f"127.0.0.1:{self.port}",
+            identity=identity,
+            credentials=credentials_for(identity, self.pki),
+            host="127.0.0.1",
+            port=0,
+            lang=lang,
+        )
+
+    def terminal(self, txn: str, terminal: str = "K-1", amount: str = "500") -> None:
+        """A customer at ``terminal`` opened a cash deposit and the carrier left."""
+        session = SESSIONS.issue(terminal, "card-token-c1", "c1", Clock()())
+        opened = self.svc.handle_open(
+            terminal, open_message(DEPOSIT, self.books.cash, cash(amount), txn, session=session)
+        )
+        assert opened.code == "", opened.message
+        self.event(txn, pb.TUBE_EVENT_CARRIER_SENT, terminal, carrier_id=17)
+
+    def event(self, txn: str, kind: int, terminal: str = "K-1", **kw: Any) -> pb.TubeTransaction:
+        reply = self.svc.handle_event(terminal, tube_event(txn, kind, f"{txn}-{kind}", **kw))
+        assert reply.code == "", reply.message
+        return reply.txn
+
+
+@pytest_asyncio.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    layout = pki.init_pki(
+        tmp_path / "pki",
+        ["K-1"],
+        tellers=["BO-1", "BO-2", "T-9"],
+        lobby_managers=["L1"],
+        operators=["ops"],
+    )
+    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    books = populate(engine)
+    svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
+    credentials = grpc.ssl_server_credentials(
+        [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
+        root_certificates=layout.ca_cert.read_bytes(),
+        require_client_auth=True,
+    )
+    auth = Authorizer(insecure=False)
+    server = grpc.aio.server()
+    tube_pb2_grpc.add_TubeDeskServicer_to_server(tube.TubeDeskServicer(svc, auth), server)
+    dispatch.add_dispatch_services(server, DispatchService(engine), auth, engine)
+    fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    await server.start()
+    yield Stack(engine, books, svc, layout.directory, port)
+    await server.stop(0)
+    engine.dispose()
+
+
+async def until(session: ConsoleSession, check: Callable[[dict[str, Any]], Any]) -> Any:
+    """Wait (at most 10 s) for a published state that ``check`` finds something in."""
+    deadline = time.monotonic() + 10
+    while True:
+        frame = session.state_frame()
+        found = check(frame)
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"state never matched; last: {frame}")
+        session.changed.clear()
+        try:
+            await asyncio.wait_for(session.changed.wait(), 0.5)
+        except TimeoutError:
+            pass
+
+
+def carrier(frame: dict[str, Any], txn: str) -> dict[str, Any] | None:
+    for row in frame.get("backoffice", {}).get("carriers", []):
+        if row["txn_id"] == txn:
+            return dict(row)
+    return None
