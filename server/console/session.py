@@ -28,13 +28,19 @@ from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
 from branchline.server.console.settings import LANGUAGES, ConsoleSettings
+from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
 from branchline.v1 import dispatch_pb2 as dpb
 
 log = logging.getLogger("branchline.server.console")
 
 BACK_OFFICE_SKILL = "back_office"
 SIGN_IN_RETRY = 1.0
-VIEW_ACTIONS = {"backoffice": DESK_ACTIONS, "fleet": FLEET_ACTIONS}
+VIEW_ACTIONS = {
+    "backoffice": DESK_ACTIONS,
+    "fleet": FLEET_ACTIONS,
+    "tasks": TELLER_ACTIONS,
+    "lobby": LOBBY_ACTIONS,
+}
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
 }
@@ -44,8 +50,12 @@ def views_for(role: str, skills: list[str]) -> list[str]:
     """The screens a person's role opens (the server still checks every call)."""
     if role == "operator":
         return ["fleet"]
+    if role == "lobby":
+        return ["lobby"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice"]
+        return ["backoffice", "tasks"]
+    if role == "teller":
+        return ["tasks"]
     return []
 
 
@@ -69,6 +79,7 @@ class ConsoleSession:
         self.sign_in_refusal: dict[str, str] | None = None
         self.desk: BackOfficeDesk | None = None
         self.fleet: FleetBoard | None = None
+        self.tasks: TaskDesk | None = None
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,6 +111,11 @@ class ConsoleSession:
         if "fleet" in self.views:
             self.fleet = FleetBoard(self.client, self.publish)
             followers.append(self.fleet.run(self._down))
+        if "tasks" in self.views or "lobby" in self.views:
+            self.tasks = TaskDesk(self.client, self.me, self.publish)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.tasks.refresh_roster()
+            followers.append(self.tasks.run(self._down))
         self.publish()
         await asyncio.gather(*followers)
 
@@ -162,6 +178,8 @@ class ConsoleSession:
             frame["backoffice"] = self.desk.snapshot(self.lang)
         if self.fleet is not None:
             frame["fleet"] = self.fleet.snapshot()
+        if self.tasks is not None:
+            frame["tasks"] = self.tasks.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -217,3 +235,8 @@ class ConsoleSession:
             await self.desk.handle(name, data)
         elif view == "fleet" and self.fleet is not None:
             await self.fleet.handle(name, data)
+        elif view in ("tasks", "lobby") and self.tasks is not None:
+            member = await self.tasks.handle(name, data)
+            if member is not None:
+                self._keep_member(member)
+            self.publish()

@@ -44,6 +44,7 @@ class Stack:
     svc: TubeService
     pki: Path
     port: int
+    dispatch: DispatchService
 
     def settings(self, who: str, lang: str = "en") -> ConsoleSettings:
         identity = parse_identity(who)
@@ -76,7 +77,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     layout = pki.init_pki(
         tmp_path / "pki",
         ["K-1"],
-        tellers=["BO-1", "BO-2", "T-9"],
+        tellers=["BO-1", "BO-2", "T-9", "T-1"],
         lobby_managers=["L1"],
         operators=["ops"],
     )
@@ -91,11 +92,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     auth = Authorizer(insecure=False)
     server = grpc.aio.server()
     tube_pb2_grpc.add_TubeDeskServicer_to_server(tube.TubeDeskServicer(svc, auth), server)
-    dispatch.add_dispatch_services(server, DispatchService(engine), auth, engine)
+    tasks = DispatchService(engine)
+    tasks.add_teller("T-1", "Teller one", "BR-1", ["loan"])
+    tasks.add_lobby_manager("L1", "Lobby one", "BR-1")
+    dispatch.add_dispatch_services(server, tasks, auth, engine)
     fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
     port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
-    yield Stack(engine, books, svc, layout.directory, port)
+    yield Stack(engine, books, svc, layout.directory, port, tasks)
     await server.stop(0)
     engine.dispose()
 
