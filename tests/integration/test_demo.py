@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.integration.stack import PY
@@ -23,8 +24,10 @@ def free_port() -> int:
 def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"
+    console = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen],
+        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen]
+        + ["--console", console],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -35,9 +38,14 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         lines.append(line)
-        if "Ctrl-C stops all three" in line or not line:
+        if line.startswith("console") or not line:
             break
     output = "".join(lines)
+    assert "Ctrl-C stops them all" in output, output
+    # The back-office clerk's console is up at the address the banner gives.
+    assert f"console        http://{console}/ (back-office clerk BO-1)" in output, output
+    with urllib.request.urlopen(f"http://{console}/healthz", timeout=10) as page:
+        assert page.read() == b"ok"
     match = re.search(r"demo is up \(([\d.]+) s\): terminal T-0001 registered", output)
     assert match, output
     assert float(match.group(1)) < 10, output
