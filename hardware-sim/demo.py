@@ -330,12 +330,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"""
 Branchline demo is up ({up_after:.1f} s): terminal {TERMINAL_ID} registered.
 
+In another shell, first (branchline-diag then finds this demo's agent):
+  export BRANCHLINE_AGENT_SOCKET={var / "agent" / "agent.sock"}
+
   gRPC server    {args.listen} (mTLS; certificates in {pki})
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}
-  terminal       {bin_dir}/branchline-diag --config {config} status
-  self-test      {bin_dir}/branchline-diag --config {config} selftest printer
+  terminal       {bin_dir}/branchline-diag status
+  self-test      {bin_dir}/branchline-diag selftest printer
   FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
-                 then {bin_dir}/branchline-diag --config {config} rates
+                 then {bin_dir}/branchline-diag rates
   receipts       {var / "sim" / "printer"}/
   logs           {var / "demo"}/{{server,sim,agent}}.log
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -69,6 +70,24 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
         timeout=30,
     )
     assert status.returncode == 0 and "connected" in status.stdout
+
+    # The banner's diag commands as printed, in a shell that ran the banner's export line
+    # (no --config or --socket: the environment variable finds the demo's agent).
+    exports = dict(
+        line.split(None, 1)[1].split("=", 1)
+        for line in output.splitlines()
+        if line.strip().startswith("export ")
+    )
+    assert set(exports) == {"BRANCHLINE_AGENT_SOCKET"}, output
+    shell_env = {k: v for k, v in os.environ.items() if k != "BRANCHLINE_AGENT_SOCKET"}
+    terminal = next(
+        line.split()[1:] for line in output.splitlines() if line.strip().startswith("terminal ")
+    )
+    assert terminal[0].endswith("branchline-diag") and terminal[1:] == ["status"], terminal
+    printed = subprocess.run(
+        terminal, capture_output=True, text=True, timeout=30, env={**shell_env, **exports}
+    )
+    assert printed.returncode == 0 and "connected" in printed.stdout, printed.stderr
 
     # The tube deposit the banner describes, run with the very commands it prints.
     commands = {
