@@ -31,6 +31,8 @@ setup(
     packages=PACKAGES,
     package_dir=PACKAGE_DIR,
     package_data={
-        "branchline.server": ["migrations/*.ini", "migrations/**/*.py", "migrations/*.mako"]
+        "branchline.server": ["migrations/*.ini", "migrations/**/*.py", "migrations/*.mako"],
+        # The kiosk page and its message catalogues ship with the agent (no build step).
+        "branchline.agent.kiosk": ["static/*.html", "static/*.js", "static/*.css", "messages/*.json"],
     },
 )

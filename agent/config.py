@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from branchline.agent.kiosk.settings import KioskSettings, read_kiosk
 from branchline.common.config_reader import ConfigError, SectionReader
 from branchline.drivers.registry import DriverNotFound, load_driver_class
 
@@ -80,6 +81,7 @@ class AgentConfig:
     terminal: TerminalConfig
     devices: tuple[DeviceConfig, ...]
     transactions: TransactionSettings = TransactionSettings()
+    kiosk: KioskSettings = KioskSettings()
 
 
 def _read_terminal(reader: SectionReader) -> TerminalConfig:
@@ -181,7 +183,7 @@ def load_config(path: Path) -> AgentConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "-", None, f"not valid TOML: {exc}") from None
     for key in data:
-        if key not in ("terminal", "device", "transactions"):
+        if key not in ("terminal", "device", "transactions", "kiosk"):
             raise ConfigError(path, key, None, "unknown section")
     if "terminal" not in data or not isinstance(data["terminal"], dict):
         raise ConfigError(path, "terminal", None, "required section is missing")
@@ -197,4 +199,10 @@ def load_config(path: Path) -> AgentConfig:
     if not isinstance(transactions_table, dict):
         raise ConfigError(path, "transactions", None, "must be a table")
     transactions = _read_transactions(SectionReader(path, "transactions", transactions_table))
-    return AgentConfig(file=path, terminal=terminal, devices=devices, transactions=transactions)
+    kiosk_table = data.get("kiosk", {})
+    if not isinstance(kiosk_table, dict):
+        raise ConfigError(path, "kiosk", None, "must be a table")
+    kiosk = read_kiosk(SectionReader(path, "kiosk", kiosk_table))
+    return AgentConfig(
+        file=path, terminal=terminal, devices=devices, transactions=transactions, kiosk=kiosk
+    )

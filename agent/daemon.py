@@ -14,6 +14,7 @@ from branchline.agent.customer.call import CallSession
 from branchline.agent.customer.session import SessionStore
 from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
+from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
 from branchline.agent.rates import RateBook
 from branchline.agent.sd_notify import Notifier
@@ -124,6 +125,7 @@ class Agent:
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
+        kiosk = await start_kiosk(self)
         self.notifier.ready(f"{self.service.state.value}")
         log_event(
             log,
@@ -139,6 +141,8 @@ class Agent:
         self.notifier.stopping()
         log_event(log, "agent_stopping", terminal_id=terminal.terminal_id)
         self.service.shutting_down()
+        if kiosk is not None:
+            await kiosk.stop()
         # Transactions stop where they are: the journal holds their state, and the next
         # start recovers them (the same path as after a crash).
         tube_task.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,12 +59,19 @@ async def read_card(agent: Agent, timeout: float) -> dict[str, Any]:
 
 
 async def authenticate(
-    agent: Agent, card_timeout: float, pin_timeout: float, eject_after: bool
+    agent: Agent,
+    card_timeout: float,
+    pin_timeout: float,
+    eject_after: bool,
+    on_card: Callable[[str], None] | None = None,
 ) -> AuthOutcome:
+    """``on_card`` hears the masked PAN once the card is read (the kiosk shows PIN entry)."""
     async with agent.service.transaction():
         try:
             card = await read_card(agent, card_timeout)
             pan = str(card["pan"])
+            if on_card is not None:
+                on_card(mask_pan(pan))
             pad = _needs(agent, "pin_pad")
             pin = await pad.submit(
                 "read_pin",

@@ -1,0 +1,76 @@
+"""One module per customer flow; this table routes each screen to its flow.
+
+``HANDLERS``: the screen's action handler. ``RELABEL``: re-formats a screen's values after a
+language switch. ``LIVE``: re-derives a screen that shows live state (every session tick).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from branchline.agent.kiosk.flows import (
+    attract,
+    card_pin,
+    deposit,
+    menu,
+    rates,
+    statement,
+    tube,
+    video,
+    withdrawal,
+)
+
+if TYPE_CHECKING:
+    from branchline.agent.kiosk.session import KioskSession
+
+Handler = Callable[["KioskSession", str, dict[str, Any]], Awaitable[None]]
+Refresh = Callable[["KioskSession"], None]
+
+HANDLERS: dict[str, Handler] = {
+    "attract": attract.on_action,
+    "card": card_pin.on_card,
+    "pin": card_pin.on_pin,
+    "pin_failed": card_pin.on_pin_failed,
+    "auth_error": card_pin.on_ok,
+    "card_retained": card_pin.on_ok,
+    "menu": menu.on_action,
+    "deposit_form": deposit.on_action,
+    "withdrawal_form": withdrawal.on_form,
+    "withdrawal_quote": withdrawal.on_quote,
+    "tube": tube.on_action,
+    "statement": statement.on_action,
+    "rates": rates.on_action,
+    "video": video.on_action,
+}
+RELABEL: dict[str, Refresh] = {
+    "menu": menu.refresh,
+    "deposit_form": deposit.relabel,
+    "withdrawal_form": withdrawal.relabel_form,
+    "withdrawal_quote": withdrawal.relabel_quote,
+    "tube": tube.relabel,
+    "statement": statement.relabel,
+    "rates": rates.refresh,
+    "video": video.refresh,
+}
+LIVE: dict[str, Refresh] = {
+    "attract": attract.refresh,
+    "out_of_service": attract.refresh,
+    "menu": menu.refresh,
+    "rates": rates.refresh,
+    "video": video.refresh,
+    "withdrawal_form": withdrawal.relabel_form,
+}
+ENTER: dict[str, Refresh] = {
+    "menu": menu.show_menu,
+    "deposit": deposit.show,
+    "withdrawal": withdrawal.show,
+    "statement": lambda session: statement.show(session),
+    "rates": rates.show,
+    "video": video.show,
+}
+
+
+def enter(session: KioskSession, service: str) -> None:
+    """Open ``service``'s first screen (``menu`` for the signed-in menu)."""
+    ENTER[service](session)

@@ -1,0 +1,201 @@
+"""The kiosk page over aiohttp on loopback: static files and one WebSocket per page.
+
+Each page gets the catalogue and the full current screen on connect, then every change; its
+actions go to the session. Frames to a page queue up in memory and a page that stops reading
+is dropped (its browser reconnects and gets the full state again). The bound address is
+written to ``kiosk.url`` in the state dir for the tools and tests that look for the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from branchline.agent.kiosk.session import KioskSession
+from branchline.common.errors import InvalidArgument
+from branchline.common.logs import log_event
+
+if TYPE_CHECKING:
+    from branchline.agent.daemon import Agent
+
+log = logging.getLogger("branchline.agent.kiosk")
+
+URL_FILE = "kiosk.url"
+# A page's actions are small; anything bigger is not from our page.
+MAX_MESSAGE = 16 * 1024
+# Frames waiting for one page before it is dropped as not reading.
+MAX_BACKLOG = 256
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+SESSION_KEY: web.AppKey[KioskSession] = web.AppKey("session", KioskSession)
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("branchline.agent.kiosk").joinpath("static")))
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A WebSocket from another origin (some other page in a browser) is refused."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (tests, tools)
+    parts = urlsplit(origin)
+    return parts.netloc == request.host
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(static_dir() / "index.html", headers=SECURITY_HEADERS)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def parse_action(text: str) -> tuple[str, dict[str, Any]]:
+    """(action, data) from a page's frame; InvalidArgument naming what was wrong."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise InvalidArgument("frame", "is not JSON", reason="invalid_frame") from None
+    if not isinstance(message, dict) or message.get("type") != "action":
+        raise InvalidArgument("type", 'must be "action"', reason="invalid_frame")
+    action = message.get("action")
+    if not isinstance(action, str) or not action:
+        raise InvalidArgument("action", "must name an action", reason="invalid_frame")
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidArgument("data", "must be an object", reason="invalid_frame")
+    return action, data
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="the kiosk page is served to its own origin only")
+    session = request.app[SESSION_KEY]
+    ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    outbox: asyncio.Queue[str] = asyncio.Queue()
+
+    def send(text: str) -> None:
+        if outbox.qsize() >= MAX_BACKLOG:
+            raise RuntimeError("page is not reading its frames")
+        outbox.put_nowait(text)
+
+    async def write() -> None:
+        while True:
+            await ws.send_str(await outbox.get())
+
+    disconnect = session.connect(send)
+    writer = asyncio.ensure_future(write())
+    try:
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            try:
+                action, data = parse_action(message.data)
+            except InvalidArgument as exc:
+                send(
+                    session.encode(
+                        {
+                            "type": "refused",
+                            "action": "",
+                            "field": exc.field,
+                            "message": exc.message,
+                        }
+                    )
+                )
+                continue
+            await session.handle(action, data)
+    finally:
+        disconnect()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+    return ws
+
+
+def make_app(session: KioskSession) -> web.Application:
+    app = web.Application()
+    app[SESSION_KEY] = session
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ws", websocket)
+    app.router.add_static("/static/", static_dir(), append_version=False)
+
+    async def headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+
+    app.on_response_prepare.append(headers)
+    return app
+
+
+class KioskServer:
+    """The running page server and its session loop."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.settings = agent.config.kiosk
+        self.session = KioskSession(agent, self.settings)
+        self._runner: web.AppRunner | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(make_app(self.session), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or ()
+        port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
+        self.url = f"http://{host}:{port}/"
+        (self.agent.config.terminal.state_dir / URL_FILE).write_text(self.url + "\n")
+        self._loop_task = asyncio.ensure_future(self.session.run_forever())
+        log_event(log, "kiosk_serving", url=self.url)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self.session.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        with contextlib.suppress(FileNotFoundError):
+            (self.agent.config.terminal.state_dir / URL_FILE).unlink()
+
+
+async def start_kiosk(agent: Agent) -> KioskServer | None:
+    """Serve the page when ``[kiosk] enabled``; a port in use is logged, not fatal (the
+    terminal's local API and transactions carry on, and the technician sees why)."""
+    if not agent.config.kiosk.enabled:
+        return None
+    server = KioskServer(agent)
+    try:
+        await server.start()
+    except OSError as exc:
+        log_event(
+            log,
+            "kiosk_not_served",
+            logging.CRITICAL,
+            listen=agent.config.kiosk.listen,
+            error=str(exc),
+        )
+        await server.stop()
+        return None
+    return server
