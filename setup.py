@@ -33,6 +33,11 @@ setup(
     package_data={
         "branchline.server": ["migrations/*.ini", "migrations/**/*.py", "migrations/*.mako"],
         # The kiosk page and its message catalogues ship with the agent (no build step).
-        "branchline.agent.kiosk": ["static/*.html", "static/*.js", "static/*.css", "messages/*.json"],
+        "branchline.agent.kiosk": [
+            "static/*.html",
+            "static/*.js",
+            "static/*.css",
+            "messages/*.json",
+        ],
     },
 )

@@ -71,6 +71,8 @@ def kiosk(browser: Browser, branch: KioskBranch, request: pytest.FixtureRequest)
     customer = Kiosk(page, branch, request.node.name)
     try:
         customer.open()
+        # The previous test on this branch may have failed half-way.
+        customer.back_to_attract()
         yield customer
     finally:
         context.close()

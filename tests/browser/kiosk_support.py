@@ -284,6 +284,41 @@ class Kiosk:
             return
         self.page.locator(f'[data-value="{value}"]').locator("visible=true").first.click()
 
+    def choose(self, action: str, value: str) -> None:
+        """Press the choice button ``value`` of ``action`` (e.g. a statement's account)."""
+        marked = self.button(action, value=value)
+        if marked.count():
+            marked.click()
+            return
+        # NEEDS.md: not every choice carries data-value yet; its label is the value.
+        self.page.locator(f'[data-action="{action}"]', has_text=value).locator(
+            "visible=true"
+        ).first.click()
+
+    def back_to_attract(self, timeout: float = 90) -> None:
+        """Whatever a failed test left: leave every screen the way a customer would."""
+        deadline = time.monotonic() + timeout
+        while self.screen() != "attract":
+            assert time.monotonic() < deadline, f"stuck on {self.screen()!r}"
+            screen = self.screen()
+            if screen == "take_card":
+                try:
+                    self.stack.sim_act("card_reader", "take")
+                except grpc.RpcError:
+                    pass
+            elif screen == "pin":
+                self.stack.sim_act("pin_pad", "press", keys="X")
+            elif screen == "tube" and self.button("cancel").count() == 0:
+                pass  # the engine ends it by its own rules
+            elif screen == "video" and self.button("leave").count():
+                self.click("leave")
+            else:
+                for action in ("cancel", "back", "finish", "done", "ok"):
+                    if self.button(action).count():
+                        self.click(action)
+                        break
+            self.page.wait_for_timeout(500)
+
     def switch_language(self) -> str:
         """Press the language switch: the page turns to the other language; returns it."""
         before, text = self.lang(), self.text()
