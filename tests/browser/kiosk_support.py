@@ -122,6 +122,8 @@ def kiosk_branch(
             delivery_timeout=60,
             take_timeout=15,
             agent_extra=kiosk_table(port, **settings),
+            # As at a branch: a tube fault takes the tube services away, not the terminal.
+            required_devices=("card_reader", "pin_pad"),
         )
         url = f"http://127.0.0.1:{port}/"
         wait_for(lambda: page_served(url), 30, "the kiosk page")

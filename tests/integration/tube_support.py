@@ -138,8 +138,10 @@ def start_branch(
     take_timeout: float = 8,
     agent_env: dict[str, str] | None = None,
     agent_extra: str = "",
+    required_devices: tuple[str, ...] | None = None,
 ) -> None:
-    """``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table)."""
+    """``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
+    ``required_devices``: those whose loss takes the terminal out of service (default all)."""
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
     pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
@@ -160,7 +162,7 @@ def start_branch(
             timeout=10,
         )
     stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
-    stack.required_devices = stack.devices
+    stack.required_devices = stack.devices if required_devices is None else required_devices
     stack.agent_extra = (
         TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
         + agent_extra
