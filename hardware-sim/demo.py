@@ -37,7 +37,7 @@ DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
 
 
-def agent_config(var: Path, listen: str) -> str:
+def agent_config(var: Path, listen: str, kiosk: str = "127.0.0.1:8780") -> str:
     pki = var / "pki"
     sim = var / "sim"
     return f"""# Written by `make demo`; see README.md "Configuration" for every option.
@@ -55,6 +55,11 @@ required_devices = ["card_reader", "pin_pad", "printer"]
 
 [transactions]
 customer_timeout = 300
+
+# The customer's screen: open the address the banner prints in a browser.
+[kiosk]
+listen = "{kiosk}"
+language = "zh-CN"
 
 [device.card_reader]
 driver = "crt591_card_reader"
@@ -246,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listen", default="127.0.0.1:50051")
     parser.add_argument(
+        "--kiosk", default="127.0.0.1:8780", help="the kiosk page's address (default %(default)s)"
+    )
+    parser.add_argument(
         "--exit-when-ready", action="store_true", help="stop everything once registered (tests)"
     )
     args = parser.parse_args(argv)
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     bank = Bank(var)
     bank.set_up()
     config = var / "demo" / "agent.toml"
-    config.write_text(agent_config(var, args.listen))
+    config.write_text(agent_config(var, args.listen, args.kiosk))
 
     procs = {
         "server": _spawn(
@@ -332,6 +340,9 @@ Branchline demo is up ({up_after:.1f} s): terminal {TERMINAL_ID} registered.
 
 In another shell, first (branchline-diag then finds this demo's agent):
   export BRANCHLINE_AGENT_SOCKET={var / "agent" / "agent.sock"}
+
+The customer's screen, to open in a browser (Chromium in kiosk mode at a branch):
+kiosk          http://{args.kiosk}/
 
   gRPC server    {args.listen} (mTLS; certificates in {pki})
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}

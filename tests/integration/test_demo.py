@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.integration.stack import PY
@@ -24,8 +25,9 @@ def free_port() -> int:
 def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"
+    kiosk = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen],
+        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen, "--kiosk", kiosk],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -43,6 +45,15 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     assert match, output
     assert float(match.group(1)) < 10, output
     assert listen in output and "branchline-diag" in output and "health" in output
+
+    # The customer's page: its address on a line of its own that begins with "kiosk".
+    kiosk_lines = [line for line in output.splitlines() if line.startswith("kiosk ")]
+    assert kiosk_lines == [f"kiosk          http://{kiosk}/"], output
+    page_url = kiosk_lines[0].split()[1]
+    with urllib.request.urlopen(page_url, timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
+    with urllib.request.urlopen(page_url + "healthz", timeout=10) as health_page:
+        assert health_page.read() == b"ok"
 
     health = subprocess.run(
         [
