@@ -39,7 +39,7 @@ DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
 
 
-def agent_config(var: Path, listen: str) -> str:
+def agent_config(var: Path, listen: str, kiosk: str = "127.0.0.1:8780") -> str:
     pki = var / "pki"
     sim = var / "sim"
     return f"""# Written by `make demo`; see README.md "Configuration" for every option.
@@ -57,6 +57,11 @@ required_devices = ["card_reader", "pin_pad", "printer"]
 
 [transactions]
 customer_timeout = 300
+
+# The customer's screen: open the address the banner prints in a browser.
+[kiosk]
+listen = "{kiosk}"
+language = "zh-CN"
 
 [device.card_reader]
 driver = "crt591_card_reader"
@@ -261,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--listen", default="127.0.0.1:50051")
     parser.add_argument(
+        "--kiosk", default="127.0.0.1:8780", help="the kiosk page's address (default %(default)s)"
+    )
+    parser.add_argument(
         "--console", default="127.0.0.1:8790", help="the clerk's staff console (loopback)"
     )
     parser.add_argument(
@@ -293,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     bank = Bank(var)
     bank.set_up()
     config = var / "demo" / "agent.toml"
-    config.write_text(agent_config(var, args.listen))
+    config.write_text(agent_config(var, args.listen, args.kiosk))
 
     procs = {
         "server": _spawn(
@@ -349,12 +357,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"""
 Branchline demo is up ({up_after:.1f} s): terminal {TERMINAL_ID} registered.
 
+In another shell, first (branchline-diag then finds this demo's agent):
+  export BRANCHLINE_AGENT_SOCKET={var / "agent" / "agent.sock"}
+
+The customer's screen, to open in a browser (Chromium in kiosk mode at a branch):
+kiosk          http://{args.kiosk}/
+
   gRPC server    {args.listen} (mTLS; certificates in {pki})
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}
-  terminal       {bin_dir}/branchline-diag --config {config} status
-  self-test      {bin_dir}/branchline-diag --config {config} selftest printer
+  terminal       {bin_dir}/branchline-diag status
+  self-test      {bin_dir}/branchline-diag selftest printer
   FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
-                 then {bin_dir}/branchline-diag --config {config} rates
+                 then {bin_dir}/branchline-diag rates
   receipts       {var / "sim" / "printer"}/
   logs           {var / "demo"}/{{server,sim,agent}}.log
 
