@@ -39,8 +39,9 @@ function field(id, name, label, attrs = {}) {
 function formValues(root) {
   const out = {};
   for (const input of root.querySelectorAll("input[name], select[name]")) {
-    const [head, tail] = input.name.split(".");
-    if (tail) (out[head] ??= {})[tail] = input.value;
+    // "denominations.0.5" -> out.denominations["0.5"]: split at the first dot only.
+    const dot = input.name.indexOf(".");
+    if (dot > 0) (out[input.name.slice(0, dot)] ??= {})[input.name.slice(dot + 1)] = input.value;
     else out[input.name] = input.value;
   }
   return out;
@@ -233,11 +234,11 @@ function renderBackOffice(desk) {
       table(heads, desk.carriers.map(carrierRow), t("bo.carriers.none")), counting ? countPanel(counting) : null),
     el("section", { "aria-labelledby": "h-incidents", "data-role": "incidents" },
       el("h2", { id: "h-incidents" }, t("bo.incidents")),
-      table(["col.incident", "col.terminal", "col.reference", "col.detail", "col.created", "col.actions"].map((k) => t(k)),
+      table(["col.incident", "col.terminal", "col.txn", "col.detail", "col.created", "col.actions"].map((k) => t(k)),
         incidents, t("bo.incidents.none"))),
     renderHistory(desk.history),
     el("section", { "aria-labelledby": "h-events" }, el("h2", { id: "h-events" }, t("bo.events")),
-      table(["col.at", "col.terminal", "col.reference", "col.event", "col.actions"].map((k) => t(k)), events, "")));
+      table(["col.at", "col.terminal", "col.txn", "col.event", "col.actor"].map((k) => t(k)), events, "")));
 }
 
 function renderHistory(history) {
@@ -248,8 +249,12 @@ function renderHistory(history) {
   form.append(button("backoffice.search", t("action.search"), () => formValues(form)), " ",
     button("backoffice.clear_search", t("action.clear_search")));
   // A USB QR scanner types the reference and presses Enter: that searches.
-  form.addEventListener("submit", (event) => { event.preventDefault(); send("backoffice.search", formValues(form)); });
-  form.append(el("button", { type: "submit", hidden: true, tabindex: "-1" }));
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.target.tagName !== "INPUT") return;
+    event.preventDefault();
+    send("backoffice.search", formValues(form));
+  });
   const rows = history.results.map((txn) => el("tr", { "data-txn": txn.txn_id, "data-state": txn.state },
     el("td", {}, txn.created_at), el("td", {}, txn.terminal_id), el("td", {}, txn.customer_id),
     el("td", {}, txn.pan_masked), el("td", {}, `${t(`kind.${txn.kind}`)} · ${t(`asset.${txn.asset}`)}`),
