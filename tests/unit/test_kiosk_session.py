@@ -308,3 +308,59 @@ async def test_run_forever_starts_on_attract_and_stops_cleanly(tmp_path: Path) -
         await task
     await session.stop()
     assert page.last["screen"] == "attract"
+
+
+async def test_the_pads_clear_key_takes_the_dots_away(tmp_path: Path) -> None:
+    agent, session, page, _ = make(tmp_path)
+    card_and_pin(agent)
+    pad = agent.owners["pin_pad"]
+    await session.handle("start", {"service": "statement"})
+    await until(lambda: page.last["screen"] == "pin")
+    pad.key(1)
+    pad.key(2)
+    await until(lambda: page.last["data"]["digits"] == 2)
+    pad.key(0, pp.KeyKind.CLEAR)
+    await until(lambda: page.last["data"]["digits"] == 0)
+    pad.key(1)
+    await until(lambda: page.last["data"]["digits"] == 1)
+    session.cancel_operation()
+
+
+@pytest.mark.parametrize(
+    ("completion", "code", "shown"),
+    [
+        (Completion.TIMEOUT, "entry_timeout", "timeout"),
+        (Completion.HARDWARE_ERROR, "tamper", "device"),
+    ],
+)
+async def test_pin_entry_problems_are_said_and_ok_returns_the_card(
+    tmp_path: Path, completion: Completion, code: str, shown: str
+) -> None:
+    agent, session, page, _ = make(tmp_path)
+    card_and_pin(agent)
+
+    async def failed(params: dict[str, Any]) -> Any:
+        raise DeviceError(completion, code, "pin pad says no")
+
+    agent.owners["pin_pad"].scripts["read_pin"] = failed
+    await session.handle("start", {"service": "statement"})
+    await until(lambda: page.last["screen"] == "auth_error")
+    assert page.last["data"] == {"code": shown}
+    await session.handle("ok", {})
+    await until(lambda: page.last["screen"] == "session_ended")
+    assert agent.owners["card_reader"].calls[-1][0] == "eject"
+
+
+async def test_the_bank_unreachable_during_sign_in_is_said(tmp_path: Path) -> None:
+    from branchline.agent.uplink import UplinkUnavailable
+
+    agent, session, page, _ = make(tmp_path)
+    card_and_pin(agent).set()
+
+    async def down(timeout: float | None = None, **body: Any) -> Any:
+        raise UplinkUnavailable("not connected")
+
+    agent.uplink.request = down  # type: ignore[method-assign]
+    await session.handle("start", {"service": "statement"})
+    await until(lambda: page.last["screen"] == "auth_error")
+    assert page.last["data"] == {"code": "bank_unavailable"}

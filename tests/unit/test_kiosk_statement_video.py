@@ -25,6 +25,9 @@ def statement() -> info_pb.Statement:
             account_id="ACC-1", kind="cash", currency="CNY", balance="600.00", available="600.00"
         )
     )
+    out.balances.add(
+        account_id="ACC-G", kind="metal", currency="XAU", balance="12.5", available="12.5"
+    )
     line = out.lines.add(entry_id=41, description="Tube deposit", amount="500.00")
     line.balance_after = "600.00"
     line.posted_at.FromDatetime(datetime(2026, 12, 6, 9, 5, tzinfo=UTC))
@@ -67,6 +70,9 @@ async def test_statement_on_screen_then_printed_with_its_qr(tmp_path: Path) -> N
         "CNY 600.00",
         True,
     )
+    assert data["balances"] == [
+        {"account_id": "ACC-G", "balance": "12.500 g gold", "available": "12.500 g gold"}
+    ]
     request = agent.uplink.requests[-1]["statement_request"]
     assert request.account_id == "ACC-1" and request.session_token.startswith("server-session")
     jobs: list[bytes] = []

@@ -29,6 +29,7 @@ class Tube:
         self.started: list[tuple[str, pb.StartTubeRequest]] = []
         self.steps: list[tuple[str, Any]] = []
         self.refuse: TubeRefused | None = None
+        self.receipts: list[bool] = []
         agent.tube.agent = agent  # type: ignore[attr-defined]
         agent.tube.intend = self.intend  # type: ignore[attr-defined]
         for name in ("start", "send_carrier", "decide", "confirm_receipt", "cancel"):
@@ -40,10 +41,13 @@ class Tube:
             live.server = pb.TubeTransaction(txn_id=live.txn_id, **server)
         live.touch()
 
-    async def start(self, engine: Any, request: pb.StartTubeRequest, kind: str) -> Live:
+    async def start(
+        self, engine: Any, request: pb.StartTubeRequest, kind: str, receipt: bool = True
+    ) -> Live:
         if self.refuse is not None:
             raise self.refuse
         self.started.append((kind, request))
+        self.receipts.append(receipt)
         asset = request.asset
         live = Live(
             txn_id=f"txn-{len(self.started)}",
@@ -150,6 +154,7 @@ async def test_cash_deposit_confirmed(tmp_path: Path, monkeypatch: pytest.Monkey
     tube.move(live, "completed")
     await until(lambda: page.last["data"]["finished"])
     assert page.last["data"]["reference"].startswith("BLTX:K-1:txn-1")
+    assert tube.receipts == [True] and page.last["data"]["receipt"] is True
     await session.handle("done", {})
     assert page.last["screen"] == "menu"
 
@@ -165,6 +170,11 @@ async def test_deposit_form_refusals_name_the_field(
     assert page.refusals[-1]["field"] == "account_id"
     await session.handle("submit", {"kind": "cash", "account_id": "ACC-1", "amount": ""})
     assert page.refusals[-1]["field"] == "amount"
+    await session.handle(
+        "submit", {"kind": "cash", "account_id": "ACC-1", "amount": "5", "receipt": "maybe"}
+    )
+    assert page.refusals[-1]["field"] == "receipt"
+    assert tube.started == []
     tube.refuse = TubeRefused("invalid", "invalid_amount", "asset.amount: 'x' is not a decimal")
     await session.handle("submit", {"kind": "cash", "account_id": "ACC-1", "amount": "x"})
     await until(lambda: page.refusals[-1]["action"] == "deposit")
@@ -196,10 +206,10 @@ async def test_foreign_currency_withdrawal_shows_the_rate_it_will_post(
     await session.handle("submit", {})
     assert page.refusals[-1]["field"] == "rate"
     assert page.last["data"]["rate"] == "7.25" and page.last["data"]["rate_version"] == 4
-    await session.handle("submit", {})
+    await session.handle("submit", {"receipt": "no"})
     await until(lambda: page.last["screen"] == "tube")
     kind, request = tube.started[0]
-    assert kind == m.WITHDRAWAL
+    assert kind == m.WITHDRAWAL and tube.receipts == [False]
     assert (request.asset.currency, request.asset.amount) == ("USD", "100")
     live = agent.tube.live["txn-1"]
     tube.move(
@@ -277,3 +287,39 @@ async def test_a_recovered_transaction_takes_the_screen_by_itself(
     await until(lambda: page.last["screen"] == "session_ended")
     tube_flow.adopt_recovered(session)
     assert page.last["screen"] == "session_ended"
+
+
+async def test_after_a_restart_the_page_never_shows_attract_before_the_recovered_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from branchline.agent.kiosk import session as session_module
+
+    agent = FakeAgent(tmp_path, KioskSettings(port=0))
+    unfinished = [SimpleNamespace(kind=m.WITHDRAWAL, problem="")]
+    agent.store = SimpleNamespace(txjournal=SimpleNamespace(unfinished=lambda: unfinished))  # type: ignore[attr-defined]
+    monkeypatch.setattr(session_module, "TICK", 0.01)
+    session = KioskSession(agent, agent.config.kiosk)  # type: ignore[arg-type]
+    page = Page(session)
+    Tube(agent, monkeypatch)
+    runner = asyncio.ensure_future(session.run_forever())
+    await until(lambda: bool(page.screens) and page.last["screen"] == "resuming")
+    await asyncio.sleep(0.05)
+    assert page.last["screen"] == "resuming"
+    live = Live(
+        txn_id="txn-r",
+        kind=m.WITHDRAWAL,
+        data={"customer_id": "C-1", "asset": {"currency": "CNY", "amount": "1"}},
+        stage="awaiting_delivery",
+        stage_data={},
+        stage_at=time.time(),
+        step=2,
+        recovered=True,
+    )
+    agent.tube.live[live.txn_id] = live  # the engine's recovery
+    await until(lambda: page.last["screen"] == "tube")
+    assert [s["screen"] for s in page.screens if s["screen"] != "resuming"][0] == "tube"
+    runner.cancel()
+    await session.stop()

@@ -181,4 +181,5 @@ async def on_quote(session: KioskSession, action: str, data: dict[str, Any]) -> 
         session_id=customer.session_id, account_id=quote["account_id"], asset=asset
     )
     session.update(busy=True)
-    session.run(deposit._start(session, request, m.WITHDRAWAL), "withdrawal")
+    receipt = deposit.read_receipt(data)
+    session.run(deposit.open_tube(session, request, m.WITHDRAWAL, receipt), "withdrawal")
