@@ -24,6 +24,8 @@ from branchline.common.logs import log_event
 from branchline.server.console import i18n
 from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
+from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
+from branchline.server.console.calls import CallDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
@@ -40,6 +42,7 @@ VIEW_ACTIONS = {
     "fleet": FLEET_ACTIONS,
     "tasks": TELLER_ACTIONS,
     "lobby": LOBBY_ACTIONS,
+    "calls": CALL_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -53,9 +56,9 @@ def views_for(role: str, skills: list[str]) -> list[str]:
     if role == "lobby":
         return ["lobby"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks"]
+        return ["backoffice", "tasks", "calls"]
     if role == "teller":
-        return ["tasks"]
+        return ["tasks", "calls"]
     return []
 
 
@@ -80,6 +83,7 @@ class ConsoleSession:
         self.desk: BackOfficeDesk | None = None
         self.fleet: FleetBoard | None = None
         self.tasks: TaskDesk | None = None
+        self.calls: CallDesk | None = None
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -116,6 +120,9 @@ class ConsoleSession:
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await self.tasks.refresh_roster()
             followers.append(self.tasks.run(self._down))
+        if "calls" in self.views:
+            self.calls = CallDesk(self.client, self.publish)
+            followers.append(self.calls.run(self._down))
         self.publish()
         await asyncio.gather(*followers)
 
@@ -180,6 +187,8 @@ class ConsoleSession:
             frame["fleet"] = self.fleet.snapshot()
         if self.tasks is not None:
             frame["tasks"] = self.tasks.snapshot()
+        if self.calls is not None:
+            frame["calls"] = self.calls.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -235,6 +244,8 @@ class ConsoleSession:
             await self.desk.handle(name, data)
         elif view == "fleet" and self.fleet is not None:
             await self.fleet.handle(name, data)
+        elif view == "calls" and self.calls is not None:
+            await self.calls.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

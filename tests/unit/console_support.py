@@ -24,14 +24,16 @@ from branchline.server.console.settings import (
     credentials_for,
     parse_identity,
 )
+from branchline.server.dispatch import call_servicer
 from branchline.server.dispatch import servicer as dispatch
+from branchline.server.dispatch.calls import CallService
 from branchline.server.dispatch.service import DispatchService
 from branchline.server.fleet import FleetServicer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.storage import open_database
 from branchline.server.tube import servicer as tube
 from branchline.server.tube.service import TubeService
-from branchline.v1 import fleet_pb2_grpc, tube_pb2_grpc
+from branchline.v1 import calls_pb2_grpc, fleet_pb2_grpc, tube_pb2_grpc
 from branchline.v1 import tube_pb2 as pb
 from tests.unit.tube_support import DEPOSIT, SESSIONS, Books, Clock, cash, populate, tube_event
 from tests.unit.tube_support import tube_open as open_message
@@ -45,6 +47,7 @@ class Stack:
     pki: Path
     port: int
     dispatch: DispatchService
+    calls: CallService
 
     def settings(self, who: str, lang: str = "en") -> ConsoleSettings:
         identity = parse_identity(who)
@@ -96,10 +99,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     tasks.add_teller("T-1", "Teller one", "BR-1", ["loan"])
     tasks.add_lobby_manager("L1", "Lobby one", "BR-1")
     dispatch.add_dispatch_services(server, tasks, auth, engine)
+    calls = CallService(tasks)
+    calls_pb2_grpc.add_CallsServicer_to_server(call_servicer.CallsServicer(calls, auth), server)
     fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
     port = server.add_secure_port("127.0.0.1:0", credentials)
     await server.start()
-    yield Stack(engine, books, svc, layout.directory, port, tasks)
+    yield Stack(engine, books, svc, layout.directory, port, tasks, calls)
     await server.stop(0)
     engine.dispose()
 

@@ -33,7 +33,7 @@ async def clerk(stack: Stack) -> AsyncIterator[ConsoleSession]:
 async def test_deposit_from_arrival_to_posting_and_history(
     stack: Stack, clerk: ConsoleSession
 ) -> None:
-    frame = await until(clerk, lambda f: f["views"] == ["backoffice", "tasks"] and f)
+    frame = await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls"] and f)
     assert frame["me"]["branch"] == "BR-1" and frame["me"]["name"] == "Back office one"
     await until(clerk, lambda f: f["server"] == "online")
     stack.terminal("CON-1")
@@ -100,7 +100,7 @@ async def test_deposit_from_arrival_to_posting_and_history(
 
 
 async def test_dispute_sent_back_and_incident_resolved(stack: Stack, clerk: ConsoleSession) -> None:
-    await until(clerk, lambda f: f["views"] == ["backoffice", "tasks"])
+    await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls"])
     stack.terminal("CON-D")
     await until(clerk, lambda f: carrier(f, "CON-D"))
     count = {"txn_id": "CON-D", "kind": "cash", "denominations": {"100": "4", "50": "1"}}
@@ -142,7 +142,10 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
         await session.start()
     try:
         await until(plain, lambda f: f["signed_in"])
-        assert plain.state_frame()["views"] == ["tasks"] and "backoffice" not in plain.state_frame()
+        assert (
+            plain.state_frame()["views"] == ["tasks", "calls"]
+            and "backoffice" not in plain.state_frame()
+        )
         refused = await plain.handle("backoffice.search", {"reference": "BLTX:K-1:CON-R"})
         assert refused is not None
         assert (refused["status"], refused["reason"]) == ("PERMISSION_DENIED", "role_view")
@@ -152,7 +155,8 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
         assert "back_office skill" in str(caught.value)
 
         await until(
-            other, lambda f: f["views"] == ["backoffice", "tasks"] and f["server"] == "online"
+            other,
+            lambda f: f["views"] == ["backoffice", "tasks", "calls"] and f["server"] == "online",
         )
         await until(other, lambda f: "backoffice" in f)
         assert carrier(other.state_frame(), "CON-R") is None

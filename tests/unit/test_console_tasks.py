@@ -46,7 +46,7 @@ async def test_teller_accepts_views_materials_and_returns_a_result(stack: Stack)
     teller = ConsoleSession(stack.settings("teller:T-1"))
     await teller.start()
     try:
-        await until(teller, lambda f: f["views"] == ["tasks"])
+        await until(teller, lambda f: f["views"] == ["tasks", "calls"])
         assert await teller.handle("tasks.duty", {"on": True}) is None
         assert teller.state_frame()["me"]["on_duty"] is True
         task_id = send_task(stack, "offer-1")

@@ -117,7 +117,7 @@ async def test_page_websocket_state_actions_refusals(stack: Stack) -> None:
             catalogue = await frame(ws)
             assert catalogue["type"] == "catalogue" and catalogue["lang"] == "zh-CN"
             assert catalogue["messages"]["view.backoffice"] == "后台"
-            state = await until_type(ws, "state", views=["backoffice", "tasks"])
+            state = await until_type(ws, "state", views=["backoffice", "tasks", "calls"])
             assert state["me"]["id"] == "BO-1" and "backoffice" in state
             await ws.send_str(json.dumps({"type": "action", "action": "language"}))
             catalogue = await until_type(ws, "catalogue")
@@ -141,3 +141,15 @@ async def test_page_websocket_state_actions_refusals(stack: Stack) -> None:
             assert (refused["field"], refused["reason"]) == ("action", "unknown_action")
     finally:
         await server.stop()
+
+
+def test_catalogues_hold_every_key_the_page_uses() -> None:
+    import re
+
+    from branchline.server.console.i18n import catalogue
+    from branchline.server.console.web import static_dir
+
+    en, zh = catalogue("en"), catalogue("zh-CN")
+    assert set(en) == set(zh)
+    used = set(re.findall(r'\bt\("([\w.]+)"', (static_dir() / "app.js").read_text()))
+    assert used and used <= set(en), sorted(used - set(en))
