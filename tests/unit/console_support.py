@@ -6,8 +6,9 @@ server's own TubeService, as TerminalLink would."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,12 @@ class Stack:
         return reply.txn
 
 
-@pytest_asyncio.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def restartable_stack(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Stack, Callable[[Callable[[], None]], Awaitable[None]]]]:
+    """The stack, and ``restart(meanwhile)``: stop the server, run ``meanwhile`` (the
+    database stays), start a new server on the same port."""
     layout = pki.init_pki(
         tmp_path / "pki",
         ["K-1"],
@@ -87,26 +92,47 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
     books = populate(engine)
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
+    tasks = DispatchService(engine)
+    tasks.add_teller("T-1", "Teller one", "BR-1", ["loan"])
+    tasks.add_lobby_manager("L1", "Lobby one", "BR-1")
+    calls = CallService(tasks)
     credentials = grpc.ssl_server_credentials(
         [(layout.server_key.read_bytes(), layout.server_cert.read_bytes())],
         root_certificates=layout.ca_cert.read_bytes(),
         require_client_auth=True,
     )
-    auth = Authorizer(insecure=False)
-    server = grpc.aio.server()
-    tube_pb2_grpc.add_TubeDeskServicer_to_server(tube.TubeDeskServicer(svc, auth), server)
-    tasks = DispatchService(engine)
-    tasks.add_teller("T-1", "Teller one", "BR-1", ["loan"])
-    tasks.add_lobby_manager("L1", "Lobby one", "BR-1")
-    dispatch.add_dispatch_services(server, tasks, auth, engine)
-    calls = CallService(tasks)
-    calls_pb2_grpc.add_CallsServicer_to_server(call_servicer.CallsServicer(calls, auth), server)
-    fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    await server.start()
-    yield Stack(engine, books, svc, layout.directory, port, tasks, calls)
-    await server.stop(0)
-    engine.dispose()
+
+    async def serve(port: int) -> tuple[grpc.aio.Server, int]:
+        auth = Authorizer(insecure=False)
+        server = grpc.aio.server()
+        tube_pb2_grpc.add_TubeDeskServicer_to_server(tube.TubeDeskServicer(svc, auth), server)
+        dispatch.add_dispatch_services(server, tasks, auth, engine)
+        calls_pb2_grpc.add_CallsServicer_to_server(call_servicer.CallsServicer(calls, auth), server)
+        fleet_pb2_grpc.add_FleetServicer_to_server(FleetServicer(engine, auth), server)
+        bound = server.add_secure_port(f"127.0.0.1:{port}", credentials)
+        await server.start()
+        return server, bound
+
+    server, port = await serve(0)
+    current = [server]
+
+    async def restart(meanwhile: Callable[[], None]) -> None:
+        await current[0].stop(0)
+        meanwhile()
+        await asyncio.sleep(1.0)
+        current[0], _ = await serve(port)
+
+    try:
+        yield Stack(engine, books, svc, layout.directory, port, tasks, calls), restart
+    finally:
+        await current[0].stop(0)
+        engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with restartable_stack(tmp_path) as (started, _):
+        yield started
 
 
 async def until(session: ConsoleSession, check: Callable[[dict[str, Any]], Any]) -> Any:

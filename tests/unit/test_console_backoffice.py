@@ -8,13 +8,14 @@ it, and the server refuses them too."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from branchline.server.console.session import ConsoleSession
 from branchline.v1 import tube_pb2 as pb
-from tests.unit.console_support import Stack, carrier, stack, until
+from tests.unit.console_support import Stack, carrier, restartable_stack, stack, until
 from tests.unit.tube_support import PAN_MASKED
 
 __all__ = ["stack"]
@@ -177,3 +178,19 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
     finally:
         for session in (plain, other, ops):
             await session.stop()
+
+
+async def test_console_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
+    """The server goes away and comes back on the same address: the console says so, then
+    follows the branch again by itself, missing none of the carriers sent meanwhile."""
+    async with restartable_stack(tmp_path) as (stack, restart):
+        clerk = ConsoleSession(stack.settings("teller:BO-1"))
+        await clerk.start()
+        try:
+            await until(clerk, lambda f: f["server"] == "online" and "backoffice" in f)
+            await restart(lambda: stack.terminal("CON-AWAY"))
+            await until(clerk, lambda f: f["server"] == "connecting")
+            row = await until(clerk, lambda f: f["server"] == "online" and carrier(f, "CON-AWAY"))
+            assert row["state"] == "in_transit"
+        finally:
+            await clerk.stop()
