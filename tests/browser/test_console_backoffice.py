@@ -124,6 +124,13 @@ def test_cash_deposit_counted_by_denomination_to_posting(kiosk: Kiosk, clerk: Co
     found.wait_for(state="visible", timeout=15_000)
     assert done["reference"] in found.inner_text()
     clerk.shot("history")
+    # The same screen in Chinese, then back.
+    clerk.page.locator('[data-action="language"]').click()
+    clerk.page.locator('html[lang="zh-CN"]').wait_for(state="attached")
+    clerk.page.locator('[data-screen="backoffice"] h1', has_text="后台").wait_for()
+    clerk.shot("zh-CN")
+    clerk.page.locator('[data-action="language"]').click()
+    clerk.page.locator('html[lang="en"]').wait_for(state="attached")
 
 
 def test_disputed_deposit_sent_back_from_the_console(kiosk: Kiosk, clerk: Console) -> None:

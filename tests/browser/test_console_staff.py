@@ -183,6 +183,10 @@ def test_teller_accepts_views_materials_returns_result(
     assert done.result.outcome == pb.RESULT_OUTCOME_SUCCESS
     assert done.result.reason == "approved, documents complete"
     teller.shot("result")
+    # The teller's video-call screen: nobody calling this branch's tellers yet.
+    teller.page.locator('[data-view-button="calls"]').click()
+    teller.page.locator('[data-screen="calls"]').wait_for()
+    teller.shot("calls")
 
 
 def test_lobby_designates_when_no_teller_is_idle_and_branches_stay_apart(
