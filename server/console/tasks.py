@@ -229,21 +229,7 @@ class TaskDesk:
             on = bool(data.get("on"))
             await call(dispatch.SetDuty, pb.SetDutyRequest(on_duty=on, teller_id=teller))
         elif action in ANSWERS:
-            task = self._held(data)
-            estimate = 0
-            if action == "wait":
-                raw = str(data.get("minutes", "")).strip()
-                if not raw.isdigit() or not 1 <= int(raw) <= MAX_WAIT_MINUTES:
-                    raise InvalidArgument("minutes", f"a wait of 1 to {MAX_WAIT_MINUTES} minutes")
-                estimate = int(raw) * 60
-            request = pb.AnswerOfferRequest(
-                task_id=task.task_id,
-                offer_id=task.offer_id,
-                answer=ANSWERS[action],
-                estimate_seconds=estimate,
-                reason=_reason(data, required=False),
-            )
-            self._keep(await call(dispatch.AnswerOffer, request))
+            self._keep(await call(dispatch.AnswerOffer, self._answer(action, data)))
         elif action == "complete":
             outcome = {"success": pb.RESULT_OUTCOME_SUCCESS, "failure": pb.RESULT_OUTCOME_FAILURE}
             chosen = outcome.get(str(data.get("outcome", "")))
@@ -270,6 +256,23 @@ class TaskDesk:
             self.detail, self.materials = None, []
         await self.refresh_roster()
         return None
+
+    def _answer(self, action: str, data: dict[str, Any]) -> pb.AnswerOfferRequest:
+        """Accept, wait (minutes) or reject the offer the teller holds now."""
+        task = self._held(data)
+        estimate = 0
+        if action == "wait":
+            raw = str(data.get("minutes", "")).strip()
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_WAIT_MINUTES:
+                raise InvalidArgument("minutes", f"a wait of 1 to {MAX_WAIT_MINUTES} minutes")
+            estimate = int(raw) * 60
+        return pb.AnswerOfferRequest(
+            task_id=task.task_id,
+            offer_id=task.offer_id,
+            answer=ANSWERS[action],
+            estimate_seconds=estimate,
+            reason=_reason(data, required=False),
+        )
 
     def _held(self, data: dict[str, Any]) -> pb.Task:
         task = self.tasks.get(_task_id(data))
