@@ -10,6 +10,7 @@ console page and the back-office station's hands (taking carriers out, sending t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -26,7 +27,7 @@ from tests.browser.test_kiosk_tube import (
     tube_step,
 )
 from tests.integration.stack import wait_for
-from tests.integration.tube_support import CLERK, balances
+from tests.integration.tube_support import CLERK, PAN, balances
 
 KIOSK = {"language": "en", "inactivity_timeout": 60}
 CUSTOMER_TIMEOUT = 60
@@ -124,6 +125,20 @@ def test_cash_deposit_counted_by_denomination_to_posting(kiosk: Kiosk, clerk: Co
     found.wait_for(state="visible", timeout=15_000)
     assert done["reference"] in found.inner_text()
     clerk.shot("history")
+    # Nothing secret reached the clerk's page; every control is labelled and a button.
+    assert PAN not in json.dumps(clerk.frames)
+    unlabelled = clerk.page.evaluate(
+        """() => [...document.querySelectorAll("input, select")]
+            .filter((i) => !i.id || !document.querySelector(`label[for="${i.id}"]`))
+            .map((i) => i.name)"""
+    )
+    assert unlabelled == []
+    assert clerk.page.locator("[data-action]:not(button)").count() == 0
+    # Keyboard: Enter on a focused button acts (clear the search).
+    clerk.page.locator('input[name="reference"]').fill("")
+    clerk.page.locator('[data-action="backoffice.clear_search"]').focus()
+    clerk.page.keyboard.press("Enter")
+    found.wait_for(state="detached", timeout=10_000)
     # The same screen in Chinese, then back.
     clerk.page.locator('[data-action="language"]').click()
     clerk.page.locator('html[lang="zh-CN"]').wait_for(state="attached")
