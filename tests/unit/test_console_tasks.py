@@ -55,6 +55,11 @@ async def test_teller_accepts_views_materials_and_returns_a_result(stack: Stack)
         assert offered["fields"]["id_number"] == "1101************2X"  # type: ignore[index]
         bad = await teller.handle("tasks.wait", {"task_id": task_id, "minutes": "0"})
         assert bad is not None and bad["field"] == "minutes"
+        wait = {"task_id": task_id, "minutes": "5", "reason": "finishing a customer"}
+        assert await teller.handle("tasks.wait", wait) is None
+        assert tasks(teller.state_frame())[task_id]["state"] == "waiting"
+        held = stack.dispatch.read_task(task_id)
+        assert held is not None and held.wait_estimate_seconds == 300
         assert await teller.handle("tasks.accept", {"task_id": task_id}) is None
         assert tasks(teller.state_frame())[task_id]["state"] == "accepted"
         assert stack.dispatch.read_task(task_id).state == "accepted"  # type: ignore[union-attr]
