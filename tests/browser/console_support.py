@@ -23,9 +23,10 @@ VIEWPORT = {"width": 1600, "height": 1000}
 
 
 @contextmanager
-def console_process(stack: Stack, who: str, lang: str = "en") -> Iterator[str]:
-    """``branchline-console --as WHO`` for the stack's server; its page's address."""
-    port = free_port()
+def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> Iterator[str]:
+    """``branchline-console --as WHO`` for the stack's server (on ``port``, or a free one);
+    its page's address."""
+    port = port or free_port()
     name = "console-" + who.replace(":", "-")
     proc: Proc = stack._spawn(  # noqa: SLF001 - the stack's own process launcher
         name,

@@ -22,7 +22,7 @@ from branchline.v1 import common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.browser.console_support import Console, console_process
-from tests.browser.kiosk_support import KioskBranch
+from tests.browser.kiosk_support import KioskBranch, free_port
 from tests.integration.stack import Stack, wait_for
 from tests.integration.test_dispatch import channel, origin, register_terminal, staff
 
@@ -254,3 +254,33 @@ def send_task_to_a(stack: Stack) -> pb.Task:
         ),
         timeout=10,
     )
+
+
+def test_page_comes_back_by_itself_after_the_console_restarts(
+    browser: Browser, staffed: KioskBranch
+) -> None:
+    """The console process stops and starts again on the same address: the open page says it
+    is reconnecting, then shows the state again without a reload."""
+    port = free_port()
+    with console_process(staffed.stack, "operator:ops", port=port) as url:
+        ops = Console(browser, url, "page-reconnects")
+    try:
+        # The process is gone: the page says so (in words, not only colour).
+        ops.page.locator('[data-role="connection"][data-state="connecting"]').wait_for(
+            state="attached", timeout=10_000
+        )
+        assert ops.page.locator('[data-role="connection"]').inner_text() != ""
+        ops.shot("reconnecting")
+        navigations: list[str] = []
+        ops.page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        with console_process(staffed.stack, "operator:ops", port=port):
+            ops.page.locator('[data-role="connection"][data-state="connected"]').wait_for(
+                state="attached", timeout=15_000
+            )
+            ops.page.locator(f'tr[data-terminal="{staffed.stack.terminal_id}"]').wait_for(
+                timeout=15_000
+            )
+            assert navigations == []  # no reload: the page reconnected by itself
+            ops.shot("reconnected")
+    finally:
+        ops.close()
