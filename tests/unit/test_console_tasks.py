@@ -121,6 +121,15 @@ async def test_lobby_manager_designates_when_no_teller_is_idle(stack: Stack) -> 
         assert offered["state"] == "offered"
         refused = await lobby.handle("tasks.accept", {"task_id": task_id})
         assert refused is not None and refused["reason"] == "role_view"
+        # Reassign to a named teller of the branch (T-9 does loans too).
+        assert await lobby.handle("lobby.teller_duty", {"teller_id": "T-9", "on": True}) is None
+        unnamed = await lobby.handle("lobby.reassign", {"task_id": task_id})
+        assert unnamed is not None and unnamed["field"] == "to_teller_id"
+        move = {"task_id": task_id, "to_teller_id": "T-9", "reason": "T-1 is busy"}
+        assert await lobby.handle("lobby.reassign", move) is None
+        moved = await until(lobby, lambda f: tasks(f)[task_id]["teller_id"] == "T-9" and f)
+        assert tasks(moved)[task_id]["state"] == "offered"
+        await until(teller, lambda f: task_id not in tasks(f))
     finally:
         await lobby.stop()
         await teller.stop()
