@@ -16,7 +16,7 @@ import pytest_asyncio
 from branchline.server.console.session import ConsoleSession
 from branchline.v1 import tube_pb2 as pb
 from tests.unit.console_support import Stack, carrier, restartable_stack, stack, until
-from tests.unit.tube_support import PAN_MASKED
+from tests.unit.tube_support import DEPOSIT, PAN_MASKED, SESSIONS, Clock, metal, tube_open
 
 __all__ = ["stack"]
 
@@ -175,6 +175,15 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
         assert {t["terminal_id"] for t in board} == {"K-1", "K-2", "K-9"}
         refused = await ops.handle("backoffice.search", {})
         assert refused is not None and refused["reason"] == "role_view"
+        bogus = await ops.handle("fleet.filter", {"status": "sleepy"})
+        assert bogus is not None and bogus["field"] == "status"
+        assert await ops.handle("fleet.filter", {"branch": "BR-2"}) is None
+        shown = ops.state_frame()["fleet"]["terminals"]
+        assert [t["terminal_id"] for t in shown] == ["K-9"]
+        assert await ops.handle("fleet.select", {"terminal_id": "K-9"}) is None
+        assert ops.state_frame()["fleet"]["detail"]["terminal_id"] == "K-9"
+        unknown = await ops.handle("fleet.select", {"terminal_id": "K-404"})
+        assert unknown is not None and unknown["field"] == "terminal_id"
     finally:
         for session in (plain, other, ops):
             await session.stop()
@@ -194,3 +203,22 @@ async def test_console_reconnects_after_the_server_restarts(tmp_path: Path) -> N
             assert row["state"] == "in_transit"
         finally:
             await clerk.stop()
+
+
+async def test_metal_weighed_in_grams(stack: Stack, clerk: ConsoleSession) -> None:
+    await until(clerk, lambda f: "backoffice" in f)
+    session = SESSIONS.issue("K-1", "card-token-c1", "c1", Clock()())
+    gold = tube_open(DEPOSIT, stack.books.metal, metal("12.5"), "CON-AU", session=session)
+    assert stack.svc.handle_open("K-1", gold).code == ""
+    stack.event("CON-AU", pb.TUBE_EVENT_CARRIER_SENT, carrier_id=31)
+    row = await until(clerk, lambda f: carrier(f, "CON-AU"))
+    assert row["asset"] == "metal" and row["denominations"] == []
+    assert row["declared"] == "12.500 g gold"
+    empty = await clerk.handle("backoffice.count", {"txn_id": "CON-AU", "kind": "metal"})
+    assert empty is not None and empty["field"] == "amount"
+    weighed = {"txn_id": "CON-AU", "kind": "metal", "amount": "12.480", "note": "scale 2"}
+    assert await clerk.handle("backoffice.count", weighed) is None
+    row = await until(
+        clerk, lambda f: (c := carrier(f, "CON-AU")) and c["state"] == "counted" and c
+    )
+    assert row["counted"] == "12.480 g gold"
