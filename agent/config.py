@@ -199,10 +199,12 @@ def load_config(path: Path) -> AgentConfig:
     if not isinstance(transactions_table, dict):
         raise ConfigError(path, "transactions", None, "must be a table")
     transactions = _read_transactions(SectionReader(path, "transactions", transactions_table))
-    kiosk_table = data.get("kiosk", {})
-    if not isinstance(kiosk_table, dict):
-        raise ConfigError(path, "kiosk", None, "must be a table")
-    kiosk = read_kiosk(SectionReader(path, "kiosk", kiosk_table))
+    # No [kiosk] section: the page on its defaults (docs/kiosk.md "Configuration").
+    kiosk = KioskSettings()
+    if "kiosk" in data:
+        if not isinstance(data["kiosk"], dict):
+            raise ConfigError(path, "kiosk", None, "must be a table")
+        kiosk = read_kiosk(SectionReader(path, "kiosk", data["kiosk"]))
     return AgentConfig(
         file=path, terminal=terminal, devices=devices, transactions=transactions, kiosk=kiosk
     )

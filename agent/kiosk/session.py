@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -33,6 +34,8 @@ Send = Callable[[str], None]
 
 # How often live screens (services, rates, queue) are re-derived and timers checked.
 TICK = 0.5
+# How long the resuming screen waits for the engine to recover a journaled transaction.
+RESUME_WAIT = 15.0
 # Screens that wait for the customer and so run the inactivity timer.
 TIMED = frozenset(
     {
@@ -64,7 +67,8 @@ class KioskSession:
         self.clock = clock
         self.lang = settings.language
         self.display = dict(DEFAULT_DISPLAY)
-        self.screen = "attract"
+        # Until run_forever knows whether a transaction is being recovered: never attract first.
+        self.screen = "resuming"
         self.data: dict[str, Any] = {}
         self.seq = 0
         self.customer: CustomerSession | None = None
@@ -233,10 +237,12 @@ class KioskSession:
         """Run ``work`` as the session's operation, replacing (canceling) the one before."""
         self.cancel_operation()
         self._operation = asyncio.ensure_future(self._guard(work, name))
+        self._operation.add_done_callback(_close_unstarted(work))
 
     def spawn(self, work: Awaitable[None], name: str, action: str) -> None:
         """Run a customer step beside the operation; its refusal goes back to the pages."""
         task = asyncio.ensure_future(self._guard(work, name, action))
+        task.add_done_callback(_close_unstarted(work))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -316,7 +322,8 @@ class KioskSession:
     # -- the clock ---------------------------------------------------------------------------
 
     def timed(self) -> bool:
-        if self._device_ops:
+        # A transaction being opened with the bank is not interrupted (the engine has it).
+        if self._device_ops or self.data.get("busy"):
             return False
         if self.screen in TIMED:
             return True
@@ -353,7 +360,12 @@ class KioskSession:
     async def run_forever(self) -> None:
         from branchline.agent.kiosk.flows import tube
 
-        self.show_attract()
+        if await tube.unfinished_in_journal(self):
+            # The engine is about to recover a transaction: show that, never attract first.
+            self.show("resuming")
+            self.scratch["resuming_until"] = self.clock() + RESUME_WAIT
+        else:
+            self.show_attract()
         while True:
             await asyncio.sleep(TICK)
             try:
@@ -367,6 +379,16 @@ class KioskSession:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def _close_unstarted(work: Awaitable[None]) -> Callable[[asyncio.Task[None]], None]:
+    """A task canceled before it ran never awaited its work: close it (no warning, no leak)."""
+
+    def done(task: asyncio.Task[None]) -> None:
+        if inspect.iscoroutine(work) and inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+            work.close()
+
+    return done
 
 
 def redact_action(action: str) -> str:

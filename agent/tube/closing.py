@@ -72,6 +72,13 @@ async def _print(engine: TubeEngine, live: Live, final: str) -> None:
     if "printer" not in engine.agent.owners:
         return
     receipt = receipt_for(engine, live, final)
+    # The customer may decline a receipt when opening; one that ends with a teller still
+    # gets one (the reference is what the counter asks for).
+    if live.data.get("receipt") is False and final != m.HANDED_TO_TELLER:
+        await engine.ejournal(
+            "receipt_declined", {"txn": live.txn_id, "reference": receipt.reference}
+        )
+        return
     if live.recovered and await _printed_before(engine, receipt.reference):
         receipt = dataclasses.replace(receipt, duplicate=True)
     try:

@@ -137,7 +137,10 @@ def _ready(engine: TubeEngine) -> None:
         )
 
 
-async def start(engine: TubeEngine, request: pb.StartTubeRequest, kind: str) -> Live:
+async def start(
+    engine: TubeEngine, request: pb.StartTubeRequest, kind: str, receipt: bool = True
+) -> Live:
+    """Open a deposit or withdrawal; ``receipt=False``: the customer declined the receipt."""
     session = _session(engine, request.session_id)
     if not request.account_id:
         raise TubeRefused("invalid", "invalid_argument", "account_id: must not be empty")
@@ -166,6 +169,8 @@ async def start(engine: TubeEngine, request: pb.StartTubeRequest, kind: str) -> 
         "rate_version": rate_version,
         "pan_masked": session.pan_masked,
     }
+    if not receipt:
+        data["receipt"] = False
     open_message = pb.TubeOpen(
         txn_id=txn_id,
         kind=m.KIND_TO_PB[kind],

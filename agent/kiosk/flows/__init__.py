@@ -60,6 +60,7 @@ LIVE: dict[str, Refresh] = {
     "rates": rates.refresh,
     "video": video.refresh,
     "withdrawal_form": withdrawal.relabel_form,
+    "statement": statement.refresh,
 }
 ENTER: dict[str, Refresh] = {
     "menu": menu.show_menu,

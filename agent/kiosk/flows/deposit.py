@@ -72,9 +72,19 @@ def read_asset(customer: CustomerSession, data: dict[str, Any]) -> tuple[str, pb
     return account_id, asset
 
 
-async def _start(session: KioskSession, request: pb.StartTubeRequest, kind: str) -> None:
+def read_receipt(data: dict[str, Any]) -> bool:
+    """The form's receipt choice: ``yes`` (the default) or ``no``."""
+    choice = data.get("receipt", "yes")
+    if choice not in ("yes", "no"):
+        raise InvalidArgument("receipt", "choose yes or no", reason="invalid_argument")
+    return choice == "yes"
+
+
+async def open_tube(
+    session: KioskSession, request: pb.StartTubeRequest, kind: str, receipt: bool = True
+) -> None:
     try:
-        await tube.start(session, kind, request)
+        await tube.start(session, kind, request, receipt)
     finally:
         if session.screen in ("deposit_form", "withdrawal_quote"):
             session.update(busy=False)
@@ -93,8 +103,9 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
     if session.data.get("busy"):
         raise FailedPrecondition("action: your deposit is being opened", reason="busy")
     account_id, asset = read_asset(customer, data)
+    receipt = read_receipt(data)
     request = pb.StartTubeRequest(
         session_id=customer.session_id, account_id=account_id, asset=asset
     )
     session.update(busy=True)
-    session.run(_start(session, request, m.DEPOSIT), "deposit")
+    session.run(open_tube(session, request, m.DEPOSIT, receipt), "deposit")

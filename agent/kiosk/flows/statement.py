@@ -44,6 +44,7 @@ def statement_data(session: KioskSession) -> dict[str, Any]:
         "loading": "statement" not in session.scratch,
         "account": None,
         "lines": [],
+        "balances": [],
     }
     raw = session.scratch.get("statement")
     if raw is None:
@@ -64,6 +65,14 @@ def statement_data(session: KioskSession) -> dict[str, Any]:
         balance=money(statement.account.balance),
         available=money(statement.account.available),
         generated=i18n.format_datetime(lang, statement.generated_at.ToDatetime(tzinfo=UTC)),
+        balances=[
+            {
+                "account_id": other.account_id,
+                "balance": i18n.format_amount(lang, other.balance, other.currency),
+                "available": i18n.format_amount(lang, other.available, other.currency),
+            }
+            for other in statement.balances
+        ],
         lines=[
             {
                 "date": i18n.format_datetime(lang, line.posted_at.ToDatetime(tzinfo=UTC)),

@@ -121,6 +121,8 @@ def tube_data(session: KioskSession, live: Live) -> dict[str, Any]:
         "reference": view.receipt_reference,
         "recovered": live.recovered,
         "can_cancel": can_cancel(live),
+        # Whether a receipt comes out at the end (declined ones do not, unless a teller ends it).
+        "receipt": live.data.get("receipt") is not False or live.stage == m.HANDED_TO_TELLER,
     }
 
 
@@ -154,13 +156,31 @@ def _current(session: KioskSession) -> Live | None:
 
 def adopt_recovered(session: KioskSession) -> None:
     """After an agent restart: a transaction the engine recovered takes the screen."""
-    if session.screen not in ("attract", "out_of_service") or session.customer is not None:
+    if session.screen not in ("attract", "out_of_service", "resuming"):
+        return
+    if session.customer is not None:
         return
     for live in session.agent.tube.live.values():
         if live.recovered and not live.finished and not session.scratch.get("seen_" + live.txn_id):
             session.scratch["seen_" + live.txn_id] = True
             follow(session, live)
             return
+    if session.screen == "resuming" and session.clock() >= session.scratch.get(
+        "resuming_until", 0.0
+    ):
+        session.show_attract()
+
+
+async def unfinished_in_journal(session: KioskSession) -> bool:
+    """Whether the journal holds a tube transaction the engine will recover on start."""
+    store = getattr(session.agent, "store", None)
+    if store is None:
+        return False
+    try:
+        unfinished = await asyncio.to_thread(store.txjournal.unfinished)
+    except Exception:  # an unreadable journal is the engine's to report; show attract
+        return False
+    return any(txn.kind in m.MACHINES and not txn.problem for txn in unfinished)
 
 
 async def _intend(session: KioskSession, live: Live, name: str, decision: int = 0) -> None:
@@ -220,12 +240,14 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
         )
 
 
-async def start(session: KioskSession, kind: str, request: pb.StartTubeRequest) -> None:
+async def start(
+    session: KioskSession, kind: str, request: pb.StartTubeRequest, receipt: bool = True
+) -> None:
     """Open a deposit or withdrawal with the engine and follow it; a refusal goes back to the
-    form the customer filled in."""
+    form the customer filled in. ``receipt``: whether the customer wants a printed receipt."""
     engine = session.agent.tube
     try:
-        live = await customer.start(engine, request, kind)
+        live = await customer.start(engine, request, kind, receipt=receipt)
     except TubeRefused as exc:
         raise refusal(exc) from None
     follow(session, live)

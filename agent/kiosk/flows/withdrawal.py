@@ -48,8 +48,8 @@ def relabel_form(session: KioskSession) -> None:
 
 
 def _rate(session: KioskSession, currency: str, account_currency: str) -> tuple[Decimal, int]:
-    """(account-currency units per unit of ``currency``, rate version) as the bank posts it:
-    the customer receives ``currency`` at its ask and pays in the account's at its bid."""
+    """(account-currency units per unit of ``currency``, rate version) as the bank posts a
+    withdrawal: the customer receives ``currency`` at its ask and pays at the account's bid."""
     book = session.agent.rates
     snapshot = book.current
     if snapshot is None or book.stale:
@@ -70,8 +70,12 @@ def _rate(session: KioskSession, currency: str, account_currency: str) -> tuple[
             )
         return Decimal(line.ask if which == "ask" else line.bid)
 
-    rate = (side(currency, "ask") / side(account_currency, "bid")).quantize(RATE_PLACES)
-    return rate.normalize() if rate == rate.to_integral() else rate, snapshot.version
+    return side(currency, "ask") / side(account_currency, "bid"), snapshot.version
+
+
+def plain(value: Decimal) -> str:
+    """A rate as the bank writes it: 8 places at most, no exponent, no trailing zeros."""
+    return format(value.quantize(RATE_PLACES).normalize(), "f")
 
 
 def quote_data(session: KioskSession) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def make_quote(session: KioskSession, data: dict[str, Any]) -> dict[str, Any]:
     rate_text, version, equivalent = "", 0, amount
     if currency != account.currency:
         rate, version = _rate(session, currency, account.currency)
-        rate_text = str(rate)
+        rate_text = plain(rate)
         equivalent = (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return {
         "account_id": account.account_id,
@@ -177,4 +181,5 @@ async def on_quote(session: KioskSession, action: str, data: dict[str, Any]) -> 
         session_id=customer.session_id, account_id=quote["account_id"], asset=asset
     )
     session.update(busy=True)
-    session.run(deposit._start(session, request, m.WITHDRAWAL), "withdrawal")
+    receipt = deposit.read_receipt(data)
+    session.run(deposit.open_tube(session, request, m.WITHDRAWAL, receipt), "withdrawal")

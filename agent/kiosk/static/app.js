@@ -3,7 +3,15 @@
 // state that matters, so a reload or a reconnect shows exactly what the agent shows.
 
 const RETRY_MS = 500;
-const state = { messages: {}, lang: "zh-CN", frame: null, ws: null, countdown: null };
+const STALE_MS = 1500;
+const state = { messages: {}, lang: "zh-CN", frame: null, ws: null, countdown: null, staleTimer: null };
+
+function showConnecting() {
+  state.frame = null;
+  renderOverlay(null);
+  document.getElementById("screen").replaceChildren(
+    el("section", { "data-screen": "connecting", class: "screen" }, el("h1", {}, t("connection.connecting"))));
+}
 
 // ---- text ------------------------------------------------------------------------------
 
@@ -77,6 +85,11 @@ function connect() {
   ws.addEventListener("message", (event) => receive(JSON.parse(event.data)));
   ws.addEventListener("close", () => {
     setConnection(false);
+    // Nothing on a screen the agent no longer vouches for can be pressed; after a moment
+    // the screen itself gives way to "connecting" (never a stale screen).
+    document.getElementById("screen").inert = true;
+    clearTimeout(state.staleTimer);
+    state.staleTimer = setTimeout(showConnecting, STALE_MS);
     setTimeout(connect, RETRY_MS);
   });
   ws.addEventListener("error", () => ws.close());
@@ -187,9 +200,10 @@ const SCREENS = {
     form.append(
       field("kind", t("deposit.kind"), select(d.kinds.map((k) => [k, t(`asset.kind.${k}`)]))),
       field("account_id", t("form.account"), accounts),
-      field("currency", t("form.currency"), el("input", { type: "text", autocomplete: "off", maxlength: 3, value: d.accounts[0]?.currency ?? "" })),
+      field("currency", t("form.currency"), el("input", { type: "text", autocomplete: "off", maxlength: 3, placeholder: t("deposit.currency_hint") })),
       field("amount", t("deposit.amount"), el("input", { type: "text", inputmode: "decimal", autocomplete: "off" })),
       field("bill_id", t("deposit.bill_id"), el("input", { type: "text", autocomplete: "off" })),
+      field("receipt", t("receipt.choice"), select([["yes", t("receipt.yes")], ["no", t("receipt.no")]], "yes")),
     );
     form.addEventListener("submit", (e) => e.preventDefault());
     return [
@@ -218,7 +232,11 @@ const SCREENS = {
         button("back", t("action.back"))),
     ];
   },
-  withdrawal_quote: (d) => [
+  withdrawal_quote: (d) => {
+    const form = el("form", { class: "form" },
+      field("receipt", t("receipt.choice"), select([["yes", t("receipt.yes")], ["no", t("receipt.no")]], "yes")));
+    form.addEventListener("submit", (e) => e.preventDefault());
+    return [
     title("quote.title"),
     el("dl", { class: "facts" },
       el("dt", {}, t("quote.amount")), el("dd", { "data-role": "amount" }, d.amount),
@@ -226,10 +244,12 @@ const SCREENS = {
                 el("dt", {}, t("quote.rate_version")), el("dd", { "data-role": "rate-version" }, d.rate_version)] : null,
       el("dt", {}, t("quote.debit")), el("dd", { "data-role": "equivalent" }, d.equivalent),
       el("dt", {}, t("form.account")), el("dd", {}, d.account_id)),
+    form,
     el("div", { class: "actions" },
-      button("submit", d.busy ? t("action.working") : t("action.confirm"), {}, { disabled: d.busy }),
+      button("submit", d.busy ? t("action.working") : t("action.confirm"), () => formValues(form), { disabled: d.busy }),
       button("back", t("action.back"))),
-  ],
+    ];
+  },
   tube: (d) => {
     const actions = el("div", { class: "actions" });
     if (d.finished) actions.append(button("done", t("action.done")));
@@ -251,7 +271,7 @@ const SCREENS = {
         d.account_amount ? [el("dt", {}, t("tube.account_amount")), el("dd", { "data-role": "account-amount" }, d.account_amount)] : null,
         d.finished ? [el("dt", {}, t("tube.reference")), el("dd", { "data-role": "reference" }, d.reference)] : null),
       d.code_key ? el("p", { class: "error", role: "alert", "data-code": d.code }, t(d.code_key)) : null,
-      d.finished ? el("p", {}, t("tube.receipt_printed")) : null,
+      d.finished && d.receipt ? el("p", { role: "status" }, t("tube.receipt_printed")) : null,
       actions,
     ];
   },
@@ -271,6 +291,11 @@ const SCREENS = {
         el("dt", {}, t("statement.balance_now")), el("dd", { "data-role": "balance" }, d.balance),
         el("dt", {}, t("statement.available")), el("dd", {}, d.available)) : null,
       table,
+      d.balances.length ? el("table", { class: "lines", "data-role": "balances" },
+        el("caption", {}, t("statement.balances")),
+        el("thead", {}, el("tr", {}, ["form.account", "statement.balance", "statement.available"].map((c) => el("th", { scope: "col" }, t(c))))),
+        el("tbody", {}, d.balances.map((b) => el("tr", { "data-account": b.account_id },
+          el("th", { scope: "row" }, b.account_id), el("td", {}, b.balance), el("td", {}, b.available))))) : null,
       d.notice ? el("p", { class: "notice", role: "status" }, t(d.notice)) : null,
       d.printed ? el("p", { role: "status", "data-role": "printed" }, t("statement.printed", { reference: d.printed })) : null,
       d.print_failed ? el("p", { role: "alert", class: "error" }, t("statement.print_failed")) : null,
@@ -320,12 +345,15 @@ const SCREENS = {
     el("p", { role: "alert" }, t("card_retained.body")),
     el("div", { class: "actions" }, button("ok", t("action.ok"))),
   ],
+  resuming: () => [title("resuming.title"), el("p", { role: "status" }, t("resuming.body"))],
   session_ended: (d) => [title("session_ended.title"), el("p", {}, t(`session_ended.${d.reason}`))],
 };
 
 // ---- rendering -------------------------------------------------------------------------
 
 function render(frame) {
+  clearTimeout(state.staleTimer);
+  document.getElementById("screen").inert = false;
   const previous = state.frame;
   state.frame = frame;
   document.documentElement.lang = frame.lang;
