@@ -84,12 +84,14 @@ class KioskBranch:
     stack: Stack
     url: str
 
-    def restart_agent(self, kill: bool = True) -> None:
-        """SIGKILL (or stop) the agent and start it again on the same config and port."""
+    def kill_agent(self) -> None:
         import signal
 
-        self.stack.procs["agent"].stop(signal.SIGKILL if kill else signal.SIGTERM)
+        self.stack.procs["agent"].stop(signal.SIGKILL)
         self.stack.agent_socket.unlink(missing_ok=True)
+
+    def start_agent(self) -> None:
+        """Start the agent again on the same config and port; wait for devices and link."""
         start_agent(self.stack)
         wait_for(lambda: page_served(self.url), 30, "the kiosk page served again")
 
