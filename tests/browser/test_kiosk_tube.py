@@ -135,7 +135,10 @@ def test_foreign_currency_withdrawal_posted_at_the_rate_shown(kiosk: Kiosk) -> N
     assert not waiting["finished"]
     txn = newest_txn(stack, "open")
     record = teller(stack, "tube", "show", txn["txn_id"])
+    # The rate the customer saw is the rate the bank holds for this withdrawal.
     assert str(record["quote"]["rate_version"]) == str(quote["rate_version"])
+    assert Decimal(record["quote"]["rate"]) == Decimal(quote["rate"]) == Decimal("7.20")
+    assert Decimal(record["quote"]["account_amount"]) == shown_debit
     back_office_sends(stack, txn["txn_id"], CARRIERS.take())
     wait_door_open(stack)
     kiosk.wait_screen("tube", until=lambda d: d.get("step") == "take_carrier", shot="arrived")
