@@ -31,6 +31,8 @@ log = logging.getLogger("branchline.agent.kiosk")
 URL_FILE = "kiosk.url"
 # A page's actions are small; anything bigger is not from our page.
 MAX_MESSAGE = 16 * 1024
+# Pings to find a page that went away; generous, so a loaded terminal does not drop a live one.
+HEARTBEAT = 15.0
 # Frames waiting for one page before it is dropped as not reading.
 MAX_BACKLOG = 256
 SECURITY_HEADERS = {
@@ -84,7 +86,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not _same_origin(request):
         raise web.HTTPForbidden(text="the kiosk page is served to its own origin only")
     session = request.app[SESSION_KEY]
-    ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     outbox: asyncio.Queue[str] = asyncio.Queue()
 
