@@ -155,6 +155,17 @@ def test_language_switch_on_every_screen(kiosk: Kiosk) -> None:
     both("out_of_service")
     assert kiosk.stack.diag("maintenance", "off").returncode == 0
     kiosk.wait_screen("attract", timeout=30)
+
+    # A card the bank does not know: refused after its PIN.
+    kiosk.click("start", service="statement")
+    kiosk.wait_screen("card")
+    kiosk.insert_card("mute_chip")
+    kiosk.type_pin("1234")
+    assert kiosk.wait_screen("auth_error") == {"code": "card_refused"}
+    both("auth_error")
+    kiosk.click("ok")
+    kiosk.take_card()
+    kiosk.wait_screen("attract", timeout=30)
     assert len(screenshots_of(kiosk.test_name)) >= 2 * len(seen)
 
 
