@@ -4,7 +4,8 @@
 with the module's ``KIOSK`` settings (a dict of ``[kiosk]`` options) — each test leaves the
 terminal on the attract screen for the next. ``browser``: Debian's Chromium, one per session.
 ``kiosk``: a fresh page on the branch recording every frame and response it receives, with
-screenshots saved under ``var/screenshots/kiosk/``.
+screenshots saved under ``var/screenshots/kiosk/``; after each test, nothing it received may
+hold a secret (``secrets_in``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.browser.kiosk_support import (
     KioskBranch,
     kiosk_branch,
     launch_chromium,
+    secrets_in,
 )
 
 
@@ -74,5 +76,7 @@ def kiosk(browser: Browser, branch: KioskBranch, request: pytest.FixtureRequest)
         # The previous test on this branch may have failed half-way.
         customer.back_to_attract()
         yield customer
+        # Whatever flow the test drove, nothing secret reached the page.
+        assert secrets_in(customer.received) == []
     finally:
         context.close()

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser
 
-from tests.browser.kiosk_support import Received, free_port
+from tests.browser.kiosk_support import Received, free_port, secrets_in
 
 PAGE = """<!doctype html><html lang="en"><body><p id="got">waiting</p>
 <script src="/app.js"></script></body></html>"""
@@ -79,5 +79,7 @@ def test_recorder_keeps_every_frame_and_body(browser: Browser, little_server: st
         everything = received.everything()
         assert "new WebSocket" in everything and 'id="got"' in everything
         assert "4111111111111111" in everything
+        # The secrets check every kiosk test ends with sees it (a Luhn-valid card number).
+        assert "a card-like number 411111..." in secrets_in(received)
     finally:
         context.close()

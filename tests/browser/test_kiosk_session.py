@@ -5,19 +5,14 @@ hands (card, PIN pad); one branch for the module, each test ends on the attract 
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
 import zxingcpp
 from PIL import Image
 
-from branchline.common.paycrypto import encode_format0
-from tests.browser.kiosk_support import Kiosk, screenshots_of
+from tests.browser.kiosk_support import Kiosk, screenshots_of, secrets_in
 from tests.integration.stack import wait_for
 from tests.integration.test_pin_verification import PAN, PIN
 
@@ -160,21 +155,18 @@ def test_language_switch_on_every_screen(kiosk: Kiosk) -> None:
     both("out_of_service")
     assert kiosk.stack.diag("maintenance", "off").returncode == 0
     kiosk.wait_screen("attract", timeout=30)
+
+    # A card the bank does not know: refused after its PIN.
+    kiosk.click("start", service="statement")
+    kiosk.wait_screen("card")
+    kiosk.insert_card("mute_chip")
+    kiosk.type_pin("1234")
+    assert kiosk.wait_screen("auth_error") == {"code": "card_refused"}
+    both("auth_error")
+    kiosk.click("ok")
+    kiosk.take_card()
+    kiosk.wait_screen("attract", timeout=30)
     assert len(screenshots_of(kiosk.test_name)) >= 2 * len(seen)
-
-
-# A session token is base64url JSON claims and a signature: "eyJ..." "." "...".
-SESSION_TOKEN = re.compile(r"eyJ[A-Za-z0-9_=-]{16,}(?:\.[A-Za-z0-9_=-]{16,})?")
-HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{16,}(?![0-9A-Za-z])")
-DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
-
-
-def luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 def test_the_page_never_receives_a_secret(kiosk: Kiosk) -> None:
@@ -201,41 +193,7 @@ def test_the_page_never_receives_a_secret(kiosk: Kiosk) -> None:
     kiosk.finish()
 
     received = kiosk.received
-    frames = "\n".join(received.frames)
-    everything = received.everything()
     assert len(received.states()) > 10 and received.responses, "nothing was captured"
     # The masked number is what the page shows instead.
-    assert PAN[:6] + "******" + PAN[-4:] in frames
-    assert PAN not in everything
-    assert [run for run in DIGIT_RUN.findall(everything) if luhn(run)] == []
-    assert PIN not in everything
-    assert f";{PAN}=" not in everything and f"%B{PAN}^" not in everything
-    assert "=" + PAN[-4:] not in frames  # no track 2 tail either
-    assert encode_format0(PIN, PAN).hex().upper() not in everything.upper()
-    assert HEX_RUN.findall(frames) == [], "a PIN block or KSN-like value reached the page"
-    for token in SESSION_TOKEN.findall(everything):
-        body = token.split(".")[0]
-        try:
-            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except ValueError:
-            continue
-        assert not (isinstance(claims, dict) and "c" in claims), "a session token reached the page"
-    for message in map(json.loads, received.frames):
-        keys = set(all_keys(message))
-        assert not keys & SECRET_KEYS, (keys & SECRET_KEYS, message)
-
-
-SECRET_KEYS = {
-    "pan", "pin", "pin_block", "ksn", "track", "track1", "track2", "track3",
-    "session_token", "session_id", "token",
-}  # fmt: skip
-
-
-def all_keys(value: object) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key).lower()
-            yield from all_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from all_keys(item)
+    assert PAN[:6] + "******" + PAN[-4:] in "\n".join(received.frames)
+    assert secrets_in(received) == []

@@ -135,7 +135,10 @@ def test_foreign_currency_withdrawal_posted_at_the_rate_shown(kiosk: Kiosk) -> N
     assert not waiting["finished"]
     txn = newest_txn(stack, "open")
     record = teller(stack, "tube", "show", txn["txn_id"])
+    # The rate the customer saw is the rate the bank holds for this withdrawal.
     assert str(record["quote"]["rate_version"]) == str(quote["rate_version"])
+    assert Decimal(record["quote"]["rate"]) == Decimal(quote["rate"]) == Decimal("7.20")
+    assert Decimal(record["quote"]["account_amount"]) == shown_debit
     back_office_sends(stack, txn["txn_id"], CARRIERS.take())
     wait_door_open(stack)
     kiosk.wait_screen("tube", until=lambda d: d.get("step") == "take_carrier", shot="arrived")
@@ -163,9 +166,17 @@ def test_agent_killed_mid_withdrawal_page_comes_back_on_the_recovered_transactio
     kiosk.wait_screen("tube", until=lambda d: d.get("kind") == "withdrawal")
     txn = newest_txn(stack, "open")
     frames_before = len(kiosk.received.frames)
+    states_before = len(kiosk.received.states())
 
     killed = time.monotonic()
-    kiosk.branch.restart_agent(kill=True)
+    kiosk.branch.kill_agent()
+    # While the agent is away the page says so in words, and keeps its screen: never blank.
+    connection = kiosk.page.locator('[data-role="connection"][data-state="connecting"]')
+    connection.wait_for(state="visible", timeout=5000)
+    assert connection.inner_text().strip()
+    assert kiosk.screen() == "tube"
+    kiosk.shot("agent-away")
+    kiosk.branch.start_agent()
     # The page, never reloaded, reconnects by itself and shows the recovered transaction.
     recovered = kiosk.wait_screen(
         "tube", timeout=30, until=lambda d: bool(d.get("recovered")), shot="recovered"
@@ -176,6 +187,9 @@ def test_agent_killed_mid_withdrawal_page_comes_back_on_the_recovered_transactio
     kiosk.wait_connected()
     newer = kiosk.received.states()[-1]
     assert len(kiosk.received.frames) > frames_before and newer["screen"] == "tube"
+    # Never a stale screen in between: no attract offering services while it is in flight.
+    between = [s["screen"] for s in kiosk.received.states()[states_before:]]
+    assert set(between[: between.index("tube")]) <= {"resuming"}, between
     print(f"agent restart -> recovered screen on the page: {took:.1f} s")
 
     back_office_sends(stack, txn["txn_id"], CARRIERS.take())
