@@ -16,7 +16,16 @@ import pytest_asyncio
 from branchline.server.console.session import ConsoleSession
 from branchline.v1 import tube_pb2 as pb
 from tests.unit.console_support import Stack, carrier, restartable_stack, stack, until
-from tests.unit.tube_support import DEPOSIT, PAN_MASKED, SESSIONS, Clock, metal, tube_open
+from tests.unit.tube_support import (
+    DEPOSIT,
+    PAN_MASKED,
+    SESSIONS,
+    WITHDRAWAL,
+    Clock,
+    cash,
+    metal,
+    tube_open,
+)
 
 __all__ = ["stack"]
 
@@ -222,3 +231,21 @@ async def test_metal_weighed_in_grams(stack: Stack, clerk: ConsoleSession) -> No
         clerk, lambda f: (c := carrier(f, "CON-AU")) and c["state"] == "counted" and c
     )
     assert row["counted"] == "12.480 g gold"
+
+
+async def test_withdrawal_carrier_sent_from_the_console(
+    stack: Stack, clerk: ConsoleSession
+) -> None:
+    await until(clerk, lambda f: "backoffice" in f)
+    session = SESSIONS.issue("K-1", "card-token-c1", "c1", Clock()())
+    cash_out = tube_open(WITHDRAWAL, stack.books.cash, cash("100"), "CON-W", session=session)
+    assert stack.svc.handle_open("K-1", cash_out).code == ""
+    row = await until(clerk, lambda f: carrier(f, "CON-W"))
+    assert (row["kind"], row["state"], row["actions"]) == ("withdrawal", "open", ["send"])
+    bad = await clerk.handle("backoffice.send", {"txn_id": "CON-W", "carrier_id": "0"})
+    assert bad is not None and bad["field"] == "carrier_id"
+    assert await clerk.handle("backoffice.send", {"txn_id": "CON-W", "carrier_id": "8"}) is None
+    row = await until(
+        clerk, lambda f: (c := carrier(f, "CON-W")) and c["state"] == "dispatched" and c
+    )
+    assert row["carrier_id"] == 8 and row["actions"] == []
