@@ -44,6 +44,24 @@ def _same_origin(request: web.Request) -> bool:
     return urlsplit(origin).netloc == request.host
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _loopback_host(request: web.Request) -> bool:
+    """The Host header names this machine. A page elsewhere that rebinds its DNS name to
+    127.0.0.1 (and so passes the same-origin check) still sends its own name here."""
+    host = urlsplit(f"//{request.host}").hostname or ""
+    return host in LOOPBACK_HOSTS
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not _loopback_host(request):
+        raise web.HTTPMisdirectedRequest(text="the console answers to a loopback address only")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 def parse_action(text: str) -> tuple[str, dict[str, Any]]:
     try:
         message = json.loads(text)
@@ -111,7 +129,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 def make_app(session: ConsoleSession) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[loopback_only])
     app[SESSION_KEY] = session
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)

@@ -107,6 +107,9 @@ async def test_page_websocket_state_actions_refusals(stack: Stack) -> None:
                 assert 'data-role="connection"' in await response.text()
             async with http.get(url + "static/app.js") as response:
                 assert response.status == 200
+            # DNS rebinding: another site's name pointed at 127.0.0.1 is not served.
+            async with http.get(url, headers={"Host": "evil.example:8790"}) as response:
+                assert response.status == 421
             async with http.ws_connect(url + "ws", headers={"Origin": "http://evil.example"}) as ws:
                 pass
         pytest.fail("a WebSocket from another origin was accepted")
