@@ -23,8 +23,8 @@ from tests.browser.kiosk_support import (
     KioskBranch,
     kiosk_branch,
     launch_chromium,
-    secrets_in,
 )
+from tests.browser.page_secrets import secrets_in
 
 
 def _missing(path: str) -> str:
