@@ -263,7 +263,7 @@ def _registered(listen: str, pki: Path) -> bool:
     return terminal.online
 
 
-# long: the demo start-up in order: bank, simulator, server, agent, keys, then the printed walk-through
+# long: the demo's whole life in order: set-up, start, banner, Ctrl-C, stop
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="branchline-demo", description=__doc__)
     parser.add_argument(

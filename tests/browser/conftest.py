@@ -10,7 +10,6 @@ hold a secret (``secrets_in``).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 
 import pytest
@@ -23,25 +22,16 @@ from tests.browser.kiosk_support import (
     KioskBranch,
     kiosk_branch,
     launch_chromium,
-    secrets_in,
 )
-
-
-def _missing(path: str) -> str:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium; .ci/run does)"
-    kiosk_test = path.rsplit("/", 1)[-1].startswith("test_kiosk_")
-    if kiosk_test and importlib.util.find_spec("branchline.agent.kiosk") is None:
-        return "the kiosk page (branchline.agent.kiosk) is not on this branch yet"
-    return ""
+from tests.browser.page_secrets import secrets_in
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
-            reason = _missing(str(item.fspath))
-            if reason:
+            if not CHROMIUM.exists():
+                reason = f"{CHROMIUM} is not installed (apt-get install chromium; .ci/run does)"
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 

@@ -6,12 +6,12 @@ page reconnects to). The customer acts only through the page and the simulator's
 back office through ``branchline-teller`` (its ``main``, in process) and the simulator's
 back-office station. ``docs/kiosk.md`` is the contract every selector here relies on.
 
-Shared by ``tests/browser`` and ``bench/kiosk_page.py``.
+Shared by ``tests/browser`` and ``bench/kiosk_page.py``; the back office is in
+``back_office.py``, the secrets check in ``page_secrets.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shutil
@@ -35,13 +35,10 @@ from playwright.sync_api import (
     expect,
 )
 
-from branchline.server.teller_cli import main as teller_main
 from tests.integration.stack import Stack, wait_for
 from tests.integration.tube_support import (
-    CLERK,
     PAN,
     PAN2,
-    in_process,
     pin_entry_active,
     start_agent,
     start_branch,
@@ -393,145 +390,6 @@ class Kiosk:
         self.wait_screen("attract", timeout=30)
 
 
-# -- the back office, through branchline-teller ---------------------------------------------
-
-
-def teller(stack: Stack, *args: str) -> dict[str, Any]:
-    """``branchline-teller --as teller:BO-1 ... --json``, run in this process."""
-    said = in_process(
-        teller_main,
-        ["--target", f"127.0.0.1:{stack.server_port}", "--tls-dir", str(stack.pki),
-         "--as", f"teller:{CLERK}", *args, "--json"],
-    )  # fmt: skip
-    return cast(dict[str, Any], json.loads(said))
-
-
-def open_txns(stack: Stack, state: str) -> list[dict[str, Any]]:
-    return cast(list[dict[str, Any]], teller(stack, "tube", "list", "--state", state)["txns"])
-
-
-def newest_txn(stack: Stack, state: str, timeout: float = 30) -> dict[str, Any]:
-    """The branch's newest transaction in ``state`` (one terminal: the customer's)."""
-    found = wait_for(lambda: open_txns(stack, state), timeout, f"a transaction {state}", 0.3)
-    return cast(dict[str, Any], found[-1])
-
-
-def station_status(stack: Stack) -> dict[str, str]:
-    return stack.sim_act("tube_station", "status")
-
-
-def back_office_counts(
-    stack: Stack, kind: str, currency: str, amount: str, note: str = ""
-) -> dict[str, Any]:
-    """The carrier arrives; the clerk takes it out, receives it and enters the count."""
-    txn = newest_txn(stack, "in_transit")
-    wait_for(
-        lambda: station_status(stack).get("backoffice_state") == "arrived",
-        20,
-        "the carrier at the back office",
-    )
-    teller(stack, "tube", "receive", txn["txn_id"], "--carrier", str(txn["carrier_id"]))
-    stack.sim_act("tube_station", "backoffice_remove")
-    args = ["--kind", kind, "--currency", currency, "--amount", amount]
-    teller(stack, "tube", "count", txn["txn_id"], *args, *(["--note", note] if note else []))
-    return txn
-
-
-def back_office_sends(stack: Stack, txn_id: str, carrier: int) -> None:
-    """The clerk records the carrier and sends it to the terminal."""
-    teller(stack, "tube", "send", txn_id, "--carrier", str(carrier))
-    stack.sim_act("tube_station", "backoffice_send", carrier_id=str(carrier))
-
-
-def wait_door_open(stack: Stack, timeout: float = 20) -> None:
-    wait_for(
-        lambda: station_status(stack).get("terminal_door") == "open",
-        timeout,
-        "the terminal door to open",
-    )
-
-
-@dataclass
-class Carriers:
-    next_id: int = 200
-
-    def take(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-
 def screenshots_of(test_name: str) -> list[Path]:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
     return sorted(SCREENSHOTS.glob(f"{name}-*.png"))
-
-
-# A session token is base64url JSON claims and a signature: "eyJ..." "." "...".
-SESSION_TOKEN = re.compile(r"eyJ[A-Za-z0-9_=-]{16,}(?:\.[A-Za-z0-9_=-]{16,})?")
-HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{16,}(?![0-9A-Za-z])")
-DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
-
-
-def luhn(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-SECRET_KEYS = {
-    "pan", "pin", "pin_block", "ksn", "track", "track1", "track2", "track3",
-    "session_token", "session_id", "token",
-}  # fmt: skip
-
-
-def all_keys(value: object) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key).lower()
-            yield from all_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from all_keys(item)
-
-
-def secrets_in(received: Received) -> list[str]:
-    """What the page received that it never may: a full card number (any Luhn-valid run),
-    the test PIN, track data, a PIN block or KSN-like hex run, a session token, or a value
-    under a secret's key. Empty when clean."""
-    from branchline.common.paycrypto import encode_format0
-    from tests.integration.test_pin_verification import PIN
-
-    found: list[str] = []
-    frames = "\n".join(received.frames)
-    everything = received.everything()
-    for pan in (PAN, PAN2):
-        if pan in everything:
-            found.append(f"full card number {pan[:6]}...")
-        if f";{pan}=" in everything or f"%B{pan}^" in everything:
-            found.append("track data")
-        if "=" + pan[-4:] in frames:
-            found.append("a track 2 tail")
-        if encode_format0(PIN, pan).hex().upper() in everything.upper():
-            found.append("a clear PIN block")
-    found += [
-        f"a card-like number {run[:6]}..." for run in DIGIT_RUN.findall(everything) if luhn(run)
-    ]
-    if PIN in everything:
-        found.append("the PIN's digits")
-    found += [f"hex run {run[:6]}... (PIN block or KSN?)" for run in HEX_RUN.findall(frames)]
-    for token in SESSION_TOKEN.findall(everything):
-        body = token.split(".")[0]
-        try:
-            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except ValueError:
-            continue
-        if isinstance(claims, dict) and "c" in claims:
-            found.append("a session token")
-    for frame in received.frames:
-        try:
-            message = json.loads(frame)
-        except ValueError:
-            continue
-        found += [f"key {key!r}" for key in set(all_keys(message)) & SECRET_KEYS]
-    return found

@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser
 
-from tests.browser.kiosk_support import Received, free_port, secrets_in
+from tests.browser.kiosk_support import Received, free_port
+from tests.browser.page_secrets import secrets_in
 
 PAGE = """<!doctype html><html lang="en"><body><p id="got">waiting</p>
 <script src="/app.js"></script></body></html>"""

@@ -12,7 +12,8 @@ from typing import cast
 import zxingcpp
 from PIL import Image
 
-from tests.browser.kiosk_support import Kiosk, screenshots_of, secrets_in
+from tests.browser.kiosk_support import Kiosk, screenshots_of
+from tests.browser.page_secrets import secrets_in
 from tests.integration.stack import wait_for
 from tests.integration.test_pin_verification import PAN, PIN
 
@@ -104,6 +105,7 @@ def test_inactivity_warning_more_time_and_timeout_back_to_attract(kiosk: Kiosk) 
     ]
 
 
+# long: one walk through every screen in order, each step leaving from the one before
 def test_language_switch_on_every_screen(kiosk: Kiosk) -> None:
     seen: list[str] = []
 

@@ -15,9 +15,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from tests.browser.kiosk_support import (
+from tests.browser.back_office import (
     Carriers,
-    Kiosk,
     back_office_counts,
     back_office_sends,
     newest_txn,
@@ -25,6 +24,7 @@ from tests.browser.kiosk_support import (
     teller,
     wait_door_open,
 )
+from tests.browser.kiosk_support import Kiosk
 from tests.integration.stack import wait_for
 from tests.integration.tube_support import balances, station_loaded, tidy_tube
 
