@@ -137,6 +137,8 @@ def start_branch(
     delivery_timeout: float = 30,
     take_timeout: float = 8,
     agent_env: dict[str, str] | None = None,
+    server_extra: tuple[str, ...] = (),
+    agent_extra: str = "",
 ) -> None:
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
@@ -144,7 +146,7 @@ def start_branch(
     stack.start_server(
         extra=[
             "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5",
+            "--rate-poll-seconds", "0.5", *server_extra,
         ]
     )  # fmt: skip
     admin = dpb_grpc.DispatchAdminStub(stack.operator_channel())
@@ -159,8 +161,9 @@ def start_branch(
         )
     stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
     stack.required_devices = stack.devices
-    stack.agent_extra = TRANSACTIONS.format(
-        customer=customer_timeout, delivery=delivery_timeout, take=take_timeout
+    stack.agent_extra = (
+        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
+        + agent_extra
     )
     stack.start_sim()
     stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
@@ -266,8 +269,8 @@ def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
         30,
         "card ejected",
     )
-    if worker.is_alive():
-        stack.sim_act("card_reader", "take")
+    # The eject shows as running a moment before the card reaches the gate: take it then.
+    wait_for(lambda: not worker.is_alive() or _try_take(stack), 10, "the card taken back")
     worker.join(60)
     assert not worker.is_alive()
     result = outcome["result"]
@@ -279,6 +282,16 @@ def pin_entry_active(stack: Stack) -> bool:
     """The simulated PIN pad takes keys (pressed earlier, they are ignored, as on a real pad)."""
     listed = stack.sim().ListDevices(sim_control_pb2.ListSimDevicesRequest(), timeout=5)
     return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
+
+
+def _try_take(stack: Stack) -> bool:
+    try:
+        stack.sim_act("card_reader", "take")
+    except grpc.RpcError as exc:
+        if "no card at the gate" in (exc.details() or ""):  # type: ignore[attr-defined]
+            return False
+        raise
+    return True
 
 
 def _try_insert(stack: Stack, card: str) -> bool:
