@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.integration.stack import PY
@@ -24,7 +25,17 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen],
+        [
+            PY,
+            "-m",
+            "branchline.sim.demo",
+            "--var",
+            str(var),
+            "--listen",
+            listen,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -42,6 +53,11 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     assert match, output
     assert float(match.group(1)) < 10, output
     assert listen in output and "branchline-diag" in output and "health" in output
+    # The server's metrics address, on its own line, answers a scrape.
+    metrics = [line.split()[1] for line in lines if line.startswith("metrics ")]
+    assert metrics and metrics[0].startswith("http://127.0.0.1:"), output
+    with urllib.request.urlopen(metrics[0], timeout=10) as response:
+        assert "branchline_terminals_connected" in response.read().decode()
 
     health = subprocess.run(
         [
