@@ -119,7 +119,7 @@ def in_background(stack: Stack, who: str, *args: str) -> subprocess.Popen[str]:
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{stack.server_port}",
             "--tls-dir",

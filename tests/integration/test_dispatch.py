@@ -64,7 +64,7 @@ def cli(
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{port or stack.server_port}",
             "--tls-dir",
@@ -99,7 +99,7 @@ class Watcher:
             [
                 PY,
                 "-m",
-                "branchline.server.teller_cli",
+                "branchline.server.teller",
                 "--target",
                 f"127.0.0.1:{port or stack.server_port}",
                 "--tls-dir",
@@ -812,10 +812,15 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     assert code == invalid and details.startswith("task_id: must not be empty")
     bad_cli = cli(stack, "teller:T1", "result", task.task_id, "failure", "--json")
     assert bad_cli.returncode == 1
-    assert json.loads(bad_cli.stdout)["error"] == {
+    error = json.loads(bad_cli.stdout)["error"]
+    assert {key: error[key] for key in ("code", "status", "message")} == {
         "code": "INVALID_ARGUMENT",
+        "status": "INVALID_ARGUMENT",
         "message": "reason: required when the result is a failure",
     }
+    # The field, when the server's details name it, is data (and on stderr).
+    assert error.get("field", "reason") == "reason", error
+    assert "INVALID_ARGUMENT" in bad_cli.stderr and "reason: required" in bad_cli.stderr
     code, details = refused(lambda: t1.GetTask(pb.GetTaskRequest(task_id="tk-nope"), timeout=10))
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("task_id: no task")
     # Health and reflection list the dispatch services.
