@@ -29,8 +29,11 @@ from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.hsm import Algorithm, KeyType, MasterKey, SoftHsm
 from branchline.server.metrics.collector import DatabaseCollector
 from branchline.server.metrics.instruments import MeteredHsm, ServerMetrics
+from branchline.server.pin.link import pin_verify_handler
 from branchline.server.tube import store as tube_store
+from branchline.v1 import terminal_link_pb2 as pb
 from tests.unit.test_dispatch_service import MC, Actor, Clock, populate
+from tests.unit.test_link_push import IN_SERVICE, _stack, _until
 
 K1 = Actor("terminal", "K-1")
 
@@ -235,3 +238,37 @@ def test_server_refuses_a_bad_or_busy_metrics_address(tmp_path: Path) -> None:
             asyncio.run(DispatchServer(server_settings(tmp_path, f"127.0.0.1:{port}")).run())
     finally:
         busy.close()
+
+
+def test_the_link_times_each_message_and_counts_refusals(tmp_path: Path) -> None:
+    """A real TerminalLink stream (the agent's Uplink over a socket) with the observer."""
+
+    async def scenario() -> None:
+        stack = _stack(tmp_path)
+        servicer, uplink = await anext(stack)
+        metrics = ServerMetrics()
+        servicer.observe_messages(metrics.link_message)
+        servicer.add_handler("pin_verify", pin_verify_handler(None))
+        runner = asyncio.create_task(uplink.run())
+        await _until(lambda: uplink.connected, "registration")
+        registry = metrics.registry
+        before = value(registry, "branchline_link_message_seconds_count", body="heartbeat")
+        await uplink.request(heartbeat=pb.Heartbeat(service_state=IN_SERVICE))
+        assert (
+            value(registry, "branchline_link_message_seconds_count", body="heartbeat") == before + 1
+        )
+        reply = await uplink.request(pin_verify=pb.PinVerifyRequest(request_id="pin-1"))
+        assert reply.error.code == "hsm_unavailable"
+        assert value(registry, "branchline_link_message_seconds_count", body="pin_verify") == 1
+        refused = value(
+            registry,
+            "branchline_link_requests_refused_total",
+            body="pin_verify",
+            code="hsm_unavailable",
+        )
+        assert refused == 1
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await anext(stack, None)
+
+    asyncio.run(scenario())
