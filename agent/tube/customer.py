@@ -158,6 +158,7 @@ def _ready(engine: TubeEngine) -> None:
         )
 
 
+# long: the open checks in the order the customer meets them; each a short guard
 async def start(
     engine: TubeEngine, request: pb.StartTubeRequest, kind: str, receipt: bool = True
 ) -> Live:

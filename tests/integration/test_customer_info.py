@@ -56,6 +56,7 @@ def customer_info(stack: Stack) -> info_grpc.CustomerInfoStub:
     return info_grpc.CustomerInfoStub(grpc.insecure_channel(f"unix:{stack.agent_socket}"))
 
 
+# long: starts a whole stack of processes in order for the module's tests
 def start(stack: Stack) -> None:
     subprocess.run(
         [

@@ -6,6 +6,7 @@ materials, success and failure results, offer expiry, a server restart in the mi
 task, concurrent clients, two replicas on one PostgreSQL, and refusals that name the rule
 (PERMISSION_DENIED) or the field (INVALID_ARGUMENT).
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -308,6 +309,7 @@ def send(stub: pb_grpc.TasksStub, request_id: str, title: str = "Loan applicatio
 # -- the cross-branch flow -------------------------------------------------------------------
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_cross_branch_flow_end_to_end(dstack: Stack, tmp_path: Path) -> None:
     stack = dstack
     start(stack)
@@ -668,6 +670,7 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return code_of(exc)
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dstack: Stack) -> None:
     stack = dstack
     start(stack, "--max-material-bytes", "100000")

@@ -116,6 +116,7 @@ def same(soft: SoftHsm, remote: PayShieldHsm, call: Callable[[Any], Any]) -> Any
     return outcomes[0][1]
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_translation_verification_and_diagnostics_match_soft(
     backends: tuple[SoftHsm, PayShieldHsm],
 ) -> None:

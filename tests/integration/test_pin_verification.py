@@ -82,6 +82,7 @@ def start_payshield(stack: Stack) -> str:
     return f"payshield://127.0.0.1:{wait_for(port, 30, 'payShield simulator')}"
 
 
+# long: starts a whole stack of processes in order for the module's tests
 @pytest.fixture(params=["soft", "payshield"])
 def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     subprocess.run(

@@ -273,6 +273,7 @@ def _run_cli(
     return code, capsys.readouterr().out
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_the_back_office_cli(desk: Desk, capsys: pytest.CaptureFixture[str]) -> None:
     _sent_deposit(desk, "CLI-1", carrier=23)
     code, out = _run_cli(

@@ -96,12 +96,14 @@ async def _serve(svc: TubeService, engine: Engine) -> tuple[grpc.aio.Server, int
     return server, port
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_open_event_query_push_and_refusals_over_the_stream(
     shared: tuple[Engine, Books], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, books = shared
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
 
+    # long: one end-to-end scenario, step by step, over one stack of processes
     async def scenario() -> None:
         server, port = await _serve(svc, engine)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
