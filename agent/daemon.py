@@ -16,12 +16,14 @@ from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
 from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
+from branchline.agent.metrics import agent_registry
 from branchline.agent.rates import RateBook
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
 from branchline.agent.tube.engine import TubeEngine
 from branchline.agent.uplink import Uplink
 from branchline.common.logs import log_event
+from branchline.common.metrics_http import MetricsEndpoint, bind_socket, serve_metrics
 from branchline.drivers.base import DriverContext
 
 log = logging.getLogger("branchline.agent")
@@ -127,6 +129,7 @@ class Agent:
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
         kiosk = await start_kiosk(self)
+        metrics = await self._start_metrics()
         self.notifier.ready(f"{self.service.state.value}")
         log_event(
             log,
@@ -144,6 +147,8 @@ class Agent:
         self.service.shutting_down()
         if kiosk is not None:
             await kiosk.stop()
+        if metrics is not None:
+            await metrics.stop()
         # Transactions stop where they are: the journal holds their state, and the next
         # start recovers them (the same path as after a crash).
         tube_task.cancel()
@@ -162,6 +167,24 @@ class Agent:
             path.unlink()
         log_event(log, "agent_stopped", terminal_id=terminal.terminal_id)
         return 0
+
+    async def _start_metrics(self) -> MetricsEndpoint | None:
+        """The loopback Prometheus endpoint of ``[metrics]``, if configured."""
+        settings = self.config.metrics
+        if settings.listen is None:
+            return None
+        host, port = settings.host_port
+        try:
+            sock = bind_socket(host, port)
+        except OSError as exc:
+            # Metrics are for operations: a busy port must not keep customers away.
+            log_event(
+                log, "metrics_unavailable", logging.ERROR, listen=settings.listen, why=str(exc)
+            )
+            return None
+        endpoint = await serve_metrics(agent_registry(self), sock)
+        log_event(log, "metrics_listening", url=endpoint.url)
+        return endpoint
 
     async def _main_loop(self) -> None:
         """Wait for a stop request, pinging the systemd watchdog from this very loop."""

@@ -68,6 +68,8 @@ class ServerSettings:
     teller_zpk: str = "TELLER-ZPK"
     # Tube transactions: an unfinished one unchanged this long gets a "stale" incident.
     tube_stale_minutes: float = 30.0
+    # Prometheus endpoint HOST:PORT (None: no metrics endpoint).
+    metrics_listen: str | None = None
 
 
 def is_loopback_listen(listen: str) -> bool:

@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         rate_poll_seconds=args.rate_poll_seconds,
         teller_zpk=args.teller_zpk,
         tube_stale_minutes=args.tube_stale_minutes,
+        metrics_listen=args.metrics_listen,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -208,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="minutes an unfinished tube transaction may go unchanged before a 'stale' "
         "incident is opened for the back office (default 30)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (default: off; port 0 "
+        "picks a free port, printed at start)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -43,6 +43,7 @@ REPO_TOP = frozenset(
         "docs",
         "drivers",
         "hardware-sim",
+        "ops",
         "protos",
         "server",
         "systemd",
