@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -113,3 +114,28 @@ def test_capture_request_status_and_texts() -> None:
     assert isinstance(decode_status(b"\x00"), Malformed)
     assert decode_texts(encode_texts("BL-FCM-2", "SN1", "2.4.1"), 3) == ["BL-FCM-2", "SN1", "2.4.1"]
     assert isinstance(decode_texts(b"\x05ab", 1), Malformed)
+
+
+def test_the_protocol_pages_examples_byte_for_byte() -> None:
+    # docs/protocols/face-camera.md, "Frames".
+    ok = b"\x00"
+    capture = Capture(
+        b"\xff\xd8\xff\xd9", 640, 480, Liveness.LIVE, 0.962, Quality(1, 0.81, -3.5, 2.0, 0.0)
+    )
+    examples = {
+        encode_frame(1, 0x81, ok + encode_status(ModuleStatus(False, False, 41))): (
+            "fa ce 00 00 00 08 01 81 00 00 00 00 00 29 60 74 1d c3"
+        ),
+        encode_frame(
+            2, 0x10, encode_capture_request(5000)
+        ): "fa ce 00 00 00 04 02 10 13 88 a4 01 58 d2",
+        encode_frame(2, 0x90, b"\x12"): "fa ce 00 00 00 03 02 90 12 0e a5 5f ac",
+        encode_frame(2, 0x90, ok + encode_capture(capture)): (
+            "fa ce 00 00 00 1b 02 90 00 01 01 03 c2 03 2a ff dd 00 14 "
+            "00 00 02 80 01 e0 00 00 00 04 ff d8 ff d9 9a 75 4e f4"
+        ),
+    }
+    for frame, documented in examples.items():
+        assert frame.hex(" ") == documented
+    page = (Path(__file__).resolve().parents[2] / "docs/protocols/face-camera.md").read_text()
+    assert "fa ce 00 00 00 03 02 90 12 0e a5 5f ac" in page
