@@ -25,10 +25,12 @@ class FaceCapture:
     jpeg: bytes
     liveness: str
     liveness_score: float | None
-    face_count: int
-    sharpness: float
-    yaw_deg: float
-    pitch_deg: float
+    # None: the camera does not report it (a plain UVC camera); the server's own detector
+    # still counts faces before any matching.
+    face_count: int | None
+    sharpness: float | None
+    yaw_deg: float | None
+    pitch_deg: float | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,15 @@ def _number(result: Mapping[str, Any], key: str, field: str) -> float:
     return float(value)
 
 
+def _optional(result: Mapping[str, Any], key: str, field: str) -> float | None:
+    value = result.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{field}.{key}", f"must be a number, got {type(value).__name__}")
+    return float(value)
+
+
 def capture_from_result(result: Mapping[str, Any], field: str = "capture") -> FaceCapture:
     """A face camera ``capture`` result as a FaceCapture; bad fields are named."""
     liveness = result.get("liveness")
@@ -53,7 +64,7 @@ def capture_from_result(result: Mapping[str, Any], field: str = "capture") -> Fa
         )
     score = None if liveness == "unavailable" else _number(result, "liveness_score", field)
     count = result.get("face_count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
         raise InvalidArgument(f"{field}.face_count", f"must be a count, got {count!r}")
     try:
         jpeg = base64.b64decode(str(result.get("jpeg_b64", "")), validate=True)
@@ -64,9 +75,9 @@ def capture_from_result(result: Mapping[str, Any], field: str = "capture") -> Fa
         liveness=str(liveness),
         liveness_score=score,
         face_count=count,
-        sharpness=_number(result, "sharpness", field),
-        yaw_deg=_number(result, "yaw_deg", field),
-        pitch_deg=_number(result, "pitch_deg", field),
+        sharpness=_optional(result, "sharpness", field),
+        yaw_deg=_optional(result, "yaw_deg", field),
+        pitch_deg=_optional(result, "pitch_deg", field),
     )
 
 
@@ -74,7 +85,7 @@ def refuse_capture(capture: FaceCapture, settings: FaceSettings) -> Refusal | No
     """Why this capture may not be compared, or None when it may."""
     if capture.face_count == 0:
         return Refusal("no_face", "no face in the capture")
-    if capture.face_count > 1:
+    if capture.face_count is not None and capture.face_count > 1:
         return Refusal("several_faces", f"{capture.face_count} faces in the capture, one wanted")
     if capture.liveness == "unavailable":
         return Refusal(
@@ -87,17 +98,14 @@ def refuse_capture(capture: FaceCapture, settings: FaceSettings) -> Refusal | No
             "liveness_score_low",
             f"liveness score {capture.liveness_score} below {settings.min_liveness_score}",
         )
-    if capture.sharpness < settings.min_sharpness:
+    if capture.sharpness is not None and capture.sharpness < settings.min_sharpness:
         return Refusal(
             "low_sharpness", f"sharpness {capture.sharpness:.2f} below {settings.min_sharpness}"
         )
-    if (
-        abs(capture.yaw_deg) > settings.max_yaw_deg
-        or abs(capture.pitch_deg) > settings.max_pitch_deg
-    ):
+    yaw, pitch = capture.yaw_deg or 0.0, capture.pitch_deg or 0.0  # None: not reported
+    if abs(yaw) > settings.max_yaw_deg or abs(pitch) > settings.max_pitch_deg:
         return Refusal(
             "pose",
-            f"head turned (yaw {capture.yaw_deg:g}°, pitch {capture.pitch_deg:g}°): look at the "
-            "camera",
+            f"head turned (yaw {yaw:g}°, pitch {pitch:g}°): look at the camera",
         )
     return None
