@@ -52,7 +52,7 @@ from branchline.server.dispatch.schema import (
     teller_skills,
     tellers,
 )
-from branchline.server.dispatch.service import DispatchService
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.storage import open_database, write_transaction
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 
@@ -119,6 +119,7 @@ def bench_pure() -> tuple[float, float]:
     return _percentiles(samples)
 
 
+# long: a benchmark's fixture data, written out
 def _populate(engine: Engine) -> None:
     """1,000 tellers of branch B, 10,000 tasks waiting at its lobby.
 

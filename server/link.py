@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.enum_maps import SERVICE_STATE_FROM_PB, TERMINAL_KIND_FROM_PB
 from branchline.common.errors import (
     MAX_ID,
     MAX_NAME,
@@ -31,7 +32,7 @@ from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import TERMINAL, Authorizer
-from branchline.server.convert import KIND_BY_PB, SERVICE_STATE_BY_PB, device_from_pb, timestamp
+from branchline.server.convert import device_from_pb, timestamp
 from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -78,7 +79,7 @@ def validate_register(message: pb.Register) -> None:
     check_text("register.terminal_id", message.terminal_id, max_len=MAX_ID)
     check_text("register.branch", message.branch, max_len=MAX_ID)
     check_text("register.agent_version", message.agent_version, max_len=MAX_NAME, required=False)
-    if message.kind not in KIND_BY_PB:
+    if message.kind not in TERMINAL_KIND_FROM_PB:
         raise InvalidArgument("register.kind", f"unknown terminal kind {message.kind}")
     if len(message.devices) > MAX_DEVICES:
         raise InvalidArgument(
@@ -247,7 +248,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             self._engine,
             reg.terminal_id,
             reg.branch,
-            KIND_BY_PB[reg.kind],
+            TERMINAL_KIND_FROM_PB[reg.kind],
             reg.agent_version,
             [device_from_pb(d) for d in reg.devices],
             self._replica,
@@ -256,7 +257,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         registry.record_heartbeat(
             self._engine,
             reg.terminal_id,
-            SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
+            SERVICE_STATE_FROM_PB.get(reg.service_state, "out_of_service"),
             _now(),
         )
 
@@ -299,7 +300,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     ) -> pb.ServerMessage | None:
         body = message.WhichOneof("body")
         if body == "heartbeat":
-            state = SERVICE_STATE_BY_PB.get(message.heartbeat.service_state)
+            state = SERVICE_STATE_FROM_PB.get(message.heartbeat.service_state)
             if state is None:
                 raise InvalidArgument(
                     "heartbeat.service_state",

@@ -7,9 +7,10 @@ Tasks provide ``dispatch_service`` (the queue calls are routed through); calls n
 from __future__ import annotations
 
 from branchline.server.capability import Hub
-from branchline.server.dispatch import call_servicer, calls
+from branchline.server.dispatch import call_servicer
 from branchline.server.dispatch import servicer as dispatch
-from branchline.server.dispatch.service import DispatchService
+from branchline.server.dispatch.calls import CallService
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.v1 import calls_pb2_grpc
 
 
@@ -40,7 +41,7 @@ class CallsCapability:
 
     def setup(self, hub: Hub) -> None:
         settings = hub.settings
-        service = calls.CallService(
+        service = CallService(
             hub.require("dispatch_service"),
             translate_pin=hub.require("pin_translator"),
             ring_timeout=settings.offer_timeout,

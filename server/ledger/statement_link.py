@@ -17,20 +17,17 @@ from sqlalchemy import Engine
 from branchline.common.errors import (
     MAX_ID,
     DomainError,
-    FailedPrecondition,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
     Unavailable,
     check_text,
     echo,
 )
+from branchline.common.field_paths import mapped
 from branchline.common.logs import log_event
 from branchline.server.convert import timestamp
 from branchline.server.ledger import statements
 from branchline.server.ledger.accounts import Account
-from branchline.server.ledger.money import InvalidInput, LedgerError
-from branchline.server.ledger.money import NotFound as LedgerNotFound
 from branchline.server.ledger.pin_service import PinVerifier
 from branchline.server.ledger.sessions import CustomerSessions, SessionRefused
 from branchline.server.link import MessageHandler
@@ -41,16 +38,6 @@ log = logging.getLogger("branchline.server.statements")
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-
-
-def from_ledger(exc: LedgerError) -> DomainError:
-    """A ledger refusal in the one error model, its code kept as the reason."""
-    message = f"statement_request: {exc.message}"
-    if isinstance(exc, InvalidInput):
-        return InvalidArgument("statement_request", exc.message, reason=exc.code)
-    if isinstance(exc, LedgerNotFound):
-        return NotFound(message, reason=exc.code)
-    return FailedPrecondition(message, reason=exc.code)
 
 
 def account_to_pb(account: Account) -> info_pb.StatementAccount:
@@ -92,8 +79,11 @@ def build_statement(
                 field="statement_request.account_id",
             )
         found = statements.statement(engine, request.account_id, request.limit or DEFAULT_LIMIT)
-    except LedgerError as exc:
-        raise from_ledger(exc) from None
+    except DomainError as exc:
+        if exc.field.startswith("statement_request."):
+            raise
+        # The ledger's own refusal (its field and reason kept), named for this request.
+        raise mapped(exc, {}, "statement_request") from None
     return info_pb.Statement(
         customer_id=claims.customer_id,
         account=account_to_pb(found.account),

@@ -8,6 +8,7 @@ decrypted here, in the test only), prints, and has the customer sign (the simula
 pillow-drawn PNG, stored content-hashed with the call). A server restart mid-queue loses
 nothing; role violations and malformed requests are refused naming the rule or the field.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import grpc
 import pytest
 
 from branchline.common import paycrypto
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.hsm import SoftHsm, open_hsm
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
@@ -118,7 +120,7 @@ def in_background(stack: Stack, who: str, *args: str) -> subprocess.Popen[str]:
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{stack.server_port}",
             "--tls-dir",
@@ -277,6 +279,7 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return error.code(), error.details() or ""
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
     call_stack: Stack,
 ) -> None:
@@ -490,6 +493,18 @@ def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith("kind:")
+        with pytest.raises(grpc.RpcError) as info:
+            stranger.SendCommand(
+                calls_pb2.SendCommandRequest(call_id=call_id, kind="erase_disk"), timeout=10
+            )
+        assert error_details(info.value).field == "kind"  # as data: google.rpc.BadRequest
+        with pytest.raises(grpc.RpcError) as info:
+            stranger.EndCall(calls_pb2.EndCallRequest(call_id="C" * 5000), timeout=10)
+        long_id = error_details(info.value)
+        assert (long_id.status, long_id.field) == ("INVALID_ARGUMENT", "call_id")
+        assert (
+            long_id.message.startswith("call_id: is 5000 characters") and len(long_id.message) < 200
+        )
         code, message = refused(
             lambda: local(stack, "K-3").RequestTeller(
                 agent_local_pb2.RequestTellerRequest(
@@ -623,6 +638,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_concurrent_terminals_and_answers_one_call_per_teller(
     call_stack: Stack, backend: str | None
 ) -> None:

@@ -6,6 +6,7 @@ materials, success and failure results, offer expiry, a server restart in the mi
 task, concurrent clients, two replicas on one PostgreSQL, and refusals that name the rule
 (PERMISSION_DENIED) or the field (INVALID_ARGUMENT).
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, cast
 import grpc
 import pytest
 
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 from branchline.v1 import common_pb2, terminal_link_pb2, terminal_link_pb2_grpc
@@ -63,7 +65,7 @@ def cli(
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{port or stack.server_port}",
             "--tls-dir",
@@ -98,7 +100,7 @@ class Watcher:
             [
                 PY,
                 "-m",
-                "branchline.server.teller_cli",
+                "branchline.server.teller",
                 "--target",
                 f"127.0.0.1:{port or stack.server_port}",
                 "--tls-dir",
@@ -307,6 +309,7 @@ def send(stub: pb_grpc.TasksStub, request_id: str, title: str = "Loan applicatio
 # -- the cross-branch flow -------------------------------------------------------------------
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_cross_branch_flow_end_to_end(dstack: Stack, tmp_path: Path) -> None:
     stack = dstack
     start(stack)
@@ -667,6 +670,7 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return code_of(exc)
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dstack: Stack) -> None:
     stack = dstack
     start(stack, "--max-material-bytes", "100000")
@@ -746,6 +750,29 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     ):
         code, details = bad_send(**change)
         assert code == invalid and details.startswith(f"{field}: "), (change, details)
+    # The field travels as data too: a google.rpc.BadRequest in the status details.
+    for change, field in (
+        ({"business_type": "Loan Type"}, "business_type"),
+        ({"target_branch": "not a branch"}, "target_branch"),
+    ):
+        sent: dict[str, Any] = {
+            "request_id": "r9",
+            "target_branch": "B",
+            "business_type": "loan",
+            "title": "t",
+            **change,
+        }
+        request = pb.SendTaskRequest(**sent)
+        with pytest.raises(grpc.RpcError) as info:
+            counter.SendTask(request, timeout=10)
+        assert error_details(info.value).field == field
+    # An over-long id is refused before anything reads it, its echo cut short.
+    with pytest.raises(grpc.RpcError) as info:
+        staff(stack, "teller:T1").GetTask(pb.GetTaskRequest(task_id="x" * 5000), timeout=10)
+    long_id = error_details(info.value)
+    assert long_id.status == "INVALID_ARGUMENT" and long_id.field == "task_id"
+    assert long_id.message.startswith("task_id: is 5000 characters, at most 64 allowed")
+    assert len(long_id.message) < 200
     code, details = refused(
         lambda: counter.UploadMaterial(
             pb.UploadMaterialRequest(
@@ -788,10 +815,15 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     assert code == invalid and details.startswith("task_id: must not be empty")
     bad_cli = cli(stack, "teller:T1", "result", task.task_id, "failure", "--json")
     assert bad_cli.returncode == 1
-    assert json.loads(bad_cli.stdout)["error"] == {
+    error = json.loads(bad_cli.stdout)["error"]
+    assert {key: error[key] for key in ("code", "status", "message")} == {
         "code": "INVALID_ARGUMENT",
+        "status": "INVALID_ARGUMENT",
         "message": "reason: required when the result is a failure",
     }
+    # The field, when the server's details name it, is data (and on stderr).
+    assert error.get("field", "reason") == "reason", error
+    assert "INVALID_ARGUMENT" in bad_cli.stderr and "reason: required" in bad_cli.stderr
     code, details = refused(lambda: t1.GetTask(pb.GetTaskRequest(task_id="tk-nope"), timeout=10))
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("task_id: no task")
     # Health and reflection list the dispatch services.

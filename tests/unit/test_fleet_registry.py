@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -19,8 +16,7 @@ from branchline.server import fleet_registry as fr
 from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.fleet.servicer import FleetServicer
 from branchline.server.fleet_registry import DeviceRecord
-from branchline.server.storage import open_database, write_transaction
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from branchline.server.storage import write_transaction
 from branchline.v1 import fleet_pb2, fleet_pb2_grpc
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -38,22 +34,6 @@ def printer(status: str = "DEVICE_STATUS_ONLINE", detail: str = "", **facts: str
 
 
 CARD_READER = DeviceRecord("card_reader", "sim_card_reader", "DEVICE_STATUS_ONLINE")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-        yield db
-        db.dispose()
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        db = open_database(url)
-        yield db
-        db.dispose()
 
 
 def register(

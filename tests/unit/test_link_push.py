@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink, UplinkUnavailable
-from branchline.agent.wire import SERVICE_STATE_TO_PB
+from branchline.common.enum_maps import SERVICE_STATE_TO_PB
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier

@@ -5,6 +5,7 @@ branchline-sim); the driver talks to it through an in-memory transport, so every
 the real command set. PIN blocks are checked on the host side with the BDK, the way the HSM
 would.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -419,10 +420,16 @@ def test_no_key_refuses_pin_entry(rig: Rig) -> None:
         ({}, "read_pin.pan: required"),
         ({"pan": "41111111111111111111"}, "got 20 digits"),
         ({"pan": "4111-1111"}, "read_pin.pan"),
-        ({"pan": PAN, "min_len": 3}, "read_pin.min_len: must be 4-12"),
-        ({"pan": PAN, "min_len": 6, "max_len": 5}, "read_pin.max_len: must be 6-12"),
+        ({"pan": PAN, "min_len": 3}, "read_pin.min_len: expected a whole number 4..12, got 3"),
+        (
+            {"pan": PAN, "min_len": 6, "max_len": 5},
+            "read_pin.max_len: expected a whole number 6..12, got 5",
+        ),
         ({"pan": PAN, "timeout_s": 0}, "read_pin.timeout_s"),
-        ({"pan": PAN, "timeout_s": "30"}, "expected an integer, got str"),
+        (
+            {"pan": PAN, "timeout_s": "30"},
+            "read_pin.timeout_s: expected a whole number 1..255, got str",
+        ),
         ({"pan": PAN, "format": 1}, "read_pin.format"),
         ({"pan": PAN, "pin": "1234"}, "read_pin.pin: unknown parameter"),
     ],

@@ -17,6 +17,7 @@ import pytest
 import zxingcpp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from sqlalchemy import Engine
 
 from branchline.agent.journal.store import Store
 from branchline.agent.receipts import BadReceipt, ReceiptData, print_receipt, receipt_job
@@ -28,13 +29,14 @@ from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.receipts_service import ReceiptsServicer
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
-from branchline.server.teller_cli import main as teller_main
+from branchline.server.teller.main import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.sim.printer.commands import Text
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
-from tests.unit.ledger_support import BRANCH, T0, open_account, open_test_database
+from tests.unit.ledger_support import BRANCH, T0, open_account
 
 
 def violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
@@ -114,9 +116,8 @@ def test_print_job_parameters_are_checked() -> None:
             job_from_params(params)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    engine = next(databases := open_test_database(request.param, tmp_path))
+@pytest.fixture
+def ledger(engine: Engine) -> Any:
     core = EmbeddedLedger(engine)
     account = open_account(engine).account_id
     for terminal, request_id, amount in (
@@ -127,15 +128,16 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         ("T-2", "tx_1:deposit", "5.00"),  # the same txn id on another terminal
     ):
         core.post_deposit(
-            Reference(terminal, request_id),
-            account_id=account,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference(terminal, request_id),
+                account_id=account,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0,
+            )
         )
-    yield core, engine.url.render_as_string(hide_password=False)
-    next(databases, None)  # disposes of the engine (and drops a PostgreSQL schema)
+    return core, engine.url.render_as_string(hide_password=False)
 
 
 def test_lookup_finds_exactly_the_transaction_s_entries(ledger: Any) -> None:

@@ -4,7 +4,6 @@ issued to this terminal; the answer travels over the real TerminalLink to the ag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,13 +24,13 @@ from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import LABEL, CustomerSessions, SessionRefused
 from branchline.server.ledger.statement_link import (
     build_statement,
     statement_handler,
 )
 from branchline.server.link import TerminalLinkServicer
-from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -42,25 +41,20 @@ KEY = bytes(range(32))
 SESSIONS = CustomerSessions(PanTokenizer(KEY).derive_key(LABEL))
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-    yield db
-    db.dispose()
-
-
 def _books(engine: Engine) -> tuple[str, str]:
     """Customer c1's account with three postings, and customer c2's account."""
     ledger = EmbeddedLedger(engine)
     mine = funded(ledger, "100.00", customer_id="c1")
     for i, amount in enumerate(("20.50", "3.25")):
         ledger.post_deposit(
-            ref(f"more-{i}"),
-            account_id=mine.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0 + timedelta(minutes=i + 1),
+            DepositRequest(
+                ref(f"more-{i}"),
+                account_id=mine.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0 + timedelta(minutes=i + 1),
+            )
         )
     theirs = funded(ledger, "5.00", customer_id="c2")
     return mine.account_id, theirs.account_id

@@ -7,6 +7,7 @@ a stable code with a message naming a field."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.unit.tube_support import (
     BO,
     DEPOSIT,
     SESSIONS,
+    WITHDRAWAL,
     Books,
     Clock,
     cash,
@@ -94,12 +96,14 @@ async def _serve(svc: TubeService, engine: Engine) -> tuple[grpc.aio.Server, int
     return server, port
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_open_event_query_push_and_refusals_over_the_stream(
     shared: tuple[Engine, Books], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, books = shared
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
 
+    # long: one end-to-end scenario, step by step, over one stack of processes
     async def scenario() -> None:
         server, port = await _serve(svc, engine)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -135,6 +139,20 @@ def test_open_event_query_push_and_refusals_over_the_stream(
             "invalid_argument",
             "tube_open.request_id: must not be empty",
         )
+        assert empty.tube_reply.field == "tube_open.request_id"
+        # The refused field travels as data, the ledger's own refusals named for tube_open.
+        negative = await k1.ask(tube_open=tube_open(DEPOSIT, books.cash, cash("-5"), "L2"))
+        assert (negative.tube_reply.code, negative.tube_reply.field) == (
+            "negative_amount",
+            "tube_open.asset.amount",
+        )
+        broke = await k1.ask(tube_open=tube_open(WITHDRAWAL, books.cash, cash("5000"), "L3"))
+        assert (broke.tube_reply.code, broke.tube_reply.field) == (
+            "insufficient_funds",
+            "tube_open.asset.amount",
+        )
+        assert broke.tube_reply.message.startswith("tube_open.asset.amount: ")
+        assert not broke.tube_reply.HasField("txn")
         unknown = await k1.ask(tube_event=tube_event("NOPE", pb.TUBE_EVENT_CANCEL, "K-1:9"))
         assert unknown.tube_reply.code == "not_found"
         # The server failing: "unavailable", not stored, so the same request works later.
@@ -222,6 +240,8 @@ def test_garbage_opens_get_a_named_refusal(
     if reply.code:
         assert reply.message.startswith("tube_open"), reply.message
         assert reply.code.replace("_", "").isalpha(), reply.code
+        # The field, when there is one, is data and is the path the message leads with.
+        assert not reply.field or reply.message.startswith(f"{reply.field}: "), reply
     else:  # the rare well-formed one was simply opened
         assert reply.txn.txn_id == message.txn_id
 
@@ -240,17 +260,31 @@ def test_garbage_events_get_a_named_refusal(
     if reply.code:
         assert reply.message.startswith("tube_event"), reply.message
         assert reply.code.replace("_", "").isalpha(), reply.code
+        # The field, when there is one, is data and is the path the message leads with.
+        assert not reply.field or reply.message.startswith(f"{reply.field}: "), reply
     assert svc.query("K-1", "GARBAGE-1").txn.txn_id == "GARBAGE-1"
 
 
-def test_a_push_for_a_terminal_elsewhere_is_dropped(shared: tuple[Engine, Books]) -> None:
+def test_a_push_for_a_terminal_elsewhere_is_dropped(
+    shared: tuple[Engine, Books], caplog: pytest.LogCaptureFixture
+) -> None:
     engine, _ = shared
     link = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS)
+    # The push runs as an event-loop callback, where an exception would only be handed to the
+    # loop's exception handler: collect what reaches it and assert on it afterwards.
+    escaped: list[dict[str, Any]] = []
 
     async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: escaped.append(ctx))
         pusher = install_tube(link, svc)
         pusher.notify(pb.TubeTransaction(txn_id="X", terminal_id="K-404", updated_by="teller:BO-1"))
-        await asyncio.sleep(0.05)  # ran on the loop: PushRefused was logged and ignored
+        await asyncio.sleep(0.05)  # the callback ran on the loop
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.DEBUG, logger="branchline.server.tube.link"):
+        asyncio.run(scenario())
+    assert escaped == [], [ctx.get("exception") for ctx in escaped]
+    dropped = [r for r in caplog.records if r.getMessage() == "tube_push_dropped"]
+    assert len(dropped) == 1, [r.getMessage() for r in caplog.records]
+    assert "K-404" in str(dropped[0].__dict__), dropped[0].__dict__
+    assert not [r for r in caplog.records if r.getMessage() == "tube_pushed"]
