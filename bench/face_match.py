@@ -85,6 +85,34 @@ def _rounds(
     return total, wire, decide, cpu
 
 
+def _figures(
+    total: list[float],
+    wire: list[float],
+    decide: list[float],
+    cpu: list[float],
+    reply_bytes: int,
+    rounds: int,
+) -> dict[str, float]:
+    p99 = percentile(total, 99)
+    return {
+        "rounds": float(rounds),
+        "capture_to_decision_p50_ms": percentile(total, 50),
+        "capture_to_decision_p99_ms": p99,
+        "capture_only_p50_ms": statistics.median(wire),
+        "decision_only_p50_ms": statistics.median(decide),
+        "decision_only_p99_ms": percentile(decide, 99),
+        # CPU time of the deciding thread: what the decision costs without other processes
+        # taking the core (a shared CI machine inflates the wall-clock figures above).
+        "decision_cpu_p50_ms": statistics.median(cpu),
+        "decision_cpu_p99_ms": percentile(cpu, 99),
+        "p99_ratio_to_goal": p99 / GOAL_P99_MS,
+        # What the same capture costs on a real serial line at the default 921600 baud (a
+        # pty does not pace): add it for a module on a UART; USB CDC modules do not pay it.
+        "capture_reply_bytes": float(reply_bytes),
+        "capture_wire_ms_at_921600": reply_bytes * 10 / 921600 * 1000,
+    }
+
+
 def run(rounds: int = ROUNDS) -> dict[str, float]:
     old_affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(old_affinity)})
@@ -130,24 +158,7 @@ def run(rounds: int = ROUNDS) -> dict[str, float]:
             sim.terminate()
             sim.wait(10)
             os.sched_setaffinity(0, old_affinity)
-    p99 = percentile(total, 99)
-    return {
-        "rounds": float(rounds),
-        "capture_to_decision_p50_ms": percentile(total, 50),
-        "capture_to_decision_p99_ms": p99,
-        "capture_only_p50_ms": statistics.median(wire),
-        "decision_only_p50_ms": statistics.median(decide),
-        "decision_only_p99_ms": percentile(decide, 99),
-        # CPU time of the deciding thread: what the decision costs without other processes
-        # taking the core (a shared CI machine inflates the wall-clock figures above).
-        "decision_cpu_p50_ms": statistics.median(cpu),
-        "decision_cpu_p99_ms": percentile(cpu, 99),
-        "p99_ratio_to_goal": p99 / GOAL_P99_MS,
-        # What the same capture costs on a real serial line at the default 921600 baud (a
-        # pty does not pace): add it for a module on a UART; USB CDC modules do not pay it.
-        "capture_reply_bytes": float(reply_bytes),
-        "capture_wire_ms_at_921600": reply_bytes * 10 / 921600 * 1000,
-    }
+    return _figures(total, wire, decide, cpu, reply_bytes, rounds)
 
 
 if __name__ == "__main__":

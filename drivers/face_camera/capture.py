@@ -106,7 +106,6 @@ def encode_capture(capture: Capture) -> bytes:
     return head + capture.jpeg
 
 
-# long: one check per field of the reply, each naming what was wrong
 def decode_capture(payload: bytes) -> Capture | Malformed:
     if len(payload) < CAPTURE_HEAD.size:
         return Malformed(
