@@ -18,7 +18,14 @@ from branchline.agent.metrics import MetricsSettings, read_metrics
 from branchline.common.config_reader import ConfigError, SectionReader
 from branchline.drivers.registry import DriverNotFound, load_driver_class
 
-DEVICE_NAMES = ("card_reader", "pin_pad", "id_reader", "printer", "tube_station")
+DEVICE_NAMES = (
+    "card_reader",
+    "pin_pad",
+    "id_reader",
+    "printer",
+    "tube_station",
+    "face_camera",
+)
 TERMINAL_KINDS = ("self_service", "mobile_counter", "back_office")
 
 

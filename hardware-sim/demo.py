@@ -80,6 +80,10 @@ command_timeout = 60
 driver = "ga467_id_reader"
 port = "{sim / "dev" / "id_reader"}"
 
+[device.face_camera]
+driver = "face_module"
+port = "{sim / "dev" / "face_camera"}"
+
 [device.printer]
 driver = "escpos_printer"
 port = "{sim / "dev" / "printer"}"
