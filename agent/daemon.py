@@ -17,6 +17,8 @@ from branchline.agent.journal.store import Store
 from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
 from branchline.agent.rates import RateBook
+from branchline.agent.recordings.spool import RecordingSpool
+from branchline.agent.recordings.terminal import TerminalRecordings
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
 from branchline.agent.tube.engine import TubeEngine
@@ -54,6 +56,7 @@ class Agent:
         self.tube = TubeEngine(self, config.transactions)
         self._stop = asyncio.Event()
         self._store: Store | None = None
+        self._recordings: TerminalRecordings | None = None
 
     @property
     def store(self) -> Store:
@@ -62,6 +65,15 @@ class Agent:
             terminal = self.config.terminal
             self._store = Store(terminal.state_dir, terminal.terminal_id)
         return self._store
+
+    @property
+    def recordings(self) -> RecordingSpool | None:
+        """Recording chunks from the pages, kept until uploaded (None until the agent runs)."""
+        return self._recordings.spool if self._recordings is not None else None
+
+    def recordings_closed(self) -> None:
+        if self._recordings is not None:
+            self._recordings.kick()
 
     def device_snapshots(self) -> list[DeviceSnapshot]:
         return [owner.snapshot for owner in self.owners.values()]
@@ -125,6 +137,8 @@ class Agent:
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
+        self._recordings = TerminalRecordings(terminal, self.store.ejournal)
+        self._recordings.start()
         kiosk = await start_kiosk(self)
         self.notifier.ready(f"{self.service.state.value}")
         log_event(
@@ -155,6 +169,7 @@ class Agent:
             task.cancel()
         await asyncio.gather(uplink_task, tube_task, *tasks, return_exceptions=True)
         await local_api.stop(1.0)
+        await self._recordings.stop()
         if self._store is not None:
             self._store.close()
         with contextlib.suppress(FileNotFoundError):

@@ -14,6 +14,7 @@ from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
 from branchline.server.pin.capability import PIN
 from branchline.server.rates.capability import RATES
+from branchline.server.recordings.capability import RECORDINGS
 from branchline.server.tube.capability import TUBE
 
 CAPABILITIES: list[Capability] = [
@@ -24,4 +25,5 @@ CAPABILITIES: list[Capability] = [
     TUBE,
     DISPATCH_TASKS,
     CALLS,
+    RECORDINGS,
 ]

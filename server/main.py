@@ -39,6 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
         rate_poll_seconds=args.rate_poll_seconds,
         teller_zpk=args.teller_zpk,
         tube_stale_minutes=args.tube_stale_minutes,
+        recordings_dir=args.recordings_dir,
+        recording_retention_days=args.recording_retention_days,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -49,6 +51,12 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < settings.tube_stale_minutes <= 7 * 24 * 60:
         print(
             "branchline-server: --tube-stale-minutes must be more than 0, at most a week",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not 0 < settings.recording_retention_days <= 36600:
+        print(
+            "branchline-server: --recording-retention-days must be more than 0, at most 36600",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -207,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="minutes an unfinished tube transaction may go unchanged before a 'stale' "
         "incident is opened for the back office (default 30)",
+    )
+    parser.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=Path("var/server/recordings"),
+        help="content-addressed store of transaction recordings (default var/server/recordings)",
+    )
+    parser.add_argument(
+        "--recording-retention-days",
+        type=float,
+        default=90.0,
+        help="days a recording is kept unless on legal hold (default 90)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
