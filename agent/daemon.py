@@ -17,7 +17,6 @@ from branchline.agent.journal.store import Store
 from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
 from branchline.agent.rates import RateBook
-from branchline.agent.recordings.spool import RecordingSpool
 from branchline.agent.recordings.terminal import TerminalRecordings
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
@@ -67,13 +66,9 @@ class Agent:
         return self._store
 
     @property
-    def recordings(self) -> RecordingSpool | None:
-        """Recording chunks from the pages, kept until uploaded (None until the agent runs)."""
-        return self._recordings.spool if self._recordings is not None else None
-
-    def recordings_closed(self) -> None:
-        if self._recordings is not None:
-            self._recordings.kick()
+    def recordings(self) -> TerminalRecordings | None:
+        """Recordings from the pages, kept until uploaded (None until the agent runs)."""
+        return self._recordings
 
     def device_snapshots(self) -> list[DeviceSnapshot]:
         return [owner.snapshot for owner in self.owners.values()]

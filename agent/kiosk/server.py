@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from branchline.agent.kiosk.session import KioskSession
-from branchline.agent.recordings.routes import register_recording_routes
+from branchline.agent.recordings.terminal import register_terminal_recordings
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 
@@ -136,10 +136,9 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", static_dir(), append_version=False)
-    register_recording_routes(
+    register_terminal_recordings(
         app,
         session.agent.recordings,
-        session.agent.recordings_closed,
         lambda: session.customer.token if session.customer is not None else "",
     )
 

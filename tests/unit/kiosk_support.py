@@ -103,9 +103,6 @@ class FakeAgent:
         # No recording spool: the kiosk app adds no recording routes.
         self.recordings = None
 
-    def recordings_closed(self) -> None:
-        pass
-
     def add(self, name: str, status: DeviceStatus = DeviceStatus.ONLINE) -> FakeOwner:
         owner = FakeOwner(name, status)
         self.owners[name] = owner

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from branchline.agent.recordings.routes import register_recording_routes
 from branchline.agent.recordings.spool import MAX_CHUNK, RecordingSpool
 from branchline.agent.recordings.upload import upload_one
+from branchline.agent.recordings.viewing import register_viewing_routes
 from branchline.common.errors import DomainError
 from branchline.common.grpc_errors import error_details
 from branchline.server.auth import Authorizer
@@ -257,3 +258,62 @@ async def test_the_routes_refuse_with_json_naming_the_field(tmp_path: Path) -> N
     finally:
         await page.close()
         spool.close_db()
+
+
+@pytest.mark.asyncio
+async def test_my_recordings_at_the_terminal_open_for_their_customer_only(tmp_path: Path) -> None:
+    """The kiosk's "my recordings" routes: the agent asks the server with the signed-in
+    customer's session (never the page); another card's session is refused; Range seeks."""
+    svc = service(tmp_path)
+    sessions = CustomerSessions(b"k" * 32)
+    now = datetime.now(UTC)
+    tokens = {
+        "C-1": sessions.issue("T1", "card-1", "C-1", now),
+        "C-2": sessions.issue("T1", "card-2", "C-2", now),
+    }
+    mine = store_one(svc, webm_test_pattern(1.0), "CALL-M", customer="C-1")
+    server = grpc.aio.server()
+    pb_grpc.add_RecordingsServicer_to_server(
+        RecordingsServicer(svc, Authorizer(insecure=True), sessions), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    signed_in = {"who": ""}
+    app = web.Application()
+    register_viewing_routes(
+        app,
+        lambda: (grpc.aio.insecure_channel(f"127.0.0.1:{port}"), TERMINAL),
+        lambda: tokens.get(signed_in["who"], ""),
+    )
+    page = TestServer(app, host="127.0.0.1")
+    await page.start_server()
+    base = str(page.make_url("")).rstrip("/")
+    stored = svc.store.path_of(mine).read_bytes()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/recordings/mine/CALL-M") as r:
+                assert r.status == 403 and (await r.json())["reason"] == "sign_in_required"
+            signed_in["who"] = "C-1"
+            async with http.get(f"{base}/recordings/mine/CALL-M") as r:
+                listed = await r.json()
+                assert r.status == 200 and [x["sha256"] for x in listed["recordings"]] == [mine]
+            async with http.get(f"{base}/recordings/mine/CALL-M/{mine}") as r:
+                assert r.status == 200 and r.headers["Content-Type"] == "video/webm"
+                assert await r.read() == stored
+            headers = {"Range": "bytes=100-"}
+            async with http.get(f"{base}/recordings/mine/CALL-M/{mine}", headers=headers) as r:
+                assert r.status == 206 and await r.read() == stored[100:]
+                assert r.headers["Content-Range"] == f"bytes 100-{len(stored) - 1}/{len(stored)}"
+            signed_in["who"] = "C-2"
+            async with http.get(f"{base}/recordings/mine/CALL-M/{mine}") as r:
+                body = await r.json()
+                assert r.status == 403 and body["reason"] == "own_recordings_only"
+                assert body["field"] == "txn_ref"
+            async with http.get(f"{base}/recordings/mine/CALL-M") as r:
+                assert r.status == 403
+        actors = {(a.actor, a.action) for a in svc.audit_of(mine)}
+        assert ("terminal T1 customer C-1", "viewed") in actors
+        assert not any("C-2" in actor for actor, _ in actors)
+    finally:
+        await page.close()
+        await server.stop(None)
