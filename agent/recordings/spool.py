@@ -10,6 +10,7 @@ terminal's e-journal (kind ``recording``, ``reference`` = the transaction) and l
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -73,7 +74,8 @@ class Closed:
     kind: str
     source: str
     media_type: str
-    session_token: str
+    # A credential: never in a repr, a log or a traceback.
+    session_token: str = dataclasses.field(repr=False)
     sha256: str
     size: int
     started_at: float

@@ -103,6 +103,9 @@ class Uploader:
         self.interval = interval
         self.backoff_max = backoff_max
         self._wake = asyncio.Event()
+        # Refused for good (e.g. bytes that no longer match their hash): left for a
+        # technician, not retried by this process.
+        self.refused: set[str] = set()
 
     def kick(self) -> None:
         """A recording was closed: look now rather than at the next interval."""
@@ -135,7 +138,10 @@ class Uploader:
         fix is logged and left for a technician; a retryable failure stops the round."""
         done = 0
         for rec in await asyncio.to_thread(self.spool.pending):
+            if rec.recording_id in self.refused:
+                continue
             if not rec.path.is_file():
+                self.refused.add(rec.recording_id)
                 log_event(
                     log, "recording_file_missing", logging.ERROR, recording_id=rec.recording_id
                 )
@@ -145,6 +151,7 @@ class Uploader:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in RETRY:
                     raise
+                self.refused.add(rec.recording_id)
                 log_event(
                     log,
                     "recording_upload_refused",

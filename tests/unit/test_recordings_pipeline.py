@@ -284,3 +284,27 @@ async def test_upload_one_sends_nothing_for_content_already_stored(tmp_path: Pat
     finally:
         await stop_server(server, running)
         spool.close_db()
+
+
+async def test_a_recording_refused_for_good_stays_in_the_spool_and_is_not_retried(
+    tmp_path: Path,
+) -> None:
+    spool = RecordingSpool(tmp_path / "agent")
+    spool.put_chunk("bad", 0, webm_test_pattern(seconds=1.0))
+    rec = spool.close("bad", "TX-BAD", "tube")
+    rec.path.write_bytes(b"X" + rec.path.read_bytes()[1:])  # damaged on disk after closing
+    assert repr(rec).count("session_token") == 0
+    server, running = await start_server(tmp_path)
+    try:
+        target = f"127.0.0.1:{server.port}"
+        uploader = Uploader(spool, lambda: grpc.aio.insecure_channel(target), TERMINAL)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.RecordingsStub(channel)
+            assert await uploader.drain(stub) == 0
+            assert uploader.refused == {"bad"}
+            assert await uploader.drain(stub) == 0
+        assert spool.state_of("bad") == "closed" and rec.path.exists()
+        assert stored_files(tmp_path / "store") == []
+    finally:
+        await stop_server(server, running)
+        spool.close_db()
