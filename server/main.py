@@ -54,12 +54,6 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if not 0 < settings.recording_retention_days <= 36600:
-        print(
-            "branchline-server: --recording-retention-days must be more than 0, at most 36600",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     if not 1 <= settings.pin_try_limit <= 10:
         print("branchline-server: --pin-try-limit must be 1 to 10", file=sys.stderr)
         return EXIT_USAGE

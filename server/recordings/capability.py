@@ -16,6 +16,7 @@ from branchline.v1 import recordings_pb2_grpc
 
 # Retention is in days: an hourly sweep deletes within an hour of the limit.
 SWEEP_SECONDS = 3600.0
+MAX_RETENTION_DAYS = 36600
 
 
 class RecordingsCapability:
@@ -23,13 +24,16 @@ class RecordingsCapability:
 
     def setup(self, hub: Hub) -> None:
         settings = hub.settings
+        days = settings.recording_retention_days
+        if not 0 < days <= MAX_RETENTION_DAYS:
+            raise StartupError(
+                f"--recording-retention-days: more than 0, at most {MAX_RETENTION_DAYS}, got {days}"
+            )
         try:
             store = ContentStore(settings.recordings_dir)
         except OSError as exc:
             raise StartupError(f"--recordings-dir {settings.recordings_dir}: {exc}") from None
-        service = RecordingService(
-            hub.engine, store, timedelta(days=settings.recording_retention_days)
-        )
+        service = RecordingService(hub.engine, store, timedelta(days=days))
         verifier = hub.optional("pin_verifier")
         hub.add_servicer(
             recordings_pb2_grpc.add_RecordingsServicer_to_server,

@@ -112,6 +112,7 @@ def test_a_customer_sees_only_their_own_recordings(tmp_path: Path) -> None:
     assert all(actor != "terminal T1 customer C-2" for actor, _ in actions)
 
 
+# long: one scenario, the owner's viewing then every refused session
 @pytest.mark.asyncio
 async def test_customer_viewing_over_grpc_is_refused_for_another_card(tmp_path: Path) -> None:
     svc = service(tmp_path)
@@ -317,3 +318,17 @@ async def test_my_recordings_at_the_terminal_open_for_their_customer_only(tmp_pa
     finally:
         await page.close()
         await server.stop(None)
+
+
+def test_a_retention_out_of_bounds_stops_the_server_naming_the_option(tmp_path: Path) -> None:
+    import asyncio
+
+    from branchline.server.app import DispatchServer, StartupError
+    from tests.unit.test_capabilities import settings
+
+    server = DispatchServer(
+        settings(tmp_path, recordings_dir=tmp_path / "r", recording_retention_days=0.0)
+    )
+    with pytest.raises(StartupError) as refused:
+        asyncio.run(server.run())
+    assert "--recording-retention-days" in str(refused.value)

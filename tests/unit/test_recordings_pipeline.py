@@ -65,6 +65,7 @@ def stored_files(root: Path) -> list[Path]:
     return [p for p in (root / "sha256").rglob("*") if p.is_file()]
 
 
+# long: one end-to-end scenario, chunks to a viewed recording, step by step
 async def test_chunks_to_a_seekable_stored_recording_journaled_and_viewed(tmp_path: Path) -> None:
     media = webm_test_pattern(seconds=3.0)
     server, running = await start_server(tmp_path)
@@ -140,6 +141,7 @@ async def test_chunks_to_a_seekable_stored_recording_journaled_and_viewed(tmp_pa
         store.close()
 
 
+# long: one scenario across a server restart, step by step
 async def test_an_upload_cut_by_a_server_restart_resumes_with_one_stored_copy(
     tmp_path: Path,
 ) -> None:
