@@ -18,6 +18,7 @@ from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
 from branchline.agent.metrics import agent_registry
 from branchline.agent.rates import RateBook
+from branchline.agent.recordings.terminal import TerminalRecordings
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
 from branchline.agent.tube.engine import TubeEngine
@@ -56,6 +57,7 @@ class Agent:
         self.tube = TubeEngine(self, config.transactions)
         self._stop = asyncio.Event()
         self._store: Store | None = None
+        self._recordings: TerminalRecordings | None = None
 
     @property
     def store(self) -> Store:
@@ -64,6 +66,11 @@ class Agent:
             terminal = self.config.terminal
             self._store = Store(terminal.state_dir, terminal.terminal_id)
         return self._store
+
+    @property
+    def recordings(self) -> TerminalRecordings | None:
+        """Recordings from the pages, kept until uploaded (None until the agent runs)."""
+        return self._recordings
 
     def device_snapshots(self) -> list[DeviceSnapshot]:
         return [owner.snapshot for owner in self.owners.values()]
@@ -128,6 +135,8 @@ class Agent:
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
+        self._recordings = TerminalRecordings(terminal, self.store.ejournal)
+        self._recordings.start()
         kiosk = await start_kiosk(self)
         metrics = await self._start_metrics()
         self.notifier.ready(f"{self.service.state.value}")
@@ -161,6 +170,7 @@ class Agent:
             task.cancel()
         await asyncio.gather(uplink_task, tube_task, *tasks, return_exceptions=True)
         await local_api.stop(1.0)
+        await self._recordings.stop()
         if self._store is not None:
             self._store.close()
         with contextlib.suppress(FileNotFoundError):

@@ -70,6 +70,9 @@ class ServerSettings:
     tube_stale_minutes: float = 30.0
     # Prometheus endpoint HOST:PORT (None: no metrics endpoint).
     metrics_listen: str | None = None
+    # Recordings: the content-addressed store's folder and how long recordings are kept.
+    recordings_dir: Path = Path("var/server/recordings")
+    recording_retention_days: float = 90.0
 
 
 def is_loopback_listen(listen: str) -> bool:

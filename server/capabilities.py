@@ -16,6 +16,7 @@ from branchline.server.ledger.capability import LEDGER
 from branchline.server.metrics.capability import METRICS
 from branchline.server.pin.capability import PIN
 from branchline.server.rates.capability import RATES
+from branchline.server.recordings.capability import RECORDINGS
 from branchline.server.tube.capability import TUBE
 
 CAPABILITIES: list[Capability] = [
@@ -27,4 +28,5 @@ CAPABILITIES: list[Capability] = [
     TUBE,
     DISPATCH_TASKS,
     CALLS,
+    RECORDINGS,
 ]

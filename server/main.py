@@ -40,6 +40,8 @@ def _serve(args: argparse.Namespace) -> int:
         teller_zpk=args.teller_zpk,
         tube_stale_minutes=args.tube_stale_minutes,
         metrics_listen=args.metrics_listen,
+        recordings_dir=args.recordings_dir,
+        recording_retention_days=args.recording_retention_days,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -215,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="serve Prometheus metrics on http://HOST:PORT/metrics (default: off; port 0 "
         "picks a free port, printed at start)",
+    )
+    parser.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=Path("var/server/recordings"),
+        help="content-addressed store of transaction recordings (default var/server/recordings)",
+    )
+    parser.add_argument(
+        "--recording-retention-days",
+        type=float,
+        default=90.0,
+        help="days a recording is kept unless on legal hold (default 90)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -181,6 +181,7 @@ def test_docs_exist() -> None:
         "docs/flows/tube.md",
         "docs/flows/dispatch.md",
         "docs/flows/calls.md",
+        "docs/flows/recordings.md",
         "docs/protocols/card-reader.md",
         "docs/protocols/pin-pad.md",
         "docs/protocols/id-reader.md",
