@@ -68,6 +68,8 @@ class ServerSettings:
     teller_zpk: str = "TELLER-ZPK"
     # Tube transactions: an unfinished one unchanged this long gets a "stale" incident.
     tube_stale_minutes: float = 30.0
+    # Phone pairing: the gateway's public base URL, which the terminals' QR codes carry.
+    mobile_url: str = "https://localhost:8443"
 
 
 def is_loopback_listen(listen: str) -> bool:

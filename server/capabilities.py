@@ -12,6 +12,7 @@ from branchline.server.capability import Capability
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
+from branchline.server.mobile.capability import MOBILE
 from branchline.server.pin.capability import PIN
 from branchline.server.rates.capability import RATES
 from branchline.server.tube.capability import TUBE
@@ -24,4 +25,5 @@ CAPABILITIES: list[Capability] = [
     TUBE,
     DISPATCH_TASKS,
     CALLS,
+    MOBILE,
 ]

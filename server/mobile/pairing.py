@@ -206,8 +206,11 @@ def open_short_code(engine: Engine, typed: str, now: datetime) -> Opened:
     return _open(engine, table.c.short_code == code, "short_code", now, "")
 
 
-def session(engine: Engine, token: str, now: datetime, *, terminal_id: str = "") -> Pairing:
-    """The live pairing a phone's session token names (renewing its idle timeout).
+def session(
+    engine: Engine, token: str, now: datetime, *, terminal_id: str = "", renew: bool = True
+) -> Pairing:
+    """The live pairing a phone's session token names (renewing its idle timeout unless
+    ``renew`` is False: a watch that merely stays open is no activity).
 
     Refused: unknown token (PermissionDenied ``unknown_session``), a pairing of another
     terminal than ``terminal_id`` (``session_bound_to_terminal``), a pairing that ended
@@ -236,11 +239,12 @@ def session(engine: Engine, token: str, now: datetime, *, terminal_id: str = "")
             row = _reload(conn, row.handle)
         if row.state != PAIRED:
             raise _ended(row)
-        conn.execute(
-            update(table)
-            .where(table.c.handle == row.handle)
-            .values(session_expires_at=now + SESSION_IDLE)
-        )
+        if renew:
+            conn.execute(
+                update(table)
+                .where(table.c.handle == row.handle)
+                .values(session_expires_at=now + SESSION_IDLE)
+            )
         return _pairing(_reload(conn, row.handle))
 
 
@@ -267,6 +271,22 @@ def cancel_by_terminal(engine: Engine, terminal_id: str, now: datetime) -> Pairi
     if row is None:
         return None
     return _end(engine, row.handle, CANCELED_BY_TERMINAL, now)
+
+
+def last_ended(engine: Engine, terminal_id: str, since: datetime) -> Pairing | None:
+    """The terminal's pairing that ended most recently, if at or after ``since``."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(table)
+            .where(
+                table.c.terminal_id == terminal_id,
+                table.c.state == ENDED,
+                table.c.ended_at >= since,
+            )
+            .order_by(table.c.ended_at.desc())
+            .limit(1)
+        ).first()
+    return _pairing(row) if row is not None else None
 
 
 def pairing_by_id(engine: Engine, pairing_id: str) -> Pairing | None:
