@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from branchline.agent.kiosk.flows import phone
 from branchline.agent.kiosk.session import KioskSession
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
@@ -134,6 +135,7 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
+    app.router.add_get(phone.QR_PATH, phone.qr_image)
     app.router.add_static("/static/", static_dir(), append_version=False)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -151,6 +153,7 @@ class KioskServer:
         self.agent = agent
         self.settings = agent.config.kiosk
         self.session = KioskSession(agent, self.settings)
+        phone.attach(self.session)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.url = ""
