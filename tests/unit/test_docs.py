@@ -69,6 +69,7 @@ PARSERS = (
     ("branchline.agent.diag", "build_parser"),
     ("branchline.server.teller_cli", "build_parser"),
     ("branchline.server.hsm_cli", "_parser"),
+    ("branchline.server.mobile_gateway.main", "build_parser"),
 )
 
 _FENCE = re.compile(r"^(```|~~~)")
