@@ -6,6 +6,7 @@ Also: the gateway's role in certificates and in the Authorizer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from branchline.drivers.base import DeviceStatus
 from branchline.server.app import DispatchServer, ServerSettings
 from branchline.server.auth import MOBILE, principal_from_cert
 from branchline.server.mobile import pairing
+from branchline.server.mobile_gateway.backend import Backend, BackendSettings, Refusal
 from branchline.server.pki import init_pki
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import mobile_pb2_grpc as mpb_grpc
@@ -160,3 +162,50 @@ def test_the_gateway_certificate_names_the_mobile_role(tmp_path: Path) -> None:
     assert principal is not None and (principal.role, principal.name) == (MOBILE, "gw1")
     cert = x509.load_pem_x509_certificate(pem)
     assert "gw1" in cert.subject.rfc4514_string()
+
+
+def test_only_the_gateway_role_may_call_the_mobile_api(tmp_path: Path) -> None:
+    """Over mTLS: the gateway's certificate gets through to the refusal of a made-up handle
+    (NOT_FOUND); an operator's certificate is refused before that."""
+    layout = init_pki(tmp_path / "pki", ["T1"], mobile_gateways=["gw1"])
+    settings = dataclasses.replace(
+        _settings(tmp_path),
+        tls_ca=layout.ca_cert,
+        tls_cert=layout.server_cert,
+        tls_key=layout.server_key,
+        insecure_loopback=False,
+    )
+
+    async def call_as(port: int, role: str, name: str) -> grpc.StatusCode:
+        backend = Backend(
+            BackendSettings(
+                f"127.0.0.1:{port}",
+                ca=layout.ca_cert,
+                cert=layout.user_cert(role, name),
+                key=layout.user_key(role, name),
+            )
+        )
+        try:
+            await backend.open_handle(handle="made-up-handle")
+        except Refusal as exc:
+            return {404: grpc.StatusCode.NOT_FOUND, 403: grpc.StatusCode.PERMISSION_DENIED}.get(
+                exc.status, grpc.StatusCode.UNKNOWN
+            )
+        finally:
+            await backend.close()
+        return grpc.StatusCode.OK
+
+    async def scenario() -> None:
+        server = DispatchServer(settings)
+        running = asyncio.create_task(server.run())
+        await _until(lambda: server.port and server.hub and server.hub._running, "the server")
+        try:
+            assert await call_as(server.port, "mobile", "gw1") == grpc.StatusCode.NOT_FOUND
+            assert (
+                await call_as(server.port, "operator", "ops") == grpc.StatusCode.PERMISSION_DENIED
+            )
+        finally:
+            server.request_stop()
+            await running
+
+    asyncio.run(scenario())
