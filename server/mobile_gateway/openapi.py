@@ -45,6 +45,35 @@ def document() -> dict[str, Any]:
             "short-lived handles) and see the services the terminal can do now.",
         },
         "paths": {
+            "/p/{handle}": {
+                "get": {
+                    "summary": "Open the QR's URL: the first opening pairs (HTML page)",
+                    "operationId": "openHandle",
+                    "parameters": [
+                        {
+                            "name": "handle",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "maxLength": 64},
+                        }
+                    ],
+                    "responses": {
+                        str(status): {
+                            "description": description,
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                        for status, description in (
+                            (200, "paired: the phone page, with the session cookie"),
+                            (400, "malformed handle"),
+                            (404, "not a handle any terminal showed"),
+                            (409, "the terminal is busy with another phone"),
+                            (410, "already used, or expired"),
+                            (429, "rate limited"),
+                            (503, "the bank cannot be reached"),
+                        )
+                    },
+                }
+            },
             "/api/pair": {
                 "post": {
                     "summary": "Pair with the terminal showing this short code",
