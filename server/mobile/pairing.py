@@ -330,24 +330,7 @@ def _open(engine: Engine, where: Any, field: str, now: datetime, terminal_id: st
             )
         _lock_terminal(conn, row.terminal_id)
         row = _reload(conn, row.handle)
-        if row.state in (PAIRED, ENDED):
-            raise FailedPrecondition(
-                f"{field}: this code was already used; scan the new code on the terminal",
-                field=field,
-                reason="handle_used",
-            )
-        if row.state == SUPERSEDED:
-            raise FailedPrecondition(
-                f"{field}: the terminal is already continuing on another phone",
-                field=field,
-                reason="terminal_busy",
-            )
-        if row.expires_at <= now:
-            raise FailedPrecondition(
-                f"{field}: this code has expired; scan the new code on the terminal",
-                field=field,
-                reason="handle_expired",
-            )
+        _check_openable(row, field, now)
         live = _live_row(conn, row.terminal_id)
         if live is not None:
             if live.session_expires_at > now:
@@ -380,6 +363,28 @@ def _open(engine: Engine, where: Any, field: str, now: datetime, terminal_id: st
             .values(state=SUPERSEDED)
         )
         return Opened(_pairing(_reload(conn, row.handle)), token)
+
+
+def _check_openable(row: Row[Any], field: str, now: datetime) -> None:
+    """Refuse a handle that was used, voided by another pairing, or has expired."""
+    if row.state in (PAIRED, ENDED):
+        raise FailedPrecondition(
+            f"{field}: this code was already used; scan the new code on the terminal",
+            field=field,
+            reason="handle_used",
+        )
+    if row.state == SUPERSEDED:
+        raise FailedPrecondition(
+            f"{field}: the terminal is already continuing on another phone",
+            field=field,
+            reason="terminal_busy",
+        )
+    if row.expires_at <= now:
+        raise FailedPrecondition(
+            f"{field}: this code has expired; scan the new code on the terminal",
+            field=field,
+            reason="handle_expired",
+        )
 
 
 def _end(engine: Engine, handle: str, reason: str, now: datetime) -> Pairing:

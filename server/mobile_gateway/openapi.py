@@ -34,6 +34,7 @@ def _ok(schema: str) -> dict[str, Any]:
     }
 
 
+# long: one literal document, read top to bottom like the API it describes
 def document() -> dict[str, Any]:
     session: list[dict[str, list[str]]] = [{"session": []}]
     return {

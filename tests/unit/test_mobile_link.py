@@ -65,6 +65,7 @@ def _snapshot(name: str, status: DeviceStatus = DeviceStatus.ONLINE) -> DeviceSn
 
 # long: one scenario from QR to cancel, each step depending on the state the last one left
 def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
+    # long: the scenario itself, steps in order
     async def scenario() -> None:
         server = DispatchServer(_settings(tmp_path))
         running = asyncio.create_task(server.run())
