@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS = sorted((ROOT / "systemd").glob("*.service"))
 
 
-def test_the_three_units_exist() -> None:
+def test_the_units_exist() -> None:
     assert [u.name for u in UNITS] == [
         "branchline-agent.service",
+        "branchline-mobile.service",
         "branchline-server.service",
         "branchline-sim.service",
     ]
