@@ -22,7 +22,6 @@ from branchline.v1 import mobile_pb2 as pb
 
 TERMINAL_COOKIE = "bl_terminal"
 MAX_BODY = 16 * 1024
-SSE_KEEPALIVE = 15.0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from branchline.server.mobile_gateway.app import Limits, make_app
 from branchline.server.mobile_gateway.backend import Backend, BackendSettings
 
 EXIT_USAGE = 2
+SHUTDOWN_GRACE = 2.0
 log = logging.getLogger("branchline.mobile")
 
 
@@ -80,7 +81,14 @@ async def serve(args: argparse.Namespace) -> int:
         terminal_rate=args.terminal_rate,
         terminal_burst=max(1, int(args.terminal_rate * 10)),
     )
-    runner = web.AppRunner(make_app(backend, limits), access_log=None)
+    # A phone that closes its page ends its live-list handler (and its watch on the server)
+    # at once; on SIGTERM open streams get SHUTDOWN_GRACE seconds.
+    runner = web.AppRunner(
+        make_app(backend, limits),
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_GRACE,
+    )
     await runner.setup()
     host, _, port = args.listen.rpartition(":")
     site = web.TCPSite(runner, host or "127.0.0.1", int(port), ssl_context=context)
