@@ -73,6 +73,8 @@ class ServerSettings:
     # Recordings: the content-addressed store's folder and how long recordings are kept.
     recordings_dir: Path = Path("var/server/recordings")
     recording_retention_days: float = 90.0
+    # Phone pairing: the gateway's public base URL, which the terminals' QR codes carry.
+    mobile_url: str = "https://localhost:8443"
 
 
 def is_loopback_listen(listen: str) -> bool:

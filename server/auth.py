@@ -2,7 +2,8 @@
 
 A certificate names exactly one principal in a URI SAN: ``urn:branchline:terminal:<id>``,
 ``urn:branchline:operator:<name>``, ``urn:branchline:teller:<id>`` or
-``urn:branchline:lobby:<id>`` (lobby manager). Nothing in a message body can change it.
+``urn:branchline:lobby:<id>`` (lobby manager) or ``urn:branchline:mobile:<name>`` (the phone
+gateway). Nothing in a message body can change it.
 With ``--insecure-loopback`` there are no certificates and every caller is trusted
 (development only; the server refuses that mode off loopback); services that need to know
 who is calling then take the principal from the ``branchline-principal`` metadata
@@ -19,6 +20,7 @@ from cryptography import x509
 
 from branchline.server.pki import (
     LOBBY_URI_PREFIX,
+    MOBILE_URI_PREFIX,
     OPERATOR_URI_PREFIX,
     TELLER_URI_PREFIX,
     TERMINAL_URI_PREFIX,
@@ -28,11 +30,14 @@ TERMINAL = "terminal"
 OPERATOR = "operator"
 TELLER = "teller"
 LOBBY = "lobby"
+# The phone gateway (branchline-mobile): its service certificate, not a person's.
+MOBILE = "mobile"
 _PREFIXES = {
     TERMINAL: TERMINAL_URI_PREFIX,
     OPERATOR: OPERATOR_URI_PREFIX,
     TELLER: TELLER_URI_PREFIX,
     LOBBY: LOBBY_URI_PREFIX,
+    MOBILE: MOBILE_URI_PREFIX,
 }
 # How error messages name the holders of each role.
 ROLE_PLURALS = {
@@ -40,6 +45,7 @@ ROLE_PLURALS = {
     OPERATOR: "operators",
     TELLER: "tellers",
     LOBBY: "lobby managers",
+    MOBILE: "phone gateways",
 }
 # Development only (--insecure-loopback): who the caller says it is, as "role:id".
 PRINCIPAL_METADATA_KEY = "branchline-principal"

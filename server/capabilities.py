@@ -14,6 +14,7 @@ from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
 from branchline.server.metrics.capability import METRICS
+from branchline.server.mobile.capability import MOBILE
 from branchline.server.pin.capability import PIN
 from branchline.server.rates.capability import RATES
 from branchline.server.recordings.capability import RECORDINGS
@@ -29,4 +30,5 @@ CAPABILITIES: list[Capability] = [
     DISPATCH_TASKS,
     CALLS,
     RECORDINGS,
+    MOBILE,
 ]

@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_listen=args.metrics_listen,
         recordings_dir=args.recordings_dir,
         recording_retention_days=args.recording_retention_days,
+        mobile_url=args.mobile_url,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -54,6 +55,9 @@ def _serve(args: argparse.Namespace) -> int:
             "branchline-server: --tube-stale-minutes must be more than 0, at most a week",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    if not settings.mobile_url.startswith("https://"):
+        print("branchline-server: --mobile-url must be an https:// URL", file=sys.stderr)
         return EXIT_USAGE
     if not 1 <= settings.pin_try_limit <= 10:
         print("branchline-server: --pin-try-limit must be 1 to 10", file=sys.stderr)
@@ -89,6 +93,7 @@ def _pki_init(args: argparse.Namespace) -> int:
             overwrite=args.force,
             tellers=args.teller,
             lobby_managers=args.lobby,
+            mobile_gateways=args.mobile,
         )
     except (OSError, ValueError) as exc:
         print(f"branchline-server pki init: {exc}", file=sys.stderr)
@@ -231,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="days a recording is kept unless on legal hold (default 90)",
     )
     parser.add_argument(
+        "--mobile-url",
+        default="https://localhost:8443",
+        help="the phone gateway's public https:// base URL, which terminals' QR codes carry "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     sub = parser.add_subparsers(dest="command")
@@ -251,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--teller", action="append", default=[], help="teller id (repeatable)")
     init.add_argument("--lobby", action="append", default=[], help="lobby manager id (repeatable)")
+    init.add_argument(
+        "--mobile", action="append", default=[], help="phone gateway name (repeatable)"
+    )
     init.add_argument("--force", action="store_true", help="replace an existing CA")
     init.add_argument("--json", action="store_true")
     issue = pki_sub.add_parser(
@@ -259,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="issue one more certificate from an existing CA",
     )
     issue.add_argument("directory", type=Path)
-    issue.add_argument("--role", required=True, choices=["terminal", "teller", "lobby", "operator"])
+    issue.add_argument(
+        "--role", required=True, choices=["terminal", "teller", "lobby", "operator", "mobile"]
+    )
     issue.add_argument("--id", required=True, help="terminal id, teller id, ... (file name too)")
     issue.add_argument("--force", action="store_true", help="reissue an existing certificate")
     issue.add_argument("--json", action="store_true")

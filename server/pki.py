@@ -6,12 +6,14 @@ that only show that). Keys are ECDSA P-256, written 0600 from the start.
 
 Staff get certificates the same way, one URI SAN naming their role and id:
 ``urn:branchline:operator:<name>``, ``urn:branchline:teller:<id>``,
-``urn:branchline:lobby:<id>`` (lobby manager).
+``urn:branchline:lobby:<id>`` (lobby manager); the phone gateway gets a service certificate
+``urn:branchline:mobile:<name>``.
 
 Layout under the PKI directory::
 
     ca.pem  ca.key  server.pem  server.key  terminals/<id>.pem  terminals/<id>.key
     operators/<name>.pem|.key  tellers/<id>.pem|.key  lobby/<id>.pem|.key
+    mobile/<name>.pem|.key
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ TERMINAL_URI_PREFIX = "urn:branchline:terminal:"
 OPERATOR_URI_PREFIX = "urn:branchline:operator:"
 TELLER_URI_PREFIX = "urn:branchline:teller:"
 LOBBY_URI_PREFIX = "urn:branchline:lobby:"
+# The phone gateway's service certificate (``branchline-mobile``).
+MOBILE_URI_PREFIX = "urn:branchline:mobile:"
 # Staff roles: the URI SAN prefix and the folder under the PKI directory of each.
 USER_ROLES = {
     "operator": (OPERATOR_URI_PREFIX, "operators"),
     "teller": (TELLER_URI_PREFIX, "tellers"),
     "lobby": (LOBBY_URI_PREFIX, "lobby"),
+    "mobile": (MOBILE_URI_PREFIX, "mobile"),
 }
 DEFAULT_OPERATORS = ("ops",)
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1")
@@ -106,6 +111,7 @@ def init_pki(
     operators: Iterable[str] = DEFAULT_OPERATORS,
     tellers: Iterable[str] = (),
     lobby_managers: Iterable[str] = (),
+    mobile_gateways: Iterable[str] = (),
 ) -> PkiLayout:
     """Create a CA, a server certificate for ``server_names``, one per terminal and one per
     operations user (``operators/<name>.pem``, for the Fleet API and other staff tools),
@@ -174,7 +180,12 @@ def init_pki(
 
     for terminal_id in ids:
         _write_terminal(layout, ca_cert, ca_key, terminal_id, days)
-    for role, names in (("operator", operators), ("teller", tellers), ("lobby", lobby_managers)):
+    for role, names in (
+        ("operator", operators),
+        ("teller", tellers),
+        ("lobby", lobby_managers),
+        ("mobile", mobile_gateways),
+    ):
         for name in names:
             _write_user(layout, ca_cert, ca_key, role, _checked_terminal_id(name), days)
     return layout

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from branchline.agent.kiosk.flows import phone
 from branchline.agent.kiosk.session import KioskSession
 from branchline.agent.recordings.terminal import register_terminal_recordings
 from branchline.common.errors import InvalidArgument
@@ -135,6 +136,7 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
+    app.router.add_get(phone.QR_PATH, phone.qr_image)
     app.router.add_static("/static/", static_dir(), append_version=False)
     register_terminal_recordings(
         app,
@@ -157,6 +159,7 @@ class KioskServer:
         self.agent = agent
         self.settings = agent.config.kiosk
         self.session = KioskSession(agent, self.settings)
+        phone.attach(self.session)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.url = ""

@@ -26,6 +26,7 @@ from branchline.common.logs import log_event
 if TYPE_CHECKING:
     from branchline.agent.customer.session import CustomerSession
     from branchline.agent.daemon import Agent
+    from branchline.agent.kiosk.flows.phone import PhonePairing
 
 log = logging.getLogger("branchline.agent.kiosk")
 
@@ -78,6 +79,8 @@ class KioskSession:
         self.card_in = False
         # Flow scratch data that is not shown (e.g. the transaction followed).
         self.scratch: dict[str, Any] = {}
+        # The phone pairing the attract screen shows (flows/phone.py); None without a server.
+        self.phone: PhonePairing | None = None
         self._senders: set[Send] = set()
         self._operation: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()

@@ -62,9 +62,17 @@ class FakeUplink:
     pin_replies: list[link_pb2.PinVerifyResult] = field(default_factory=list)
     statement: info_pb.Statement | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # What the server answers to pairing_cancel, and the push handlers the agent installed.
+    pairing_reply: Any = None
+    push_handlers: dict[str, Any] = field(default_factory=dict)
+
+    def on_push(self, body: str, handler: Any) -> None:
+        self.push_handlers[body] = handler
 
     async def request(self, timeout: float | None = None, **body: Any) -> Any:
         self.requests.append(body)
+        if "pairing_cancel" in body:
+            return link_pb2.ServerMessage(pairing_update=self.pairing_reply)
         if "pin_verify" in body:
             return link_pb2.ServerMessage(pin_verify_result=self.pin_replies.pop(0))
         if "statement_request" in body:

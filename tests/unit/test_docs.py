@@ -70,6 +70,7 @@ PARSERS = (
     ("branchline.agent.diag", "build_parser"),
     ("branchline.server.teller.main", "build_parser"),
     ("branchline.server.hsm_cli", "_parser"),
+    ("branchline.server.mobile_gateway.main", "build_parser"),
 )
 
 _FENCE = re.compile(r"^(```|~~~)")

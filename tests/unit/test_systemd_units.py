@@ -17,6 +17,7 @@ def test_the_units_exist() -> None:
     assert [u.name for u in UNITS] == [
         "branchline-agent.service",
         "branchline-kiosk.service",
+        "branchline-mobile.service",
         "branchline-server.service",
         "branchline-sim.service",
     ]

@@ -16,9 +16,11 @@ def _derive(session: KioskSession) -> tuple[str, dict[str, Any]]:
     reason = services.out_of_service_reason(live)
     if reason:
         return "out_of_service", {"reason": reason}
+    phone = session.phone.attract_data(live.connected) if session.phone is not None else None
     return "attract", {
         "services": [offer.to_json() for offer in services.offers(live)],
         "notices": services.notices(live),
+        "phone": phone,
     }
 
 
@@ -56,11 +58,16 @@ def offer(session: KioskSession, service: Any) -> services.Offer:
 
 
 async def on_action(session: KioskSession, action: str, data: dict[str, Any]) -> None:
-    from branchline.agent.kiosk.flows import card_pin, enter
+    from branchline.agent.kiosk.flows import card_pin, enter, phone
 
+    if action == "phone_cancel":
+        await phone.cancel(session)
+        refresh(session)
+        return
     if action != "start":
         raise FailedPrecondition(
-            f"action: attract takes start, not {action[:32]!r}", reason="wrong_screen"
+            f"action: attract takes start or phone_cancel, not {action[:32]!r}",
+            reason="wrong_screen",
         )
     chosen = offer(session, data.get("service"))
     if chosen.id in services.SIGNED_IN:

@@ -151,11 +151,30 @@ function accountLine(a) {
     t("account.line", { account_id: a.account_id, kind: t(`account.kind.${a.kind}`), balance: a.balance, available: a.available }));
 }
 
+// Continuing on a phone (flows/phone.py): the QR and its short code, or the matching code.
+function phonePanel(p) {
+  if (!p) return null;
+  const attrs = { class: "phone", "data-role": "phone", "data-state": p.state, "aria-labelledby": "phone-title" };
+  if (p.state === "paired") {
+    return el("section", attrs,
+      el("h2", { id: "phone-title" }, t("phone.paired_title")),
+      el("p", { "data-role": "matching-code", "data-code": p.matching_code }, t("phone.matching", { code: p.matching_code })),
+      el("div", { class: "actions" }, button("phone_cancel", t("phone.cancel"))));
+  }
+  return el("section", attrs,
+    el("h2", { id: "phone-title" }, t("phone.title")),
+    p.ended ? el("p", { role: "status" }, t(`phone.ended.${p.ended}`)) : null,
+    el("p", {}, t("phone.scan")),
+    el("img", { src: p.qr, alt: t("phone.qr_label"), "data-role": "qr", class: "qr", width: 240, height: 240 }),
+    el("p", { "data-role": "short-code", "data-code": p.short_code }, t("phone.short_code", { code: p.short_code })));
+}
+
 const SCREENS = {
   attract: (d) => [
     title("attract.title"),
     el("p", {}, t("attract.choose")),
     ...serviceList(d.services, d.notices),
+    phonePanel(d.phone),
   ],
   out_of_service: (d) => [title("out_of_service.title"), el("p", {}, t(`out_of_service.${d.reason}`))],
   card: (d) => [

@@ -27,39 +27,40 @@ from branchline.v1 import common_pb2 as branchline_dot_v1_dot_common__pb2
 from branchline.v1 import customer_info_pb2 as branchline_dot_v1_dot_customer__info__pb2
 from branchline.v1 import calls_pb2 as branchline_dot_v1_dot_calls__pb2
 from branchline.v1 import tube_pb2 as branchline_dot_v1_dot_tube__pb2
+from branchline.v1 import mobile_pb2 as branchline_dot_v1_dot_mobile__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!branchline/v1/terminal_link.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x62ranchline/v1/common.proto\x1a!branchline/v1/customer_info.proto\x1a\x19\x62ranchline/v1/calls.proto\x1a\x18\x62ranchline/v1/tube.proto\"\xc5\x05\n\x0fTerminalMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12+\n\x08register\x18\n \x01(\x0b\x32\x17.branchline.v1.RegisterH\x00\x12-\n\theartbeat\x18\x0b \x01(\x0b\x32\x18.branchline.v1.HeartbeatH\x00\x12:\n\rdevice_status\x18\x0c \x01(\x0b\x32!.branchline.v1.DeviceStatusReportH\x00\x12\x35\n\npin_verify\x18\r \x01(\x0b\x32\x1f.branchline.v1.PinVerifyRequestH\x00\x12<\n\x11statement_request\x18\x46 \x01(\x0b\x32\x1f.branchline.v1.StatementRequestH\x00\x12\x32\n\x0c\x63\x61ll_request\x18\x1e \x01(\x0b\x32\x1a.branchline.v1.CallRequestH\x00\x12.\n\ncall_leave\x18\x1f \x01(\x0b\x32\x18.branchline.v1.CallLeaveH\x00\x12\x34\n\x0b\x63\x61ll_signal\x18  \x01(\x0b\x32\x1d.branchline.v1.TerminalSignalH\x00\x12\x38\n\x0f\x63ommand_outcome\x18! \x01(\x0b\x32\x1d.branchline.v1.CommandOutcomeH\x00\x12.\n\ncall_query\x18\" \x01(\x0b\x32\x18.branchline.v1.CallQueryH\x00\x12,\n\ttube_open\x18\x32 \x01(\x0b\x32\x17.branchline.v1.TubeOpenH\x00\x12.\n\ntube_event\x18\x33 \x01(\x0b\x32\x18.branchline.v1.TubeEventH\x00\x12.\n\ntube_query\x18\x34 \x01(\x0b\x32\x18.branchline.v1.TubeQueryH\x00\x42\x06\n\x04\x62ody\"\xcd\x01\n\x08Register\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.branchline.v1.TerminalKind\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x32\n\rservice_state\x18\x05 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12&\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x15.branchline.v1.Device\"l\n\tHeartbeat\x12\x32\n\rservice_state\x18\x01 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12\x44\x65viceStatusReport\x12%\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.branchline.v1.Device\"\xf0\x05\n\rServerMessage\x12\x0f\n\x07\x61\x63k_seq\x18\x01 \x01(\x04\x12\x32\n\x0cregister_ack\x18\n \x01(\x0b\x32\x1a.branchline.v1.RegisterAckH\x00\x12\x34\n\rheartbeat_ack\x18\x0b \x01(\x0b\x32\x1b.branchline.v1.HeartbeatAckH\x00\x12.\n\nstatus_ack\x18\x0c \x01(\x0b\x32\x18.branchline.v1.StatusAckH\x00\x12;\n\x11pin_verify_result\x18\r \x01(\x0b\x32\x1e.branchline.v1.PinVerifyResultH\x00\x12,\n\x05\x65rror\x18\x0e \x01(\x0b\x32\x1b.branchline.v1.RequestErrorH\x00\x12\x30\n\x0brate_update\x18\x46 \x01(\x0b\x32\x19.branchline.v1.RateUpdateH\x00\x12-\n\tstatement\x18G \x01(\x0b\x32\x18.branchline.v1.StatementH\x00\x12*\n\x0b\x63\x61ll_update\x18\x1e \x01(\x0b\x32\x13.branchline.v1.CallH\x00\x12\x32\n\rteller_signal\x18\x1f \x01(\x0b\x32\x19.branchline.v1.CallSignalH\x00\x12?\n\x12peripheral_command\x18  \x01(\x0b\x32!.branchline.v1.CommandForTerminalH\x00\x12*\n\x08\x63\x61ll_ack\x18! \x01(\x0b\x32\x16.branchline.v1.CallAckH\x00\x12,\n\tcall_list\x18\" \x01(\x0b\x32\x17.branchline.v1.CallListH\x00\x12.\n\ntube_reply\x18\x32 \x01(\x0b\x32\x18.branchline.v1.TubeReplyH\x00\x12\x35\n\x0btube_update\x18\x33 \x01(\x0b\x32\x1e.branchline.v1.TubeTransactionH\x00\x42\x06\n\x04\x62ody\"V\n\x0bRegisterAck\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x1a\n\x12heartbeat_interval\x18\x02 \x01(\x01\x12\x16\n\x0eserver_replica\x18\x03 \x01(\t\"?\n\x0cHeartbeatAck\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x0b\n\tStatusAck\"m\n\x10PinVerifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03pan\x18\x02 \x01(\t\x12\x11\n\tpin_block\x18\x03 \x01(\x0c\x12\x0b\n\x03ksn\x18\x04 \x01(\x0c\x12\x18\n\x10pin_block_format\x18\x05 \x01(\r\"\xe0\x01\n\x0fPinVerifyResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08verified\x18\x02 \x01(\x08\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0e\n\x06locked\x18\x04 \x01(\x08\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x12\n\npan_masked\x18\x06 \x01(\t\x12\x15\n\rsession_token\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12/\n\x08\x61\x63\x63ounts\x18\t \x03(\x0b\x32\x1d.branchline.v1.AccountSummary\"h\n\x0e\x41\x63\x63ountSummary\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\t\"<\n\x0cRequestError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t2[\n\x0cTerminalLink\x12K\n\x07\x43onnect\x12\x1e.branchline.v1.TerminalMessage\x1a\x1c.branchline.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!branchline/v1/terminal_link.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1a\x62ranchline/v1/common.proto\x1a!branchline/v1/customer_info.proto\x1a\x19\x62ranchline/v1/calls.proto\x1a\x18\x62ranchline/v1/tube.proto\x1a\x1a\x62ranchline/v1/mobile.proto\"\xb5\x06\n\x0fTerminalMessage\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12+\n\x08register\x18\n \x01(\x0b\x32\x17.branchline.v1.RegisterH\x00\x12-\n\theartbeat\x18\x0b \x01(\x0b\x32\x18.branchline.v1.HeartbeatH\x00\x12:\n\rdevice_status\x18\x0c \x01(\x0b\x32!.branchline.v1.DeviceStatusReportH\x00\x12\x35\n\npin_verify\x18\r \x01(\x0b\x32\x1f.branchline.v1.PinVerifyRequestH\x00\x12<\n\x11statement_request\x18\x46 \x01(\x0b\x32\x1f.branchline.v1.StatementRequestH\x00\x12\x32\n\x0c\x63\x61ll_request\x18\x1e \x01(\x0b\x32\x1a.branchline.v1.CallRequestH\x00\x12.\n\ncall_leave\x18\x1f \x01(\x0b\x32\x18.branchline.v1.CallLeaveH\x00\x12\x34\n\x0b\x63\x61ll_signal\x18  \x01(\x0b\x32\x1d.branchline.v1.TerminalSignalH\x00\x12\x38\n\x0f\x63ommand_outcome\x18! \x01(\x0b\x32\x1d.branchline.v1.CommandOutcomeH\x00\x12.\n\ncall_query\x18\" \x01(\x0b\x32\x18.branchline.v1.CallQueryH\x00\x12,\n\ttube_open\x18\x32 \x01(\x0b\x32\x17.branchline.v1.TubeOpenH\x00\x12.\n\ntube_event\x18\x33 \x01(\x0b\x32\x18.branchline.v1.TubeEventH\x00\x12.\n\ntube_query\x18\x34 \x01(\x0b\x32\x18.branchline.v1.TubeQueryH\x00\x12\x37\n\x0epairing_cancel\x18\x82\x01 \x01(\x0b\x32\x1c.branchline.v1.PairingCancelH\x00\x12\x35\n\rpairing_query\x18\x83\x01 \x01(\x0b\x32\x1b.branchline.v1.PairingQueryH\x00\x42\x06\n\x04\x62ody\"\xcd\x01\n\x08Register\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x02 \x01(\t\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x1b.branchline.v1.TerminalKind\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x32\n\rservice_state\x18\x05 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12&\n\x07\x64\x65vices\x18\x06 \x03(\x0b\x32\x15.branchline.v1.Device\"l\n\tHeartbeat\x12\x32\n\rservice_state\x18\x01 \x01(\x0e\x32\x1b.branchline.v1.ServiceState\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12\x44\x65viceStatusReport\x12%\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x15.branchline.v1.Device\"\xa9\x06\n\rServerMessage\x12\x0f\n\x07\x61\x63k_seq\x18\x01 \x01(\x04\x12\x32\n\x0cregister_ack\x18\n \x01(\x0b\x32\x1a.branchline.v1.RegisterAckH\x00\x12\x34\n\rheartbeat_ack\x18\x0b \x01(\x0b\x32\x1b.branchline.v1.HeartbeatAckH\x00\x12.\n\nstatus_ack\x18\x0c \x01(\x0b\x32\x18.branchline.v1.StatusAckH\x00\x12;\n\x11pin_verify_result\x18\r \x01(\x0b\x32\x1e.branchline.v1.PinVerifyResultH\x00\x12,\n\x05\x65rror\x18\x0e \x01(\x0b\x32\x1b.branchline.v1.RequestErrorH\x00\x12\x30\n\x0brate_update\x18\x46 \x01(\x0b\x32\x19.branchline.v1.RateUpdateH\x00\x12-\n\tstatement\x18G \x01(\x0b\x32\x18.branchline.v1.StatementH\x00\x12*\n\x0b\x63\x61ll_update\x18\x1e \x01(\x0b\x32\x13.branchline.v1.CallH\x00\x12\x32\n\rteller_signal\x18\x1f \x01(\x0b\x32\x19.branchline.v1.CallSignalH\x00\x12?\n\x12peripheral_command\x18  \x01(\x0b\x32!.branchline.v1.CommandForTerminalH\x00\x12*\n\x08\x63\x61ll_ack\x18! \x01(\x0b\x32\x16.branchline.v1.CallAckH\x00\x12,\n\tcall_list\x18\" \x01(\x0b\x32\x17.branchline.v1.CallListH\x00\x12.\n\ntube_reply\x18\x32 \x01(\x0b\x32\x18.branchline.v1.TubeReplyH\x00\x12\x35\n\x0btube_update\x18\x33 \x01(\x0b\x32\x1e.branchline.v1.TubeTransactionH\x00\x12\x37\n\x0epairing_update\x18\x82\x01 \x01(\x0b\x32\x1c.branchline.v1.PairingUpdateH\x00\x42\x06\n\x04\x62ody\"V\n\x0bRegisterAck\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x1a\n\x12heartbeat_interval\x18\x02 \x01(\x01\x12\x16\n\x0eserver_replica\x18\x03 \x01(\t\"?\n\x0cHeartbeatAck\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x0b\n\tStatusAck\"m\n\x10PinVerifyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03pan\x18\x02 \x01(\t\x12\x11\n\tpin_block\x18\x03 \x01(\x0c\x12\x0b\n\x03ksn\x18\x04 \x01(\x0c\x12\x18\n\x10pin_block_format\x18\x05 \x01(\r\"\xe0\x01\n\x0fPinVerifyResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08verified\x18\x02 \x01(\x08\x12\x15\n\rattempts_left\x18\x03 \x01(\r\x12\x0e\n\x06locked\x18\x04 \x01(\x08\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x12\n\npan_masked\x18\x06 \x01(\t\x12\x15\n\rsession_token\x18\x07 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x08 \x01(\t\x12/\n\x08\x61\x63\x63ounts\x18\t \x03(\x0b\x32\x1d.branchline.v1.AccountSummary\"h\n\x0e\x41\x63\x63ountSummary\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\x12\x11\n\tavailable\x18\x05 \x01(\t\"<\n\x0cRequestError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t2[\n\x0cTerminalLink\x12K\n\x07\x43onnect\x12\x1e.branchline.v1.TerminalMessage\x1a\x1c.branchline.v1.ServerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'branchline.v1.terminal_link_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TERMINALMESSAGE']._serialized_start=202
-  _globals['_TERMINALMESSAGE']._serialized_end=911
-  _globals['_REGISTER']._serialized_start=914
-  _globals['_REGISTER']._serialized_end=1119
-  _globals['_HEARTBEAT']._serialized_start=1121
-  _globals['_HEARTBEAT']._serialized_end=1229
-  _globals['_DEVICESTATUSREPORT']._serialized_start=1231
-  _globals['_DEVICESTATUSREPORT']._serialized_end=1290
-  _globals['_SERVERMESSAGE']._serialized_start=1293
-  _globals['_SERVERMESSAGE']._serialized_end=2045
-  _globals['_REGISTERACK']._serialized_start=2047
-  _globals['_REGISTERACK']._serialized_end=2133
-  _globals['_HEARTBEATACK']._serialized_start=2135
-  _globals['_HEARTBEATACK']._serialized_end=2198
-  _globals['_STATUSACK']._serialized_start=2200
-  _globals['_STATUSACK']._serialized_end=2211
-  _globals['_PINVERIFYREQUEST']._serialized_start=2213
-  _globals['_PINVERIFYREQUEST']._serialized_end=2322
-  _globals['_PINVERIFYRESULT']._serialized_start=2325
-  _globals['_PINVERIFYRESULT']._serialized_end=2549
-  _globals['_ACCOUNTSUMMARY']._serialized_start=2551
-  _globals['_ACCOUNTSUMMARY']._serialized_end=2655
-  _globals['_REQUESTERROR']._serialized_start=2657
-  _globals['_REQUESTERROR']._serialized_end=2717
-  _globals['_TERMINALLINK']._serialized_start=2719
-  _globals['_TERMINALLINK']._serialized_end=2810
+  _globals['_TERMINALMESSAGE']._serialized_start=230
+  _globals['_TERMINALMESSAGE']._serialized_end=1051
+  _globals['_REGISTER']._serialized_start=1054
+  _globals['_REGISTER']._serialized_end=1259
+  _globals['_HEARTBEAT']._serialized_start=1261
+  _globals['_HEARTBEAT']._serialized_end=1369
+  _globals['_DEVICESTATUSREPORT']._serialized_start=1371
+  _globals['_DEVICESTATUSREPORT']._serialized_end=1430
+  _globals['_SERVERMESSAGE']._serialized_start=1433
+  _globals['_SERVERMESSAGE']._serialized_end=2242
+  _globals['_REGISTERACK']._serialized_start=2244
+  _globals['_REGISTERACK']._serialized_end=2330
+  _globals['_HEARTBEATACK']._serialized_start=2332
+  _globals['_HEARTBEATACK']._serialized_end=2395
+  _globals['_STATUSACK']._serialized_start=2397
+  _globals['_STATUSACK']._serialized_end=2408
+  _globals['_PINVERIFYREQUEST']._serialized_start=2410
+  _globals['_PINVERIFYREQUEST']._serialized_end=2519
+  _globals['_PINVERIFYRESULT']._serialized_start=2522
+  _globals['_PINVERIFYRESULT']._serialized_end=2746
+  _globals['_ACCOUNTSUMMARY']._serialized_start=2748
+  _globals['_ACCOUNTSUMMARY']._serialized_end=2852
+  _globals['_REQUESTERROR']._serialized_start=2854
+  _globals['_REQUESTERROR']._serialized_end=2914
+  _globals['_TERMINALLINK']._serialized_start=2916
+  _globals['_TERMINALLINK']._serialized_end=3007
 # @@protoc_insertion_point(module_scope)

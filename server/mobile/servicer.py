@@ -1,0 +1,148 @@
+"""The Mobile gRPC service: the phone gateway's way in (callers with the mobile role).
+
+Thin: each method checks the caller, bounds its input and calls the plain functions of
+``pairing`` and ``services``; refusals travel as the error model's statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import grpc
+from sqlalchemy import Engine
+
+from branchline.common.errors import InvalidArgument
+from branchline.common.grpc_errors import refusals
+from branchline.common.logs import log_event
+from branchline.server import fleet_registry as registry
+from branchline.server.auth import MOBILE, Authorizer
+from branchline.server.mobile import pairing
+from branchline.server.mobile.convert import pairing_to_pb, services_to_pb
+from branchline.server.mobile.services import ServiceList, service_list
+from branchline.v1 import mobile_pb2 as pb
+from branchline.v1 import mobile_pb2_grpc as pb_grpc
+
+WATCH_POLL_SECONDS = 0.25
+
+log = logging.getLogger("branchline.server.mobile")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def services_now(
+    engine: Engine, token: str, terminal_id: str, now: datetime, *, renew: bool
+) -> pb.PhoneServiceList:
+    """The paired terminal's service list for the phone holding ``token``."""
+    paired = pairing.session(engine, token, now, terminal_id=terminal_id, renew=renew)
+    terminal = registry.get_terminal(engine, paired.terminal_id)
+    if terminal is None:  # the pairing outlived its terminal's row
+        listed = ServiceList(paired.terminal_id, "offline", (), ())
+    else:
+        listed = service_list(terminal)
+    return services_to_pb(listed, paired)
+
+
+class MobileServicer(pb_grpc.MobileServicer):
+    def __init__(
+        self, engine: Engine, auth: Authorizer, clock: Callable[[], datetime] = _now
+    ) -> None:
+        self._engine = engine
+        self._auth = auth
+        self._clock = clock
+
+    @refusals
+    async def OpenHandle(
+        self, request: pb.OpenHandleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.OpenedPairing:
+        await self._auth.require(context, MOBILE, "Mobile.OpenHandle")
+        if bool(request.handle) == bool(request.short_code):
+            raise InvalidArgument(
+                "handle", "give either the handle or the short code", reason="one_of"
+            )
+        if request.handle:
+            opened = await asyncio.to_thread(
+                pairing.open_handle,
+                self._engine,
+                request.handle,
+                self._clock(),
+                terminal_id=request.terminal_id,
+            )
+        else:
+            opened = await asyncio.to_thread(
+                pairing.open_short_code, self._engine, request.short_code, self._clock()
+            )
+        log_event(
+            log,
+            "phone_paired",
+            terminal_id=opened.pairing.terminal_id,
+            pairing_id=opened.pairing.pairing_id,
+        )
+        return pb.OpenedPairing(
+            pairing=pairing_to_pb(opened.pairing), session_token=opened.session_token
+        )
+
+    @refusals
+    async def GetPairing(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PhonePairing:
+        await self._auth.require(context, MOBILE, "Mobile.GetPairing")
+        found = await asyncio.to_thread(
+            pairing.session,
+            self._engine,
+            request.session_token,
+            self._clock(),
+            terminal_id=request.terminal_id,
+        )
+        return pairing_to_pb(found)
+
+    @refusals
+    async def GetServices(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PhoneServiceList:
+        await self._auth.require(context, MOBILE, "Mobile.GetServices")
+        return await asyncio.to_thread(
+            services_now,
+            self._engine,
+            request.session_token,
+            request.terminal_id,
+            self._clock(),
+            renew=True,
+        )
+
+    @refusals
+    async def WatchServices(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PhoneServiceList]:
+        """The list now, then again on every change; ends (with a refusal) once the pairing
+        ends. Staying open is no activity: the session's idle timeout still runs."""
+        await self._auth.require(context, MOBILE, "Mobile.WatchServices")
+        last: pb.PhoneServiceList | None = None
+        while True:
+            current = await asyncio.to_thread(
+                services_now,
+                self._engine,
+                request.session_token,
+                request.terminal_id,
+                self._clock(),
+                renew=last is None,
+            )
+            if current != last:
+                yield current
+                last = current
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+
+    @refusals
+    async def Cancel(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PhonePairing:
+        await self._auth.require(context, MOBILE, "Mobile.Cancel")
+        ended = await asyncio.to_thread(
+            pairing.cancel_by_phone, self._engine, request.session_token, self._clock()
+        )
+        log_event(log, "pairing_canceled", terminal_id=ended.terminal_id, by="phone")
+        return pairing_to_pb(ended)

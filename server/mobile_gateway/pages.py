@@ -1,0 +1,165 @@
+"""The phone's pages, in zh-CN and en: the app shell, the typed-code form, refusals.
+
+Server-rendered HTML with every text escaped; the script (``/static/app.js``) only fetches
+the JSON API and fills in live data. The catalogue for the script rides in a JSON data
+block, which the CSP does not execute.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from aiohttp import web
+
+LANGUAGES = ("zh-CN", "en")
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "app.title": "Branchline on your phone",
+        "pair.title": "Continue on your phone",
+        "pair.code_label": "Code shown under the terminal's QR code",
+        "pair.submit": "Connect",
+        "pair.hint": "Scan the QR code on the terminal's screen, or type the code shown under it.",
+        "paired.title": "Connected to the terminal",
+        "paired.matching": "Check that the terminal shows the same code:",
+        "paired.services": "Services this terminal can do now",
+        "paired.none": "This terminal cannot take requests right now.",
+        "paired.auth_terminal": "You can sign in at the terminal with your card and PIN.",
+        "paired.cancel": "End",
+        "paired.ended": "This session has ended. Scan the terminal's new code to start again.",
+        "service.tube_deposit": "Deposit through the tube",
+        "service.tube_withdrawal": "Withdraw through the tube",
+        "service.statement_view": "Statement on this phone",
+        "service.statement_print": "Printed statement",
+        "service.cheque_book": "Cheque book",
+        "service.video_teller": "Video teller",
+        "error.handle_used": "This code was already used. Scan the new code on the terminal.",
+        "error.handle_expired": "This code has expired. Scan the new code on the terminal.",
+        "error.unknown_handle": "This is not a code the terminal showed. Scan the QR code again.",
+        "error.terminal_busy": "The terminal is already continuing on another phone.",
+        "error.handle_bound_to_terminal": "This code belongs to another terminal.",
+        "error.pairing_ended": "This session has ended. Scan the terminal's new code.",
+        "error.unavailable": "The bank cannot be reached. Please try again shortly.",
+        "error.rate_limited": "Too many attempts. Please wait a moment.",
+        "error.generic": "That did not work.",
+        "error.title": "Cannot continue",
+        "error.back": "Type a code instead",
+        "lang.switch": "中文",
+    },
+    "zh-CN": {
+        "app.title": "手机办理",
+        "pair.title": "用手机继续办理",
+        "pair.code_label": "终端二维码下方显示的代码",
+        "pair.submit": "连接",
+        "pair.hint": "请扫描终端屏幕上的二维码,或输入二维码下方的代码。",
+        "paired.title": "已连接终端",
+        "paired.matching": "请确认终端上显示相同的核对码:",
+        "paired.services": "本终端现在可办理的业务",
+        "paired.none": "本终端现在无法办理业务。",
+        "paired.auth_terminal": "可在终端上插卡并输入密码进行身份验证。",
+        "paired.cancel": "结束",
+        "paired.ended": "本次办理已结束。请扫描终端上的新二维码重新开始。",
+        "service.tube_deposit": "气动管道存款",
+        "service.tube_withdrawal": "气动管道取款",
+        "service.statement_view": "在手机上查看对账单",
+        "service.statement_print": "打印对账单",
+        "service.cheque_book": "购买支票",
+        "service.video_teller": "远程视频柜员",
+        "error.handle_used": "此二维码已被使用。请扫描终端上的新二维码。",
+        "error.handle_expired": "此二维码已过期。请扫描终端上的新二维码。",
+        "error.unknown_handle": "这不是终端显示的代码。请重新扫描二维码。",
+        "error.terminal_busy": "该终端已在另一部手机上继续办理。",
+        "error.handle_bound_to_terminal": "此代码属于另一台终端。",
+        "error.pairing_ended": "本次办理已结束。请扫描终端上的新二维码。",
+        "error.unavailable": "暂时无法连接银行,请稍后再试。",
+        "error.rate_limited": "尝试次数过多,请稍候。",
+        "error.generic": "操作未成功。",
+        "error.title": "无法继续",
+        "error.back": "改为输入代码",
+        "lang.switch": "English",
+    },
+}
+
+
+def language(request: web.Request) -> str:
+    wanted = request.query.get("lang", "")
+    if wanted in LANGUAGES:
+        return wanted
+    accept = request.headers.get("Accept-Language", "").strip().lower()
+    return "en" if accept.startswith("en") else "zh-CN"
+
+
+def t(lang: str, key: str) -> str:
+    return TEXT[lang].get(key, TEXT[lang]["error.generic"])
+
+
+def _shell(lang: str, title: str, body: str, status: int = 200) -> web.Response:
+    other = "en" if lang == "zh-CN" else "zh-CN"
+    catalogue = json.dumps(TEXT[lang], ensure_ascii=False).replace("<", "\\u003c")
+    page = f"""<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{html.escape(title)}</title>
+<link rel="manifest" href="/manifest.webmanifest">
+<link rel="stylesheet" href="/static/style.css">
+<script type="application/json" id="catalogue">{catalogue}</script>
+<script type="module" src="/static/app.js"></script>
+</head>
+<body>
+<header><a href="?lang={other}" lang="{other}" data-action="language">{html.escape(t(lang, "lang.switch"))}</a></header>
+<main id="main">
+{body}
+</main>
+</body>
+</html>
+"""
+    return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
+
+
+def code_form(lang: str, status: int = 200, error_key: str = "") -> web.Response:
+    error = (
+        f'<p role="alert" data-role="error">{html.escape(t(lang, error_key))}</p>'
+        if error_key
+        else '<p role="alert" data-role="error" hidden></p>'
+    )
+    body = f"""<section data-screen="pair" aria-labelledby="title">
+<h1 id="title">{html.escape(t(lang, "pair.title"))}</h1>
+<p>{html.escape(t(lang, "pair.hint"))}</p>
+{error}
+<form id="pair-form" data-role="pair-form">
+<label for="short_code">{html.escape(t(lang, "pair.code_label"))}</label>
+<input id="short_code" name="short_code" autocomplete="off" autocapitalize="characters"
+ inputmode="text" maxlength="16" required>
+<button type="submit" data-action="pair">{html.escape(t(lang, "pair.submit"))}</button>
+</form>
+</section>"""
+    return _shell(lang, t(lang, "pair.title"), body, status)
+
+
+def paired_page(lang: str) -> web.Response:
+    body = f"""<section data-screen="paired" aria-labelledby="title">
+<h1 id="title">{html.escape(t(lang, "paired.title"))}</h1>
+<p>{html.escape(t(lang, "paired.matching"))}
+ <strong data-role="matching-code" class="matching"></strong></p>
+<h2>{html.escape(t(lang, "paired.services"))}</h2>
+<ul data-role="services" aria-live="polite"></ul>
+<p data-role="auth" hidden>{html.escape(t(lang, "paired.auth_terminal"))}</p>
+<p role="alert" data-role="error" hidden></p>
+<button type="button" data-action="cancel">{html.escape(t(lang, "paired.cancel"))}</button>
+</section>"""
+    return _shell(lang, t(lang, "paired.title"), body)
+
+
+def refusal_page(lang: str, status: int, reason: str) -> web.Response:
+    key = f"error.{reason}"
+    message = t(lang, key) if key in TEXT[lang] else t(lang, "error.generic")
+    body = f"""<section data-screen="refused" data-reason="{html.escape(reason)}"
+ aria-labelledby="title">
+<h1 id="title">{html.escape(t(lang, "error.title"))}</h1>
+<p role="alert" data-role="error">{html.escape(message)}</p>
+<p><a href="/">{html.escape(t(lang, "error.back"))}</a></p>
+</section>"""
+    return _shell(lang, t(lang, "error.title"), body, status)
