@@ -16,6 +16,7 @@ from branchline.server.ledger import cli as ledger_cli
 EXIT_USAGE = 2
 
 
+# long: maps every server option onto ServerSettings, one line per option
 def _serve(args: argparse.Namespace) -> int:
     tls_dir: Path | None = args.tls_dir
     settings = ServerSettings(
