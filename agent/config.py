@@ -17,7 +17,7 @@ from branchline.agent.kiosk.settings import KioskSettings, read_kiosk
 from branchline.common.config_reader import ConfigError, SectionReader
 from branchline.drivers.registry import DriverNotFound, load_driver_class
 
-DEVICE_NAMES = ("card_reader", "pin_pad", "id_reader", "printer", "tube_station")
+DEVICE_NAMES = ("card_reader", "pin_pad", "id_reader", "printer", "tube_station", "cheque_printer")
 TERMINAL_KINDS = ("self_service", "mobile_counter", "back_office")
 
 

@@ -1,0 +1,28 @@
+"""Render a received PDF to PNG (pypdfium2), as the simulator's "paper"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+RENDER_SCALE = 3.0  # 216 dpi: a Code 39 barcode of 0.5 mm modules decodes reliably
+
+
+def render_pdf(document: bytes, path: Path) -> Path:
+    """Render the first page of ``document`` to ``path``; raises ValueError on a bad PDF."""
+    try:
+        pdf = pdfium.PdfDocument(document)
+    except pdfium.PdfiumError as exc:
+        raise ValueError(f"document is not a readable PDF: {exc}") from None
+    try:
+        if len(pdf) < 1:
+            raise ValueError("document has no pages")
+        image = pdf[0].render(scale=RENDER_SCALE).to_pil()
+    finally:
+        pdf.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
