@@ -1,16 +1,8 @@
 """Cheque printer driver over IPP (RFC 8011), with pyipp.
 
-Options in ``[device.cheque_printer]``:
-
-===================  ======================================================================
-``uri``              ``ipp://host:port/path``, or a file holding it (the simulator publishes
-                     ``var/sim/dev/cheque_printer.uri``); a file is re-read at each open
-``request_timeout``  seconds for one IPP request (default 10)
-``job_timeout``      seconds for one leaf's job to complete (default 30)
-``take_timeout``     seconds the customer has to take the book before it is retracted (30)
-``poll_interval``    seconds between Get-Job-Attributes / presenter polls (default 0.05)
-``user_name``        requesting-user-name sent with each request (default "branchline")
-===================  ======================================================================
+Options in ``[device.cheque_printer]`` (docs/configuration.md has the table): ``uri`` (an
+``ipp://`` URI or a file holding it, re-read at each open), ``request_timeout``,
+``job_timeout``, ``take_timeout``, ``job_poll_interval``, ``user_name``.
 
 Status comes from Get-Printer-Attributes: ``printer-state`` and ``printer-state-reasons``
 (media-empty and cover-open are user errors, media-jam a hardware error). The module's
@@ -173,7 +165,7 @@ class IppChequePrinterDriver(Driver):
     def book_printer(self) -> BookPrinter:
         return BookPrinter(
             self.client,
-            self.options.poll_interval,
+            self.options.job_poll_interval,
             self.options.job_timeout,
             self.options.take_timeout,
         )

@@ -89,7 +89,7 @@ def render_leaf(leaf: Leaf) -> bytes:
     pdf.set_xy(8, 40)
     pdf.cell(160, 6, "Pay ______________________________________  Amount ______________")
     # The barcode carries the cheque number: tests (and a teller's scanner) read it back.
-    pdf.code39(f"*{leaf.number}*", x=8, y=50, w=0.5, h=10)
+    pdf.code39(f"*{leaf.number}*", x=8, y=50, w=0.6, h=10)
     pdf.set_font("Courier", "", 11)
     pdf.set_xy(8, 68)
     pdf.cell(160, 6, leaf.code_line())

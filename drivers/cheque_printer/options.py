@@ -17,7 +17,7 @@ class ChequePrinterOptions:
     request_timeout: float
     job_timeout: float
     take_timeout: float
-    poll_interval: float
+    job_poll_interval: float
     user_name: str
 
 
@@ -36,6 +36,6 @@ def read_cheque_printer_options(reader: SectionReader) -> ChequePrinterOptions:
         request_timeout=reader.get_float("request_timeout", 10.0, above=0.0, maxval=120.0),
         job_timeout=reader.get_float("job_timeout", 30.0, above=0.0, maxval=600.0),
         take_timeout=reader.get_float("take_timeout", 30.0, above=0.0, maxval=600.0),
-        poll_interval=reader.get_float("poll_interval", 0.05, above=0.0, maxval=5.0),
+        job_poll_interval=reader.get_float("job_poll_interval", 0.05, above=0.0, maxval=5.0),
         user_name=reader.get_str("user_name", "branchline"),
     )
