@@ -132,6 +132,9 @@ class IppChequePrinterDriver(Driver):
         self._facts = {
             "model": str(attrs.get("printer-make-and-model", "")),
             "formats": ",".join(as_list(attrs.get("document-format-supported"))),
+            # A plain IPP printer (no cheque module) lacks the vendor attributes.
+            "feeder_ocr": str(ipp.FEEDER_LEAVES in attrs).lower(),
+            "presenter": str(ipp.PRESENTER_STATE in attrs).lower(),
         }
 
     def close(self) -> None:
@@ -156,8 +159,8 @@ class IppChequePrinterDriver(Driver):
             "uri": self.client.uri if self._client else self.options.uri,
             "pdf": "true" if PDF in self._facts.get("formats", "") else "false",
             "model": self._facts.get("model", ""),
-            "feeder_ocr": "true",
-            "presenter": "true",
+            "feeder_ocr": self._facts.get("feeder_ocr", "false"),
+            "presenter": self._facts.get("presenter", "false"),
         }
 
     # -- commands ------------------------------------------------------------------------------
