@@ -18,11 +18,13 @@ def render_pdf(document: bytes, path: Path) -> Path:
     try:
         if len(pdf) < 1:
             raise ValueError("document has no pages")
-        image = pdf[0].render(scale=RENDER_SCALE).to_pil()
+        # Grayscale and light PNG compression: a leaf is ink on paper, and the render is the
+        # simulated mechanism time, which should not dwarf the software it is measured against.
+        image = pdf[0].render(scale=RENDER_SCALE, grayscale=True).to_pil()
     finally:
         pdf.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
+    image.save(tmp, format="PNG", compress_level=1)
     tmp.replace(path)
     return path
