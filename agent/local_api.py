@@ -20,7 +20,8 @@ from branchline.agent.journal import rpc as journal_rpc
 from branchline.agent.service_state import NotInService
 from branchline.agent.tube.api import TubeCustomerServicer
 from branchline.agent.uplink import UplinkUnavailable
-from branchline.agent.wire import SERVICE_STATE_TO_PB, device_to_pb
+from branchline.agent.wire import device_to_pb
+from branchline.common.enum_maps import SERVICE_STATE_TO_PB
 from branchline.v1 import agent_local_pb2 as pb
 from branchline.v1 import agent_local_pb2_grpc as pb_grpc
 from branchline.v1 import calls_pb2, common_pb2, customer_info_pb2_grpc, tube_pb2_grpc

@@ -7,7 +7,6 @@ service) and becomes ``maintenance`` when the last transaction ends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
@@ -35,8 +34,6 @@ class ServiceStateMachine:
         self._maintenance_requested = False
         self._shutting_down = False
         self._active_transactions = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._last: tuple[ServiceState, str] = self.evaluate()
 
     def evaluate(self) -> tuple[ServiceState, str]:
@@ -89,14 +86,8 @@ class ServiceStateMachine:
         if self.state is not ServiceState.IN_SERVICE:
             raise NotInService(f"terminal is {self.state.value}: {self.detail}")
         self._active_transactions += 1
-        self._idle.clear()
         try:
             yield
         finally:
             self._active_transactions -= 1
-            if not self._active_transactions:
-                self._idle.set()
             self._changed()
-
-    async def wait_idle(self) -> None:
-        await self._idle.wait()

@@ -19,7 +19,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from branchline.agent.config import TerminalConfig
 from branchline.agent.device_owner import DeviceSnapshot
 from branchline.agent.service_state import ServiceState
-from branchline.agent.wire import SERVICE_STATE_TO_PB, TERMINAL_KIND_TO_PB, device_to_pb
+from branchline.agent.wire import device_to_pb
+from branchline.common.enum_maps import SERVICE_STATE_TO_PB, TERMINAL_KIND_TO_PB
 from branchline.common.logs import log_event
 from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_grpc

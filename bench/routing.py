@@ -52,7 +52,7 @@ from branchline.server.dispatch.schema import (
     teller_skills,
     tellers,
 )
-from branchline.server.dispatch.service import DispatchService
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.storage import open_database, write_transaction
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 

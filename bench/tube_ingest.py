@@ -703,13 +703,14 @@ def prepare_bank(root: Path, db_url: str, terminals: int) -> list[TerminalSpec]:
     # Server modules only here and in verify(): the client processes do not need them.
     from datetime import UTC, datetime
 
+    from branchline.common.hsm.keystore import MasterKey, write_master_key_file
     from branchline.server.dispatch.service import DispatchService
-    from branchline.server.hsm.keystore import MasterKey, write_master_key_file
     from branchline.server.ledger import accounts as acc
     from branchline.server.ledger.adapter import EmbeddedLedger
     from branchline.server.ledger.cards import add_customer, enroll_card
     from branchline.server.ledger.pan_token import PanTokenizer, mask_pan
     from branchline.server.ledger.postings import Reference
+    from branchline.server.ledger.requests import DepositRequest
     from branchline.server.ledger.sessions import LABEL, CustomerSessions
     from branchline.server.storage import open_database
 
@@ -743,12 +744,14 @@ def prepare_bank(root: Path, db_url: str, terminals: int) -> list[TerminalSpec]:
             account = acc.open_account(engine, customer, acc.CASH, "CNY", now, f"{customer}-CNY")
             acc.link_card(engine, card_token, account.account_id, now)
             ledger.post_deposit(
-                Reference(SETUP_TERMINAL, f"opening-{account.account_id}"),
-                account_id=account.account_id,
-                branch=BRANCH,
-                currency="CNY",
-                amount=OPENING,
-                now=now,
+                DepositRequest(
+                    Reference(SETUP_TERMINAL, f"opening-{account.account_id}"),
+                    account_id=account.account_id,
+                    branch=BRANCH,
+                    currency="CNY",
+                    amount=OPENING,
+                    now=now,
+                )
             )
             token = sessions.issue(terminal_id, card_token, customer, now)
             specs.append(TerminalSpec(terminal_id, account.account_id, token))

@@ -10,13 +10,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from branchline.common.errors import InvalidArgument, echo
+
 PREFIX = "BLTX"
 MAX_REFERENCE = 128
 _PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-class BadReference(ValueError):
-    """The reference is malformed; the message names what is wrong."""
+class BadReference(InvalidArgument, ValueError):
+    """The reference is malformed; the message names what is wrong, ``field`` is
+    ``reference``."""
+
+    def __init__(self, message: str, *, field: str = "reference", reason: str = "") -> None:
+        super().__init__(field, message, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ def _check_part(value: str, name: str) -> None:
         raise BadReference(f"reference: the {name} is empty")
     if not _PART.match(value):
         raise BadReference(
-            f"reference: the {name} {value[:40]!r} may hold only letters, digits, '.', '_' and '-'"
+            f"reference: the {name} {echo(value)} may hold only letters, digits, '.', '_' and '-'"
         )
 
 
@@ -57,11 +63,14 @@ def parse_reference(text: str) -> TxReference:
         raise BadReference("reference: must not be empty")
     text = text.strip()
     if len(text) > MAX_REFERENCE:
-        raise BadReference(f"reference: {len(text)} characters, longer than {MAX_REFERENCE}")
+        raise BadReference(
+            f"reference: longer than {MAX_REFERENCE} characters (got {echo(text)})",
+            reason="too_long",
+        )
     prefix, sep, rest = text.partition(":")
     if prefix != PREFIX or not sep:
-        raise BadReference(f"reference: must start with '{PREFIX}:', got {text[:12]!r}")
+        raise BadReference(f"reference: must start with '{PREFIX}:', got {echo(text, 12)}")
     terminal_id, sep, txn_id = rest.partition(":")
     if not sep:
-        raise BadReference(f"reference: expected {PREFIX}:<terminal_id>:<txn_id>, got {text!r}")
+        raise BadReference(f"reference: expected {PREFIX}:<terminal_id>:<txn_id>, got {echo(text)}")
     return make_reference(terminal_id, txn_id)

@@ -60,9 +60,6 @@ class Transport(ABC):
             out += chunk
         return bytes(out)
 
-    def read_exact(self, size: int, timeout: float) -> bytes:
-        return self.read(size, timeout)
-
 
 class SerialTransport(Transport):
     def __init__(self, url: str, baudrate: int, timeout: float = 0.05) -> None:

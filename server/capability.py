@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -36,9 +36,14 @@ log = logging.getLogger("branchline.server.capability")
 T = TypeVar("T")
 
 MessageHandler = Callable[[str, Any], Awaitable[Any]]
-ConnectHook = Callable[[str], Awaitable[None]]
+# (terminal id, branch), after each registration on the TerminalLink stream.
+ConnectHook = Callable[[str, str], Awaitable[None]]
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 StopCallback = Callable[[], Any]
+
+
+class StartupError(Exception):
+    """The server cannot start with these settings; the message names the option."""
 
 
 class Capability(Protocol):
@@ -57,6 +62,8 @@ class Hub:
     link: Any  # branchline.server.link.TerminalLinkServicer
     settings: Any  # branchline.server.app.ServerSettings
     service_names: list[str] = field(default_factory=list)
+    # The capabilities set up so far, in order.
+    capabilities: list[str] = field(default_factory=list)
     _tasks: list[tuple[str, TaskFactory]] = field(default_factory=list)
     _running: list[tuple[str, asyncio.Task[None]]] = field(default_factory=list)
     _stops: list[tuple[str, StopCallback]] = field(default_factory=list)
@@ -104,10 +111,11 @@ class Hub:
         return self._provided.get(key)
 
     # -- lifecycle (used by the app) -----------------------------------------------------
-    def setup_all(self, capabilities: list[Capability]) -> None:
+    def setup_all(self, capabilities: Sequence[Capability]) -> None:
         for capability in capabilities:
             self._current = capability.name
             capability.setup(self)
+            self.capabilities.append(capability.name)
         self._current = ""
 
     def start_background(self) -> None:

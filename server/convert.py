@@ -6,34 +6,14 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from branchline.common.enum_maps import (
+    DEVICE_STATUS_FROM_PB,
+    DEVICE_STATUS_TO_PB,
+    SERVICE_STATE_TO_PB,
+    TERMINAL_KIND_TO_PB,
+)
 from branchline.server.fleet_registry import DeviceRecord, FleetEvent, TerminalRecord
 from branchline.v1 import common_pb2, fleet_pb2
-
-DEVICE_STATUS_NAMES = {
-    "online": common_pb2.DEVICE_STATUS_ONLINE,
-    "offline": common_pb2.DEVICE_STATUS_OFFLINE,
-    "no_device": common_pb2.DEVICE_STATUS_NO_DEVICE,
-    "hardware_error": common_pb2.DEVICE_STATUS_HARDWARE_ERROR,
-    "user_error": common_pb2.DEVICE_STATUS_USER_ERROR,
-    "busy": common_pb2.DEVICE_STATUS_BUSY,
-}
-DEVICE_STATUS_BY_PB = {v: k for k, v in DEVICE_STATUS_NAMES.items()}
-
-SERVICE_STATE_NAMES = {
-    "in_service": common_pb2.SERVICE_STATE_IN_SERVICE,
-    "out_of_service": common_pb2.SERVICE_STATE_OUT_OF_SERVICE,
-    "maintenance_pending": common_pb2.SERVICE_STATE_MAINTENANCE_PENDING,
-    "maintenance": common_pb2.SERVICE_STATE_MAINTENANCE,
-    "shutting_down": common_pb2.SERVICE_STATE_SHUTTING_DOWN,
-}
-SERVICE_STATE_BY_PB = {v: k for k, v in SERVICE_STATE_NAMES.items()}
-
-KIND_NAMES = {
-    "self_service": common_pb2.TERMINAL_KIND_SELF_SERVICE,
-    "mobile_counter": common_pb2.TERMINAL_KIND_MOBILE_COUNTER,
-    "back_office": common_pb2.TERMINAL_KIND_BACK_OFFICE,
-}
-KIND_BY_PB = {v: k for k, v in KIND_NAMES.items()}
 
 
 def timestamp(at: datetime | None) -> Timestamp | None:
@@ -48,7 +28,7 @@ def device_from_pb(device: common_pb2.Device) -> DeviceRecord:
     return DeviceRecord(
         name=device.name,
         driver=device.driver,
-        status=DEVICE_STATUS_BY_PB.get(device.status, "offline"),
+        status=DEVICE_STATUS_FROM_PB.get(device.status, "offline"),
         detail=device.detail,
         facts=dict(device.facts),
         capabilities=dict(device.capabilities),
@@ -59,7 +39,7 @@ def device_to_pb(device: DeviceRecord, updated_at: datetime | None = None) -> co
     return common_pb2.Device(
         name=device.name,
         driver=device.driver,
-        status=DEVICE_STATUS_NAMES.get(device.status, common_pb2.DEVICE_STATUS_UNSPECIFIED),
+        status=DEVICE_STATUS_TO_PB.get(device.status, common_pb2.DEVICE_STATUS_UNSPECIFIED),
         detail=device.detail,
         facts=device.facts,
         capabilities=device.capabilities,
@@ -71,9 +51,9 @@ def terminal_to_pb(t: TerminalRecord) -> fleet_pb2.Terminal:
     return fleet_pb2.Terminal(
         terminal_id=t.terminal_id,
         branch=t.branch,
-        kind=KIND_NAMES.get(t.kind, common_pb2.TERMINAL_KIND_UNSPECIFIED),
+        kind=TERMINAL_KIND_TO_PB.get(t.kind, common_pb2.TERMINAL_KIND_UNSPECIFIED),
         online=t.online,
-        service_state=SERVICE_STATE_NAMES.get(
+        service_state=SERVICE_STATE_TO_PB.get(
             t.service_state, common_pb2.SERVICE_STATE_UNSPECIFIED
         ),
         agent_version=t.agent_version,

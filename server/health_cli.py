@@ -9,8 +9,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from branchline.server.app import SERVICE_NAMES
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 EXIT_NOT_SERVING = 1
 
@@ -26,6 +25,21 @@ def channel_for(target: str, tls_dir: Path | None, operator: str) -> grpc.Channe
     return grpc.secure_channel(target, credentials)
 
 
+# Served by every server but not capabilities of their own.
+NOT_CHECKED = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"})
+
+
+def served_services(channel: grpc.Channel, timeout: float) -> list[str]:
+    """The services the server says it serves (its reflection list): whatever capabilities
+    it runs, without this command knowing them."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    for reply in stub.ServerReflectionInfo(iter([request]), timeout=timeout):
+        names = (s.name for s in reply.list_services_response.service)
+        return sorted(n for n in names if n not in NOT_CHECKED)
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         channel = channel_for(args.target, args.tls_dir, args.operator)
@@ -34,7 +48,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stub = health_pb2_grpc.HealthStub(channel)
     results: dict[str, str] = {}
-    for service in ("", *SERVICE_NAMES):
+    try:
+        services = ["", *served_services(channel, args.timeout)]
+    except grpc.RpcError as exc:
+        results["(server)"] = f"UNREACHABLE ({exc.code().name})"  # type: ignore[attr-defined]
+        services = []
+    for service in services:
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=args.timeout)
             results[service or "(server)"] = health_pb2.HealthCheckResponse.ServingStatus.Name(

@@ -20,18 +20,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from branchline.common.paycrypto import PayCryptoError, aes_dukpt, tdes_dukpt
-from branchline.server.hsm import validate
-from branchline.server.hsm.errors import HsmError, InvalidInputError
-from branchline.server.hsm.interface import Algorithm, KeyInfo, KeyType
-from branchline.server.hsm.keystore import (
+from branchline.common.hsm import validate
+from branchline.common.hsm.errors import HsmError, InvalidInputError
+from branchline.common.hsm.interface import Algorithm, KeyInfo, KeyType
+from branchline.common.hsm.keystore import (
     DEFAULT_KEYSTORE,
     KEYSTORE_ENV,
     MASTER_KEY_ENV,
     MasterKey,
     write_master_key_file,
 )
-from branchline.server.hsm.soft import SoftHsm
+from branchline.common.hsm.soft import SoftHsm
+from branchline.common.paycrypto import PayCryptoError, aes_dukpt, tdes_dukpt
 
 PROG = "branchline-hsm"
 EXIT_BAD_INPUT = 2

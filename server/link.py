@@ -8,24 +8,40 @@ there is no certificate and the registration's own id is trusted (development on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.enum_maps import SERVICE_STATE_FROM_PB, TERMINAL_KIND_FROM_PB
+from branchline.common.errors import (
+    MAX_ID,
+    MAX_NAME,
+    MAX_TEXT,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    check_text,
+    echo,
+)
+from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import TERMINAL, Authorizer
-from branchline.server.convert import KIND_BY_PB, SERVICE_STATE_BY_PB, device_from_pb, timestamp
-from branchline.server.ledger.pin_service import HsmFailure, PinRequestError, PinVerifier
+from branchline.server.convert import device_from_pb, timestamp
+from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 
 log = logging.getLogger("branchline.server.link")
 
-MAX_ID_LENGTH = 64
+# What one registration may list: devices, and facts or capabilities per device.
+MAX_DEVICES = 32
+MAX_DEVICE_ENTRIES = 64
 # Unsolicited messages queued for one terminal before the oldest are refused (a stuck stream).
 PUSH_QUEUE_LIMIT = 1000
 
@@ -43,24 +59,73 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def validate_register(message: pb.Register) -> str | None:
-    """The first problem with a registration, naming the field; None when it is sound."""
-    if not message.terminal_id:
-        return "register.terminal_id: must not be empty"
-    if len(message.terminal_id) > MAX_ID_LENGTH:
-        return f"register.terminal_id: longer than {MAX_ID_LENGTH} characters"
-    if not message.branch:
-        return "register.branch: must not be empty"
-    if message.kind not in KIND_BY_PB:
-        return f"register.kind: unknown terminal kind {message.kind}"
+def validate_device(path: str, device: common_pb2.Device) -> None:
+    """Raise InvalidArgument naming the first unsound field of a device report."""
+    check_text(f"{path}.name", device.name, max_len=MAX_NAME)
+    check_text(f"{path}.driver", device.driver, max_len=MAX_NAME, required=False)
+    check_text(f"{path}.detail", device.detail, max_len=MAX_TEXT, required=False)
+    for kind, entries in (("facts", device.facts), ("capabilities", device.capabilities)):
+        if len(entries) > MAX_DEVICE_ENTRIES:
+            raise InvalidArgument(
+                f"{path}.{kind}", f"{len(entries)} entries, at most {MAX_DEVICE_ENTRIES} allowed"
+            )
+        for key, value in entries.items():
+            check_text(f"{path}.{kind}", key, max_len=MAX_NAME)
+            check_text(f"{path}.{kind}[{key}]", value, max_len=MAX_TEXT, required=False)
+
+
+def validate_register(message: pb.Register) -> None:
+    """Raise InvalidArgument naming the first unsound field of a registration."""
+    check_text("register.terminal_id", message.terminal_id, max_len=MAX_ID)
+    check_text("register.branch", message.branch, max_len=MAX_ID)
+    check_text("register.agent_version", message.agent_version, max_len=MAX_NAME, required=False)
+    if message.kind not in TERMINAL_KIND_FROM_PB:
+        raise InvalidArgument("register.kind", f"unknown terminal kind {message.kind}")
+    if len(message.devices) > MAX_DEVICES:
+        raise InvalidArgument(
+            "register.devices", f"{len(message.devices)} devices, at most {MAX_DEVICES} allowed"
+        )
     seen: set[str] = set()
     for i, device in enumerate(message.devices):
-        if not device.name:
-            return f"register.devices[{i}].name: must not be empty"
+        validate_device(f"register.devices[{i}]", device)
         if device.name in seen:
-            return f"register.devices[{i}].name: device {device.name!r} listed twice"
+            raise InvalidArgument(
+                f"register.devices[{i}].name", f"device {echo(device.name)} listed twice"
+            )
         seen.add(device.name)
-    return None
+
+
+def check_registration(first: pb.TerminalMessage, identity: str | None) -> None:
+    """The stream's first message must be a sound registration of the terminal the client
+    certificate names (``identity``; None without TLS, development only)."""
+    if not first.HasField("register"):
+        raise FailedPrecondition(
+            "the first message on a TerminalLink stream must be register",
+            field="register",
+            reason="register_first",
+        )
+    validate_register(first.register)
+    terminal_id = first.register.terminal_id
+    if identity is not None and identity != terminal_id:
+        log_event(
+            log, "register_refused", logging.WARNING, certificate=identity, claimed=terminal_id
+        )
+        raise PermissionDenied(
+            f"register.terminal_id: the client certificate is for terminal {identity!r}, "
+            f"not {echo(terminal_id)}",
+            rule="certificate_names_the_terminal",
+            field="register.terminal_id",
+        )
+
+
+def request_error(seq: int, exc: DomainError) -> pb.ServerMessage:
+    """A refused TerminalLink request as its reply: the code, the message and the field as
+    data. A malformed request's code is ``invalid_argument`` whatever its finer reason (the
+    field says what was wrong); any other refusal's code is its stable reason."""
+    code = "invalid_argument" if isinstance(exc, InvalidArgument) else exc.reason
+    return pb.ServerMessage(
+        ack_seq=seq, error=pb.RequestError(code=code, message=exc.message, field=exc.field)
+    )
 
 
 class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
@@ -70,10 +135,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         replica: str,
         heartbeat_interval: float,
         auth: Authorizer,
-        pin_verifier: PinVerifier | None = None,
     ) -> None:
         self._engine = engine
-        self._pin_verifier = pin_verifier
         self._replica = replica
         self._heartbeat_interval = heartbeat_interval
         self._auth = auth
@@ -120,6 +183,9 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 )
         return sent
 
+    # The stream ends with a refusal's status and details when registration or a built-in
+    # message is unsound; capability handlers' refusals become RequestError replies instead.
+    @refusals
     async def Connect(
         self, request_iterator: AsyncIterator[pb.TerminalMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ServerMessage]:
@@ -129,25 +195,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             first = await anext(aiter(request_iterator))
         except StopAsyncIteration:
             return
-        if not first.HasField("register"):
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "the first message on a TerminalLink stream must be register",
-            )
-        problem = validate_register(first.register)
-        if problem:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        check_registration(first, identity)
         terminal_id = first.register.terminal_id
-        if identity is not None and identity != terminal_id:
-            log_event(
-                log, "register_refused", logging.WARNING, certificate=identity, claimed=terminal_id
-            )
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"register.terminal_id: the client certificate is for terminal {identity!r}, "
-                f"not {terminal_id!r}",
-            )
-
         previous = self._streams.get(terminal_id)
         if previous is not None:
             # A terminal has one stream: a reconnect replaces a half-dead old one.
@@ -158,24 +207,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._streams[terminal_id] = me
         reg = first.register
         try:
-            await asyncio.to_thread(
-                registry.register_terminal,
-                self._engine,
-                terminal_id,
-                reg.branch,
-                KIND_BY_PB[reg.kind],
-                reg.agent_version,
-                [device_from_pb(d) for d in reg.devices],
-                self._replica,
-                _now(),
-            )
-            await asyncio.to_thread(
-                registry.record_heartbeat,
-                self._engine,
-                terminal_id,
-                SERVICE_STATE_BY_PB.get(reg.service_state, "out_of_service"),
-                _now(),
-            )
+            await asyncio.to_thread(self._record_registration, reg)
             log_event(
                 log,
                 "terminal_registered",
@@ -196,26 +228,12 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             self._pushes[terminal_id] = outgoing
             for hook in self._connect_hooks:
                 await hook(terminal_id, reg.branch)
-            # Replies and pushes share one queue, so the stream yields them in order.
-            reader = asyncio.create_task(
-                self._read(terminal_id, request_iterator, context, outgoing)
-            )
-            try:
-                while True:
-                    getter = asyncio.ensure_future(outgoing.get())
-                    done, _ = await asyncio.wait(
-                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter in done:
-                        yield getter.result()
-                        continue
-                    getter.cancel()
-                    while not outgoing.empty():
-                        yield outgoing.get_nowait()
-                    reader.result()  # re-raises an abort from a handler
-                    break
-            finally:
-                reader.cancel()
+            # aclosing: the reader task ends with this stream, not when the GC gets to it.
+            async with contextlib.aclosing(
+                self._serve(terminal_id, request_iterator, outgoing)
+            ) as replies:
+                async for reply in replies:
+                    yield reply
         finally:
             if self._streams.get(terminal_id) is me:
                 del self._streams[terminal_id]
@@ -225,28 +243,68 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 )
                 log_event(log, "terminal_disconnected", terminal_id=terminal_id)
 
+    def _record_registration(self, reg: pb.Register) -> None:
+        registry.register_terminal(
+            self._engine,
+            reg.terminal_id,
+            reg.branch,
+            TERMINAL_KIND_FROM_PB[reg.kind],
+            reg.agent_version,
+            [device_from_pb(d) for d in reg.devices],
+            self._replica,
+            _now(),
+        )
+        registry.record_heartbeat(
+            self._engine,
+            reg.terminal_id,
+            SERVICE_STATE_FROM_PB.get(reg.service_state, "out_of_service"),
+            _now(),
+        )
+
+    async def _serve(
+        self,
+        terminal_id: str,
+        request_iterator: AsyncIterator[pb.TerminalMessage],
+        outgoing: asyncio.Queue[pb.ServerMessage],
+    ) -> AsyncGenerator[pb.ServerMessage, None]:
+        """Replies and pushes share one queue, so the stream yields them in order."""
+        reader = asyncio.create_task(self._read(terminal_id, request_iterator, outgoing))
+        try:
+            while True:
+                getter = asyncio.ensure_future(outgoing.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not outgoing.empty():
+                    yield outgoing.get_nowait()
+                reader.result()  # re-raises a refusal of a built-in message
+                return
+        finally:
+            reader.cancel()
+
     async def _read(
         self,
         terminal_id: str,
         request_iterator: AsyncIterator[pb.TerminalMessage],
-        context: grpc.aio.ServicerContext,
         outgoing: asyncio.Queue[pb.ServerMessage],
     ) -> None:
         async for message in request_iterator:
-            reply = await self._handle(terminal_id, message, context)
+            reply = await self._handle(terminal_id, message)
             if reply is not None:
                 await outgoing.put(reply)
 
     async def _handle(
-        self, terminal_id: str, message: pb.TerminalMessage, context: grpc.aio.ServicerContext
+        self, terminal_id: str, message: pb.TerminalMessage
     ) -> pb.ServerMessage | None:
         body = message.WhichOneof("body")
         if body == "heartbeat":
-            state = SERVICE_STATE_BY_PB.get(message.heartbeat.service_state)
+            state = SERVICE_STATE_FROM_PB.get(message.heartbeat.service_state)
             if state is None:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    "heartbeat.service_state: unknown service state",
+                raise InvalidArgument(
+                    "heartbeat.service_state",
+                    f"unknown service state {message.heartbeat.service_state}",
                 )
             await asyncio.to_thread(
                 registry.record_heartbeat, self._engine, terminal_id, state, _now()
@@ -256,56 +314,31 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             )
         if body == "device_status":
             device = message.device_status.device
-            if not device.name:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "device_status.device.name: must not be empty"
-                )
+            validate_device("device_status.device", device)
             await asyncio.to_thread(
                 registry.update_device, self._engine, terminal_id, device_from_pb(device), _now()
             )
             return pb.ServerMessage(ack_seq=message.seq, status_ack=pb.StatusAck())
-        if body == "pin_verify":
-            return await self._pin_verify(terminal_id, message)
         handler = self._handlers.get(body or "")
         if handler is not None:
-            return await handler(terminal_id, message)
+            try:
+                return await handler(terminal_id, message)
+            except DomainError as exc:
+                # A refused request is answered, never an aborted stream.
+                log_event(
+                    log, "request_refused", terminal_id=terminal_id, body=body, code=exc.reason
+                )
+                return request_error(message.seq, exc)
         if body == "register":
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION, "register: already registered on this stream"
+            raise FailedPrecondition(
+                "register: already registered on this stream",
+                field="register",
+                reason="already_registered",
             )
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "message body: empty or unknown")
-        return None
-
-    async def _pin_verify(self, terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
-        def error(code: str, text: str) -> pb.ServerMessage:
-            return pb.ServerMessage(
-                ack_seq=message.seq, error=pb.RequestError(code=code, message=text)
-            )
-
-        if self._pin_verifier is None:
-            return error("hsm_unavailable", "this server has no HSM configured")
-        try:
-            result = await asyncio.to_thread(
-                self._pin_verifier.verify, terminal_id, message.pin_verify, _now()
-            )
-        except PinRequestError as exc:
-            return error(exc.code, exc.message)
-        except HsmFailure as exc:
-            log_event(log, "hsm_failed", logging.ERROR, terminal_id=terminal_id, error=str(exc))
-            return error("hsm_unavailable", "the HSM could not verify the PIN; try again later")
-        log_event(
-            log,
-            "pin_verified",
-            terminal_id=terminal_id,
-            card=result.pan_masked,
-            verified=result.verified,
-            attempts_left=result.attempts_left,
-            locked=result.locked,
-        )
-        return pb.ServerMessage(ack_seq=message.seq, pin_verify_result=result)
+        raise InvalidArgument("body", "empty or unknown message body")
 
 
-BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status", "pin_verify"})
+BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status"})
 
 
 async def sweep_stale(engine: Engine, timeout: float) -> None:

@@ -506,7 +506,7 @@ class TubeEngine:
 
 def live_from_journal(txn: Transaction) -> Live:
     """The in-memory state of a transaction as its journal left it."""
-    last = txn.steps[-1] if txn.steps else None
+    last = txn.last_step
     data = dict(last.data) if last is not None else {}
     for key in ("from", "to"):
         data.pop(key, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.malformed import Malformed
 
 PSE = b"1PAY.SYS.DDF01"  # contact Payment System Environment (EMV Book 1, 12.2.2)
 PPSE = b"2PAY.SYS.DDF01"  # contactless

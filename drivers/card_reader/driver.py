@@ -49,6 +49,7 @@ from typing import Any
 
 from branchline.common.config_reader import SectionReader
 from branchline.common.redaction import mask_pan
+from branchline.drivers import params as param
 from branchline.drivers.base import (
     CancelToken,
     CommandCanceled,
@@ -68,8 +69,8 @@ from branchline.drivers.card_reader.apdu import CommandApdu, ResponseApdu, parse
 from branchline.drivers.card_reader.emv_tlv import Track2Equivalent
 from branchline.drivers.card_reader.frames import CardPosition, ReplyFrame
 from branchline.drivers.card_reader.link import Clock, Link, NakStorm, NoAck, ReplyTimeout
-from branchline.drivers.card_reader.malformed import Malformed
 from branchline.drivers.card_reader.options import CardReaderOptions, read_card_reader_options
+from branchline.drivers.malformed import Malformed
 from branchline.drivers.transport import Transport, open_transport
 
 POSITION_NAMES = {
@@ -85,34 +86,6 @@ INIT_MODES = {
 MAX_WAIT_S = 600.0
 
 Opener = Callable[[str, int], Transport]
-
-
-def _param_seconds(params: dict[str, Any], key: str, default: float) -> float:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_parameter",
-            f"{key}: expected a number of seconds, got {type(value).__name__}",
-        )
-    if not 0 < value <= MAX_WAIT_S:
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_parameter",
-            f"{key}: must be above 0 and at most {MAX_WAIT_S:g}, got {value}",
-        )
-    return float(value)
-
-
-def _no_unknown(params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_parameter",
-            f"{unknown[0]}: unknown parameter (accepted: {known})",
-        )
 
 
 class Crt591CardReaderDriver(Driver):
@@ -295,21 +268,15 @@ class Crt591CardReaderDriver(Driver):
         return position
 
     def initialise(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, {"card"})
-        mode = params.get("card", "keep")
-        if mode not in INIT_MODES:
-            raise DeviceError(
-                Completion.INVALID_DATA,
-                "invalid_parameter",
-                f"card: must be one of {', '.join(INIT_MODES)}; got {mode!r}",
-            )
+        param.only(params, {"card"})
+        mode = param.one_of(params, "card", "keep", INIT_MODES)
         cancel.raise_if_canceled()
         self._exchange(INIT_MODES[mode])
         position, _ = self._position()
         return {"card_position": POSITION_NAMES[position], "bin_count": self._refresh_bin_count()}
 
     def status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, set())
+        param.only(params, ())
         position, bin_full = self._position()
         return {
             "card_position": POSITION_NAMES[position],
@@ -319,7 +286,7 @@ class Crt591CardReaderDriver(Driver):
         }
 
     def bin_count(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, set())
+        param.only(params, ())
         _, bin_full = self._position()
         return {
             "bin_count": self._refresh_bin_count(),
@@ -328,20 +295,14 @@ class Crt591CardReaderDriver(Driver):
         }
 
     def set_bin_count(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, {"count"})
-        count = params.get("count", 0)
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 999:
-            raise DeviceError(
-                Completion.INVALID_DATA,
-                "invalid_parameter",
-                f"count: must be a whole number 0..999, got {count!r}",
-            )
+        param.only(params, {"count"})
+        count = param.whole_number(params, "count", 0, 0, 999)
         self._exchange(cmd.SET_BIN_COUNTER, f"{count:03d}".encode("ascii"))
         return {"bin_count": self._refresh_bin_count()}
 
     def accept_card(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, {"timeout_s"})
-        timeout = _param_seconds(params, "timeout_s", 30.0)
+        param.only(params, {"timeout_s"})
+        timeout = param.seconds(params, "timeout_s", 30.0, maximum=MAX_WAIT_S)
         position = self._position()[0]
         if position is CardPosition.INSIDE:
             return {"card": "inserted"}
@@ -375,7 +336,7 @@ class Crt591CardReaderDriver(Driver):
         return self._exchange(cmd.READ_TRACK[number]).data
 
     def read_tracks(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, set())
+        param.only(params, ())
         self._require_card(CardPosition.INSIDE)
         raw = {n: self._read_track(n) for n in (1, 2, 3)}
         cancel.raise_if_canceled()
@@ -426,7 +387,7 @@ class Crt591CardReaderDriver(Driver):
         return response
 
     def read_chip(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, set())
+        param.only(params, ())
         self._require_card(CardPosition.INSIDE)
         self._exchange(cmd.MOVE_TO_IC)
         cancel.raise_if_canceled()
@@ -463,14 +424,16 @@ class Crt591CardReaderDriver(Driver):
     # -- card out --------------------------------------------------------------------------
 
     def retain(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, set())
+        param.only(params, ())
         self._require_card(CardPosition.INSIDE, CardPosition.AT_GATE)
         self._exchange(cmd.CAPTURE)
         return {"bin_count": self._refresh_bin_count()}
 
     def eject(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_unknown(params, {"take_timeout_s"})
-        take_timeout = _param_seconds(params, "take_timeout_s", self.options.take_timeout)
+        param.only(params, {"take_timeout_s"})
+        take_timeout = param.seconds(
+            params, "take_timeout_s", self.options.take_timeout, maximum=MAX_WAIT_S
+        )
         position = self._require_card(CardPosition.INSIDE, CardPosition.AT_GATE)
         if position is CardPosition.INSIDE:
             self._exchange(cmd.MOVE_TO_GATE)  # held at the gate: the reader can still pull it in

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from branchline.drivers.base import Completion, DeviceError
 from branchline.drivers.card_reader import apdu, emv_tlv
 from branchline.drivers.card_reader.apdu import CommandApdu, ResponseApdu
-from branchline.drivers.card_reader.malformed import Malformed
 from branchline.drivers.card_reader.tracks import luhn_valid
+from branchline.drivers.malformed import Malformed
 
 Transmit = Callable[[CommandApdu], ResponseApdu]
 

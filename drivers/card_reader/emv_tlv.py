@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.malformed import Malformed
 
 TAG_AID = 0x4F
 TAG_APP_LABEL = 0x50

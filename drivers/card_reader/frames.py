@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.framing import Bad, Good, ResyncDecoder
+from branchline.drivers.malformed import Malformed
 
 STX = 0xF2
 ETX = 0x03
@@ -40,8 +41,6 @@ _HEADER_LEN = 4  # F2 ADDR LEN_H LEN_L
 _TRAILER_LEN = 2  # 03 BCC
 # TEXT before DATA: 'C' CM PM, or 'P'/'N' CM PM plus two status bytes.
 _MIN_TEXT = {HEAD_COMMAND: 3, HEAD_POSITIVE: 5, HEAD_NEGATIVE: 5}
-# Garbage is reported in runs; the cap keeps a babbling line from growing one run forever.
-_MAX_GARBAGE_RUN = 256
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,8 @@ class ReplyFrame:
         return self.status[1:2] == b"1"
 
 
-Item: TypeAlias = Ack | Nak | Eot | CommandFrame | ReplyFrame | Malformed
+Frame: TypeAlias = CommandFrame | ReplyFrame
+Item: TypeAlias = Ack | Nak | Eot | CommandFrame | ReplyFrame | Malformed[bytes]
 
 _CONTROL: dict[int, Ack | Nak | Eot] = {ACK: Ack(), NAK: Nak(), EOT: Eot()}
 
@@ -174,129 +174,56 @@ def encode_item(item: CommandFrame | ReplyFrame | Ack | Nak | Eot) -> bytes:
     return bytes([{Ack: ACK, Nak: NAK, Eot: EOT}[type(item)]])
 
 
-class _Need:
-    """Sentinel: the candidate frame at the buffer start needs more bytes to judge."""
-
-
-_NEED = _Need()
-
-
-def _judge(buf: bytearray) -> _Need | tuple[CommandFrame | ReplyFrame, int] | tuple[str, int]:
-    """Judge the candidate frame starting at buf[0] == STX.
-
-    Returns _NEED, (frame, length) for a good frame, or (reason, length) for a bad one, where
-    length is how many bytes the candidate claimed (at least 1).
-    """
+def _judge(buf: bytearray) -> Good[Frame] | Bad | None:
+    """Judge the candidate frame starting at buf[0] == STX; None when it needs more bytes."""
     if len(buf) < _HEADER_LEN + 1:
-        return _NEED
+        return None
     text_len = (buf[2] << 8) | buf[3]
     head = buf[4]
     if head not in _MIN_TEXT:
-        return (
+        return Bad(
             f"unknown TEXT head 0x{head:02X} (expected 'C' 0x43, 'P' 0x50 or 'N' 0x4E)",
             _HEADER_LEN + 1,
         )
     shortest = _MIN_TEXT[head]
     if not shortest <= text_len <= shortest + MAX_DATA_LEN:
-        return (
+        return Bad(
             f"bad length: LEN {text_len} outside {shortest}..{shortest + MAX_DATA_LEN} "
             f"for a '{chr(head)}' frame",
             _HEADER_LEN + 1,
         )
     total = _HEADER_LEN + text_len + _TRAILER_LEN
     if len(buf) < total:
-        return _NEED
+        return None
     etx_at = _HEADER_LEN + text_len
     if buf[etx_at] != ETX:
-        return (f"missing ETX: expected 0x03 at offset {etx_at}, got 0x{buf[etx_at]:02X}", total)
+        return Bad(f"missing ETX: expected 0x03 at offset {etx_at}, got 0x{buf[etx_at]:02X}", total)
     expected = bcc(bytes(buf[: etx_at + 1]))
     if buf[etx_at + 1] != expected:
-        return (f"bad checksum: expected 0x{expected:02X}, got 0x{buf[etx_at + 1]:02X}", total)
+        return Bad(f"bad checksum: expected 0x{expected:02X}, got 0x{buf[etx_at + 1]:02X}", total)
     address, text = buf[1], bytes(buf[_HEADER_LEN:etx_at])
     if head == HEAD_COMMAND:
-        return CommandFrame(address, text[1], text[2], text[3:]), total
-    return ReplyFrame(address, text[1], text[2], head == HEAD_POSITIVE, text[3:5], text[5:]), total
+        return Good(CommandFrame(address, text[1], text[2], text[3:]), total)
+    frame = ReplyFrame(address, text[1], text[2], head == HEAD_POSITIVE, text[3:5], text[5:])
+    return Good(frame, total)
 
 
-class FrameDecoder:
-    """Feed bytes in any chunking; get complete items out, in order.
+class FrameDecoder(ResyncDecoder[Ack | Nak | Eot | Frame]):
+    """Feed bytes in any chunking; get complete items out, in order (see ``drivers.framing``).
 
-    Never raises on bad input. A candidate frame that fails a check is reported once as
-    ``Malformed`` and the decoder rescans from the byte after its STX, so a good frame hiding
-    inside a corrupted one (a bad LEN swallowed its start) is still found; bytes of the bad
-    candidate are not reported a second time. Runs of bytes outside any frame are reported as
-    one ``Malformed`` each. Decisions depend only on the byte stream, never on how it was
-    chunked, so feeding in pieces gives the same items as feeding it whole.
+    ACK, NAK and EOT outside a frame come out as ``Ack``, ``Nak`` and ``Eot``.
     """
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._garbage = bytearray()
-        self._covered = 0  # leading bytes already reported inside a bad candidate
+    start = bytes([STX])
 
-    @property
-    def buffered(self) -> int:
-        """How many bytes are held waiting for the rest of a frame."""
-        return len(self._buf) + len(self._garbage)
+    def judge(self, buf: bytearray) -> Good[Frame] | Bad | None:
+        return _judge(buf)
 
-    def feed(self, data: bytes) -> list[Item]:
-        self._buf += data
-        return self._drain(final=False)
-
-    def flush(self) -> list[Item]:
-        """End of input (timeout, port closed): report whatever is still held."""
-        return self._drain(final=True)
-
-    def _drain(self, *, final: bool) -> list[Item]:
-        out: list[Item] = []
-        buf = self._buf
-        while buf:
-            first = buf[0]
-            if first == STX:
-                verdict = _judge(buf)
-                if isinstance(verdict, _Need):
-                    if not final:
-                        break
-                    reason = f"truncated frame: only {self._claimed(buf)}"
-                    verdict = (reason, len(buf))
-                self._emit_garbage(out)
-                what, length = verdict
-                if isinstance(what, str):
-                    if self._covered == 0:
-                        out.append(Malformed(what, bytes(buf[:length])))
-                        self._covered = length
-                    self._drop(1)
-                else:
-                    out.append(what)
-                    self._drop(length)
-            elif self._covered:
-                self._drop(1)
-            elif first in _CONTROL:
-                self._emit_garbage(out)
-                out.append(_CONTROL[first])
-                self._drop(1)
-            else:
-                self._garbage.append(first)
-                self._drop(1)
-                if len(self._garbage) >= _MAX_GARBAGE_RUN:
-                    self._emit_garbage(out)
-        if final:
-            self._emit_garbage(out)
-        return out
-
-    @staticmethod
-    def _claimed(buf: bytearray) -> str:
+    def truncated(self, buf: bytearray) -> str:
         if len(buf) < _HEADER_LEN:
-            return f"{len(buf)} bytes, header incomplete"
+            return f"truncated frame: only {len(buf)} bytes, header incomplete"
         total = _HEADER_LEN + ((buf[2] << 8) | buf[3]) + _TRAILER_LEN
-        return f"{len(buf)} of {total} bytes"
+        return f"truncated frame: only {len(buf)} of {total} bytes"
 
-    def _drop(self, count: int) -> None:
-        del self._buf[:count]
-        self._covered = max(0, self._covered - count)
-
-    def _emit_garbage(self, out: list[Item]) -> None:
-        if self._garbage:
-            raw = bytes(self._garbage)
-            out.append(Malformed(f"{len(raw)} unexpected byte(s) outside a frame", raw))
-            self._garbage.clear()
+    def control(self, byte: int) -> Ack | Nak | Eot | None:
+        return _CONTROL.get(byte)

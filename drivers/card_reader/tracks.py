@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.malformed import Malformed
 
 TRACK1_MAX = 79
 TRACK2_MAX = 40

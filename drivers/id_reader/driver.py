@@ -34,6 +34,7 @@ from datetime import date
 from typing import Any
 
 from branchline.common.config_reader import SectionReader
+from branchline.drivers import params as param
 from branchline.drivers.base import (
     CancelToken,
     Completion,
@@ -71,33 +72,9 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(0, len(name) - 1)
 
 
-def _check_params(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        known = ", ".join(allowed) or "none"
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"{unknown[0]}: unknown parameter; known: {known}",
-        )
-
-
-def _timeout_param(params: dict[str, Any], default: float) -> float:
-    _check_params(params, ("timeout_s",))
-    value = params.get("timeout_s", default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"timeout_s: expected a number of seconds, got {type(value).__name__}",
-        )
-    if not 0 < value <= MAX_TIMEOUT_S:
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"timeout_s: must be above 0 and at most {MAX_TIMEOUT_S:g}, got {value}",
-        )
-    return float(value)
+def _timeout(params: dict[str, Any], default: float) -> float:
+    param.only(params, ("timeout_s",))
+    return param.seconds(params, "timeout_s", default, maximum=MAX_TIMEOUT_S)
 
 
 class Ga467IdReaderDriver(Driver):
@@ -211,17 +188,17 @@ class Ga467IdReaderDriver(Driver):
         )
 
     def read_card(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        timeout_s = _timeout_param(params, READ_CARD_TIMEOUT_S)
+        timeout_s = _timeout(params, READ_CARD_TIMEOUT_S)
         card = self.read_identity(timeout_s, cancel)
         return card_result(card, date.today())
 
     def test_read(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        timeout_s = _timeout_param(params, TEST_READ_TIMEOUT_S)
+        timeout_s = _timeout(params, TEST_READ_TIMEOUT_S)
         card = self.read_identity(timeout_s, cancel)
         return masked_result(card_result(card, date.today()))
 
     def sam_status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, ())
+        param.only(params, ())
         return dict(self._sam_status(cancel))
 
     def commands(self) -> dict[str, Any]:

@@ -43,10 +43,13 @@ SW3   code                    meaning
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from enum import Enum
 
 from branchline.drivers.base import Completion, DeviceError
+from branchline.drivers.framing import Bad, Good, ResyncDecoder
+from branchline.drivers.malformed import Malformed
 
 PREAMBLE = b"\xaa\xaa\xaa\x96\x69"
 MIN_REQUEST_LEN = 3  # CMD PARA CHK
@@ -54,18 +57,9 @@ MIN_REPLY_LEN = 4  # SW1 SW2 SW3 CHK
 # Above the largest real reply (text + photo + fingerprint, 2314 bytes) so a corrupted LEN
 # cannot make the decoder wait for a phantom 64 KiB frame.
 MAX_LEN = 4096
-_MAX_GARBAGE_RUN = 256
 
 TEXT_LEN = 256
 PHOTO_LEN = 1024
-
-
-@dataclass(frozen=True)
-class Malformed:
-    """Bytes that are not a good frame: ``reason`` says why, ``raw`` is what was received."""
-
-    reason: str
-    raw: bytes = b""
 
 
 class Command(Enum):
@@ -196,7 +190,7 @@ class TextAndPhoto:
     photo: bytes
 
 
-def parse_text_and_photo(data: bytes) -> TextAndPhoto | Malformed:
+def parse_text_and_photo(data: bytes) -> TextAndPhoto | Malformed[bytes]:
     """Split ``text length (2) | photo length (2) | text | photo``, lengths big-endian."""
     data = bytes(data)
     if len(data) < 4:
@@ -214,26 +208,11 @@ def encode_text_and_photo(text: bytes, photo: bytes) -> bytes:
     return len(text).to_bytes(2, "big") + len(photo).to_bytes(2, "big") + text + photo
 
 
-class _Decoder:
-    """Incremental decoder; subclasses say what a frame body becomes.
+class _Decoder(ResyncDecoder[Request | Reply]):
+    """GA 467 framing on the shared resynchronising decoder; subclasses say what a body is."""
 
-    Never raises on bad input. A candidate frame that fails a check is reported once as
-    ``Malformed`` and scanning resumes one byte after its preamble start, so a good frame
-    inside a bad one is still found, without reporting the bad one's bytes again. Runs of
-    bytes outside any frame become one ``Malformed`` each. Decisions depend only on the byte
-    stream, so any chunking of the same stream gives the same items.
-    """
-
+    start = PREAMBLE
     _min_len: int
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._garbage = bytearray()
-        self._covered = 0
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf) + len(self._garbage)
 
     def wanted(self) -> int:
         """How many more bytes would complete the frame being received (at least 1).
@@ -249,74 +228,28 @@ class _Decoder:
             return max(1, 7 + length - len(buf))
         return 1
 
-    def feed(self, data: bytes) -> list[Request | Reply | Malformed]:
-        self._buf += data
-        return self._drain(final=False)
-
-    def flush(self) -> list[Request | Reply | Malformed]:
-        """End of input: report what is still held as truncated."""
-        return self._drain(final=True)
-
+    @abstractmethod
     def _make(self, body: bytes) -> Request | Reply:
-        raise NotImplementedError
+        """The item a checked frame body (CMD/SW1 onwards, without CHK) decodes to."""
 
-    def _judge(self) -> None | tuple[Request | Reply | str, int]:
-        buf = self._buf
+    def judge(self, buf: bytearray) -> Good[Request | Reply] | Bad | None:
         if len(buf) < 7:
             return None
         length = (buf[5] << 8) | buf[6]
         if not self._min_len <= length <= MAX_LEN:
-            return f"bad length: LEN {length} outside {self._min_len}..{MAX_LEN}", 7
+            return Bad(f"bad length: LEN {length} outside {self._min_len}..{MAX_LEN}", 7)
         total = 7 + length
         if len(buf) < total:
             return None
         expected = checksum(bytes(buf[5 : total - 1]))
         if buf[total - 1] != expected:
-            return f"bad checksum: expected 0x{expected:02X}, got 0x{buf[total - 1]:02X}", total
-        return self._make(bytes(buf[7 : total - 1])), total
+            return Bad(
+                f"bad checksum: expected 0x{expected:02X}, got 0x{buf[total - 1]:02X}", total
+            )
+        return Good(self._make(bytes(buf[7 : total - 1])), total)
 
-    def _drain(self, *, final: bool) -> list[Request | Reply | Malformed]:
-        out: list[Request | Reply | Malformed] = []
-        buf = self._buf
-        while buf:
-            if buf.startswith(PREAMBLE):
-                verdict = self._judge()
-                if verdict is None:
-                    if not final:
-                        break
-                    verdict = (f"truncated frame: only {len(buf)} bytes", len(buf))
-                self._emit_garbage(out)
-                what, length = verdict
-                if isinstance(what, str):
-                    if not self._covered:
-                        out.append(Malformed(what, bytes(buf[:length])))
-                        self._covered = length
-                    self._drop(1)
-                else:
-                    out.append(what)
-                    self._drop(length)
-            elif not final and PREAMBLE.startswith(bytes(buf[:5])):
-                break  # maybe the start of a preamble: wait for the rest
-            elif self._covered:
-                self._drop(1)
-            else:
-                self._garbage.append(buf[0])
-                self._drop(1)
-                if len(self._garbage) >= _MAX_GARBAGE_RUN:
-                    self._emit_garbage(out)
-        if final:
-            self._emit_garbage(out)
-        return out
-
-    def _drop(self, count: int) -> None:
-        del self._buf[:count]
-        self._covered = max(0, self._covered - count)
-
-    def _emit_garbage(self, out: list[Request | Reply | Malformed]) -> None:
-        if self._garbage:
-            raw = bytes(self._garbage)
-            out.append(Malformed(f"{len(raw)} unexpected byte(s) outside a frame", raw))
-            self._garbage.clear()
+    def truncated(self, buf: bytearray) -> str:
+        return f"truncated frame: only {len(buf)} bytes"
 
 
 class ReplyDecoder(_Decoder):

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from branchline.common.config_reader import SectionReader
 from branchline.common.logs import log_event
+from branchline.drivers import params as param
 from branchline.drivers.base import (
     CancelToken,
     CommandCanceled,
@@ -45,7 +46,9 @@ from branchline.drivers.base import (
 )
 from branchline.drivers.pin_pad import ksn as ksn_counter
 from branchline.drivers.pin_pad import protocol as p
+from branchline.drivers.pin_pad.command_params import load_key_request, pin_request
 from branchline.drivers.pin_pad.options import EppOptions, read_epp_options
+from branchline.drivers.pin_pad.spy import SpyRedactor
 from branchline.drivers.transport import Transport, open_transport
 
 log = logging.getLogger("branchline.drivers.pin_pad")
@@ -84,27 +87,6 @@ _ERRORS: dict[p.ResultCode, tuple[Completion, str]] = {
 }
 
 M = TypeVar("M")
-
-
-def _invalid(message: str) -> DeviceError:
-    return DeviceError(Completion.INVALID_DATA, "invalid_params", message)
-
-
-class SpyRedactor:
-    """Sits between the transport and the owner's spy tap and blanks secrets frame by frame."""
-
-    def __init__(self, forward: Callable[[str, bytes], None]) -> None:
-        self._forward = forward
-        self._decoders: dict[str, p.FrameDecoder] = {}
-
-    def tap(self, direction: str, data: bytes) -> None:
-        decoder = self._decoders.setdefault(direction, p.FrameDecoder())
-        for item in decoder.feed(data):
-            if isinstance(item, p.Frame):
-                frame = p.redact_frame(item)
-                self._forward(direction, p.encode_frame(frame.seq, frame.cmd, frame.payload))
-            else:
-                self._forward(direction, item.raw)
 
 
 class EppDriver(Driver):
@@ -313,7 +295,7 @@ class EppDriver(Driver):
         }
 
     def cmd_status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_params("status", params)
+        param.only(params, (), command="status")
         status = self._ask(p.Status(), p.StatusReply)
         slot = self.options.key_slot
         algorithm = status.slot_algorithm(slot)
@@ -327,34 +309,15 @@ class EppDriver(Driver):
         }
 
     def cmd_info(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_params("info", params)
+        param.only(params, (), command="info")
         info = self._ask(p.GetInfo(), p.InfoReply)
         self._info = info
         return {"model": info.model, "serial_number": info.serial, "firmware": info.firmware}
 
     def cmd_load_key(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         # Never log or echo ``params``: key_hex is key material.
-        _only("load_key", params, {"algorithm", "key_hex", "ksn_hex"})
-        algorithm_name = params.get("algorithm")
-        if algorithm_name not in ("tdes", "aes"):
-            raise _invalid("load_key.algorithm: must be tdes or aes")
-        algorithm = p.Algorithm(algorithm_name)
-        lengths = "/".join(str(2 * n) for n in algorithm.key_lengths)
-        key = _hex(
-            params.get("key_hex"), "load_key.key_hex", {2 * n for n in algorithm.key_lengths}
-        )
-        if key is None:
-            raise _invalid(f"load_key.key_hex: expected {lengths} hex digits for a {algorithm} key")
-        ksn = _hex(params.get("ksn_hex"), "load_key.ksn_hex", {2 * algorithm.ksn_length})
-        if ksn is None:
-            raise _invalid(
-                f"load_key.ksn_hex: expected {2 * algorithm.ksn_length} hex digits "
-                f"for a {algorithm} KSN"
-            )
-        if ksn_counter.ksn_counter(algorithm, ksn) != 0:
-            raise _invalid("load_key.ksn_hex: the initial KSN's transaction counter must be 0")
+        request = load_key_request(params, self.options.key_slot)
         cancel.raise_if_canceled()
-        request = p.LoadKey(self.options.key_slot, algorithm, key, ksn)
         reply = self._ask(request, p.KeyLoadedReply)
         log_event(
             log,
@@ -372,7 +335,7 @@ class EppDriver(Driver):
         }
 
     def cmd_kcv(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_params("kcv", params)
+        param.only(params, (), command="kcv")
         reply = self._ask(p.GetKcv(self.options.key_slot), p.KcvReply)
         return {
             "slot": self.options.key_slot,
@@ -381,7 +344,7 @@ class EppDriver(Driver):
         }
 
     def cmd_ksn(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_params("ksn", params)
+        param.only(params, (), command="ksn")
         reply = self._ask(p.GetKsn(self.options.key_slot), p.KsnReply)
         counter = ksn_counter.ksn_counter(reply.algorithm, reply.ksn)
         return {
@@ -394,7 +357,7 @@ class EppDriver(Driver):
         }
 
     def cmd_erase_keys(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _no_params("erase_keys", params)
+        param.only(params, (), command="erase_keys")
         self._request(p.EraseKeys(self.options.key_slot))
         log_event(
             log, "epp_keys_erased", device=self.context.device_name, slot=self.options.key_slot
@@ -443,8 +406,8 @@ class EppDriver(Driver):
     def read_signature(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         """The customer signs on the pad's screen: returns the signature as a PNG (base64)
         with its SHA-256. Params: ``timeout_s`` (1-255, default 60)."""
-        _only("read_signature", params, {"timeout_s"})
-        timeout_s = _int(params, "timeout_s", 60, 1, 255)
+        param.only(params, {"timeout_s"}, command="read_signature")
+        timeout_s = param.whole_number(params, "timeout_s", 60, 1, 255, command="read_signature")
         cancel.raise_if_canceled()
         self._request(p.SignStart(timeout_s))
         deadline = time.monotonic() + timeout_s + ENTRY_GUARD
@@ -528,59 +491,3 @@ class EppDriver(Driver):
 
     def _abandon_entry(self) -> None:
         self._send(p.CancelEntry())  # best effort: the PIN pad has stopped answering
-
-
-def _no_params(command: str, params: dict[str, Any]) -> None:
-    _only(command, params, set())
-
-
-def _only(command: str, params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise _invalid(f"{command}.{unknown[0]}: unknown parameter")
-
-
-def _hex(value: Any, what: str, lengths: set[int]) -> bytes | None:
-    """Bytes of a hex string of one of ``lengths`` digits; None when it is not one.
-
-    The value itself never appears in an error: it may be key material."""
-    if not isinstance(value, str):
-        if value is None:
-            raise _invalid(f"{what}: required")
-        raise _invalid(f"{what}: expected a hex string, got {type(value).__name__}")
-    if len(value) not in lengths:
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise _invalid(f"{what}: not hexadecimal") from None
-
-
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(f"read_pin.{name}: expected an integer, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise _invalid(f"read_pin.{name}: must be {low}-{high}, got {value}")
-    return value
-
-
-def pin_request(params: dict[str, Any], slot: int) -> p.StartPin:
-    """Validate ``read_pin``'s parameters; errors never repeat the PAN."""
-    _only("read_pin", params, {"pan", "min_len", "max_len", "timeout_s", "format"})
-    pan = params.get("pan")
-    if isinstance(pan, int) and not isinstance(pan, bool):
-        pan = str(pan)  # branchline-diag turns digit strings into JSON numbers
-    if not isinstance(pan, str) or not pan.isascii() or not pan.isdigit():
-        raise _invalid(f"read_pin.pan: required, {p.PAN_MIN}-{p.PAN_MAX} digits")
-    if not p.PAN_MIN <= len(pan) <= p.PAN_MAX:
-        raise _invalid(
-            f"read_pin.pan: must be {p.PAN_MIN}-{p.PAN_MAX} digits, got {len(pan)} digits"
-        )
-    min_len = _int(params, "min_len", 4, p.PIN_MIN, p.PIN_MAX)
-    max_len = _int(params, "max_len", p.PIN_MAX, min_len, p.PIN_MAX)
-    timeout_s = _int(params, "timeout_s", 30, 1, 255)
-    fmt = params.get("format")
-    if fmt is not None and (isinstance(fmt, bool) or fmt not in (0, 4)):
-        raise _invalid("read_pin.format: must be 0 (TDES) or 4 (AES)")
-    return p.StartPin(slot, min_len, max_len, timeout_s, fmt, pan)

@@ -1,26 +1,6 @@
 """Pneumatic tube station driver: Modbus RTU to the station controller, GPIO for its sensors.
 
-Options in ``[device.tube_station]``:
-
-=======================  ====================================================================
-``port``                 RS-485 adapter path or pyserial URL
-``baudrate``             2400…115200 (default 19200)
-``parity``               ``E`` (default, as Modbus over Serial Line asks), ``O`` or ``N``
-                         (no parity means two stop bits)
-``unit_id``              the controller's Modbus address, 1…247 (default 1)
-``response_timeout``     seconds to wait for each reply (default 0.5)
-``retries``              extra attempts of an unanswered request (default 2)
-``send_timeout``         seconds a carrier may take to leave before it counts as jammed
-                         (default 15)
-``transit_timeout``      seconds a carrier may travel before it counts as lost (default 180)
-``sensor_grace``         seconds GPIO and controller sensors may disagree (default 2)
-``gpio``                 ``periphery`` (default) or ``sim``
-``gpio_chip``            periphery: GPIO character device (default ``/dev/gpiochip0``)
-``carrier_present_line`` periphery: line of the carrier-present sensor (required)
-``door_closed_line``     periphery: line of the door-closed sensor (required)
-``gpio_active_low``      periphery: both sensors read low when set (default false)
-``gpio_sim_path``        sim: the state file the simulator writes (required)
-=======================  ====================================================================
+Options: ``options.py`` (the ``[device.tube_station]`` table).
 
 The register map is in ``registers.py``. Every action is one write of holding registers 0-2
 (command + carrier id); the driver then waits until the controller has cleared COMMAND and
@@ -39,6 +19,7 @@ import time
 from typing import Any
 
 from branchline.common.config_reader import SectionReader
+from branchline.drivers import params as param
 from branchline.drivers.base import (
     CancelToken,
     CommandCanceled,
@@ -86,49 +67,11 @@ REFUSALS: dict[CommandResult, tuple[Completion, str]] = {
 }
 
 
-def _invalid(message: str) -> DeviceError:
-    return DeviceError(Completion.INVALID_DATA, "invalid_params", message)
-
-
-def _check_params(params: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
-        raise _invalid(f"{unknown[0]}: unknown parameter (known: {known})")
-
-
-def carrier_id_param(params: dict[str, Any], *, required: bool) -> int:
-    value = params.get("carrier_id")
-    if value is None:
-        if required:
-            raise _invalid("carrier_id: required")
-        return 0
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= reg.MAX_U32:
-        raise _invalid(f"carrier_id: expected a whole number 1…{reg.MAX_U32}, got {value!r}")
-    return value
-
-
-def seconds_param(params: dict[str, Any], name: str, default: float) -> float:
-    value = params.get(name, default)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= MAX_WAIT:
-        raise _invalid(
-            f"{name}: expected seconds above 0 and at most {MAX_WAIT:.0f}, got {value!r}"
-        )
-    return float(value)
-
-
-def bool_param(params: dict[str, Any], name: str, default: bool) -> bool:
-    value = params.get(name, default)
-    if not isinstance(value, bool):
-        raise _invalid(f"{name}: expected true or false, got {value!r}")
-    return value
+def _carrier_id(params: dict[str, Any], *, required: bool) -> int:
+    # Carrier ids are typed by people (teller screens, diag), so a string of digits is fine.
+    if not required and params.get("carrier_id") is None:
+        return 0  # whatever carrier is present
+    return param.whole_number(params, "carrier_id", None, 1, reg.MAX_U32, digits_ok=True)
 
 
 def where(seen: Observation) -> str:
@@ -322,7 +265,7 @@ class ModbusTubeStationDriver(Driver):
     # -- command handlers ----------------------------------------------------------------------
 
     def status(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         seen, verdict = self._assess()
         s = seen.snapshot
         return {
@@ -345,13 +288,8 @@ class ModbusTubeStationDriver(Driver):
             },
         }
 
-    def _dispatch(
-        self, command: Command, carrier_id: int, cancel: CancelToken, back: bool
-    ) -> dict[str, Any]:
-        """Send the carrier and follow it until it arrives at the far station (or, for a test
-        carrier, back here); every distinct state pair seen is reported."""
-        seen, verdict = self._assess()
-        self._fail_if_faulty(verdict)
+    def _ready_to_send(self, seen: Observation, carrier_id: int, back: bool) -> int:
+        """The carrier to send, once the station is loaded with it and its door is closed."""
         s = seen.snapshot
         if s.state is not StationState.LOADED or not (
             s.carrier_present and seen.gpio.carrier_present
@@ -372,7 +310,16 @@ class ModbusTubeStationDriver(Driver):
                 "wrong_carrier",
                 f"carrier_id: the station holds carrier {s.present_carrier_id}, not {carrier_id}",
             )
-        carrier_id = carrier_id or s.present_carrier_id
+        return carrier_id or s.present_carrier_id
+
+    def _dispatch(
+        self, command: Command, carrier_id: int, cancel: CancelToken, back: bool
+    ) -> dict[str, Any]:
+        """Send the carrier and follow it until it arrives at the far station (or, for a test
+        carrier, back here); every distinct state pair seen is reported."""
+        seen, verdict = self._assess()
+        self._fail_if_faulty(verdict)
+        carrier_id = self._ready_to_send(seen, carrier_id, back)
         started = time.monotonic()
         states = [where(seen)]
         self._command(command, carrier_id)
@@ -409,21 +356,21 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def send(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, {"carrier_id"})
-        carrier_id = carrier_id_param(params, required=True)
+        param.only(params, {"carrier_id"})
+        carrier_id = _carrier_id(params, required=True)
         return self._dispatch(Command.SEND, carrier_id, cancel, back=False)
 
     def send_test(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         """Technician: send the (empty) test carrier in the station to the far station, which
         returns it by itself; passes when it is back here."""
-        _check_params(params, {"carrier_id"})
+        param.only(params, {"carrier_id"})
         result = self._dispatch(
-            Command.SEND_TEST, carrier_id_param(params, required=False), cancel, back=True
+            Command.SEND_TEST, _carrier_id(params, required=False), cancel, back=True
         )
         return {**result, "result": "passed"}
 
     def prepare_receive(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         seen, verdict = self._assess()
         self._fail_if_faulty(verdict)
         self._need_door_closed(seen, "receive")
@@ -432,8 +379,8 @@ class ModbusTubeStationDriver(Driver):
         return {"state": state_name(StationState.READY_TO_RECEIVE)}
 
     def wait_arrival(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, {"timeout_s"})
-        timeout = seconds_param(params, "timeout_s", DEFAULT_WAIT)
+        param.only(params, {"timeout_s"})
+        timeout = param.seconds(params, "timeout_s", DEFAULT_WAIT, maximum=MAX_WAIT, text_ok=True)
         started = time.monotonic()
         seen, verdict = self._assess()
         self._fail_if_faulty(verdict)
@@ -469,18 +416,18 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def open_door(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         return self._door(Command.OPEN_DOOR)
 
     def close_door(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         return self._door(Command.CLOSE_DOOR)
 
     def wait_removed(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         """Wait until the customer has taken the carrier out, then (by default) close the door."""
-        _check_params(params, {"timeout_s", "close"})
-        timeout = seconds_param(params, "timeout_s", DEFAULT_WAIT)
-        close = bool_param(params, "close", True)
+        param.only(params, {"timeout_s", "close"})
+        timeout = param.seconds(params, "timeout_s", DEFAULT_WAIT, maximum=MAX_WAIT, text_ok=True)
+        close = param.flag(params, "close", True)
         started = time.monotonic()
         seen = self._observe()
         if seen.snapshot.carrier_present and seen.door_closed:
@@ -508,7 +455,7 @@ class ModbusTubeStationDriver(Driver):
         }
 
     def reset_fault(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        _check_params(params, set())
+        param.only(params, ())
         self._command(Command.RESET_FAULT)
         self._watch.reset()
         seen, verdict = self._assess()

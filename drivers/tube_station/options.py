@@ -1,4 +1,25 @@
-"""The tube-station driver's options, read strictly from its ``[device.tube_station]`` table."""
+"""The tube-station driver's options, read strictly from its ``[device.tube_station]`` table.
+
+=======================  ====================================================================
+``port``                 RS-485 adapter path or pyserial URL
+``baudrate``             2400…115200 (default 19200)
+``parity``               ``E`` (default, as Modbus over Serial Line asks), ``O`` or ``N``
+                         (no parity means two stop bits)
+``unit_id``              the controller's Modbus address, 1…247 (default 1)
+``response_timeout``     seconds to wait for each reply (default 0.5)
+``retries``              extra attempts of an unanswered request (default 2)
+``send_timeout``         seconds a carrier may take to leave before it counts as jammed
+                         (default 15)
+``transit_timeout``      seconds a carrier may travel before it counts as lost (default 180)
+``sensor_grace``         seconds GPIO and controller sensors may disagree (default 2)
+``gpio``                 ``periphery`` (default) or ``sim``
+``gpio_chip``            periphery: GPIO character device (default ``/dev/gpiochip0``)
+``carrier_present_line`` periphery: line of the carrier-present sensor (required)
+``door_closed_line``     periphery: line of the door-closed sensor (required)
+``gpio_active_low``      periphery: both sensors read low when set (default false)
+``gpio_sim_path``        sim: the state file the simulator writes (required)
+=======================  ====================================================================
+"""
 
 from __future__ import annotations
 

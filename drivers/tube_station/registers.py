@@ -63,6 +63,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+from branchline.drivers.malformed import Malformed
+
 HR_COMMAND = 0
 HR_SEND_CARRIER_ID = 1
 HOLDING_COUNT = 3
@@ -88,14 +90,6 @@ DI_BLOWER_RUNNING = 2
 DISCRETE_COUNT = 3
 
 MAX_U32 = 0xFFFF_FFFF
-
-
-@dataclass(frozen=True)
-class Malformed:
-    """Register contents that make no sense: ``reason`` says which, ``raw`` holds them."""
-
-    reason: str
-    raw: tuple[int, ...] = ()
 
 
 class Command(IntEnum):
@@ -200,7 +194,7 @@ def encode_command(request: CommandRequest) -> list[int]:
     return [int(request.command), *_split(request.carrier_id)]
 
 
-def decode_command(registers: Sequence[int]) -> CommandRequest | Malformed:
+def decode_command(registers: Sequence[int]) -> CommandRequest | Malformed[tuple[int, ...]]:
     """The simulator's side: what the host wrote to holding registers 0..2."""
     problem = _registers_problem(registers, HOLDING_COUNT, "holding")
     if problem:
@@ -230,7 +224,7 @@ def encode_snapshot(snapshot: StationSnapshot) -> tuple[list[int], list[bool]]:
 
 def decode_snapshot(
     registers: Sequence[int], discrete_inputs: Sequence[bool]
-) -> StationSnapshot | Malformed:
+) -> StationSnapshot | Malformed[tuple[int, ...]]:
     """Never raises: a wrong count or an out-of-range value comes back as Malformed."""
     problem = _registers_problem(registers, INPUT_COUNT, "input")
     if problem:
@@ -273,7 +267,7 @@ def encode_line(line: LineStatus) -> list[int]:
     ]
 
 
-def decode_line(registers: Sequence[int]) -> LineStatus | Malformed:
+def decode_line(registers: Sequence[int]) -> LineStatus | Malformed[tuple[int, ...]]:
     """Never raises: a wrong count or an unknown code comes back as Malformed."""
     problem = _registers_problem(registers, LINE_COUNT, "line block")
     if problem:

@@ -16,7 +16,7 @@ from datetime import date
 from branchline.drivers.card_reader import apdu, emv_tlv
 from branchline.drivers.card_reader.apdu import CommandApdu, ResponseApdu
 from branchline.drivers.card_reader.emv_tlv import AflEntry, Tlv, Track2Equivalent
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.malformed import Malformed
 
 # A plausible T=0 ATR: TS 3B, T0 68 (TB1, 8 historical bytes) ... (no TCK for T=0 only).
 DEFAULT_ATR = bytes.fromhex("3B6800000073C84013009000")

@@ -2,7 +2,7 @@
 
 Run it with ``python -m branchline.sim.hsm --listen 127.0.0.1:0 --keystore FILE``; the
 ``payshield`` HSM backend talks to it exactly as to a real payShield, apart from the key
-references documented in :mod:`branchline.server.hsm.payshield.wire`.
+references documented in :mod:`branchline.common.hsm.payshield.wire`.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ import signal
 import sys
 from pathlib import Path
 
+from branchline.common.hsm.errors import HsmError
+from branchline.common.hsm.keystore import DEFAULT_KEYSTORE, KEYSTORE_ENV, MasterKey
+from branchline.common.hsm.soft import SoftHsm
 from branchline.common.logs import setup_logging
-from branchline.server.hsm.errors import HsmError
-from branchline.server.hsm.keystore import DEFAULT_KEYSTORE, KEYSTORE_ENV, MasterKey
-from branchline.server.hsm.soft import SoftHsm
 
 from .emulation import PayShieldEmulation
 from .server import PayShieldServer

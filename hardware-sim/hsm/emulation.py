@@ -1,7 +1,7 @@
 """What the simulated payShield answers: one payload in, one payload out, never a raise.
 
 Commands are decoded with the same layouts the client encodes
-(:mod:`branchline.server.hsm.payshield.messages`) and carried out by the soft backend on
+(:mod:`branchline.common.hsm.payshield.messages`) and carried out by the soft backend on
 the simulator's own keystore, so the two backends give identical results. Anything
 malformed gets the payShield error code for it; an unexpected failure answers 41
 (internal error) and is logged, and the connection stays usable.
@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import logging
 
-from branchline.common.logs import log_event
-from branchline.common.paycrypto import aes_kcv
-from branchline.server.hsm.errors import (
+from branchline.common.hsm.errors import (
     HsmError,
     KeyNotFoundError,
     KeystoreError,
     MasterKeyError,
 )
-from branchline.server.hsm.interface import Ibm3624Record, KeyType, PvvRecord
-from branchline.server.hsm.payshield import messages as m
-from branchline.server.hsm.payshield.errorcodes import code_for
-from branchline.server.hsm.payshield.wire import (
+from branchline.common.hsm.interface import Ibm3624Record, KeyType, PvvRecord
+from branchline.common.hsm.payshield import messages as m
+from branchline.common.hsm.payshield.errorcodes import code_for
+from branchline.common.hsm.payshield.wire import (
     FieldError,
     Fields,
     Message,
     parse_message,
     response_code,
 )
-from branchline.server.hsm.soft import SoftHsm
+from branchline.common.hsm.soft import SoftHsm
+from branchline.common.logs import log_event
+from branchline.common.paycrypto import aes_kcv
 
 log = logging.getLogger("branchline.sim.hsm")
 

@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 
+from branchline.common.hsm.payshield.wire import frame
 from branchline.common.logs import log_event
-from branchline.server.hsm.payshield.wire import frame
 
 from .emulation import PayShieldEmulation
 

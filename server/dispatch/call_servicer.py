@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import TELLER, Authorizer
 from branchline.server.dispatch import call_convert as convert
+from branchline.server.dispatch.boundary import bound, identify, link_refusal, rpc
 from branchline.server.dispatch.calls import CallService, CallView, Outcome
-from branchline.server.dispatch.model import Actor, DispatchError
-from branchline.server.dispatch.service import TERMINAL
-from branchline.server.dispatch.servicer import _identify, _run
+from branchline.server.dispatch.model import Actor
+from branchline.server.dispatch.tasks.core import TERMINAL
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.v1 import calls_pb2 as pb
 from branchline.v1 import calls_pb2_grpc as pb_grpc
@@ -46,47 +47,53 @@ class CallsServicer(pb_grpc.CallsServicer):
         self._service = service
         self._auth = auth
 
-    async def _teller(self, context: grpc.aio.ServicerContext, rpc: str) -> Actor:
-        return await _identify(self._auth, context, (TELLER,), f"Calls.{rpc}")
+    async def _teller(self, context: grpc.aio.ServicerContext, method: str) -> Actor:
+        return await identify(self._auth, context, (TELLER,), f"Calls.{method}")
 
+    @rpc
     async def ListQueue(
         self, request: pb.ListQueueRequest, context: grpc.aio.ServicerContext
     ) -> pb.CallList:
         actor = await self._teller(context, "ListQueue")
-        views = await _run(context, self._service.queue, actor)
+        views = await asyncio.to_thread(self._service.queue, actor)
         return pb.CallList(calls=[convert.call_to_pb(v) for v in views])
 
+    @rpc
     async def CurrentCall(
         self, request: pb.CurrentCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.Call:
         actor = await self._teller(context, "CurrentCall")
-        return convert.call_to_pb(await _run(context, self._service.current, actor))
+        return convert.call_to_pb(await asyncio.to_thread(self._service.current, actor))
 
+    @rpc
     async def AnswerCall(
         self, request: pb.AnswerCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.Call:
         actor = await self._teller(context, "AnswerCall")
-        view = await _run(context, self._service.answer, actor, request.call_id)
+        view = await asyncio.to_thread(self._service.answer, actor, request.call_id)
         log_event(log, "call_answered", call_id=view.call_id, teller=actor.id)
         return convert.call_to_pb(view)
 
+    @rpc
     async def EndCall(
         self, request: pb.EndCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.Call:
         actor = await self._teller(context, "EndCall")
-        view = await _run(context, self._service.end, actor, request.call_id, request.reason)
+        view = await asyncio.to_thread(self._service.end, actor, request.call_id, request.reason)
         log_event(log, "call_ended", call_id=view.call_id, teller=actor.id)
         return convert.call_to_pb(view)
 
+    @rpc
     async def SendSignal(
         self, request: pb.SendSignalRequest, context: grpc.aio.ServicerContext
     ) -> pb.CallSignal:
         actor = await self._teller(context, "SendSignal")
-        signal = await _run(
-            context, self._service.add_signal, actor, request.call_id, request.kind, request.payload
+        signal = await asyncio.to_thread(
+            self._service.add_signal, actor, request.call_id, request.kind, request.payload
         )
         return convert.signal_to_pb(signal)
 
+    @rpc
     async def WatchSignals(
         self, request: pb.WatchSignalsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.CallSignal]:
@@ -94,8 +101,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         last = max(0, request.after_id)
         first = True
         while True:
-            signals = await _run(
-                context,
+            signals = await asyncio.to_thread(
                 self._service.signals_after,
                 actor,
                 request.call_id,
@@ -109,12 +115,12 @@ class CallsServicer(pb_grpc.CallsServicer):
             if not signals:
                 await asyncio.sleep(WATCH_POLL_SECONDS)
 
+    @rpc
     async def SendCommand(
         self, request: pb.SendCommandRequest, context: grpc.aio.ServicerContext
     ) -> pb.PeripheralCommand:
         actor = await self._teller(context, "SendCommand")
-        command = await _run(
-            context,
+        command = await asyncio.to_thread(
             self._service.send_command,
             actor,
             request.call_id,
@@ -132,6 +138,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         )
         return convert.command_to_pb(command)
 
+    @rpc
     async def WatchResults(
         self, request: pb.WatchResultsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.PeripheralCommand]:
@@ -140,8 +147,8 @@ class CallsServicer(pb_grpc.CallsServicer):
         after = max(0, request.after_id)
         sent: set[int] = set()
         while True:
-            commands = await _run(
-                context, self._service.commands_after, actor, request.call_id, after
+            commands = await asyncio.to_thread(
+                self._service.commands_after, actor, request.call_id, after
             )
             fresh = [c for c in commands if c.completion is not None and c.command_id not in sent]
             for command in fresh:
@@ -185,13 +192,6 @@ class CallLink:
         # A new stream: everything current is pushed again.
         self._pushed[terminal_id] = _Pushed()
 
-    @staticmethod
-    def _error(message: link_pb2.TerminalMessage, exc: DispatchError) -> link_pb2.ServerMessage:
-        return link_pb2.ServerMessage(
-            ack_seq=message.seq,
-            error=link_pb2.RequestError(code=exc.code.lower(), message=exc.message),
-        )
-
     async def _call_request(
         self, terminal_id: str, message: link_pb2.TerminalMessage
     ) -> link_pb2.ServerMessage:
@@ -199,6 +199,7 @@ class CallLink:
         terminal = await asyncio.to_thread(fleet_registry.get_terminal, self._engine, terminal_id)
         branch = terminal.branch if terminal is not None else ""
         try:
+            bound(body)
             view = await asyncio.to_thread(
                 self._service.request_call,
                 Actor(TERMINAL, terminal_id),
@@ -207,8 +208,8 @@ class CallLink:
                 body.business_type,
                 convert.MODE_BY_PB.get(body.mode, ""),
             )
-        except DispatchError as exc:
-            return self._error(message, exc)
+        except DomainError as exc:
+            return link_refusal(message, "call_request", exc)
         log_event(
             log,
             "call_requested",
@@ -225,11 +226,12 @@ class CallLink:
     ) -> link_pb2.ServerMessage:
         body = message.call_leave
         try:
+            bound(body)
             view = await asyncio.to_thread(
                 self._service.leave, Actor(TERMINAL, terminal_id), body.call_id, body.reason
             )
-        except DispatchError as exc:
-            return self._error(message, exc)
+        except DomainError as exc:
+            return link_refusal(message, "call_leave", exc)
         log_event(log, "call_left", call_id=view.call_id, terminal_id=terminal_id)
         return link_pb2.ServerMessage(ack_seq=message.seq, call_update=convert.call_to_pb(view))
 
@@ -238,6 +240,7 @@ class CallLink:
     ) -> link_pb2.ServerMessage:
         body = message.call_signal
         try:
+            bound(body)
             signal = await asyncio.to_thread(
                 self._service.add_signal,
                 Actor(TERMINAL, terminal_id),
@@ -245,8 +248,8 @@ class CallLink:
                 body.kind,
                 body.payload,
             )
-        except DispatchError as exc:
-            return self._error(message, exc)
+        except DomainError as exc:
+            return link_refusal(message, "call_signal", exc)
         return link_pb2.ServerMessage(
             ack_seq=message.seq, call_ack=pb.CallAck(call_id=signal.call_id, id=signal.signal_id)
         )
@@ -270,11 +273,12 @@ class CallLink:
             signature_sha256=body.signature_sha256,
         )
         try:
+            bound(body)
             command = await asyncio.to_thread(
                 self._service.record_outcome, Actor(TERMINAL, terminal_id), outcome
             )
-        except DispatchError as exc:
-            return self._error(message, exc)
+        except DomainError as exc:
+            return link_refusal(message, "command_outcome", exc)
         log_event(
             log,
             "device_command_done",
@@ -293,13 +297,14 @@ class CallLink:
         self, terminal_id: str, message: link_pb2.TerminalMessage
     ) -> link_pb2.ServerMessage:
         try:
+            bound(message.call_query)
             views = await asyncio.to_thread(
                 self._service.terminal_calls,
                 Actor(TERMINAL, terminal_id),
                 message.call_query.call_id,
             )
-        except DispatchError as exc:
-            return self._error(message, exc)
+        except DomainError as exc:
+            return link_refusal(message, "call_query", exc)
         return link_pb2.ServerMessage(
             ack_seq=message.seq, call_list=pb.CallList(calls=[convert.call_to_pb(v) for v in views])
         )

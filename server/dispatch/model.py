@@ -1,4 +1,5 @@
-"""Plain records of the dispatch core and the errors its operations raise.
+"""Plain records of the dispatch core. Its operations raise the errors of
+``branchline.common.errors`` (the field path and the rule as data).
 
 States and kinds are short strings (stored as such); the gRPC layer maps them to enums.
 """
@@ -47,37 +48,6 @@ OFF_DUTY = "off_duty"
 
 TELLER = "teller"
 LOBBY = "lobby"
-
-
-class DispatchError(Exception):
-    """A refused operation. ``code`` is a gRPC status name; the message names the field
-    (invalid_argument) or the rule (permission_denied) that refused it."""
-
-    code = "FAILED_PRECONDITION"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidArgument(DispatchError):
-    code = "INVALID_ARGUMENT"
-
-
-class NotFound(DispatchError):
-    code = "NOT_FOUND"
-
-
-class PermissionDenied(DispatchError):
-    code = "PERMISSION_DENIED"
-
-
-class FailedPrecondition(DispatchError):
-    code = "FAILED_PRECONDITION"
-
-
-class AlreadyExists(DispatchError):
-    code = "ALREADY_EXISTS"
 
 
 @dataclass(frozen=True)

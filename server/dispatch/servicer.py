@@ -2,25 +2,28 @@
 
 Roles: ``Dispatch`` is for tellers and lobby managers, ``Tasks`` for mobile-counter
 terminals, ``DispatchAdmin`` for operators. Scope rules (own offers, own branch, own
-tasks) are the service's; its errors become gRPC statuses with their message.
+tasks) are the service's. Every method is ``@rpc`` (``boundary``): its request's text
+fields bounded first, each refusal a status whose details name the field (``BadRequest``)
+and the reason or rule (``ErrorInfo``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer
 from branchline.server.dispatch import convert
-from branchline.server.dispatch.model import Actor, DispatchError, LobbyManager
-from branchline.server.dispatch.service import DispatchService, EventScope
+from branchline.server.dispatch.boundary import identify, rpc
+from branchline.server.dispatch.model import Actor, LobbyManager
+from branchline.server.dispatch.tasks import DispatchService, EventScope
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -30,39 +33,14 @@ WATCH_POLL_SECONDS = 0.2
 MOBILE_COUNTER = "mobile_counter"
 STAFF = (TELLER, LOBBY)
 
-T = TypeVar("T")
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: DispatchError) -> NoReturn:
-    await context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
-    raise AssertionError("abort returned")  # abort always raises
-
-
-async def _run(context: grpc.aio.ServicerContext, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-    """Run a (blocking) service call off the event loop; its refusal becomes the status."""
-    try:
-        return await asyncio.to_thread(fn, *args, **kw)
-    except DispatchError as exc:
-        await _abort(context, exc)
-
-
-async def _identify(
-    auth: Authorizer, context: grpc.aio.ServicerContext, roles: Sequence[str], rpc: str
-) -> Actor:
-    principal = await auth.identify(context, roles, rpc)
-    return Actor(principal.role, principal.name)
-
 
 async def _watch(
     service: DispatchService,
     scope: EventScope,
     after_event_id: int,
-    context: grpc.aio.ServicerContext,
 ) -> AsyncIterator[pb.DispatchEvent]:
     if after_event_id < 0:
-        await context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, "after_event_id: must not be negative"
-        )
+        raise InvalidArgument("after_event_id", "must not be negative", reason="out_of_range")
     last = after_event_id
     if last == 0:
         last = await asyncio.to_thread(service.latest_event_id)
@@ -91,80 +69,84 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self._auth = auth
 
     async def _staff(
-        self, context: grpc.aio.ServicerContext, rpc: str, roles: Sequence[str] = STAFF
+        self, context: grpc.aio.ServicerContext, method: str, roles: Sequence[str] = STAFF
     ) -> Actor:
-        return await _identify(self._auth, context, roles, f"Dispatch.{rpc}")
+        return await identify(self._auth, context, roles, f"Dispatch.{method}")
 
+    @rpc
     async def WhoAmI(
         self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         actor = await self._staff(context, "WhoAmI")
-        return convert.staff_to_pb(await _run(context, self._service.staff, actor))
+        return convert.staff_to_pb(await asyncio.to_thread(self._service.staff, actor))
 
+    @rpc
     async def SetDuty(
         self, request: pb.SetDutyRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         actor = await self._staff(context, "SetDuty")
-        record = await _run(
-            context, self._service.set_duty, actor, request.on_duty, request.teller_id or None
+        record = await asyncio.to_thread(
+            self._service.set_duty, actor, request.on_duty, request.teller_id or None
         )
         log_event(
             log, "duty", actor=str(actor), teller=request.teller_id or actor.id, on=request.on_duty
         )
         return convert.staff_to_pb(record)
 
+    @rpc
     async def SetPresence(
         self, request: pb.SetPresenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         actor = await self._staff(context, "SetPresence", (TELLER,))
         return convert.staff_to_pb(
-            await _run(context, self._service.set_presence, actor, request.away)
+            await asyncio.to_thread(self._service.set_presence, actor, request.away)
         )
 
+    @rpc
     async def GetRoster(
         self, request: pb.GetRosterRequest, context: grpc.aio.ServicerContext
     ) -> pb.Roster:
         actor = await self._staff(context, "GetRoster", (LOBBY,))
-        return await _roster(self._service, actor, request.branch, context)
+        return await _roster(self._service, actor, request.branch)
 
+    @rpc
     async def WatchDispatch(
         self, request: pb.WatchDispatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.DispatchEvent]:
         actor = await self._staff(context, "WatchDispatch")
-        record = await _run(context, self._service.staff, actor)
+        record = await asyncio.to_thread(self._service.staff, actor)
         if isinstance(record, LobbyManager):
             scope = EventScope(branch=record.branch_id)
         else:
             scope = EventScope(teller_id=actor.id)
-        async for event in _watch(self._service, scope, request.after_event_id, context):
+        async for event in _watch(self._service, scope, request.after_event_id):
             yield event
 
+    @rpc
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTasksResponse:
         actor = await self._staff(context, "ListTasks")
-        return await _list(self._service, actor, request, context)
+        return await _list(self._service, actor, request)
 
+    @rpc
     async def GetTask(
         self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "GetTask")
         return convert.task_to_pb(
-            await _run(context, self._service.get_task, actor, request.task_id)
+            await asyncio.to_thread(self._service.get_task, actor, request.task_id)
         )
 
+    @rpc
     async def AnswerOffer(
         self, request: pb.AnswerOfferRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "AnswerOffer", (TELLER,))
         answer = convert.ANSWER_BY_PB.get(request.answer)
         if answer is None:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "answer: must be accept, wait or reject"
-            )
-        assert answer is not None
-        task = await _run(
-            context,
+            raise InvalidArgument("answer", "must be accept, wait or reject", reason="required")
+        task = await asyncio.to_thread(
             self._service.answer_offer,
             actor,
             request.task_id,
@@ -176,12 +158,12 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         log_event(log, "offer_answered", task_id=request.task_id, teller=actor.id, answer=answer)
         return convert.task_to_pb(task)
 
+    @rpc
     async def Reassign(
         self, request: pb.ReassignRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "Reassign")
-        task = await _run(
-            context,
+        task = await asyncio.to_thread(
             self._service.reassign,
             actor,
             request.task_id,
@@ -193,12 +175,12 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         )
         return convert.task_to_pb(task)
 
+    @rpc
     async def Designate(
         self, request: pb.DesignateRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "Designate", (LOBBY,))
-        task = await _run(
-            context,
+        task = await asyncio.to_thread(
             self._service.designate,
             actor,
             request.task_id,
@@ -210,26 +192,26 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         )
         return convert.task_to_pb(task)
 
+    @rpc
     async def GetMaterial(
         self, request: pb.GetMaterialRequest, context: grpc.aio.ServicerContext
     ) -> pb.MaterialData:
         actor = await self._staff(context, "GetMaterial")
-        material, data = await _run(
-            context, self._service.get_material, actor, request.task_id, request.sha256
+        material, data = await asyncio.to_thread(
+            self._service.get_material, actor, request.task_id, request.sha256
         )
         return pb.MaterialData(material=convert.material_to_pb(material), data=data)
 
+    @rpc
     async def CompleteTask(
         self, request: pb.CompleteTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "CompleteTask", (TELLER,))
         if request.outcome not in (pb.RESULT_OUTCOME_SUCCESS, pb.RESULT_OUTCOME_FAILURE):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "outcome: must be success or failure"
-            )
+            raise InvalidArgument("outcome", "must be success or failure", reason="required")
         success = request.outcome == pb.RESULT_OUTCOME_SUCCESS
-        task = await _run(
-            context, self._service.complete, actor, request.task_id, success, request.reason
+        task = await asyncio.to_thread(
+            self._service.complete, actor, request.task_id, success, request.reason
         )
         log_event(log, "task_completed", task_id=request.task_id, teller=actor.id, success=success)
         return convert.task_to_pb(task)
@@ -243,32 +225,31 @@ class TasksServicer(pb_grpc.TasksServicer):
         self._auth = auth
         self._engine = engine
 
-    async def _origin(self, context: grpc.aio.ServicerContext, rpc: str) -> tuple[Actor, str]:
+    async def _origin(self, context: grpc.aio.ServicerContext, method: str) -> tuple[Actor, str]:
         """The calling terminal and its branch; it must be registered as a mobile counter."""
-        name = f"Tasks.{rpc}"
-        actor = await _identify(self._auth, context, (TERMINAL,), name)
+        name = f"Tasks.{method}"
+        actor = await identify(self._auth, context, (TERMINAL,), name)
         terminal = await asyncio.to_thread(fleet_registry.get_terminal, self._engine, actor.id)
         if terminal is None:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
+            raise PermissionDenied(
                 f"{name} is for mobile-counter terminals: terminal {actor.id} has never "
                 "registered over TerminalLink",
+                rule="mobile_counter_only",
             )
-        assert terminal is not None
         if terminal.kind != MOBILE_COUNTER:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED,
+            raise PermissionDenied(
                 f"{name} is for mobile-counter terminals: terminal {actor.id} is registered "
                 f"as {terminal.kind}",
+                rule="mobile_counter_only",
             )
         return actor, terminal.branch
 
+    @rpc
     async def SendTask(
         self, request: pb.SendTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor, branch = await self._origin(context, "SendTask")
-        task = await _run(
-            context,
+        task = await asyncio.to_thread(
             self._service.send_task,
             actor,
             branch,
@@ -290,12 +271,12 @@ class TasksServicer(pb_grpc.TasksServicer):
         )
         return convert.task_to_pb(task)
 
+    @rpc
     async def UploadMaterial(
         self, request: pb.UploadMaterialRequest, context: grpc.aio.ServicerContext
     ) -> pb.Material:
         actor, _ = await self._origin(context, "UploadMaterial")
-        material = await _run(
-            context,
+        material = await asyncio.to_thread(
             self._service.upload_material,
             actor,
             request.task_id,
@@ -313,37 +294,41 @@ class TasksServicer(pb_grpc.TasksServicer):
         )
         return convert.material_to_pb(material)
 
+    @rpc
     async def GetTask(
         self, request: pb.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor, _ = await self._origin(context, "GetTask")
         return convert.task_to_pb(
-            await _run(context, self._service.get_task, actor, request.task_id)
+            await asyncio.to_thread(self._service.get_task, actor, request.task_id)
         )
 
+    @rpc
     async def ListTasks(
         self, request: pb.ListTasksRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTasksResponse:
         actor, _ = await self._origin(context, "ListTasks")
-        return await _list(self._service, actor, request, context)
+        return await _list(self._service, actor, request)
 
+    @rpc
     async def CancelTask(
         self, request: pb.CancelTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor, _ = await self._origin(context, "CancelTask")
-        task = await _run(
-            context, self._service.cancel_task, actor, request.task_id, request.reason
+        task = await asyncio.to_thread(
+            self._service.cancel_task, actor, request.task_id, request.reason
         )
         return convert.task_to_pb(task)
 
+    @rpc
     async def WatchTasks(
         self, request: pb.WatchTasksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.DispatchEvent]:
         actor, _ = await self._origin(context, "WatchTasks")
         if request.task_id:
-            await _run(context, self._service.get_task, actor, request.task_id)  # access check
+            await asyncio.to_thread(self._service.get_task, actor, request.task_id)  # access check
         scope = EventScope(origin_terminal=actor.id, task_id=request.task_id or None)
-        async for event in _watch(self._service, scope, request.after_event_id, context):
+        async for event in _watch(self._service, scope, request.after_event_id):
             yield event
 
 
@@ -354,15 +339,15 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         self._service = service
         self._auth = auth
 
-    async def _operator(self, context: grpc.aio.ServicerContext, rpc: str) -> Actor:
-        return await _identify(self._auth, context, (OPERATOR,), f"DispatchAdmin.{rpc}")
+    async def _operator(self, context: grpc.aio.ServicerContext, method: str) -> Actor:
+        return await identify(self._auth, context, (OPERATOR,), f"DispatchAdmin.{method}")
 
+    @rpc
     async def AddBranch(
         self, request: pb.AddBranchRequest, context: grpc.aio.ServicerContext
     ) -> pb.Branch:
         await self._operator(context, "AddBranch")
-        branch = await _run(
-            context,
+        branch = await asyncio.to_thread(
             self._service.add_branch,
             request.branch_id,
             request.name,
@@ -370,19 +355,20 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         )
         return convert.branch_to_pb(branch)
 
+    @rpc
     async def ListBranches(
         self, request: pb.ListBranchesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBranchesResponse:
         await self._operator(context, "ListBranches")
-        branches = await _run(context, self._service.list_branches)
+        branches = await asyncio.to_thread(self._service.list_branches)
         return pb.ListBranchesResponse(branches=[convert.branch_to_pb(b) for b in branches])
 
+    @rpc
     async def AddTeller(
         self, request: pb.AddTellerRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         await self._operator(context, "AddTeller")
-        teller = await _run(
-            context,
+        teller = await asyncio.to_thread(
             self._service.add_teller,
             request.teller_id,
             request.name,
@@ -391,12 +377,12 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         )
         return convert.staff_to_pb(teller)
 
+    @rpc
     async def AddLobbyManager(
         self, request: pb.AddLobbyManagerRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         await self._operator(context, "AddLobbyManager")
-        manager = await _run(
-            context,
+        manager = await asyncio.to_thread(
             self._service.add_lobby_manager,
             request.manager_id,
             request.name,
@@ -404,17 +390,16 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         )
         return convert.staff_to_pb(manager)
 
+    @rpc
     async def GetRoster(
         self, request: pb.GetRosterRequest, context: grpc.aio.ServicerContext
     ) -> pb.Roster:
         actor = await self._operator(context, "GetRoster")
-        return await _roster(self._service, actor, request.branch, context)
+        return await _roster(self._service, actor, request.branch)
 
 
-async def _roster(
-    service: DispatchService, actor: Actor, branch: str, context: grpc.aio.ServicerContext
-) -> pb.Roster:
-    tellers, managers = await _run(context, service.roster, actor, branch or None)
+async def _roster(service: DispatchService, actor: Actor, branch: str) -> pb.Roster:
+    tellers, managers = await asyncio.to_thread(service.roster, actor, branch or None)
     shown = branch or (managers[0].branch_id if actor.role == LOBBY and managers else "")
     return pb.Roster(
         branch=shown,
@@ -427,18 +412,14 @@ async def _list(
     service: DispatchService,
     actor: Actor,
     request: pb.ListTasksRequest,
-    context: grpc.aio.ServicerContext,
 ) -> pb.ListTasksResponse:
     states = []
     for i, state in enumerate(request.states):
         name = convert.TASK_STATE_BY_PB.get(state)
         if name is None:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"states[{i}]: unknown task state {state}"
-            )
-        assert name is not None
+            raise InvalidArgument(f"states[{i}]", f"unknown task state {state}")
         states.append(name)
-    tasks = await _run(context, service.list_tasks, actor, states, request.branch or None)
+    tasks = await asyncio.to_thread(service.list_tasks, actor, states, request.branch or None)
     return pb.ListTasksResponse(tasks=[convert.task_to_pb(t) for t in tasks])
 
 

@@ -5,9 +5,10 @@ Lock order, so that transactions on several replicas never deadlock: a task row 
 holds a teller row and looks for a task skips locked tasks (SKIP LOCKED). On SQLite
 BEGIN IMMEDIATE serialises writers and FOR UPDATE is not emitted at all.
 
-The statements on the routing paths are built once, here and in the services, with named
-parameters (``b_...``): building a SQLAlchemy statement costs more Python time than the
-database takes to run most of them, and a built statement is also compiled only once.
+The statements on the routing paths are built once, here, in ``queue`` and in the ``sql``
+modules of ``tasks`` and ``calls``, with named parameters (``b_...``): building a
+SQLAlchemy statement costs more Python time than the database takes to run most of them,
+and a built statement is also compiled only once.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class Tx:
     # Each task row as this transaction last wrote it (UPDATE/INSERT ... RETURNING): read
     # back at the end without another query. Every write to ``tasks`` records itself here.
     task_rows: dict[str, Row[Any]] = field(default_factory=dict)
-    # Each teller row as the service's set_presence, _take and _release last wrote it
+    # Each teller row as duty.set_presence, queue.take and offers.release last wrote it
     # (UPDATE ... RETURNING), for an operation whose every later write to that teller goes
     # through them.
     teller_rows: dict[str, Row[Any]] = field(default_factory=dict)

@@ -3,7 +3,9 @@
 Two backends behind one interface (:class:`Hsm`): ``soft`` (keys in a keystore sealed
 with AES-256-GCM, crypto in process) and ``payshield`` (a Thales payShield 9000/10K over
 its TCP host-command protocol; ``branchline.sim.hsm`` simulates one). :func:`open_hsm`
-builds either from a URL:
+builds either from a URL. The contract, the soft backend and the payShield codec live in
+``branchline.common.hsm`` (the simulator uses them too); this package adds the URL opener and
+the payShield client:
 
 - ``soft:///abs/path/keystore.json`` or ``soft:relative/keystore.json`` (master key from
   ``BRANCHLINE_HSM_MASTER_KEY`` or ``?master_key_file=PATH``);
@@ -15,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import HsmError, InvalidInputError
-from .interface import (
+from branchline.common.hsm.errors import HsmError, InvalidInputError
+from branchline.common.hsm.interface import (
     DEFAULT_DECIMALIZATION_TABLE,
     Algorithm,
     Hsm,
@@ -26,9 +28,10 @@ from .interface import (
     PvvRecord,
     Verification,
 )
-from .keystore import KeyStore, MasterKey
+from branchline.common.hsm.keystore import KeyStore, MasterKey
+from branchline.common.hsm.soft import SoftHsm
+
 from .payshield import PayShieldHsm
-from .soft import SoftHsm
 
 
 def _one(query: dict[str, list[str]], name: str, default: str) -> str:

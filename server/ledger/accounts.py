@@ -18,10 +18,9 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from branchline.common.errors import InvalidArgument, NotFound
 from branchline.server.ledger.money import (
     Asset,
-    InvalidInput,
-    NotFound,
     asset,
     from_minor,
 )
@@ -110,13 +109,11 @@ def bill_from_row(row: Row) -> BillHolding:  # type: ignore[type-arg]
 
 def check_identifier(value: object, field_name: str, limit: int = MAX_ID) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("invalid_argument", f"{field_name}: must not be empty")
+        raise InvalidArgument(field_name, "must not be empty")
     if len(value) > limit:
-        raise InvalidInput(
-            "invalid_argument", f"{field_name}: {len(value)} characters; at most {limit}"
-        )
+        raise InvalidArgument(field_name, f"{len(value)} characters; at most {limit}")
     if not value.isprintable():
-        raise InvalidInput("invalid_argument", f"{field_name}: only printable characters")
+        raise InvalidArgument(field_name, "only printable characters")
     return value
 
 
@@ -125,12 +122,16 @@ def asset_for_kind(kind: str, currency: object, field_name: str) -> Asset:
     of = asset(currency, field_name)
     wants_metal = kind in (METAL, VAULT_METAL)
     if wants_metal and of.kind != "metal":
-        raise InvalidInput(
-            "currency_mismatch", f"{field_name}: a {kind} account holds XAU or XAG, not {of.code}"
+        raise InvalidArgument(
+            field_name,
+            f"a {kind} account holds XAU or XAG, not {of.code}",
+            reason="currency_mismatch",
         )
     if not wants_metal and kind != FX_POSITION and of.kind == "metal":
-        raise InvalidInput(
-            "currency_mismatch", f"{field_name}: a {kind} account holds a currency, not {of.code}"
+        raise InvalidArgument(
+            field_name,
+            f"a {kind} account holds a currency, not {of.code}",
+            reason="currency_mismatch",
         )
     return of
 
@@ -145,17 +146,14 @@ def open_account(
 ) -> Account:
     """Open an empty account; with an explicit ``account_id`` it is idempotent."""
     if kind not in CUSTOMER_KINDS:
-        raise InvalidInput(
-            "invalid_argument",
-            f"account.kind: {kind!r} is not one of {', '.join(CUSTOMER_KINDS)}",
-        )
+        raise InvalidArgument("account.kind", f"{kind!r} is not one of {', '.join(CUSTOMER_KINDS)}")
     of = asset_for_kind(kind, currency, "account.currency")
     new_id = check_identifier(
         account_id if account_id is not None else f"A{uuid.uuid4().hex[:20].upper()}",
         "account.account_id",
     )
     if new_id.startswith("int:"):
-        raise InvalidInput("invalid_argument", "account.account_id: 'int:' is for internal ones")
+        raise InvalidArgument("account.account_id", "'int:' is for internal ones")
     with write_transaction(engine) as conn:
         if (
             conn.execute(
@@ -163,14 +161,12 @@ def open_account(
             ).first()
             is None
         ):
-            raise NotFound("unknown_customer", f"customer {customer_id!r} does not exist")
+            raise NotFound(f"customer {customer_id!r} does not exist", reason="unknown_customer")
         row = conn.execute(select(accounts).where(accounts.c.account_id == new_id)).first()
         if row is not None:
             found = account_from_row(row)
             if (found.customer_id, found.kind, found.currency) != (customer_id, kind, of.code):
-                raise InvalidInput(
-                    "invalid_argument", f"account.account_id: {new_id} exists for another use"
-                )
+                raise InvalidArgument("account.account_id", f"{new_id} exists for another use")
             return found
         conn.execute(
             accounts.insert().values(
@@ -195,13 +191,13 @@ def get_account(engine: Engine, account_id: str) -> Account | None:
     return account_from_row(row) if row is not None else None
 
 
-def customer_accounts(engine: Engine, customer_id: str) -> list[Account]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(accounts)
-            .where(accounts.c.customer_id == customer_id)
-            .order_by(accounts.c.kind, accounts.c.currency, accounts.c.account_id)
-        ).all()
+def customer_accounts(conn: Connection, customer_id: str) -> list[Account]:
+    """The customer's accounts in a stable order (kind, currency, id)."""
+    rows = conn.execute(
+        select(accounts)
+        .where(accounts.c.customer_id == customer_id)
+        .order_by(accounts.c.kind, accounts.c.currency, accounts.c.account_id)
+    ).all()
     return [account_from_row(r) for r in rows]
 
 
@@ -212,13 +208,15 @@ def link_card(engine: Engine, card_token: str, account_id: str, now: datetime) -
             select(cards.c.customer_id).where(cards.c.card_token == card_token)
         ).first()
         if card is None:
-            raise NotFound("unknown_card", "card: not known to the bank")
+            raise NotFound("card: not known to the bank", field="card", reason="unknown_card")
         row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
         if row is None:
-            raise NotFound("unknown_account", f"account {account_id!r} does not exist")
+            raise NotFound(f"account {account_id!r} does not exist", reason="unknown_account")
         if row.customer_id != card.customer_id:
-            raise InvalidInput(
-                "not_owner", f"account {account_id}: belongs to another customer than the card"
+            raise InvalidArgument(
+                "account_id",
+                f"account {account_id} belongs to another customer than the card",
+                reason="not_owner",
             )
         key = (
             (card_accounts.c.card_token == card_token)
@@ -270,12 +268,6 @@ def bill_holdings_of(
     return [bill_from_row(r) for r in rows]
 
 
-def get_bill(engine: Engine, bill_id: str) -> BillHolding | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(bill_holdings).where(bill_holdings.c.bill_id == bill_id)).first()
-    return bill_from_row(row) if row is not None else None
-
-
 # --- internal accounts and row locks, inside the caller's transaction ---
 
 
@@ -316,6 +308,6 @@ def lock_accounts(conn: Connection, account_ids: Iterable[str]) -> dict[str, Row
             select(accounts).where(accounts.c.account_id == account_id).with_for_update()
         ).first()
         if row is None:
-            raise NotFound("unknown_account", f"account {account_id!r} does not exist")
+            raise NotFound(f"account {account_id!r} does not exist", reason="unknown_account")
         locked[account_id] = row
     return locked

@@ -4,8 +4,12 @@
 the default implementation. A bank's real core would be another implementation behind the
 same calls. Every call that changes money takes a ``Reference`` (terminal id + request or
 outbox id) and is idempotent on it: a repeat returns the first result with
-``replayed=True``. Errors are ``LedgerError``s (``InvalidInput``, ``NotFound``, ``Refused``)
-whose ``code`` is stable and whose ``message`` names the field and the reason.
+``replayed=True``. Refusals are ``branchline.common.errors`` errors (``InvalidArgument``,
+``NotFound``, ``FailedPrecondition``) whose ``reason`` is stable and whose ``field`` names
+the request's field (``withdrawal.amount``).
+
+The calls that take many fields take one request dataclass (``requests``): the same object
+goes through this protocol, the adapter and the operation's module.
 
 Withdrawal: ``authorise_withdrawal`` (hold) → device delivers → ``post_withdrawal``
 (capture) — or ``release_hold`` when the device did not complete; once captured,
@@ -21,29 +25,26 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from branchline.server.ledger import accounts as acc
-from branchline.server.ledger import fx, holds, postings, statements
+from branchline.server.ledger import (
+    deposits,
+    fx,
+    holds,
+    postings,
+    reversals,
+    statements,
+    withdrawals,
+)
 from branchline.server.ledger.accounts import Account, BillHolding
 from branchline.server.ledger.fx import Quote, RateInput, RateTable, Side
 from branchline.server.ledger.holds import Hold, HoldRelease
 from branchline.server.ledger.money import LedgerSettings
-from branchline.server.ledger.postings import BillDeposit, Posting, Reference
+from branchline.server.ledger.postings import Posting, Reference
+from branchline.server.ledger.requests import DepositRequest, ReversalRequest, WithdrawalRequest
 from branchline.server.ledger.statements import Statement
 
 
 class CoreBanking(Protocol):
-    def authorise_withdrawal(
-        self,
-        reference: Reference,
-        *,
-        account_id: str,
-        branch: str,
-        currency: str,
-        amount: object,
-        now: datetime,
-        rate_version: int | None = None,
-        bill_id: str | None = None,
-        customer_id: str | None = None,
-    ) -> Hold: ...
+    def authorise_withdrawal(self, request: WithdrawalRequest) -> Hold: ...
 
     def post_withdrawal(self, reference: Reference, hold_id: str, now: datetime) -> Posting: ...
 
@@ -51,30 +52,9 @@ class CoreBanking(Protocol):
         self, hold_id: str, reason: str, now: datetime, terminal_id: str | None = None
     ) -> HoldRelease: ...
 
-    def post_deposit(
-        self,
-        reference: Reference,
-        *,
-        account_id: str,
-        branch: str,
-        currency: str,
-        amount: object,
-        now: datetime,
-        rate_version: int | None = None,
-        bill: BillDeposit | None = None,
-        customer_id: str | None = None,
-        quoted_at: datetime | None = None,
-    ) -> Posting: ...
+    def post_deposit(self, request: DepositRequest) -> Posting: ...
 
-    def reverse(
-        self,
-        reference: Reference,
-        entry_id: int,
-        reason: str,
-        now: datetime,
-        *,
-        same_terminal: bool = False,
-    ) -> Posting: ...
+    def reverse(self, request: ReversalRequest) -> Posting: ...
 
     def find_posting(self, reference: Reference) -> Posting | None: ...
 
@@ -116,32 +96,8 @@ class EmbeddedLedger:
         self.engine = engine
         self.settings = settings or LedgerSettings()
 
-    def authorise_withdrawal(
-        self,
-        reference: Reference,
-        *,
-        account_id: str,
-        branch: str,
-        currency: str,
-        amount: object,
-        now: datetime,
-        rate_version: int | None = None,
-        bill_id: str | None = None,
-        customer_id: str | None = None,
-    ) -> Hold:
-        return holds.authorise_withdrawal(
-            self.engine,
-            reference,
-            account_id=account_id,
-            branch=branch,
-            currency=currency,
-            amount=amount,
-            now=now,
-            settings=self.settings,
-            rate_version=rate_version,
-            bill_id=bill_id,
-            customer_id=customer_id,
-        )
+    def authorise_withdrawal(self, request: WithdrawalRequest) -> Hold:
+        return withdrawals.authorise_withdrawal(self.engine, request, self.settings)
 
     def post_withdrawal(self, reference: Reference, hold_id: str, now: datetime) -> Posting:
         return holds.capture_hold(self.engine, reference, hold_id, now)
@@ -151,47 +107,11 @@ class EmbeddedLedger:
     ) -> HoldRelease:
         return holds.release_hold(self.engine, hold_id, reason, now, terminal_id)
 
-    def post_deposit(
-        self,
-        reference: Reference,
-        *,
-        account_id: str,
-        branch: str,
-        currency: str,
-        amount: object,
-        now: datetime,
-        rate_version: int | None = None,
-        bill: BillDeposit | None = None,
-        customer_id: str | None = None,
-        quoted_at: datetime | None = None,
-    ) -> Posting:
-        return postings.post_deposit(
-            self.engine,
-            reference,
-            account_id=account_id,
-            branch=branch,
-            currency=currency,
-            amount=amount,
-            now=now,
-            settings=self.settings,
-            rate_version=rate_version,
-            bill=bill,
-            customer_id=customer_id,
-            quoted_at=quoted_at,
-        )
+    def post_deposit(self, request: DepositRequest) -> Posting:
+        return deposits.post_deposit(self.engine, request, self.settings)
 
-    def reverse(
-        self,
-        reference: Reference,
-        entry_id: int,
-        reason: str,
-        now: datetime,
-        *,
-        same_terminal: bool = False,
-    ) -> Posting:
-        return postings.reverse(
-            self.engine, reference, entry_id, reason, now, same_terminal=same_terminal
-        )
+    def reverse(self, request: ReversalRequest) -> Posting:
+        return reversals.reverse(self.engine, request)
 
     def find_posting(self, reference: Reference) -> Posting | None:
         return postings.find_posting(self.engine, reference)

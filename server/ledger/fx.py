@@ -23,14 +23,12 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, select, text, update
 
+from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger.accounts import check_identifier
 from branchline.server.ledger.money import (
     BASE_CURRENCY,
     Asset,
-    InvalidInput,
     LedgerSettings,
-    NotFound,
-    Refused,
     asset,
     format_amount,
     parse_amount,
@@ -88,12 +86,12 @@ class Quote:
 def _parse_rate(value: object, field_name: str) -> Decimal:
     rate = to_decimal(value, field_name)
     if rate <= 0:
-        raise InvalidInput("invalid_rate", f"{field_name}: {rate} must be more than zero")
+        raise InvalidArgument(field_name, f"{rate} must be more than zero", reason="invalid_rate")
     if rate > MAX_RATE:
-        raise InvalidInput("invalid_rate", f"{field_name}: {rate} is over {MAX_RATE}")
+        raise InvalidArgument(field_name, f"{rate} is over {MAX_RATE}", reason="invalid_rate")
     if rate.quantize(Decimal(1).scaleb(-RATE_DECIMALS)) != rate:
-        raise InvalidInput(
-            "invalid_rate", f"{field_name}: {rate} has more than {RATE_DECIMALS} decimals"
+        raise InvalidArgument(
+            field_name, f"{rate} has more than {RATE_DECIMALS} decimals", reason="invalid_rate"
         )
     return rate
 
@@ -110,21 +108,24 @@ def _from_e8(value: int) -> Decimal:
 
 def validate_rates(rates: Mapping[str, RateInput]) -> dict[str, Rate]:
     if not rates:
-        raise InvalidInput("invalid_argument", "rates: at least one currency is required")
+        raise InvalidArgument("rates", "at least one currency is required")
     checked: dict[str, Rate] = {}
     for code, pair in rates.items():
         of = asset(code, f"rates[{code!r}]")
         if of.code == BASE_CURRENCY:
-            raise InvalidInput(
-                "invalid_rate",
-                f"rates[{code!r}]: the base currency {BASE_CURRENCY} is 1 by definition",
+            raise InvalidArgument(
+                f"rates[{code!r}]",
+                f"the base currency {BASE_CURRENCY} is 1 by definition",
+                reason="invalid_rate",
             )
         if not isinstance(pair, tuple) or len(pair) != 2:
-            raise InvalidInput("invalid_rate", f"rates[{code!r}]: expected (bid, ask)")
+            raise InvalidArgument(f"rates[{code!r}]", "expected (bid, ask)", reason="invalid_rate")
         bid = _parse_rate(pair[0], f"rates[{of.code}].bid")
         ask = _parse_rate(pair[1], f"rates[{of.code}].ask")
         if bid > ask:
-            raise InvalidInput("invalid_rate", f"rates[{of.code}]: bid {bid} is above ask {ask}")
+            raise InvalidArgument(
+                f"rates[{of.code}]", f"bid {bid} is above ask {ask}", reason="invalid_rate"
+            )
         checked[of.code] = Rate(of.code, bid, ask)
     return checked
 
@@ -224,15 +225,20 @@ def usable_rate_table(
 ) -> RateTable:
     """The version a quote was made on, refused once it has been replaced for too long."""
     if isinstance(version_id, bool) or not isinstance(version_id, int) or version_id <= 0:
-        raise InvalidInput("invalid_argument", "rate_version: a positive version id is required")
+        raise InvalidArgument("rate_version", "a positive version id is required")
     table = load_rate_table(conn, version_id)
     if table is None:
-        raise NotFound("unknown_rate_version", f"rate version {version_id} does not exist")
+        raise NotFound(
+            f"rate version {version_id} does not exist",
+            field="rate_version",
+            reason="unknown_rate_version",
+        )
     if table.superseded_at is not None and now - table.superseded_at > settings.rate_validity:
-        raise Refused(
-            "rate_expired",
-            f"rate version {version_id} was replaced at {table.superseded_at.isoformat()}, "
-            f"more than {int(settings.rate_validity.total_seconds())} s ago; quote again",
+        raise FailedPrecondition(
+            f"rate version {version_id} was replaced at {table.superseded_at.isoformat()}, more "
+            f"than {int(settings.rate_validity.total_seconds())} s ago; quote again",
+            field="rate_version",
+            reason="rate_expired",
         )
     return table
 
@@ -242,8 +248,10 @@ def _rate(table: RateTable, of: Asset, which: Literal["bid", "ask"], field_name:
         return Decimal(1)
     found = table.rates.get(of.code)
     if found is None:
-        raise Refused(
-            "no_rate", f"{field_name}: rate version {table.version_id} has no rate for {of.code}"
+        raise FailedPrecondition(
+            f"{field_name}: rate version {table.version_id} has no rate for {of.code}",
+            field=field_name,
+            reason="no_rate",
         )
     return found.bid if which == "bid" else found.ask
 
@@ -260,14 +268,11 @@ def convert(
 ) -> Quote:
     """Pure: the quote on ``table`` for ``amount`` given (side "from") or received ("to")."""
     if side not in SIDES:
-        raise InvalidInput("invalid_argument", f"{field_name}.side: {side!r} is not 'from' or 'to'")
+        raise InvalidArgument(f"{field_name}.side", f"{side!r} is not 'from' or 'to'")
     source = asset(from_currency, f"{field_name}.from_currency")
     target = asset(to_currency, f"{field_name}.to_currency")
     if source.code == target.code:
-        raise InvalidInput(
-            "invalid_argument",
-            f"{field_name}: from and to are both {source.code}; nothing to convert",
-        )
+        raise InvalidArgument(field_name, f"from and to are both {source.code}; nothing to convert")
     from_rate = _rate(table, source, "bid", field_name)
     to_rate = _rate(table, target, "ask", field_name)
     fixed = source if side == "from" else target
@@ -283,15 +288,17 @@ def convert(
         rate = (from_rate / to_rate).quantize(Decimal(1).scaleb(-RATE_DECIMALS))
     other, other_amount = (target, to_amount) if side == "from" else (source, from_amount)
     if other_amount <= 0:
-        raise InvalidInput(
-            "amount_too_small",
-            f"{field_name}.amount: {given} converts to less than the smallest unit of {other.code}",
+        raise InvalidArgument(
+            f"{field_name}.amount",
+            f"{given} converts to less than the smallest unit of {other.code}",
+            reason="amount_too_small",
         )
     if other_amount > settings.ceiling(other.code):
-        raise InvalidInput(
-            "amount_over_limit",
-            f"{field_name}.amount: converts to {format_amount(other_amount, other)}, over the "
-            f"per-transaction limit of {format_amount(settings.ceiling(other.code), other)}",
+        raise InvalidArgument(
+            f"{field_name}.amount",
+            f"converts to {format_amount(other_amount, other)}, over the per-transaction limit of "
+            f"{format_amount(settings.ceiling(other.code), other)}",
+            reason="amount_over_limit",
         )
     return Quote(
         rate_version=table.version_id,
@@ -322,7 +329,7 @@ def quote(
         if rate_version is None:
             table = _latest(conn)
             if table is None:
-                raise Refused("no_rate", "quote: no FX rates have been set")
+                raise FailedPrecondition("quote: no FX rates have been set", reason="no_rate")
         else:
             table = usable_rate_table(conn, rate_version, now, settings)
     return convert(table, from_currency, to_currency, amount, side, now, settings)

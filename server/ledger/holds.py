@@ -1,9 +1,8 @@
-"""Withdrawal holds: authorise against the balance, then capture (post) or release.
+"""Withdrawal holds after authorisation (``withdrawals.authorise_withdrawal``): capture
+(post) or release.
 
-``authorise_withdrawal`` reserves the amount (refusing an overdraft under the account's
-row lock) and fixes everything the posting will use: the dispensed asset and amount, and
-the rate version of a foreign-currency withdrawal, so the customer is debited exactly what
-was shown even if rates change while the carrier travels. ``capture_hold`` posts it once;
+A hold fixes everything the posting will use: the dispensed asset and amount, and the rate
+version of a foreign-currency withdrawal. ``capture_hold`` posts it once;
 ``release_hold`` ends an uncompleted one once (a second release changes nothing). A hold
 past ``expires_at`` stops reserving; capturing it still works if the balance covers it.
 
@@ -12,25 +11,19 @@ Lock order everywhere: account rows (by id), then the hold row, then the bill ro
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from branchline.common.errors import FailedPrecondition, NotFound
 from branchline.server.ledger import accounts as acc
-from branchline.server.ledger.fx import convert, usable_rate_table
 from branchline.server.ledger.money import (
-    InvalidInput,
-    LedgerSettings,
-    NotFound,
-    Refused,
     asset,
     format_amount,
     from_minor,
-    parse_amount,
-    to_minor,
 )
 from branchline.server.ledger.postings import (
     BILL_WITHDRAWAL,
@@ -41,11 +34,9 @@ from branchline.server.ledger.postings import (
     Posting,
     Reference,
     check_reference,
-    customer_account_row,
     expire_due_holds,
     load_posting,
     lock_for_posting,
-    over_balance,
     replay,
     request_hash,
     run_write,
@@ -87,7 +78,7 @@ class HoldRelease:
     released: bool  # False: it had already ended (released or expired), nothing changed
 
 
-def _hold(row: Row, replayed: bool = False) -> Hold:  # type: ignore[type-arg]
+def hold_from_row(row: Row, replayed: bool = False) -> Hold:  # type: ignore[type-arg]
     debit = asset(row.currency, "hold.currency")
     dispensed = asset(row.dispensed_currency, "hold.dispensed_currency")
     return Hold(
@@ -111,177 +102,23 @@ def _hold(row: Row, replayed: bool = False) -> Hold:  # type: ignore[type-arg]
     )
 
 
-def _hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = False) -> Row:  # type: ignore[type-arg]
+def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = False) -> Row:  # type: ignore[type-arg]
     acc.check_identifier(hold_id, field_name)
     query = select(holds).where(holds.c.hold_id == hold_id)
     row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFound("unknown_hold", f"{field_name}: hold {hold_id!r} does not exist")
+        raise NotFound(
+            f"{field_name}: hold {hold_id!r} does not exist",
+            field=field_name,
+            reason="unknown_hold",
+        )
     return row
 
 
 def get_hold(engine: Engine, hold_id: str) -> Hold | None:
     with engine.connect() as conn:
         row = conn.execute(select(holds).where(holds.c.hold_id == hold_id)).first()
-    return _hold(row) if row is not None else None
-
-
-def authorise_withdrawal(
-    engine: Engine,
-    reference: Reference,
-    *,
-    account_id: str,
-    branch: str,
-    currency: str,
-    amount: object,
-    now: datetime,
-    settings: LedgerSettings,
-    rate_version: int | None = None,
-    bill_id: str | None = None,
-    customer_id: str | None = None,
-) -> Hold:
-    """Reserve a withdrawal of ``amount`` ``currency`` (what the customer will receive).
-
-    From an account of another currency the debit is converted at ``rate_version`` (the
-    customer buys at the ask). From a bills account, name the bill; ``currency`` and
-    ``amount`` must be its currency and face value.
-    """
-    check_reference(reference, "withdrawal")
-    acc.check_identifier(branch, "withdrawal.branch", acc.MAX_BRANCH)
-    dispensed = asset(currency, "withdrawal.currency")
-    value = parse_amount(amount, dispensed, "withdrawal.amount", settings)
-    if bill_id is not None:
-        acc.check_identifier(bill_id, "withdrawal.bill_id")
-    digest = request_hash(
-        {
-            "op": "authorise",
-            "account": account_id,
-            "branch": branch,
-            "currency": dispensed.code,
-            "amount": str(value),
-            "rate_version": rate_version,
-            "bill": bill_id,
-        }
-    )
-
-    def op(conn: Connection) -> Hold:
-        first = _replayed_hold(conn, reference, digest)
-        if first is not None:
-            return first
-        row = customer_account_row(conn, account_id, "withdrawal.account_id", customer_id)
-        debit = asset(row.currency, "account.currency")
-        if (row.kind == acc.BILLS) != (bill_id is not None):
-            raise InvalidInput(
-                "invalid_argument",
-                "withdrawal.bill_id: bills come out of a bills account, and only bills do",
-            )
-        version: int | None = None
-        if dispensed.code == debit.code:
-            debit_amount = value
-        else:
-            if rate_version is None:
-                raise InvalidInput(
-                    "rate_version_required",
-                    f"withdrawal.rate_version: {dispensed.code} from a {debit.code} account is "
-                    "converted; pass the version of the rates the customer was quoted",
-                )
-            table = usable_rate_table(conn, rate_version, now, settings)
-            q = convert(table, debit.code, dispensed.code, value, "to", now, settings, "withdrawal")
-            version = table.version_id
-            debit_amount = q.from_amount
-        debit_minor = to_minor(debit_amount, debit)
-        locked = lock_for_posting(conn, [row.account_id], now)
-        first = _replayed_hold(conn, reference, digest)
-        if first is not None:
-            return first
-        if bill_id is not None:
-            _reserve_bill_check(
-                conn, bill_id, row.account_id, dispensed.code, to_minor(value, dispensed)
-            )
-        current = locked[row.account_id]
-        available = int(current.balance_minor) - int(current.held_minor)
-        if debit_minor > available:
-            raise over_balance(
-                "withdrawal.amount", row.account_id, debit_minor, available, debit.code
-            )
-        hold_id = uuid.uuid4().hex
-        conn.execute(
-            holds.insert().values(
-                hold_id=hold_id,
-                terminal_id=reference.terminal_id,
-                request_id=reference.request_id,
-                request_hash=digest,
-                account_id=row.account_id,
-                branch=branch,
-                currency=debit.code,
-                amount_minor=debit_minor,
-                dispensed_currency=dispensed.code,
-                dispensed_minor=to_minor(value, dispensed),
-                rate_version_id=version,
-                bill_id=bill_id,
-                status=ACTIVE,
-                created_at=now,
-                expires_at=now + settings.hold_ttl,
-                closed_at=None,
-                entry_id=None,
-                reason=None,
-            )
-        )
-        conn.execute(
-            update(accounts)
-            .where(accounts.c.account_id == row.account_id)
-            .values(held_minor=accounts.c.held_minor + debit_minor)
-        )
-        if bill_id is not None:
-            conn.execute(
-                update(bill_holdings)
-                .where(bill_holdings.c.bill_id == bill_id)
-                .values(hold_id=hold_id, updated_at=now)
-            )
-        return _hold(_hold_row(conn, hold_id, "hold_id"))
-
-    return run_write(engine, op)
-
-
-def _replayed_hold(conn: Connection, reference: Reference, digest: str) -> Hold | None:
-    row = conn.execute(
-        select(holds).where(
-            holds.c.terminal_id == reference.terminal_id,
-            holds.c.request_id == reference.request_id,
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != digest:
-        raise Refused(
-            "reference_reused",
-            f"reference {reference}: already used for a different request (hold {row.hold_id})",
-        )
-    return _hold(row, replayed=True)
-
-
-def _reserve_bill_check(
-    conn: Connection, bill_id: str, account_id: str, currency: str, face_minor: int
-) -> None:
-    bill = conn.execute(
-        select(bill_holdings).where(bill_holdings.c.bill_id == bill_id).with_for_update()
-    ).first()
-    if bill is None or bill.status != "held" or bill.account_id != account_id:
-        raise NotFound(
-            "unknown_bill",
-            f"withdrawal.bill_id: bill {bill_id!r} is not held in account {account_id}",
-        )
-    if bill.hold_id is not None:
-        raise Refused(
-            "bill_reserved", f"withdrawal.bill_id: bill {bill_id} is already being withdrawn"
-        )
-    if (bill.currency, int(bill.face_minor)) != (currency, face_minor):
-        of = asset(bill.currency, "bill.currency")
-        raise InvalidInput(
-            "invalid_argument",
-            f"withdrawal.amount: bill {bill_id} has a face value of "
-            f"{format_amount(from_minor(bill.face_minor, of), of)}",
-        )
+    return hold_from_row(row) if row is not None else None
 
 
 def _capture_legs(conn: Connection, hold: Row, now: datetime) -> list[LegSpec]:  # type: ignore[type-arg]
@@ -321,14 +158,16 @@ def capture_hold(engine: Engine, reference: Reference, hold_id: str, now: dateti
         first = replay(conn, reference, digest)
         if first is not None:
             return first
-        hold = _hold_row(conn, hold_id, "capture.hold_id")
+        hold = hold_row(conn, hold_id, "capture.hold_id")
         if hold.terminal_id != reference.terminal_id:
-            raise Refused(
-                "not_owner", f"capture.hold_id: hold {hold_id} was authorised by another terminal"
+            raise FailedPrecondition(
+                f"capture.hold_id: hold {hold_id} was authorised by another terminal",
+                field="capture.hold_id",
+                reason="not_owner",
             )
         legs = _capture_legs(conn, hold, now)
         locked = lock_for_posting(conn, [leg.account_id for leg in legs], now)
-        hold = _hold_row(conn, hold_id, "capture.hold_id", lock=True)
+        hold = hold_row(conn, hold_id, "capture.hold_id", lock=True)
         first = replay(conn, reference, digest)
         if first is not None:
             return first
@@ -338,75 +177,108 @@ def capture_hold(engine: Engine, reference: Reference, hold_id: str, now: dateti
             ).one()
             return load_posting(conn, entry, replayed=True)
         if hold.status == RELEASED:
-            raise Refused(
-                "hold_released",
+            raise FailedPrecondition(
                 f"capture.hold_id: hold {hold_id} was released ({hold.reason}); authorise again",
+                field="capture.hold_id",
+                reason="hold_released",
             )
-        active = hold.status == ACTIVE
         if hold.bill_id is not None:
-            bill = conn.execute(
-                select(bill_holdings)
-                .where(bill_holdings.c.bill_id == hold.bill_id)
-                .with_for_update()
-            ).first()
-            if bill is None or bill.status != "held" or bill.hold_id not in (None, hold_id):
-                raise Refused(
-                    "hold_expired",
-                    f"capture.hold_id: hold {hold_id} expired and its bill has moved",
-                )
-        debit = asset(hold.currency, "hold.currency")
-        dispensed = asset(hold.dispensed_currency, "hold.dispensed_currency")
-        amount = format_amount(from_minor(hold.dispensed_minor, dispensed), dispensed)
-        description = (
-            f"bill {hold.bill_id} withdrawn ({amount})" if hold.bill_id else f"withdrawal {amount}"
-        )
-        if hold.dispensed_currency != hold.currency:
-            description += (
-                f" for {format_amount(from_minor(hold.amount_minor, debit), debit)}"
-                f" (rates v{hold.rate_version_id})"
-            )
-        try:
-            posting = write_entry(
-                conn,
-                locked,
-                reference,
-                digest,
-                BILL_WITHDRAWAL if hold.bill_id else WITHDRAWAL,
-                description,
-                legs,
-                now,
-                field_name="capture",
-                rate_version=hold.rate_version_id,
-                hold_id=hold_id,
-                capture=HoldCapture(hold.account_id, int(hold.amount_minor)) if active else None,
-            )
-        except Refused as exc:
-            if exc.code != "insufficient_funds":
-                raise
-            raise Refused(
-                "hold_expired",
-                f"capture.hold_id: hold {hold_id} expired at {hold.expires_at.isoformat()} and "
-                f"the balance no longer covers it: {exc.message}",
-            ) from exc
-        conn.execute(
-            update(holds)
-            .where(holds.c.hold_id == hold_id)
-            .values(status=CAPTURED, entry_id=posting.entry_id, closed_at=now)
-        )
-        if hold.bill_id is not None:
-            conn.execute(
-                update(bill_holdings)
-                .where(bill_holdings.c.bill_id == hold.bill_id)
-                .values(
-                    status="withdrawn",
-                    hold_id=None,
-                    withdrawal_entry_id=posting.entry_id,
-                    updated_at=now,
-                )
-            )
+            _check_bill_still_held(conn, hold)
+        posting = _post_capture(conn, locked, reference, digest, hold, legs, now)
+        _mark_captured(conn, hold, posting, now)
         return posting
 
     return run_write(engine, op)
+
+
+def _check_bill_still_held(conn: Connection, hold: Row) -> None:  # type: ignore[type-arg]
+    """A bill hold that expired may be captured only while its bill has not moved."""
+    bill = conn.execute(
+        select(bill_holdings).where(bill_holdings.c.bill_id == hold.bill_id).with_for_update()
+    ).first()
+    if bill is None or bill.status != "held" or bill.hold_id not in (None, hold.hold_id):
+        raise FailedPrecondition(
+            f"capture.hold_id: hold {hold.hold_id} expired and its bill has moved",
+            field="capture.hold_id",
+            reason="hold_expired",
+        )
+
+
+def _capture_description(hold: Row) -> str:  # type: ignore[type-arg]
+    debit = asset(hold.currency, "hold.currency")
+    dispensed = asset(hold.dispensed_currency, "hold.dispensed_currency")
+    amount = format_amount(from_minor(hold.dispensed_minor, dispensed), dispensed)
+    description = (
+        f"bill {hold.bill_id} withdrawn ({amount})" if hold.bill_id else f"withdrawal {amount}"
+    )
+    if hold.dispensed_currency != hold.currency:
+        description += (
+            f" for {format_amount(from_minor(hold.amount_minor, debit), debit)}"
+            f" (rates v{hold.rate_version_id})"
+        )
+    return description
+
+
+def _post_capture(
+    conn: Connection,
+    locked: Mapping[str, Row],  # type: ignore[type-arg]
+    reference: Reference,
+    digest: str,
+    hold: Row,  # type: ignore[type-arg]
+    legs: list[LegSpec],
+    now: datetime,
+) -> Posting:
+    """The withdrawal's entry; an active hold's reservation ends with it. An expired hold
+    no longer reserves, so the balance must still cover it."""
+    active = hold.status == ACTIVE
+    try:
+        return write_entry(
+            conn,
+            locked,
+            reference,
+            digest,
+            BILL_WITHDRAWAL if hold.bill_id else WITHDRAWAL,
+            _capture_description(hold),
+            legs,
+            now,
+            field_name="capture",
+            rate_version=hold.rate_version_id,
+            hold_id=hold.hold_id,
+            capture=HoldCapture(hold.account_id, int(hold.amount_minor)) if active else None,
+        )
+    except FailedPrecondition as exc:
+        if exc.code != "insufficient_funds":
+            raise
+        raise FailedPrecondition(
+            f"capture.hold_id: hold {hold.hold_id} expired at {hold.expires_at.isoformat()} "
+            f"and the balance no longer covers it: {exc.message}",
+            field="capture.hold_id",
+            reason="hold_expired",
+        ) from exc
+
+
+def _mark_captured(
+    conn: Connection,
+    hold: Row,  # type: ignore[type-arg]
+    posting: Posting,
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(holds)
+        .where(holds.c.hold_id == hold.hold_id)
+        .values(status=CAPTURED, entry_id=posting.entry_id, closed_at=now)
+    )
+    if hold.bill_id is not None:
+        conn.execute(
+            update(bill_holdings)
+            .where(bill_holdings.c.bill_id == hold.bill_id)
+            .values(
+                status="withdrawn",
+                hold_id=None,
+                withdrawal_entry_id=posting.entry_id,
+                updated_at=now,
+            )
+        )
 
 
 def release_hold(
@@ -423,21 +295,24 @@ def release_hold(
     acc.check_identifier(reason, "release.reason", MAX_DESCRIPTION)
 
     def op(conn: Connection) -> HoldRelease:
-        hold = _hold_row(conn, hold_id, "release.hold_id")
+        hold = hold_row(conn, hold_id, "release.hold_id")
         if terminal_id is not None and hold.terminal_id != terminal_id:
-            raise Refused(
-                "not_owner", f"release.hold_id: hold {hold_id} was authorised by another terminal"
+            raise FailedPrecondition(
+                f"release.hold_id: hold {hold_id} was authorised by another terminal",
+                field="release.hold_id",
+                reason="not_owner",
             )
         lock_for_posting(conn, [hold.account_id], now)
-        hold = _hold_row(conn, hold_id, "release.hold_id", lock=True)
+        hold = hold_row(conn, hold_id, "release.hold_id", lock=True)
         if hold.status == CAPTURED:
-            raise Refused(
-                "hold_captured",
-                f"release.hold_id: hold {hold_id} was captured by entry {hold.entry_id}; "
-                "reverse that entry instead",
+            raise FailedPrecondition(
+                f"release.hold_id: hold {hold_id} was captured by entry {hold.entry_id}; reverse "
+                "that entry instead",
+                field="release.hold_id",
+                reason="hold_captured",
             )
         if hold.status != ACTIVE:
-            return HoldRelease(_hold(hold), released=False)
+            return HoldRelease(hold_from_row(hold), released=False)
         conn.execute(
             update(holds)
             .where(holds.c.hold_id == hold_id)
@@ -453,7 +328,7 @@ def release_hold(
             .where(bill_holdings.c.hold_id == hold_id)
             .values(hold_id=None, updated_at=now)
         )
-        return HoldRelease(_hold(_hold_row(conn, hold_id, "release.hold_id")), released=True)
+        return HoldRelease(hold_from_row(hold_row(conn, hold_id, "release.hold_id")), released=True)
 
     return run_write(engine, op)
 

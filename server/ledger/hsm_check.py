@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from branchline.common.errors import InvalidArgument
 from branchline.server.hsm import Hsm, HsmError, Ibm3624Record, PvvRecord
 from branchline.server.ledger.cards import CardRecord
-from branchline.server.ledger.pin_service import HsmFailure, HsmVerify, PinRequestError
+from branchline.server.ledger.pin_service import HsmFailure, HsmVerify
 
 VISA_PVV = "visa_pvv"
 IBM3624 = "ibm3624_offset"
@@ -40,8 +41,10 @@ def hsm_pin_check(hsm: Hsm, bdk_name: str) -> HsmVerify:
             )
         except HsmError as exc:
             if exc.code in REQUEST_ERRORS:
-                raise PinRequestError(
-                    "invalid_pin_block", f"the HSM refused the request: {exc}"
+                raise InvalidArgument(
+                    "pin_verify.pin_block",
+                    f"the HSM refused the request: {exc}",
+                    reason="invalid_pin_block",
                 ) from None
             raise HsmFailure(f"{exc.code}: {exc}") from None
 

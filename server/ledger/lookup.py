@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from branchline.common.txref import TxReference
-from branchline.server.ledger.holds import Hold, _hold
+from branchline.server.ledger.holds import Hold, hold_from_row
 from branchline.server.ledger.postings import Posting, load_posting
 from branchline.server.ledger.schema import holds, journal_entries
 
@@ -40,4 +40,4 @@ def lookup_transaction(engine: Engine, reference: TxReference) -> TransactionRec
             .where(holds.c.request_id.startswith(prefix, autoescape=True))
             .order_by(holds.c.created_at, holds.c.hold_id)
         ).all()
-    return TransactionRecord(reference, entries, tuple(_hold(r) for r in hold_rows))
+    return TransactionRecord(reference, entries, tuple(hold_from_row(r) for r in hold_rows))

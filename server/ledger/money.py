@@ -20,6 +20,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
+from branchline.common.errors import InvalidArgument
+
 AssetKind = Literal["currency", "metal"]
 
 BASE_CURRENCY = "CNY"
@@ -81,27 +83,6 @@ DEFAULT_CEILINGS: Mapping[str, Decimal] = {
 }
 
 
-class LedgerError(Exception):
-    """A request the ledger will not carry out; ``message`` names the field and the reason."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class InvalidInput(LedgerError):
-    """The request itself is malformed (gRPC INVALID_ARGUMENT)."""
-
-
-class NotFound(LedgerError):
-    """It names an account, entry, hold, bill or rate version that does not exist."""
-
-
-class Refused(LedgerError):
-    """Well formed, but the ledger's state forbids it (FAILED_PRECONDITION)."""
-
-
 @dataclass(frozen=True)
 class LedgerSettings:
     ceilings: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_CEILINGS))
@@ -118,14 +99,14 @@ class LedgerSettings:
 
 def asset(code: object, field_name: str) -> Asset:
     if not isinstance(code, str) or not code:
-        raise InvalidInput("unknown_currency", f"{field_name}: a currency code is required")
+        raise InvalidArgument(field_name, "a currency code is required", reason="unknown_currency")
     found = ASSETS.get(code.strip().upper())
     if found is None:
         shown = code if len(code) <= 12 else code[:12] + "…"
-        raise InvalidInput(
-            "unknown_currency",
-            f"{field_name}: {shown!r} is not a currency or metal the bank holds "
-            f"({', '.join(sorted(ASSETS))})",
+        raise InvalidArgument(
+            field_name,
+            f"{shown!r} is not a currency or metal the bank holds ({', '.join(sorted(ASSETS))})",
+            reason="unknown_currency",
         )
     return found
 
@@ -133,8 +114,10 @@ def asset(code: object, field_name: str) -> Asset:
 def to_decimal(value: object, field_name: str) -> Decimal:
     """Any finite decimal the caller passed; floats are refused (they are not exact)."""
     if isinstance(value, bool) or isinstance(value, float):
-        raise InvalidInput(
-            "invalid_amount", f"{field_name}: pass a decimal string, not {type(value).__name__}"
+        raise InvalidArgument(
+            field_name,
+            f"pass a decimal string, not {type(value).__name__}",
+            reason="invalid_amount",
         )
     if isinstance(value, int):
         result = Decimal(value)
@@ -143,20 +126,24 @@ def to_decimal(value: object, field_name: str) -> Decimal:
     elif isinstance(value, str):
         text = value.strip()
         if len(text) > MAX_AMOUNT_TEXT:
-            raise InvalidInput(
-                "invalid_amount", f"{field_name}: {len(text)} characters is too long"
+            raise InvalidArgument(
+                field_name, f"{len(text)} characters is too long", reason="invalid_amount"
             )
         if not _DECIMAL_TEXT.fullmatch(text):
-            raise InvalidInput(
-                "invalid_amount", f"{field_name}: {text!r} is not a decimal number such as 100.50"
+            raise InvalidArgument(
+                field_name,
+                f"{text!r} is not a decimal number such as 100.50",
+                reason="invalid_amount",
             )
         result = Decimal(text)
     else:
-        raise InvalidInput(
-            "invalid_amount", f"{field_name}: expected a decimal, got {type(value).__name__}"
+        raise InvalidArgument(
+            field_name, f"expected a decimal, got {type(value).__name__}", reason="invalid_amount"
         )
     if not result.is_finite():
-        raise InvalidInput("invalid_amount", f"{field_name}: {value} is not a finite number")
+        raise InvalidArgument(
+            field_name, f"{value} is not a finite number", reason="invalid_amount"
+        )
     return result
 
 
@@ -171,24 +158,25 @@ def parse_amount(
     """A positive amount of ``of`` within the ceiling and its decimals, at its exponent."""
     amount = to_decimal(value, field_name)
     if amount < 0:
-        raise InvalidInput("negative_amount", f"{field_name}: {amount} is negative")
+        raise InvalidArgument(field_name, f"{amount} is negative", reason="negative_amount")
     if amount == 0 and not allow_zero:
-        raise InvalidInput("zero_amount", f"{field_name}: must be more than zero")
+        raise InvalidArgument(field_name, "must be more than zero", reason="zero_amount")
     ceiling = settings.ceiling(of.code)
     if amount > ceiling:
-        raise InvalidInput(
-            "amount_over_limit",
-            f"{field_name}: {amount} {of.unit} is over the per-transaction limit of "
-            f"{format_amount(ceiling, of)}",
+        raise InvalidArgument(
+            field_name,
+            f"{amount} {of.unit} is over the per-transaction limit of {format_amount(ceiling, of)}",
+            reason="amount_over_limit",
         )
     try:
         exact = amount.quantize(of.quantum) == amount
     except InvalidOperation:
         exact = False
     if not exact:
-        raise InvalidInput(
-            "too_many_decimals",
-            f"{field_name}: {amount} has more than {of.exponent} decimal(s) for {of.code}",
+        raise InvalidArgument(
+            field_name,
+            f"{amount} has more than {of.exponent} decimal(s) for {of.code}",
+            reason="too_many_decimals",
         )
     return amount.quantize(of.quantum)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from branchline.common.errors import InvalidArgument, NotFound, Unavailable, check_text
 from branchline.common.redaction import mask_pan
 from branchline.server.ledger import cards as card_store
 from branchline.server.ledger.accounts import Account, card_accounts_of
@@ -29,17 +30,16 @@ from branchline.v1 import terminal_link_pb2 as pb
 HsmVerify = Callable[[CardRecord, str, bytes, bytes, int], bool]
 
 KIND = "pin_verify"
+MAX_REQUEST_ID = 128
+# PIN block format -> (PIN block bytes, KSN bytes, the DUKPT scheme they come from).
+BLOCK_SIZES = {0: (8, 10, "TDES DUKPT"), 4: (16, 12, "AES DUKPT")}
 
 
-class HsmFailure(Exception):
+class HsmFailure(Unavailable):
     """The HSM could not answer (down, misconfigured key); never a PIN mismatch."""
 
-
-class PinRequestError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="hsm_unavailable")
 
 
 @dataclass(frozen=True)
@@ -48,28 +48,26 @@ class PinSettings:
 
 
 def validate_request(request: pb.PinVerifyRequest) -> None:
-    if not request.request_id:
-        raise PinRequestError("invalid_argument", "pin_verify.request_id: must not be empty")
+    """Raise InvalidArgument naming the first unsound field (never echoing PAN digits)."""
+    check_text("pin_verify.request_id", request.request_id, max_len=MAX_REQUEST_ID)
     problem = validate_pan(request.pan)
     if problem:
-        raise PinRequestError("invalid_argument", f"pin_verify.{problem}")
-    if request.pin_block_format == 0:
-        if len(request.ksn) != 10 or len(request.pin_block) != 8:
-            raise PinRequestError(
-                "invalid_argument",
-                "pin_verify: format 0 needs an 8-byte PIN block and a 10-byte KSN (TDES DUKPT)",
-            )
-    elif request.pin_block_format == 4:
-        if len(request.ksn) != 12 or len(request.pin_block) != 16:
-            raise PinRequestError(
-                "invalid_argument",
-                "pin_verify: format 4 needs a 16-byte PIN block and a 12-byte KSN (AES DUKPT)",
-            )
-    else:
-        raise PinRequestError(
-            "invalid_argument",
-            f"pin_verify.pin_block_format: {request.pin_block_format} is not 0 or 4",
+        raise InvalidArgument("pin_verify.pan", problem.removeprefix("pan: "))
+    if request.pin_block_format not in BLOCK_SIZES:
+        raise InvalidArgument(
+            "pin_verify.pin_block_format", f"{request.pin_block_format} is not 0 or 4"
         )
+    block_bytes, ksn_bytes, scheme = BLOCK_SIZES[request.pin_block_format]
+    for name, value, size in (
+        ("pin_block", request.pin_block, block_bytes),
+        ("ksn", request.ksn, ksn_bytes),
+    ):
+        if len(value) != size:
+            raise InvalidArgument(
+                f"pin_verify.{name}",
+                f"format {request.pin_block_format} needs a PIN block of {block_bytes} bytes and "
+                f"a KSN of {ksn_bytes} bytes ({scheme}); got {len(value)} bytes",
+            )
 
 
 def customer_message(result: pb.PinVerifyResult) -> str:
@@ -93,8 +91,10 @@ def verify_pin(
     token = tokenizer.token(request.pan)
     card = card_store.get_card(engine, token)
     if card is None:
-        raise PinRequestError(
-            "unknown_card", f"card {mask_pan(request.pan)} is not known to the bank"
+        raise NotFound(
+            f"card {mask_pan(request.pan)} is not known to the bank",
+            field="pin_verify.pan",
+            reason="unknown_card",
         )
     # The HSM call happens outside the transaction; its answer depends only on its inputs.
     verified = (

@@ -16,18 +16,21 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from branchline.common.errors import PermissionDenied
+
 LABEL = b"branchline customer session v1"
 DEFAULT_TTL = timedelta(minutes=10)
 MAX_TOKEN = 1024
 
 
-class SessionRefused(Exception):
-    """The session token is absent, forged, expired, or belongs to another terminal."""
+class SessionRefused(PermissionDenied):
+    """The session token is absent, forged, expired, or belongs to another terminal.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    ``code`` (the rule: ``session_required``, ``session_invalid``, ``session_expired``,
+    ``session_other_terminal``) is the stable reason; ``field`` the token's path."""
+
+    def __init__(self, code: str, message: str, *, field: str = "session_token") -> None:
+        super().__init__(message, rule=code, field=field)
 
 
 @dataclass(frozen=True)

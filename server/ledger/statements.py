@@ -13,8 +13,14 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, func, select
 
-from branchline.server.ledger.accounts import Account, account_from_row, check_identifier
-from branchline.server.ledger.money import InvalidInput, NotFound, asset, from_minor
+from branchline.common.errors import InvalidArgument, NotFound
+from branchline.server.ledger.accounts import (
+    Account,
+    account_from_row,
+    check_identifier,
+    customer_accounts,
+)
+from branchline.server.ledger.money import asset, from_minor
 from branchline.server.ledger.schema import (
     accounts,
     customers,
@@ -52,16 +58,16 @@ def statement(
         or not isinstance(limit, int)
         or not 1 <= limit <= MAX_STATEMENT_ROWS
     ):
-        raise InvalidInput(
-            "invalid_argument", f"statement.limit: {limit!r} is not 1 to {MAX_STATEMENT_ROWS}"
-        )
+        raise InvalidArgument("statement.limit", f"{limit!r} is not 1 to {MAX_STATEMENT_ROWS}")
     if since is not None and since.tzinfo is None:
-        raise InvalidInput("invalid_argument", "statement.since: a timezone-aware time is needed")
+        raise InvalidArgument("statement.since", "a timezone-aware time is needed")
     with engine.connect() as conn:
         row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
         if row is None:
             raise NotFound(
-                "unknown_account", f"statement.account_id: {account_id!r} does not exist"
+                f"statement.account_id: {account_id!r} does not exist",
+                field="statement.account_id",
+                reason="unknown_account",
             )
         query = (
             select(
@@ -105,14 +111,11 @@ def balances(engine: Engine, customer_id: str) -> list[Account]:
             is None
         ):
             raise NotFound(
-                "unknown_customer", f"balances.customer_id: {customer_id!r} does not exist"
+                f"balances.customer_id: {customer_id!r} does not exist",
+                field="balances.customer_id",
+                reason="unknown_customer",
             )
-        rows = conn.execute(
-            select(accounts)
-            .where(accounts.c.customer_id == customer_id)
-            .order_by(accounts.c.kind, accounts.c.currency, accounts.c.account_id)
-        ).all()
-    return [account_from_row(r) for r in rows]
+        return customer_accounts(conn, customer_id)
 
 
 def audit(engine: Engine) -> list[str]:
@@ -150,12 +153,14 @@ def audit(engine: Engine) -> list[str]:
                 )
             if leg.currency != account_rows[leg.account_id].currency:
                 problems.append(
-                    f"leg {leg.leg_id}: {leg.currency} on a {account_rows[leg.account_id].currency} account"
+                    f"leg {leg.leg_id}: {leg.currency} on a "
+                    f"{account_rows[leg.account_id].currency} account"
                 )
     for account_id, row in account_rows.items():
         if row.balance_minor != running[account_id]:
             problems.append(
-                f"account {account_id}: balance {row.balance_minor}, legs sum to {running[account_id]}"
+                f"account {account_id}: balance {row.balance_minor}, legs sum to "
+                f"{running[account_id]}"
             )
         if row.held_minor != held[account_id]:
             problems.append(

@@ -15,20 +15,22 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from branchline.common.logs import log_event
-from branchline.server.auth import TELLER, Principal
-from branchline.server.ledger.money import LedgerError, to_minor
-from branchline.server.ledger.money import asset as ledger_asset
-from branchline.server.tube import convert, store
-from branchline.server.tube import model as m
-from branchline.server.tube import validate as v
-from branchline.server.tube.core import TubeCore, ledger_refusal, log
-from branchline.server.tube.model import (
+from branchline.common.errors import (
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
 )
+from branchline.common.field_paths import mapped
+from branchline.common.logs import log_event
+from branchline.server.auth import TELLER, Principal
+from branchline.server.ledger.money import asset as ledger_asset
+from branchline.server.ledger.money import to_minor
+from branchline.server.tube import convert, store
+from branchline.server.tube import model as m
+from branchline.server.tube import validate as v
+from branchline.server.tube.core import TubeCore, log
 from branchline.server.tube.schema import tube_events, tube_incidents
 from branchline.v1 import tube_pb2 as pb
 
@@ -37,6 +39,11 @@ MAX_LIMIT = 1000
 EVENT_PAGE = 200
 SWEEP_PAGE = 100
 DESK_RULE = "TubeDesk is for tellers with the back_office skill"
+# The rules a PermissionDenied names (its ErrorInfo reason).
+DESK_SKILL_RULE = "back_office_skill"
+OWN_BRANCH_RULE = "own_branch_only"
+# The count's fields that feed the ledger's quote, by the quote's field path.
+REQUOTE_FIELDS = {"quote.amount": "counted.amount"}
 
 
 class BackOffice(TubeCore):
@@ -45,17 +52,17 @@ class BackOffice(TubeCore):
     def _desk(self, conn: Any, principal: Principal) -> tuple[str, str]:
         """The teller's id and branch; PermissionDenied naming the rule otherwise."""
         if principal.role != TELLER:
-            raise PermissionDenied("permission_denied", f"{DESK_RULE}; the caller is {principal}")
+            raise PermissionDenied(f"{DESK_RULE}; the caller is {principal}", rule=DESK_SKILL_RULE)
         found = store.teller(conn, principal.name)
         if found is None:
             raise PermissionDenied(
-                "permission_denied",
                 f"{DESK_RULE}; teller {principal.name} is not on the staff records",
+                rule=DESK_SKILL_RULE,
             )
         branch, skilled = found
         if not skilled:
             raise PermissionDenied(
-                "permission_denied", f"{DESK_RULE}; teller {principal.name} does not have it"
+                f"{DESK_RULE}; teller {principal.name} does not have it", rule=DESK_SKILL_RULE
             )
         return principal.name, branch
 
@@ -67,9 +74,9 @@ class BackOffice(TubeCore):
     def _in_branch(row: Any, teller_id: str, branch: str, what: str = "tube transactions") -> None:
         if row.branch != branch:
             raise PermissionDenied(
-                "permission_denied",
-                f"{what} of branch {row.branch} are handled by its own back office; "
-                f"teller {teller_id} is of {branch}",
+                f"{what} of branch {row.branch} are handled by its own back office; teller "
+                f"{teller_id} is of {branch}",
+                rule=OWN_BRANCH_RULE,
             )
 
     def _txn_for_desk(self, tx: store.Tx, principal: Principal, txn_id: str) -> tuple[Any, str]:
@@ -78,13 +85,15 @@ class BackOffice(TubeCore):
         v.txn_id(txn_id, "txn_id")
         row = store.load(tx.conn, txn_id, lock=True)
         if row is None:
-            raise NotFound("not_found", f"txn_id: no tube transaction {txn_id!r}")
+            raise NotFound(
+                f"txn_id: no tube transaction {txn_id!r}", field="txn_id", reason="not_found"
+            )
         self._in_branch(row, teller_id, branch)
         if row.pending:
             raise FailedPrecondition(
-                "wrong_state",
-                f"{row.kind} {row.txn_id}: its terminal's {row.pending} is being applied; "
-                "try again in a moment",
+                f"{row.kind} {row.txn_id}: its terminal's {row.pending} is being applied; try "
+                "again in a moment",
+                reason="wrong_state",
             )
         return row, teller_id
 
@@ -96,9 +105,9 @@ class BackOffice(TubeCore):
         """The branch's transactions in ``states`` (default: not final), oldest first."""
         for i, state in enumerate(states):
             if state not in m.STATES:
-                raise InvalidArgument("invalid_argument", f"states[{i}]: unknown state {state!r}")
+                raise InvalidArgument(f"states[{i}]", f"unknown state {state!r}")
         if limit < 0 or limit > MAX_LIMIT:
-            raise InvalidArgument("invalid_argument", f"limit: 0 to {MAX_LIMIT}")
+            raise InvalidArgument("limit", f"0 to {MAX_LIMIT}")
         with self.engine.connect() as conn:
             _, branch = self._desk(conn, principal)
             rows = store.of_branch(conn, branch, tuple(states) or m.ACTIVE, limit or DEFAULT_LIMIT)
@@ -110,7 +119,9 @@ class BackOffice(TubeCore):
             v.txn_id(txn_id, "txn_id")
             row = store.load(conn, txn_id)
             if row is None:
-                raise NotFound("not_found", f"txn_id: no tube transaction {txn_id!r}")
+                raise NotFound(
+                    f"txn_id: no tube transaction {txn_id!r}", field="txn_id", reason="not_found"
+                )
             self._in_branch(row, teller_id, branch)
         return convert.txn_to_pb(row)
 
@@ -170,9 +181,10 @@ class BackOffice(TubeCore):
                 raise _wrong_state(row, "ReceiveCarrier")
             if row.carrier_id != carrier_id:
                 raise InvalidArgument(
-                    "wrong_carrier",
-                    f"carrier_id: transaction {row.txn_id} was sent in carrier {row.carrier_id}, "
-                    f"not {carrier_id}",
+                    "carrier_id",
+                    f"transaction {row.txn_id} was sent in carrier {row.carrier_id}, not "
+                    f"{carrier_id}",
+                    reason="wrong_carrier",
                 )
             return {"state": m.RECEIVED}, "received", f"carrier {carrier_id}"
 
@@ -214,9 +226,9 @@ class BackOffice(TubeCore):
         if hold is None or hold.status != "active" or hold.expires_at <= now:
             ended = f"{hold.status}, expires {hold.expires_at.isoformat()}" if hold else "missing"
             raise FailedPrecondition(
-                "hold_expired",
                 f"withdrawal {row.txn_id}: its hold is no longer active ({ended}); do not send "
                 "the carrier — the terminal will reverse it",
+                reason="hold_expired",
             )
 
     def enter_count(
@@ -230,31 +242,24 @@ class BackOffice(TubeCore):
         """Deposit: what the back office found (in_transit | received -> counted)."""
         self.desk_branch(principal)
         at = now or self.now()
-        bill = counted.kind == pb.ASSET_KIND_BILL
+        given = convert.asset_input(counted)
         found = v.parse_asset(
-            counted, "counted", self.settings, bill_details="all" if bill else "optional"
+            given,
+            "counted",
+            self.settings,
+            bill_details="all" if given.kind == m.BILL else "optional",
         )
         checked_note = v.text(note, "note", v.MAX_NOTE)
         if found.maturity is not None and date.fromisoformat(found.maturity) < at.date():
             raise InvalidArgument(
-                "bill_matured",
-                f"counted.bill.maturity: {found.maturity} is past; a matured bill is presented "
-                "for payment, not deposited",
+                "counted.bill.maturity",
+                f"{found.maturity} is past; a matured bill is presented for payment, not deposited",
+                reason="bill_matured",
             )
 
         def decide(tx: store.Tx, row: Any, teller_id: str) -> Any:
             _deposit_only(row, "EnterCount")
-            if found.kind != row.requested_kind:
-                raise InvalidArgument(
-                    "invalid_argument",
-                    f"counted.kind: the customer deposited {row.requested_kind}, not {found.kind}",
-                )
-            if found.currency != row.requested_currency:
-                raise InvalidArgument(
-                    "currency_mismatch",
-                    f"counted.currency: the customer declared {row.requested_currency}; "
-                    f"count in it, not {found.currency}",
-                )
+            _as_declared(row, found)
             values: dict[str, Any] = {
                 "counted_kind": found.kind,
                 "counted_currency": found.currency,
@@ -294,8 +299,8 @@ class BackOffice(TubeCore):
                 row.created_at,  # usable then: the quote the customer was shown
                 int(row.rate_version),
             )
-        except LedgerError as exc:
-            raise ledger_refusal(exc, "counted", {"quote.amount": "counted.amount"}) from None
+        except DomainError as exc:
+            raise mapped(exc, REQUOTE_FIELDS, "counted") from None
         return {"account_minor": to_minor(q.to_amount, of_account), "rate": convert.plain(q.rate)}
 
     # -- incidents --------------------------------------------------------------------------
@@ -314,19 +319,23 @@ class BackOffice(TubeCore):
         self.desk_branch(principal)
         text = v.text(resolution, "resolution", v.MAX_RESOLUTION, required=True)
         if incident_id <= 0:
-            raise InvalidArgument("invalid_argument", "incident_id: required")
+            raise InvalidArgument("incident_id", "required")
         at = now or self.now()
         with store.transaction(self.engine, at) as tx:
             teller_id, branch = self._desk(tx.conn, principal)
             row = store.load_incident(tx.conn, incident_id, lock=True)
             if row is None:
-                raise NotFound("not_found", f"incident_id: no incident {incident_id}")
+                raise NotFound(
+                    f"incident_id: no incident {incident_id}",
+                    field="incident_id",
+                    reason="not_found",
+                )
             self._in_branch(row, teller_id, branch, "incidents")
             if row.resolved_at is not None:
                 raise FailedPrecondition(
-                    "already_resolved",
                     f"incident {incident_id} was resolved by {row.resolved_by} at "
                     f"{row.resolved_at.isoformat()}",
+                    reason="already_resolved",
                 )
             who = m.actor(m.TELLER_ACTOR, teller_id)
             tx.conn.execute(
@@ -392,11 +401,26 @@ class BackOffice(TubeCore):
 def _deposit_only(row: Any, rpc: str) -> None:
     if row.kind != m.DEPOSIT:
         raise FailedPrecondition(
-            "wrong_kind", f"{rpc} is for deposits; {row.txn_id} is a {row.kind}"
+            f"{rpc} is for deposits; {row.txn_id} is a {row.kind}", reason="wrong_kind"
+        )
+
+
+def _as_declared(row: Any, found: v.ParsedAsset) -> None:
+    """The count is of the asset the customer declared (its amount may differ)."""
+    if found.kind != row.requested_kind:
+        raise InvalidArgument(
+            "counted.kind", f"the customer deposited {row.requested_kind}, not {found.kind}"
+        )
+    if found.currency != row.requested_currency:
+        raise InvalidArgument(
+            "counted.currency",
+            f"the customer declared {row.requested_currency}; count in it, not {found.currency}",
+            reason="currency_mismatch",
         )
 
 
 def _wrong_state(row: Any, rpc: str) -> FailedPrecondition:
     return FailedPrecondition(
-        "wrong_state", f"{rpc} is not possible for {row.kind} {row.txn_id} in state {row.state}"
+        f"{rpc} is not possible for {row.kind} {row.txn_id} in state {row.state}",
+        reason="wrong_state",
     )

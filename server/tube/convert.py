@@ -1,14 +1,18 @@
-"""Rows of the tube tables to tube.proto messages, and the enums both ways."""
+"""The edge between tube.proto and the service: rows to messages, requests to plain values,
+the enums both ways."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from branchline.server.convert import timestamp
 from branchline.server.ledger.money import asset, from_minor
 from branchline.server.tube import model as m
+from branchline.server.tube.validate import AssetInput, OpenRequest
 from branchline.v1 import tube_pb2 as pb
 
 STATE_TO_PB: Mapping[str, int] = {
@@ -37,6 +41,7 @@ ASSET_TO_PB: Mapping[str, int] = {
     m.METAL: pb.ASSET_KIND_METAL,
     m.BILL: pb.ASSET_KIND_BILL,
 }
+ASSET_FROM_PB: Mapping[int, str] = {v: k for k, v in ASSET_TO_PB.items()}
 EVENT_FROM_PB: Mapping[int, str] = {
     pb.TUBE_EVENT_CARRIER_SENT: m.CARRIER_SENT,
     pb.TUBE_EVENT_CARRIER_ARRIVED: m.CARRIER_ARRIVED,
@@ -162,3 +167,62 @@ def incident_to_pb(row: Any) -> pb.Incident:
         resolved_by=row.resolved_by or "",
         resolution=row.resolution or "",
     )
+
+
+# -- the wire's requests as the service's plain values ------------------------------------------
+
+
+def asset_input(message: pb.TubeAsset) -> AssetInput:
+    bill = message.bill
+    return AssetInput(
+        kind=ASSET_FROM_PB.get(message.kind),
+        currency=message.currency,
+        amount=message.amount,
+        bill_id=bill.bill_id,
+        instrument=bill.instrument,
+        maturity=bill.maturity,
+    )
+
+
+def open_request(message: pb.TubeOpen) -> OpenRequest:
+    """A ``tube_open`` as the open path takes it (nothing checked yet)."""
+    return OpenRequest(
+        request_id=message.request_id,
+        txn_id=message.txn_id,
+        kind=KIND_FROM_PB.get(message.kind),
+        session_token=message.session_token,
+        account_id=message.account_id,
+        asset=asset_input(message.asset),
+        rate_version=int(message.rate_version),
+        digest=open_hash(message),
+    )
+
+
+def _amount_key(value: str) -> str:
+    try:
+        return str(Decimal(value.strip()).normalize())
+    except (InvalidOperation, ValueError):
+        return value
+
+
+def open_hash(message: pb.TubeOpen) -> str:
+    """What a TubeOpen asks for, so a txn_id sent again is known to be the same request.
+
+    Not the session (a recovering terminal may send it again under a new one).
+    """
+    a = message.asset
+    content = {
+        "kind": int(message.kind),
+        "account": message.account_id,
+        "asset": [
+            int(a.kind),
+            a.currency.strip().upper(),
+            _amount_key(a.amount),
+            a.bill.bill_id,
+            a.bill.instrument,
+            a.bill.maturity,
+        ],
+        "rate_version": int(message.rate_version),
+    }
+    text_ = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text_.encode()).hexdigest()

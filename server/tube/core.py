@@ -13,17 +13,9 @@ from sqlalchemy import Engine
 from branchline.common.logs import log_event
 from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.adapter import CoreBanking
-from branchline.server.ledger.money import (
-    InvalidInput,
-    LedgerError,
-    LedgerSettings,
-)
-from branchline.server.ledger.money import (
-    NotFound as LedgerNotFound,
-)
+from branchline.server.ledger.money import LedgerSettings
 from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.tube import convert, store
-from branchline.server.tube.model import FailedPrecondition, InvalidArgument, TubeError
 from branchline.v1 import tube_pb2 as pb
 
 log = logging.getLogger("branchline.server.tube")
@@ -36,23 +28,6 @@ DEFAULT_STALE_AFTER = timedelta(minutes=30)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def ledger_refusal(
-    exc: LedgerError, field: str, renames: dict[str, str] | None = None
-) -> TubeError:
-    """The ledger's refusal with its code, its message naming the tube message's field."""
-    message = exc.message
-    for old, new in (renames or {}).items():
-        if message.startswith(old):
-            message = new + message[len(old) :]
-            break
-    else:
-        if not message.startswith(field.split(".")[0]):
-            message = f"{field}: {message}"
-    code = "txn_id_reused" if exc.code == "reference_reused" else exc.code
-    kind = InvalidArgument if isinstance(exc, InvalidInput | LedgerNotFound) else FailedPrecondition
-    return kind(code, message)
 
 
 class TubeCore:
@@ -96,7 +71,7 @@ class TubeCore:
         with self.engine.connect() as conn:
             return store.load(conn, txn_id)
 
-    def _account(self, customer_id: str, account_id: str) -> Account | None:
+    def customer_account(self, customer_id: str, account_id: str) -> Account | None:
         for account in self.ledger.balances(customer_id):
             if account.account_id == account_id:
                 return account

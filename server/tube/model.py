@@ -1,4 +1,7 @@
-"""Names of tube transactions (kinds, states, events, assets) and the errors the service raises.
+"""Names of tube transactions (kinds, states, events, assets).
+
+Refusals are the errors of ``branchline.common.errors``; their reasons (``wrong_state``,
+``not_found``, ``txn_id_reused`` ...) are stable.
 
 States and kinds are stored as short lower-case strings; ``convert`` maps them to the enums
 of tube.proto.
@@ -73,34 +76,6 @@ SERVER_ACTOR = "server"
 STALE_INCIDENT = "stale"
 WRONG_CARRIER_INCIDENT = "wrong_carrier"
 DISPUTE_INCIDENT = "dispute"
-
-
-class TubeError(Exception):
-    """A refused request. ``code`` is stable (wrong_state, not_found, ...); ``message``
-    names the field or the rule; ``status`` is the gRPC status name for TubeDesk."""
-
-    status = "FAILED_PRECONDITION"
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class InvalidArgument(TubeError):
-    status = "INVALID_ARGUMENT"
-
-
-class NotFound(TubeError):
-    status = "NOT_FOUND"
-
-
-class PermissionDenied(TubeError):
-    status = "PERMISSION_DENIED"
-
-
-class FailedPrecondition(TubeError):
-    status = "FAILED_PRECONDITION"
 
 
 def actor(role: str, ident: str = "") -> str:

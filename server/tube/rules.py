@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from branchline.common.errors import FailedPrecondition
 from branchline.server.tube import model as m
-from branchline.server.tube.model import FailedPrecondition
 
 # Ledger calls an event makes.
 POST_DEPOSIT = "post_deposit"
@@ -79,9 +79,10 @@ _FOREIGN = {
 
 def wrong_state(row: Any, event: str, hint: str = "") -> FailedPrecondition:
     return FailedPrecondition(
-        "wrong_state",
         f"tube_event.kind: {event} is not possible for {row.kind} {row.txn_id} in state "
-        f"{row.state}{'; ' + hint if hint else ''}",
+        f"{row.state}{('; ' + hint if hint else '')}",
+        field="tube_event.kind",
+        reason="wrong_state",
     )
 
 
@@ -107,13 +108,16 @@ def plan(row: Any, ev: EventInput) -> Step:
     """The step ``ev`` makes from ``row``'s state; FailedPrecondition when it is refused."""
     if ev.kind in _FOREIGN[row.kind]:
         raise FailedPrecondition(
-            "wrong_kind", f"tube_event.kind: {ev.kind} does not apply to a {row.kind}"
+            f"tube_event.kind: {ev.kind} does not apply to a {row.kind}",
+            field="tube_event.kind",
+            reason="wrong_kind",
         )
     if row.pending and row.pending != ev.kind:
         raise FailedPrecondition(
-            "wrong_state",
-            f"tube_event.kind: {ev.kind} must wait: the terminal's {row.pending} of "
-            f"{row.kind} {row.txn_id} is still being applied; send that again first",
+            f"tube_event.kind: {ev.kind} must wait: the terminal's {row.pending} of {row.kind} "
+            f"{row.txn_id} is still being applied; send that again first",
+            field="tube_event.kind",
+            reason="wrong_state",
         )
     if _is_repeat(row, ev):
         return Step(row.state, repeat=True)

@@ -1,150 +1,30 @@
 """The terminal's side: ``tube_open``, ``tube_event`` and ``tube_query``, each applied once.
 
-Exactly once: every open and event carries the terminal's outbox key (request_id). The
-first answer — refusals included — is stored in ``request_results`` in the same database
-transaction as the change it describes, and a repeat gets those very bytes back.
-
-A ledger call (hold, deposit, capture, release) runs in its own transaction, idempotent on
-``Reference(terminal, "<txn_id>:<step>")``, BEFORE the transaction's record changes: a crash
-in between leaves the record as it was, and the retry replays the ledger call and
-completes. While an event's ledger call is under way the record is marked ``pending`` with
-the event, so nothing else (the back office sending the carrier, a different event) can
-change it meanwhile; the same event sent again (a retry, a second replica) goes ahead, and
-the ledger's reference makes both one posting.
+``answers`` stores each first answer and gives it again; ``events`` applies ``tube_event``;
+here ``tube_open`` (its checks, quote and hold are the plain functions of ``opening``; this
+is where the wire's message becomes an ``OpenRequest`` and the stored row a reply) and
+``tube_query``. A withdrawal's hold, like every ledger call, is made BEFORE the record is
+written, idempotent on ``Reference(terminal, "<txn_id>:hold")``, so a retry after a crash
+completes with the same hold.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from branchline.common.logs import log_event
-from branchline.server.ledger.money import LedgerError, to_minor
-from branchline.server.ledger.money import asset as ledger_asset
-from branchline.server.ledger.postings import BillDeposit, Posting, Reference
-from branchline.server.ledger.sessions import SessionClaims, SessionRefused
-from branchline.server.tube import convert, rules, store
+from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from branchline.server.tube import convert, opening, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
-from branchline.server.tube.core import TubeCore, ledger_refusal, log
-from branchline.server.tube.model import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    TubeError,
-)
+from branchline.server.tube.answers import OPEN_KIND, Raced, refusal
+from branchline.server.tube.events import TerminalEvents, asset_text
 from branchline.v1 import tube_pb2 as pb
 
-OPEN_KIND = "tube_open"
-EVENT_KIND = "tube_event"
-# Rounds of "someone else got there first, look again" before giving up.
-ATTEMPTS = 5
-RATE_QUANTUM = Decimal("0.00000001")
 
-
-class _Raced(Exception):
-    """Another request changed the record (or stored the answer) first: start over."""
-
-
-@dataclass(frozen=True)
-class _LedgerOutcome:
-    entry_id: int | None = None
-    balance_after: Decimal | None = None
-    available_after: Decimal | None = None
-    detail: str = ""
-
-
-def refusal(request_id: str, exc: TubeError, txn: pb.TubeTransaction | None = None) -> pb.TubeReply:
-    reply = pb.TubeReply(request_id=request_id, code=exc.code, message=exc.message)
-    if txn is not None:
-        reply.txn.CopyFrom(txn)
-    return reply
-
-
-class TerminalSide(TubeCore):
-    # -- the stored answers -----------------------------------------------------------------
-
-    def _first_reply(self, terminal_id: str, request_id: str, kind: str) -> pb.TubeReply | None:
-        with self.engine.connect() as conn:
-            found = store.stored_reply(conn, terminal_id, request_id)
-        if found is None:
-            return None
-        stored_kind, data = found
-        if stored_kind != kind:
-            # Not stored: the first answer under this key belongs to another message.
-            return refusal(
-                request_id,
-                InvalidArgument(
-                    "request_id_reused",
-                    f"{kind}.request_id: {request_id!r} already answered a {stored_kind}",
-                ),
-            )
-        return pb.TubeReply.FromString(data)
-
-    def _answer(
-        self,
-        terminal_id: str,
-        request_id: str,
-        kind: str,
-        reply: pb.TubeReply,
-        now: datetime,
-        tx: store.Tx | None = None,
-    ) -> pb.TubeReply:
-        """Store the first answer (in ``tx``, with the change it describes, or alone)."""
-        data = reply.SerializeToString()
-        if tx is not None:
-            store.store_reply(tx.conn, terminal_id, request_id, kind, data, now)
-            return reply
-        try:
-            with store.transaction(self.engine, now) as own:
-                store.store_reply(own.conn, terminal_id, request_id, kind, data, now)
-        except IntegrityError:
-            raise _Raced() from None
-        return reply
-
-    def _refuse(
-        self,
-        terminal_id: str,
-        request_id: str,
-        kind: str,
-        exc: TubeError,
-        now: datetime,
-        row: Any = None,
-    ) -> pb.TubeReply:
-        txn = convert.txn_to_pb(row) if row is not None else None
-        self._log_refusal(terminal_id, kind, exc, row)
-        return self._answer(terminal_id, request_id, kind, refusal(request_id, exc, txn), now)
-
-    def _log_refusal(self, terminal_id: str, kind: str, exc: TubeError, row: Any) -> None:
-        log_event(
-            log,
-            "tube_refused",
-            logging.INFO,
-            terminal_id=terminal_id,
-            message_kind=kind,
-            code=exc.code,
-            txn_id=row.txn_id if row is not None else None,
-        )
-
-    @store.retrying
-    def _once(self, terminal_id: str, request_id: str, kind: str, apply: Any) -> pb.TubeReply:
-        for _ in range(ATTEMPTS):
-            first = self._first_reply(terminal_id, request_id, kind)
-            if first is not None:
-                return first
-            try:
-                result: pb.TubeReply = apply()
-                return result
-            except _Raced:
-                continue
-        raise RuntimeError(f"{kind} {request_id}: raced {ATTEMPTS} times; try again")
-
+class TerminalSide(TerminalEvents):
     # -- tube_open --------------------------------------------------------------------------
 
     def handle_open(
@@ -154,7 +34,7 @@ class TerminalSide(TubeCore):
         at = now or self.now()
         try:
             request_id = v.request_id(message.request_id, "tube_open.request_id")
-        except TubeError as exc:  # nothing to key a stored answer on
+        except DomainError as exc:  # nothing to key a stored answer on
             return refusal(message.request_id[: v.MAX_REQUEST_ID], exc)
         return self._once(
             terminal_id,
@@ -166,28 +46,26 @@ class TerminalSide(TubeCore):
     def _open(
         self, terminal_id: str, request_id: str, message: pb.TubeOpen, now: datetime
     ) -> pb.TubeReply:
+        request = convert.open_request(message)
         try:
-            txn_id = v.txn_id(message.txn_id, "tube_open.txn_id")
-            kind = convert.KIND_FROM_PB.get(message.kind)
-            if kind is None:
-                raise InvalidArgument(
-                    "invalid_argument", "tube_open.kind: deposit or withdrawal is required"
-                )
-            digest = v.open_hash(message)
+            txn_id = v.txn_id(request.txn_id, "tube_open.txn_id")
+            if request.kind is None:
+                raise InvalidArgument("tube_open.kind", "deposit or withdrawal is required")
             existing = self._read(txn_id)
             if existing is not None:
-                if existing.terminal_id == terminal_id and existing.open_hash == digest:
+                if existing.terminal_id == terminal_id and existing.open_hash == request.digest:
                     # The same open again (a recovering terminal): the record as it is now.
                     reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(existing))
                     return self._answer(terminal_id, request_id, OPEN_KIND, reply, now)
                 # Whose it is stays unsaid: another terminal's transaction is not revealed.
                 raise FailedPrecondition(
-                    "txn_id_reused",
                     f"tube_open.txn_id: {txn_id!r} is already used for another transaction; "
                     "make a new transaction id",
+                    field="tube_open.txn_id",
+                    reason="txn_id_reused",
                 )
-            values = self._new_record(terminal_id, txn_id, kind, digest, message, now)
-        except TubeError as exc:
+            values = opening.open_transaction(self, terminal_id, txn_id, request, now).record(now)
+        except DomainError as exc:
             return self._refuse(terminal_id, request_id, OPEN_KIND, exc, now)
         try:
             with store.transaction(self.engine, now) as tx:
@@ -196,408 +74,10 @@ class TerminalSide(TubeCore):
                 reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
                 self._answer(terminal_id, request_id, OPEN_KIND, reply, now, tx)
         except IntegrityError:  # the same request or txn_id, stored a moment ago elsewhere
-            raise _Raced() from None
+            raise Raced() from None
         self._log("tube_opened", row, customer_id=row.customer_id)
         self._notify(row)
         return reply
-
-    def _session(self, token: str, terminal_id: str, now: datetime) -> SessionClaims:
-        if self.sessions is None:
-            raise FailedPrecondition(
-                "sessions_unavailable",
-                "tube_open.session_token: this server verifies no PINs (no --hsm), so it has no "
-                "customer sessions",
-            )
-        try:
-            return self.sessions.check(token, terminal_id, now)
-        except SessionRefused as exc:
-            raise PermissionDenied(exc.code, f"tube_open.{exc.message}") from None
-
-    def _new_record(
-        self,
-        terminal_id: str,
-        txn_id: str,
-        kind: str,
-        digest: str,
-        message: pb.TubeOpen,
-        now: datetime,
-    ) -> dict[str, Any]:
-        """Every check of a new open, then its quote (and a withdrawal's hold): the row."""
-        with self.engine.connect() as conn:
-            branch = store.terminal_branch(conn, terminal_id)
-        if branch is None:
-            raise FailedPrecondition(
-                "unknown_terminal", f"tube_open: terminal {terminal_id!r} has not registered"
-            )
-        claims = self._session(message.session_token, terminal_id, now)
-        if not message.account_id:
-            raise InvalidArgument("invalid_argument", "tube_open.account_id: must not be empty")
-        try:
-            account = self._account(claims.customer_id, message.account_id)
-        except LedgerError as exc:
-            raise ledger_refusal(exc, "tube_open.account_id") from None
-        if account is None:
-            raise PermissionDenied(
-                "not_your_account",
-                f"tube_open.account_id: {message.account_id[:64]!r} is not an account of the "
-                "signed-in customer",
-            )
-        withdrawal = kind == m.WITHDRAWAL
-        parsed = v.parse_asset(
-            message.asset,
-            "tube_open.asset",
-            self.settings,
-            bill_details="bill_id" if withdrawal else "optional",
-        )
-        wanted_account = m.ACCOUNT_KIND[parsed.kind]
-        if account.kind != wanted_account:
-            raise InvalidArgument(
-                "invalid_argument",
-                f"tube_open.asset.kind: {parsed.kind} goes {'out of' if withdrawal else 'into'} "
-                f"a {wanted_account} account; {account.account_id} is a {account.kind} account",
-            )
-        converted = parsed.currency != account.currency
-        if converted and parsed.kind != m.CASH:
-            raise InvalidArgument(
-                "currency_mismatch",
-                f"tube_open.asset.currency: account {account.account_id} holds "
-                f"{account.currency}, not {parsed.currency}",
-            )
-        if converted and not message.rate_version:
-            raise InvalidArgument(
-                "rate_version_required",
-                f"tube_open.rate_version: {parsed.currency} {'from' if withdrawal else 'into'} a "
-                f"{account.currency} account is converted; send the version of the rates the "
-                "customer was shown",
-            )
-        rate_version = int(message.rate_version) if converted else None
-        amount = str(parsed.amount)
-        renames = {
-            "quote.amount": "tube_open.asset.amount",
-            "quote": "tube_open.asset",
-            "withdrawal.amount": "tube_open.asset.amount",
-            "withdrawal.bill_id": "tube_open.asset.bill.bill_id",
-            "withdrawal.account_id": "tube_open.account_id",
-            "withdrawal.rate_version": "tube_open.rate_version",
-            "withdrawal": "tube_open",
-            "rate version": "tube_open.rate_version: rate version",
-        }
-        rate, account_amount = Decimal(1), parsed.amount
-        hold = None
-        balance_after = available_after = None
-        try:
-            if converted and not withdrawal:
-                # The bank buys the customer's currency at its bid.
-                q = self.ledger.quote(
-                    parsed.currency, account.currency, amount, "from", now, rate_version
-                )
-                rate, account_amount, rate_version = q.rate, q.to_amount, q.rate_version
-            elif converted:
-                # The bank sells the asked-for currency at its ask; shown per unit of it.
-                q = self.ledger.quote(
-                    account.currency, parsed.currency, amount, "to", now, rate_version
-                )
-                rate = (q.to_rate / q.from_rate).quantize(RATE_QUANTUM)
-                account_amount, rate_version = q.from_amount, q.rate_version
-            if withdrawal:
-                hold = self.ledger.authorise_withdrawal(
-                    Reference(terminal_id, f"{txn_id}:hold"),
-                    account_id=account.account_id,
-                    branch=branch,
-                    currency=parsed.currency,
-                    amount=amount,
-                    now=now,
-                    rate_version=rate_version,
-                    bill_id=parsed.bill_id,
-                    customer_id=claims.customer_id,
-                )
-                account_amount = hold.amount
-                after = self._account(claims.customer_id, account.account_id)
-                if after is not None:
-                    balance_after, available_after = after.balance, after.available
-        except LedgerError as exc:
-            raise ledger_refusal(exc, "tube_open", renames) from None
-        of_account = ledger_asset(account.currency, "account.currency")
-        with self.engine.connect() as conn:
-            pan_masked = store.pan_masked(conn, claims.card_token)
-        return {
-            "txn_id": txn_id,
-            "terminal_id": terminal_id,
-            "branch": branch,
-            "kind": kind,
-            "state": m.OPEN,
-            "pending": None,
-            "customer_id": claims.customer_id,
-            "account_id": account.account_id,
-            "open_hash": digest,
-            "requested_kind": parsed.kind,
-            "requested_currency": parsed.currency,
-            "requested_minor": to_minor(parsed.amount, parsed.of),
-            "requested_bill_id": parsed.bill_id,
-            "requested_instrument": parsed.instrument,
-            "requested_maturity": parsed.maturity,
-            "rate_version": rate_version,
-            "rate": convert.plain(rate),
-            "account_currency": account.currency,
-            "account_minor": to_minor(account_amount, of_account),
-            "hold_id": hold.hold_id if hold is not None else None,
-            "balance_after_minor": _minor(balance_after, of_account),
-            "available_after_minor": _minor(available_after, of_account),
-            "note": "",
-            "reason": "",
-            "pan_masked": pan_masked,
-            "created_at": now,
-            "updated_at": now,
-            "updated_by": m.actor(m.TERMINAL_ACTOR, terminal_id),
-        }
-
-    # -- tube_event -------------------------------------------------------------------------
-
-    def handle_event(
-        self, terminal_id: str, message: pb.TubeEvent, now: datetime | None = None
-    ) -> pb.TubeReply:
-        """Apply one of the terminal's events to its transaction (see ``rules``)."""
-        at = now or self.now()
-        try:
-            request_id = v.request_id(message.request_id, "tube_event.request_id")
-        except TubeError as exc:
-            return refusal(message.request_id[: v.MAX_REQUEST_ID], exc)
-        return self._once(
-            terminal_id,
-            request_id,
-            EVENT_KIND,
-            lambda: self._event(terminal_id, request_id, message, at),
-        )
-
-    def _event_input(self, message: pb.TubeEvent) -> rules.EventInput:
-        kind = convert.EVENT_FROM_PB.get(message.kind)
-        if kind is None:
-            raise InvalidArgument(
-                "invalid_argument",
-                "tube_event.kind: one of carrier_sent, carrier_arrived, carrier_taken, confirm, "
-                "dispute, cancel, reverse, handover is required",
-            )
-        if kind == m.CARRIER_SENT:
-            v.carrier(message.carrier_id, "tube_event.carrier_id")
-        reason = v.reason(
-            message.reason, "tube_event.reason", required=kind in (m.REVERSE, m.HANDOVER, m.DISPUTE)
-        )
-        if kind == m.DISPUTE and reason not in (m.DISPUTE_RETURN, m.DISPUTE_TELLER):
-            raise InvalidArgument(
-                "invalid_argument",
-                f"tube_event.reason: a dispute is {m.DISPUTE_RETURN} (the carrier back) or "
-                f"{m.DISPUTE_TELLER} (a teller), not {reason!r}",
-            )
-        detail = v.text(message.detail, "tube_event.detail", v.MAX_DETAIL)
-        return rules.EventInput(
-            kind, int(message.carrier_id), reason, bool(message.customer_confirmed), detail
-        )
-
-    def _event(
-        self, terminal_id: str, request_id: str, message: pb.TubeEvent, now: datetime
-    ) -> pb.TubeReply:
-        try:
-            txn_id = v.txn_id(message.txn_id, "tube_event.txn_id")
-            ev = self._event_input(message)
-        except TubeError as exc:
-            return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now)
-        row = self._read(txn_id)
-        if row is None or row.terminal_id != terminal_id:
-            return self._refuse(
-                terminal_id,
-                request_id,
-                EVENT_KIND,
-                NotFound(
-                    "not_found",
-                    f"tube_event.txn_id: no tube transaction {txn_id!r} of this terminal",
-                ),
-                now,
-            )
-        try:
-            step = rules.plan(row, ev)
-        except TubeError as exc:
-            return self._refuse(terminal_id, request_id, EVENT_KIND, exc, now, row)
-        if step.repeat:
-            reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
-            return self._answer(terminal_id, request_id, EVENT_KIND, reply, now)
-        outcome = None
-        if step.ledger is not None:
-            try:
-                row = self._claim(txn_id, ev, step, now)
-            except TubeError as exc:  # something else changed it first
-                return self._refuse(
-                    terminal_id, request_id, EVENT_KIND, exc, now, self._read(txn_id)
-                )
-            if row is None:  # finished meanwhile by the same event: answer as a repeat
-                raise _Raced()
-            try:
-                outcome = self._ledger_call(row, step, ev, now)
-            except LedgerError as exc:
-                return self._ledger_refused(terminal_id, request_id, txn_id, ev, exc, now)
-        return self._apply(terminal_id, request_id, txn_id, ev, step, outcome, now)
-
-    def _claim(self, txn_id: str, ev: rules.EventInput, step: rules.Step, now: datetime) -> Any:
-        """Mark the record ``pending`` with the event before its ledger call."""
-        with store.transaction(self.engine, now) as tx:
-            row = store.load(tx.conn, txn_id, lock=True)
-            assert row is not None
-            again = rules.plan(row, ev)  # raises if something else got in first
-            if again.repeat:
-                return None
-            if again != step:
-                raise _Raced()
-            if row.pending != ev.kind:
-                row = store.change(tx.conn, txn_id, {"pending": ev.kind})
-            return row
-
-    def _ledger_call(
-        self, row: Any, step: rules.Step, ev: rules.EventInput, now: datetime
-    ) -> _LedgerOutcome:
-        terminal_id, txn_id = row.terminal_id, row.txn_id
-        if step.ledger == rules.RELEASE:
-            why = f"tube {ev.kind}: {ev.reason}" if ev.reason else f"tube {ev.kind}"
-            released = self.ledger.release_hold(row.hold_id, why, now, terminal_id=terminal_id)
-            after = self._account(row.customer_id, row.account_id)
-            return _LedgerOutcome(
-                available_after=after.available if after is not None else None,
-                detail=f"hold {row.hold_id} released"
-                if released.released
-                else f"hold {row.hold_id} had already ended ({released.hold.status})",
-            )
-        posting: Posting
-        if step.ledger == rules.CAPTURE:
-            posting = self.ledger.post_withdrawal(
-                Reference(terminal_id, f"{txn_id}:capture"), row.hold_id, now
-            )
-        else:
-            bill = None
-            if row.counted_kind == m.BILL:
-                bill = BillDeposit(
-                    row.counted_bill_id,
-                    row.counted_instrument,
-                    date.fromisoformat(row.counted_maturity),
-                )
-            posting = self.ledger.post_deposit(
-                Reference(terminal_id, f"{txn_id}:deposit"),
-                account_id=row.account_id,
-                branch=row.branch,
-                currency=row.counted_currency,
-                amount=convert.amount_text(row.counted_minor, row.counted_currency),
-                now=now,
-                rate_version=int(row.rate_version) if row.rate_version else None,
-                bill=bill,
-                customer_id=row.customer_id,
-                # The quote was fixed when the customer opened it: that is the rate posted.
-                quoted_at=min(row.created_at, now),
-            )
-        balance = posting.leg(row.account_id).balance_after
-        after = self._account(row.customer_id, row.account_id)
-        return _LedgerOutcome(
-            entry_id=posting.entry_id,
-            balance_after=balance,
-            available_after=balance - after.held if after is not None else None,
-            detail=f"entry {posting.entry_id}",
-        )
-
-    def _ledger_refused(
-        self,
-        terminal_id: str,
-        request_id: str,
-        txn_id: str,
-        ev: rules.EventInput,
-        exc: LedgerError,
-        now: datetime,
-    ) -> pb.TubeReply:
-        refused = ledger_refusal(exc, "tube_event")
-        try:
-            with store.transaction(self.engine, now) as tx:
-                row = store.load(tx.conn, txn_id, lock=True)
-                assert row is not None
-                if row.pending == ev.kind:
-                    row = store.change(tx.conn, txn_id, {"pending": None})
-                self._log_refusal(terminal_id, EVENT_KIND, refused, row)
-                reply = refusal(request_id, refused, convert.txn_to_pb(row))
-                return self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-        except IntegrityError:
-            raise _Raced() from None
-
-    def _apply(
-        self,
-        terminal_id: str,
-        request_id: str,
-        txn_id: str,
-        ev: rules.EventInput,
-        step: rules.Step,
-        outcome: _LedgerOutcome | None,
-        now: datetime,
-    ) -> pb.TubeReply:
-        who = m.actor(m.TERMINAL_ACTOR, terminal_id)
-        changed = None
-        try:
-            with store.transaction(self.engine, now) as tx:
-                row = store.load(tx.conn, txn_id, lock=True)
-                assert row is not None
-                try:
-                    again = rules.plan(row, ev)
-                except TubeError as exc:
-                    reply = refusal(request_id, exc, convert.txn_to_pb(row))
-                    return self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-                if not again.repeat:
-                    if step.ledger is not None and again != step:
-                        raise _Raced()
-                    changed = self._change(tx, row, ev, again, outcome, who)
-                    row = changed
-                reply = pb.TubeReply(request_id=request_id, txn=convert.txn_to_pb(row))
-                self._answer(terminal_id, request_id, EVENT_KIND, reply, now, tx)
-        except IntegrityError:
-            raise _Raced() from None
-        if changed is not None:
-            self._log("tube_event_applied", changed, tube_event=ev.kind, reason=ev.reason or None)
-            self._notify(changed)
-        return reply
-
-    def _change(
-        self,
-        tx: store.Tx,
-        row: Any,
-        ev: rules.EventInput,
-        step: rules.Step,
-        outcome: _LedgerOutcome | None,
-        who: str,
-    ) -> Any:
-        values: dict[str, Any] = {
-            "state": step.to_state,
-            "pending": None,
-            "updated_at": tx.now,
-            "updated_by": who,
-        }
-        if step.carrier_id is not None:
-            values["carrier_id"] = step.carrier_id
-        if step.reason is not None:
-            values["reason"] = step.reason
-        if step.note is not None:
-            values["note"] = step.note
-        of_account = ledger_asset(row.account_currency, "account.currency")
-        if outcome is not None:
-            if outcome.entry_id is not None:
-                values["entry_id"] = outcome.entry_id
-            if outcome.balance_after is not None:
-                values["balance_after_minor"] = to_minor(outcome.balance_after, of_account)
-            if outcome.available_after is not None:
-                values["available_after_minor"] = to_minor(outcome.available_after, of_account)
-        detail = _event_detail(row, ev, step, outcome)
-        known = (
-            store.incident_of(tx.conn, row.txn_id, step.incident)
-            if step.incident == m.WRONG_CARRIER_INCIDENT
-            else None
-        )
-        if step.incident is not None and known is None:  # one wrong-carrier report is enough
-            values["incident_id"] = store.open_incident(
-                tx, row, step.incident, _incident_detail(row, ev, step, detail)
-            )
-        changed = store.change(tx.conn, row.txn_id, values)
-        tx.event(changed, step.event, who, detail)
-        return changed
 
     # -- tube_query -------------------------------------------------------------------------
 
@@ -609,33 +89,24 @@ class TerminalSide(TubeCore):
             return pb.TubeReply(txns=[convert.txn_to_pb(r) for r in rows])
         try:
             v.txn_id(txn_id, "tube_query.txn_id")
-        except TubeError as exc:
+        except DomainError as exc:
             return refusal("", exc)
         row = self._read(txn_id)
         if row is None or row.terminal_id != terminal_id:
             return refusal(
                 "",
                 NotFound(
-                    "not_found",
                     f"tube_query.txn_id: no tube transaction {txn_id!r} of this terminal",
+                    field="tube_query.txn_id",
+                    reason="not_found",
                 ),
             )
         txn = convert.txn_to_pb(row)
         return pb.TubeReply(txn=txn, txns=[txn])
 
 
-def _minor(amount: Decimal | None, of: Any) -> int | None:
-    return to_minor(amount, of) if amount is not None else None
-
-
-def _asset_text(kind: str | None, currency: str | None, minor: int | None) -> str:
-    if not kind or not currency:
-        return "-"
-    return f"{convert.amount_text(minor, currency)} {currency} {kind}"
-
-
 def _open_detail(row: Any) -> str:
-    what = _asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
+    what = asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
     where = "into" if row.kind == m.DEPOSIT else "from"
     text = f"{row.kind} of {what} {where} account {row.account_id}"
     if row.rate_version:
@@ -644,37 +115,3 @@ def _open_detail(row: Any) -> str:
     if row.hold_id:
         text += f"; hold {row.hold_id}"
     return text
-
-
-def _event_detail(
-    row: Any, ev: rules.EventInput, step: rules.Step, outcome: _LedgerOutcome | None
-) -> str:
-    parts = []
-    if ev.kind in (m.CARRIER_SENT, m.CARRIER_ARRIVED) and ev.carrier_id:
-        parts.append(f"carrier {ev.carrier_id}")
-    if step.incident == m.WRONG_CARRIER_INCIDENT:
-        parts.append(f"but carrier {row.carrier_id} was sent")
-    elif ev.kind == m.CARRIER_ARRIVED and not ev.carrier_id:
-        parts.append("carrier not identified")
-    if ev.reason:
-        parts.append(f"reason {ev.reason}")
-    if step.note:
-        parts.append(step.note)
-    if outcome is not None and outcome.detail:
-        parts.append(outcome.detail)
-    if ev.detail:
-        parts.append(ev.detail)
-    return "; ".join(parts)
-
-
-def _incident_detail(row: Any, ev: rules.EventInput, step: rules.Step, detail: str) -> str:
-    what = _asset_text(row.requested_kind, row.requested_currency, row.requested_minor)
-    heads = {
-        m.WRONG_CARRIER_INCIDENT: "a different carrier arrived at the terminal",
-        m.DISPUTE_INCIDENT: "the customer disputes the count and asked for a teller",
-    }
-    head = heads.get(step.incident or "", f"{ev.kind} from state {row.state}")
-    return (
-        f"{head}: {row.kind} {row.txn_id} of {what}, customer {row.customer_id}, terminal "
-        f"{row.terminal_id}" + (f"; {detail}" if detail else "")
-    )

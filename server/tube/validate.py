@@ -7,17 +7,15 @@ unknown_currency.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from branchline.common.errors import InvalidArgument
 from branchline.common.redaction import redact_text
-from branchline.server.ledger.money import Asset, LedgerError, LedgerSettings, asset, parse_amount
-from branchline.server.tube.model import BILL, CASH, METAL, InvalidArgument
-from branchline.v1 import tube_pb2 as pb
+from branchline.server.ledger.money import Asset, LedgerSettings, asset, parse_amount
+from branchline.server.tube.model import BILL, CASH, METAL
 
 MAX_REQUEST_ID = 128
 MAX_TXN_ID = 64
@@ -32,11 +30,36 @@ _TXN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MATURITY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-ASSET_KIND_NAMES: dict[int, str] = {
-    pb.ASSET_KIND_CASH: CASH,
-    pb.ASSET_KIND_METAL: METAL,
-    pb.ASSET_KIND_BILL: BILL,
-}
+
+@dataclass(frozen=True)
+class AssetInput:
+    """An asset as the caller sent it (``convert.asset_input`` reads it off the wire);
+    ``kind`` is None when the caller named no kind this service knows."""
+
+    kind: str | None
+    currency: str
+    amount: str
+    bill_id: str = ""
+    instrument: str = ""
+    maturity: str = ""
+
+    @property
+    def has_bill(self) -> bool:
+        return bool(self.bill_id or self.instrument or self.maturity)
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """A terminal's ``tube_open`` as plain values (``convert.open_request``), unchecked."""
+
+    request_id: str
+    txn_id: str
+    kind: str | None  # deposit, withdrawal; None when the terminal sent no kind known here
+    session_token: str
+    account_id: str
+    asset: AssetInput
+    rate_version: int  # 0: none sent
+    digest: str  # what it asks for (``convert.open_hash``), to know the same open again
 
 
 @dataclass(frozen=True)
@@ -59,43 +82,38 @@ def _shown(value: str, limit: int = 40) -> str:
 
 def request_id(value: str, field: str) -> str:
     if not value:
-        raise InvalidArgument("invalid_argument", f"{field}: must not be empty")
+        raise InvalidArgument(field, "must not be empty")
     if len(value) > MAX_REQUEST_ID or not value.isprintable():
-        raise InvalidArgument(
-            "invalid_argument", f"{field}: printable characters, at most {MAX_REQUEST_ID}"
-        )
+        raise InvalidArgument(field, f"printable characters, at most {MAX_REQUEST_ID}")
     return value
 
 
 def txn_id(value: str, field: str) -> str:
     if not value:
-        raise InvalidArgument("invalid_argument", f"{field}: must not be empty")
+        raise InvalidArgument(field, "must not be empty")
     if not _TXN_ID.fullmatch(value):
         raise InvalidArgument(
-            "invalid_argument",
-            f"{field}: {_shown(value)} is not a transaction id (letters, digits and '-', "
-            f"at most {MAX_TXN_ID}, e.g. a UUID)",
+            field,
+            f"{_shown(value)} is not a transaction id (letters, digits and '-', at most "
+            f"{MAX_TXN_ID}, e.g. a UUID)",
         )
     return value
 
 
 def carrier(value: int, field: str) -> int:
     if not 1 <= value <= MAX_CARRIER:
-        raise InvalidArgument(
-            "invalid_argument", f"{field}: the carrier's number is required (1 to {MAX_CARRIER})"
-        )
+        raise InvalidArgument(field, f"the carrier's number is required (1 to {MAX_CARRIER})")
     return value
 
 
 def reason(value: str, field: str, *, required: bool) -> str:
     if not value:
         if required:
-            raise InvalidArgument("invalid_argument", f"{field}: a reason code is required")
+            raise InvalidArgument(field, "a reason code is required")
         return ""
     if not _REASON.fullmatch(value):
         raise InvalidArgument(
-            "invalid_argument",
-            f"{field}: {_shown(value)} is not a reason code (lower-case letters, digits and '_')",
+            field, f"{_shown(value)} is not a reason code (lower-case letters, digits and '_')"
         )
     return value
 
@@ -103,43 +121,34 @@ def reason(value: str, field: str, *, required: bool) -> str:
 def text(value: str, field: str, limit: int, *, required: bool = False) -> str:
     """Free text for people; card numbers in it are masked before it is stored."""
     if required and not value.strip():
-        raise InvalidArgument("invalid_argument", f"{field}: must not be empty")
+        raise InvalidArgument(field, "must not be empty")
     if len(value) > limit:
-        raise InvalidArgument("invalid_argument", f"{field}: longer than {limit} characters")
+        raise InvalidArgument(field, f"longer than {limit} characters")
     if any(not ch.isprintable() and ch not in "\n\t" for ch in value):
-        raise InvalidArgument("invalid_argument", f"{field}: only printable characters")
+        raise InvalidArgument(field, "only printable characters")
     return redact_text(value.strip())
 
 
 def maturity(value: str, field: str) -> str:
     if not _MATURITY.fullmatch(value):
-        raise InvalidArgument("invalid_argument", f"{field}: {_shown(value)} is not YYYY-MM-DD")
+        raise InvalidArgument(field, f"{_shown(value)} is not YYYY-MM-DD")
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise InvalidArgument(
-            "invalid_argument", f"{field}: {_shown(value)} is not a date"
-        ) from None
+        raise InvalidArgument(field, f"{_shown(value)} is not a date") from None
     return value
 
 
 def _ident(value: str, field: str, limit: int) -> str:
     if not value.strip():
-        raise InvalidArgument("invalid_argument", f"{field}: must not be empty")
+        raise InvalidArgument(field, "must not be empty")
     if len(value) > limit or not value.isprintable():
-        raise InvalidArgument("invalid_argument", f"{field}: printable characters, at most {limit}")
+        raise InvalidArgument(field, f"printable characters, at most {limit}")
     return value
 
 
-def asset_kind(value: int, field: str) -> str:
-    kind = ASSET_KIND_NAMES.get(value)
-    if kind is None:
-        raise InvalidArgument("invalid_argument", f"{field}: cash, metal or bill is required")
-    return kind
-
-
 def parse_asset(
-    message: pb.TubeAsset,
+    given: AssetInput,
     field: str,
     settings: LedgerSettings,
     *,
@@ -150,23 +159,21 @@ def parse_asset(
     ``bill_details``: "optional" (a declared deposit: checked when given), "bill_id" (a
     withdrawal names the bill), "all" (the back office's count: id, instrument, maturity).
     """
-    kind = asset_kind(message.kind, f"{field}.kind")
-    try:
-        of = asset(message.currency, f"{field}.currency")
-        if (kind == METAL) != (of.kind == "metal"):
-            wanted = "a metal (XAU, XAG)" if kind == METAL else "a currency"
-            raise InvalidArgument(
-                "invalid_argument",
-                f"{field}.currency: {of.code} is not {wanted}; {kind} is in {wanted}",
-            )
-        amount = parse_amount(message.amount, of, f"{field}.amount", settings)
-    except LedgerError as exc:
-        raise InvalidArgument(exc.code, exc.message) from None
+    kind = given.kind
+    if kind not in (CASH, METAL, BILL):
+        raise InvalidArgument(f"{field}.kind", "cash, metal or bill is required")
+    of = asset(given.currency, f"{field}.currency")
+    if (kind == METAL) != (of.kind == "metal"):
+        wanted = "a metal (XAU, XAG)" if kind == METAL else "a currency"
+        raise InvalidArgument(
+            f"{field}.currency", f"{of.code} is not {wanted}; {kind} is in {wanted}"
+        )
+    amount = parse_amount(given.amount, of, f"{field}.amount", settings)
     if kind != BILL:
-        if message.HasField("bill") and message.bill.ByteSize():
-            raise InvalidArgument("invalid_argument", f"{field}.bill: only for a bill")
+        if given.has_bill:
+            raise InvalidArgument(f"{field}.bill", "only for a bill")
         return ParsedAsset(kind, of, amount)
-    bill = message.bill
+    bill = given
     bill_id = instrument = due = None
     if bill.bill_id or bill_details in ("bill_id", "all"):
         bill_id = _ident(bill.bill_id, f"{field}.bill.bill_id", MAX_BILL_ID)
@@ -175,33 +182,3 @@ def parse_asset(
     if bill.maturity or bill_details == "all":
         due = maturity(bill.maturity, f"{field}.bill.maturity")
     return ParsedAsset(kind, of, amount, bill_id, instrument, due)
-
-
-def _amount_key(value: str) -> str:
-    try:
-        return str(Decimal(value.strip()).normalize())
-    except (InvalidOperation, ValueError):
-        return value
-
-
-def open_hash(message: pb.TubeOpen) -> str:
-    """What a TubeOpen asks for, so a txn_id sent again is known to be the same request.
-
-    Not the session (a recovering terminal may send it again under a new one).
-    """
-    a = message.asset
-    content = {
-        "kind": int(message.kind),
-        "account": message.account_id,
-        "asset": [
-            int(a.kind),
-            a.currency.strip().upper(),
-            _amount_key(a.amount),
-            a.bill.bill_id,
-            a.bill.instrument,
-            a.bill.maturity,
-        ],
-        "rate_version": int(message.rate_version),
-    }
-    text_ = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text_.encode()).hexdigest()

@@ -26,6 +26,7 @@ import grpc
 import pytest
 
 from branchline.common import paycrypto
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.hsm import SoftHsm, open_hsm
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
@@ -490,6 +491,18 @@ def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
             )
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith("kind:")
+        with pytest.raises(grpc.RpcError) as info:
+            stranger.SendCommand(
+                calls_pb2.SendCommandRequest(call_id=call_id, kind="erase_disk"), timeout=10
+            )
+        assert error_details(info.value).field == "kind"  # as data: google.rpc.BadRequest
+        with pytest.raises(grpc.RpcError) as info:
+            stranger.EndCall(calls_pb2.EndCallRequest(call_id="C" * 5000), timeout=10)
+        long_id = error_details(info.value)
+        assert (long_id.status, long_id.field) == ("INVALID_ARGUMENT", "call_id")
+        assert (
+            long_id.message.startswith("call_id: is 5000 characters") and len(long_id.message) < 200
+        )
         code, message = refused(
             lambda: local(stack, "K-3").RequestTeller(
                 agent_local_pb2.RequestTellerRequest(

@@ -22,6 +22,7 @@ from typing import Any, cast
 import grpc
 import pytest
 
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 from branchline.v1 import common_pb2, terminal_link_pb2, terminal_link_pb2_grpc
@@ -746,6 +747,29 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     ):
         code, details = bad_send(**change)
         assert code == invalid and details.startswith(f"{field}: "), (change, details)
+    # The field travels as data too: a google.rpc.BadRequest in the status details.
+    for change, field in (
+        ({"business_type": "Loan Type"}, "business_type"),
+        ({"target_branch": "not a branch"}, "target_branch"),
+    ):
+        sent: dict[str, Any] = {
+            "request_id": "r9",
+            "target_branch": "B",
+            "business_type": "loan",
+            "title": "t",
+            **change,
+        }
+        request = pb.SendTaskRequest(**sent)
+        with pytest.raises(grpc.RpcError) as info:
+            counter.SendTask(request, timeout=10)
+        assert error_details(info.value).field == field
+    # An over-long id is refused before anything reads it, its echo cut short.
+    with pytest.raises(grpc.RpcError) as info:
+        staff(stack, "teller:T1").GetTask(pb.GetTaskRequest(task_id="x" * 5000), timeout=10)
+    long_id = error_details(info.value)
+    assert long_id.status == "INVALID_ARGUMENT" and long_id.field == "task_id"
+    assert long_id.message.startswith("task_id: is 5000 characters, at most 64 allowed")
+    assert len(long_id.message) < 200
     code, details = refused(
         lambda: counter.UploadMaterial(
             pb.UploadMaterialRequest(

@@ -17,9 +17,12 @@ from typing import cast
 import grpc
 import pytest
 import zxingcpp
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 from PIL import Image
 
+from branchline.server.health_cli import served_services
 from branchline.v1 import (
     common_pb2,
     fleet_pb2,
@@ -38,6 +41,18 @@ def status_code(info: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
 
 def status_details(info: pytest.ExceptionInfo[grpc.RpcError]) -> str:
     return cast(grpc.Call, info.value).details() or ""
+
+
+def violations(info: pytest.ExceptionInfo[grpc.RpcError]) -> list[tuple[str, str]]:
+    """The BadRequest field violations in a refused call's status details."""
+    status = rpc_status.from_call(cast(grpc.Call, info.value))
+    assert status is not None, "the status carries no details"
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.extend((v.field, v.reason) for v in bad.field_violations)
+    return found
 
 
 def fleet_printer(stack: Stack) -> common_pb2.Device | None:
@@ -211,6 +226,20 @@ def test_health_serving_then_not_serving_while_shutting_down(stack: Stack) -> No
     for service in ("", "branchline.v1.TerminalLink", "branchline.v1.Fleet"):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+    # Every capability of the list is up: reflection lists its services, health serves them.
+    served = served_services(channel, 5)
+    for service in (
+        "branchline.v1.Receipts",
+        "branchline.v1.TubeDesk",
+        "branchline.v1.Dispatch",
+        "branchline.v1.Tasks",
+        "branchline.v1.DispatchAdmin",
+        "branchline.v1.Calls",
+    ):
+        assert service in served, served
+    for service in served:
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
     stack.procs["server"].popen.send_signal(signal.SIGTERM)
     wait_for(
         lambda: (
@@ -266,6 +295,7 @@ def test_sd_notify_ready_watchdog_stopping(stack: Stack) -> None:
         sock.close()
 
 
+# long: one server start covers every refusal at the mTLS boundary, in order
 def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path) -> None:
     stack.start_server()
     target = f"127.0.0.1:{stack.server_port}"
@@ -333,6 +363,32 @@ def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path)
         list(stub.Connect(iter([bad]), timeout=10))
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     assert "register.branch" in status_details(invalid)
+    assert violations(invalid) == [("register.branch", "required")]
+    # An over-long id: refused as invalid, the field as data, only a short piece echoed.
+    too_long = terminal_link_pb2.TerminalMessage(
+        seq=1,
+        register=terminal_link_pb2.Register(
+            terminal_id="T" * 5000, branch="BR-001", kind=common_pb2.TERMINAL_KIND_SELF_SERVICE
+        ),
+    )
+    with pytest.raises(grpc.RpcError) as long_id:
+        list(stub.Connect(iter([too_long]), timeout=10))
+    assert violations(long_id) == [("register.terminal_id", "too_long")]
+    assert "(5000 characters)" in status_details(long_id)
+    assert len(status_details(long_id)) < 200
+
+    # The Fleet API: the same for an over-long terminal id, and NOT_FOUND names the field.
+    fleet = stack.fleet()
+    with pytest.raises(grpc.RpcError) as long_get:
+        fleet.GetTerminal(fleet_pb2.GetTerminalRequest(terminal_id="T" * 5000), timeout=5)
+    assert status_code(long_get) == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(long_get) == [("terminal_id", "too_long")]
+    assert "(5000 characters)" in status_details(long_get)
+    assert len(status_details(long_get)) < 200
+    with pytest.raises(grpc.RpcError) as unknown:
+        fleet.GetTerminal(fleet_pb2.GetTerminalRequest(terminal_id="T-NOPE"), timeout=5)
+    assert status_code(unknown) == grpc.StatusCode.NOT_FOUND
+    assert violations(unknown) == [("terminal_id", "unknown_terminal")]
 
 
 def test_agent_with_wrong_certificate_stays_unregistered(stack: Stack) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from branchline.common.hsm.errors import HsmError
+from branchline.common.hsm.payshield.wire import frame
 from branchline.server.hsm import (
     Algorithm,
     Ibm3624Record,
@@ -26,8 +28,6 @@ from branchline.server.hsm import (
     PvvRecord,
     SoftHsm,
 )
-from branchline.server.hsm.errors import HsmError
-from branchline.server.hsm.payshield.wire import frame
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
     A4_PIN,

@@ -1,11 +1,9 @@
-"""Shared pieces of the ledger tests: a migrated database on SQLite and PostgreSQL, builders."""
+"""Shared pieces of the ledger tests: the ledger over the shared ``engine`` (conftest), builders."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -15,32 +13,11 @@ from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.statements import audit
-from branchline.server.storage import open_database
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BRANCH = "north"
-
-
-def open_test_database(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    if backend == "sqlite":
-        db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-        yield db
-        db.dispose()
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        db = open_database(url)
-        yield db
-        db.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    yield from open_test_database(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -74,11 +51,13 @@ def funded(
     kind = "metal" if currency in ("XAU", "XAG") else "cash"
     account = open_account(ledger.engine, customer_id, kind, currency)
     ledger.post_deposit(
-        ref(f"fund-{account.account_id}"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency=currency,
-        amount=amount,
-        now=T0,
+        DepositRequest(
+            ref(f"fund-{account.account_id}"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency=currency,
+            amount=amount,
+            now=T0,
+        )
     )
     return account

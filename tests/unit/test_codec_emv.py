@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from branchline.drivers.card_reader import apdu, emv_tlv
 from branchline.drivers.card_reader.emv_tlv import AflEntry, Tlv, Track2Equivalent
-from branchline.drivers.card_reader.malformed import Malformed
+from branchline.drivers.malformed import Malformed
 
 # READ RECORD response, SFI 1 record 1: template 70 (59 = 0x3B bytes) with
 #   57   13  4761739001010010 D 2212 201 1143804400000 F   (track 2 equivalent, 19 bytes)

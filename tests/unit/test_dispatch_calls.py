@@ -19,19 +19,19 @@ from PIL import Image
 from sqlalchemy import Engine, select
 
 from branchline.common import paycrypto
-from branchline.common.paycrypto import tdes_dukpt
-from branchline.server.dispatch.call_schema import call_commands, call_signatures
-from branchline.server.dispatch.calls import CallService, Outcome, TranslationFailed
-from branchline.server.dispatch.model import (
-    DispatchError,
+from branchline.common.errors import (
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
 )
-from branchline.server.dispatch.service import DispatchService, check_invariants
+from branchline.common.paycrypto import tdes_dukpt
+from branchline.server.dispatch.call_schema import call_commands, call_signatures
+from branchline.server.dispatch.calls import CallService, Outcome, TranslationFailed
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.hsm import Algorithm, HsmError, KeyType, MasterKey, SoftHsm
-from branchline.server.storage import open_database
 from branchline.sim.devices.signature import draw_signature
+from tests.unit.dispatch_invariants import check_invariants
 from tests.unit.test_dispatch_service import (
     MC,
     T1,
@@ -39,12 +39,9 @@ from tests.unit.test_dispatch_service import (
     T3,
     Actor,
     Clock,
-    db_url,
     populate,
     teller,
 )
-
-__all__ = ["db_url"]  # the fixture, re-used from the service tests
 
 K1, K2, K3 = Actor("terminal", "K-1"), Actor("terminal", "K-2"), Actor("terminal", "K-3")
 PAN = "4761739001010010"
@@ -53,12 +50,10 @@ KSN0 = bytes.fromhex("FFFF9876543210E00000")
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    problems = check_invariants(db)
-    db.dispose()
-    assert problems == []
+def engine(engine: Engine) -> Iterator[Engine]:
+    # The shared store (conftest), checked after each test.
+    yield engine
+    assert check_invariants(engine) == []
 
 
 @pytest.fixture
@@ -96,7 +91,7 @@ def calls(engine: Engine, clock: Clock, hsm: SoftHsm) -> CallService:
 
 
 def ask(calls: CallService, who: Actor, request_id: str = "r1", skill: str = "loan") -> str:
-    clock = calls._clock
+    clock = calls.clock
     assert isinstance(clock, Clock)
     clock.advance(1)  # one after the other, as customers arrive
     return calls.request_call(who, "B", request_id, skill, "video_teller").call_id
@@ -277,8 +272,8 @@ def test_signalling_is_relayed_each_way(calls: CallService) -> None:
     assert calls.signals_after(T1, call_id, answer.signal_id)[0].signal_id == candidate.signal_id
 
 
-def refusal(action: Callable[[], Any]) -> DispatchError:
-    with pytest.raises(DispatchError) as info:
+def refusal(action: Callable[[], Any]) -> DomainError:
+    with pytest.raises(DomainError) as info:
         action()
     return info.value
 
@@ -295,6 +290,7 @@ def test_role_violations_name_the_rule_and_bad_fields_name_the_field(calls: Call
         error = refusal(action)
         assert isinstance(error, PermissionDenied)
         assert "a teller drives only the terminal of their own call" in error.message
+        assert error.rule == "own_call_only"
     for action in (
         lambda: calls.leave(K2, call_id),
         lambda: calls.add_signal(K2, call_id, "answer", "v=0"),
@@ -302,6 +298,7 @@ def test_role_violations_name_the_rule_and_bad_fields_name_the_field(calls: Call
         error = refusal(action)
         assert isinstance(error, PermissionDenied)
         assert "a terminal acts only as itself" in error.message
+        assert error.rule == "terminal_as_itself"
     command = calls.send_command(T1, call_id, "read_card")
     error = refusal(
         lambda: calls.record_outcome(K2, Outcome(command.command_id, call_id, "success"))
@@ -330,6 +327,7 @@ def test_role_violations_name_the_rule_and_bad_fields_name_the_field(calls: Call
         error = refusal(action)
         assert isinstance(error, InvalidArgument), (field, error)
         assert error.message.startswith(f"{field}:"), error.message
+        assert error.field == field, error
     queued = ask(calls, K2)
     error = refusal(lambda: calls.send_command(T3, queued, "read_card"))
     assert isinstance(error, PermissionDenied)

@@ -10,26 +10,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from branchline.server.dispatch.model import DispatchError, FailedPrecondition, PermissionDenied
-from branchline.server.dispatch.service import DispatchService, check_invariants
-from branchline.server.storage import open_database
-from tests.unit.test_dispatch_service import L1, MC, T1, T2, db_url, populate, teller
-
-__all__ = ["db_url"]  # the fixture, re-used from the service tests
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    db.dispose()
+from branchline.common.errors import DomainError, FailedPrecondition, PermissionDenied
+from branchline.server.dispatch.tasks import DispatchService
+from tests.unit.dispatch_invariants import check_invariants
+from tests.unit.test_dispatch_service import L1, MC, T1, T2, populate, teller
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def race(actions: list[Callable[[], Any]]) -> list[Any]:
         barrier.wait()
         try:
             results[i] = actions[i]()
-        except DispatchError as exc:
+        except DomainError as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
@@ -159,8 +150,9 @@ def test_concurrent_tasks_never_give_a_teller_two_routed_offers(svc: DispatchSer
 
 _REPLICA = """
 import json, sys, time
-from branchline.server.dispatch.model import Actor, DispatchError
-from branchline.server.dispatch.service import DispatchService
+from branchline.common.errors import DomainError
+from branchline.server.dispatch.model import Actor
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.storage import open_database
 url, start_at, action, arg = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 svc = DispatchService(open_database(url), offer_timeout=300)
@@ -173,7 +165,7 @@ try:
         for i in range(4):
             task = svc.send_task(Actor("terminal", "MC-1"), "A", f"{arg}-{i}", "B", "fx", "FX")
             out.append(task.task_id)
-except DispatchError as exc:
+except DomainError as exc:
     out.append("refused: " + exc.message)
 print(json.dumps(out))
 svc.engine.dispose()

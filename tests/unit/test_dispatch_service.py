@@ -5,30 +5,26 @@ No gRPC here: the rules live in the service, so these tests show them directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from branchline.server.dispatch.model import (
-    LOBBY,
-    TELLER,
-    Actor,
+from branchline.common.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
 )
+from branchline.server.dispatch.model import LOBBY, TELLER, Actor
 from branchline.server.dispatch.schema import material_blobs
-from branchline.server.dispatch.service import DispatchService, EventScope, check_invariants
+from branchline.server.dispatch.tasks import DispatchService, EventScope
 from branchline.server.storage import open_database
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from tests.unit.dispatch_invariants import check_invariants
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 OPS = Actor("operator", "ops")
@@ -56,25 +52,11 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'server.db'}"
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        yield url
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = open_database(db_url)
-    yield db
-    problems = check_invariants(db)
-    db.dispose()
-    assert problems == []
+def engine(engine: Engine) -> Iterator[Engine]:
+    # The shared store (conftest), checked after each test.
+    yield engine
+    assert check_invariants(engine) == []
 
 
 @pytest.fixture
@@ -512,8 +494,9 @@ def test_malformed_tasks_name_the_field(
         "title": "Loan",
         **change,
     }
-    with pytest.raises(InvalidArgument, match=f"^{field}: "):
+    with pytest.raises(InvalidArgument, match=f"^{field}: ") as info:
         svc.send_task(MC, "A", **args)
+    assert info.value.field == field
 
 
 def test_other_malformed_requests_name_the_field(svc: DispatchService, clock: Clock) -> None:
@@ -525,10 +508,12 @@ def test_other_malformed_requests_name_the_field(svc: DispatchService, clock: Cl
         svc.answer_offer(T1, task_id, "wait", estimate_seconds=0)
     with pytest.raises(InvalidArgument, match="^reason: required when the result is a failure"):
         svc.complete(T1, task_id, False)
-    with pytest.raises(NotFound, match="^target_branch: no branch 'Z'"):
+    with pytest.raises(NotFound, match="^target_branch: no branch 'Z'") as missing:
         svc.send_task(MC, "A", "r9", "Z", "loan", "Loan")
-    with pytest.raises(InvalidArgument, match=r"^skills\[0\]: "):
+    assert missing.value.field == "target_branch"
+    with pytest.raises(InvalidArgument, match=r"^skills\[0\]: ") as skill:
         svc.add_teller("T5", "T5", "B", ["Loans"])
+    assert skill.value.field == "skills[0]"
     with pytest.raises(FailedPrecondition, match="^offer_id: offer 999"):
         svc.answer_offer(T1, task_id, "accept", offer_id=999)
     with pytest.raises(InvalidArgument, match="^routing_strategy: "):
@@ -558,3 +543,26 @@ def test_the_sweep_matches_a_free_teller_left_without_a_waiting_task(
     assert svc.match_free_tellers() == 1
     assert svc.get_task(MC, task_id).teller_id == "T1"
     assert svc.match_free_tellers() == 0
+
+
+def test_refusals_carry_the_rule_and_an_over_long_id_is_cut_short(
+    svc: DispatchService, clock: Clock
+) -> None:
+    on_duty(svc, clock, T1)
+    task_id = send(svc)
+    for action, rule in (
+        (lambda: svc.get_task(OTHER_MC, task_id), "origin_only"),
+        (lambda: svc.answer_offer(T2, task_id, "accept"), "own_tasks_only"),
+        (lambda: svc.list_tasks(L1, branch="A"), "own_branch_only"),
+        (lambda: svc.set_duty(T1, True, teller_id="T2"), "own_duty_only"),
+        (lambda: svc.staff(teller("T404")), "staff_record_required"),
+        (lambda: svc.designate(T1, task_id, "T2"), "role"),
+    ):
+        with pytest.raises(PermissionDenied) as denied:
+            action()
+        assert denied.value.rule == rule and denied.value.reason == rule
+    with pytest.raises(InvalidArgument) as invalid:
+        svc.get_task(MC, "x" * 5000)
+    assert invalid.value.field == "task_id" and invalid.value.reason == "too_long"
+    assert invalid.value.message.startswith("task_id: is 5000 characters, at most 64")
+    assert len(invalid.value.message) < 150  # a short, truncated echo only

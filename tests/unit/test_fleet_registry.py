@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from sqlalchemy import Engine
 
 from branchline.server import fleet_registry as fr
+from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
+from branchline.server.fleet.servicer import FleetServicer
 from branchline.server.fleet_registry import DeviceRecord
-from branchline.server.storage import open_database, write_transaction
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from branchline.server.storage import write_transaction
+from branchline.v1 import fleet_pb2, fleet_pb2_grpc
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -31,22 +34,6 @@ def printer(status: str = "DEVICE_STATUS_ONLINE", detail: str = "", **facts: str
 
 
 CARD_READER = DeviceRecord("card_reader", "sim_card_reader", "DEVICE_STATUS_ONLINE")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-        yield db
-        db.dispose()
-        return
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        db = open_database(url)
-        yield db
-        db.dispose()
 
 
 def register(
@@ -320,3 +307,73 @@ def test_a_tailing_reader_never_skips_an_event(engine: Engine) -> None:
     assert not other.is_alive()
     tail()
     assert sorted(seen) == ["fast", "slow"]
+
+
+def _fleet_refusal(engine: Engine, call: str, **fields: str) -> grpc.aio.AioRpcError:
+    """Call the Fleet API of a real grpc.aio server as an operator; return its refusal."""
+
+    async def run() -> grpc.aio.AioRpcError:
+        server = grpc.aio.server()
+        fleet_pb2_grpc.add_FleetServicer_to_server(
+            FleetServicer(engine, Authorizer(insecure=True)), server
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = fleet_pb2_grpc.FleetStub(channel)
+                metadata = ((PRINCIPAL_METADATA_KEY, "operator:ops"),)
+                try:
+                    if call == "GetTerminal":
+                        await stub.GetTerminal(
+                            fleet_pb2.GetTerminalRequest(**fields), metadata=metadata
+                        )
+                    elif call == "ListTerminals":
+                        await stub.ListTerminals(
+                            fleet_pb2.ListTerminalsRequest(**fields), metadata=metadata
+                        )
+                    else:
+                        async for _ in stub.WatchTerminals(
+                            fleet_pb2.WatchTerminalsRequest(**fields), metadata=metadata
+                        ):
+                            pass
+                except grpc.aio.AioRpcError as exc:
+                    return exc
+                raise AssertionError(f"{call} was not refused")
+        finally:
+            await server.stop(None)
+
+    return asyncio.run(run())
+
+
+def _violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError is a Call
+    assert status is not None, "the status carries no details"
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.extend((v.field, v.reason) for v in bad.field_violations)
+    return found
+
+
+def test_the_fleet_api_refuses_an_over_long_terminal_id_with_a_truncated_echo(
+    engine: Engine,
+) -> None:
+    refused = _fleet_refusal(engine, "GetTerminal", terminal_id="T" * 5000)
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(refused) == [("terminal_id", "too_long")]
+    message = refused.details() or ""
+    assert "(5000 characters)" in message and len(message) < 200
+    empty = _fleet_refusal(engine, "GetTerminal", terminal_id="")
+    assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violations(empty) == [("terminal_id", "required")]
+    # Unknown: NOT_FOUND naming the field, the id echoed short.
+    unknown = _fleet_refusal(engine, "GetTerminal", terminal_id="T-NOPE")
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND
+    assert unknown.details() == "terminal_id: no terminal 'T-NOPE'"
+    assert _violations(unknown) == [("terminal_id", "unknown_terminal")]
+    for call in ("ListTerminals", "WatchTerminals"):
+        branch = _fleet_refusal(engine, call, branch="B" * 500)
+        assert branch.code() == grpc.StatusCode.INVALID_ARGUMENT, call
+        assert _violations(branch) == [("branch", "too_long")], call

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from branchline.server.hsm import keystore as ks
-from branchline.server.hsm.errors import (
+from branchline.common.hsm import keystore as ks
+from branchline.common.hsm.errors import (
     KeystoreError,
     KeystoreMissingError,
     KeystoreTamperedError,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from branchline.server.hsm.errors import (
+from branchline.common.hsm.errors import (
     HsmInternalError,
     HsmProtocolError,
     HsmUnavailableError,
@@ -23,10 +23,9 @@ from branchline.server.hsm.errors import (
     UnsupportedOperationError,
     WrongKeyTypeError,
 )
-from branchline.server.hsm.payshield import PayShieldHsm
-from branchline.server.hsm.payshield import messages as m
-from branchline.server.hsm.payshield.errorcodes import code_for, error_for
-from branchline.server.hsm.payshield.wire import (
+from branchline.common.hsm.payshield import messages as m
+from branchline.common.hsm.payshield.errorcodes import code_for, error_for
+from branchline.common.hsm.payshield.wire import (
     FieldError,
     Fields,
     frame,
@@ -34,6 +33,7 @@ from branchline.server.hsm.payshield.wire import (
     parse_message,
     response_code,
 )
+from branchline.server.hsm.payshield import PayShieldHsm
 from branchline.sim.hsm.emulation import PayShieldEmulation
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,

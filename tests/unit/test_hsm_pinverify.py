@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import pytest
 
-from branchline.server.hsm import pinverify
-from branchline.server.hsm.errors import (
+from branchline.common.hsm import pinverify
+from branchline.common.hsm.errors import (
     DecimalizationTableError,
     InvalidAccountError,
     InvalidInputError,

@@ -6,7 +6,31 @@ import logging
 from pathlib import Path
 
 import pytest
+from google.rpc import code_pb2, error_details_pb2
 
+from branchline.common.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from branchline.common.grpc_errors import rpc_status_for
+from branchline.common.hsm.errors import (
+    HsmError,
+    HsmUnavailableError,
+    InvalidAccountError,
+    InvalidInputError,
+    KcvMismatchError,
+    KeyExistsError,
+    KeyLengthError,
+    KeyNotFoundError,
+    KeyParityError,
+    PinBlockInvalidError,
+    UnsupportedFormatError,
+    WrongKeyTypeError,
+)
 from branchline.common.paycrypto import (
     decode_format0,
     decrypt_pin_block_tdes,
@@ -22,19 +46,6 @@ from branchline.server.hsm import (
     PvvRecord,
     SoftHsm,
     open_hsm,
-)
-from branchline.server.hsm.errors import (
-    HsmError,
-    InvalidAccountError,
-    InvalidInputError,
-    KcvMismatchError,
-    KeyExistsError,
-    KeyLengthError,
-    KeyNotFoundError,
-    KeyParityError,
-    PinBlockInvalidError,
-    UnsupportedFormatError,
-    WrongKeyTypeError,
 )
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
@@ -296,3 +307,28 @@ def test_open_hsm_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         open_hsm("payshield://127.0.0.1:1500?colour=red")
     with pytest.raises(InvalidInputError):
         open_hsm("payshield://127.0.0.1:1500?timeout=soon")
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        (InvalidInputError("ksn: 9 bytes"), InvalidArgument, "INVALID_ARGUMENT"),
+        (InvalidAccountError("pan: 11 digits"), InvalidArgument, "INVALID_ARGUMENT"),
+        (KeyLengthError("key: 15 bytes"), InvalidArgument, "INVALID_ARGUMENT"),
+        (KcvMismatchError("kcv: does not match"), InvalidArgument, "INVALID_ARGUMENT"),
+        (KeyNotFoundError("BDK: no key named 'X'", "X"), NotFound, "NOT_FOUND"),
+        (KeyExistsError("ZPK: exists"), AlreadyExists, "ALREADY_EXISTS"),
+        (WrongKeyTypeError("PVK: is a ZPK"), FailedPrecondition, "FAILED_PRECONDITION"),
+        (HsmUnavailableError("payShield: no answer"), Unavailable, "UNAVAILABLE"),
+    ],
+)
+def test_hsm_errors_are_the_one_error_model_keeping_their_codes(
+    error: HsmError, kind: type[DomainError], status: str
+) -> None:
+    assert isinstance(error, kind) and isinstance(error, HsmError)
+    assert error.reason == error.code == type(error).code
+    converted = rpc_status_for(error)
+    assert converted.code == getattr(code_pb2, status)
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in converted.details if d.Is(info.DESCRIPTOR))
+    assert info.reason == type(error).code

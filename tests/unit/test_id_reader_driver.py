@@ -240,7 +240,7 @@ def test_bad_params_are_named(reader: Ga467IdReaderDriver) -> None:
     assert "timeout_s: expected a number" in failure(reader, "read_card", timeout_s="x").message
     assert "timeout_s: must be above 0" in failure(reader, "read_card", timeout_s=-1).message
     error = failure(reader, "read_card", colour="red")
-    assert (error.completion, error.code) == (Completion.INVALID_DATA, "invalid_params")
+    assert (error.completion, error.code) == (Completion.INVALID_DATA, "invalid_parameter")
     assert "colour: unknown parameter" in error.message
     assert "x: unknown parameter" in failure(reader, "sam_status", x=1).message
 

@@ -10,11 +10,11 @@ from sqlalchemy import Engine
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import CoreBanking, EmbeddedLedger
 from branchline.server.ledger.cards import enroll_card
+from branchline.server.ledger.requests import DepositRequest, WithdrawalRequest
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, open_account, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 
@@ -41,32 +41,38 @@ def test_tube_flows_through_the_interface(ledger: EmbeddedLedger) -> None:
     acc.link_card(ledger.engine, "tok", account.account_id, T0)
     [card_account] = core.accounts_for_card("tok")
     deposit = core.post_deposit(
-        ref("t1:1"),
-        account_id=card_account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="500",
-        now=T0,
+        DepositRequest(
+            ref("t1:1"),
+            account_id=card_account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="500",
+            now=T0,
+        )
     )
     assert deposit.leg(account.account_id).balance_after == Decimal("500.00")
     # Withdrawal delivered: authorise → carrier arrives → customer confirms → posting.
     hold = core.authorise_withdrawal(
-        ref("t1:2"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="200",
-        now=T0,
+        WithdrawalRequest(
+            ref("t1:2"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="200",
+            now=T0,
+        )
     )
     core.post_withdrawal(ref("t1:3"), hold.hold_id, T0 + timedelta(minutes=2))
     # Withdrawal not taken: the host approved, the device did not complete → released once.
     walked = core.authorise_withdrawal(
-        ref("t1:4"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="100",
-        now=T0,
+        WithdrawalRequest(
+            ref("t1:4"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="100",
+            now=T0,
+        )
     )
     assert [b.available for b in core.balances("c1")] == [Decimal("200.00")]
     assert core.release_hold(walked.hold_id, "not taken", T0, terminal_id="t1").released

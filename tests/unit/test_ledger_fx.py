@@ -9,16 +9,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, select
 
+from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
-from branchline.server.ledger.money import InvalidInput, NotFound, Refused
+from branchline.server.ledger.requests import DepositRequest, ReversalRequest, WithdrawalRequest
 from branchline.server.ledger.schema import fx_rate_versions
 from branchline.server.storage import open_database
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, funded, open_account, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 RATES = {"USD": ("7.1000", "7.2000"), "XAU": ("560.00", "566.00"), "EUR": ("7.75", "7.85")}
@@ -27,7 +27,7 @@ RATES = {"USD": ("7.1000", "7.2000"), "XAU": ("560.00", "566.00"), "EUR": ("7.75
 def test_rate_versions(ledger: EmbeddedLedger) -> None:
     assert ledger.current_rates() is None
     assert ledger.rates_changed_since(0) is None
-    with pytest.raises(Refused, match="no FX rates have been set"):
+    with pytest.raises(FailedPrecondition, match="no FX rates have been set"):
         ledger.quote("USD", "CNY", "1", "from", T0)
     v1 = ledger.set_rates(RATES, "feed", T0)
     assert v1.rates["USD"].bid == Decimal("7.1") and v1.superseded_at is None and v1.base == "CNY"
@@ -49,7 +49,7 @@ def test_rate_versions(ledger: EmbeddedLedger) -> None:
             )
         ).scalar_one()
     assert superseded == later
-    with pytest.raises(InvalidInput, match="bid 8 is above ask 7"):
+    with pytest.raises(InvalidArgument, match="bid 8 is above ask 7"):
         ledger.set_rates({"USD": ("8", "7")}, "feed", later)
     assert ledger.current_rates() == ledger.rates_changed_since(v1.version_id)
 
@@ -69,7 +69,7 @@ def test_quotes_carry_the_version(ledger: EmbeddedLedger) -> None:
         "USD", "CNY", "100", "from", T0 + timedelta(seconds=30), rate_version=v1.version_id
     )
     assert old.to_amount == Decimal("710.00")
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         ledger.quote(
             "USD", "CNY", "100", "from", T0 + timedelta(seconds=66), rate_version=v1.version_id
         )
@@ -83,13 +83,15 @@ def test_foreign_cash_deposit_posts_at_the_quoted_version(ledger: EmbeddedLedger
     version = ledger.set_rates(RATES, "feed", T0).version_id
     quoted = ledger.quote("USD", "CNY", "100", "from", T0)
     posting = ledger.post_deposit(
-        ref(1),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="USD",
-        amount="100",
-        rate_version=version,
-        now=T0 + timedelta(seconds=20),
+        DepositRequest(
+            ref(1),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="USD",
+            amount="100",
+            rate_version=version,
+            now=T0 + timedelta(seconds=20),
+        )
     )
     assert posting.rate_version == version
     assert posting.leg(account.account_id).amount == quoted.to_amount == Decimal("710.00")
@@ -111,17 +113,21 @@ def test_stale_rate_version_is_refused(ledger: EmbeddedLedger) -> None:
     common = dict(
         account_id=account.account_id, branch=BRANCH, currency="USD", amount="10", rate_version=v1
     )
-    ok = ledger.post_deposit(ref(1), now=changed_at + timedelta(seconds=59), **common)  # type: ignore[arg-type]
+    ok = ledger.post_deposit(
+        DepositRequest(ref(1), now=changed_at + timedelta(seconds=59), **common)  # type: ignore[arg-type]
+    )
     assert ok.leg(account.account_id).amount == Decimal("71.00")  # the old rate, as shown
-    with pytest.raises(Refused) as caught:
-        ledger.post_deposit(ref(2), now=changed_at + timedelta(seconds=61), **common)  # type: ignore[arg-type]
+    with pytest.raises(FailedPrecondition) as caught:
+        ledger.post_deposit(
+            DepositRequest(ref(2), now=changed_at + timedelta(seconds=61), **common)  # type: ignore[arg-type]
+        )
     assert caught.value.code == "rate_expired"
     assert f"rate version {v1} was replaced at" in caught.value.message
     with pytest.raises(NotFound):
-        ledger.post_deposit(ref(3), now=T0, **{**common, "rate_version": 12345})  # type: ignore[arg-type]
-    with pytest.raises(Refused, match="has no rate for GBP"):
+        ledger.post_deposit(DepositRequest(ref(3), now=T0, **{**common, "rate_version": 12345}))  # type: ignore[arg-type]
+    with pytest.raises(FailedPrecondition, match="has no rate for GBP"):
         gbp = {**common, "currency": "GBP", "rate_version": v1 + 1}
-        ledger.post_deposit(ref(4), now=changed_at, **gbp)  # type: ignore[arg-type]
+        ledger.post_deposit(DepositRequest(ref(4), now=changed_at, **gbp))  # type: ignore[arg-type]
 
 
 def test_foreign_withdrawal_debits_what_was_shown_even_if_rates_move(
@@ -130,13 +136,15 @@ def test_foreign_withdrawal_debits_what_was_shown_even_if_rates_move(
     account = funded(ledger, "1000")
     v1 = ledger.set_rates(RATES, "feed", T0).version_id
     hold = ledger.authorise_withdrawal(
-        ref("w"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="USD",
-        amount="100",
-        rate_version=v1,
-        now=T0,
+        WithdrawalRequest(
+            ref("w"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="USD",
+            amount="100",
+            rate_version=v1,
+            now=T0,
+        )
     )
     assert (hold.amount, hold.currency, hold.dispensed_amount, hold.dispensed_currency) == (
         Decimal("720.00"),
@@ -152,18 +160,22 @@ def test_foreign_withdrawal_debits_what_was_shown_even_if_rates_move(
     assert posting.leg(acc.internal_account_id(acc.VAULT_CASH, BRANCH, "USD")).amount == Decimal(
         "100.00"
     )
-    with pytest.raises(Refused, match="amount over balance"):
+    with pytest.raises(FailedPrecondition, match="amount over balance"):
         ledger.authorise_withdrawal(
-            ref("w2"),
-            account_id=account.account_id,
-            branch=BRANCH,
-            currency="USD",
-            amount="100",
-            rate_version=v1 + 1,
-            now=T0 + timedelta(minutes=10),
+            WithdrawalRequest(
+                ref("w2"),
+                account_id=account.account_id,
+                branch=BRANCH,
+                currency="USD",
+                amount="100",
+                rate_version=v1 + 1,
+                now=T0 + timedelta(minutes=10),
+            )
         )
     # Reversing the FX withdrawal restores exactly what was debited, whatever the rates now.
-    ledger.reverse(ref("r"), posting.entry_id, "carrier lost", T0 + timedelta(minutes=11))
+    ledger.reverse(
+        ReversalRequest(ref("r"), posting.entry_id, "carrier lost", T0 + timedelta(minutes=11))
+    )
     assert ledger.balances("c1")[0].balance == Decimal("1000.00")
 
 
@@ -172,18 +184,27 @@ def test_metal_bought_and_sold_against_cash(ledger: EmbeddedLedger) -> None:
     version = ledger.set_rates(RATES, "feed", T0).version_id
     # Cash handed in for gold: the customer buys grams at the ask.
     bought = ledger.post_deposit(
-        ref(1),
-        account_id=gold.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="5660",
-        rate_version=version,
-        now=T0,
+        DepositRequest(
+            ref(1),
+            account_id=gold.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="5660",
+            rate_version=version,
+            now=T0,
+        )
     )
     assert bought.leg(gold.account_id).amount == Decimal("10.000")
     # Gold delivered physically, in grams, from the same account.
     hold = ledger.authorise_withdrawal(
-        ref("w"), account_id=gold.account_id, branch=BRANCH, currency="XAU", amount="2.5", now=T0
+        WithdrawalRequest(
+            ref("w"),
+            account_id=gold.account_id,
+            branch=BRANCH,
+            currency="XAU",
+            amount="2.5",
+            now=T0,
+        )
     )
     posting = ledger.post_withdrawal(ref("c"), hold.hold_id, T0)
     vault = acc.internal_account_id(acc.VAULT_METAL, BRANCH, "XAU")
@@ -191,13 +212,15 @@ def test_metal_bought_and_sold_against_cash(ledger: EmbeddedLedger) -> None:
     assert ledger.balances("c1")[0].balance == Decimal("7.500")
     # Grams sold back for cash: at the bid, 7.5 g * 560 = 4200 CNY.
     sold = ledger.authorise_withdrawal(
-        ref("w2"),
-        account_id=gold.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="4200",
-        rate_version=version,
-        now=T0,
+        WithdrawalRequest(
+            ref("w2"),
+            account_id=gold.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="4200",
+            rate_version=version,
+            now=T0,
+        )
     )
     assert sold.amount == Decimal("7.500")
 

@@ -10,16 +10,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
+from branchline.common.errors import DomainError, FailedPrecondition, NotFound
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
-from branchline.server.ledger.money import LedgerError, NotFound, Refused
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import WithdrawalRequest
 from branchline.server.storage import open_database
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, funded, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 
@@ -28,7 +28,7 @@ def authorise(core: EmbeddedLedger, account_id: str, amount: str, request: str, 
         account_id=account_id, branch=BRANCH, currency="CNY", amount=amount, now=T0
     )
     args.update(kw)
-    return core.authorise_withdrawal(ref(request), **args)  # type: ignore[arg-type]
+    return core.authorise_withdrawal(WithdrawalRequest(ref(request), **args))  # type: ignore[arg-type]
 
 
 def available(core: EmbeddedLedger, account_id: str) -> Decimal:
@@ -47,7 +47,9 @@ def test_authorise_reserves_then_capture_posts(ledger: EmbeddedLedger) -> None:
     )
     assert hold.expires_at == T0 + ledger.settings.hold_ttl
     assert available(ledger, account.account_id) == Decimal("40.00")
-    with pytest.raises(Refused, match="amount over balance: 40.01 CNY is more than the 40.00 CNY"):
+    with pytest.raises(
+        FailedPrecondition, match="amount over balance: 40.01 CNY is more than the 40.00 CNY"
+    ):
         authorise(ledger, account.account_id, "40.01", "w2")
     posting = ledger.post_withdrawal(ref("w1-capture"), hold.hold_id, T0)
     assert posting.kind == "withdrawal" and posting.hold_id == hold.hold_id
@@ -69,7 +71,7 @@ def test_authorise_and_capture_are_idempotent(ledger: EmbeddedLedger) -> None:
     again = authorise(ledger, account.account_id, "30", "w1")
     assert again.replayed and again.hold_id == hold.hold_id
     assert available(ledger, account.account_id) == Decimal("70.00")
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         authorise(ledger, account.account_id, "31", "w1")
     assert caught.value.code == "reference_reused"
     first = ledger.post_withdrawal(ref("c1"), hold.hold_id, T0)
@@ -93,7 +95,7 @@ def test_release_exactly_once(ledger: EmbeddedLedger) -> None:
     second = ledger.release_hold(hold.hold_id, "recovery", T0)
     assert not second.released and second.hold.reason == "carrier not taken"
     assert available(ledger, account.account_id) == Decimal("100.00")
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(FailedPrecondition) as caught:
         ledger.post_withdrawal(ref("late"), hold.hold_id, T0)
     assert caught.value.code == "hold_released"
 
@@ -102,7 +104,9 @@ def test_captured_hold_cannot_be_released(ledger: EmbeddedLedger) -> None:
     account = funded(ledger, "100")
     hold = authorise(ledger, account.account_id, "60", "w1")
     posting = ledger.post_withdrawal(ref("c"), hold.hold_id, T0)
-    with pytest.raises(Refused, match=f"captured by entry {posting.entry_id}; reverse") as caught:
+    with pytest.raises(
+        FailedPrecondition, match=f"captured by entry {posting.entry_id}; reverse"
+    ) as caught:
         ledger.release_hold(hold.hold_id, "recovery", T0)
     assert caught.value.code == "hold_captured"
 
@@ -110,12 +114,12 @@ def test_captured_hold_cannot_be_released(ledger: EmbeddedLedger) -> None:
 def test_someone_elses_hold_is_refused(ledger: EmbeddedLedger) -> None:
     account = funded(ledger, "100")
     hold = authorise(ledger, account.account_id, "60", "w1")
-    with pytest.raises(Refused, match="authorised by another terminal") as caught:
+    with pytest.raises(FailedPrecondition, match="authorised by another terminal") as caught:
         ledger.post_withdrawal(Reference("t2", "c"), hold.hold_id, T0)
     assert caught.value.code == "not_owner"
-    with pytest.raises(Refused, match="authorised by another terminal"):
+    with pytest.raises(FailedPrecondition, match="authorised by another terminal"):
         ledger.release_hold(hold.hold_id, "x", T0, terminal_id="t2")
-    with pytest.raises(Refused, match="belongs to another customer"):
+    with pytest.raises(FailedPrecondition, match="belongs to another customer"):
         authorise(ledger, account.account_id, "1", "w9", customer_id="c2")
     with pytest.raises(NotFound, match="hold 'nope' does not exist"):
         ledger.post_withdrawal(ref("x"), "nope", T0)
@@ -132,7 +136,7 @@ def test_expired_hold_stops_reserving(ledger: EmbeddedLedger) -> None:
     stored = ledger.get_hold(hold.hold_id)
     assert stored is not None and stored.status == "expired"
     # The expired hold can no longer be captured: the balance does not cover both.
-    with pytest.raises(Refused, match="expired at") as caught:
+    with pytest.raises(FailedPrecondition, match="expired at") as caught:
         ledger.post_withdrawal(ref("c1"), hold.hold_id, later)
     assert caught.value.code == "hold_expired"
     ledger.release_hold(other.hold_id, "walked away", later)
@@ -154,17 +158,17 @@ def test_sweep_expires_holds(ledger: EmbeddedLedger) -> None:
     assert available(ledger, account.account_id) == Decimal("100.00")
 
 
-def _race(n: int, action: Callable[[int], object]) -> tuple[list[object], list[LedgerError]]:
+def _race(n: int, action: Callable[[int], object]) -> tuple[list[object], list[DomainError]]:
     barrier = threading.Barrier(n)
     done: list[object] = []
-    refused: list[LedgerError] = []
+    refused: list[DomainError] = []
     crashed: list[BaseException] = []
 
     def run(i: int) -> None:
         barrier.wait()
         try:
             done.append(action(i))
-        except LedgerError as exc:
+        except DomainError as exc:
             refused.append(exc)
         except BaseException as exc:  # noqa: BLE001 - reported below
             crashed.append(exc)
@@ -253,7 +257,7 @@ def test_withdrawal_bad_inputs(ledger: EmbeddedLedger) -> None:
     ]
     for i, (changes, code) in enumerate(cases):
         args: dict[str, object] = {"account_id": account.account_id, "amount": "1", **changes}
-        with pytest.raises(LedgerError) as caught:
+        with pytest.raises(DomainError) as caught:
             authorise(ledger, request=f"bad{i}", **args)  # type: ignore[arg-type]
         assert caught.value.code == code, caught.value.message
         assert caught.value.message.startswith("withdrawal."), caught.value.message

@@ -9,18 +9,24 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
-from branchline.server.ledger.money import InvalidInput, LedgerError, NotFound, Refused
-from branchline.server.ledger.postings import BillDeposit, Reference, post_transfer
+from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import (
+    BillDeposit,
+    DepositRequest,
+    ReversalRequest,
+    WithdrawalRequest,
+)
 from branchline.server.ledger.schema import accounts, journal_entries, journal_legs
 from branchline.server.ledger.statements import audit
+from branchline.server.ledger.transfers import post_transfer
 from branchline.server.storage import open_database
 from tests.unit import ledger_support
 from tests.unit.ledger_support import BRANCH, T0, funded, open_account, ref
 
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
+# The ledger over the shared `engine` (conftest), on SQLite and PostgreSQL.
 ledger = ledger_support.ledger
 
 VAULT_CNY = acc.internal_account_id(acc.VAULT_CASH, BRANCH, "CNY")
@@ -34,12 +40,14 @@ def entry_count(engine: Engine) -> int:
 def test_deposit_posts_balanced_legs_and_running_balances(ledger: EmbeddedLedger) -> None:
     account = open_account(ledger.engine)
     posting = ledger.post_deposit(
-        ref(1),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="250.50",
-        now=T0,
+        DepositRequest(
+            ref(1),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="250.50",
+            now=T0,
+        )
     )
     assert not posting.replayed and posting.kind == "deposit"
     assert [(leg.account_id, leg.amount) for leg in posting.legs] == [
@@ -48,7 +56,14 @@ def test_deposit_posts_balanced_legs_and_running_balances(ledger: EmbeddedLedger
     ]
     assert posting.leg(account.account_id).balance_after == Decimal("250.50")
     second = ledger.post_deposit(
-        ref(2), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="49.50", now=T0
+        DepositRequest(
+            ref(2),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="49.50",
+            now=T0,
+        )
     )
     assert second.leg(account.account_id).balance_after == Decimal("300.00")
     # The vault is an asset account: minus what it physically holds.
@@ -65,17 +80,17 @@ def test_deposit_posts_balanced_legs_and_running_balances(ledger: EmbeddedLedger
 def test_same_reference_twice_posts_once(ledger: EmbeddedLedger) -> None:
     account = open_account(ledger.engine)
     kwargs = dict(account_id=account.account_id, branch=BRANCH, currency="CNY", amount="10", now=T0)
-    first = ledger.post_deposit(ref("k1"), **kwargs)  # type: ignore[arg-type]
-    again = ledger.post_deposit(ref("k1"), **kwargs)  # type: ignore[arg-type]
+    first = ledger.post_deposit(DepositRequest(ref("k1"), **kwargs))  # type: ignore[arg-type]
+    again = ledger.post_deposit(DepositRequest(ref("k1"), **kwargs))  # type: ignore[arg-type]
     assert again.replayed and again.entry_id == first.entry_id and again.legs == first.legs
     assert entry_count(ledger.engine) == 1
     assert ledger.find_posting(ref("k1")) == again
     assert ledger.find_posting(ref("other")) is None
     # The same key from another terminal is another transaction.
-    ledger.post_deposit(Reference("t2", "k1"), **kwargs)  # type: ignore[arg-type]
+    ledger.post_deposit(DepositRequest(Reference("t2", "k1"), **kwargs))  # type: ignore[arg-type]
     # The same key for a different request is refused, not silently replayed.
-    with pytest.raises(Refused) as caught:
-        ledger.post_deposit(ref("k1"), **{**kwargs, "amount": "11"})  # type: ignore[arg-type]
+    with pytest.raises(FailedPrecondition) as caught:
+        ledger.post_deposit(DepositRequest(ref("k1"), **{**kwargs, "amount": "11"}))  # type: ignore[arg-type]
     assert caught.value.code == "reference_reused" and "t1/k1" in caught.value.message
     assert ledger.balances("c1")[0].balance == Decimal("20.00")
 
@@ -93,12 +108,14 @@ def test_same_reference_from_two_replicas_at_once_posts_once(
         barrier.wait()
         try:
             p = core.post_deposit(
-                ref("same"),
-                account_id=account.account_id,
-                branch=BRANCH,
-                currency="CNY",
-                amount="5",
-                now=T0,
+                DepositRequest(
+                    ref("same"),
+                    account_id=account.account_id,
+                    branch=BRANCH,
+                    currency="CNY",
+                    amount="5",
+                    now=T0,
+                )
             )
             results.append(p.entry_id)
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -119,32 +136,48 @@ def test_same_reference_from_two_replicas_at_once_posts_once(
 def test_reversal_exactly_once(ledger: EmbeddedLedger) -> None:
     account = open_account(ledger.engine)
     deposit = ledger.post_deposit(
-        ref(1), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="80", now=T0
+        DepositRequest(
+            ref(1),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="80",
+            now=T0,
+        )
     )
-    reversal = ledger.reverse(ref("r1"), deposit.entry_id, "customer disputed", T0)
+    reversal = ledger.reverse(ReversalRequest(ref("r1"), deposit.entry_id, "customer disputed", T0))
     assert reversal.reverses_entry_id == deposit.entry_id and reversal.kind == "reversal"
     assert [leg.amount for leg in reversal.legs] == [-leg.amount for leg in deposit.legs]
     assert "customer disputed" in reversal.description
     # Again with the same reference, or another one: the one reversal comes back.
     assert (
-        ledger.reverse(ref("r1"), deposit.entry_id, "customer disputed", T0).entry_id
+        ledger.reverse(
+            ReversalRequest(ref("r1"), deposit.entry_id, "customer disputed", T0)
+        ).entry_id
         == reversal.entry_id
     )
-    again = ledger.reverse(ref("r2"), deposit.entry_id, "recovery", T0)
+    again = ledger.reverse(ReversalRequest(ref("r2"), deposit.entry_id, "recovery", T0))
     assert again.replayed and again.entry_id == reversal.entry_id
     assert ledger.balances("c1")[0].balance == 0
     assert entry_count(ledger.engine) == 2
-    with pytest.raises(Refused) as caught:
-        ledger.reverse(ref("r3"), reversal.entry_id, "undo", T0)
+    with pytest.raises(FailedPrecondition) as caught:
+        ledger.reverse(ReversalRequest(ref("r3"), reversal.entry_id, "undo", T0))
     assert caught.value.code == "not_reversible"
     with pytest.raises(NotFound, match="entry 999 does not exist"):
-        ledger.reverse(ref("r4"), 999, "x", T0)
+        ledger.reverse(ReversalRequest(ref("r4"), 999, "x", T0))
 
 
 def test_concurrent_reversals_post_one(engine: Engine, ledger: EmbeddedLedger) -> None:
     account = open_account(engine)
     deposit = ledger.post_deposit(
-        ref(1), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="80", now=T0
+        DepositRequest(
+            ref(1),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="80",
+            now=T0,
+        )
     )
     other = EmbeddedLedger(open_database(engine.url.render_as_string(False)))
     barrier = threading.Barrier(6)
@@ -153,7 +186,9 @@ def test_concurrent_reversals_post_one(engine: Engine, ledger: EmbeddedLedger) -
     def run(i: int) -> None:
         barrier.wait()
         core = ledger if i % 2 else other
-        ids.append(core.reverse(ref(f"rev-{i}"), deposit.entry_id, "race", T0).entry_id)
+        ids.append(
+            core.reverse(ReversalRequest(ref(f"rev-{i}"), deposit.entry_id, "race", T0)).entry_id
+        )
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
     for t in threads:
@@ -170,42 +205,64 @@ def test_reversal_that_would_overdraw_is_refused(ledger: EmbeddedLedger) -> None
     deposit = ledger.find_posting(ref(f"fund-{account.account_id}"))
     assert deposit is not None
     hold = ledger.authorise_withdrawal(
-        ref("w"), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="60", now=T0
+        WithdrawalRequest(
+            ref("w"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="60",
+            now=T0,
+        )
     )
     ledger.post_withdrawal(ref("w-post"), hold.hold_id, T0)
-    with pytest.raises(Refused, match="amount over balance") as caught:
-        ledger.reverse(ref("r"), deposit.entry_id, "wrong count", T0)
+    with pytest.raises(FailedPrecondition, match="amount over balance") as caught:
+        ledger.reverse(ReversalRequest(ref("r"), deposit.entry_id, "wrong count", T0))
     assert caught.value.code == "insufficient_funds"
 
 
 def test_reversal_same_terminal_only_when_asked(ledger: EmbeddedLedger) -> None:
     account = open_account(ledger.engine)
     deposit = ledger.post_deposit(
-        ref(1), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="8", now=T0
+        DepositRequest(
+            ref(1), account_id=account.account_id, branch=BRANCH, currency="CNY", amount="8", now=T0
+        )
     )
-    with pytest.raises(Refused, match="posted by another terminal"):
-        ledger.reverse(Reference("t9", "r"), deposit.entry_id, "x", T0, same_terminal=True)
-    ledger.reverse(Reference("t1", "r"), deposit.entry_id, "x", T0, same_terminal=True)
+    with pytest.raises(FailedPrecondition, match="posted by another terminal"):
+        ledger.reverse(
+            ReversalRequest(Reference("t9", "r"), deposit.entry_id, "x", T0, same_terminal=True)
+        )
+    ledger.reverse(
+        ReversalRequest(Reference("t1", "r"), deposit.entry_id, "x", T0, same_terminal=True)
+    )
 
 
 def test_metal_deposit_in_grams(ledger: EmbeddedLedger) -> None:
     gold = open_account(ledger.engine, kind="metal", currency="XAU")
     posting = ledger.post_deposit(
-        ref(1), account_id=gold.account_id, branch=BRANCH, currency="XAU", amount="31.104", now=T0
+        DepositRequest(
+            ref(1),
+            account_id=gold.account_id,
+            branch=BRANCH,
+            currency="XAU",
+            amount="31.104",
+            now=T0,
+        )
     )
     vault = acc.internal_account_id(acc.VAULT_METAL, BRANCH, "XAU")
     assert posting.leg(vault).amount == Decimal("-31.104")
     assert "31.104 g XAU" in posting.description
-    with pytest.raises(InvalidInput, match="too_many_decimals|more than 3 decimal"):
+    with pytest.raises(InvalidArgument, match="too_many_decimals|more than 3 decimal"):
         ledger.post_deposit(
-            ref(2),
-            account_id=gold.account_id,
-            branch=BRANCH,
-            currency="XAU",
-            amount="1.0005",
-            now=T0,
+            DepositRequest(
+                ref(2),
+                account_id=gold.account_id,
+                branch=BRANCH,
+                currency="XAU",
+                amount="1.0005",
+                now=T0,
+            )
         )
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidArgument) as caught:
         acc.open_account(ledger.engine, "c1", "metal", "CNY", T0)
     assert caught.value.code == "currency_mismatch"
 
@@ -214,13 +271,15 @@ def test_bill_deposit_withdrawal_and_reversal(ledger: EmbeddedLedger) -> None:
     bills = open_account(ledger.engine, kind="bills", currency="CNY")
     bill = BillDeposit("BA-2026-0001", "bank_acceptance", date(2026, 9, 1))
     posting = ledger.post_deposit(
-        ref(1),
-        account_id=bills.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="50000",
-        bill=bill,
-        now=T0,
+        DepositRequest(
+            ref(1),
+            account_id=bills.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="50000",
+            bill=bill,
+            now=T0,
+        )
     )
     assert posting.kind == "bill_deposit" and "BA-2026-0001" in posting.description
     custody = acc.internal_account_id(acc.BILLS_CUSTODY, BRANCH, "CNY")
@@ -232,9 +291,67 @@ def test_bill_deposit_withdrawal_and_reversal(ledger: EmbeddedLedger) -> None:
         date(2026, 9, 1),
         "held",
     )
-    with pytest.raises(Refused, match="already held"):
+    with pytest.raises(FailedPrecondition, match="already held"):
         ledger.post_deposit(
-            ref(2),
+            DepositRequest(
+                ref(2),
+                account_id=bills.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount="50000",
+                bill=bill,
+                now=T0,
+            )
+        )
+    # Withdrawing names the bill; its face value must match.
+    with pytest.raises(InvalidArgument, match="face value of 50,000.00 CNY"):
+        ledger.authorise_withdrawal(
+            WithdrawalRequest(
+                ref("w0"),
+                account_id=bills.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount="1",
+                bill_id=bill.bill_id,
+                now=T0,
+            )
+        )
+    hold = ledger.authorise_withdrawal(
+        WithdrawalRequest(
+            ref("w1"),
+            account_id=bills.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="50000",
+            bill_id=bill.bill_id,
+            now=T0,
+        )
+    )
+    with pytest.raises(FailedPrecondition, match="already being withdrawn"):
+        ledger.authorise_withdrawal(
+            WithdrawalRequest(
+                ref("w2"),
+                account_id=bills.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount="50000",
+                bill_id=bill.bill_id,
+                now=T0,
+            )
+        )
+    out = ledger.post_withdrawal(ref("w1-post"), hold.hold_id, T0)
+    assert out.kind == "bill_withdrawal"
+    assert ledger.bills("c1") == [] and ledger.balances("c1")[0].balance == 0
+    # Reversing the withdrawal puts the bill back in custody; reversing the deposit then
+    # takes it out again.
+    ledger.reverse(ReversalRequest(ref("r1"), out.entry_id, "carrier lost", T0))
+    assert [b.status for b in ledger.bills("c1")] == ["held"]
+    ledger.reverse(ReversalRequest(ref("r2"), posting.entry_id, "wrong bill", T0))
+    assert ledger.bills("c1") == []
+    # A withdrawn bill can be deposited again.
+    ledger.post_deposit(
+        DepositRequest(
+            ref(3),
             account_id=bills.account_id,
             branch=BRANCH,
             currency="CNY",
@@ -242,54 +359,6 @@ def test_bill_deposit_withdrawal_and_reversal(ledger: EmbeddedLedger) -> None:
             bill=bill,
             now=T0,
         )
-    # Withdrawing names the bill; its face value must match.
-    with pytest.raises(InvalidInput, match="face value of 50,000.00 CNY"):
-        ledger.authorise_withdrawal(
-            ref("w0"),
-            account_id=bills.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount="1",
-            bill_id=bill.bill_id,
-            now=T0,
-        )
-    hold = ledger.authorise_withdrawal(
-        ref("w1"),
-        account_id=bills.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="50000",
-        bill_id=bill.bill_id,
-        now=T0,
-    )
-    with pytest.raises(Refused, match="already being withdrawn"):
-        ledger.authorise_withdrawal(
-            ref("w2"),
-            account_id=bills.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount="50000",
-            bill_id=bill.bill_id,
-            now=T0,
-        )
-    out = ledger.post_withdrawal(ref("w1-post"), hold.hold_id, T0)
-    assert out.kind == "bill_withdrawal"
-    assert ledger.bills("c1") == [] and ledger.balances("c1")[0].balance == 0
-    # Reversing the withdrawal puts the bill back in custody; reversing the deposit then
-    # takes it out again.
-    ledger.reverse(ref("r1"), out.entry_id, "carrier lost", T0)
-    assert [b.status for b in ledger.bills("c1")] == ["held"]
-    ledger.reverse(ref("r2"), posting.entry_id, "wrong bill", T0)
-    assert ledger.bills("c1") == []
-    # A withdrawn bill can be deposited again.
-    ledger.post_deposit(
-        ref(3),
-        account_id=bills.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="50000",
-        bill=bill,
-        now=T0,
     )
     assert [b.status for b in ledger.bills("c1")] == ["held"]
 
@@ -299,23 +368,27 @@ def test_bad_bill_deposits(ledger: EmbeddedLedger) -> None:
     cash = open_account(ledger.engine, kind="cash", currency="CNY")
     bill = BillDeposit("B1", "bank_acceptance", date(2026, 9, 1))
     common = dict(branch=BRANCH, currency="CNY", amount="100", now=T0)
-    with pytest.raises(InvalidInput, match="deposit.bill"):
-        ledger.post_deposit(ref(1), account_id=bills.account_id, **common)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="deposit.bill"):
-        ledger.post_deposit(ref(2), account_id=cash.account_id, bill=bill, **common)  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="deposit.bill.maturity: 2026-01-01 is past"):
+    with pytest.raises(InvalidArgument, match="deposit.bill"):
+        ledger.post_deposit(DepositRequest(ref(1), account_id=bills.account_id, **common))  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="deposit.bill"):
+        ledger.post_deposit(DepositRequest(ref(2), account_id=cash.account_id, bill=bill, **common))  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="deposit.bill.maturity: 2026-01-01 is past"):
         ledger.post_deposit(
-            ref(3),
-            account_id=bills.account_id,
-            bill=BillDeposit("B2", "x", date(2026, 1, 1)),
-            **common,  # type: ignore[arg-type]
+            DepositRequest(
+                ref(3),
+                account_id=bills.account_id,
+                bill=BillDeposit("B2", "x", date(2026, 1, 1)),
+                **common,  # type: ignore[arg-type]
+            )
         )
-    with pytest.raises(InvalidInput, match="USD bill cannot go into a CNY"):
+    with pytest.raises(InvalidArgument, match="USD bill cannot go into a CNY"):
         ledger.post_deposit(
-            ref(4),
-            account_id=bills.account_id,
-            bill=bill,
-            **{**common, "currency": "USD"},  # type: ignore[arg-type]
+            DepositRequest(
+                ref(4),
+                account_id=bills.account_id,
+                bill=bill,
+                **{**common, "currency": "USD"},  # type: ignore[arg-type]
+            )
         )
 
 
@@ -328,7 +401,7 @@ def test_bad_inputs_are_refused_with_clear_messages(ledger: EmbeddedLedger) -> N
             account_id=account.account_id, branch=BRANCH, currency="CNY", amount="10", now=T0
         )
         args.update(changes)
-        ledger.post_deposit(ref(str(request)), **args)  # type: ignore[arg-type]
+        ledger.post_deposit(DepositRequest(ref(str(request)), **args))  # type: ignore[arg-type]
 
     cases: list[tuple[dict[str, object], str, str]] = [
         ({"amount": "-10"}, "negative_amount", "deposit.amount: -10 is negative"),
@@ -344,28 +417,32 @@ def test_bad_inputs_are_refused_with_clear_messages(ledger: EmbeddedLedger) -> N
         ({"currency": "USD"}, "rate_version_required", "deposit.rate_version"),
     ]
     ledger.post_deposit(
-        ref("seed"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="1",
-        now=T0,
-    )
-    for changes, code, text in cases:
-        with pytest.raises(LedgerError) as caught:
-            deposit(**changes)
-        assert caught.value.code == code, (changes, caught.value.message)
-        assert text in caught.value.message, (changes, caught.value.message)
-    with pytest.raises(InvalidInput, match="deposit.reference.request_id: must not be empty"):
-        deposit("")
-    with pytest.raises(LedgerError, match="amount over balance") as over:
-        ledger.authorise_withdrawal(
-            ref("w"),
+        DepositRequest(
+            ref("seed"),
             account_id=account.account_id,
             branch=BRANCH,
             currency="CNY",
-            amount="1.01",
+            amount="1",
             now=T0,
+        )
+    )
+    for changes, code, text in cases:
+        with pytest.raises(DomainError) as caught:
+            deposit(**changes)
+        assert caught.value.code == code, (changes, caught.value.message)
+        assert text in caught.value.message, (changes, caught.value.message)
+    with pytest.raises(InvalidArgument, match="deposit.reference.request_id: must not be empty"):
+        deposit("")
+    with pytest.raises(DomainError, match="amount over balance") as over:
+        ledger.authorise_withdrawal(
+            WithdrawalRequest(
+                ref("w"),
+                account_id=account.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount="1.01",
+                now=T0,
+            )
         )
     assert over.value.code == "insufficient_funds"
     assert "1.01 CNY is more than the 1.00 CNY available" in over.value.message
@@ -388,7 +465,7 @@ def test_transfer_legs_must_balance(ledger: EmbeddedLedger) -> None:
         settings,
     )
     assert p.leg(b.account_id).balance_after == Decimal("40.00")
-    with pytest.raises(InvalidInput, match=r"do not sum to zero \(CNY -1\)"):
+    with pytest.raises(InvalidArgument, match=r"do not sum to zero \(CNY -1\)"):
         post_transfer(
             ledger.engine,
             ref("u"),
@@ -397,7 +474,7 @@ def test_transfer_legs_must_balance(ledger: EmbeddedLedger) -> None:
             T0,
             settings,
         )
-    with pytest.raises(Refused, match="amount over balance"):
+    with pytest.raises(FailedPrecondition, match="amount over balance"):
         post_transfer(
             ledger.engine,
             ref("v"),
@@ -406,7 +483,7 @@ def test_transfer_legs_must_balance(ledger: EmbeddedLedger) -> None:
             T0,
             settings,
         )
-    with pytest.raises(InvalidInput, match="holds CNY, not USD"):
+    with pytest.raises(InvalidArgument, match="holds CNY, not USD"):
         post_transfer(
             ledger.engine,
             ref("w"),
@@ -422,20 +499,24 @@ def test_statement_running_balances(ledger: EmbeddedLedger) -> None:
     amounts = ["100", "20.50", "3"]
     for i, amount in enumerate(amounts):
         ledger.post_deposit(
-            ref(i),
+            DepositRequest(
+                ref(i),
+                account_id=account.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0 + timedelta(minutes=i),
+            )
+        )
+    hold = ledger.authorise_withdrawal(
+        WithdrawalRequest(
+            ref("w"),
             account_id=account.account_id,
             branch=BRANCH,
             currency="CNY",
-            amount=amount,
-            now=T0 + timedelta(minutes=i),
+            amount="50",
+            now=T0 + timedelta(minutes=5),
         )
-    hold = ledger.authorise_withdrawal(
-        ref("w"),
-        account_id=account.account_id,
-        branch=BRANCH,
-        currency="CNY",
-        amount="50",
-        now=T0 + timedelta(minutes=5),
     )
     ledger.post_withdrawal(ref("wp"), hold.hold_id, T0 + timedelta(minutes=6))
     full = ledger.statement(account.account_id, limit=10)
@@ -454,7 +535,7 @@ def test_statement_running_balances(ledger: EmbeddedLedger) -> None:
     assert len(since.rows) == 3
     empty = ledger.statement(account.account_id, since=T0 + timedelta(days=1))
     assert empty.rows == () and empty.opening_balance == Decimal("73.50")
-    with pytest.raises(InvalidInput, match="statement.limit: 0 is not 1 to 500"):
+    with pytest.raises(InvalidArgument, match="statement.limit: 0 is not 1 to 500"):
         ledger.statement(account.account_id, limit=0)
     with pytest.raises(NotFound, match="statement.account_id: 'zz' does not exist"):
         ledger.statement("zz")
@@ -518,7 +599,7 @@ def test_cards_link_to_one_account_per_kind_and_currency(ledger: EmbeddedLedger)
     acc.link_card(ledger.engine, "tok1", cny2.account_id, T0)  # replaces the CNY cash link
     found = acc.card_account(ledger.engine, "tok1", "cash", "CNY")
     assert found is not None and found.account_id == "C1-CNY-2"
-    with pytest.raises(InvalidInput, match="belongs to another customer"):
+    with pytest.raises(InvalidArgument, match="belongs to another customer"):
         acc.link_card(ledger.engine, "tok1", foreign.account_id, T0)
     with pytest.raises(NotFound):
         acc.link_card(ledger.engine, "nope", cny.account_id, T0)
@@ -527,9 +608,9 @@ def test_cards_link_to_one_account_per_kind_and_currency(ledger: EmbeddedLedger)
         acc.open_account(ledger.engine, "c1", "cash", "CNY", T0, account_id="C1-CNY-2").account_id
         == "C1-CNY-2"
     )
-    with pytest.raises(InvalidInput, match="exists for another use"):
+    with pytest.raises(InvalidArgument, match="exists for another use"):
         acc.open_account(ledger.engine, "c1", "cash", "USD", T0, account_id="C1-CNY-2")
     with pytest.raises(NotFound, match="customer 'ghost' does not exist"):
         acc.open_account(ledger.engine, "ghost", "cash", "CNY", T0)
-    with pytest.raises(InvalidInput, match="'savings' is not one of"):
+    with pytest.raises(InvalidArgument, match="'savings' is not one of"):
         acc.open_account(ledger.engine, "c1", "savings", "CNY", T0)

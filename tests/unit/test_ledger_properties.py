@@ -15,17 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from branchline.common.errors import DomainError
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
-from branchline.server.ledger.money import ASSETS, Asset, LedgerError, from_minor, round_half_up
-from branchline.server.ledger.postings import post_transfer
+from branchline.server.ledger.money import ASSETS, Asset, from_minor, round_half_up
+from branchline.server.ledger.requests import DepositRequest, ReversalRequest, WithdrawalRequest
 from branchline.server.ledger.schema import accounts
 from branchline.server.ledger.statements import audit
-from tests.unit import ledger_support
+from branchline.server.ledger.transfers import post_transfer
 from tests.unit.ledger_support import BRANCH, T0, open_account, ref
-
-# The shared fixtures, on SQLite and PostgreSQL.
-engine = ledger_support.engine
 
 ASSET_CODES = ("CNY", "USD", "XAU")
 _counter = itertools.count()
@@ -63,12 +61,14 @@ def _setup(engine: Engine) -> tuple[EmbeddedLedger, list[str]]:
         ids, [("CNY", "5000"), ("USD", "800"), ("XAU", "20"), ("CNY", "3000")], strict=True
     ):
         core.post_deposit(
-            ref(f"seed-{account_id}"),
-            account_id=account_id,
-            branch=BRANCH,
-            currency=code,
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                ref(f"seed-{account_id}"),
+                account_id=account_id,
+                branch=BRANCH,
+                currency=code,
+                amount=amount,
+                now=T0,
+            )
         )
     return core, ids
 
@@ -81,13 +81,15 @@ def _apply(core: EmbeddedLedger, ids: list[str], op: tuple, entries: list[int]) 
     if kind == "deposit":
         _, idx, code, minor = op
         posting = core.post_deposit(
-            ref(f"d{n}"),
-            account_id=ids[idx],
-            branch=BRANCH,
-            currency=code,
-            amount=from_minor(minor, ASSETS[code]),
-            rate_version=rates.version_id,
-            now=T0,
+            DepositRequest(
+                ref(f"d{n}"),
+                account_id=ids[idx],
+                branch=BRANCH,
+                currency=code,
+                amount=from_minor(minor, ASSETS[code]),
+                rate_version=rates.version_id,
+                now=T0,
+            )
         )
         entries.append(posting.entry_id)
     elif kind == "withdraw":
@@ -98,20 +100,22 @@ def _apply(core: EmbeddedLedger, ids: list[str], op: tuple, entries: list[int]) 
         if code != account.currency:
             wanted = core.quote(account.currency, code, wanted, "from", T0).to_amount
         hold = core.authorise_withdrawal(
-            ref(f"w{n}"),
-            account_id=ids[idx],
-            branch=BRANCH,
-            currency=code,
-            amount=wanted,
-            rate_version=rates.version_id,
-            now=T0,
+            WithdrawalRequest(
+                ref(f"w{n}"),
+                account_id=ids[idx],
+                branch=BRANCH,
+                currency=code,
+                amount=wanted,
+                rate_version=rates.version_id,
+                now=T0,
+            )
         )
         if end == "capture":
             entries.append(core.post_withdrawal(ref(f"c{n}"), hold.hold_id, T0).entry_id)
         elif end == "release":
             core.release_hold(hold.hold_id, "walked away", T0)
     elif kind == "reverse" and entries:
-        core.reverse(ref(f"r{n}"), entries[op[1] % len(entries)], "test", T0)
+        core.reverse(ReversalRequest(ref(f"r{n}"), entries[op[1] % len(entries)], "test", T0))
     elif kind == "transfer":
         _, forward, pct = op
         a, b = (ids[0], ids[3]) if forward else (ids[3], ids[0])
@@ -150,7 +154,7 @@ def _run(engine: Engine, ops: list[tuple]) -> None:  # type: ignore[type-arg]
     for op in ops:
         try:
             _apply(core, ids, op, entries)
-        except LedgerError:
+        except DomainError:
             pass  # refused (overdraft, too small, reversal of a moved entry): must change nothing
         _check(engine)
 

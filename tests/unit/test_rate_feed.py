@@ -8,21 +8,23 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
+from sqlalchemy import Engine
 
 from branchline.agent.config import TerminalConfig
 from branchline.agent.customer_info_api import CustomerInfoServicer
 from branchline.agent.rates import BadRateTable, RateBook
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
+from branchline.common.errors import InvalidArgument
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.fx import set_rates
 from branchline.server.link import TerminalLinkServicer
 from branchline.server.main import main as server_main
-from branchline.server.rate_feed import RateFeed, latest_version
+from branchline.server.rates.feed import RateFeed, latest_version
 from branchline.server.storage import open_database
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -175,3 +177,7 @@ def test_an_unreadable_rates_file_is_ignored(tmp_path: Path) -> None:
 def test_the_poll_interval_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert server_main(["--insecure-loopback", "--rate-poll-seconds", "0"]) == 2
     assert "--rate-poll-seconds must be more than 0" in capsys.readouterr().err
+    # The feed itself refuses it too, naming the parameter.
+    with pytest.raises(InvalidArgument, match="poll_seconds: must be more than zero") as refused:
+        RateFeed(cast(Engine, None), lambda message: 0, lambda terminal, message: None, 0)
+    assert refused.value.field == "poll_seconds"

@@ -15,6 +15,9 @@ from typing import Any
 import grpc
 import pytest
 import zxingcpp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from sqlalchemy import Engine
 
 from branchline.agent.journal.store import Store
 from branchline.agent.receipts import BadReceipt, ReceiptData, print_receipt, receipt_job
@@ -25,14 +28,28 @@ from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.receipts_service import ReceiptsServicer
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
-from branchline.server.receipts_service import ReceiptsServicer
 from branchline.server.teller_cli import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.sim.printer.commands import Text
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
-from tests.unit.ledger_support import BRANCH, T0, open_account, open_test_database
+from tests.unit.ledger_support import BRANCH, T0, open_account
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
+    """The BadRequest field violations of a refused call's status details."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError is a Call
+    assert status is not None, "the status carries no details"
+    found: list[tuple[str, str]] = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            found.extend((v.field, v.reason) for v in bad.field_violations)
+    return found
+
 
 RECEIPT = ReceiptData(
     reference="BLTX:T-0001:tx-20260302-0007",
@@ -99,9 +116,8 @@ def test_print_job_parameters_are_checked() -> None:
             job_from_params(params)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    engine = next(databases := open_test_database(request.param, tmp_path))
+@pytest.fixture
+def ledger(engine: Engine) -> Any:
     core = EmbeddedLedger(engine)
     account = open_account(engine).account_id
     for terminal, request_id, amount in (
@@ -112,15 +128,16 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         ("T-2", "tx_1:deposit", "5.00"),  # the same txn id on another terminal
     ):
         core.post_deposit(
-            Reference(terminal, request_id),
-            account_id=account,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference(terminal, request_id),
+                account_id=account,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0,
+            )
         )
-    yield core, engine.url.render_as_string(hide_password=False)
-    next(databases, None)  # disposes of the engine (and drops a PostgreSQL schema)
+    return core, engine.url.render_as_string(hide_password=False)
 
 
 def test_lookup_finds_exactly_the_transaction_s_entries(ledger: Any) -> None:
@@ -168,6 +185,13 @@ def test_lookup_cli_and_the_receipts_service(
                 await ask("BLTX::x", "operator:ops")
             assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert bad.value.details() == "reference: the terminal id is empty"
+            assert violations(bad.value) == [("reference", "invalid_argument")]
+            with pytest.raises(grpc.aio.AioRpcError) as long:
+                await ask("BLTX:T-1:" + "7" * 5000, "operator:ops")
+            assert long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert violations(long.value) == [("reference", "too_long")]
+            assert "(5009 characters)" in (long.value.details() or "")
+            assert len(long.value.details() or "") < 200
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await ask("BLTX:T-1:tx_1", "terminal:T-1")
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

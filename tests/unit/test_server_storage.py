@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from sqlalchemy.exc import StatementError
 
 from branchline.server.storage import engine as storage_engine
 from branchline.server.storage import metadata, open_database, terminals, write_transaction
-from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 
 TABLES = {"alembic_version", "devices", "fleet_events", "terminals"}
 
@@ -33,22 +30,6 @@ def _head() -> set[str]:
 def _version(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    dsn = os.environ.get(TEST_PG_DSN_VARIABLE)
-    if not dsn:
-        pytest.skip(f"{TEST_PG_DSN_VARIABLE} is not set")
-    with temporary_postgres_schema(dsn) as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'var' / 'db' / 'server.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 def test_migrations_are_found_on_disk() -> None:

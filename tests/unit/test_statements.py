@@ -4,7 +4,6 @@ issued to this terminal; the answer travels over the real TerminalLink to the ag
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,14 +19,18 @@ from branchline.agent.customer.session import SessionStore
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
+from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
-from branchline.server.ledger.sessions import LABEL, CustomerSessions
+from branchline.server.ledger.requests import DepositRequest
+from branchline.server.ledger.sessions import LABEL, CustomerSessions, SessionRefused
+from branchline.server.ledger.statement_link import (
+    build_statement,
+    statement_handler,
+)
 from branchline.server.link import TerminalLinkServicer
-from branchline.server.statement_link import StatementRefused, build_statement, install_statements
-from branchline.server.storage import open_database
 from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -38,25 +41,20 @@ KEY = bytes(range(32))
 SESSIONS = CustomerSessions(PanTokenizer(KEY).derive_key(LABEL))
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    db = open_database(f"sqlite:///{tmp_path / 'server.db'}")
-    yield db
-    db.dispose()
-
-
 def _books(engine: Engine) -> tuple[str, str]:
     """Customer c1's account with three postings, and customer c2's account."""
     ledger = EmbeddedLedger(engine)
     mine = funded(ledger, "100.00", customer_id="c1")
     for i, amount in enumerate(("20.50", "3.25")):
         ledger.post_deposit(
-            ref(f"more-{i}"),
-            account_id=mine.account_id,
-            branch=BRANCH,
-            currency="CNY",
-            amount=amount,
-            now=T0 + timedelta(minutes=i + 1),
+            DepositRequest(
+                ref(f"more-{i}"),
+                account_id=mine.account_id,
+                branch=BRANCH,
+                currency="CNY",
+                amount=amount,
+                now=T0 + timedelta(minutes=i + 1),
+            )
         )
     theirs = funded(ledger, "5.00", customer_id="c2")
     return mine.account_id, theirs.account_id
@@ -87,15 +85,22 @@ def test_the_customer_sees_own_postings_and_balances(engine: Engine) -> None:
 def test_another_customers_account_is_refused_naming_the_field(engine: Engine) -> None:
     _, theirs = _books(engine)
     token = SESSIONS.issue("T1", "card", "c1", T0)
-    with pytest.raises(StatementRefused, match=r"^statement_request\.account_id: .* not an") as no:
+    with pytest.raises(PermissionDenied, match=r"^statement_request\.account_id: .* not an") as no:
         _ask(engine, token, theirs)
     assert no.value.code == "not_your_account"
+    assert no.value.field == "statement_request.account_id"
     # An account that does not exist reads the same: nothing is revealed about other books.
-    with pytest.raises(StatementRefused, match="account_id") as missing:
+    with pytest.raises(PermissionDenied, match="account_id") as missing:
         _ask(engine, token, "no-such-account")
     assert missing.value.code == "not_your_account"
-    with pytest.raises(StatementRefused, match=r"statement_request\.limit: 500 is over 100"):
+    with pytest.raises(InvalidArgument, match=r"statement_request\.limit: 500 is over 100") as big:
         _ask(engine, token, "x", limit=500)
+    assert big.value.field == "statement_request.limit"
+    # An over-long account id is refused as invalid, echoing only a truncated piece of it.
+    with pytest.raises(InvalidArgument, match=r"\(5000 characters\)") as long:
+        _ask(engine, token, "A" * 5000)
+    assert long.value.field == "statement_request.account_id"
+    assert len(long.value.message) < 200
 
 
 @pytest.mark.parametrize(
@@ -118,11 +123,13 @@ def test_expired_forged_foreign_or_missing_sessions_are_refused(
     engine: Engine, make_token: Any, terminal: str, code: str
 ) -> None:
     mine, _ = _books(engine)
-    with pytest.raises(StatementRefused, match=r"^statement_request\.session_token: ") as refused:
+    with pytest.raises(SessionRefused, match=r"^statement_request\.session_token: ") as refused:
         _ask(engine, make_token(), mine, terminal=terminal)
     assert refused.value.code == f"session_{code}"
+    assert refused.value.field == "statement_request.session_token"
 
 
+# long: one real link and uplink for the statement, its refusals and their fields
 def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -133,7 +140,7 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
 
     async def scenario() -> None:
         servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
-        install_statements(servicer, engine, verifier)
+        servicer.add_handler("statement_request", statement_handler(engine, verifier))
         server = grpc.aio.server()
         pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
@@ -160,6 +167,22 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
         with pytest.raises(StatementError, match="account_id") as refused:
             await fetch_statement(agent, session.session_id, theirs, 10)
         assert (refused.value.kind, refused.value.code) == ("refused", "not_your_account")
+        # The refusal carries the field as data, not only inside its message.
+        reply = await uplink.request(
+            statement_request=info_pb.StatementRequest(session_token=token, account_id=theirs)
+        )
+        assert (reply.error.code, reply.error.field) == (
+            "not_your_account",
+            "statement_request.account_id",
+        )
+        reply = await uplink.request(
+            statement_request=info_pb.StatementRequest(session_token=token, account_id="A" * 5000)
+        )
+        assert (reply.error.code, reply.error.field) == (
+            "invalid_argument",
+            "statement_request.account_id",
+        )
+        assert "(5000 characters)" in reply.error.message and len(reply.error.message) < 200
         with pytest.raises(StatementError, match="session_id") as unknown:
             await fetch_statement(agent, "not-a-session", mine, 10)
         assert unknown.value.kind == "not_found"

@@ -14,8 +14,11 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from sqlalchemy import Engine
 
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki, teller_cli
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
@@ -171,6 +174,59 @@ def test_roles_branches_and_statuses(desk: Desk) -> None:
     assert message == "SendCarrier is not possible for deposit DESK-1 in state in_transit"
     received = bo1.ReceiveCarrier(pb.CarrierRequest(txn_id="DESK-1", carrier_id=17))
     assert received.state == pb.TUBE_STATE_RECEIVED
+
+
+def _refused(call: Any) -> Any:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value
+
+
+def test_refusals_carry_the_field_and_the_reason_as_details(desk: Desk) -> None:
+    _sent_deposit(desk, "DET-1", carrier=41)
+    bo1 = desk.stub("teller:BO-1")
+    # A malformed request: a google.rpc.BadRequest whose violation names the field.
+    error = _refused(lambda: bo1.EnterCount(pb.CountRequest(txn_id="DET-1", counted=cash("-5"))))
+    status = rpc_status.from_call(error)
+    assert status is not None and status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad = error_details_pb2.BadRequest()
+    assert any(d.Unpack(bad) for d in status.details if d.Is(bad.DESCRIPTOR))
+    assert [(f.field, f.reason) for f in bad.field_violations] == [
+        ("counted.amount", "negative_amount")
+    ]
+    info = error_details_pb2.ErrorInfo()
+    assert any(d.Unpack(info) for d in status.details if d.Is(info.DESCRIPTOR))
+    assert (info.domain, info.reason) == ("branchline", "negative_amount")
+    # An over-long id: INVALID_ARGUMENT naming it, the echo cut short.
+    long_id = "T" * 5000
+    error = _refused(lambda: bo1.GetTransaction(pb.TubeRef(txn_id=long_id)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message = error.details() or ""
+    assert len(message) < 200 and "5000 characters" in message and long_id not in message
+    details = error_details(error)
+    assert (details.field, details.reason) == ("txn_id", "too_long")
+    error = _refused(
+        lambda: bo1.EnterCount(
+            pb.CountRequest(txn_id="DET-1", counted=cash("490"), note="n" * 5000)
+        )
+    )
+    assert (error_details(error).field, error_details(error).reason) == ("note", "too_long")
+    assert len(error.details() or "") < 200
+    # A refused caller: ErrorInfo names the rule; a wrong state names the reason.
+    error = _refused(lambda: desk.stub("teller:BO-2").GetTransaction(pb.TubeRef(txn_id="DET-1")))
+    assert (error_details(error).status, error_details(error).reason) == (
+        "PERMISSION_DENIED",
+        "own_branch_only",
+    )
+    error = _refused(lambda: desk.stub("teller:T-9").GetTransaction(pb.TubeRef(txn_id="DET-1")))
+    assert error_details(error).reason == "back_office_skill"
+    error = _refused(lambda: bo1.SendCarrier(pb.CarrierRequest(txn_id="DET-1", carrier_id=3)))
+    assert (error_details(error).status, error_details(error).reason) == (
+        "FAILED_PRECONDITION",
+        "wrong_state",
+    )
+    error = _refused(lambda: bo1.ListTransactions(pb.ListTubeRequest(states=[99])))  # type: ignore[list-item]
+    assert error_details(error).field == "states[0]"
 
 
 def test_watch_tails_only_the_callers_branch(desk: Desk) -> None:

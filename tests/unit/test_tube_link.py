@@ -30,6 +30,7 @@ from tests.unit.tube_support import (
     BO,
     DEPOSIT,
     SESSIONS,
+    WITHDRAWAL,
     Books,
     Clock,
     cash,
@@ -135,6 +136,20 @@ def test_open_event_query_push_and_refusals_over_the_stream(
             "invalid_argument",
             "tube_open.request_id: must not be empty",
         )
+        assert empty.tube_reply.field == "tube_open.request_id"
+        # The refused field travels as data, the ledger's own refusals named for tube_open.
+        negative = await k1.ask(tube_open=tube_open(DEPOSIT, books.cash, cash("-5"), "L2"))
+        assert (negative.tube_reply.code, negative.tube_reply.field) == (
+            "negative_amount",
+            "tube_open.asset.amount",
+        )
+        broke = await k1.ask(tube_open=tube_open(WITHDRAWAL, books.cash, cash("5000"), "L3"))
+        assert (broke.tube_reply.code, broke.tube_reply.field) == (
+            "insufficient_funds",
+            "tube_open.asset.amount",
+        )
+        assert broke.tube_reply.message.startswith("tube_open.asset.amount: ")
+        assert not broke.tube_reply.HasField("txn")
         unknown = await k1.ask(tube_event=tube_event("NOPE", pb.TUBE_EVENT_CANCEL, "K-1:9"))
         assert unknown.tube_reply.code == "not_found"
         # The server failing: "unavailable", not stored, so the same request works later.
@@ -222,6 +237,8 @@ def test_garbage_opens_get_a_named_refusal(
     if reply.code:
         assert reply.message.startswith("tube_open"), reply.message
         assert reply.code.replace("_", "").isalpha(), reply.code
+        # The field, when there is one, is data and is the path the message leads with.
+        assert not reply.field or reply.message.startswith(f"{reply.field}: "), reply
     else:  # the rare well-formed one was simply opened
         assert reply.txn.txn_id == message.txn_id
 
@@ -240,6 +257,8 @@ def test_garbage_events_get_a_named_refusal(
     if reply.code:
         assert reply.message.startswith("tube_event"), reply.message
         assert reply.code.replace("_", "").isalpha(), reply.code
+        # The field, when there is one, is data and is the path the message leads with.
+        assert not reply.field or reply.message.startswith(f"{reply.field}: "), reply
     assert svc.query("K-1", "GARBAGE-1").txn.txn_id == "GARBAGE-1"
 
 

@@ -14,16 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from branchline.common.txref import TxReference
 from branchline.server.ledger.lookup import lookup_transaction
 from branchline.server.ledger.schema import holds
 from branchline.server.tube import model as m
-from branchline.server.tube.model import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
 from branchline.server.tube.schema import tube_incidents, tube_transactions
 from branchline.server.tube.service import TubeService
 from branchline.v1 import tube_pb2 as pb
@@ -45,7 +40,6 @@ from tests.unit.tube_support import (
     tube_open,
 )
 
-engine = tube_support.engine
 world = tube_support.world
 
 S = pb.TubeState
@@ -60,6 +54,8 @@ def refused(reply: pb.TubeReply, code: str, field: str = "") -> pb.TubeReply:
     assert reply.code == code, f"{reply.code}: {reply.message}"
     if field:
         assert reply.message.startswith(field), reply.message
+        # The field travels as data too (the path, without the message's words).
+        assert reply.field == field.split(":")[0], reply
     return reply
 
 
@@ -489,6 +485,7 @@ def test_a_crash_between_ledger_and_record_completes_on_the_retry(
         ({"account_id": "B-CNY"}, "not_your_account", "tube_open.account_id"),
         ({"account_id": "NOPE"}, "not_your_account", "tube_open.account_id"),
         ({"account_id": ""}, "invalid_argument", "tube_open.account_id"),
+        ({"account_id": "A" * 5000}, "too_long", "tube_open.account_id"),
         ({"txn_id": ""}, "invalid_argument", "tube_open.txn_id"),
         ({"txn_id": "has space"}, "invalid_argument", "tube_open.txn_id"),
         ({"txn_id": "x" * 65}, "invalid_argument", "tube_open.txn_id"),
@@ -511,6 +508,7 @@ def test_bad_opens_are_refused_naming_the_field(
             setattr(message, key, value)
     reply = refused(w.svc.handle_open("K-1", message), code, field)
     assert not reply.HasField("txn")
+    assert len(reply.message) < 300, reply.message  # no caller input echoed back whole
     with w.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(tube_transactions)).scalar() == 0
         assert conn.execute(select(func.count()).select_from(holds)).scalar() == 0

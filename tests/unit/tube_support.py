@@ -13,16 +13,16 @@ from sqlalchemy import Engine
 
 from branchline.server import fleet_registry
 from branchline.server.auth import Principal
-from branchline.server.dispatch.service import DispatchService
+from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.ledger.cards import add_customer, enroll_card
 from branchline.server.ledger.postings import Reference
+from branchline.server.ledger.requests import DepositRequest
 from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.ledger.statements import audit
 from branchline.server.tube.service import TubeService
 from branchline.v1 import tube_pb2 as pb
-from tests.unit.ledger_support import open_test_database
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SESSIONS = CustomerSessions(bytes(range(32)))
@@ -64,11 +64,6 @@ class World:
     pushed: list[pb.TubeTransaction] = field(default_factory=list)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
-    yield from open_test_database(request.param, tmp_path)
-
-
 def populate(engine: Engine) -> Books:
     for terminal, branch in (("K-1", "BR-1"), ("K-2", "BR-1"), ("K-9", "BR-2")):
         fleet_registry.register_terminal(
@@ -108,12 +103,14 @@ def populate(engine: Engine) -> Books:
         (books.theirs, "CNY", "100.00"),
     ):
         ledger.post_deposit(
-            Reference("fund", account),
-            account_id=account,
-            branch="BR-1",
-            currency=currency,
-            amount=amount,
-            now=T0,
+            DepositRequest(
+                Reference("fund", account),
+                account_id=account,
+                branch="BR-1",
+                currency=currency,
+                amount=amount,
+                now=T0,
+            )
         )
     return books
 

@@ -18,14 +18,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import validate
-from ..errors import (
+from branchline.common.hsm import validate
+from branchline.common.hsm.errors import (
     HsmProtocolError,
     HsmUnavailableError,
     InvalidInputError,
     UnsupportedOperationError,
 )
-from ..interface import (
+from branchline.common.hsm.interface import (
     DEFAULT_DECIMALIZATION_TABLE,
     Hsm,
     Ibm3624Record,
@@ -34,10 +34,18 @@ from ..interface import (
     PvvRecord,
     Verification,
 )
-from ..pinverify import PIN_LENGTHS
-from . import messages as m
-from .errorcodes import error_for
-from .wire import FieldError, Fields, Message, frame, key_field, parse_message, response_code
+from branchline.common.hsm.payshield import messages as m
+from branchline.common.hsm.payshield.errorcodes import error_for
+from branchline.common.hsm.payshield.wire import (
+    FieldError,
+    Fields,
+    Message,
+    frame,
+    key_field,
+    parse_message,
+    response_code,
+)
+from branchline.common.hsm.pinverify import PIN_LENGTHS
 
 
 class _Closed(Exception):

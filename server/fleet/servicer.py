@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 import grpc
 from sqlalchemy import Engine
 
+from branchline.common.errors import MAX_ID, NotFound, check_text, echo
+from branchline.common.grpc_errors import refusals
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import OPERATOR, Authorizer
 from branchline.server.convert import event_to_pb, terminal_to_pb, timestamp
@@ -26,34 +28,38 @@ class FleetServicer(pb_grpc.FleetServicer):
         self._engine = engine
         self._auth = auth
 
+    @refusals
     async def ListTerminals(
         self, request: pb.ListTerminalsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTerminalsResponse:
         await self._auth.require(context, OPERATOR, "Fleet.ListTerminals")
+        check_text("branch", request.branch, max_len=MAX_ID, required=False)
         terminals = await asyncio.to_thread(
             registry.list_terminals, self._engine, request.branch or None
         )
         return pb.ListTerminalsResponse(terminals=[terminal_to_pb(t) for t in terminals])
 
+    @refusals
     async def GetTerminal(
         self, request: pb.GetTerminalRequest, context: grpc.aio.ServicerContext
     ) -> pb.Terminal:
         await self._auth.require(context, OPERATOR, "Fleet.GetTerminal")
-        if not request.terminal_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "terminal_id: must not be empty")
-        terminal = await asyncio.to_thread(registry.get_terminal, self._engine, request.terminal_id)
+        terminal_id = check_text("terminal_id", request.terminal_id, max_len=MAX_ID)
+        terminal = await asyncio.to_thread(registry.get_terminal, self._engine, terminal_id)
         if terminal is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND, f"terminal_id: no terminal {request.terminal_id!r}"
+            raise NotFound(
+                f"terminal_id: no terminal {echo(terminal_id)}",
+                field="terminal_id",
+                reason="unknown_terminal",
             )
-        assert terminal is not None
         return terminal_to_pb(terminal)
 
+    @refusals
     async def WatchTerminals(
         self, request: pb.WatchTerminalsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FleetEvent]:
         await self._auth.require(context, OPERATOR, "Fleet.WatchTerminals")
-        branch = request.branch or None
+        branch = check_text("branch", request.branch, max_len=MAX_ID, required=False) or None
         last = await asyncio.to_thread(registry.latest_event_id, self._engine)
         for terminal in await asyncio.to_thread(registry.list_terminals, self._engine, branch):
             yield pb.FleetEvent(

@@ -7,7 +7,8 @@ import asyncio
 import grpc
 from sqlalchemy import Engine
 
-from branchline.common.txref import BadReference, parse_reference
+from branchline.common.grpc_errors import refusals
+from branchline.common.txref import parse_reference
 from branchline.server.auth import OPERATOR, TELLER, Authorizer
 from branchline.server.convert import timestamp
 from branchline.server.ledger.lookup import TransactionRecord, lookup_transaction
@@ -62,13 +63,11 @@ class ReceiptsServicer(pb_grpc.ReceiptsServicer):
         self._engine = engine
         self._auth = auth
 
+    @refusals
     async def LookupReference(
         self, request: pb.LookupReferenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.LookupReferenceResult:
         await self._auth.identify(context, (OPERATOR, TELLER), "Receipts.LookupReference")
-        try:
-            reference = parse_reference(request.reference)
-        except BadReference as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reference = parse_reference(request.reference)  # BadReference names the field
         record = await asyncio.to_thread(lookup_transaction, self._engine, reference)
         return record_to_pb(record)

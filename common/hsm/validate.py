@@ -1,6 +1,6 @@
 """Input checks shared by every backend and the payShield codec.
 
-Each check raises an :mod:`~branchline.server.hsm.errors` class naming the parameter and
+Each check raises an :mod:`~branchline.common.hsm.errors` class naming the parameter and
 the expected form; values that could be secret (PINs, PIN blocks, keys) are never quoted,
 and PANs only masked.
 """

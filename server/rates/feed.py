@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
+from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 from branchline.server.convert import timestamp
 from branchline.server.ledger.fx import RateTable, current_rates
@@ -22,7 +23,7 @@ from branchline.server.link import PushRefused
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2 as pb
 
-log = logging.getLogger("branchline.server.rate_feed")
+log = logging.getLogger("branchline.server.rates.feed")
 
 
 def rate_table_to_pb(table: RateTable) -> info_pb.RateTable:
@@ -56,7 +57,7 @@ class RateFeed:
         poll_seconds: float = 1.0,
     ) -> None:
         if poll_seconds <= 0:
-            raise ValueError("--rate-poll-seconds: must be more than zero")
+            raise InvalidArgument("poll_seconds", f"must be more than zero, not {poll_seconds}")
         self._engine = engine
         self._broadcast = broadcast
         self._push = push

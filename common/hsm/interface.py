@@ -77,11 +77,11 @@ Verification = PvvRecord | Ibm3624Record
 
 
 class Hsm(abc.ABC):
-    """One interface, two backends: :class:`~branchline.server.hsm.soft.SoftHsm` and
-    :class:`~branchline.server.hsm.payshield.client.PayShieldHsm`.
+    """One interface, two backends: :class:`~branchline.common.hsm.soft.SoftHsm` and
+    :class:`~branchline.server.hsm.payshield.client.PayShieldHsm` (in the server).
 
     Methods are synchronous (the server calls them through ``asyncio.to_thread``) and
-    raise :class:`~branchline.server.hsm.errors.HsmError` subclasses.
+    raise :class:`~branchline.common.hsm.errors.HsmError` subclasses.
     """
 
     backend: str

@@ -1,0 +1,27 @@
+"""Every server capability, in start-up order (shutdown undoes them in reverse).
+
+A capability may ``hub.require`` only what an earlier one provides: ``pin`` provides the
+HSM, the PIN verifier and translator; ``ledger`` the embedded ledger; ``dispatch`` the
+queue calls are routed through. A new capability is its own package with a
+``capability.py`` and one line here.
+"""
+
+from __future__ import annotations
+
+from branchline.server.capability import Capability
+from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
+from branchline.server.fleet.capability import FLEET
+from branchline.server.ledger.capability import LEDGER
+from branchline.server.pin.capability import PIN
+from branchline.server.rates.capability import RATES
+from branchline.server.tube.capability import TUBE
+
+CAPABILITIES: list[Capability] = [
+    PIN,
+    FLEET,
+    RATES,
+    LEDGER,
+    TUBE,
+    DISPATCH_TASKS,
+    CALLS,
+]

@@ -1,0 +1,62 @@
+"""The dispatch capabilities: cross-branch tasks, and video-teller calls on top of them.
+
+Tasks provide ``dispatch_service`` (the queue calls are routed through); calls need it and
+``pin_translator`` (PIN blocks a teller asks for; None without an HSM).
+"""
+
+from __future__ import annotations
+
+from branchline.server.capability import Hub
+from branchline.server.dispatch import call_servicer
+from branchline.server.dispatch import servicer as dispatch
+from branchline.server.dispatch.calls import CallService
+from branchline.server.dispatch.tasks import DispatchService
+from branchline.v1 import calls_pb2_grpc
+
+
+def _sweep_interval(offer_timeout: float) -> float:
+    return min(1.0, offer_timeout / 4)
+
+
+class DispatchTasksCapability:
+    name = "dispatch"
+
+    def setup(self, hub: Hub) -> None:
+        settings = hub.settings
+        service = DispatchService(
+            hub.engine,
+            offer_timeout=settings.offer_timeout,
+            strategy=settings.routing_strategy,
+            max_material_bytes=settings.max_material_bytes,
+        )
+        hub.provide("dispatch_service", service)
+        dispatch.add_dispatch_services(hub.server, service, hub.auth, hub.engine)
+        hub.service_names.extend(dispatch.SERVICE_NAMES)
+        interval = _sweep_interval(settings.offer_timeout)
+        hub.background("offer_sweep", lambda: dispatch.sweep(service, interval))
+
+
+class CallsCapability:
+    name = "calls"
+
+    def setup(self, hub: Hub) -> None:
+        settings = hub.settings
+        service = CallService(
+            hub.require("dispatch_service"),
+            translate_pin=hub.require("pin_translator"),
+            ring_timeout=settings.offer_timeout,
+        )
+        hub.add_servicer(
+            calls_pb2_grpc.add_CallsServicer_to_server,
+            call_servicer.CallsServicer(service, hub.auth),
+            *call_servicer.SERVICE_NAMES,
+        )
+        # CallLink registers its TerminalLink handlers and connect hook on the link itself.
+        call_link = call_servicer.CallLink(service, hub.link, hub.engine)
+        hub.background("link", call_link.run)
+        interval = _sweep_interval(settings.offer_timeout)
+        hub.background("ring_sweep", lambda: call_servicer.sweep(service, interval))
+
+
+DISPATCH_TASKS = DispatchTasksCapability()
+CALLS = CallsCapability()

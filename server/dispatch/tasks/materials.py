@@ -1,0 +1,123 @@
+"""Materials of a task (document photos, ID data): uploaded by the origin, stored once per
+content, read by those who may see the task."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from branchline.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    echo,
+)
+from branchline.server.dispatch import store
+from branchline.server.dispatch import validate as check
+from branchline.server.dispatch.model import (
+    HELD_STATES,
+    OPEN_STATES,
+    Actor,
+    Material,
+)
+from branchline.server.dispatch.schema import material_blobs, task_materials
+from branchline.server.dispatch.tasks import checks
+from branchline.server.dispatch.tasks.core import Core
+
+
+def _checked_digest(data: bytes, sha256: str, limit: int) -> str:
+    """The data's SHA-256, once the data is within ``limit`` bytes and matches ``sha256``
+    (when the caller sent one)."""
+    if not data:
+        raise InvalidArgument("data", "must not be empty", reason="required")
+    if len(data) > limit:
+        raise InvalidArgument(
+            "data",
+            f"{len(data)} bytes is more than the {limit}-byte limit for one material",
+            reason="too_long",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256:
+        check.sha256_hex("sha256", sha256)
+        if sha256 != digest:
+            raise InvalidArgument("sha256", f"does not match the data (its SHA-256 is {digest})")
+    return digest
+
+
+@store.retrying
+def upload_material(
+    core: Core,
+    actor: Actor,
+    task_id: str,
+    name: str,
+    content_type: str,
+    data: bytes,
+    sha256: str = "",
+) -> Material:
+    """Attach a document photo, ID data, ... to a task: stored once per content."""
+    check.ident("task_id", task_id)
+    check.material_name("name", name)
+    content_type = check.content_type("content_type", content_type)
+    digest = _checked_digest(data, sha256, core.max_material_bytes)
+    with core.tx() as tx:
+        task = checks.task_or_404(tx.conn, task_id, lock=True)
+        checks.check_origin(actor, task)
+        if task.state not in OPEN_STATES:
+            raise FailedPrecondition(f"task {task_id} is {task.state}: no more materials")
+        existing = tx.conn.execute(
+            select(task_materials).where(
+                task_materials.c.task_id == task_id, task_materials.c.name == name
+            )
+        ).first()
+        if existing is not None:
+            if existing.sha256 != digest:
+                raise AlreadyExists(
+                    f"name: task {task_id} already has a material {echo(name)} with other content",
+                    field="name",
+                )
+            return store.material_from_row(existing)
+        dialect = postgresql if tx.postgres else sqlite
+        tx.conn.execute(
+            dialect.insert(material_blobs)
+            .values(sha256=digest, size=len(data), data=data, created_at=tx.now)
+            .on_conflict_do_nothing(index_elements=["sha256"])
+        )
+        tx.conn.execute(
+            task_materials.insert().values(
+                task_id=task_id,
+                name=name,
+                content_type=content_type,
+                sha256=digest,
+                size=len(data),
+                uploaded_at=tx.now,
+            )
+        )
+        tx.event(
+            "material_added",
+            branch=task.target_branch,
+            task=task,
+            teller_id=task.teller_id if task.state in HELD_STATES else None,
+            detail=f"{name} ({content_type}, {len(data)} bytes, sha256 {digest})",
+        )
+    return Material(name, content_type, digest, len(data), tx.now)
+
+
+def get_material(core: Core, actor: Actor, task_id: str, sha256: str) -> tuple[Material, bytes]:
+    check.ident("task_id", task_id)
+    check.sha256_hex("sha256", sha256)
+    with core.engine.connect() as conn:
+        task = checks.task_or_404(conn, task_id)
+        checks.check_read(conn, actor, task)
+        row = conn.execute(
+            select(task_materials, material_blobs.c.data)
+            .join(material_blobs, material_blobs.c.sha256 == task_materials.c.sha256)
+            .where(task_materials.c.task_id == task_id, task_materials.c.sha256 == sha256)
+            .order_by(task_materials.c.name)
+            .limit(1)
+        ).first()
+    if row is None:
+        raise NotFound(f"sha256: task {task_id} has no material {sha256}", field="sha256")
+    return store.material_from_row(row), bytes(row.data)

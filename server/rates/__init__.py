@@ -1,0 +1,1 @@
+"""The FX rate feed: every connected terminal holds the current rate table."""
