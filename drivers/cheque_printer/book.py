@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from branchline.drivers import params as checks
 from branchline.drivers.base import CancelToken, CommandCanceled, Completion, DeviceError
 from branchline.drivers.cheque_printer import interface as ipp
 from branchline.drivers.cheque_printer.client import IppClient, IppRefused, VendorOperation
@@ -34,39 +35,26 @@ class BookProgress:
     jobs: list[int] = field(default_factory=list)
 
 
-def _invalid(field_name: str, problem: str) -> DeviceError:
-    return DeviceError(
-        Completion.INVALID_DATA, "invalid_book", f"print_book.{field_name}: {problem}"
-    )
-
-
 def book_from_params(params: dict[str, Any]) -> BookRequest:
-    """The leaves of a ``print_book`` command, naming the field that is wrong."""
-    unknown = set(params) - BOOK_FIELDS
-    if unknown:
-        raise _invalid(sorted(unknown)[0], "unknown field")
+    """The leaves of a ``print_book`` command; a bad parameter is refused by name
+    (drivers/params.py, code ``invalid_parameter``)."""
+    command = "print_book"
+    checks.only(params, BOOK_FIELDS, command=command)
     texts: dict[str, str] = {}
     for name in ("company", "account", "bank_name", "bank_code", "prefix"):
         value = params.get(name, "" if name == "prefix" else None)
         if not isinstance(value, str):
-            raise _invalid(name, "text is required")
+            raise checks.bad_parameter(f"{command}.{name}: text is required")
         texts[name] = value
-    numbers: dict[str, int] = {}
-    for name, low, high in (("first_serial", 1, 99_999_999), ("count", 1, MAX_LEAVES)):
-        value = params.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise _invalid(name, f"an integer from {low} to {high} is required")
-        numbers[name] = value
-    if numbers["first_serial"] + numbers["count"] > 100_000_000:
-        raise _invalid("count", "the range runs past serial 99999999")
-    leaves = [
-        Leaf(serial=numbers["first_serial"] + i, **texts)  # type: ignore[arg-type]
-        for i in range(numbers["count"])
-    ]
+    first = checks.whole_number(params, "first_serial", None, 1, 99_999_999, command=command)
+    count = checks.whole_number(params, "count", None, 1, MAX_LEAVES, command=command)
+    if first + count > 100_000_000:
+        raise checks.bad_parameter(f"{command}.count: the range runs past serial 99999999")
+    leaves = [Leaf(serial=first + i, **texts) for i in range(count)]  # type: ignore[arg-type]
     try:
         leaves[0].check()
     except LeafError as exc:
-        raise _invalid(str(exc).split(":", 1)[0], str(exc).split(":", 1)[1].strip()) from None
+        raise checks.bad_parameter(f"{command}.{exc}") from None
     return BookRequest(leaves)
 
 

@@ -23,11 +23,11 @@ from branchline.drivers.cheque_printer.ipp_codec import (
     JOB_GROUP,
     OPERATION_GROUP,
     PRINTER_GROUP,
-    IppFrameError,
     IppMessage,
     attributes,
     decode,
 )
+from branchline.drivers.malformed import Malformed
 
 
 class VendorOperation(IntEnum):
@@ -92,12 +92,11 @@ class IppClient:
             raise DeviceError(
                 Completion.HARDWARE_ERROR, "ipp_http_error", f"{name}: {exc.args[0]} {text}"
             ) from None
-        try:
-            reply = decode(raw)
-        except IppFrameError as exc:
+        reply = decode(raw)
+        if isinstance(reply, Malformed):
             raise DeviceError(
-                Completion.HARDWARE_ERROR, "ipp_bad_reply", f"{name}: bad reply: {exc}"
-            ) from None
+                Completion.HARDWARE_ERROR, "ipp_bad_reply", f"{name}: bad reply: {reply.reason}"
+            )
         if reply.code >= 0x0400:
             status_message = reply.group(OPERATION_GROUP).get("status-message")
             raise IppRefused(name, reply.code, str(status_message.value) if status_message else "")

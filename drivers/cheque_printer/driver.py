@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from branchline.common.config_reader import SectionReader
+from branchline.drivers import params as checks
 from branchline.drivers.base import (
     CancelToken,
-    Completion,
-    DeviceError,
     DeviceGone,
     DeviceStatus,
     Driver,
@@ -184,13 +183,10 @@ class IppChequePrinterDriver(Driver):
         return job_id
 
     def jobs(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
-        which = params.get("which", "not-completed")
-        if which not in ("completed", "not-completed", "all"):
-            raise DeviceError(
-                Completion.INVALID_DATA,
-                "invalid_jobs",
-                "jobs.which: completed, not-completed or all",
-            )
+        checks.only(params, ("which",), command="jobs")
+        which = checks.one_of(
+            params, "which", "not-completed", ("completed", "not-completed", "all"), command="jobs"
+        )
         return {"jobs": self.client.jobs(which)}
 
     def commands(self) -> dict[str, Any]:

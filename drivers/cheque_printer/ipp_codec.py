@@ -3,8 +3,9 @@
 A message is a version, an operation-id (request) or status-code (response), a request-id,
 attribute groups and trailing document data. Values keep their value tag so that a message
 decodes and re-encodes byte for byte. Collections (RFC 8010 section 3.1.6) decode to a dict
-of member name -> Attribute. A malformed frame raises ``IppFrameError`` naming the offset and
-what was wrong there.
+of member name -> Attribute. Like every driver decoder, ``decode`` returns a ``Malformed``
+(drivers/malformed.py) for bad input rather than raising; its reason names the byte offset and
+what was wrong there (``IPP frame at byte 4: truncated request-id: ...``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from typing import Any
+
+from branchline.drivers.malformed import Malformed
 
 # Delimiter tags (RFC 8010 section 3.5.1).
 OPERATION_GROUP = 0x01
@@ -62,7 +65,7 @@ MAX_NESTING = 8
 
 
 class IppFrameError(ValueError):
-    """The bytes are not a well-formed IPP message; the message names where and why."""
+    """Raised inside the decoder; ``decode`` turns it into a Malformed."""
 
     def __init__(self, offset: int, what: str) -> None:
         super().__init__(f"IPP frame at byte {offset}: {what}")
@@ -268,7 +271,15 @@ def _read_collection(reader: _Reader, depth: int) -> dict[str, Attribute]:
                 members[current].values.append(_decode_value(extra_tag, raw, extra_start, current))
 
 
-def decode(data: bytes) -> IppMessage:
+def decode(data: bytes) -> IppMessage | Malformed[bytes]:
+    """The message in ``data``, or Malformed naming where and why it is not one."""
+    try:
+        return _decode(data)
+    except IppFrameError as exc:
+        return Malformed(str(exc), data)
+
+
+def _decode(data: bytes) -> IppMessage:
     reader = _Reader(data)
     major = reader.u8("version-number")
     minor = reader.u8("version-number")

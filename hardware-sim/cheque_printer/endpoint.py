@@ -18,7 +18,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from branchline.drivers.cheque_printer.ipp_codec import IppFrameError, IppMessage, decode, encode
+from branchline.drivers.cheque_printer.ipp_codec import IppMessage, decode, encode
+from branchline.drivers.malformed import Malformed
 
 log = logging.getLogger("branchline.sim.cheque_printer")
 
@@ -100,10 +101,9 @@ class IppEndpoint:
         if request.content_type != "application/ipp":
             return web.Response(status=415, text="Content-Type must be application/ipp")
         body = await request.read()
-        try:
-            message = decode(body)
-        except IppFrameError as exc:
+        message = decode(body)
+        if isinstance(message, Malformed):
             self.bad_frames += 1
-            return web.Response(status=400, text=str(exc))
+            return web.Response(status=400, text=message.reason)
         reply = self._handle(message)
         return web.Response(body=encode(reply), content_type="application/ipp")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from branchline.common.logs import log_event
 from branchline.drivers.cheque_printer import interface as ipp
+from branchline.drivers.cheque_printer.ipp_codec import IppMessage
 from branchline.sim.cheque_printer.endpoint import IppEndpoint
 from branchline.sim.cheque_printer.model import ChequePrinterModel, Job
 from branchline.sim.cheque_printer.render import render_pdf
@@ -63,7 +64,7 @@ class SimulatedChequePrinter(SimulatedDevice):
     def on_bytes(self, data: bytes) -> None:
         """No byte stream: everything arrives as IPP requests on the endpoint."""
 
-    def _handle(self, request):  # type: ignore[no-untyped-def]
+    def _handle(self, request: IppMessage) -> IppMessage:
         self._ensure_runner()
         return self.service.handle(request)
 

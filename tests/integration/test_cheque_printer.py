@@ -216,15 +216,20 @@ def test_bad_book_parameters_are_named(printer_stack: Stack) -> None:
     try:
         for params, words in (
             ({**book(1, 1), "company": 5}, "print_book.company: text is required"),
-            ({**book(1, 1), "count": 0}, "print_book.count: an integer from 1 to 100"),
-            ({**book(1, 1), "colour": "red"}, "print_book.colour: unknown field"),
+            ({**book(1, 1), "count": 0}, "print_book.count: expected a whole number 1..100"),
+            ({**book(1, 1), "colour": "red"}, "print_book.colour: unknown parameter"),
             ({**book(1, 1), "bank_code": "12"}, "print_book.bank_code: must be the 12-digit"),
+            ({**book(1, 1), "account": "12ab56"}, "print_book.account: must be 6 to 32 digits"),
             ({**book(99_999_999, 2)}, "print_book.count: the range runs past"),
         ):
             with pytest.raises(DeviceError) as caught:
                 driver.print_book(params, CancelToken())
-            assert caught.value.code == "invalid_book"
-            assert words in caught.value.message
+            assert caught.value.code == "invalid_parameter"
+            assert caught.value.message.startswith(words)
+        with pytest.raises(DeviceError) as caught:
+            driver.jobs({"which": "mine"}, CancelToken())
+        assert caught.value.code == "invalid_parameter"
+        assert caught.value.message.startswith("jobs.which: must be one of")
     finally:
         driver.close()
 
