@@ -84,6 +84,11 @@ baudrate = 115200
 parity = "N"  # the simulator's pseudo-terminal takes no parity
 gpio = "sim"
 gpio_sim_path = "{sim / "gpio" / "tube_station"}"
+
+[device.cheque_printer]
+driver = "ipp_cheque_printer"
+uri = "{sim / "dev" / "cheque_printer.uri"}"
+command_timeout = 120  # a 25-leaf book and the customer's take timeout
 """
 
 
