@@ -10,12 +10,14 @@ this package's RFC 8010 codec, which names a malformed reply precisely.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, cast
 
 from pyipp import IPP
 from pyipp.enums import IppOperation
 from pyipp.exceptions import IPPConnectionError, IPPConnectionUpgradeRequired, IPPResponseError
+from pyipp.serializer import encode_dict
 
 from branchline.drivers.base import Completion, DeviceError, DeviceGone
 from branchline.drivers.cheque_printer import interface as ipp
@@ -57,6 +59,7 @@ class IppClient:
         self._loop = asyncio.new_event_loop()
         self._ipp = IPP(host=uri, request_timeout=cast(int, request_timeout))
         self.last_request_bytes = 0
+        self.tap: Callable[[str, bytes], None] | None = None
 
     def close(self) -> None:
         try:
@@ -80,10 +83,13 @@ class IppClient:
         if data is not None:
             message["data"] = data
             self.last_request_bytes = len(data)
+        # pyipp's own steps of ``IPP.raw`` (message, serializer, request), so that the bytes
+        # on the wire can go to ``branchline-diag spy`` as well.
+        body = encode_dict(self._ipp._message(cast(IppOperation, operation), message))
+        if self.tap is not None:
+            self.tap("tx", body)
         try:
-            raw = self._loop.run_until_complete(
-                self._ipp.raw(cast(IppOperation, operation), message)
-            )
+            raw = self._loop.run_until_complete(self._ipp._request(data=body))
         except (IPPConnectionError, IPPConnectionUpgradeRequired) as exc:
             raise DeviceGone(f"{name}: printer at {self.uri} not reachable: {exc}") from None
         except IPPResponseError as exc:
@@ -92,6 +98,8 @@ class IppClient:
             raise DeviceError(
                 Completion.HARDWARE_ERROR, "ipp_http_error", f"{name}: {exc.args[0]} {text}"
             ) from None
+        if self.tap is not None:
+            self.tap("rx", raw)
         reply = decode(raw)
         if isinstance(reply, Malformed):
             raise DeviceError(

@@ -122,6 +122,7 @@ class IppChequePrinterDriver(Driver):
         client = IppClient(
             self._resolve_uri(), self.options.user_name, self.options.request_timeout
         )
+        client.tap = self.tap  # every request and reply to branchline-diag spy
         try:
             attrs = client.printer_attributes(STATUS_ATTRIBUTES)
         except BaseException:

@@ -15,7 +15,13 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from branchline.drivers.base import CancelToken, DeviceError, DeviceStatus, DriverContext
+from branchline.drivers.base import (
+    CancelToken,
+    DeviceError,
+    DeviceGone,
+    DeviceStatus,
+    DriverContext,
+)
 from branchline.drivers.cheque_printer.client import IppRefused
 from branchline.drivers.cheque_printer.driver import IppChequePrinterDriver
 from branchline.drivers.cheque_printer.leaf import Leaf, render_leaf
@@ -275,6 +281,36 @@ def test_a_malformed_request_is_refused_naming_the_byte(printer_stack: Stack) ->
         "IPP frame at byte 4: truncated request-id: need 4 bytes, 2 left"
     )
     assert sim_facts(printer_stack)["bad_frames"] == "1"
+
+
+def test_unplugged_printer_is_gone_and_comes_back_on_the_same_uri(printer_stack: Stack) -> None:
+    stack = printer_stack
+    uri_file = stack.sim_dir / "dev" / "cheque_printer.uri"
+    uri = uri_file.read_text().strip()
+    driver = make_driver(stack)
+    seen: list[tuple[str, bytes]] = []
+    driver.client.tap = lambda direction, data: seen.append((direction, data))
+    try:
+        assert driver.poll().status is DeviceStatus.ONLINE
+        # The spy sees the request (Get-Printer-Attributes, 0x000B) and the IPP reply.
+        assert [d for d, _ in seen] == ["tx", "rx"]
+        assert seen[0][1][2:4] == b"\x00\x0b" and seen[1][1][2:4] == b"\x00\x00"
+        stack.sim().Unplug(sim_control_pb2.SimDeviceRequest(device=DEVICE), timeout=5)
+        assert not uri_file.exists()
+        with pytest.raises(DeviceGone, match="not reachable"):
+            wait_for(lambda: driver.poll() and False, 5, "the printer to drop off")
+    finally:
+        driver.close()
+    with pytest.raises(DeviceGone, match="cheque_printer.uri"):
+        make_driver(stack)
+    stack.sim().Replug(sim_control_pb2.SimDeviceRequest(device=DEVICE), timeout=5)
+    wait_for(uri_file.exists, 5, "the URI published again")
+    assert uri_file.read_text().strip() == uri
+    driver = make_driver(stack)
+    try:
+        assert driver.poll().status is DeviceStatus.ONLINE
+    finally:
+        driver.close()
 
 
 def test_the_agent_reports_self_tests_and_prints_through_the_device(stack: Stack) -> None:
