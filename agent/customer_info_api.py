@@ -1,4 +1,8 @@
-"""CustomerInfo: the local API the kiosk page uses for rates and statements (same socket)."""
+"""CustomerInfo: the local API the kiosk page uses for rates and statements (same socket).
+
+Refusals end the call in the one error model (``agent/refusal.py``): the status names the
+kind, the details carry the field and the stable code; ids are bounded here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import grpc
 
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
 from branchline.agent.receipts import print_job, record
+from branchline.common.errors import MAX_ID, check_text
+from branchline.common.grpc_errors import refusals
 from branchline.drivers.base import DeviceError
 from branchline.v1 import customer_info_pb2 as pb
 from branchline.v1 import customer_info_pb2_grpc as pb_grpc
@@ -18,12 +24,6 @@ if TYPE_CHECKING:
 
 # How often WatchRates re-checks freshness (the link can drop without a new table).
 WATCH_RECHECK_SECONDS = 1.0
-STATUS_BY_KIND = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "refused": grpc.StatusCode.PERMISSION_DENIED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-}
 
 
 class CustomerInfoServicer(pb_grpc.CustomerInfoServicer):
@@ -47,27 +47,28 @@ class CustomerInfoServicer(pb_grpc.CustomerInfoServicer):
                 last = view
             await book.wait_change(WATCH_RECHECK_SECONDS)
 
-    async def _statement(
-        self, request: pb.StatementQuery, context: grpc.aio.ServicerContext
-    ) -> tuple[pb.Statement, str]:
+    async def _statement(self, request: pb.StatementQuery) -> tuple[pb.Statement, str]:
+        check_text("session_id", request.session_id, max_len=MAX_ID, required=False)
+        check_text("account_id", request.account_id, max_len=MAX_ID, required=False)
         try:
             return await fetch_statement(
                 self._agent, request.session_id, request.account_id, request.limit
             )
         except StatementError as exc:
-            await context.abort(STATUS_BY_KIND[exc.kind], f"{exc.code}: {exc.message}")
-            raise  # abort raises; this keeps the type checker informed
+            raise exc.as_domain() from None
 
+    @refusals
     async def GetStatement(
         self, request: pb.StatementQuery, context: grpc.aio.ServicerContext
     ) -> pb.Statement:
-        statement, _ = await self._statement(request, context)
+        statement, _ = await self._statement(request)
         return statement
 
+    @refusals
     async def PrintStatement(
         self, request: pb.StatementQuery, context: grpc.aio.ServicerContext
     ) -> pb.PrintResult:
-        statement, pan_masked = await self._statement(request, context)
+        statement, pan_masked = await self._statement(request)
         terminal = self._agent.config.terminal
         job, reference = statement_job(statement, terminal.terminal_id, terminal.branch, pan_masked)
         fields = {

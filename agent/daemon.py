@@ -99,6 +99,7 @@ class Agent:
                 return  # a stale socket from a crash: safe to replace
         raise AlreadyRunning(f"another agent is serving {path}")
 
+    # long: the agent's start-up and shutdown order, read top to bottom; each step one call
     async def run(self) -> int:
         terminal = self.config.terminal
         terminal.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)

@@ -248,6 +248,7 @@ class DeviceOwner:
         report: StatusReport = await self._in_thread(self._driver.poll)
         self._set(report.status, report.detail, report.facts)
 
+    # long: one command's whole life (timeout, cancel, device gone, fault) in one place so no path skips the status report
     async def _execute(self, command: _Command) -> None:
         driver = self._driver
         assert driver is not None

@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from branchline.agent import rates_diag
 from branchline.agent.journal import diag_cmds
 from branchline.agent.local_api import SOCKET_NAME
+from branchline.common.grpc_errors import describe, error_details
 from branchline.v1 import agent_local_pb2 as pb
 from branchline.v1 import agent_local_pb2_grpc as pb_grpc
 from branchline.v1 import common_pb2
@@ -187,71 +188,90 @@ def _stub(path: Path) -> tuple[grpc.Channel, pb_grpc.AgentLocalStub]:
     return channel, pb_grpc.AgentLocalStub(channel)
 
 
+def _status(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: float) -> int:
+    data = status_dict(stub.GetStatus(pb.GetStatusRequest(), timeout=timeout))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print_status(data)
+    return 0
+
+
+def _selftest(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: float) -> int:
+    print(f"running self-test of {args.device} ...", file=sys.stderr)
+    result = stub.SelfTest(pb.DeviceRequest(device=args.device), timeout=timeout)
+    out = MessageToDict(
+        result, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        verdict = "PASSED" if result.ok else "FAILED"
+        print(
+            f"{result.device}: self-test {verdict} ({result.completion}, "
+            f"{result.seconds:.1f} s)\n  {result.detail}"
+        )
+    return 0 if result.ok else EXIT_SELFTEST_FAILED
+
+
+def _maintenance(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: float) -> int:
+    status = stub.SetMaintenance(pb.SetMaintenanceRequest(on=args.mode == "on"), timeout=timeout)
+    data = status_dict(status)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(
+            f"service  {data['service_state']}"
+            + (f" ({data['service_detail']})" if data["service_detail"] else "")
+        )
+    return 0
+
+
+def _command(channel: grpc.Channel, stub: pb_grpc.AgentLocalStub, args: argparse.Namespace) -> int:
+    timeout = args.timeout
+    simple = {"status": _status, "selftest": _selftest, "maintenance": _maintenance}
+    if args.command in simple:
+        return simple[args.command](stub, args, timeout)
+    if args.command == "spy":
+        return _spy(stub, args)
+    if args.command == "journal":
+        return diag_cmds.run_journal(stub, args, timeout)
+    if args.command == "outbox":
+        return diag_cmds.run_outbox(stub, args, timeout)
+    if args.command == "rates":
+        return rates_diag.run_rates(channel, args, timeout)
+    if args.command in DEVICE_NAMES:
+        return _device_command(stub, args, timeout)
+    raise AssertionError(args.command)
+
+
+def report_refusal(error: grpc.RpcError, path: Path, as_json: bool) -> int:
+    """Say why the agent did not answer or refused: the status and the field its details
+    name on stderr; with ``--json`` the details as data on stdout as well."""
+    details = error_details(error)
+    if as_json:
+        print(json.dumps({"error": details.as_dict()}), flush=True)
+    if details.status in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and not details.reason:
+        print(
+            f"branchline-diag: the agent is not running or not answering at {path} "
+            f"({details.message})",
+            file=sys.stderr,
+        )
+    else:
+        print(f"branchline-diag: {describe(error)}", file=sys.stderr)
+    return EXIT_AGENT_DOWN
+
+
 def run(args: argparse.Namespace) -> int:
     path = _resolve_socket(args)
     if not path.exists():
         print(f"branchline-diag: the agent is not running (no socket at {path})", file=sys.stderr)
         return EXIT_AGENT_DOWN
     channel, stub = _stub(path)
-    timeout = args.timeout
     try:
-        if args.command == "status":
-            data = status_dict(stub.GetStatus(pb.GetStatusRequest(), timeout=timeout))
-            if args.json:
-                print(json.dumps(data, indent=2))
-            else:
-                print_status(data)
-            return 0
-        if args.command == "selftest":
-            print(f"running self-test of {args.device} ...", file=sys.stderr)
-            result = stub.SelfTest(pb.DeviceRequest(device=args.device), timeout=timeout)
-            out = MessageToDict(
-                result, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-            )
-            if args.json:
-                print(json.dumps(out, indent=2))
-            else:
-                verdict = "PASSED" if result.ok else "FAILED"
-                print(
-                    f"{result.device}: self-test {verdict} ({result.completion}, "
-                    f"{result.seconds:.1f} s)\n  {result.detail}"
-                )
-            return 0 if result.ok else EXIT_SELFTEST_FAILED
-        if args.command == "maintenance":
-            status = stub.SetMaintenance(
-                pb.SetMaintenanceRequest(on=args.mode == "on"), timeout=timeout
-            )
-            data = status_dict(status)
-            if args.json:
-                print(json.dumps(data, indent=2))
-            else:
-                print(
-                    f"service  {data['service_state']}"
-                    + (f" ({data['service_detail']})" if data["service_detail"] else "")
-                )
-            return 0
-        if args.command == "spy":
-            return _spy(stub, args)
-        if args.command == "journal":
-            return diag_cmds.run_journal(stub, args, timeout)
-        if args.command == "outbox":
-            return diag_cmds.run_outbox(stub, args, timeout)
-        if args.command == "rates":
-            return rates_diag.run_rates(channel, args, timeout)
-        if args.command in DEVICE_NAMES:
-            return _device_command(stub, args, timeout)
-        raise AssertionError(args.command)
+        return _command(channel, stub, args)
     except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            print(
-                f"branchline-diag: the agent is not running or not answering at {path} "
-                f"({exc.details()})",
-                file=sys.stderr,
-            )  # type: ignore[attr-defined]
-        else:
-            print(f"branchline-diag: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
-        return EXIT_AGENT_DOWN
+        return report_refusal(exc, path, getattr(args, "json", False))
     finally:
         channel.close()
 

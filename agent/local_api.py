@@ -1,15 +1,17 @@
 """AgentLocal: the agent's local gRPC API on a Unix socket (mode 0660) under its state dir.
 
-Thin servicer: each RPC calls the daemon's plain methods and converts the result.
+Thin servicer: each RPC calls the daemon's plain methods and converts the result. Refusals
+are the one error model (``branchline.common.errors``), ended by ``@refusals`` with the field
+in BadRequest and the stable code in ErrorInfo; ids and names are bounded here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 
@@ -22,12 +24,26 @@ from branchline.agent.tube.api import TubeCustomerServicer
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.agent.wire import device_to_pb
 from branchline.common.enum_maps import SERVICE_STATE_TO_PB
+from branchline.common.errors import (
+    MAX_ID,
+    MAX_TEXT,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    check_text,
+    echo,
+)
+from branchline.common.grpc_errors import refusals
 from branchline.v1 import agent_local_pb2 as pb
 from branchline.v1 import agent_local_pb2_grpc as pb_grpc
 from branchline.v1 import calls_pb2, common_pb2, customer_info_pb2_grpc, tube_pb2_grpc
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
+    from branchline.agent.device_owner import DeviceOwner
+
+R = TypeVar("R")
 
 SOCKET_NAME = "agent.sock"
 
@@ -57,26 +73,30 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
     ) -> pb.AgentStatus:
         return self._status()
 
-    async def _owner_or_abort(self, name: str, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+    def _owner(self, name: str) -> DeviceOwner:
+        check_text("device", name, max_len=MAX_ID)
         owner = self._agent.owners.get(name)
         if owner is None:
             known = ", ".join(sorted(self._agent.owners)) or "none"
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"device: no device {name!r} configured (configured: {known})",
+            raise NotFound(
+                f"device: no device {echo(name)} configured (configured: {known})",
+                field="device",
+                reason="no_such_device",
             )
         return owner
 
+    @refusals
     async def GetCapabilities(
         self, request: pb.DeviceRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.Device:
-        owner = await self._owner_or_abort(request.device, context)
+        owner = self._owner(request.device)
         return device_to_pb(owner.snapshot)
 
+    @refusals
     async def SelfTest(
         self, request: pb.DeviceRequest, context: grpc.aio.ServicerContext
     ) -> pb.SelfTestResult:
-        owner = await self._owner_or_abort(request.device, context)
+        owner = self._owner(request.device)
         result, completion, seconds = await owner.self_test()
         return pb.SelfTestResult(
             device=request.device,
@@ -86,24 +106,21 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
             seconds=seconds,
         )
 
+    @refusals
     async def RunCommand(
         self, request: pb.DeviceCommandRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeviceCommandResult:
-        owner = await self._owner_or_abort(request.device, context)
-        if not request.command:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command: must not be empty")
+        owner = self._owner(request.device)
+        check_text("command", request.command, max_len=MAX_ID)
+        check_text("params_json", request.params_json, max_len=MAX_TEXT, required=False)
         try:
             params = json.loads(request.params_json) if request.params_json else {}
         except json.JSONDecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params_json: not JSON: {exc}")
+            raise InvalidArgument("params_json", f"not JSON: {exc}", reason="not_json") from None
         if not isinstance(params, dict):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "params_json: must be a JSON object"
-            )
+            raise InvalidArgument("params_json", "must be a JSON object", reason="not_an_object")
         if request.timeout_seconds < 0:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "timeout_seconds: must not be negative"
-            )
+            raise InvalidArgument("timeout_seconds", "must not be negative", reason="negative")
         completion, code, detail, result, seconds = await owner.run_command(
             request.command, params, request.timeout_seconds or None
         )
@@ -117,10 +134,11 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
             seconds=seconds,
         )
 
+    @refusals
     async def Spy(
         self, request: pb.DeviceRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SpyChunk]:
-        owner = await self._owner_or_abort(request.device, context)
+        owner = self._owner(request.device)
         with owner.spy.listen() as queue:
             while True:
                 chunk = await queue.get()
@@ -131,13 +149,14 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
                     monotonic=chunk.monotonic,
                 )
 
+    @refusals
     async def AuthenticateCustomer(
         self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext
     ) -> pb.AuthenticateResult:
         for field in ("card_timeout_seconds", "pin_timeout_seconds"):
             value = getattr(request, field)
             if value < 0 or value > 600:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: 0 to 600 seconds")
+                raise InvalidArgument(field, "0 to 600 seconds", reason="out_of_range")
         try:
             outcome = await authenticate(
                 self._agent,
@@ -146,7 +165,7 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
                 request.eject_after,
             )
         except NotInService as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise FailedPrecondition(str(exc), reason="not_in_service") from None
         return pb.AuthenticateResult(
             verified=outcome.verified,
             attempts_left=outcome.attempts_left,
@@ -175,59 +194,57 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
         self._agent.service.set_maintenance(request.on)
         return self._status()
 
+    @refusals
     async def VerifyJournal(
         self, request: pb.VerifyJournalRequest, context: grpc.aio.ServicerContext
     ) -> pb.VerifyJournalResult:
-        return await journal_rpc.run(lambda: self._agent.store, context, journal_rpc.verify_journal)
+        return await journal_rpc.run(lambda: self._agent.store, journal_rpc.verify_journal)
 
+    @refusals
     async def ShowJournal(
         self, request: pb.ShowJournalRequest, context: grpc.aio.ServicerContext
     ) -> pb.ShowJournalResult:
-        return await journal_rpc.run(
-            lambda: self._agent.store, context, journal_rpc.show_journal, request
-        )
+        return await journal_rpc.run(lambda: self._agent.store, journal_rpc.show_journal, request)
 
+    @refusals
     async def ListOutbox(
         self, request: pb.ListOutboxRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListOutboxResult:
-        return await journal_rpc.run(
-            lambda: self._agent.store, context, journal_rpc.list_outbox, request
-        )
+        return await journal_rpc.run(lambda: self._agent.store, journal_rpc.list_outbox, request)
 
     # -- video-teller calls: the customer's side -------------------------------------------
 
-    async def _call(self, context: grpc.aio.ServicerContext, work: Any) -> Any:
-        """Await a call request; the server's refusal becomes the status it names."""
+    async def _call(self, work: Awaitable[R]) -> R:
+        """Await a call request; the server's refusal becomes the status its code names, with
+        the field the server named."""
         try:
             return await work
         except CallRefused as exc:
-            status = getattr(grpc.StatusCode, exc.code.upper(), grpc.StatusCode.UNKNOWN)
-            await context.abort(status, exc.message)
+            raise exc.as_domain() from None
         except UplinkUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the bank cannot be reached: {exc}")
+            raise Unavailable(
+                f"the bank cannot be reached: {exc}", reason="server_unavailable"
+            ) from None
 
+    @refusals
     async def RequestTeller(
         self, request: pb.RequestTellerRequest, context: grpc.aio.ServicerContext
     ) -> calls_pb2.Call:
-        if not request.business_type:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, "business_type: must not be empty"
-            )
+        check_text("business_type", request.business_type, max_len=MAX_ID)
         if request.mode == calls_pb2.CALL_MODE_UNSPECIFIED:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "mode: super_counter, video_service or video_teller",
+            raise InvalidArgument(
+                "mode", "super_counter, video_service or video_teller", reason="required"
             )
-        call: calls_pb2.Call = await self._call(
-            context, self._agent.calls.request_teller(request.business_type, request.mode)
+        return await self._call(
+            self._agent.calls.request_teller(request.business_type, request.mode)
         )
-        return call
 
+    @refusals
     async def LeaveQueue(
         self, request: pb.LeaveQueueRequest, context: grpc.aio.ServicerContext
     ) -> calls_pb2.Call:
-        call: calls_pb2.Call = await self._call(context, self._agent.calls.leave(request.call_id))
-        return call
+        check_text("call_id", request.call_id, max_len=MAX_ID, required=False)
+        return await self._call(self._agent.calls.leave(request.call_id))
 
     async def WatchCall(
         self, request: pb.WatchCallRequest, context: grpc.aio.ServicerContext
@@ -236,24 +253,25 @@ class AgentLocalServicer(pb_grpc.AgentLocalServicer):
             while True:
                 yield await queue.get()
 
+    @refusals
     async def SendCallSignal(
         self, request: pb.SendCallSignalRequest, context: grpc.aio.ServicerContext
     ) -> calls_pb2.CallAck:
-        ack: calls_pb2.CallAck = await self._call(
-            context,
+        check_text("call_id", request.call_id, max_len=MAX_ID, required=False)
+        check_text("kind", request.kind, max_len=MAX_ID, required=False)
+        return await self._call(
             self._agent.calls.send_signal(request.call_id, request.kind, request.payload),
         )
-        return ack
 
+    @refusals
     async def Sign(
         self, request: pb.SignRequest, context: grpc.aio.ServicerContext
     ) -> pb.SignResult:
         if request.command_id <= 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "command_id: must be positive")
+            raise InvalidArgument("command_id", "must be positive", reason="out_of_range")
         if request.timeout_seconds < 0 or request.timeout_seconds > 300:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "timeout_seconds: 0 to 300")
+            raise InvalidArgument("timeout_seconds", "0 to 300", reason="out_of_range")
         outcome: calls_pb2.CommandOutcome = await self._call(
-            context,
             self._agent.calls.sign(
                 request.command_id, request.confirm, request.timeout_seconds or 60.0
             ),

@@ -21,6 +21,7 @@ from branchline.agent.device_owner import DeviceSnapshot
 from branchline.agent.service_state import ServiceState
 from branchline.agent.wire import device_to_pb
 from branchline.common.enum_maps import SERVICE_STATE_TO_PB, TERMINAL_KIND_TO_PB
+from branchline.common.grpc_errors import describe
 from branchline.common.logs import log_event
 from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_grpc
@@ -121,6 +122,8 @@ class Uplink:
             self._waiting.pop(message.seq, None)
 
     def _fail_waiting(self, reason: str) -> None:
+        """Fail every request waiting on the stream that just ended and drop what it had
+        not sent yet (device changes and state are re-sent with the next registration)."""
         self._outgoing.clear()
         for future in self._waiting.values():
             if not future.done():
@@ -159,7 +162,9 @@ class Uplink:
                 await self._session()
                 backoff = BACKOFF_FIRST
             except grpc.aio.AioRpcError as exc:
-                self.last_error = f"{exc.code().name}: {exc.details()}"
+                # The status and the field the server's details name, e.g. a refused
+                # registration: "INVALID_ARGUMENT (field register.terminal_id): ..."
+                self.last_error = describe(exc)
                 level = (
                     logging.ERROR
                     if exc.code()
@@ -184,6 +189,9 @@ class Uplink:
                         log, "uplink_disconnected", logging.WARNING, server=self._config.server
                     )
                 self.connected = False
+                # Answers to this stream's requests can never arrive now: fail them at once
+                # rather than let each wait out its timeout, and resend nothing stale.
+                self._fail_waiting(f"link lost ({self.last_error or 'stream closed'})")
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, BACKOFF_MAX)
 

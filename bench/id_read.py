@@ -60,6 +60,7 @@ def _measure(driver: Ga467IdReaderDriver, moved: list[int]) -> tuple[float, int]
     return statistics.median(times), max(sizes)
 
 
+# long: a benchmark script: set-up, timed loop and report in reading order
 def run() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bl-bench-", dir="/tmp") as tmp:
         run_dir = Path(tmp) / "sim"

@@ -119,6 +119,7 @@ def bench_pure() -> tuple[float, float]:
     return _percentiles(samples)
 
 
+# long: a benchmark's fixture data, written out
 def _populate(engine: Engine) -> None:
     """1,000 tellers of branch B, 10,000 tasks waiting at its lobby.
 

@@ -1,3 +1,4 @@
+# long-module: the ingest benchmark: load generator, bare-stream ceiling and correctness audit run together in one process
 """Tube ingest: withdrawals/s from 500 terminal streams, durable on SQLite, vs a bare gRPC stream.
 
 What is measured. A real ``branchline-server`` process (``python -m branchline.server.main``,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import grpc
 
+from branchline.common.grpc_errors import describe
 from branchline.sim.act import act
 from branchline.v1 import (
     agent_local_pb2,
@@ -67,6 +68,16 @@ class Customer:
             raise
         return True
 
+    def _take(self, worker: threading.Thread) -> bool:
+        """Take the card once it is at the gate (True), or see the sign-in end without it."""
+        try:
+            act(self.run_dir, "card_reader", "take", {})
+        except grpc.RpcError as exc:
+            if "no card at the gate" in (exc.details() or ""):  # type: ignore[attr-defined]
+                return not worker.is_alive()
+            raise
+        return True
+
     def _entry_active(self) -> bool:
         with grpc.insecure_channel(f"unix:{self.run_dir / 'control.sock'}") as channel:
             listed = sim_control_pb2_grpc.SimControlStub(channel).ListDevices(
@@ -97,8 +108,8 @@ class Customer:
             "the card back",
             lambda: self._busy_with("card_reader", "eject") or not worker.is_alive(),
         )
-        if worker.is_alive():
-            act(self.run_dir, "card_reader", "take", {})
+        # The eject shows as running a moment before the card reaches the gate.
+        self._until("the card at the gate", lambda: self._take(worker))
         worker.join(60)
         outcome = result["r"]
         if not outcome.verified:
@@ -232,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         customer.sign_in(args.card, args.pin)
         return deposit(customer, args) if args.command == "deposit" else withdraw(customer, args)
     except grpc.RpcError as exc:
-        print(f"customer: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"customer: {describe(exc)}", file=sys.stderr)
         return 1
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 
+from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
 from branchline.v1 import (
     agent_local_pb2,
     agent_local_pb2_grpc,
@@ -152,9 +153,12 @@ class Bank:
             _cli("branchline.server.hsm_cli", "new-master-key", "--out", str(self.master))
         self.hsm("import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", DEMO_BDK)
         self.hsm("create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+        self.hsm("create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
+        # The customer types the PIN on the desk's (simulated) PIN pad; the HSM derives the PVV.
+        desk = enrolment_block(self.pin_pad_key(ENROL_KSN), DEMO_PIN, DEMO_PAN)
         self.server(
             "cards", "enroll", "--pan", "-", "--customer", "C-1", "--name", "Demo Customer",
-            "--pvk", "PVK", "--test-pin", DEMO_PIN, "--hsm", self.hsm_url, stdin=DEMO_PAN + "\n",
+            "--pvk", "PVK", *desk.cli_args(), "--hsm", self.hsm_url, stdin=DEMO_PAN + "\n",
         )  # fmt: skip
         for kind, currency, account, opening in (
             ("cash", "CNY", "C1-CNY", "5000.00"),
@@ -172,12 +176,12 @@ class Bank:
         self.server("ledger", "rates", "--set", "USD=7.10:7.20", "XAU=540.50:548.00")
         marker.write_text("set up\n")
 
-    def pin_pad_key(self) -> str:
-        """The initial DUKPT key injected into the simulated PIN pad (as a key custodian would)."""
+    def pin_pad_key(self, ksn: str = DEMO_KSN) -> str:
+        """The initial DUKPT key injected into a simulated PIN pad (as a key custodian would)."""
         import json
 
         return str(
-            json.loads(self.hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", DEMO_KSN))[
+            json.loads(self.hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", ksn))[
                 "initial_key"
             ]
         )
@@ -244,6 +248,7 @@ def _registered(listen: str, pki: Path) -> bool:
     return terminal.online
 
 
+# long: the demo start-up in order: bank, simulator, server, agent, keys, then the printed walk-through
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="branchline-demo", description=__doc__)
     parser.add_argument(

@@ -1,8 +1,11 @@
 """``branchline-server cards``: enrol cards and look at their PIN state (bank back office).
 
-``enroll`` stores a card's PIN verification value (Visa PVV or IBM 3624 offset) as the
-issuer supplies it. ``--test-pin`` derives it from a clear PIN with the soft HSM's
-fixture helper and exists for development and CI only.
+``enroll`` stores a card's PIN verification value (Visa PVV or IBM 3624 offset): either as
+the issuer supplies it (``--value``), or derived by the HSM from the PIN block the bank
+desk's DUKPT PIN pad sent (``--pin-block`` with its ``--ksn``; the HSM translates it under
+``--zpk`` and derives the value from it, so the clear PIN never leaves the pad or the HSM).
+Demos and tests make that block with the simulator's desk pad
+(``branchline.sim.enrol_pin_pad``).
 """
 
 from __future__ import annotations
@@ -33,21 +36,15 @@ def _enroll(args: argparse.Namespace) -> int:
         return _fail(problem)
     value = args.value
     pvki = args.pvki
-    if args.test_pin is not None:
-        if not args.hsm or not args.hsm.startswith("soft:"):
-            return _fail("--test-pin needs --hsm soft:... (a development keystore)")
-        from branchline.server.hsm import HsmError, open_hsm
-
-        try:
-            hsm = open_hsm(args.hsm)
-            pvv, offset = hsm.enroll_pin_for_testing(  # type: ignore[attr-defined]
-                args.pvk, pan, args.test_pin, pvki=pvki, validation_data=ibm_validation_data(pan)
-            )
-        except HsmError as exc:
-            return _fail(f"--hsm: {exc}")
-        value = pvv.pvv if args.method == VISA_PVV else offset.offset
+    if args.pin_block is not None:
+        if value:
+            return _fail("--value and --pin-block: give one of them")
+        derived = _value_from_pin_block(args, pan)
+        if isinstance(derived, int):
+            return derived
+        value = derived
     if not value or not value.isdigit() or not 4 <= len(value) <= 12:
-        return _fail("--value: the PVV or offset (4 to 12 digits), or --test-pin with --hsm")
+        return _fail("--value: the PVV or offset (4 to 12 digits), or --pin-block with --hsm")
     if args.method == VISA_PVV and len(value) != 4:
         return _fail("--value: a Visa PVV has 4 digits")
     now = datetime.now(UTC)
@@ -68,6 +65,34 @@ def _enroll(args: argparse.Namespace) -> int:
     out = {"card": mask_pan(pan), "customer": args.customer, "method": args.method}
     print(json.dumps(out) if args.json else f"enrolled card {out['card']} for {args.customer}")
     return 0
+
+
+def _value_from_pin_block(args: argparse.Namespace, pan: str) -> str | int:
+    """The PVV or offset the HSM derives from the desk pad's DUKPT PIN block, or an exit
+    status after saying what was wrong."""
+    missing = [f"--{name}" for name in ("ksn", "hsm") if not getattr(args, name)]
+    if missing:
+        return _fail(f"--pin-block needs {' and '.join(missing)}")
+    try:
+        block, ksn = bytes.fromhex(args.pin_block), bytes.fromhex(args.ksn)
+    except ValueError:
+        return _fail("--pin-block and --ksn are hex")
+    from branchline.server.hsm import HsmError, KeyType, open_hsm
+
+    try:
+        hsm = open_hsm(args.hsm)
+        under_zpk = hsm.translate_pin_dukpt_to_zpk(args.bdk, ksn, block, pan, args.zpk)
+        if args.method == VISA_PVV:
+            record = hsm.generate_pvv(
+                args.zpk, under_zpk, pan, args.pvk, args.pvki, pin_key_type=KeyType.ZPK
+            )
+            return record.pvv
+        offset = hsm.generate_ibm3624_offset(
+            args.zpk, under_zpk, pan, args.pvk, ibm_validation_data(pan), pin_key_type=KeyType.ZPK
+        )
+        return offset.offset
+    except HsmError as exc:
+        return _fail(f"--hsm: {exc}")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -108,8 +133,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     enroll.add_argument("--pvki", type=int, default=1)
     enroll.add_argument("--pvk", default="PVK", help="name of the PIN verification key in the HSM")
     enroll.add_argument("--value", help="the PVV or IBM 3624 offset from the issuer")
-    enroll.add_argument("--test-pin", help="DEVELOPMENT ONLY: derive the value from this PIN")
-    enroll.add_argument("--hsm", help="soft:... keystore URL for --test-pin")
+    enroll.add_argument(
+        "--pin-block", help="the desk PIN pad's DUKPT PIN block (hex); the HSM derives the value"
+    )
+    enroll.add_argument("--ksn", help="the KSN the PIN pad sent with --pin-block (hex)")
+    enroll.add_argument("--bdk", default="BDK", help="name of the PIN pad's BDK in the HSM")
+    enroll.add_argument("--zpk", default="ZPK", help="name of the zone PIN key in the HSM")
+    enroll.add_argument("--hsm", help="HSM URL (soft:... or payshield:...) for --pin-block")
     show = cards_sub.add_parser("show", help="a card's masked number and wrong-PIN state")
     show.add_argument("--pan", required=True)
     for p in (enroll, show):

@@ -122,6 +122,7 @@ def _pki_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+# long: the server's option table, one add_argument per option
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="branchline-server", description=__doc__)
     parser.add_argument(

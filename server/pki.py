@@ -95,6 +95,7 @@ class PkiLayout:
         return self.directory / _role_folder(role) / f"{_checked_terminal_id(name)}.key"
 
 
+# long: one certificate per role written in sequence; each step a call
 def init_pki(
     directory: Path,
     terminal_ids: Iterable[str],

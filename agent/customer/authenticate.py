@@ -35,6 +35,7 @@ class AuthOutcome:
     completion: Completion = Completion.SUCCESS
     code: str = ""
     session: CustomerSession | None = None
+    field: str = ""  # the request field the server named when it refused
 
 
 def _needs(agent: Agent, name: str) -> Any:
@@ -58,6 +59,7 @@ async def read_card(agent: Agent, timeout: float) -> dict[str, Any]:
     return data
 
 
+# long: one customer sign-in in order (card, PIN, server check, eject), each step's failure ending it its own way
 async def authenticate(
     agent: Agent,
     card_timeout: float,
@@ -114,6 +116,7 @@ async def authenticate(
                 completion=Completion.INVALID_DATA,
                 code=reply.error.code,
                 pan_masked=mask_pan(pan),
+                field=reply.error.field,
             )
         result = reply.pin_verify_result
         log_event(

@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.customer.authenticate import read_card
+from branchline.agent.refusal import domain_error
 from branchline.agent.service_state import NotInService
 from branchline.agent.uplink import UplinkUnavailable
+from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.common.redaction import mask_pan
 from branchline.drivers.base import Completion, DeviceError
@@ -47,10 +49,15 @@ class CallRefused(Exception):
     """The server refused a call request; ``code`` is its stable code (permission_denied,
     invalid_argument, failed_precondition, not_found, ...)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field  # the request field's path when the server named one
+
+    def as_domain(self) -> DomainError:
+        """The status the code names (or invalid/failed precondition for another reason)."""
+        return domain_error(self.code, self.code, self.message, self.field, code_first=False)
 
 
 def _needs(agent: Agent, name: str) -> Any:
@@ -129,7 +136,7 @@ class CallSession:
     async def _ask(self, **body: Any) -> link_pb2.ServerMessage:
         reply = await self._agent.uplink.request(**body)
         if reply.HasField("error"):
-            raise CallRefused(reply.error.code, reply.error.message)
+            raise CallRefused(reply.error.code, reply.error.message, reply.error.field)
         return reply
 
     async def request_teller(self, business_type: str, mode: calls_pb2.CallMode) -> calls_pb2.Call:
@@ -150,7 +157,9 @@ class CallSession:
     async def leave(self, call_id: str) -> calls_pb2.Call:
         if not call_id:
             if self.call is None or self.call.state in ENDED:
-                raise CallRefused("failed_precondition", "call_id: this terminal has no open call")
+                raise CallRefused(
+                    "failed_precondition", "call_id: this terminal has no open call", "call_id"
+                )
             call_id = self.call.call_id
         reply = await self._ask(call_leave=calls_pb2.CallLeave(call_id=call_id))
         self._set_call(reply.call_update)
@@ -226,6 +235,7 @@ class CallSession:
         outcome = await self._run(command)
         await self._report(outcome)
 
+    # long: one peripheral command per device kind, each with its own outcome fields; a table would hide the order
     async def _run(self, command: calls_pb2.PeripheralCommand) -> calls_pb2.CommandOutcome:
         outcome = calls_pb2.CommandOutcome(
             command_id=command.command_id,
@@ -319,6 +329,7 @@ class CallSession:
                 logging.WARNING,
                 id=outcome.command_id,
                 code=reply.error.code,
+                field=reply.error.field,
                 detail=reply.error.message,
             )
         done = calls_pb2.PeripheralCommand(

@@ -12,7 +12,9 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from branchline.agent.customer.session import SessionUnknown
+from branchline.agent.refusal import domain_error
 from branchline.agent.uplink import UplinkUnavailable
+from branchline.common.errors import DomainError
 from branchline.drivers.printer import escpos
 from branchline.v1 import customer_info_pb2 as info_pb
 
@@ -27,11 +29,15 @@ STATEMENT_PREFIX = "BLST"
 class StatementError(Exception):
     """Why no statement: ``kind`` is invalid, not_found, refused or unavailable."""
 
-    def __init__(self, kind: str, code: str, message: str) -> None:
+    def __init__(self, kind: str, code: str, message: str, field: str = "") -> None:
         super().__init__(message)
         self.kind = kind
         self.code = code
         self.message = message
+        self.field = field  # the request field's path when one field was wrong
+
+    def as_domain(self) -> DomainError:
+        return domain_error(self.kind, self.code, self.message, self.field)
 
 
 async def fetch_statement(
@@ -39,13 +45,17 @@ async def fetch_statement(
 ) -> tuple[info_pb.Statement, str]:
     """(statement, the card's masked PAN) for the session's customer."""
     if not account_id:
-        raise StatementError("invalid", "invalid_argument", "account_id: must not be empty")
+        raise StatementError(
+            "invalid", "invalid_argument", "account_id: must not be empty", field="account_id"
+        )
     if limit > MAX_LIMIT:
-        raise StatementError("invalid", "invalid_argument", f"limit: {limit} is over {MAX_LIMIT}")
+        raise StatementError(
+            "invalid", "invalid_argument", f"limit: {limit} is over {MAX_LIMIT}", field="limit"
+        )
     try:
         session = agent.sessions.get(session_id)
     except SessionUnknown as exc:
-        raise StatementError("not_found", "session_unknown", str(exc)) from None
+        raise StatementError("not_found", "session_unknown", str(exc), "session_id") from None
     try:
         reply = await agent.uplink.request(
             statement_request=info_pb.StatementRequest(
@@ -58,7 +68,7 @@ async def fetch_statement(
         ) from None
     if reply.HasField("error"):
         kind = "invalid" if reply.error.code == "invalid_argument" else "refused"
-        raise StatementError(kind, reply.error.code, reply.error.message)
+        raise StatementError(kind, reply.error.code, reply.error.message, reply.error.field)
     if not reply.HasField("statement"):
         raise StatementError("unavailable", "bad_reply", "the server answered without a statement")
     return reply.statement, session.pan_masked

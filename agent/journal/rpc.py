@@ -1,7 +1,8 @@
 """The technician's view of the store as AgentLocal messages (journal verify/show, outbox).
 
 Plain functions over a ``Store``; the servicer runs them off the event loop (a verify walks
-every entry) and turns ``JournalError`` into a gRPC error naming what was wrong.
+every entry). A bad request is an ``InvalidArgument`` naming the field, a store that cannot
+be read a ``FailedPrecondition``; the servicer's ``@refusals`` ends the call with either.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-import grpc
-
+from branchline.common.errors import FailedPrecondition, InvalidArgument
 from branchline.v1 import agent_local_pb2 as pb
 
 from .db import JournalError
@@ -24,21 +24,15 @@ MAX_LIMIT = 1000
 R = TypeVar("R")
 
 
-async def run(
-    open_store: Callable[[], Store],
-    context: grpc.aio.ServicerContext,
-    function: Callable[..., R],
-    *args: object,
-) -> R:
-    """``function(store, *args)`` on a worker thread; store errors become gRPC errors."""
+async def run(open_store: Callable[[], Store], function: Callable[..., R], *args: object) -> R:
+    """``function(store, *args)`` on a worker thread; store errors become domain errors."""
     try:
         store = open_store()  # on the loop thread: the lazy open happens once
         return await asyncio.to_thread(function, store, *args)
     except DataError as exc:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise InvalidArgument("", str(exc), reason="bad_data") from None
     except (JournalError, sqlite3.Error, OSError) as exc:
-        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"journal: {exc}")
-    raise AssertionError("context.abort returned")
+        raise FailedPrecondition(f"journal: {exc}", reason="journal_unreadable") from None
 
 
 def entry_to_pb(entry: Entry) -> pb.JournalEntry:
@@ -54,7 +48,7 @@ def entry_to_pb(entry: Entry) -> pb.JournalEntry:
 
 def _limit(value: int, default: int) -> int:
     if value > MAX_LIMIT:
-        raise DataError(f"limit: at most {MAX_LIMIT}, got {value}")
+        raise InvalidArgument("limit", f"at most {MAX_LIMIT}, got {value}", reason="out_of_range")
     return value or default
 
 

@@ -44,17 +44,22 @@ ACCOUNT_KIND = {
 
 def _session(engine: TubeEngine, session_id: str) -> CustomerSession:
     if not session_id:
-        raise TubeRefused("invalid", "invalid_argument", "session_id: must not be empty")
+        raise TubeRefused(
+            "invalid", "invalid_argument", "session_id: must not be empty", field="session_id"
+        )
     try:
         return engine.agent.sessions.get(session_id)
     except SessionUnknown as exc:
-        raise TubeRefused("not_found", "session_unknown", str(exc)) from None
+        raise TubeRefused("not_found", "session_unknown", str(exc), "session_id") from None
 
 
 def _check_asset(asset: pb.TubeAsset, withdrawal: bool, account: AccountView) -> None:
     if asset.kind not in ACCOUNT_KIND:
         raise TubeRefused(
-            "invalid", "invalid_argument", "asset.kind: cash, metal or bill is required"
+            "invalid",
+            "invalid_argument",
+            "asset.kind: cash, metal or bill is required",
+            field="asset.kind",
         )
     wanted = ACCOUNT_KIND[asset.kind]
     if account.kind != wanted:
@@ -64,34 +69,48 @@ def _check_asset(asset: pb.TubeAsset, withdrawal: bool, account: AccountView) ->
             f"account_id: {account.account_id} is a {account.kind} account; "
             f"{pb.AssetKind.Name(asset.kind).removeprefix('ASSET_KIND_').lower()} goes to a "
             f"{wanted} account",
+            field="account_id",
         )
     if not CURRENCY.fullmatch(asset.currency):
         raise TubeRefused(
             "invalid",
             "unknown_currency",
             f"asset.currency: {asset.currency[:12]!r} is not a currency code such as CNY or XAU",
+            field="asset.currency",
         )
     text = asset.amount.strip()
     if len(text) > MAX_AMOUNT_TEXT:
-        raise TubeRefused("invalid", "invalid_amount", "asset.amount: too long")
+        raise TubeRefused(
+            "invalid", "invalid_amount", "asset.amount: too long", field="asset.amount"
+        )
     try:
         amount = Decimal(text)
     except InvalidOperation:
         raise TubeRefused(
-            "invalid", "invalid_amount", f"asset.amount: {text!r} is not a decimal such as 100.50"
+            "invalid",
+            "invalid_amount",
+            f"asset.amount: {text!r} is not a decimal such as 100.50",
+            field="asset.amount",
         ) from None
     if not amount.is_finite():
-        raise TubeRefused("invalid", "invalid_amount", "asset.amount: not a finite number")
+        raise TubeRefused(
+            "invalid", "invalid_amount", "asset.amount: not a finite number", field="asset.amount"
+        )
     if amount < 0:
-        raise TubeRefused("invalid", "negative_amount", f"asset.amount: {text} is negative")
+        raise TubeRefused(
+            "invalid", "negative_amount", f"asset.amount: {text} is negative", field="asset.amount"
+        )
     if amount == 0:
-        raise TubeRefused("invalid", "zero_amount", "asset.amount: must be more than zero")
+        raise TubeRefused(
+            "invalid", "zero_amount", "asset.amount: must be more than zero", field="asset.amount"
+        )
     if asset.kind == pb.ASSET_KIND_BILL and withdrawal:
         if not BILL_ID.fullmatch(asset.bill.bill_id):
             raise TubeRefused(
                 "invalid",
                 "invalid_argument",
                 "asset.bill.bill_id: name the bill to withdraw (letters, digits, . _ -)",
+                field="asset.bill.bill_id",
             )
 
 
@@ -106,6 +125,7 @@ def _rate_version(engine: TubeEngine, asset: pb.TubeAsset, account: AccountView)
             "rates_unavailable",
             f"asset.currency: {asset.currency} into a {account.currency} account needs current "
             "FX rates, and the terminal has none from the bank right now",
+            field="asset.currency",
         )
     currencies = {entry.currency for entry in view.table.rates} | {view.table.base_currency}
     for code in (asset.currency, account.currency):
@@ -114,6 +134,7 @@ def _rate_version(engine: TubeEngine, asset: pb.TubeAsset, account: AccountView)
                 "invalid",
                 "unknown_currency",
                 f"asset.currency: the bank quotes no rate for {code}",
+                field="asset.currency",
             )
     return int(view.table.version)
 
@@ -137,13 +158,16 @@ def _ready(engine: TubeEngine) -> None:
         )
 
 
+# long: the open checks in the order the customer meets them; each a short guard
 async def start(
     engine: TubeEngine, request: pb.StartTubeRequest, kind: str, receipt: bool = True
 ) -> Live:
     """Open a deposit or withdrawal; ``receipt=False``: the customer declined the receipt."""
     session = _session(engine, request.session_id)
     if not request.account_id:
-        raise TubeRefused("invalid", "invalid_argument", "account_id: must not be empty")
+        raise TubeRefused(
+            "invalid", "invalid_argument", "account_id: must not be empty", field="account_id"
+        )
     try:
         account = session.account(request.account_id)
     except SessionUnknown:
@@ -151,6 +175,7 @@ async def start(
             "refused",
             "not_your_account",
             f"account_id: {request.account_id[:64]!r} is not an account of the signed-in customer",
+            field="account_id",
         ) from None
     withdrawal = kind == m.WITHDRAWAL
     asset = pb.TubeAsset()
@@ -201,7 +226,9 @@ async def start(
 def _own(engine: TubeEngine, session_id: str, txn_id: str) -> tuple[Live, CustomerSession]:
     session = _session(engine, session_id)
     if not txn_id:
-        raise TubeRefused("invalid", "invalid_argument", "txn_id: must not be empty")
+        raise TubeRefused(
+            "invalid", "invalid_argument", "txn_id: must not be empty", field="txn_id"
+        )
     return engine.get(txn_id), session
 
 
@@ -218,7 +245,10 @@ async def decide(engine: TubeEngine, session_id: str, txn_id: str, decision: int
         pb.DECISION_DISPUTE_TELLER,
     ):
         raise TubeRefused(
-            "invalid", "invalid_argument", "decision: confirm, dispute_return or dispute_teller"
+            "invalid",
+            "invalid_argument",
+            "decision: confirm, dispute_return or dispute_teller",
+            field="decision",
         )
     live, session = _own(engine, session_id, txn_id)
     await engine.intend(
@@ -248,6 +278,7 @@ async def cancel(engine: TubeEngine, session_id: str, txn_id: str) -> Live:
             "precondition",
             "already_dispatched",
             f"txn_id: the back office has sent carrier {live.server.carrier_id}; take it out",
+            field="txn_id",
         )
     await engine.intend(
         live,

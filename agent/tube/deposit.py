@@ -46,12 +46,12 @@ async def opening(engine: TubeEngine, live: Live) -> None:
     reply = await engine.answer(live)
     if reply.code:
         # Set without waking anyone: the caller hears it with the final state.
-        live.code, live.message = reply.code, reply.message
+        live.code, live.message, live.bad_field = reply.code, reply.message, reply.field
         await engine.advance(
             live,
             m.CANCELED,
-            {"code": reply.code, "message": reply.message[:300]},
-            ejournal=("tube_refused", {"code": reply.code}),
+            {"code": reply.code, "message": reply.message[:300], "field": reply.field[:128]},
+            ejournal=("tube_refused", {"code": reply.code, "field": reply.field[:128]}),
         )
         return
     await engine.advance(live, "awaiting_carrier")

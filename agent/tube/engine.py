@@ -13,6 +13,8 @@ Customers act through ``intend`` (the local TubeCustomer API): the runner consum
 only in a stage that takes it, and only from the customer who opened the transaction.
 """
 
+# long-module: the engine's one runner loop and the journal/outbox/e-journal commit it guards
+# belong together; the per-kind stages already live in deposit.py, withdrawal.py, closing.py.
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +30,11 @@ from google.protobuf.message import Message
 from branchline.agent import failpoints
 from branchline.agent.journal.db import CorruptRecord
 from branchline.agent.journal.txjournal import Transaction, UnknownTransaction
+from branchline.agent.refusal import domain_error
 from branchline.agent.tube import machines as m
 from branchline.agent.tube.sender import OutboxSender, encode_body
 from branchline.agent.uplink import UplinkUnavailable
+from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.drivers.base import Completion, DeviceError
 from branchline.v1 import tube_pb2 as pb
@@ -51,11 +55,15 @@ STATION = "tube_station"
 class TubeRefused(Exception):
     """A customer request the engine will not take; ``kind`` maps to a gRPC status."""
 
-    def __init__(self, kind: str, code: str, message: str) -> None:
+    def __init__(self, kind: str, code: str, message: str, field: str = "") -> None:
         super().__init__(message)
         self.kind = kind  # invalid, not_found, refused, precondition, unavailable
         self.code = code
         self.message = message
+        self.field = field  # the request field's path when one field was wrong
+
+    def as_domain(self) -> DomainError:
+        return domain_error(self.kind, self.code, self.message, self.field)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class Live:
     server: pb.TubeTransaction | None = None
     code: str = ""
     message: str = ""
+    bad_field: str = ""  # the request field the server named when it refused (TubeReply.field)
     intents: asyncio.Queue[Intent] = field(default_factory=asyncio.Queue)
     version: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -418,7 +427,7 @@ class TubeEngine:
 
     def say(self, live: Live, code: str, message: str) -> None:
         """Tell the customer why their last step was not taken (the stage stays)."""
-        live.code, live.message = code, message
+        live.code, live.message, live.bad_field = code, message, ""
         live.touch()
 
     async def station(self, command: str, timeout: float | None = None, **params: Any) -> Any:
@@ -452,7 +461,10 @@ class TubeEngine:
             live = self._from_journal(txn_id)
         if live is None:
             raise TubeRefused(
-                "not_found", "unknown_transaction", f"txn_id: no transaction {txn_id[:64]!r}"
+                "not_found",
+                "unknown_transaction",
+                f"txn_id: no transaction {txn_id[:64]!r}",
+                field="txn_id",
             )
         return live
 
@@ -478,6 +490,7 @@ class TubeEngine:
                 "refused",
                 "not_your_transaction",
                 f"txn_id: transaction {live.txn_id} belongs to another customer",
+                field="txn_id",
             )
         if live.stage not in accepted_in:
             raise TubeRefused(
@@ -485,8 +498,9 @@ class TubeEngine:
                 "wrong_stage",
                 f"txn_id: transaction {live.txn_id} is at {live.stage}; "
                 f"{intent.name} is taken at {', '.join(sorted(accepted_in))}",
+                field="txn_id",
             )
-        live.code, live.message = "", ""
+        live.code, live.message, live.bad_field = "", "", ""
         stage, version = live.stage, live.version
         live.intents.put_nowait(intent)
         live.touch()
@@ -518,4 +532,5 @@ def live_from_journal(txn: Transaction) -> Live:
         stage_data=data,
         stage_at=last.at if last is not None else txn.created_at,
         step=last.number if last is not None else 0,
+        bad_field=str(data.get("field", "")),
     )

@@ -28,6 +28,7 @@ from branchline.agent import failpoints
 from branchline.agent.journal.outbox import Outbox, OutboxMessage
 from branchline.agent.uplink import Uplink, UplinkUnavailable
 from branchline.common.logs import log_event
+from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import tube_pb2
 
 log = logging.getLogger("branchline.agent.outbox")
@@ -82,6 +83,13 @@ def decode_body(message: OutboxMessage) -> Message:
         raise OutboxBodyError(f"outbox message {message.seq}: damaged payload: {exc}") from None
     body.request_id = message.key  # type: ignore[attr-defined]
     return body
+
+
+def _refusal_text(error: link_pb2.RequestError) -> str:
+    """A TerminalLink refusal for the outbox's last_error: code, field (as the server named
+    it) and message."""
+    where = f" (field {error.field})" if error.field else ""
+    return f"{error.code}{where}: {error.message}"
 
 
 class OutboxSender:
@@ -166,7 +174,9 @@ class OutboxSender:
             await asyncio.to_thread(self._outbox.mark_attempt, message.seq, str(exc))
             return False
         if not reply.HasField("tube_reply"):
-            what = reply.error.message if reply.HasField("error") else reply.WhichOneof("body")
+            what = (
+                _refusal_text(reply.error) if reply.HasField("error") else reply.WhichOneof("body")
+            )
             await asyncio.to_thread(
                 self._outbox.mark_attempt, message.seq, f"unexpected answer: {what}"
             )

@@ -319,29 +319,6 @@ class SoftHsm(Hsm):
         offset = pinverify.ibm3624_offset(pvk, validation_data, decimalization_table, pin, pad)
         return Ibm3624Record(offset, validation_data.upper(), decimalization_table, pad.upper())
 
-    def enroll_pin_for_testing(
-        self,
-        pvk_name: str,
-        pan: str,
-        pin: str,
-        *,
-        pvki: int = 1,
-        validation_data: str | None = None,
-        decimalization_table: str = DEFAULT_DECIMALIZATION_TABLE,
-        pad: str = "F",
-    ) -> tuple[PvvRecord, Ibm3624Record]:
-        """TEST FIXTURES ONLY: PVV and IBM 3624 offset from a clear PIN.
-
-        Real enrolment goes through :meth:`generate_pvv` / :meth:`generate_ibm3624_offset`
-        with an enciphered PIN block. Not part of :class:`Hsm`; the payShield backend has
-        no equivalent. ``validation_data`` defaults to the 12-digit account number field.
-        """
-        pvk = self._pvk(pvk_name)
-        data = validation_data or validate.account12(pan)
-        pvv = pinverify.visa_pvv(pvk, pan, pvki, pin)
-        offset = pinverify.ibm3624_offset(pvk, data, decimalization_table, pin, pad)
-        return PvvRecord(pvki, pvv), Ibm3624Record(offset, data.upper(), decimalization_table, pad)
-
     # --- key injection ----------------------------------------------------------------
 
     def derive_initial_key(self, bdk_name: str, ksn: bytes) -> tuple[bytes, str]:

@@ -92,6 +92,7 @@ class PayShieldEmulation:
             log.exception("hsm_internal_error")
             return "41", ""
 
+    # long: one branch per payShield command, a flat table
     def _dispatch(self, request: m.Request) -> tuple[str, str]:
         soft = self.soft
         if isinstance(request, m.TranslateTpkToZpk):

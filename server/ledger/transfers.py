@@ -31,6 +31,7 @@ from branchline.server.ledger.postings import (
 )
 
 
+# long: one transaction's legs, balances and entry under one lock; splitting would spread the lock
 def post_transfer(
     engine: Engine,
     reference: Reference,

@@ -8,6 +8,7 @@ decrypted here, in the test only), prints, and has the customer sign (the simula
 pillow-drawn PNG, stored content-hashed with the call). A server restart mid-queue loses
 nothing; role violations and malformed requests are refused naming the rule or the field.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def in_background(stack: Stack, who: str, *args: str) -> subprocess.Popen[str]:
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{stack.server_port}",
             "--tls-dir",
@@ -278,6 +279,7 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return error.code(), error.details() or ""
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
     call_stack: Stack,
 ) -> None:
@@ -636,6 +638,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_concurrent_terminals_and_answers_one_call_per_teller(
     call_stack: Stack, backend: str | None
 ) -> None:

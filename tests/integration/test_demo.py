@@ -20,6 +20,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"

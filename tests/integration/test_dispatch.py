@@ -6,6 +6,7 @@ materials, success and failure results, offer expiry, a server restart in the mi
 task, concurrent clients, two replicas on one PostgreSQL, and refusals that name the rule
 (PERMISSION_DENIED) or the field (INVALID_ARGUMENT).
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def cli(
         [
             PY,
             "-m",
-            "branchline.server.teller_cli",
+            "branchline.server.teller",
             "--target",
             f"127.0.0.1:{port or stack.server_port}",
             "--tls-dir",
@@ -99,7 +100,7 @@ class Watcher:
             [
                 PY,
                 "-m",
-                "branchline.server.teller_cli",
+                "branchline.server.teller",
                 "--target",
                 f"127.0.0.1:{port or stack.server_port}",
                 "--tls-dir",
@@ -308,6 +309,7 @@ def send(stub: pb_grpc.TasksStub, request_id: str, title: str = "Loan applicatio
 # -- the cross-branch flow -------------------------------------------------------------------
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_cross_branch_flow_end_to_end(dstack: Stack, tmp_path: Path) -> None:
     stack = dstack
     start(stack)
@@ -668,6 +670,7 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     return code_of(exc)
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dstack: Stack) -> None:
     stack = dstack
     start(stack, "--max-material-bytes", "100000")
@@ -812,10 +815,15 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     assert code == invalid and details.startswith("task_id: must not be empty")
     bad_cli = cli(stack, "teller:T1", "result", task.task_id, "failure", "--json")
     assert bad_cli.returncode == 1
-    assert json.loads(bad_cli.stdout)["error"] == {
+    error = json.loads(bad_cli.stdout)["error"]
+    assert {key: error[key] for key in ("code", "status", "message")} == {
         "code": "INVALID_ARGUMENT",
+        "status": "INVALID_ARGUMENT",
         "message": "reason: required when the result is a failure",
     }
+    # The field, when the server's details name it, is data (and on stderr).
+    assert error.get("field", "reason") == "reason", error
+    assert "INVALID_ARGUMENT" in bad_cli.stderr and "reason: required" in bad_cli.stderr
     code, details = refused(lambda: t1.GetTask(pb.GetTaskRequest(task_id="tk-nope"), timeout=10))
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("task_id: no task")
     # Health and reflection list the dispatch services.

@@ -28,6 +28,7 @@ from branchline.server.hsm import (
     PvvRecord,
     SoftHsm,
 )
+from tests.hsm_support import enroll_pin_for_testing
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
     A4_PIN,
@@ -115,6 +116,7 @@ def same(soft: SoftHsm, remote: PayShieldHsm, call: Callable[[Any], Any]) -> Any
     return outcomes[0][1]
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_translation_verification_and_diagnostics_match_soft(
     backends: tuple[SoftHsm, PayShieldHsm],
 ) -> None:
@@ -148,7 +150,7 @@ def test_translation_verification_and_diagnostics_match_soft(
     assert remote.diagnostics()["lmk_check_value"] == soft.diagnostics()["lmk_check_value"]
 
     # Verification: right PIN true, wrong PIN false, for both methods and both DUKPTs.
-    pvv, ibm = soft.enroll_pin_for_testing("pvk", A4_PAN, A4_PIN)
+    pvv, ibm = enroll_pin_for_testing(soft, "pvk", A4_PAN, A4_PIN)
     wrong_tdes = tdes_block("4321", A4_PAN)
     wrong_aes = aes_block("4321", A4_PAN)
     cases = [

@@ -49,4 +49,7 @@ def test_journal_and_outbox_through_a_real_agent(stack: Stack) -> None:
     as_json = json.loads(stack.diag("journal", "verify", "--json").stdout)
     assert (as_json["ok"], as_json["first_bad_seq"]) == (False, 2)
     refused = stack.diag("journal", "show", "--limit", "5000")
-    assert refused.returncode == 1 and "INVALID_ARGUMENT: limit: at most 1000" in refused.stderr
+    assert refused.returncode == 1
+    assert "INVALID_ARGUMENT (field limit): limit: at most 1000" in refused.stderr, refused.stderr
+    as_json = json.loads(stack.diag("journal", "show", "--limit", "5000", "--json").stdout)
+    assert as_json["error"]["field"] == "limit" and as_json["error"]["reason"] == "out_of_range"

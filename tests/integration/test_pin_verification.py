@@ -12,7 +12,7 @@ import json
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import pytest
 from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
 from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
 from branchline.sim.card.samples import SAMPLE_CARDS
+from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
 from branchline.v1 import agent_local_pb2
 from tests.integration.stack import PY, Stack, wait_for
 
@@ -29,6 +30,12 @@ PAN = "4761739001010010"  # the simulator's "visa" card
 PIN = "918273"
 WRONG_PIN = "555000"
 TRY_LIMIT = 3
+
+
+def desk_pin_pad_key(hsm: Callable[..., str]) -> str:
+    """The initial key of the bank desk's (simulated) enrolment PIN pad, from the HSM CLI."""
+    out = hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", ENROL_KSN)
+    return str(json.loads(out)["initial_key"])
 
 
 def hsm_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +82,7 @@ def start_payshield(stack: Stack) -> str:
     return f"payshield://127.0.0.1:{wait_for(port, 30, 'payShield simulator')}"
 
 
+# long: starts a whole stack of processes in order for the module's tests
 @pytest.fixture(params=["soft", "payshield"])
 def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     subprocess.run(
@@ -92,6 +100,8 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     )
     hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
     hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
+    hsm_cli(stack, "create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
+    desk = enrolment_block(desk_pin_pad_key(lambda *a: hsm_cli(stack, *a).stdout), PIN, PAN)
     soft_url = (
         f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
     )
@@ -115,8 +125,7 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
             "Test Customer",
             "--pvk",
             "PVK",
-            "--test-pin",
-            PIN,
+            *desk.cli_args(),
             "--hsm",
             soft_url,
         ],

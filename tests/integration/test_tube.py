@@ -363,6 +363,7 @@ def refused(call: object) -> tuple[grpc.StatusCode, str]:
     return error.code(), error.details() or ""
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_bad_inputs_are_refused_by_name(branch: Stack) -> None:
     stack = branch
     before = balances(stack)

@@ -77,6 +77,7 @@ def waiting_in_outbox(stack: Stack) -> dict[str, object]:
     return outbox
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 @pytest.mark.timeout(300)
 def test_partition_during_transactions_loses_and_duplicates_nothing(branch: Stack) -> None:
     stack = branch

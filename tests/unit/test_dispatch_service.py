@@ -2,6 +2,7 @@
 
 No gRPC here: the rules live in the service, so these tests show them directly.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ PENDING: frozenset[str] = frozenset()
 PARSERS = (
     ("branchline.server.main", "build_parser"),
     ("branchline.agent.diag", "build_parser"),
-    ("branchline.server.teller_cli", "build_parser"),
+    ("branchline.server.teller.main", "build_parser"),
     ("branchline.server.hsm_cli", "_parser"),
 )
 

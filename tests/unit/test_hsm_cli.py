@@ -239,3 +239,13 @@ def test_import_from_stdin(
     code, out, err = run(capsys, "import-key", "t", "--type", "tpk", "--hex", "-")
     assert code == 0, err
     assert TPK.hex().upper() not in out
+
+
+def test_bad_input_with_json_prints_the_error_as_data(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "import-key", "z", "--type", "zpk", "--hex", "ABC", "--json")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["reason"] == "invalid_input" and "even number of hex digits" in error["message"]
+    assert "even number of hex digits" in err and "[invalid_input]" in err

@@ -35,6 +35,7 @@ from branchline.common.hsm.payshield.wire import (
 )
 from branchline.server.hsm.payshield import PayShieldHsm
 from branchline.sim.hsm.emulation import PayShieldEmulation
+from tests.hsm_support import enroll_pin_for_testing
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
     A4_PIN_BLOCK,
@@ -236,7 +237,7 @@ def test_malformed_messages_get_payshield_errors(
 
 
 def test_wrong_pin_block_and_verification_answers(emulation: PayShieldEmulation) -> None:
-    pvv, _ = emulation.soft.enroll_pin_for_testing("pvk", A4_PAN, "1234")
+    pvv, _ = enroll_pin_for_testing(emulation.soft, "pvk", A4_PAN, "1234")
     good = m.VerifyPvvDukpt(
         key_field("bdk"), key_field("pvk"), TDES_KSN, A4_PIN_BLOCK, A4_PAN, pvv.pvki, pvv.pvv
     )

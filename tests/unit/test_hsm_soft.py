@@ -47,6 +47,7 @@ from branchline.server.hsm import (
     SoftHsm,
     open_hsm,
 )
+from tests.hsm_support import enroll_pin_for_testing
 from tests.unit.test_hsm_fixtures import (
     A4_PAN,
     A4_PIN,
@@ -156,7 +157,7 @@ def test_errors_never_carry_pan_pin_or_keys(hsm: SoftHsm) -> None:
 
 
 def test_verify_dukpt_pvv_and_ibm(hsm: SoftHsm) -> None:
-    pvv, ibm = hsm.enroll_pin_for_testing("pvk", A4_PAN, A4_PIN)
+    pvv, ibm = enroll_pin_for_testing(hsm, "pvk", A4_PAN, A4_PIN)
     assert hsm.verify_pin_dukpt("bdk", TDES_KSN, A4_PIN_BLOCK, A4_PAN, "pvk", pvv)
     assert hsm.verify_pin_dukpt("bdk", TDES_KSN, A4_PIN_BLOCK, A4_PAN, "pvk", ibm)
     wrong = tdes_block("1235", A4_PAN)
@@ -165,7 +166,7 @@ def test_verify_dukpt_pvv_and_ibm(hsm: SoftHsm) -> None:
 
 
 def test_verify_aes_dukpt(hsm: SoftHsm) -> None:
-    pvv, ibm = hsm.enroll_pin_for_testing("pvk", A4_PAN, "2468")
+    pvv, ibm = enroll_pin_for_testing(hsm, "pvk", A4_PAN, "2468")
     right, wrong = aes_block("2468", A4_PAN), aes_block("2469", A4_PAN)
     assert hsm.verify_pin_dukpt("bdk-aes", AES_KSN, right, A4_PAN, "pvk", pvv)
     assert hsm.verify_pin_dukpt("bdk-aes", AES_KSN, right, A4_PAN, "pvk", ibm)

@@ -14,8 +14,8 @@ import pytest
 from branchline.agent import diag
 from branchline.agent.journal import rpc
 from branchline.agent.journal.diag_cmds import EXIT_TAMPERED, age_text
-from branchline.agent.journal.jsoncodec import DataError
 from branchline.agent.journal.store import Store
+from branchline.common.errors import InvalidArgument
 from branchline.v1 import agent_local_pb2 as pb
 
 
@@ -94,8 +94,9 @@ def test_show(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(store, "journal", "show", "--limit", "1") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].split()[0] == "3"
-    with pytest.raises(DataError, match="limit: at most 1000"):
+    with pytest.raises(InvalidArgument, match="limit: at most 1000") as refused:
         rpc.show_journal(store, pb.ShowJournalRequest(limit=5000))
+    assert refused.value.field == "limit"
 
 
 def test_outbox(store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,7 @@ def test_embedded_ledger_is_a_core_banking(engine: Engine) -> None:
     assert core.current_rates() is None
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_tube_flows_through_the_interface(ledger: EmbeddedLedger) -> None:
     """Card → accounts; deposit confirmed; withdrawal authorised, delivered; one walked away."""
     core: CoreBanking = ledger

@@ -1,4 +1,5 @@
 """Double-entry postings, idempotency, reversals, bills and statements (SQLite and PostgreSQL)."""
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 
@@ -267,6 +268,7 @@ def test_metal_deposit_in_grams(ledger: EmbeddedLedger) -> None:
     assert caught.value.code == "currency_mismatch"
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_bill_deposit_withdrawal_and_reversal(ledger: EmbeddedLedger) -> None:
     bills = open_account(ledger.engine, kind="bills", currency="CNY")
     bill = BillDeposit("BA-2026-0001", "bank_acceptance", date(2026, 9, 1))

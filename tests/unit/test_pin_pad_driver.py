@@ -5,6 +5,7 @@ branchline-sim); the driver talks to it through an in-memory transport, so every
 the real command set. PIN blocks are checked on the host side with the BDK, the way the HSM
 would.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 

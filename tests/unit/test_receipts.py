@@ -31,7 +31,7 @@ from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.receipts_service import ReceiptsServicer
 from branchline.server.ledger.requests import DepositRequest
 from branchline.server.main import main as server_main
-from branchline.server.teller_cli import main as teller_main
+from branchline.server.teller.main import main as teller_main
 from branchline.sim.printer import parse, render_receipt
 from branchline.sim.printer.commands import Text
 from branchline.v1 import customer_info_pb2 as pb

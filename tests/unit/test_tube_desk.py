@@ -19,10 +19,11 @@ from grpc_status import rpc_status
 from sqlalchemy import Engine
 
 from branchline.common.grpc_errors import error_details
-from branchline.server import pki, teller_cli
+from branchline.server import pki
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.adapter import EmbeddedLedger
 from branchline.server.storage import open_database
+from branchline.server.teller.main import main as teller_main
 from branchline.server.tube.service import TubeService
 from branchline.server.tube.servicer import TubeDeskServicer
 from branchline.v1 import tube_pb2 as pb
@@ -268,10 +269,11 @@ def test_watch_tails_only_the_callers_branch(desk: Desk) -> None:
 def _run_cli(
     desk: Desk, capsys: pytest.CaptureFixture[str], who: str, *args: str
 ) -> tuple[int, str]:
-    code = teller_cli.main(desk.cli(who, *args))
+    code = teller_main(desk.cli(who, *args))
     return code, capsys.readouterr().out
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_the_back_office_cli(desk: Desk, capsys: pytest.CaptureFixture[str]) -> None:
     _sent_deposit(desk, "CLI-1", carrier=23)
     code, out = _run_cli(

@@ -7,6 +7,7 @@ a stable code with a message naming a field."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -95,12 +96,14 @@ async def _serve(svc: TubeService, engine: Engine) -> tuple[grpc.aio.Server, int
     return server, port
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_open_event_query_push_and_refusals_over_the_stream(
     shared: tuple[Engine, Books], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, books = shared
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
 
+    # long: one end-to-end scenario, step by step, over one stack of processes
     async def scenario() -> None:
         server, port = await _serve(svc, engine)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -262,14 +265,26 @@ def test_garbage_events_get_a_named_refusal(
     assert svc.query("K-1", "GARBAGE-1").txn.txn_id == "GARBAGE-1"
 
 
-def test_a_push_for_a_terminal_elsewhere_is_dropped(shared: tuple[Engine, Books]) -> None:
+def test_a_push_for_a_terminal_elsewhere_is_dropped(
+    shared: tuple[Engine, Books], caplog: pytest.LogCaptureFixture
+) -> None:
     engine, _ = shared
     link = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS)
+    # The push runs as an event-loop callback, where an exception would only be handed to the
+    # loop's exception handler: collect what reaches it and assert on it afterwards.
+    escaped: list[dict[str, Any]] = []
 
     async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: escaped.append(ctx))
         pusher = install_tube(link, svc)
         pusher.notify(pb.TubeTransaction(txn_id="X", terminal_id="K-404", updated_by="teller:BO-1"))
-        await asyncio.sleep(0.05)  # ran on the loop: PushRefused was logged and ignored
+        await asyncio.sleep(0.05)  # the callback ran on the loop
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.DEBUG, logger="branchline.server.tube.link"):
+        asyncio.run(scenario())
+    assert escaped == [], [ctx.get("exception") for ctx in escaped]
+    dropped = [r for r in caplog.records if r.getMessage() == "tube_push_dropped"]
+    assert len(dropped) == 1, [r.getMessage() for r in caplog.records]
+    assert "K-404" in str(dropped[0].__dict__), dropped[0].__dict__
+    assert not [r for r in caplog.records if r.getMessage() == "tube_pushed"]

@@ -3,6 +3,7 @@ cash, metal and a bill through count and confirmation; withdrawals delivered, re
 hold released exactly once) and canceled; FX at the rate shown at open; exactly-once
 answers under repeats, races and crashes; refusals naming the field; back-office scope.
 """
+# long-module: the scenarios of one service, sharing its fixtures; split by topic would repeat them
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``branchline-teller tube ...``: the back office's tube desk (tellers with the back_office
-skill; their own branch only).
+"""The back office's commands (``branchline-teller tube ...``): the tube desk, for tellers
+with the back_office skill, their own branch only.
 
     branchline-teller --as teller:BO1 tube list [--state counted ...]
     branchline-teller --as teller:BO1 tube show TXN
@@ -16,17 +16,11 @@ Every command takes ``--json`` (one JSON object per line).
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import sys
-import time
-from datetime import UTC
 from typing import Any
 
-import grpc
-from google.protobuf import json_format
-from google.protobuf.message import Message
-
+from branchline.server.teller.output import emit as _emit
+from branchline.server.teller.output import when as _when
+from branchline.server.teller.watch import follow
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 
@@ -34,29 +28,6 @@ STATES = [
     v.name.removeprefix("TUBE_STATE_").lower() for v in pb.TubeState.DESCRIPTOR.values if v.number
 ]
 KINDS = {"cash": pb.ASSET_KIND_CASH, "metal": pb.ASSET_KIND_METAL, "bill": pb.ASSET_KIND_BILL}
-TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
-BACKOFF_FIRST = 0.2
-BACKOFF_CAP = 3.0
-
-
-def _to_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-
-
-def _emit(args: argparse.Namespace, message: Message, human: str) -> None:
-    if args.json:
-        print(json.dumps(_to_dict(message), sort_keys=True), flush=True)
-    else:
-        print(human, flush=True)
-
-
-def _when(ts: Any, with_date: bool = False) -> str:
-    if not ts.seconds and not ts.nanos:
-        return "-"
-    local = ts.ToDatetime(tzinfo=UTC).astimezone()
-    return local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
 
 
 def state_name(state: int) -> str:
@@ -209,27 +180,13 @@ def cmd_tube(client: Any, args: argparse.Namespace) -> int:
 
 def _watch(client: Any, stub: pb_grpc.TubeDeskStub, args: argparse.Namespace) -> int:
     """Events as they happen; on a lost stream, reconnect and resume after the last one."""
-    last, seen, backoff = args.after, 0, BACKOFF_FIRST
-    while True:
-        try:
-            for event in client.stream(stub.Watch, pb.WatchTubeRequest(after_id=last)):
-                backoff = BACKOFF_FIRST
-                last = max(last, event.event_id)
-                _emit(args, event, event_line(event))
-                seen += 1
-                if args.count and seen >= args.count:
-                    return 0
-        except grpc.RpcError as exc:
-            if exc.code() not in TRANSIENT:  # type: ignore[attr-defined]
-                raise
-            print(
-                f"branchline-teller: stream lost ({exc.code().name}); resuming after event "  # type: ignore[attr-defined]
-                f"{last} in {backoff:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-        time.sleep(backoff * random.uniform(0.5, 1.0))
-        backoff = min(backoff * 2, BACKOFF_CAP)
+    return follow(
+        lambda after: client.stream(stub.Watch, pb.WatchTubeRequest(after_id=after)),
+        lambda event: event.event_id,
+        lambda event: _emit(args, event, event_line(event)),
+        after=args.after,
+        count=args.count,
+    )
 
 
 def _number(limit: int) -> Any:
@@ -245,7 +202,7 @@ def _number(limit: int) -> Any:
     return parse
 
 
-def add_parser(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     """The ``tube`` command group of branchline-teller."""
     tube = sub.add_parser("tube", help="back office: tube deposits and withdrawals, incidents")
     tube_sub = tube.add_subparsers(dest="tube_command", required=True)

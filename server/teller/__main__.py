@@ -1,0 +1,5 @@
+import sys
+
+from branchline.server.teller.main import main
+
+sys.exit(main())
