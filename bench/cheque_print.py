@@ -27,7 +27,12 @@ from pathlib import Path
 import grpc
 
 from branchline.drivers.base import CancelToken, DriverContext
-from branchline.drivers.cheque_printer.book import PDF, BookProgress, book_from_params
+from branchline.drivers.cheque_printer.book import (
+    PDF,
+    BookProgress,
+    BookRequest,
+    book_from_params,
+)
 from branchline.drivers.cheque_printer.client import IppClient
 from branchline.drivers.cheque_printer.driver import IppChequePrinterDriver
 from branchline.drivers.cheque_printer.leaf import render_leaf
@@ -67,6 +72,44 @@ class _TimedClient(IppClient):
         return job_id
 
 
+def _raw_transfer(uri: str, book: BookRequest) -> tuple[float, float]:
+    """(seconds to make one leaf PDF, seconds for the bare Print-Jobs of them all)."""
+    started = time.perf_counter()
+    pdfs = [render_leaf(leaf) for leaf in book.leaves]
+    pdf_s = (time.perf_counter() - started) / len(pdfs)
+    client = IppClient(uri, "bench", 30.0)
+    try:
+        client.printer_attributes(["printer-state"])  # connection warmed like the driver's
+        started = time.perf_counter()
+        for leaf, pdf in zip(book.leaves, pdfs, strict=True):
+            client.print_job(f"raw-{leaf.number}", PDF, pdf)
+        raw_s = time.perf_counter() - started
+        _wait(lambda: not client.jobs("not-completed"), 120, "the raw jobs to finish")
+    finally:
+        client.close()
+    return pdf_s, raw_s
+
+
+def _book(uri: str, book: BookRequest) -> tuple[float, float]:
+    """(first Print-Job to last leaf completed, first Print-Job to last one accepted)."""
+    options = ChequePrinterOptions(uri, None, 30.0, 60.0, 1.0, 0.005, "bench")
+    driver = IppChequePrinterDriver(DriverContext("BENCH", "BENCH", "cheque_printer"), options)
+    driver.open()
+    driver.close()
+    # The driver's own client, replaced by one that notes the first Print-Job.
+    timed = _TimedClient(uri, "bench", 30.0)
+    driver._client = timed
+    try:
+        progress = BookProgress()
+        driver.book_printer().print_leaves(book, CancelToken(), progress)
+        done = time.perf_counter()
+    finally:
+        driver.close()
+    if len(progress.printed) != len(book.leaves) or timed.first_print_at is None:
+        raise RuntimeError(f"the book printed {len(progress.printed)} of {len(book.leaves)}")
+    return done - timed.first_print_at, timed.last_accepted_at - timed.first_print_at
+
+
 def run(leaves: int = 25) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bl-bench-", dir="/tmp") as tmp:
         run_dir = Path(tmp) / "sim"
@@ -78,62 +121,25 @@ def run(leaves: int = 25) -> dict[str, float]:
         )
         channel = grpc.insecure_channel(f"unix:{run_dir / 'control.sock'}")
         uri_file = run_dir / "dev" / "cheque_printer.uri"
-        driver: IppChequePrinterDriver | None = None
-        raw_client: IppClient | None = None
         try:
             _wait(lambda: uri_file.exists(), 30, "the simulated cheque printer")
             control = sim_control_pb2_grpc.SimControlStub(channel)
 
             def act(action: str, **params: str) -> None:
-                control.Act(
-                    sim_control_pb2.ActRequest(
-                        device="cheque_printer", action=action, params=params
-                    ),
-                    timeout=5,
+                request = sim_control_pb2.ActRequest(
+                    device="cheque_printer", action=action, params=params
                 )
+                control.Act(request, timeout=5)
 
             act("set_leaf_time", seconds="0")
-            act("load_stock", first=str(FIRST_SERIAL), count=str(2 * leaves))
+            act("load_stock", first=str(FIRST_SERIAL), count=str(leaves))
             uri = uri_file.read_text().strip()
             book = book_from_params({**BOOK, "first_serial": FIRST_SERIAL, "count": leaves})
-
-            # Leaf PDFs: made once for the raw transfer, timed on their own.
-            started = time.perf_counter()
-            pdfs = [render_leaf(leaf) for leaf in book.leaves]
-            pdf_ms = (time.perf_counter() - started) * 1000 / leaves
-
-            # The ceiling: the same PDFs as bare Print-Job requests, each until accepted.
-            raw_client = IppClient(uri, "bench", 30.0)
-            raw_client.printer_attributes(["printer-state"])  # connection warmed like the driver's
-            started = time.perf_counter()
-            for leaf, pdf in zip(book.leaves, pdfs, strict=True):
-                raw_client.print_job(f"raw-{leaf.number}", PDF, pdf)
-            raw_s = time.perf_counter() - started
-            _wait(lambda: not raw_client.jobs("not-completed"), 120, "the raw jobs to finish")
-            # The raw jobs used the first pack's leaves: the book starts on the next ones.
+            pdf_s, raw_s = _raw_transfer(uri, book)
+            # The raw jobs used the pack's leaves: staff load the same serials again.
             act("load_stock", first=str(FIRST_SERIAL), count=str(leaves))
-
-            options = ChequePrinterOptions(uri, None, 30.0, 60.0, 1.0, 0.005, "bench")
-            driver = IppChequePrinterDriver(
-                DriverContext("BENCH", "BENCH", "cheque_printer"), options
-            )
-            driver.open()
-            timed = _TimedClient(uri, "bench", 30.0)
-            driver.close()
-            # The driver's own client, replaced by one that notes the first Print-Job.
-            driver._client = timed
-            progress = BookProgress()
-            driver.book_printer().print_leaves(book, CancelToken(), progress)
-            done = time.perf_counter()
-            if len(progress.printed) != leaves or timed.first_print_at is None:
-                raise RuntimeError(f"the book printed {len(progress.printed)} of {leaves} leaves")
-            book_s = done - timed.first_print_at
-            accepted_s = timed.last_accepted_at - timed.first_print_at
+            book_s, accepted_s = _book(uri, book)
         finally:
-            if driver is not None:
-                driver.close()
-            if raw_client is not None:
-                raw_client.close()
             channel.close()
             sim.terminate()
             sim.wait(10)
@@ -146,5 +152,5 @@ def run(leaves: int = 25) -> dict[str, float]:
         "raw_ipp_per_leaf_ms": raw_s * 1000 / leaves,
         "book_over_raw": book_s / raw_s,
         "accepted_over_raw": accepted_s / raw_s,
-        "leaf_pdf_make_ms": pdf_ms,
+        "leaf_pdf_make_ms": pdf_s * 1000,
     }
