@@ -17,12 +17,13 @@ from PIL import Image
 
 from branchline.drivers.base import (
     CancelToken,
+    CommandCanceled,
     DeviceError,
     DeviceGone,
     DeviceStatus,
     DriverContext,
 )
-from branchline.drivers.cheque_printer.client import IppRefused
+from branchline.drivers.cheque_printer.client import IppClient, IppRefused
 from branchline.drivers.cheque_printer.driver import IppChequePrinterDriver
 from branchline.drivers.cheque_printer.leaf import Leaf, render_leaf
 from branchline.drivers.cheque_printer.options import ChequePrinterOptions
@@ -215,6 +216,47 @@ def test_wrong_stock_stops_before_printing(printer_stack: Stack) -> None:
     finally:
         driver.close()
     assert sim_facts(stack)["leaves_printed"] == "0"
+
+
+def test_a_canceled_book_cancels_its_job_and_retracts_what_printed(printer_stack: Stack) -> None:
+    stack = printer_stack
+    stack.sim_act(DEVICE, "load_stock", first="70000001", count="5")
+    driver = make_driver(stack)
+    cancel = CancelToken()
+    try:
+        stack.sim_act(DEVICE, "set_leaf_time", seconds="1")
+        outcome: list[BaseException] = []
+
+        def print_it() -> None:
+            try:
+                driver.print_book(book(70000001, 5), cancel)
+            except BaseException as exc:  # handed to the test thread
+                outcome.append(exc)
+
+        # A client of the test's own (the driver's is busy on the printing thread).
+        watcher = IppClient(driver.client.uri, "watcher", 5.0)
+        thread = threading.Thread(target=print_it)
+        thread.start()
+        try:
+            wait_for(
+                lambda: [j["job-id"] for j in watcher.jobs("not-completed")] == [2],
+                10,
+                "the second leaf on the drum",
+            )
+        finally:
+            watcher.close()
+        cancel.cancel("customer left")
+        thread.join(20)
+        assert len(outcome) == 1 and isinstance(outcome[0], CommandCanceled), outcome
+        assert outcome[0].message.startswith("customer left")
+        assert "printed leaves retracted" in outcome[0].message
+        jobs = driver.jobs({"which": "all"}, CancelToken())["jobs"]
+        assert [(j["job-id"], j["job-state"]) for j in jobs] == [(2, 7), (1, 9)]
+    finally:
+        driver.close()
+    # The canceled leaf came out printed: spoiled, not back in the cassette.
+    wait_for(lambda: sim_facts(stack)["spoiled"] == "70000002", 5, "the canceled leaf spoiled")
+    assert sim_facts(stack)["retained"] == "70000001"
 
 
 def test_bad_book_parameters_are_named(printer_stack: Stack) -> None:
