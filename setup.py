@@ -39,5 +39,11 @@ setup(
             "static/*.css",
             "messages/*.json",
         ],
+        "branchline.server.console": [
+            "static/*.html",
+            "static/*.js",
+            "static/*.css",
+            "messages/*.json",
+        ],
     },
 )

@@ -8,8 +8,10 @@ Ctrl-C. Everything lives under ``var/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,7 +40,7 @@ DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
 
 
-def agent_config(var: Path, listen: str) -> str:
+def agent_config(var: Path, listen: str, kiosk: str = "127.0.0.1:8780") -> str:
     pki = var / "pki"
     sim = var / "sim"
     return f"""# Written by `make demo`; see README.md "Configuration" for every option.
@@ -56,6 +58,11 @@ required_devices = ["card_reader", "pin_pad", "printer"]
 
 [transactions]
 customer_timeout = 300
+
+# The customer's screen: open the address the banner prints in a browser.
+[kiosk]
+listen = "{kiosk}"
+language = "zh-CN"
 
 [device.card_reader]
 driver = "crt591_card_reader"
@@ -99,6 +106,19 @@ def _spawn(name: str, args: list[str], var: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
+
+
+def _console(server: str, pki: Path, listen: str, var: Path) -> subprocess.Popen[bytes]:
+    """The back-office clerk's staff console, once the server knows the clerk."""
+    args = ["branchline.server.console.main", "--target", server, "--tls-dir", str(pki)]
+    proc = _spawn("console", [*args, "--as", f"teller:{CLERK}", "--listen", listen], var)
+    host, _, port = listen.rpartition(":")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
+            break
+        time.sleep(0.1)
+    return proc
 
 
 def _cli(module: str, *args: str, stdin: str | None = None) -> str:
@@ -248,13 +268,19 @@ def _registered(listen: str, pki: Path) -> bool:
     return terminal.online
 
 
-# long: the demo start-up in order: bank, simulator, server, agent, keys, then the printed walk-through
+# long: the demo's whole life in order: set-up, start, banner, Ctrl-C, stop
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="branchline-demo", description=__doc__)
     parser.add_argument(
         "--var", type=Path, default=Path("var"), help="state folder (default %(default)s)"
     )
     parser.add_argument("--listen", default="127.0.0.1:50051")
+    parser.add_argument(
+        "--kiosk", default="127.0.0.1:8780", help="the kiosk page's address (default %(default)s)"
+    )
+    parser.add_argument(
+        "--console", default="127.0.0.1:8790", help="the clerk's staff console (loopback)"
+    )
     parser.add_argument(
         "--exit-when-ready", action="store_true", help="stop everything once registered (tests)"
     )
@@ -285,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     bank = Bank(var)
     bank.set_up()
     config = var / "demo" / "agent.toml"
-    config.write_text(agent_config(var, args.listen))
+    config.write_text(agent_config(var, args.listen, args.kiosk))
 
     procs = {
         "server": _spawn(
@@ -334,18 +360,25 @@ def main(argv: list[str] | None = None) -> int:
             up_after = time.monotonic() - started
             _staff_branch(args.listen, pki)
             loaded = _load_pin_pad(var / "agent", bank.pin_pad_key())
+            procs["console"] = _console(args.listen, pki, args.console, var)
             bin_dir = Path(sys.executable).parent
             teller = f"{bin_dir}/branchline-teller --target {args.listen} --tls-dir {pki} --as teller:{CLERK}"
             print(
                 f"""
 Branchline demo is up ({up_after:.1f} s): terminal {TERMINAL_ID} registered.
 
+In another shell, first (branchline-diag then finds this demo's agent):
+  export BRANCHLINE_AGENT_SOCKET={var / "agent" / "agent.sock"}
+
+The customer's screen, to open in a browser (Chromium in kiosk mode at a branch):
+kiosk          http://{args.kiosk}/
+
   gRPC server    {args.listen} (mTLS; certificates in {pki})
   health         {bin_dir}/branchline-server health --target {args.listen} --tls-dir {pki}
-  terminal       {bin_dir}/branchline-diag --config {config} status
-  self-test      {bin_dir}/branchline-diag --config {config} selftest printer
+  terminal       {bin_dir}/branchline-diag status
+  self-test      {bin_dir}/branchline-diag selftest printer
   FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
-                 then {bin_dir}/branchline-diag --config {config} rates
+                 then {bin_dir}/branchline-diag rates
   receipts       {var / "sim" / "printer"}/
   logs           {var / "demo"}/{{server,sim,agent}}.log
 
@@ -359,18 +392,27 @@ Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad k
                  {sys.executable} -m branchline.sim.act --run-dir {var / "sim"} tube_station backoffice_send carrier_id=8
   balances       {bin_dir}/branchline-server --db {bank.db} ledger balances --customer C-1
 
-Ctrl-C stops all three.""",
+Ctrl-C stops them all.""",
+                flush=True,
+            )
+            print(
+                f"console        http://{args.console}/ (back-office clerk {CLERK}); other roles:"
+            )
+            print(
+                f"               {bin_dir}/branchline-console --target {args.listen} "
+                f"--tls-dir {pki} --as operator:ops|lobby:ID|teller:ID --listen 127.0.0.1:8791",
                 flush=True,
             )
             if args.exit_when_ready:
                 stop = True
         time.sleep(0.2)
 
-    for name in ("agent", "sim", "server"):
+    names = [n for n in ("console", "agent", "sim", "server") if n in procs]
+    for name in names:
         proc = procs[name]
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
-    for name in ("agent", "sim", "server"):
+    for name in names:
         try:
             procs[name].wait(30)
         except subprocess.TimeoutExpired:

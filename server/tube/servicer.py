@@ -24,6 +24,7 @@ from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
 from branchline.server.ledger.money import MAX_AMOUNT_TEXT
+from branchline.server.tube import history
 from branchline.server.tube import validate as v
 from branchline.server.tube.convert import STATE_FROM_PB
 from branchline.server.tube.service import TubeService
@@ -135,6 +136,15 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
         return await _run(self._service.resolve_incident, who, int(request.incident_id), resolution)
 
     @refusals
+    async def SearchHistory(
+        self, request: pb.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TubeList:
+        who = await self._caller(context, "SearchHistory")
+        branch = await _run(self._service.desk_branch, who)
+        query = history.parse_query(request)
+        found = await asyncio.to_thread(history.search, self._service.engine, branch, query)
+        return pb.TubeList(txns=found)
+
     async def Watch(
         self, request: pb.WatchTubeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TubeEventRecord]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.integration.stack import PY
@@ -24,8 +26,11 @@ def free_port() -> int:
 def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"
+    kiosk = f"127.0.0.1:{free_port()}"
+    console = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen],
+        [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen, "--kiosk", kiosk]
+        + ["--console", console],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -36,13 +41,27 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         lines.append(line)
-        if "Ctrl-C stops all three" in line or not line:
+        if line.startswith("console") or not line:
             break
     output = "".join(lines)
+    assert "Ctrl-C stops them all" in output, output
+    # The back-office clerk's console is up at the address the banner gives.
+    assert f"console        http://{console}/ (back-office clerk BO-1)" in output, output
+    with urllib.request.urlopen(f"http://{console}/healthz", timeout=10) as page:
+        assert page.read() == b"ok"
     match = re.search(r"demo is up \(([\d.]+) s\): terminal T-0001 registered", output)
     assert match, output
     assert float(match.group(1)) < 10, output
     assert listen in output and "branchline-diag" in output and "health" in output
+
+    # The customer's page: its address on a line of its own that begins with "kiosk".
+    kiosk_lines = [line for line in output.splitlines() if line.startswith("kiosk ")]
+    assert kiosk_lines == [f"kiosk          http://{kiosk}/"], output
+    page_url = kiosk_lines[0].split()[1]
+    with urllib.request.urlopen(page_url, timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
+    with urllib.request.urlopen(page_url + "healthz", timeout=10) as health_page:
+        assert health_page.read() == b"ok"
 
     health = subprocess.run(
         [
@@ -70,6 +89,24 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
         timeout=30,
     )
     assert status.returncode == 0 and "connected" in status.stdout
+
+    # The banner's diag commands as printed, in a shell that ran the banner's export line
+    # (no --config or --socket: the environment variable finds the demo's agent).
+    exports = dict(
+        line.split(None, 1)[1].split("=", 1)
+        for line in output.splitlines()
+        if line.strip().startswith("export ")
+    )
+    assert set(exports) == {"BRANCHLINE_AGENT_SOCKET"}, output
+    shell_env = {k: v for k, v in os.environ.items() if k != "BRANCHLINE_AGENT_SOCKET"}
+    terminal = next(
+        line.split()[1:] for line in output.splitlines() if line.strip().startswith("terminal ")
+    )
+    assert terminal[0].endswith("branchline-diag") and terminal[1:] == ["status"], terminal
+    printed = subprocess.run(
+        terminal, capture_output=True, text=True, timeout=30, env={**shell_env, **exports}
+    )
+    assert printed.returncode == 0 and "connected" in printed.stdout, printed.stderr
 
     # The tube deposit the banner describes, run with the very commands it prints.
     commands = {

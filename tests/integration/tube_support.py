@@ -141,7 +141,11 @@ def start_branch(
     delivery_timeout: float = 30,
     take_timeout: float = 8,
     agent_env: dict[str, str] | None = None,
+    agent_extra: str = "",
+    required_devices: tuple[str, ...] | None = None,
 ) -> None:
+    """``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
+    ``required_devices``: those whose loss takes the terminal out of service (default all)."""
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
     pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
@@ -162,9 +166,10 @@ def start_branch(
             timeout=10,
         )
     stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
-    stack.required_devices = stack.devices
-    stack.agent_extra = TRANSACTIONS.format(
-        customer=customer_timeout, delivery=delivery_timeout, take=take_timeout
+    stack.required_devices = stack.devices if required_devices is None else required_devices
+    stack.agent_extra = (
+        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
+        + agent_extra
     )
     stack.start_sim()
     stack.sim_act("tube_station", "set_travel_time", seconds="0.6")

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 UNITS = sorted((ROOT / "systemd").glob("*.service"))
 
 
-def test_the_three_units_exist() -> None:
+def test_the_units_exist() -> None:
     assert [u.name for u in UNITS] == [
         "branchline-agent.service",
+        "branchline-kiosk.service",
         "branchline-server.service",
         "branchline-sim.service",
     ]
@@ -45,3 +46,37 @@ def test_agent_unit_is_notify_with_watchdog() -> None:
         assert line in text
     assert any(line.startswith("WatchdogSec=") for line in text.splitlines())
     assert "SupplementaryGroups=dialout" in text
+
+
+def _exec_start(text: str) -> list[str]:
+    """ExecStart's words, continuation lines joined."""
+    joined = text.replace("\\\n", " ")
+    line = next(line for line in joined.splitlines() if line.startswith("ExecStart="))
+    return line.removeprefix("ExecStart=").split()
+
+
+def test_kiosk_unit_runs_chromium_in_kiosk_mode_after_the_agent() -> None:
+    text = (ROOT / "systemd" / "branchline-kiosk.service").read_text()
+    lines = text.splitlines()
+    words = _exec_start(text)
+    assert words[0] == "/usr/bin/chromium"
+    for flag in (
+        "--kiosk",
+        "--noerrdialogs",
+        "--disable-session-crashed-bubble",
+        "--disable-infobars",
+        "--overscroll-history-navigation=0",
+        "--disable-pinch",
+        "--no-first-run",
+        "--disable-features=TranslateUI",
+    ):
+        assert flag in words, flag
+    # Its own profile, never the default one, and the agent's page on loopback.
+    data_dirs = [w for w in words if w.startswith("--user-data-dir=")]
+    assert len(data_dirs) == 1 and data_dirs[0].startswith("--user-data-dir=/var/lib/branchline/")
+    assert words[-1] == "http://127.0.0.1:8780/"
+    assert "Restart=always" in lines
+    after = next(line for line in lines if line.startswith("After="))
+    wants = next(line for line in lines if line.startswith("Wants="))
+    assert "branchline-agent.service" in after.split("=", 1)[1].split()
+    assert "branchline-agent.service" in wants.split("=", 1)[1].split()

@@ -250,6 +250,22 @@ class TubeReply(_message.Message):
     field: str
     def __init__(self, request_id: _Optional[str] = ..., txn: _Optional[_Union[TubeTransaction, _Mapping]] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., txns: _Optional[_Iterable[_Union[TubeTransaction, _Mapping]]] = ..., field: _Optional[str] = ...) -> None: ...
 
+class HistoryRequest(_message.Message):
+    __slots__ = ("from_date", "to_date", "terminal_id", "customer_id", "reference", "limit")
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    from_date: str
+    to_date: str
+    terminal_id: str
+    customer_id: str
+    reference: str
+    limit: int
+    def __init__(self, from_date: _Optional[str] = ..., to_date: _Optional[str] = ..., terminal_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., reference: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
 class TubeRef(_message.Message):
     __slots__ = ("txn_id",)
     TXN_ID_FIELD_NUMBER: _ClassVar[int]

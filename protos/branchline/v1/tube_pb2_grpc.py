@@ -78,6 +78,11 @@ class TubeDeskStub:
                 request_serializer=branchline_dot_v1_dot_tube__pb2.ResolveIncidentRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_tube__pb2.Incident.FromString,
                 _registered_method=True)
+        self.SearchHistory = channel.unary_unary(
+                '/branchline.v1.TubeDesk/SearchHistory',
+                request_serializer=branchline_dot_v1_dot_tube__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_tube__pb2.TubeList.FromString,
+                _registered_method=True)
 
 
 class TubeDeskServicer:
@@ -141,6 +146,15 @@ class TubeDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchHistory(self, request, context):
+        """The branch's transactions, final ones included, newest first, narrowed by any of: a
+        date range, a terminal, a customer, a receipt reference (BLTX:<terminal>:<txn>, as a QR
+        scanner types it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TubeDeskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -183,6 +197,11 @@ def add_TubeDeskServicer_to_server(servicer, server):
                     servicer.ResolveIncident,
                     request_deserializer=branchline_dot_v1_dot_tube__pb2.ResolveIncidentRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_tube__pb2.Incident.SerializeToString,
+            ),
+            'SearchHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchHistory,
+                    request_deserializer=branchline_dot_v1_dot_tube__pb2.HistoryRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_tube__pb2.TubeList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +424,33 @@ class TubeDesk:
             '/branchline.v1.TubeDesk/ResolveIncident',
             branchline_dot_v1_dot_tube__pb2.ResolveIncidentRequest.SerializeToString,
             branchline_dot_v1_dot_tube__pb2.Incident.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.TubeDesk/SearchHistory',
+            branchline_dot_v1_dot_tube__pb2.HistoryRequest.SerializeToString,
+            branchline_dot_v1_dot_tube__pb2.TubeList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,147 @@
+"""Operations' fleet board: every terminal and device, live, filtered by branch and status,
+out-of-service and faulted terminals first; one terminal's detail with the device status
+changes seen since the console started following the fleet.
+
+``Fleet.WatchTerminals`` sends the current state of every terminal, then each change; a
+reconnect starts with a fresh snapshot, so the board is never older than the stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from branchline.common.errors import InvalidArgument, check_text
+from branchline.server.console.client import StaffClient
+from branchline.server.console.i18n import format_time
+from branchline.server.console.watch import follow
+from branchline.v1 import common_pb2 as cpb
+from branchline.v1 import fleet_pb2 as pb
+
+ACTIONS = ("filter", "select", "close")
+HISTORY_PER_TERMINAL = 50
+STATUS_FILTERS = ("", "attention", "offline", "in_service")
+
+
+def _name(enum: Any, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix).lower()
+
+
+def faulted(terminal: pb.Terminal) -> bool:
+    return any(d.status != cpb.DEVICE_STATUS_ONLINE for d in terminal.devices)
+
+
+def attention(terminal: pb.Terminal) -> bool:
+    """Out of service, offline or with a device not online: shown first."""
+    return (
+        not terminal.online
+        or terminal.service_state != cpb.SERVICE_STATE_IN_SERVICE
+        or faulted(terminal)
+    )
+
+
+def terminal_view(terminal: pb.Terminal) -> dict[str, Any]:
+    return {
+        "terminal_id": terminal.terminal_id,
+        "branch": terminal.branch,
+        "kind": _name(cpb.TerminalKind, terminal.kind, "TERMINAL_KIND_"),
+        "online": terminal.online,
+        "service_state": _name(cpb.ServiceState, terminal.service_state, "SERVICE_STATE_"),
+        "attention": attention(terminal),
+        "last_seen_at": format_time(terminal.last_seen_at.ToDatetime())
+        if terminal.HasField("last_seen_at")
+        else "",
+        "devices": [
+            {
+                "name": d.name,
+                "status": _name(cpb.DeviceStatus, d.status, "DEVICE_STATUS_"),
+                "detail": d.detail,
+            }
+            for d in terminal.devices
+        ],
+    }
+
+
+class FleetBoard:
+    def __init__(self, client: StaffClient, changed: Callable[[], None]) -> None:
+        self._client = client
+        self._changed = changed
+        self.terminals: dict[str, pb.Terminal] = {}
+        self.history: dict[str, deque[dict[str, str]]] = {}
+        self.branch = ""
+        self.status = ""
+        self.selected = ""
+
+    async def run(self, on_down: Callable[[], None]) -> None:
+        await follow(
+            lambda: self._client.stream(
+                self._client.fleet.WatchTerminals, pb.WatchTerminalsRequest()
+            ),
+            self._on_event,
+            lambda: None,
+            on_down,
+        )
+
+    def _on_event(self, event: pb.FleetEvent) -> None:
+        self._client.online = True
+        if event.HasField("terminal") and event.terminal.terminal_id:
+            terminal = event.terminal
+            self.terminals[terminal.terminal_id] = terminal
+            if event.kind != "snapshot":
+                seen = self.history.setdefault(
+                    terminal.terminal_id, deque(maxlen=HISTORY_PER_TERMINAL)
+                )
+                seen.appendleft(
+                    {
+                        "kind": event.kind,
+                        "detail": event.detail,
+                        "at": format_time(event.at.ToDatetime()) if event.HasField("at") else "",
+                    }
+                )
+        self._changed()
+
+    def visible(self) -> list[pb.Terminal]:
+        shown = [
+            t
+            for t in self.terminals.values()
+            if (not self.branch or t.branch == self.branch)
+            and (
+                not self.status
+                or (self.status == "attention" and attention(t))
+                or (self.status == "offline" and not t.online)
+                or (self.status == "in_service" and not attention(t))
+            )
+        ]
+        return sorted(shown, key=lambda t: (not attention(t), t.branch, t.terminal_id))
+
+    def snapshot(self) -> dict[str, Any]:
+        selected = self.terminals.get(self.selected)
+        return {
+            "filter": {"branch": self.branch, "status": self.status},
+            "branches": sorted({t.branch for t in self.terminals.values()}),
+            "statuses": list(STATUS_FILTERS),
+            "terminals": [terminal_view(t) for t in self.visible()],
+            "detail": None
+            if selected is None
+            else {
+                **terminal_view(selected),
+                "history": list(self.history.get(self.selected, ())),
+            },
+        }
+
+    async def handle(self, action: str, data: dict[str, Any]) -> None:
+        if action == "filter":
+            branch = check_text("branch", str(data.get("branch", "")), required=False)
+            status = str(data.get("status", ""))
+            if status not in STATUS_FILTERS:
+                raise InvalidArgument("status", f"one of {', '.join(STATUS_FILTERS[1:])} or empty")
+            self.branch, self.status = branch, status
+        elif action == "select":
+            terminal_id = check_text("terminal_id", str(data.get("terminal_id", "")), max_len=128)
+            if terminal_id not in self.terminals:
+                raise InvalidArgument("terminal_id", f"no terminal {terminal_id!r} on the board")
+            self.selected = terminal_id
+        elif action == "close":
+            self.selected = ""
+        self._changed()

@@ -1,0 +1,253 @@
+"""The console's state and flow for one signed-in person, without a browser.
+
+Signing in is the certificate: ``WhoAmI`` gives a teller's or lobby manager's branch and
+skills; an operator has no staff record. The role decides the views the page gets (a
+teller with the ``back_office`` skill works the tube desk, an operator the fleet board); an
+action for a view the person does not have is refused here, and the server refuses the
+call anyway. Every change publishes the full state to every page (never a diff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from branchline.common.errors import DomainError, InvalidArgument, PermissionDenied
+from branchline.common.grpc_errors import error_details
+from branchline.common.logs import log_event
+from branchline.server.console import i18n
+from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
+from branchline.server.console.backoffice import BackOfficeDesk
+from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
+from branchline.server.console.calls import CallDesk
+from branchline.server.console.client import StaffClient
+from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
+from branchline.server.console.fleet import FleetBoard
+from branchline.server.console.settings import LANGUAGES, ConsoleSettings
+from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
+from branchline.v1 import dispatch_pb2 as dpb
+
+log = logging.getLogger("branchline.server.console")
+
+BACK_OFFICE_SKILL = "back_office"
+SIGN_IN_RETRY = 1.0
+VIEW_ACTIONS = {
+    "backoffice": DESK_ACTIONS,
+    "fleet": FLEET_ACTIONS,
+    "tasks": TELLER_ACTIONS,
+    "lobby": LOBBY_ACTIONS,
+    "calls": CALL_ACTIONS,
+}
+PRESENCE = {
+    v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
+}
+
+
+def views_for(role: str, skills: list[str]) -> list[str]:
+    """The screens a person's role opens (the server still checks every call)."""
+    if role == "operator":
+        return ["fleet"]
+    if role == "lobby":
+        return ["lobby"]
+    if role == "teller" and BACK_OFFICE_SKILL in skills:
+        return ["backoffice", "tasks", "calls"]
+    if role == "teller":
+        return ["tasks", "calls"]
+    return []
+
+
+class ConsoleSession:
+    def __init__(self, settings: ConsoleSettings, client: StaffClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or StaffClient(settings)
+        self.lang = settings.lang
+        identity = settings.identity
+        self.me: dict[str, Any] = {
+            "role": identity.role,
+            "id": identity.ident,
+            "name": "",
+            "branch": "",
+            "skills": [],
+            "on_duty": False,
+            "presence": "",
+        }
+        self.views: list[str] = []
+        self.signed_in = False
+        self.sign_in_refusal: dict[str, str] | None = None
+        self.desk: BackOfficeDesk | None = None
+        self.fleet: FleetBoard | None = None
+        self.tasks: TaskDesk | None = None
+        self.calls: CallDesk | None = None
+        self.seq = 0
+        self._pages: set[Callable[[str], None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.changed = asyncio.Event()  # set on every publish (tests wait on it)
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.ensure_future(self._sign_in_and_follow()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.client.close()
+
+    async def _sign_in_and_follow(self) -> None:
+        while not await self._sign_in():
+            self.publish()
+            await asyncio.sleep(SIGN_IN_RETRY)
+        self.views = views_for(self.me["role"], self.me["skills"])
+        log_event(log, "console_signed_in", who=str(self.settings.identity), views=self.views)
+        followers: list[Any] = []
+        if "backoffice" in self.views:
+            self.desk = BackOfficeDesk(self.client, self.publish)
+            followers.append(self.desk.run(self._down))
+        if "fleet" in self.views:
+            self.fleet = FleetBoard(self.client, self.publish)
+            followers.append(self.fleet.run(self._down))
+        if "tasks" in self.views or "lobby" in self.views:
+            self.tasks = TaskDesk(self.client, self.me, self.publish)
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.tasks.refresh_roster()
+            followers.append(self.tasks.run(self._down))
+        if "calls" in self.views:
+            self.calls = CallDesk(self.client, self.publish)
+            followers.append(self.calls.run(self._down))
+        self.publish()
+        await asyncio.gather(*followers)
+
+    async def _sign_in(self) -> bool:
+        """True once the person is known; False (to retry) while the server is unreachable."""
+        if self.me["role"] == "operator":
+            self.signed_in = True  # operators have no staff record: the certificate is all
+            return True
+        try:
+            member = await self.client.call(self.client.dispatch.WhoAmI, dpb.WhoAmIRequest())
+        except grpc.aio.AioRpcError as exc:
+            details = error_details(exc)
+            self.sign_in_refusal = {"status": details.status, "message": details.message}
+            return False
+        self._keep_member(member)
+        self.signed_in = True
+        self.sign_in_refusal = None
+        return True
+
+    def _keep_member(self, member: dpb.StaffMember) -> None:
+        self.me.update(
+            name=member.name,
+            branch=member.branch,
+            skills=list(member.skills),
+            on_duty=member.on_duty,
+            presence=PRESENCE.get(member.presence, ""),
+        )
+
+    def _down(self) -> None:
+        self.client.online = False
+        self.publish()
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def connect(self, send: Callable[[str], None]) -> Callable[[], None]:
+        """A page joined: it gets the catalogue and the state now, then every change."""
+        send(self.encode(self.catalogue_frame()))
+        send(self.encode(self.state_frame()))
+        self._pages.add(send)
+        return lambda: self._pages.discard(send)
+
+    def encode(self, frame: dict[str, Any]) -> str:
+        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+    def catalogue_frame(self) -> dict[str, Any]:
+        return {"type": "catalogue", "lang": self.lang, "messages": i18n.catalogue(self.lang)}
+
+    def state_frame(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "type": "state",
+            "seq": self.seq,
+            "lang": self.lang,
+            "me": dict(self.me),
+            "signed_in": self.signed_in,
+            "sign_in_refusal": self.sign_in_refusal,
+            "server": "online" if self.client.online else "connecting",
+            "views": list(self.views),
+        }
+        if self.desk is not None:
+            frame["backoffice"] = self.desk.snapshot(self.lang)
+        if self.fleet is not None:
+            frame["fleet"] = self.fleet.snapshot()
+        if self.tasks is not None:
+            frame["tasks"] = self.tasks.snapshot()
+        if self.calls is not None:
+            frame["calls"] = self.calls.snapshot()
+        return frame
+
+    def _send_all(self, text: str) -> None:
+        for send in list(self._pages):
+            try:
+                send(text)
+            except RuntimeError:  # a page that stopped reading: it reconnects for the state
+                self._pages.discard(send)
+
+    def publish(self) -> None:
+        self.seq += 1
+        self._send_all(self.encode(self.state_frame()))
+        self.changed.set()
+
+    def refuse(self, action: str, refusal: dict[str, Any]) -> dict[str, Any]:
+        frame = {"type": "refused", "action": action, **refusal}
+        self._send_all(self.encode(frame))
+        return frame
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def handle(self, action: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Carry out a page's action; the refusal frame (also sent to the pages) or None."""
+        try:
+            await self._dispatch(action, data)
+        except DomainError as exc:
+            refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
+            return self.refuse(action, {**refusal, "message": exc.message})
+        except grpc.aio.AioRpcError as exc:
+            details = error_details(exc)
+            refusal = {"status": details.status, "field": details.field, "reason": details.reason}
+            self.publish()  # the server indicator may have changed
+            return self.refuse(action, {**refusal, "message": details.message})
+        return None
+
+    async def _dispatch(self, action: str, data: dict[str, Any]) -> None:
+        if action == "language":
+            lang = data.get("lang") or ("en" if self.lang == "zh-CN" else "zh-CN")
+            if lang not in LANGUAGES:
+                raise InvalidArgument("lang", f"one of {', '.join(LANGUAGES)}")
+            self.lang = str(lang)
+            self._send_all(self.encode(self.catalogue_frame()))
+            self.publish()
+            return
+        view, _, name = action.partition(".")
+        if view not in VIEW_ACTIONS or name not in VIEW_ACTIONS[view]:
+            raise InvalidArgument("action", f"unknown action {action!r}", reason="unknown_action")
+        if view not in self.views:
+            raise PermissionDenied(
+                f"the {view} screen is not open to {self.settings.identity}", rule="role_view"
+            )
+        if view == "backoffice" and self.desk is not None:
+            await self.desk.handle(name, data)
+        elif view == "fleet" and self.fleet is not None:
+            await self.fleet.handle(name, data)
+        elif view == "calls" and self.calls is not None:
+            await self.calls.handle(name, data)
+        elif view in ("tasks", "lobby") and self.tasks is not None:
+            member = await self.tasks.handle(name, data)
+            if member is not None:
+                self._keep_member(member)
+            self.publish()

@@ -1,0 +1,304 @@
+"""Cross-branch tasks on the console: a teller's duty and presence, live offers with their
+expiry (accept / wait / reject), own tasks with their materials, results and reassignment;
+a lobby manager's roster, the tasks waiting for designation, designate and reassign.
+
+``Dispatch.WatchDispatch`` starts with a snapshot of the open tasks, then every event with
+the task as it is now; a lost stream resumes after the last event seen, missing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from branchline.common.errors import MAX_TEXT, FailedPrecondition, InvalidArgument, check_text
+from branchline.server.console.client import StaffClient
+from branchline.server.console.i18n import format_time
+from branchline.server.console.redact import mask_id_number
+from branchline.server.console.watch import follow
+from branchline.v1 import dispatch_pb2 as pb
+
+TELLER_ACTIONS = (
+    "duty",
+    "presence",
+    "accept",
+    "wait",
+    "reject",
+    "open",
+    "close",
+    "complete",
+    "reassign",
+)
+LOBBY_ACTIONS = ("duty", "designate", "reassign", "open", "close", "teller_duty")
+ANSWERS = {
+    "accept": pb.OFFER_ANSWER_ACCEPT,
+    "wait": pb.OFFER_ANSWER_WAIT,
+    "reject": pb.OFFER_ANSWER_REJECT,
+}
+OPEN_STATES = (
+    pb.TASK_STATE_QUEUED,
+    pb.TASK_STATE_AT_LOBBY,
+    pb.TASK_STATE_OFFERED,
+    pb.TASK_STATE_WAITING,
+    pb.TASK_STATE_ACCEPTED,
+)
+# Field names that carry a national ID number: shown partly masked.
+ID_FIELD = re.compile(r"id_?(number|no|card)", re.IGNORECASE)
+# An 18-character resident ID number inside text material.
+ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b")
+MAX_INLINE_IMAGE = 4 * 1024 * 1024
+MAX_WAIT_MINUTES = 240
+
+
+def state_name(value: int) -> str:
+    return str(pb.TaskState.Name(value)).removeprefix("TASK_STATE_").lower()
+
+
+def _ts(message: Any, name: str) -> str:
+    return format_time(getattr(message, name).ToDatetime()) if message.HasField(name) else ""
+
+
+def task_view(task: pb.Task, now: float) -> dict[str, Any]:
+    expires = (
+        max(0, int(task.offer_expires_at.ToDatetime().timestamp() - now))
+        if task.HasField("offer_expires_at") and task.state == pb.TASK_STATE_OFFERED
+        else None
+    )
+    return {
+        "task_id": task.task_id,
+        "title": task.title,
+        "business_type": task.business_type,
+        "origin_terminal": task.origin_terminal,
+        "origin_branch": task.origin_branch,
+        "target_branch": task.target_branch,
+        "state": state_name(task.state),
+        "teller_id": task.teller_id,
+        "offer_id": task.offer_id,
+        "expires_in": expires,
+        "customer_ref": task.customer_ref,
+        "fields": {
+            k: mask_id_number(v) if ID_FIELD.search(k) else v for k, v in task.fields.items()
+        },
+        "note": task.note,
+        "result": {
+            "outcome": str(pb.ResultOutcome.Name(task.result.outcome))
+            .removeprefix("RESULT_OUTCOME_")
+            .lower(),
+            "reason": task.result.reason,
+        }
+        if task.HasField("result")
+        else None,
+        "created_at": _ts(task, "created_at"),
+    }
+
+
+def member_view(member: pb.StaffMember) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "name": member.name,
+        "on_duty": member.on_duty,
+        "presence": str(pb.Presence.Name(member.presence)).removeprefix("PRESENCE_").lower(),
+        "held_tasks": member.held_tasks,
+        "skills": list(member.skills),
+    }
+
+
+def material_view(material: pb.Material, data: bytes) -> dict[str, Any]:
+    """An image inline (a data: URL), text with ID numbers masked, anything else by name."""
+    out: dict[str, Any] = {
+        "name": material.name,
+        "content_type": material.content_type,
+        "size": material.size,
+        "image": "",
+        "text": "",
+    }
+    if material.content_type.startswith("image/") and len(data) <= MAX_INLINE_IMAGE:
+        encoded = base64.b64encode(data).decode()
+        out["image"] = f"data:{material.content_type};base64,{encoded}"
+    elif material.content_type.startswith("text/") or material.content_type == "application/json":
+        text = data.decode("utf-8", errors="replace")
+        out["text"] = ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
+    return out
+
+
+def _reason(data: dict[str, Any], required: bool) -> str:
+    return check_text(
+        "reason", str(data.get("reason", "")).strip(), max_len=MAX_TEXT, required=required
+    )
+
+
+def _task_id(data: dict[str, Any]) -> str:
+    return check_text("task_id", str(data.get("task_id", "")))
+
+
+class TaskDesk:
+    """One person's tasks (a teller's own, a lobby manager's branch), kept live."""
+
+    def __init__(self, client: StaffClient, me: dict[str, Any], changed: Callable[[], None]):
+        self._client = client
+        self._me = me
+        self._changed = changed
+        self.lobby = me["role"] == "lobby"
+        self.tasks: dict[str, pb.Task] = {}
+        self.roster: list[pb.StaffMember] = []
+        self.detail: pb.Task | None = None
+        self.materials: list[dict[str, Any]] = []
+        self.last_event_id = 0
+
+    async def run(self, on_down: Callable[[], None]) -> None:
+        await follow(
+            lambda: self._client.stream(
+                self._client.dispatch.WatchDispatch,
+                pb.WatchDispatchRequest(after_event_id=self.last_event_id),
+            ),
+            self._on_event,
+            lambda: None,
+            on_down,
+        )
+
+    def _mine(self, task: pb.Task) -> bool:
+        if task.state not in OPEN_STATES:
+            return False
+        return self.lobby or task.teller_id == self._me["id"]
+
+    def _on_event(self, event: pb.DispatchEvent) -> None:
+        self._client.online = True
+        if event.kind != "snapshot":
+            self.last_event_id = max(self.last_event_id, event.event_id)
+        if event.HasField("task") and event.task.task_id:
+            task = event.task
+            if self._mine(task):
+                self.tasks[task.task_id] = task
+            else:
+                self.tasks.pop(task.task_id, None)
+            if self.detail is not None and self.detail.task_id == task.task_id:
+                self.detail.MergeFrom(task)
+                self.detail.state = task.state
+        if self.lobby:  # duty, presence and held tasks change the roster
+            asyncio.ensure_future(self._roster_then_publish())
+        self._changed()
+
+    async def _roster_then_publish(self) -> None:
+        try:
+            await self.refresh_roster()
+        except grpc.aio.AioRpcError:
+            return  # the stream's reconnect brings it back
+        self._changed()
+
+    def snapshot(self) -> dict[str, Any]:
+        now = time.time()
+        tasks = sorted(self.tasks.values(), key=lambda t: (t.state, t.task_id))
+        detail = None
+        if self.detail is not None:
+            detail = {**task_view(self.detail, now), "materials": self.materials}
+        return {
+            "tasks": [task_view(t, now) for t in tasks],
+            "roster": [member_view(m) for m in self.roster],
+            "detail": detail,
+        }
+
+    async def refresh_roster(self) -> None:
+        if self.lobby:
+            roster = await self._client.call(self._client.dispatch.GetRoster, pb.GetRosterRequest())
+            self.roster = list(roster.tellers)
+
+    # -- acting -----------------------------------------------------------------------------
+
+    async def handle(self, action: str, data: dict[str, Any]) -> pb.StaffMember | None:
+        """Carry out ``action``; a changed staff record of the person is returned."""
+        dispatch = self._client.dispatch
+        call = self._client.call
+        if action == "duty":
+            on = data.get("on")
+            if not isinstance(on, bool):
+                raise InvalidArgument("on", "true (on duty) or false (off duty)")
+            return await call(dispatch.SetDuty, pb.SetDutyRequest(on_duty=on))  # type: ignore[no-any-return]
+        if action == "presence":
+            away = data.get("away")
+            if not isinstance(away, bool):
+                raise InvalidArgument("away", "true (away) or false (back)")
+            return await call(dispatch.SetPresence, pb.SetPresenceRequest(away=away))  # type: ignore[no-any-return]
+        if action == "teller_duty":
+            teller = check_text("teller_id", str(data.get("teller_id", "")))
+            on = bool(data.get("on"))
+            await call(dispatch.SetDuty, pb.SetDutyRequest(on_duty=on, teller_id=teller))
+        elif action in ANSWERS:
+            self._keep(await call(dispatch.AnswerOffer, self._answer(action, data)))
+        elif action == "complete":
+            outcome = {"success": pb.RESULT_OUTCOME_SUCCESS, "failure": pb.RESULT_OUTCOME_FAILURE}
+            chosen = outcome.get(str(data.get("outcome", "")))
+            if chosen is None:
+                raise InvalidArgument("outcome", "success or failure")
+            reason = _reason(data, required=chosen == pb.RESULT_OUTCOME_FAILURE)
+            done = pb.CompleteTaskRequest(task_id=_task_id(data), outcome=chosen, reason=reason)
+            self._keep(await call(dispatch.CompleteTask, done))
+        elif action == "reassign":
+            to = check_text("to_teller_id", str(data.get("to_teller_id", "")).strip())
+            moved = pb.ReassignRequest(
+                task_id=_task_id(data), to_teller_id=to, reason=_reason(data, required=False)
+            )
+            self._keep(await call(dispatch.Reassign, moved))
+        elif action == "designate":
+            teller = check_text("teller_id", str(data.get("teller_id", "")).strip())
+            chosen_task = pb.DesignateRequest(
+                task_id=_task_id(data), teller_id=teller, reason=_reason(data, required=False)
+            )
+            self._keep(await call(dispatch.Designate, chosen_task))
+        elif action == "open":
+            await self._open(_task_id(data))
+        elif action == "close":
+            self.detail, self.materials = None, []
+        await self.refresh_roster()
+        return None
+
+    def _answer(self, action: str, data: dict[str, Any]) -> pb.AnswerOfferRequest:
+        """Accept, wait (minutes) or reject the offer the teller holds now."""
+        task = self._held(data)
+        estimate = 0
+        if action == "wait":
+            raw = str(data.get("minutes", "")).strip()
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_WAIT_MINUTES:
+                raise InvalidArgument("minutes", f"a wait of 1 to {MAX_WAIT_MINUTES} minutes")
+            estimate = int(raw) * 60
+        return pb.AnswerOfferRequest(
+            task_id=task.task_id,
+            offer_id=task.offer_id,
+            answer=ANSWERS[action],
+            estimate_seconds=estimate,
+            reason=_reason(data, required=False),
+        )
+
+    def _held(self, data: dict[str, Any]) -> pb.Task:
+        task = self.tasks.get(_task_id(data))
+        if task is None:
+            raise FailedPrecondition("task_id: no such task is offered to you", field="task_id")
+        return task
+
+    def _keep(self, task: pb.Task) -> None:
+        if self._mine(task):
+            self.tasks[task.task_id] = task
+        else:
+            self.tasks.pop(task.task_id, None)
+        if self.detail is not None and self.detail.task_id == task.task_id:
+            self.detail.state = task.state
+            self.detail.result.CopyFrom(task.result)
+
+    async def _open(self, task_id: str) -> None:
+        """The task with its materials (the server checks that it is the caller's)."""
+        task = await self._client.call(
+            self._client.dispatch.GetTask, pb.GetTaskRequest(task_id=task_id)
+        )
+        shown = []
+        for material in task.materials:
+            found = await self._client.call(
+                self._client.dispatch.GetMaterial,
+                pb.GetMaterialRequest(task_id=task_id, sha256=material.sha256),
+            )
+            shown.append(material_view(found.material, found.data))
+        self.detail, self.materials = task, shown

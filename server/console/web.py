@@ -1,0 +1,172 @@
+"""The console page over aiohttp on loopback: static files and one WebSocket per page.
+
+Each page gets the catalogue and the full state on connect, then every change; its actions
+go to the session. A page that stops reading is dropped (it reconnects and gets the state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from branchline.common.errors import InvalidArgument
+from branchline.server.console.session import ConsoleSession
+
+MAX_MESSAGE = 16 * 1024
+MAX_BACKLOG = 256
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+SESSION_KEY: web.AppKey[ConsoleSession] = web.AppKey("session", ConsoleSession)
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("branchline.server.console").joinpath("static")))
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Another site open in the same browser must not drive the console."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (tests, tools)
+    return urlsplit(origin).netloc == request.host
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _loopback_host(request: web.Request) -> bool:
+    """The Host header names this machine. A page elsewhere that rebinds its DNS name to
+    127.0.0.1 (and so passes the same-origin check) still sends its own name here."""
+    host = urlsplit(f"//{request.host}").hostname or ""
+    return host in LOOPBACK_HOSTS
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not _loopback_host(request):
+        raise web.HTTPMisdirectedRequest(text="the console answers to a loopback address only")
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+def parse_action(text: str) -> tuple[str, dict[str, Any]]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise InvalidArgument("frame", "is not JSON", reason="invalid_frame") from None
+    if not isinstance(message, dict) or message.get("type") != "action":
+        raise InvalidArgument("type", 'must be "action"', reason="invalid_frame")
+    action = message.get("action")
+    if not isinstance(action, str) or not action:
+        raise InvalidArgument("action", "must name an action", reason="invalid_frame")
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidArgument("data", "must be an object", reason="invalid_frame")
+    return action, data
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(static_dir() / "index.html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="the console page is served to its own origin only")
+    session = request.app[SESSION_KEY]
+    ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
+    await ws.prepare(request)
+    outbox: asyncio.Queue[str] = asyncio.Queue()
+
+    def send(text: str) -> None:
+        if outbox.qsize() >= MAX_BACKLOG:
+            raise RuntimeError("page is not reading its frames")
+        outbox.put_nowait(text)
+
+    async def write() -> None:
+        while True:
+            await ws.send_str(await outbox.get())
+
+    disconnect = session.connect(send)
+    writer = asyncio.ensure_future(write())
+    try:
+        async for message in ws:
+            if message.type is not WSMsgType.TEXT:
+                continue
+            try:
+                action, data = parse_action(message.data)
+            except InvalidArgument as exc:
+                refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
+                send(
+                    session.encode(
+                        {"type": "refused", "action": "", **refusal, "message": exc.message}
+                    )
+                )
+                continue
+            await session.handle(action, data)
+    finally:
+        disconnect()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+    return ws
+
+
+def make_app(session: ConsoleSession) -> web.Application:
+    app = web.Application(middlewares=[loopback_only])
+    app[SESSION_KEY] = session
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ws", websocket)
+    app.router.add_static("/static/", static_dir(), append_version=False)
+
+    async def headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+
+    app.on_response_prepare.append(headers)
+    return app
+
+
+class ConsoleServer:
+    """The running page server and the session behind it."""
+
+    def __init__(self, session: ConsoleSession) -> None:
+        self.session = session
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        settings = self.session.settings
+        self._runner = web.AppRunner(make_app(self.session), access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.host, settings.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or ()
+        port = sockets[0].getsockname()[1] if sockets else settings.port
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        self.url = f"http://{host}:{port}/"
+        await self.session.start()
+        return self.url
+
+    async def stop(self) -> None:
+        await self.session.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()

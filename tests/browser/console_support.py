@@ -1,0 +1,103 @@
+"""The staff console in Chromium against real processes: ``branchline-console`` started with a
+clerk's certificate on a free loopback port of the kiosk tests' branch (server, simulator,
+agent), its page opened in its own browser context beside the kiosk page. docs/console.md is
+the contract every selector here relies on. Screenshots go to ``var/screenshots/console/``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from playwright.sync_api import Browser, Locator, Page
+
+from tests.browser.kiosk_support import ROOT, free_port, page_served
+from tests.integration.stack import Proc, Stack, wait_for
+
+SCREENSHOTS = ROOT / "var" / "screenshots" / "console"
+# A staff workstation's screen.
+VIEWPORT = {"width": 1600, "height": 1000}
+
+
+@contextmanager
+def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> Iterator[str]:
+    """``branchline-console --as WHO`` for the stack's server (on ``port``, or a free one);
+    its page's address."""
+    port = port or free_port()
+    name = "console-" + who.replace(":", "-")
+    proc: Proc = stack._spawn(  # noqa: SLF001 - the stack's own process launcher
+        name,
+        ["branchline.server.console.main", "--target", f"127.0.0.1:{stack.server_port}",
+         "--tls-dir", str(stack.pki), "--as", who, "--listen", f"127.0.0.1:{port}",
+         "--lang", lang],
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(lambda: page_served(url), 30, f"the console of {who}")
+        yield url
+    finally:
+        proc.stop()
+
+
+class Console:
+    """A staff member's console page: what it received, and the buttons they press."""
+
+    def __init__(self, browser: Browser, url: str, test_name: str) -> None:
+        self.context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+        self.page: Page = self.context.new_page()
+        self.frames: list[dict[str, Any]] = []
+        self.page.on("websocket", lambda ws: ws.on("framereceived", self._on_frame))
+        self.test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.page.goto(url)
+        self.page.locator('[data-role="connection"][data-state="connected"]').wait_for(
+            state="attached", timeout=10_000
+        )
+
+    def _on_frame(self, payload: str | bytes) -> None:
+        self.frames.append(json.loads(payload))
+
+    def close(self) -> None:
+        self.context.close()
+
+    def state(self) -> dict[str, Any]:
+        self.page.wait_for_timeout(1)
+        states = [f for f in self.frames if f.get("type") == "state"]
+        assert states, "the console page received no state"
+        return states[-1]
+
+    def refusals(self) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f.get("type") == "refused"]
+
+    def row(self, txn_id: str, state: str = "", timeout: float = 30) -> Locator:
+        """The carrier's row on the back-office screen (in ``state``), once it shows."""
+        selector = f'[data-screen="backoffice"] tr[data-txn="{txn_id}"]'
+        if state:
+            selector += f'[data-state="{state}"]'
+        row = self.page.locator(selector).first
+        row.wait_for(state="visible", timeout=timeout * 1000)
+        return row
+
+    def shot(self, label: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.test_name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def error(self) -> Locator:
+        return self.page.locator('[data-role="error"]')
+
+
+def newest_carrier(console: Console, state: str, timeout: float = 30) -> dict[str, Any]:
+    """The newest carrier the console's state lists in ``state``."""
+
+    def found() -> dict[str, Any] | None:
+        rows = [
+            c for c in console.state().get("backoffice", {}).get("carriers", [])
+            if c["state"] == state
+        ]  # fmt: skip
+        return rows[-1] if rows else None
+
+    return cast(dict[str, Any], wait_for(found, timeout, f"a carrier {state} on the console", 0.2))

@@ -1,0 +1,286 @@
+"""Issue 13 acceptance, the other roles on the console in Chromium against real processes:
+an operator's fleet board shows a printer unplugged in the simulator as offline within 5 s and
+back online after replug; a teller accepts a cross-branch task, views its materials (image
+inline, ID number partly masked) and returns a result while the origin sees "accepted" and the
+result; a lobby manager designates a teller when none is idle; a teller's console refuses to
+show another branch's work, and the server refuses the call too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import grpc
+import pytest
+from playwright.sync_api import Browser
+
+from branchline.server import pki
+from branchline.v1 import common_pb2, sim_control_pb2
+from branchline.v1 import dispatch_pb2 as pb
+from branchline.v1 import dispatch_pb2_grpc as pb_grpc
+from tests.browser.console_support import Console, console_process
+from tests.browser.kiosk_support import KioskBranch, free_port
+from tests.integration.stack import Stack, wait_for
+from tests.integration.test_dispatch import channel, origin, register_terminal, staff
+
+KIOSK = {"language": "en", "inactivity_timeout": 60}
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+ID_NUMBER = "11010519491231002X"
+
+
+@pytest.fixture(scope="module")
+def staffed(branch: KioskBranch) -> KioskBranch:
+    """Branch A's mobile counter MC-1 sends to branch B: teller T1, lobby manager L1."""
+    stack = branch.stack
+    pki.issue_terminal_cert(stack.pki, "MC-1")
+    pki.issue_user_cert(stack.pki, "teller", "T1")
+    pki.issue_user_cert(stack.pki, "lobby", "L1")
+    admin = pb_grpc.DispatchAdminStub(channel(stack, "operator:ops"))
+    admin.AddBranch(pb.AddBranchRequest(branch_id="A", name="North"), timeout=10)
+    admin.AddBranch(pb.AddBranchRequest(branch_id="B", name="South"), timeout=10)
+    teller = pb.AddTellerRequest(teller_id="T1", name="Teller One", branch="B", skills=["loan"])
+    admin.AddTeller(teller, timeout=10)
+    lobby = pb.AddLobbyManagerRequest(manager_id="L1", name="Lobby B", branch="B")
+    admin.AddLobbyManager(lobby, timeout=10)
+    register_terminal(stack, "MC-1", "A", common_pb2.TERMINAL_KIND_MOBILE_COUNTER)
+    return branch
+
+
+def send_task(stack: Stack, request_id: str) -> pb.Task:
+    counter = origin(stack)
+    task = counter.SendTask(
+        pb.SendTaskRequest(
+            request_id=request_id,
+            target_branch="B",
+            business_type="loan",
+            title=f"Loan application {request_id}",
+            fields={"amount": "5000", "id_number": ID_NUMBER},
+            customer_ref="C-778",
+        ),
+        timeout=10,
+    )
+    material = pb.UploadMaterialRequest(
+        task_id=task.task_id, name="id-front.png", content_type="image/png", data=PNG
+    )
+    counter.UploadMaterial(material, timeout=10)
+    return task
+
+
+def origin_state(stack: Stack, task_id: str) -> pb.Task:
+    return origin(stack).GetTask(pb.GetTaskRequest(task_id=task_id), timeout=10)
+
+
+OpenConsole = Callable[[str], Console]
+
+
+@pytest.fixture
+def console_of(
+    browser: Browser, staffed: KioskBranch, request: pytest.FixtureRequest
+) -> Iterator[OpenConsole]:
+    """Start a console process as WHO and open its page; both closed after the test."""
+    with ExitStack() as stack:
+
+        def open_console(who: str) -> Console:
+            url = stack.enter_context(console_process(staffed.stack, who))
+            console = Console(browser, url, f"{request.node.name}-{who.replace(':', '-')}")
+            stack.callback(console.close)
+            return console
+
+        yield open_console
+
+
+def test_fleet_board_shows_a_printer_unplugged_within_5_s(
+    console_of: OpenConsole, staffed: KioskBranch
+) -> None:
+    stack = staffed.stack
+    ops: Console = console_of("operator:ops")
+    terminal = ops.page.locator(f'tr[data-terminal="{stack.terminal_id}"]')
+    terminal.wait_for(timeout=30_000)
+    printer = terminal.locator('[data-device="printer"]')
+    assert printer.get_attribute("data-status") == "online"
+    ops.shot("fleet")
+    request = sim_control_pb2.SimDeviceRequest(device="printer")
+    unplugged = time.monotonic()
+    stack.sim().Unplug(request, timeout=5)
+    try:
+        # The agent reports an unplugged printer as no_device: not online, shown as such.
+        gone = terminal.locator('[data-device="printer"]:not([data-status="online"])')
+        gone.wait_for(timeout=5_000)
+        assert time.monotonic() - unplugged < 5
+        assert gone.get_attribute("data-status") in ("no_device", "offline")
+        assert "online" not in gone.inner_text()
+        assert terminal.get_attribute("data-attention") == "true"
+        ops.shot("printer-offline")
+        # Attention first on the board; the filter keeps only those.
+        rows = ops.page.locator('[data-screen="fleet"] tbody tr')
+        flags = [rows.nth(i).get_attribute("data-attention") for i in range(rows.count())]
+        assert flags == sorted(flags, key=lambda f: f != "true"), flags
+        ops.page.locator("#fleet-status").select_option("attention")
+        ops.page.locator('[data-action="fleet.filter"]').click()
+        wait_for(lambda: ops.state()["fleet"]["filter"]["status"] == "attention", 10, "the filter")
+        shown = [rows.nth(i).get_attribute("data-terminal") for i in range(rows.count())]
+        assert stack.terminal_id in shown
+        assert all(
+            rows.nth(i).get_attribute("data-attention") == "true" for i in range(rows.count())
+        )
+        terminal.locator('[data-action="fleet.select"]').click()
+        detail = ops.page.locator('[data-role="terminal-detail"]')
+        detail.wait_for()
+        assert "printer" in detail.inner_text()
+        ops.shot("terminal-detail")
+    finally:
+        stack.sim().Replug(request, timeout=5)
+    ops.page.locator("#fleet-status").select_option("")
+    ops.page.locator('[data-action="fleet.filter"]').click()
+    terminal.locator('[data-device="printer"][data-status="online"]').wait_for(timeout=15_000)
+    ops.shot("printer-back")
+
+
+def test_teller_accepts_views_materials_returns_result(
+    console_of: OpenConsole, staffed: KioskBranch
+) -> None:
+    stack = staffed.stack
+    teller: Console = console_of("teller:T1")
+    teller.page.locator('[data-screen="tasks"]').wait_for(timeout=30_000)
+    teller.page.locator('[data-role="duty"] [data-action="tasks.duty"]').click()
+    teller.page.locator('[data-role="duty"][data-on-duty="true"]').wait_for()
+    task = send_task(stack, "console-1")
+    row = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="offered"]')
+    row.wait_for(timeout=15_000)
+    countdown = row.locator('[data-role="countdown"]')
+    assert countdown.is_visible()
+    teller.shot("offer")
+    row.locator('[data-action="tasks.accept"]').click()
+    accepted = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="accepted"]')
+    accepted.wait_for(timeout=10_000)
+    wait_for(
+        lambda: origin_state(stack, task.task_id).state == pb.TASK_STATE_ACCEPTED,
+        10,
+        "the origin to see accepted",
+    )
+    accepted.locator('[data-action="tasks.open"]').click()
+    detail = teller.page.locator(f'[data-role="task-detail"][data-task="{task.task_id}"]')
+    detail.wait_for(timeout=10_000)
+    image = detail.locator('img[alt="id-front.png"]')
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1
+    assert detail.locator('dd[data-field="id_number"]').inner_text() == "1101************2X"
+    assert ID_NUMBER not in json.dumps(teller.frames)
+    teller.shot("materials")
+    detail.locator('input[name="reason"]').fill("approved, documents complete")
+    detail.locator('[data-action="tasks.complete"]').first.click()
+    teller.page.locator(f'tr[data-task="{task.task_id}"]').wait_for(state="detached")
+    done = wait_for(
+        lambda: (t := origin_state(stack, task.task_id)).state == pb.TASK_STATE_DONE and t,
+        10,
+        "the origin to see the result",
+    )
+    assert done.result.outcome == pb.RESULT_OUTCOME_SUCCESS
+    assert done.result.reason == "approved, documents complete"
+    teller.shot("result")
+    # The teller's video-call screen: nobody calling this branch's tellers yet.
+    teller.page.locator('[data-view-button="calls"]').click()
+    teller.page.locator('[data-screen="calls"]').wait_for()
+    teller.shot("calls")
+
+
+def test_lobby_designates_when_no_teller_is_idle_and_branches_stay_apart(
+    console_of: OpenConsole, staffed: KioskBranch
+) -> None:
+    stack = staffed.stack
+    lobby: Console = console_of("lobby:L1")
+    teller: Console = console_of("teller:T1")
+    lobby.page.locator('[data-screen="lobby"]').wait_for(timeout=30_000)
+    if lobby.page.locator('[data-role="duty"][data-on-duty="false"]').count():
+        lobby.page.locator('[data-role="duty"] [data-action="lobby.duty"]').click()
+    lobby.page.locator('[data-role="duty"][data-on-duty="true"]').wait_for()
+    # T1 takes one task and is busy: the next waits at the lobby for a designation.
+    teller.page.locator('[data-screen="tasks"]').wait_for(timeout=30_000)
+    if teller.page.locator('[data-role="duty"][data-on-duty="false"]').count():
+        teller.page.locator('[data-role="duty"] [data-action="tasks.duty"]').click()
+    first = send_task(stack, "lobby-1")
+    offered = teller.page.locator(f'tr[data-task="{first.task_id}"][data-state="offered"]')
+    offered.wait_for(timeout=15_000)
+    offered.locator('[data-action="tasks.accept"]').click()
+    lobby.page.locator('tr[data-teller="T1"][data-presence="busy"]').wait_for(timeout=10_000)
+    second = send_task(stack, "lobby-2")
+    waiting = lobby.page.locator(f'tr[data-task="{second.task_id}"][data-state="at_lobby"]')
+    waiting.wait_for(timeout=15_000)
+    lobby.shot("waiting")
+    waiting.locator('input[name="teller_id"]').fill("T1")
+    waiting.locator('[data-action="lobby.designate"]').click()
+    lobby.page.locator(f'tr[data-task="{second.task_id}"][data-state="offered"]').wait_for()
+    teller.page.locator(f'tr[data-task="{second.task_id}"][data-state="offered"]').wait_for()
+    lobby.shot("designated")
+
+    # Another branch's work: T1 (branch B) asks its console for branch A's task list and a
+    # task it does not hold; the console refuses, naming the rule or the server's answer.
+    other = send_task_to_a(stack)
+    refused = teller.page.evaluate(
+        """async (taskId) => {
+            const ws = new WebSocket(`ws://${location.host}/ws`);
+            const frames = [];
+            await new Promise((ok) => ws.addEventListener("open", ok));
+            ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data)));
+            ws.send(JSON.stringify({type: "action", action: "tasks.open", data: {task_id: taskId}}));
+            ws.send(JSON.stringify({type: "action", action: "backoffice.search", data: {}}));
+            for (let i = 0; i < 50 && frames.filter((f) => f.type === "refused").length < 2; i++)
+                await new Promise((ok) => setTimeout(ok, 100));
+            ws.close();
+            return frames.filter((f) => f.type === "refused");
+        }""",
+        other.task_id,
+    )
+    assert [r["action"] for r in refused] == ["tasks.open", "backoffice.search"], refused
+    assert refused[0]["status"] in ("PERMISSION_DENIED", "NOT_FOUND"), refused
+    assert (refused[1]["status"], refused[1]["reason"]) == ("PERMISSION_DENIED", "role_view")
+    assert other.task_id not in json.dumps(teller.state().get("tasks"))
+    with pytest.raises(grpc.RpcError) as caught:
+        staff(stack, "teller:T1").GetTask(pb.GetTaskRequest(task_id=other.task_id), timeout=10)
+    assert caught.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND)
+    teller.shot("refused")
+
+
+def send_task_to_a(stack: Stack) -> pb.Task:
+    """A task for branch A (MC-1's own branch), which T1 of branch B has nothing to do with."""
+    return origin(stack).SendTask(
+        pb.SendTaskRequest(
+            request_id="for-a", target_branch="A", business_type="loan", title="Branch A work"
+        ),
+        timeout=10,
+    )
+
+
+def test_page_comes_back_by_itself_after_the_console_restarts(
+    browser: Browser, staffed: KioskBranch
+) -> None:
+    """The console process stops and starts again on the same address: the open page says it
+    is reconnecting, then shows the state again without a reload."""
+    port = free_port()
+    with console_process(staffed.stack, "operator:ops", port=port) as url:
+        ops = Console(browser, url, "page-reconnects")
+    try:
+        # The process is gone: the page says so (in words, not only colour).
+        ops.page.locator('[data-role="connection"][data-state="connecting"]').wait_for(
+            state="attached", timeout=10_000
+        )
+        assert ops.page.locator('[data-role="connection"]').inner_text() != ""
+        ops.shot("reconnecting")
+        navigations: list[str] = []
+        ops.page.on("framenavigated", lambda frame: navigations.append(frame.url))
+        with console_process(staffed.stack, "operator:ops", port=port):
+            ops.page.locator('[data-role="connection"][data-state="connected"]').wait_for(
+                state="attached", timeout=15_000
+            )
+            ops.page.locator(f'tr[data-terminal="{staffed.stack.terminal_id}"]').wait_for(
+                timeout=15_000
+            )
+            assert navigations == []  # no reload: the page reconnected by itself
+            ops.shot("reconnected")
+    finally:
+        ops.close()
