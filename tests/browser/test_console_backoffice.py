@@ -17,8 +17,9 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Browser
 
+from tests.browser.back_office import station_status
 from tests.browser.console_support import Console, console_process, newest_carrier
-from tests.browser.kiosk_support import Kiosk, KioskBranch, station_status
+from tests.browser.kiosk_support import Kiosk, KioskBranch
 from tests.browser.test_kiosk_tube import (
     amount_in,
     fill_deposit,
@@ -77,6 +78,7 @@ def count_notes(clerk: Console, txn_id: str, notes: dict[str, str], total: str) 
     form.locator('[data-action="backoffice.count"]').click()
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 def test_cash_deposit_counted_by_denomination_to_posting(kiosk: Kiosk, clerk: Console) -> None:
     stack = kiosk.stack
     before = balances(stack)

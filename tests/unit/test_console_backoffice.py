@@ -40,6 +40,7 @@ async def clerk(stack: Stack) -> AsyncIterator[ConsoleSession]:
     await session.stop()
 
 
+# long: one end-to-end scenario, step by step, over one stack of processes
 async def test_deposit_from_arrival_to_posting_and_history(
     stack: Stack, clerk: ConsoleSession
 ) -> None:
