@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from branchline.agent.kiosk.settings import KioskSettings, read_kiosk
+from branchline.agent.metrics import MetricsSettings, read_metrics
 from branchline.common.config_reader import ConfigError, SectionReader
 from branchline.drivers.registry import DriverNotFound, load_driver_class
 
-DEVICE_NAMES = ("card_reader", "pin_pad", "id_reader", "printer", "tube_station", "cheque_printer")
+DEVICE_NAMES = (
+    "card_reader",
+    "pin_pad",
+    "id_reader",
+    "printer",
+    "tube_station",
+    "face_camera",
+    "cheque_printer",
+)
 TERMINAL_KINDS = ("self_service", "mobile_counter", "back_office")
 
 
@@ -82,6 +91,7 @@ class AgentConfig:
     devices: tuple[DeviceConfig, ...]
     transactions: TransactionSettings = TransactionSettings()
     kiosk: KioskSettings = KioskSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def _read_terminal(reader: SectionReader) -> TerminalConfig:
@@ -183,7 +193,7 @@ def load_config(path: Path) -> AgentConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "-", None, f"not valid TOML: {exc}") from None
     for key in data:
-        if key not in ("terminal", "device", "transactions", "kiosk"):
+        if key not in ("terminal", "device", "transactions", "kiosk", "metrics"):
             raise ConfigError(path, key, None, "unknown section")
     if "terminal" not in data or not isinstance(data["terminal"], dict):
         raise ConfigError(path, "terminal", None, "required section is missing")
@@ -205,6 +215,16 @@ def load_config(path: Path) -> AgentConfig:
         if not isinstance(data["kiosk"], dict):
             raise ConfigError(path, "kiosk", None, "must be a table")
         kiosk = read_kiosk(SectionReader(path, "kiosk", data["kiosk"]))
+    metrics = MetricsSettings()
+    if "metrics" in data:
+        if not isinstance(data["metrics"], dict):
+            raise ConfigError(path, "metrics", None, "must be a table")
+        metrics = read_metrics(SectionReader(path, "metrics", data["metrics"]))
     return AgentConfig(
-        file=path, terminal=terminal, devices=devices, transactions=transactions, kiosk=kiosk
+        file=path,
+        terminal=terminal,
+        devices=devices,
+        transactions=transactions,
+        kiosk=kiosk,
+        metrics=metrics,
     )

@@ -16,12 +16,15 @@ from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
 from branchline.agent.journal.store import Store
 from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
+from branchline.agent.metrics import agent_registry
 from branchline.agent.rates import RateBook
+from branchline.agent.recordings.terminal import TerminalRecordings
 from branchline.agent.sd_notify import Notifier
 from branchline.agent.service_state import ServiceStateMachine
 from branchline.agent.tube.engine import TubeEngine
 from branchline.agent.uplink import Uplink
 from branchline.common.logs import log_event
+from branchline.common.metrics_http import MetricsEndpoint, bind_socket, serve_metrics
 from branchline.drivers.base import DriverContext
 
 log = logging.getLogger("branchline.agent")
@@ -54,6 +57,7 @@ class Agent:
         self.tube = TubeEngine(self, config.transactions)
         self._stop = asyncio.Event()
         self._store: Store | None = None
+        self._recordings: TerminalRecordings | None = None
 
     @property
     def store(self) -> Store:
@@ -62,6 +66,11 @@ class Agent:
             terminal = self.config.terminal
             self._store = Store(terminal.state_dir, terminal.terminal_id)
         return self._store
+
+    @property
+    def recordings(self) -> TerminalRecordings | None:
+        """Recordings from the pages, kept until uploaded (None until the agent runs)."""
+        return self._recordings
 
     def device_snapshots(self) -> list[DeviceSnapshot]:
         return [owner.snapshot for owner in self.owners.values()]
@@ -126,7 +135,10 @@ class Agent:
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
+        self._recordings = TerminalRecordings(terminal, self.store.ejournal)
+        self._recordings.start()
         kiosk = await start_kiosk(self)
+        metrics = await self._start_metrics()
         self.notifier.ready(f"{self.service.state.value}")
         log_event(
             log,
@@ -144,6 +156,8 @@ class Agent:
         self.service.shutting_down()
         if kiosk is not None:
             await kiosk.stop()
+        if metrics is not None:
+            await metrics.stop()
         # Transactions stop where they are: the journal holds their state, and the next
         # start recovers them (the same path as after a crash).
         tube_task.cancel()
@@ -156,12 +170,31 @@ class Agent:
             task.cancel()
         await asyncio.gather(uplink_task, tube_task, *tasks, return_exceptions=True)
         await local_api.stop(1.0)
+        await self._recordings.stop()
         if self._store is not None:
             self._store.close()
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         log_event(log, "agent_stopped", terminal_id=terminal.terminal_id)
         return 0
+
+    async def _start_metrics(self) -> MetricsEndpoint | None:
+        """The loopback Prometheus endpoint of ``[metrics]``, if configured."""
+        settings = self.config.metrics
+        if settings.listen is None:
+            return None
+        host, port = settings.host_port
+        try:
+            sock = bind_socket(host, port)
+        except OSError as exc:
+            # Metrics are for operations: a busy port must not keep customers away.
+            log_event(
+                log, "metrics_unavailable", logging.ERROR, listen=settings.listen, why=str(exc)
+            )
+            return None
+        endpoint = await serve_metrics(agent_registry(self), sock)
+        log_event(log, "metrics_listening", url=endpoint.url)
+        return endpoint
 
     async def _main_loop(self) -> None:
         """Wait for a stop request, pinging the systemd watchdog from this very loop."""

@@ -80,6 +80,10 @@ command_timeout = 60
 driver = "ga467_id_reader"
 port = "{sim / "dev" / "id_reader"}"
 
+[device.face_camera]
+driver = "face_module"
+port = "{sim / "dev" / "face_camera"}"
+
 [device.printer]
 driver = "escpos_printer"
 port = "{sim / "dev" / "printer"}"
@@ -119,6 +123,14 @@ def _console(server: str, pki: Path, listen: str, var: Path) -> subprocess.Popen
             break
         time.sleep(0.1)
     return proc
+
+
+def _metrics_url(var: Path) -> str:
+    """The address the server printed for its metrics endpoint (the port may be chosen)."""
+    for line in (var / "demo" / "server.log").read_text(errors="replace").splitlines():
+        if line.startswith("branchline-server metrics on "):
+            return line.rsplit(" ", 1)[1]
+    return "(not listening yet; see the server's log)"
 
 
 def _cli(module: str, *args: str, stdin: str | None = None) -> str:
@@ -282,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         "--console", default="127.0.0.1:8790", help="the clerk's staff console (loopback)"
     )
     parser.add_argument(
+        "--metrics-listen",
+        default="127.0.0.1:9460",
+        help="the server's Prometheus endpoint (default %(default)s; port 0: any free port)",
+    )
+    parser.add_argument(
         "--exit-when-ready", action="store_true", help="stop everything once registered (tests)"
     )
     args = parser.parse_args(argv)
@@ -328,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                 bank.hsm_url,
                 "--pan-token-key",
                 str(bank.pan_key),
+                "--metrics-listen",
+                args.metrics_listen,
             ],
             var,
         ),
@@ -362,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             loaded = _load_pin_pad(var / "agent", bank.pin_pad_key())
             procs["console"] = _console(args.listen, pki, args.console, var)
             bin_dir = Path(sys.executable).parent
+            print(f"metrics        {_metrics_url(var)}  (Prometheus text format)", flush=True)
             teller = f"{bin_dir}/branchline-teller --target {args.listen} --tls-dir {pki} --as teller:{CLERK}"
             print(
                 f"""

@@ -38,6 +38,9 @@ class PtyLine:
         self._rx_done_at = 0.0
         self._tx_free_at = 0.0
         self._scheduled: list[asyncio.TimerHandle] = []
+        # Bytes the kernel's pty buffer had no room for yet (a face camera's JPEG is larger
+        # than that buffer): sent as the driver reads, like a device waiting on flow control.
+        self._pending = bytearray()
 
     @property
     def plugged(self) -> bool:
@@ -69,6 +72,9 @@ class PtyLine:
             handle.cancel()
         self._scheduled.clear()
         self._rx_done_at = self._tx_free_at = 0.0
+        if self._pending:
+            asyncio.get_running_loop().remove_writer(self._master)
+            self._pending.clear()
         with contextlib.suppress(FileNotFoundError):
             self.link_path.unlink()
         for fd in (self._master, self._slave):
@@ -121,11 +127,29 @@ class PtyLine:
     def _write_now(self, data: bytes) -> None:
         if self._master is None:
             return
-        view = memoryview(data)
-        while view:
+        if self._pending:  # keep the order: behind what is already waiting
+            self._pending += data
+            return
+        self._pending += data
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the pty takes now; wait for room (add_writer) for the rest."""
+        master = self._master
+        if master is None:
+            return
+        loop = asyncio.get_running_loop()
+        while self._pending:
             try:
-                n = os.write(self._master, view)
+                n = os.write(master, self._pending)
             except BlockingIOError:
-                log.warning("line %s full: dropped %d bytes", self.link_path, len(view))
+                loop.add_writer(master, self._flush)
                 return
-            view = view[n:]
+            except OSError as exc:
+                log.warning(
+                    "line %s: dropped %d bytes: %s", self.link_path, len(self._pending), exc
+                )
+                self._pending.clear()
+                break
+            del self._pending[:n]
+        loop.remove_writer(master)

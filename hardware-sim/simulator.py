@@ -37,6 +37,7 @@ SIM_DEVICES = {
     "card_reader": "branchline.sim.devices.card_reader:SimulatedCardReader",
     "id_reader": "branchline.sim.devices.id_reader:SimulatedIdReader",
     "pin_pad": "branchline.sim.devices.pin_pad:SimulatedPinPad",
+    "face_camera": "branchline.sim.devices.face_camera:SimulatedFaceCamera",
     "cheque_printer": "branchline.sim.devices.cheque_printer:SimulatedChequePrinter",
 }
 

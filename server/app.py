@@ -68,6 +68,11 @@ class ServerSettings:
     teller_zpk: str = "TELLER-ZPK"
     # Tube transactions: an unfinished one unchanged this long gets a "stale" incident.
     tube_stale_minutes: float = 30.0
+    # Prometheus endpoint HOST:PORT (None: no metrics endpoint).
+    metrics_listen: str | None = None
+    # Recordings: the content-addressed store's folder and how long recordings are kept.
+    recordings_dir: Path = Path("var/server/recordings")
+    recording_retention_days: float = 90.0
 
 
 def is_loopback_listen(listen: str) -> bool:

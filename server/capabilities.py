@@ -1,6 +1,7 @@
 """Every server capability, in start-up order (shutdown undoes them in reverse).
 
-A capability may ``hub.require`` only what an earlier one provides: ``pin`` provides the
+A capability may ``hub.require`` only what an earlier one provides: ``metrics`` provides
+the instruments (None without ``--metrics-listen``); ``pin`` provides the
 HSM, the PIN verifier and translator; ``ledger`` the embedded ledger; ``dispatch`` the
 queue calls are routed through. A new capability is its own package with a
 ``capability.py`` and one line here.
@@ -12,11 +13,14 @@ from branchline.server.capability import Capability
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
+from branchline.server.metrics.capability import METRICS
 from branchline.server.pin.capability import PIN
 from branchline.server.rates.capability import RATES
+from branchline.server.recordings.capability import RECORDINGS
 from branchline.server.tube.capability import TUBE
 
 CAPABILITIES: list[Capability] = [
+    METRICS,
     PIN,
     FLEET,
     RATES,
@@ -24,4 +28,5 @@ CAPABILITIES: list[Capability] = [
     TUBE,
     DISPATCH_TASKS,
     CALLS,
+    RECORDINGS,
 ]

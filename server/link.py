@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -49,6 +50,8 @@ PUSH_QUEUE_LIMIT = 1000
 MessageHandler = Callable[[str, pb.TerminalMessage], Awaitable[pb.ServerMessage | None]]
 # Called once a terminal's registration is acknowledged: (terminal id, branch).
 ConnectHook = Callable[[str, str], Awaitable[None]]
+# Told of every message handled: (body, seconds it took, the refusal's code or None).
+MessageObserver = Callable[[str, float, str | None], None]
 
 
 class PushRefused(Exception):
@@ -146,6 +149,7 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._pushes: dict[str, asyncio.Queue[pb.ServerMessage]] = {}
         self._handlers: dict[str, MessageHandler] = {}
         self._connect_hooks: list[ConnectHook] = []
+        self._observers: list[MessageObserver] = []
 
     def add_handler(self, body: str, handler: MessageHandler) -> None:
         """Let another component answer one TerminalMessage body (the oneof field's name)."""
@@ -156,6 +160,10 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     def on_connect(self, hook: ConnectHook) -> None:
         """Run ``hook`` after each registration, before the stream's other messages."""
         self._connect_hooks.append(hook)
+
+    def observe_messages(self, observer: MessageObserver) -> None:
+        """Tell ``observer`` of each message handled (metrics); it must be quick."""
+        self._observers.append(observer)
 
     def connected_terminals(self) -> list[str]:
         return sorted(self._pushes)
@@ -291,7 +299,15 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         outgoing: asyncio.Queue[pb.ServerMessage],
     ) -> None:
         async for message in request_iterator:
+            started = time.perf_counter()
             reply = await self._handle(terminal_id, message)
+            if self._observers:
+                refused = (
+                    reply.error.code if reply is not None and reply.HasField("error") else None
+                )
+                elapsed = time.perf_counter() - started
+                for observe in self._observers:
+                    observe(message.WhichOneof("body") or "", elapsed, refused)
             if reply is not None:
                 await outgoing.put(reply)
 

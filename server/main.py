@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         rate_poll_seconds=args.rate_poll_seconds,
         teller_zpk=args.teller_zpk,
         tube_stale_minutes=args.tube_stale_minutes,
+        metrics_listen=args.metrics_listen,
+        recordings_dir=args.recordings_dir,
+        recording_retention_days=args.recording_retention_days,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -208,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="minutes an unfinished tube transaction may go unchanged before a 'stale' "
         "incident is opened for the back office (default 30)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (default: off; port 0 "
+        "picks a free port, printed at start)",
+    )
+    parser.add_argument(
+        "--recordings-dir",
+        type=Path,
+        default=Path("var/server/recordings"),
+        help="content-addressed store of transaction recordings (default var/server/recordings)",
+    )
+    parser.add_argument(
+        "--recording-retention-days",
+        type=float,
+        default=90.0,
+        help="days a recording is kept unless on legal hold (default 90)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from branchline.agent.kiosk.session import KioskSession
+from branchline.agent.recordings.terminal import register_terminal_recordings
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 
@@ -135,6 +136,11 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static/", static_dir(), append_version=False)
+    register_terminal_recordings(
+        app,
+        session.agent.recordings,
+        lambda: session.customer.token if session.customer is not None else "",
+    )
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():

@@ -14,6 +14,7 @@ Without an HSM all three are None and ``pin_verify`` is refused as ``hsm_unavail
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from branchline.common.logs import log_event
 from branchline.server.capability import Hub, StartupError
@@ -22,6 +23,7 @@ from branchline.server.hsm import Hsm, HsmError, open_hsm
 from branchline.server.ledger.hsm_check import hsm_pin_check
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
+from branchline.server.metrics.instruments import MeteredHsm
 from branchline.server.pin.link import pin_verify_handler
 
 log = logging.getLogger("branchline.server.pin")
@@ -59,6 +61,9 @@ class PinCapability:
                     hsm.close()
                 raise StartupError(f"--hsm: {exc}") from None
             hub.on_stop(hsm.close)
+            metrics = hub.optional("metrics")
+            if metrics is not None:
+                hsm = cast(Hsm, MeteredHsm(hsm, metrics))
             verifier = PinVerifier(
                 hub.engine,
                 tokenizer,

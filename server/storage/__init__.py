@@ -5,6 +5,7 @@ from branchline.server.ledger import schema as _ledger_schema  # noqa: E402,F401
 from branchline.server.dispatch import schema as _dispatch_schema  # noqa: E402,F401,I001
 from branchline.server.dispatch import call_schema as _call_schema  # noqa: E402,F401,I001
 from branchline.server.tube import schema as _tube_schema  # noqa: E402,F401,I001
+from branchline.server.recordings import schema as _recordings_schema  # noqa: E402,F401,I001
 from branchline.server.storage.engine import open_database, write_transaction
 from branchline.server.storage.schema import devices, fleet_events, metadata, terminals
 

@@ -57,6 +57,10 @@ port = "{dev}"
 baudrate = 115200
 poll_interval = 0.5
 """,
+    "face_camera": """driver = "face_module"
+port = "{dev}"
+poll_interval = 0.5
+""",
     "pin_pad": """driver = "branchline_epp"
 port = "{dev}"
 baudrate = 115200

@@ -30,7 +30,7 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     console = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen, "--kiosk", kiosk]
-        + ["--console", console],
+        + ["--console", console, "--metrics-listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,6 +53,11 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     assert match, output
     assert float(match.group(1)) < 10, output
     assert listen in output and "branchline-diag" in output and "health" in output
+    # The server's metrics address, on its own line, answers a scrape.
+    metrics = [line.split()[1] for line in lines if line.startswith("metrics ")]
+    assert metrics and metrics[0].startswith("http://127.0.0.1:"), output
+    with urllib.request.urlopen(metrics[0], timeout=10) as response:
+        assert "branchline_terminals_connected" in response.read().decode()
 
     # The customer's page: its address on a line of its own that begins with "kiosk".
     kiosk_lines = [line for line in output.splitlines() if line.startswith("kiosk ")]

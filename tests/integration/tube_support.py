@@ -141,6 +141,7 @@ def start_branch(
     delivery_timeout: float = 30,
     take_timeout: float = 8,
     agent_env: dict[str, str] | None = None,
+    server_extra: tuple[str, ...] = (),
     agent_extra: str = "",
     required_devices: tuple[str, ...] | None = None,
 ) -> None:
@@ -152,7 +153,7 @@ def start_branch(
     stack.start_server(
         extra=[
             "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5",
+            "--rate-poll-seconds", "0.5", *server_extra,
         ]
     )  # fmt: skip
     admin = dpb_grpc.DispatchAdminStub(stack.operator_channel())

@@ -100,6 +100,8 @@ class FakeAgent:
         self.rates = RateBook(state_dir, lambda: self.uplink.connected)
         self.calls = FakeCalls()
         self.tube = FakeEngine()
+        # No recording spool: the kiosk app adds no recording routes.
+        self.recordings = None
 
     def add(self, name: str, status: DeviceStatus = DeviceStatus.ONLINE) -> FakeOwner:
         owner = FakeOwner(name, status)

@@ -70,6 +70,7 @@ def settings(tmp_path: Path, **overrides: Any) -> ServerSettings:
         "heartbeat_timeout": 15.0,
         "shutdown_drain": 0.0,
         "replica": "r1",
+        "recordings_dir": tmp_path / "recordings",
     }
     values.update(overrides)
     return ServerSettings(**values)
@@ -197,6 +198,7 @@ def test_the_real_list_starts_and_serves_every_service_it_registers(tmp_path: Pa
             "branchline.v1.Tasks",
             "branchline.v1.DispatchAdmin",
             "branchline.v1.Calls",
+            "branchline.v1.Recordings",
         ):
             assert expected in hub.service_names
         serving = health_pb2.HealthCheckResponse.SERVING

@@ -164,3 +164,25 @@ def test_set_baud_is_checked() -> None:
         line.set_baud(-1)
     line.set_baud(9600)
     assert line.baud == 9600
+
+
+def test_a_reply_larger_than_the_pty_buffer_arrives_whole(tmp_path: Path) -> None:
+    """The line waits for room instead of dropping what the kernel's buffer cannot take."""
+
+    async def scenario() -> bytes:
+        line = PtyLine(tmp_path / "dev" / "big", lambda data: None)
+        line.plug()
+        port = serial.Serial(str(line.link_path), timeout=0.05)
+        payload = bytes(range(256)) * 1024  # 256 KiB, far past a pty's buffer
+        line.write(payload)
+        got = bytearray()
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(got) < len(payload) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.001)
+            got += port.read(65536)
+        port.close()
+        line.unplug()
+        assert bytes(got) == payload
+        return bytes(got)
+
+    asyncio.run(scenario())

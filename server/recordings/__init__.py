@@ -1,0 +1,2 @@
+"""Recordings: resumable content-hashed uploads, a content-addressed store, retention and
+audited viewing (issue 14)."""
