@@ -40,6 +40,7 @@ DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
 
 
+# long: one TOML template with a table per simulated device, read best as a whole
 def agent_config(var: Path, listen: str, kiosk: str = "127.0.0.1:8780") -> str:
     pki = var / "pki"
     sim = var / "sim"
