@@ -25,8 +25,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m branchline.common.typecheck
 
+# --dist loadfile: a module's tests share one stack of processes (module-scoped fixtures), so
+# each module runs on one worker and its stack starts once.
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -n 2 --timeout=300
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --timeout=300
 
 bench: $(STAMP)
 	$(PY) -m bench.run

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from branchline.common.errors import InvalidArgument, NotFound, check_text
+from branchline.common.grpc_errors import refusals
 from branchline.sim.devices.base import SimError
 from branchline.v1 import sim_control_pb2 as pb
 from branchline.v1 import sim_control_pb2_grpc as pb_grpc
@@ -14,6 +16,11 @@ if TYPE_CHECKING:
     from branchline.sim.simulator import Simulator
 
 MAX_GARBAGE = 64 * 1024
+MAX_NAME = 64
+
+
+def _invalid(exc: SimError, default_field: str) -> InvalidArgument:
+    return InvalidArgument(exc.field or default_field, str(exc), reason="sim_refused")
 
 
 class SimControlServicer(pb_grpc.SimControlServicer):
@@ -32,10 +39,12 @@ class SimControlServicer(pb_grpc.SimControlServicer):
         )
 
     async def _slot(self, name: str, context: grpc.aio.ServicerContext) -> str:
+        check_text("device", name, max_len=MAX_NAME)
         if name not in self._sim.slots:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
+            raise NotFound(
                 f"device: no simulated device {name!r}; have {', '.join(sorted(self._sim.slots))}",
+                field="device",
+                reason="unknown_device",
             )
         return name
 
@@ -46,6 +55,7 @@ class SimControlServicer(pb_grpc.SimControlServicer):
             devices=[self._describe(n) for n in sorted(self._sim.slots)]
         )
 
+    @refusals
     async def Unplug(
         self, request: pb.SimDeviceRequest, context: grpc.aio.ServicerContext
     ) -> pb.SimDevice:
@@ -53,6 +63,7 @@ class SimControlServicer(pb_grpc.SimControlServicer):
         self._sim.unplug(name)
         return self._describe(name)
 
+    @refusals
     async def Replug(
         self, request: pb.SimDeviceRequest, context: grpc.aio.ServicerContext
     ) -> pb.SimDevice:
@@ -60,29 +71,31 @@ class SimControlServicer(pb_grpc.SimControlServicer):
         self._sim.replug(name)
         return self._describe(name)
 
+    @refusals
     async def InjectGarbage(
         self, request: pb.InjectGarbageRequest, context: grpc.aio.ServicerContext
     ) -> pb.SimDevice:
         name = await self._slot(request.device, context)
         if not request.data:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "data: must not be empty")
+            raise InvalidArgument("data", "must not be empty", reason="required")
         if len(request.data) > MAX_GARBAGE:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"data: more than {MAX_GARBAGE} bytes"
-            )
+            raise InvalidArgument("data", f"more than {MAX_GARBAGE} bytes", reason="too_long")
         self._sim.slots[name].line.write(request.data)
         return self._describe(name)
 
+    @refusals
     async def SetFault(
         self, request: pb.SetFaultRequest, context: grpc.aio.ServicerContext
     ) -> pb.SimDevice:
         name = await self._slot(request.device, context)
+        check_text("fault", request.fault, max_len=MAX_NAME)
         try:
             self._sim.slots[name].device.set_fault(request.fault, request.active)
         except SimError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise _invalid(exc, "fault") from None
         return self._describe(name)
 
+    @refusals
     async def Act(
         self, request: pb.ActRequest, context: grpc.aio.ServicerContext
     ) -> pb.ActResponse:
@@ -92,12 +105,13 @@ class SimControlServicer(pb_grpc.SimControlServicer):
             try:
                 self._sim.slots[name].line.set_baud(int(request.params.get("baud", "")))
             except ValueError as exc:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"set_baud: {exc}")
+                raise InvalidArgument("params.baud", f"set_baud: {exc}") from None
             return pb.ActResponse(
                 device=self._describe(name), result={"baud": str(self._sim.slots[name].line.baud)}
             )
+        check_text("action", request.action, max_len=MAX_NAME)
         try:
             result = self._sim.slots[name].device.act(request.action, dict(request.params))
         except SimError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise _invalid(exc, "params") from None
         return pb.ActResponse(device=self._describe(name), result=result)

@@ -27,7 +27,13 @@ class Line(Protocol):
 
 
 class SimError(Exception):
-    """A control request the device cannot honour; the message names what was wrong."""
+    """A control request the device cannot honour; the message names what was wrong.
+    ``field``: the request field it concerns, when the raiser knows better than the
+    boundary's default (``params`` for an action, ``fault`` for a fault)."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SimulatedDevice(ABC):

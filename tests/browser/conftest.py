@@ -46,7 +46,10 @@ def branch(
         yield started
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, and asyncio tests that the same worker runs later could not
+# start theirs (``Runner.run() cannot be called from a running event loop``).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
