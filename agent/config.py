@@ -25,6 +25,7 @@ DEVICE_NAMES = (
     "printer",
     "tube_station",
     "face_camera",
+    "cheque_printer",
 )
 TERMINAL_KINDS = ("self_service", "mobile_counter", "back_office")
 

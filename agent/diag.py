@@ -28,7 +28,15 @@ DEFAULT_SOCKET = "/var/lib/branchline/agent/" + SOCKET_NAME
 EXIT_AGENT_DOWN = 1
 EXIT_SELFTEST_FAILED = 3
 EXIT_COMMAND_FAILED = 3
-DEVICE_NAMES = ("card_reader", "pin_pad", "id_reader", "printer", "tube_station", "face_camera")
+DEVICE_NAMES = (
+    "card_reader",
+    "pin_pad",
+    "id_reader",
+    "printer",
+    "tube_station",
+    "face_camera",
+    "cheque_printer",
+)
 
 
 def _enum_name(enum: Any, value: int, prefix: str) -> str:

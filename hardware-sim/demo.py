@@ -40,6 +40,7 @@ DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
 
 
+# long: one TOML template with a table per simulated device, read best as a whole
 def agent_config(var: Path, listen: str, kiosk: str = "127.0.0.1:8780") -> str:
     pki = var / "pki"
     sim = var / "sim"
@@ -96,6 +97,11 @@ baudrate = 115200
 parity = "N"  # the simulator's pseudo-terminal takes no parity
 gpio = "sim"
 gpio_sim_path = "{sim / "gpio" / "tube_station"}"
+
+[device.cheque_printer]
+driver = "ipp_cheque_printer"
+uri = "{sim / "dev" / "cheque_printer.uri"}"
+command_timeout = 120  # a 25-leaf book and the customer's take timeout
 """
 
 

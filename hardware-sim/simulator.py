@@ -15,7 +15,7 @@ import grpc
 
 from branchline.common.logs import log_event
 from branchline.sim.control import SimControlServicer
-from branchline.sim.devices.base import SimulatedDevice
+from branchline.sim.devices.base import Line, SimulatedDevice
 from branchline.sim.pty_line import PtyLine
 from branchline.v1 import sim_control_pb2_grpc
 
@@ -27,7 +27,7 @@ CONTROL_SOCKET = "control.sock"
 @dataclass
 class Slot:
     device: SimulatedDevice
-    line: PtyLine
+    line: Line
 
 
 # Every simulated device: name -> "module:class". One line per device.
@@ -38,6 +38,7 @@ SIM_DEVICES = {
     "id_reader": "branchline.sim.devices.id_reader:SimulatedIdReader",
     "pin_pad": "branchline.sim.devices.pin_pad:SimulatedPinPad",
     "face_camera": "branchline.sim.devices.face_camera:SimulatedFaceCamera",
+    "cheque_printer": "branchline.sim.devices.cheque_printer:SimulatedChequePrinter",
 }
 
 
@@ -57,7 +58,8 @@ class Simulator:
         self.slots: dict[str, Slot] = {}
         for name in devices:
             device = factories[name](run_dir)
-            line = PtyLine(run_dir / "dev" / name, device.on_bytes)
+            # A network device brings its own endpoint; the others sit on a pseudo-terminal.
+            line = device.make_line() or PtyLine(run_dir / "dev" / name, device.on_bytes)
             device.send = line.write
             self.slots[name] = Slot(device, line)
         self._stop = asyncio.Event()

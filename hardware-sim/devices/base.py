@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Protocol
+
+
+class Line(Protocol):
+    """The link a device is reached over: a pty (serial devices) or a network endpoint."""
+
+    link_path: Path
+    slave_name: str
+    baud: int
+
+    @property
+    def plugged(self) -> bool: ...
+
+    def plug(self) -> None: ...
+
+    def unplug(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def set_baud(self, baud: int) -> None: ...
 
 
 class SimError(Exception):
@@ -46,6 +66,10 @@ class SimulatedDevice(ABC):
 
     def facts(self) -> dict[str, str]:
         return {}
+
+    def make_line(self) -> Line | None:
+        """A device reached over the network returns its endpoint; None: a pseudo-terminal."""
+        return None
 
     def reset_line(self) -> None:
         """The cable was replugged: drop any half-received input."""

@@ -67,6 +67,12 @@ baudrate = 115200
 poll_interval = 0.5
 command_timeout = 60
 """,
+    "cheque_printer": """driver = "ipp_cheque_printer"
+uri = "{dev}.uri"
+poll_interval = 0.5
+command_timeout = 120
+take_timeout = 5
+""",
 }
 
 

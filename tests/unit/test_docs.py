@@ -334,7 +334,12 @@ def test_every_agent_config_option_is_in_its_section(
         entry.load().device_class: entry.name for entry in entry_points(group="branchline.drivers")
     }
     devices = "".join(
-        f'[device.{name}]\ndriver = "{drivers[name]}"\nport = "loop://"\n'
+        f'[device.{name}]\ndriver = "{drivers[name]}"\n'
+        + (
+            'uri = "ipp://127.0.0.1:631/ipp/print"\n'
+            if name == "cheque_printer"
+            else 'port = "loop://"\n'
+        )
         + ('gpio = "sim"\ngpio_sim_path = "gpio"\n' if name == "tube_station" else "")
         for name in DEVICE_NAMES
     )
