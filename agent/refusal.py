@@ -58,6 +58,10 @@ def domain_error(
     error: DomainError
     if cls is InvalidArgument:
         error = InvalidArgument(field, message, reason=code)
+        # The message already names what was wrong in the sender's words; the field path
+        # travels as data, so it is not prefixed to the text a second time.
+        error.message = message
+        error.args = (message,)
     elif cls is PermissionDenied:
         error = PermissionDenied(message, rule=code, field=field)
     else:

@@ -22,6 +22,7 @@ import hashlib
 from typing import Any
 
 from branchline.common.config_reader import SectionReader
+from branchline.drivers import params as params_check
 from branchline.drivers.base import (
     CancelToken,
     Completion,
@@ -51,31 +52,17 @@ CAPTURE_TIMEOUT_S = 5.0
 
 
 def check_params(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"{unknown[0]}: unknown parameter; known: {', '.join(allowed) or 'none'}",
-        )
+    params_check.only(params, allowed)
 
 
 def timeout_param(params: dict[str, Any], default: float) -> float:
-    check_params(params, ("timeout_s",))
-    value = params.get("timeout_s", default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"timeout_s: expected a number of seconds, got {type(value).__name__}",
+    params_check.only(params, ("timeout_s",))
+    value = params_check.seconds(params, "timeout_s", default, maximum=MAX_TIMEOUT_MS / 1000)
+    if value < 0.1:
+        raise params_check.bad_parameter(
+            f"timeout_s: must be 0.1 to {MAX_TIMEOUT_MS / 1000:g}, got {value:g}"
         )
-    if not 0.1 <= value <= MAX_TIMEOUT_MS / 1000:
-        raise DeviceError(
-            Completion.INVALID_DATA,
-            "invalid_params",
-            f"timeout_s: must be 0.1 to {MAX_TIMEOUT_MS / 1000:g}, got {value}",
-        )
-    return float(value)
+    return value
 
 
 def capture_facts(capture: Capture) -> dict[str, Any]:

@@ -145,6 +145,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
         found = await asyncio.to_thread(history.search, self._service.engine, branch, query)
         return pb.TubeList(txns=found)
 
+    @refusals
     async def Watch(
         self, request: pb.WatchTubeRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TubeEventRecord]:

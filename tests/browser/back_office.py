@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from branchline.server.teller_cli import main as teller_main
+from branchline.server.teller.main import main as teller_main
 from tests.integration.stack import Stack, wait_for
 from tests.integration.tube_support import CLERK, in_process
 

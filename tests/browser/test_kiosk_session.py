@@ -49,7 +49,7 @@ def test_statement_viewed_and_printed_with_a_qr_that_decodes(kiosk: Kiosk) -> No
         kiosk.choose("account", "C1-CNY")
     shown = kiosk.wait_screen(
         "statement",
-        until=lambda d: d.get("account", {}).get("account_id") == "C1-CNY" and bool(d["lines"]),
+        until=lambda d: (d.get("account") or {}).get("account_id") == "C1-CNY" and bool(d["lines"]),
         shot="statement-lines",
     )
     assert shown["balance"] and shown["can_print"] is True and shown["printed"] == ""

@@ -160,9 +160,13 @@ def test_nothing_in_front_of_the_camera_times_out_by_name(camera: FaceModuleDriv
 
 def test_bad_parameters_are_named(camera: FaceModuleDriver) -> None:
     assert "timeout_s: expected a number" in failure(camera, "capture", timeout_s="soon").message
-    assert "timeout_s: must be 0.1 to 30" in failure(camera, "capture", timeout_s=99).message
+    assert (
+        "timeout_s: must be above 0 and at most 30, got 99"
+        in failure(camera, "capture", timeout_s=99).message
+    )
+    assert "timeout_s: must be 0.1 to 30" in failure(camera, "capture", timeout_s=0.01).message
     assert "colour: unknown parameter" in failure(camera, "capture", colour=1).message
-    assert failure(camera, "module_status", x=1).code == "invalid_params"
+    assert failure(camera, "module_status", x=1).code == "invalid_parameter"
 
 
 def test_status_poll_self_test_and_capabilities(camera: FaceModuleDriver) -> None:
