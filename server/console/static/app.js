@@ -375,7 +375,7 @@ function renderCalls(calls) {
       el("td", {}, t(`call.command.${c.kind}`)), el("td", {}, c.completion || t("call.running")),
       el("td", {}, Object.entries(c.fields).map(([k, v]) => `${k}: ${v}`).join(" · "),
         c.pin_received ? t("call.pin_received") : "",
-        c.signature_sha256 ? t("call.signature", { sha: c.signature_sha256.slice(0, 12), size: c.signature_size }) : "",
+        c.signature_sha256 ? el("div", {}, t("call.signature", { sha: c.signature_sha256.slice(0, 12), size: c.signature_size })) : "",
         c.signature_url ? el("img", { src: c.signature_url, alt: t("call.signature_image"), "data-role": "signature",
           class: "signature" }) : ""),
       el("td", {}, c.detail)));
