@@ -423,8 +423,9 @@ function renderFleet(fleet) {
     detail = el("section", { class: "panel", "data-role": "terminal-detail", "data-terminal": d.terminal_id },
       el("h2", {}, t("fleet.detail", { terminal: d.terminal_id })),
       el("p", {}, devices(d)), el("h2", {}, t("fleet.history")),
-      table([t("col.at"), t("col.event"), t("col.detail")],
-        d.history.map((h) => el("tr", {}, el("td", {}, h.at), el("td", {}, h.kind), el("td", {}, h.detail))),
+      table([t("col.at"), t("fleet.device"), t("fleet.status"), t("col.detail")],
+        d.history.map((h) => el("tr", { "data-change": "", "data-device": h.device, "data-status": h.status },
+          el("td", {}, h.at), el("td", {}, h.device), el("td", {}, t(`device.${h.status}`)), el("td", {}, h.detail))),
         t("fleet.history.none")),
       button("fleet.close", t("action.close")));
   }
