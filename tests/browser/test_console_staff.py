@@ -1,10 +1,11 @@
 """Issue 13 acceptance, the other roles on the console in Chromium against real processes:
 an operator's fleet board shows a printer unplugged in the simulator as offline within 5 s and
-back online after replug; a teller accepts a cross-branch task, views its materials (image
-inline, ID number partly masked) and returns a result while the origin sees "accepted" and the
-result; a lobby manager designates a teller when none is idle; a teller's console refuses to
-show another branch's work, and the server refuses the call too; a teller on a video call asks
-the customer to sign and sees the signature image the customer drew on the terminal's pad.
+back online after replug, and the terminal's detail lists both in its device history; a teller
+accepts a cross-branch task, views its materials (image inline, ID number partly masked) and
+returns a result while the origin sees "accepted" and the result; a lobby manager designates a
+teller when none is idle; a teller's console refuses to show another branch's work, and the
+server refuses the call too; a teller on a video call asks the customer to sign and sees the
+signature image the customer drew on the terminal's pad.
 """
 
 from __future__ import annotations
@@ -137,9 +138,22 @@ def test_fleet_board_shows_a_printer_unplugged_within_5_s(
         detail = ops.page.locator('[data-role="terminal-detail"]')
         detail.wait_for()
         assert "printer" in detail.inner_text()
+        # The server's device history, newest first: the printer going away is on top.
+        changes = detail.locator('tr[data-change][data-device="printer"]')
+        changes.first.wait_for(timeout=5_000)
+        assert changes.first.get_attribute("data-status") in ("no_device", "offline")
         ops.shot("terminal-detail")
     finally:
         stack.sim().Replug(request, timeout=5)
+    # Back online: the detail (still open) shows it above the offline entry.
+    wait_for(
+        lambda: [changes.nth(i).get_attribute("data-status") for i in range(2)][0] == "online",
+        15,
+        "the printer back online in the terminal's history",
+    )
+    statuses = [changes.nth(i).get_attribute("data-status") for i in range(changes.count())]
+    assert statuses[0] == "online" and statuses[1] in ("no_device", "offline"), statuses
+    ops.shot("terminal-history")
     ops.page.locator("#fleet-status").select_option("")
     ops.page.locator('[data-action="fleet.filter"]').click()
     terminal.locator('[data-device="printer"][data-status="online"]').wait_for(timeout=15_000)
