@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, delete, func, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from branchline.server import fleet_history
 from branchline.server.storage.engine import write_transaction
 from branchline.server.storage.schema import devices as devices_table
 from branchline.server.storage.schema import fleet_events, terminals
@@ -117,6 +118,7 @@ def register_terminal(
         keep = ["service_state"] if service_state is None else []
         _upsert(conn, terminals, values, ["terminal_id"], keep=keep)
         names = [device.name for device in devices]
+        _record_changed_devices(conn, terminal_id, devices, now)
         conn.execute(
             delete(devices_table).where(
                 devices_table.c.terminal_id == terminal_id, devices_table.c.name.not_in(names)
@@ -134,6 +136,23 @@ def register_terminal(
         _append_events(conn, [_event(terminal_id, branch, None, EVENT_REGISTERED, detail, now)])
     assert record is not None  # written just above, in this transaction
     return record
+
+
+def _record_changed_devices(
+    conn: Connection, terminal_id: str, devices: Sequence[DeviceRecord], now: datetime
+) -> None:
+    """History entries for the devices a (re)registration reports with a new status."""
+    before = {
+        row.name: (row.status, row.detail)
+        for row in conn.execute(
+            select(devices_table.c.name, devices_table.c.status, devices_table.c.detail).where(
+                devices_table.c.terminal_id == terminal_id
+            )
+        )
+    }
+    for device in devices:
+        if before.get(device.name) != (device.status, device.detail):
+            fleet_history.record(conn, terminal_id, device.name, device.status, device.detail, now)
 
 
 def record_heartbeat(engine: Engine, terminal_id: str, service_state: str, now: datetime) -> bool:
@@ -201,6 +220,7 @@ def update_device(engine: Engine, terminal_id: str, device: DeviceRecord, now: d
         _upsert(conn, devices_table, new, ["terminal_id", "name"])
         changed = old is None or (old.status, old.detail) != (device.status, device.detail)
         if changed:
+            fleet_history.record(conn, terminal_id, device.name, device.status, device.detail, now)
             detail = f"{device.status}: {device.detail}" if device.detail else device.status
             _append_events(
                 conn, [_event(terminal_id, branch, device.name, EVENT_DEVICE_STATUS, detail, now)]

@@ -4,13 +4,17 @@ ringing or active, answer and end, remote-peripheral commands and their results.
 The server has no watch stream for the queue, so the console asks for it every second
 (``ListQueue`` and ``CurrentCall``); a call's command results arrive over
 ``Calls.WatchResults``. A PIN result is shown as "received" only: the translated PIN block
-never reaches the page.
+never reaches the page. A signature result's PNG is fetched once (``Calls.GetSignature``),
+kept only if it hashes to the SHA-256 the result recorded, and served to the page from
+loopback at ``/signature/<command_id>`` (``web.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +25,8 @@ from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_time
 from branchline.server.console.redact import mask_pan
 from branchline.v1 import calls_pb2 as pb
+
+log = logging.getLogger("branchline.console.calls")
 
 ACTIONS = ("answer", "end", "command")
 COMMAND_KINDS = ("read_card", "read_id", "pin", "print", "signature")
@@ -50,7 +56,11 @@ def call_view(call: pb.Call) -> dict[str, Any]:
     }
 
 
-def command_view(command: pb.PeripheralCommand) -> dict[str, Any]:
+def signature_url(command_id: int) -> str:
+    return f"/signature/{command_id}"
+
+
+def command_view(command: pb.PeripheralCommand, signature_shown: bool = False) -> dict[str, Any]:
     fields = {k: mask_pan(v) if k in PAN_FIELDS else v for k, v in command.fields.items()}
     return {
         "command_id": command.command_id,
@@ -63,6 +73,7 @@ def command_view(command: pb.PeripheralCommand) -> dict[str, Any]:
         "pin_received": bool(command.pin_block),
         "signature_sha256": command.signature_sha256,
         "signature_size": command.signature_size,
+        "signature_url": signature_url(command.command_id) if signature_shown else "",
     }
 
 
@@ -75,6 +86,8 @@ class CallDesk:
         self.commands: dict[int, pb.PeripheralCommand] = {}
         self._results: asyncio.Task[None] | None = None
         self._following = ""
+        # Verified signature images of the followed call, by command id.
+        self.signatures: dict[int, bytes] = {}
 
     async def run(self, on_down: Callable[[], None]) -> None:
         """Poll the queue and the current call; follow the current call's results."""
@@ -112,6 +125,7 @@ class CallDesk:
         await self._stop_results()
         self._following = call_id
         self.commands = {}
+        self.signatures = {}
         if call_id:
             self._results = asyncio.ensure_future(self._watch_results(call_id))
 
@@ -128,15 +142,37 @@ class CallDesk:
         try:
             async for command in stream:
                 self.commands[command.command_id] = command
+                if command.signature_sha256:
+                    await self._fetch_signature(call_id, command)
                 self._changed()
         finally:
             stream.cancel()
+
+    async def _fetch_signature(self, call_id: str, command: pb.PeripheralCommand) -> None:
+        """Keep the signature's PNG if it is the one the result recorded (else not shown)."""
+        request = pb.GetSignatureRequest(call_id=call_id, command_id=command.command_id)
+        try:
+            stored = await self._client.call(self._client.calls.GetSignature, request)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("signature of command %d not fetched: %s", command.command_id, exc.code())
+            return
+        digest = hashlib.sha256(stored.png).hexdigest()
+        if digest != command.signature_sha256 or stored.sha256 != command.signature_sha256:
+            log.warning("signature of command %d does not match its hash", command.command_id)
+            return
+        self.signatures[command.command_id] = stored.png
+
+    def signature(self, command_id: int) -> bytes | None:
+        """The verified PNG of a signature result of the current call."""
+        return self.signatures.get(command_id)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "queue": [call_view(c) for c in self.queue],
             "current": call_view(self.current) if self.current is not None else None,
-            "commands": [command_view(c) for _, c in sorted(self.commands.items())],
+            "commands": [
+                command_view(c, i in self.signatures) for i, c in sorted(self.commands.items())
+            ],
             "command_kinds": list(COMMAND_KINDS),
         }
 

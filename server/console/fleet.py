@@ -1,16 +1,20 @@
 """Operations' fleet board: every terminal and device, live, filtered by branch and status,
-out-of-service and faulted terminals first; one terminal's detail with the device status
-changes seen since the console started following the fleet.
+out-of-service and faulted terminals first; one terminal's detail with its devices' status
+history as the server keeps it (``Fleet.DeviceHistory``, newest first).
 
 ``Fleet.WatchTerminals`` sends the current state of every terminal, then each change; a
-reconnect starts with a fresh snapshot, so the board is never older than the stream.
+reconnect starts with a fresh snapshot, so the board is never older than the stream. The
+selected terminal's history is read when it is selected and again after each change of it.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
+
+import grpc
 
 from branchline.common.errors import InvalidArgument, check_text
 from branchline.server.console.client import StaffClient
@@ -20,7 +24,7 @@ from branchline.v1 import common_pb2 as cpb
 from branchline.v1 import fleet_pb2 as pb
 
 ACTIONS = ("filter", "select", "close")
-HISTORY_PER_TERMINAL = 50
+HISTORY_LIMIT = 50
 STATUS_FILTERS = ("", "attention", "offline", "in_service")
 
 
@@ -63,12 +67,23 @@ def terminal_view(terminal: pb.Terminal) -> dict[str, Any]:
     }
 
 
+def change_view(change: pb.DeviceStatusChange) -> dict[str, str]:
+    return {
+        "device": change.device,
+        "status": _name(cpb.DeviceStatus, change.status, "DEVICE_STATUS_"),
+        "detail": change.detail,
+        "at": format_time(change.at.ToDatetime()) if change.HasField("at") else "",
+    }
+
+
 class FleetBoard:
     def __init__(self, client: StaffClient, changed: Callable[[], None]) -> None:
         self._client = client
         self._changed = changed
         self.terminals: dict[str, pb.Terminal] = {}
-        self.history: dict[str, deque[dict[str, str]]] = {}
+        # The selected terminal's device status changes, newest first.
+        self.history: list[dict[str, str]] = []
+        self._reading: asyncio.Task[None] | None = None
         self.branch = ""
         self.status = ""
         self.selected = ""
@@ -88,17 +103,8 @@ class FleetBoard:
         if event.HasField("terminal") and event.terminal.terminal_id:
             terminal = event.terminal
             self.terminals[terminal.terminal_id] = terminal
-            if event.kind != "snapshot":
-                seen = self.history.setdefault(
-                    terminal.terminal_id, deque(maxlen=HISTORY_PER_TERMINAL)
-                )
-                seen.appendleft(
-                    {
-                        "kind": event.kind,
-                        "detail": event.detail,
-                        "at": format_time(event.at.ToDatetime()) if event.HasField("at") else "",
-                    }
-                )
+            if event.kind != "snapshot" and terminal.terminal_id == self.selected:
+                self._read_history_soon()
         self._changed()
 
     def visible(self) -> list[pb.Terminal]:
@@ -126,7 +132,7 @@ class FleetBoard:
             if selected is None
             else {
                 **terminal_view(selected),
-                "history": list(self.history.get(self.selected, ())),
+                "history": self.history,
             },
         }
 
@@ -142,6 +148,25 @@ class FleetBoard:
             if terminal_id not in self.terminals:
                 raise InvalidArgument("terminal_id", f"no terminal {terminal_id!r} on the board")
             self.selected = terminal_id
+            await self.read_history()
         elif action == "close":
-            self.selected = ""
+            self.selected, self.history = "", []
         self._changed()
+
+    async def read_history(self) -> None:
+        """The selected terminal's device status changes from the server, newest first."""
+        terminal_id = self.selected
+        request = pb.DeviceHistoryRequest(terminal_id=terminal_id, limit=HISTORY_LIMIT)
+        reply = await self._client.call(self._client.fleet.DeviceHistory, request)
+        if terminal_id == self.selected:  # still the one shown
+            self.history = [change_view(c) for c in reply.changes]
+
+    def _read_history_soon(self) -> None:
+        if self._reading is not None and not self._reading.done():
+            return  # one read at a time; it sees this change too unless it already ran
+        self._reading = asyncio.ensure_future(self._reread())
+
+    async def _reread(self) -> None:
+        with contextlib.suppress(grpc.aio.AioRpcError):  # the stream's reconnect reports it
+            await self.read_history()
+            self._changed()

@@ -86,6 +86,19 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def signature(request: web.Request) -> web.Response:
+    """A signature image of the teller's current call, verified against its recorded hash."""
+    desk = request.app[SESSION_KEY].calls
+    try:
+        command_id = int(request.match_info["command_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="command_id: must be a number") from None
+    png = desk.signature(command_id) if desk is not None else None
+    if png is None:
+        raise web.HTTPNotFound(text=f"command_id: no signature shown for command {command_id}")
+    return web.Response(body=png, content_type="image/png")
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not _same_origin(request):
         raise web.HTTPForbidden(text="the console page is served to its own origin only")
@@ -134,6 +147,7 @@ def make_app(session: ConsoleSession) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/signature/{command_id}", signature)
     app.router.add_static("/static/", static_dir(), append_version=False)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:

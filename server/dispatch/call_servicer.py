@@ -163,6 +163,22 @@ class CallsServicer(pb_grpc.CallsServicer):
             if not fresh:
                 await asyncio.sleep(WATCH_POLL_SECONDS)
 
+    @rpc
+    async def GetSignature(
+        self, request: pb.GetSignatureRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Signature:
+        actor = await self._teller(context, "GetSignature")
+        stored = await asyncio.to_thread(
+            self._service.signature_of, actor, request.call_id, request.command_id
+        )
+        return pb.Signature(
+            call_id=stored.call_id,
+            command_id=stored.command_id,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            png=stored.png,
+        )
+
 
 @dataclass
 class _Pushed:

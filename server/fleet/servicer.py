@@ -1,4 +1,4 @@
-"""Fleet: operations' view of terminals and devices (list, get, watch).
+"""Fleet: operations' view of terminals and devices (list, get, watch, device history).
 
 Watch tails the ``fleet_events`` table, so a watcher on one replica sees changes made
 through any replica sharing the database.
@@ -12,15 +12,19 @@ from collections.abc import AsyncIterator
 import grpc
 from sqlalchemy import Engine
 
-from branchline.common.errors import MAX_ID, NotFound, check_text, echo
+from branchline.common.enum_maps import DEVICE_STATUS_TO_PB
+from branchline.common.errors import MAX_ID, InvalidArgument, NotFound, check_text, echo
 from branchline.common.grpc_errors import refusals
+from branchline.server import fleet_history
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import OPERATOR, Authorizer
 from branchline.server.convert import event_to_pb, terminal_to_pb, timestamp
+from branchline.v1 import common_pb2
 from branchline.v1 import fleet_pb2 as pb
 from branchline.v1 import fleet_pb2_grpc as pb_grpc
 
 WATCH_POLL_SECONDS = 0.25
+DEFAULT_HISTORY = 50
 
 
 class FleetServicer(pb_grpc.FleetServicer):
@@ -55,6 +59,26 @@ class FleetServicer(pb_grpc.FleetServicer):
         return terminal_to_pb(terminal)
 
     @refusals
+    async def DeviceHistory(
+        self, request: pb.DeviceHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeviceHistoryResponse:
+        await self._auth.require(context, OPERATOR, "Fleet.DeviceHistory")
+        terminal_id = check_text("terminal_id", request.terminal_id, max_len=MAX_ID)
+        limit = request.limit or DEFAULT_HISTORY
+        if limit > fleet_history.MAX_LIMIT:
+            raise InvalidArgument(
+                "limit", f"at most {fleet_history.MAX_LIMIT}", reason="out_of_range"
+            )
+        if await asyncio.to_thread(registry.get_terminal, self._engine, terminal_id) is None:
+            raise NotFound(
+                f"terminal_id: no terminal {echo(terminal_id)}",
+                field="terminal_id",
+                reason="unknown_terminal",
+            )
+        changes = await asyncio.to_thread(fleet_history.changes, self._engine, terminal_id, limit)
+        return pb.DeviceHistoryResponse(changes=[_change_to_pb(c) for c in changes])
+
+    @refusals
     async def WatchTerminals(
         self, request: pb.WatchTerminalsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FleetEvent]:
@@ -80,3 +104,13 @@ class FleetServicer(pb_grpc.FleetServicer):
 
 def _get(engine: Engine, terminal_id: str) -> registry.TerminalRecord | None:
     return registry.get_terminal(engine, terminal_id)
+
+
+def _change_to_pb(change: fleet_history.StatusChange) -> pb.DeviceStatusChange:
+    return pb.DeviceStatusChange(
+        change_id=change.change_id,
+        device=change.device,
+        status=DEVICE_STATUS_TO_PB.get(change.status, common_pb2.DEVICE_STATUS_UNSPECIFIED),
+        detail=change.detail,
+        at=timestamp(change.at),
+    )

@@ -122,3 +122,34 @@ fleet_events = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_fleet_events_branch_id", fleet_events.c.branch, fleet_events.c.id)
+
+# Each change of a device's status or detail, newest read first (Fleet.DeviceHistory); the
+# registry keeps the last fleet_history.KEEP_PER_DEVICE of each device. No foreign key: the
+# history outlives a device that a re-registration dropped.
+device_status_history = Table(
+    "device_status_history",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("terminal_id", String(128), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index(
+    "ix_device_status_history_terminal_id_id",
+    device_status_history.c.terminal_id,
+    device_status_history.c.id,
+)
+Index(
+    "ix_device_status_history_terminal_id_device_id",
+    device_status_history.c.terminal_id,
+    device_status_history.c.device,
+    device_status_history.c.id,
+)

@@ -1,24 +1,29 @@
 """Issue 13 acceptance, the other roles on the console in Chromium against real processes:
 an operator's fleet board shows a printer unplugged in the simulator as offline within 5 s and
-back online after replug; a teller accepts a cross-branch task, views its materials (image
-inline, ID number partly masked) and returns a result while the origin sees "accepted" and the
-result; a lobby manager designates a teller when none is idle; a teller's console refuses to
-show another branch's work, and the server refuses the call too.
+back online after replug, and the terminal's detail lists both in its device history; a teller
+accepts a cross-branch task, views its materials (image inline, ID number partly masked) and
+returns a result while the origin sees "accepted" and the result; a lobby manager designates a
+teller when none is idle; a teller's console refuses to show another branch's work, and the
+server refuses the call too; a teller on a video call asks the customer to sign and sees the
+signature image the customer drew on the terminal's pad.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import grpc
 import pytest
 from playwright.sync_api import Browser
 
 from branchline.server import pki
-from branchline.v1 import common_pb2, sim_control_pb2
+from branchline.v1 import agent_local_pb2, calls_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.browser.console_support import Console, console_process
@@ -133,9 +138,22 @@ def test_fleet_board_shows_a_printer_unplugged_within_5_s(
         detail = ops.page.locator('[data-role="terminal-detail"]')
         detail.wait_for()
         assert "printer" in detail.inner_text()
+        # The server's device history, newest first: the printer going away is on top.
+        changes = detail.locator('tr[data-change][data-device="printer"]')
+        changes.first.wait_for(timeout=5_000)
+        assert changes.first.get_attribute("data-status") in ("no_device", "offline")
         ops.shot("terminal-detail")
     finally:
         stack.sim().Replug(request, timeout=5)
+    # Back online: the detail (still open) shows it above the offline entry.
+    wait_for(
+        lambda: [changes.nth(i).get_attribute("data-status") for i in range(2)][0] == "online",
+        15,
+        "the printer back online in the terminal's history",
+    )
+    statuses = [changes.nth(i).get_attribute("data-status") for i in range(changes.count())]
+    assert statuses[0] == "online" and statuses[1] in ("no_device", "offline"), statuses
+    ops.shot("terminal-history")
     ops.page.locator("#fleet-status").select_option("")
     ops.page.locator('[data-action="fleet.filter"]').click()
     terminal.locator('[data-device="printer"][data-status="online"]').wait_for(timeout=15_000)
@@ -187,6 +205,95 @@ def test_teller_accepts_views_materials_returns_result(
     teller.page.locator('[data-view-button="calls"]').click()
     teller.page.locator('[data-screen="calls"]').wait_for()
     teller.shot("calls")
+
+
+def test_teller_sees_the_customers_signature(console_of: OpenConsole, staffed: KioskBranch) -> None:
+    stack = staffed.stack
+    teller: Console = console_of("teller:BO-1")
+    teller.page.locator('[data-screen="backoffice"], [data-screen="tasks"]').first.wait_for(
+        timeout=30_000
+    )
+    teller.page.locator('[data-view-button="tasks"]').click()
+    if teller.page.locator('[data-role="duty"][data-on-duty="false"]').count():
+        teller.page.locator('[data-role="duty"] [data-action="tasks.duty"]').click()
+    teller.page.locator('[data-role="duty"][data-on-duty="true"]').wait_for()
+    terminal = stack.agent_local()
+    call = terminal.RequestTeller(
+        agent_local_pb2.RequestTellerRequest(
+            business_type="back_office", mode=calls_pb2.CALL_MODE_VIDEO_TELLER
+        ),
+        timeout=15,
+    )
+    try:
+        teller.page.locator('[data-view-button="calls"]').click()
+        current = teller.page.locator(f'[data-role="current-call"][data-call="{call.call_id}"]')
+        current.locator('[data-action="calls.answer"]').click(timeout=15_000)
+        teller.page.locator('[data-role="current-call"][data-state="active"]').wait_for()
+        teller.page.locator("#call-title").fill("I confirm the deposit")
+        teller.page.locator('[data-action="calls.command"][data-kind="signature"]').click()
+        asked = teller.page.locator('tr[data-kind="signature"]')
+        asked.wait_for(timeout=10_000)
+        command_id = int(asked.get_attribute("data-command") or 0)
+        drawn, signed = customer_signs(stack, terminal, command_id)
+        assert signed.completion == "success", signed
+        image = teller.page.locator(f'tr[data-command="{command_id}"] img[data-role="signature"]')
+        image.wait_for(timeout=10_000)
+        wait_for(
+            lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"),
+            10,
+            "the signature image to load",
+        )
+        assert image.evaluate("img => img.naturalHeight") > 0
+        shown = teller.page.evaluate(
+            """async (src) => {
+                const bytes = new Uint8Array(await (await fetch(src)).arrayBuffer());
+                const digest = await crypto.subtle.digest("SHA-256", bytes);
+                return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
+                    .join("");
+            }""",
+            image.get_attribute("src"),
+        )
+        assert shown == drawn["sha256"] == signed.signature_sha256
+        teller.shot("signature")
+        teller.page.locator('[data-action="calls.end"]').click()
+        teller.page.locator('[data-role="current-call"]').wait_for(state="detached")
+    finally:
+        with contextlib.suppress(grpc.RpcError):  # already ended: nothing to leave
+            terminal.LeaveQueue(agent_local_pb2.LeaveQueueRequest(), timeout=10)
+
+
+def customer_signs(
+    stack: Stack, terminal: Any, command_id: int
+) -> tuple[dict[str, str], agent_local_pb2.SignResult]:
+    """The customer signs on the terminal's pad for the teller's command: (what the
+    simulator drew, the terminal's result)."""
+    signed: dict[str, agent_local_pb2.SignResult] = {}
+
+    def sign() -> None:
+        request = agent_local_pb2.SignRequest(
+            command_id=command_id, confirm=True, timeout_seconds=20
+        )
+        for _ in range(60):  # until the command has reached the terminal
+            try:
+                signed["r"] = terminal.Sign(request, timeout=60)
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                    raise
+                time.sleep(0.25)
+
+    signer = threading.Thread(target=sign)
+    signer.start()
+    drawn = wait_for(lambda: _try_sign(stack), 30, "the customer signs")
+    signer.join(60)
+    return drawn, signed["r"]
+
+
+def _try_sign(stack: Stack) -> dict[str, str] | None:
+    try:
+        return stack.sim_act("pin_pad", "sign", name="Li Lei")
+    except grpc.RpcError:
+        return None  # the pad is not asking yet
 
 
 def test_lobby_designates_when_no_teller_is_idle_and_branches_stay_apart(

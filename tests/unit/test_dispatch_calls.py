@@ -23,6 +23,7 @@ from branchline.common.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
 from branchline.common.paycrypto import tdes_dukpt
@@ -257,6 +258,31 @@ def test_signature_is_stored_content_hashed(calls: CallService, engine: Engine) 
     with engine.connect() as conn:
         row = conn.execute(select(call_signatures)).one()
     assert "Transfer 500.00 EUR" in row.confirmed
+
+
+def test_only_the_teller_holding_the_call_gets_its_signature(calls: CallService) -> None:
+    call_id = active_call(calls)
+    ask_sign = calls.send_command(T1, call_id, "signature", "Transfer 500.00 EUR")
+    read = calls.send_command(T1, call_id, "read_card")
+    png = draw_signature("Li Lei")
+    done = calls.record_outcome(
+        K1, Outcome(ask_sign.command_id, call_id, "success", signature_png=png)
+    )
+    stored = calls.signature_of(T1, call_id, ask_sign.command_id)
+    assert stored.png == png and stored.content_type == "image/png"
+    assert stored.sha256 == done.signature_sha256 == hashlib.sha256(stored.png).hexdigest()
+    calls.dispatch.set_duty(T2, True)
+    error = refusal(lambda: calls.signature_of(T2, call_id, ask_sign.command_id))
+    assert isinstance(error, PermissionDenied) and error.rule == "own_call_only"
+    error = refusal(lambda: calls.signature_of(T1, call_id, read.command_id))
+    assert isinstance(error, NotFound) and error.field == "command_id"
+    assert "stored no signature" in error.message
+    error = refusal(lambda: calls.signature_of(T1, call_id, 0))
+    assert isinstance(error, InvalidArgument) and error.field == "command_id"
+    error = refusal(lambda: calls.signature_of(T1, "C-nope", ask_sign.command_id))
+    assert isinstance(error, NotFound) and error.field == "call_id"
+    calls.end(T1, call_id)  # the teller still sees it after the call ended
+    assert calls.signature_of(T1, call_id, ask_sign.command_id).png == png
 
 
 def test_signalling_is_relayed_each_way(calls: CallService) -> None:

@@ -170,6 +170,14 @@ MALFORMED: list[tuple[str, str, Call, str]] = [
         ),
         "kind",
     ),
+    (
+        "Calls",
+        "teller:T1",
+        lambda ch: calls_pb2_grpc.CallsStub(ch).GetSignature(
+            calls_pb2.GetSignatureRequest(call_id="C-1", command_id=0)
+        ),
+        "command_id",
+    ),
 ]
 
 
@@ -222,6 +230,14 @@ OVER_LONG: list[tuple[str, str, Call, str]] = [
             lambda ch: calls_pb2_grpc.CallsStub(ch).WatchSignals(
                 calls_pb2.WatchSignalsRequest(call_id=LONG_ID)
             )
+        ),
+        "call_id",
+    ),
+    (
+        "Calls",
+        "teller:T1",
+        lambda ch: calls_pb2_grpc.CallsStub(ch).GetSignature(
+            calls_pb2.GetSignatureRequest(call_id=LONG_ID, command_id=1)
         ),
         "call_id",
     ),

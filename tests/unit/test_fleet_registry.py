@@ -12,12 +12,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import Engine
 
+from branchline.server import fleet_history
 from branchline.server import fleet_registry as fr
 from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.fleet.servicer import FleetServicer
 from branchline.server.fleet_registry import DeviceRecord
 from branchline.server.storage import write_transaction
-from branchline.v1 import fleet_pb2, fleet_pb2_grpc
+from branchline.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -377,3 +378,99 @@ def test_the_fleet_api_refuses_an_over_long_terminal_id_with_a_truncated_echo(
         branch = _fleet_refusal(engine, call, branch="B" * 500)
         assert branch.code() == grpc.StatusCode.INVALID_ARGUMENT, call
         assert _violations(branch) == [("branch", "too_long")], call
+
+
+def test_device_status_changes_are_kept_per_device_newest_first(engine: Engine) -> None:
+    register(engine)  # printer and card reader online: their first entries
+    unplugged = printer("DEVICE_STATUS_OFFLINE", "port missing")
+    assert fr.update_device(engine, "t1", unplugged, T0 + timedelta(seconds=1))
+    assert not fr.update_device(engine, "t1", unplugged, T0 + timedelta(seconds=2))  # repeat
+    assert fr.update_device(engine, "t1", printer(), T0 + timedelta(seconds=3))
+    changes = fleet_history.changes(engine, "t1", 10)
+    assert [(c.device, c.status, c.detail) for c in changes] == [
+        ("printer", "DEVICE_STATUS_ONLINE", ""),
+        ("printer", "DEVICE_STATUS_OFFLINE", "port missing"),
+        ("card_reader", "DEVICE_STATUS_ONLINE", ""),
+        ("printer", "DEVICE_STATUS_ONLINE", ""),
+    ]
+    assert changes[0].at == T0 + timedelta(seconds=3)
+    assert [c.change_id for c in changes] == sorted((c.change_id for c in changes), reverse=True)
+    # A reconnection with the same statuses adds nothing; a changed one is recorded.
+    register(engine, now=T0 + timedelta(seconds=4))
+    assert len(fleet_history.changes(engine, "t1", 10)) == 4
+    register(engine, now=T0 + timedelta(seconds=5), devices=[printer("DEVICE_STATUS_OFFLINE")])
+    assert fleet_history.changes(engine, "t1", 1)[0].status == "DEVICE_STATUS_OFFLINE"
+    assert fleet_history.changes(engine, "nobody", 10) == []
+
+
+def test_device_history_is_bounded_per_device(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_history, "KEEP_PER_DEVICE", 3)
+    register(engine)
+    for i in range(1, 6):
+        fr.update_device(engine, "t1", printer(detail=f"report {i}"), T0 + timedelta(seconds=i))
+    changes = fleet_history.changes(engine, "t1", 50)
+    assert [c.detail for c in changes if c.device == "printer"] == [
+        "report 5",
+        "report 4",
+        "report 3",
+    ]
+    assert [c.device for c in changes if c.device != "printer"] == ["card_reader"]
+
+
+# Operators only: refused to a teller over mTLS in tests/unit/test_console_fleet.py (this
+# server runs in insecure loopback mode, which lets every caller in).
+async def _device_history(
+    engine: Engine, who: str, request: fleet_pb2.DeviceHistoryRequest
+) -> fleet_pb2.DeviceHistoryResponse | grpc.aio.AioRpcError:
+    server = grpc.aio.server()
+    fleet_pb2_grpc.add_FleetServicer_to_server(
+        FleetServicer(engine, Authorizer(insecure=True)), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                reply: fleet_pb2.DeviceHistoryResponse = await fleet_pb2_grpc.FleetStub(
+                    channel
+                ).DeviceHistory(request, metadata=((PRINCIPAL_METADATA_KEY, who),))
+                return reply
+            except grpc.aio.AioRpcError as exc:
+                return exc
+    finally:
+        await server.stop(None)
+
+
+def test_the_fleet_api_answers_device_history_newest_first_to_operators(engine: Engine) -> None:
+    register(engine, devices=[printer("online")])  # the agent's status names
+    fr.update_device(engine, "t1", printer("offline", "unplugged"), T0 + timedelta(seconds=1))
+    fr.update_device(engine, "t1", printer("online"), T0 + timedelta(seconds=2))
+
+    def ask(terminal_id: str, limit: int = 0, who: str = "operator:ops") -> object:
+        request = fleet_pb2.DeviceHistoryRequest(terminal_id=terminal_id, limit=limit)
+        return asyncio.run(_device_history(engine, who, request))
+
+    reply = ask("t1", limit=2)
+    assert isinstance(reply, fleet_pb2.DeviceHistoryResponse)
+    assert [(c.device, c.status, c.detail) for c in reply.changes] == [
+        ("printer", common_pb2.DEVICE_STATUS_ONLINE, ""),
+        ("printer", common_pb2.DEVICE_STATUS_OFFLINE, "unplugged"),
+    ]
+    assert reply.changes[0].at.ToDatetime(tzinfo=UTC) == T0 + timedelta(seconds=2)
+    everything = ask("t1")
+    assert isinstance(everything, fleet_pb2.DeviceHistoryResponse)
+    assert len(everything.changes) == 3
+    for terminal_id, limit, field, reason in (
+        ("T" * 5000, 0, "terminal_id", "too_long"),
+        ("", 0, "terminal_id", "required"),
+        ("t1", 501, "limit", "out_of_range"),
+    ):
+        refused = ask(terminal_id, limit)
+        assert isinstance(refused, grpc.aio.AioRpcError), field
+        assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert _violations(refused) == [(field, reason)], field
+    unknown = ask("T-NOPE")
+    assert isinstance(unknown, grpc.aio.AioRpcError)
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND

@@ -193,6 +193,28 @@ class WatchResultsRequest(_message.Message):
     after_id: int
     def __init__(self, call_id: _Optional[str] = ..., after_id: _Optional[int] = ...) -> None: ...
 
+class GetSignatureRequest(_message.Message):
+    __slots__ = ("call_id", "command_id")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    command_id: int
+    def __init__(self, call_id: _Optional[str] = ..., command_id: _Optional[int] = ...) -> None: ...
+
+class Signature(_message.Message):
+    __slots__ = ("call_id", "command_id", "sha256", "content_type", "png")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    command_id: int
+    sha256: str
+    content_type: str
+    png: bytes
+    def __init__(self, call_id: _Optional[str] = ..., command_id: _Optional[int] = ..., sha256: _Optional[str] = ..., content_type: _Optional[str] = ..., png: _Optional[bytes] = ...) -> None: ...
+
 class CallRequest(_message.Message):
     __slots__ = ("request_id", "business_type", "mode")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

@@ -81,6 +81,11 @@ class CallsStub:
                 request_serializer=branchline_dot_v1_dot_calls__pb2.WatchResultsRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_calls__pb2.PeripheralCommand.FromString,
                 _registered_method=True)
+        self.GetSignature = channel.unary_unary(
+                '/branchline.v1.Calls/GetSignature',
+                request_serializer=branchline_dot_v1_dot_calls__pb2.GetSignatureRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_calls__pb2.Signature.FromString,
+                _registered_method=True)
 
 
 class CallsServicer:
@@ -149,6 +154,14 @@ class CallsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSignature(self, request, context):
+        """The PNG the customer signed for a signature command of the teller's own call (any
+        state), with its SHA-256 (hex) as recorded: NOT_FOUND when that command stored none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CallsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +204,11 @@ def add_CallsServicer_to_server(servicer, server):
                     servicer.WatchResults,
                     request_deserializer=branchline_dot_v1_dot_calls__pb2.WatchResultsRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_calls__pb2.PeripheralCommand.SerializeToString,
+            ),
+            'GetSignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSignature,
+                    request_deserializer=branchline_dot_v1_dot_calls__pb2.GetSignatureRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_calls__pb2.Signature.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,6 +434,33 @@ class Calls:
             '/branchline.v1.Calls/WatchResults',
             branchline_dot_v1_dot_calls__pb2.WatchResultsRequest.SerializeToString,
             branchline_dot_v1_dot_calls__pb2.PeripheralCommand.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Calls/GetSignature',
+            branchline_dot_v1_dot_calls__pb2.GetSignatureRequest.SerializeToString,
+            branchline_dot_v1_dot_calls__pb2.Signature.FromString,
             options,
             channel_credentials,
             insecure,

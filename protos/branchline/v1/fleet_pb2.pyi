@@ -69,3 +69,31 @@ class FleetEvent(_message.Message):
     at: _timestamp_pb2.Timestamp
     terminal: Terminal
     def __init__(self, event_id: _Optional[int] = ..., kind: _Optional[str] = ..., detail: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., terminal: _Optional[_Union[Terminal, _Mapping]] = ...) -> None: ...
+
+class DeviceHistoryRequest(_message.Message):
+    __slots__ = ("terminal_id", "limit")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    limit: int
+    def __init__(self, terminal_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class DeviceStatusChange(_message.Message):
+    __slots__ = ("change_id", "device", "status", "detail", "at")
+    CHANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    change_id: int
+    device: str
+    status: _common_pb2.DeviceStatus
+    detail: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, change_id: _Optional[int] = ..., device: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.DeviceStatus, str]] = ..., detail: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeviceHistoryResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[DeviceStatusChange]
+    def __init__(self, changes: _Optional[_Iterable[_Union[DeviceStatusChange, _Mapping]]] = ...) -> None: ...

@@ -50,6 +50,11 @@ class FleetStub:
                 request_serializer=branchline_dot_v1_dot_fleet__pb2.WatchTerminalsRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_fleet__pb2.FleetEvent.FromString,
                 _registered_method=True)
+        self.DeviceHistory = channel.unary_unary(
+                '/branchline.v1.Fleet/DeviceHistory',
+                request_serializer=branchline_dot_v1_dot_fleet__pb2.DeviceHistoryRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_fleet__pb2.DeviceHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class FleetServicer:
@@ -75,6 +80,14 @@ class FleetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeviceHistory(self, request, context):
+        """The terminal's device status changes, newest first (the server keeps the last 200 of
+        each device).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FleetServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_FleetServicer_to_server(servicer, server):
                     servicer.WatchTerminals,
                     request_deserializer=branchline_dot_v1_dot_fleet__pb2.WatchTerminalsRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_fleet__pb2.FleetEvent.SerializeToString,
+            ),
+            'DeviceHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeviceHistory,
+                    request_deserializer=branchline_dot_v1_dot_fleet__pb2.DeviceHistoryRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_fleet__pb2.DeviceHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +194,33 @@ class Fleet:
             '/branchline.v1.Fleet/WatchTerminals',
             branchline_dot_v1_dot_fleet__pb2.WatchTerminalsRequest.SerializeToString,
             branchline_dot_v1_dot_fleet__pb2.FleetEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeviceHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Fleet/DeviceHistory',
+            branchline_dot_v1_dot_fleet__pb2.DeviceHistoryRequest.SerializeToString,
+            branchline_dot_v1_dot_fleet__pb2.DeviceHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

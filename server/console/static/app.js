@@ -375,7 +375,9 @@ function renderCalls(calls) {
       el("td", {}, t(`call.command.${c.kind}`)), el("td", {}, c.completion || t("call.running")),
       el("td", {}, Object.entries(c.fields).map(([k, v]) => `${k}: ${v}`).join(" · "),
         c.pin_received ? t("call.pin_received") : "",
-        c.signature_sha256 ? t("call.signature", { sha: c.signature_sha256.slice(0, 12), size: c.signature_size }) : ""),
+        c.signature_sha256 ? el("div", {}, t("call.signature", { sha: c.signature_sha256.slice(0, 12), size: c.signature_size })) : "",
+        c.signature_url ? el("img", { src: c.signature_url, alt: t("call.signature_image"), "data-role": "signature",
+          class: "signature" }) : ""),
       el("td", {}, c.detail)));
     panel = el("section", { class: "panel", "data-role": "current-call", "data-call": current.call_id,
       "data-state": current.state },
@@ -421,8 +423,9 @@ function renderFleet(fleet) {
     detail = el("section", { class: "panel", "data-role": "terminal-detail", "data-terminal": d.terminal_id },
       el("h2", {}, t("fleet.detail", { terminal: d.terminal_id })),
       el("p", {}, devices(d)), el("h2", {}, t("fleet.history")),
-      table([t("col.at"), t("col.event"), t("col.detail")],
-        d.history.map((h) => el("tr", {}, el("td", {}, h.at), el("td", {}, h.kind), el("td", {}, h.detail))),
+      table([t("col.at"), t("fleet.device"), t("fleet.status"), t("col.detail")],
+        d.history.map((h) => el("tr", { "data-change": "", "data-device": h.device, "data-status": h.status },
+          el("td", {}, h.at), el("td", {}, h.device), el("td", {}, t(`device.${h.status}`)), el("td", {}, h.detail))),
         t("fleet.history.none")),
       button("fleet.close", t("action.close")));
   }

@@ -136,6 +136,17 @@ class Outcome:
     signature_sha256: str = ""
 
 
+@dataclass(frozen=True)
+class StoredSignature:
+    """A signature the customer gave for a command, as stored with the call."""
+
+    call_id: str
+    command_id: int
+    sha256: str
+    content_type: str
+    png: bytes
+
+
 def call_view(row: Row[Any], position: int = 0, wait: int = 0) -> CallView:
     return CallView(
         call_id=row.call_id,

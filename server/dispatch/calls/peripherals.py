@@ -27,6 +27,7 @@ from branchline.server.dispatch.calls.model import (
     PNG_MAGIC,
     CommandView,
     Outcome,
+    StoredSignature,
     TranslationFailed,
     command_view,
 )
@@ -189,6 +190,35 @@ def signature(core: CallCore, sha256: str) -> tuple[str, bytes] | None:
             )
         ).first()
     return (row.call_id, bytes(row.data)) if row is not None else None
+
+
+def signature_of(core: CallCore, teller: Actor, call_id: str, command_id: int) -> StoredSignature:
+    """The PNG a signature command of the teller's own call stored (any state of the call)."""
+    access.teller(core, teller)
+    if command_id <= 0:
+        raise InvalidArgument("command_id", "must be a positive command id")
+    with core.engine.connect() as conn:
+        access.held_call(conn, teller, call_id, any_state=True)
+        row = access.command_row(conn, command_id)
+        if row.call_id != call_id:
+            raise NotFound(
+                f"command_id: no command {command_id} in call {call_id}", field="command_id"
+            )
+        stored = None
+        if row.signature_sha256:
+            stored = conn.execute(
+                select(call_signatures.c.content_type, call_signatures.c.data).where(
+                    call_signatures.c.sha256 == row.signature_sha256
+                )
+            ).first()
+    if stored is None:
+        raise NotFound(
+            f"command_id: command {command_id} ({row.kind}) stored no signature",
+            field="command_id",
+        )
+    return StoredSignature(
+        call_id, command_id, str(row.signature_sha256), str(stored.content_type), bytes(stored.data)
+    )
 
 
 def translated(core: CallCore, outcome: Outcome) -> dict[str, Any]:

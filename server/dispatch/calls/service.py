@@ -52,6 +52,7 @@ class CallService(CallCore):
     pending_commands = peripherals.pending_commands
     record_outcome = peripherals.record_outcome
     signature = peripherals.signature
+    signature_of = peripherals.signature_of
     # The sweep.
     expire_ringing = ringing.expire_ringing
     match_queued = ringing.match_queued
