@@ -20,7 +20,7 @@ MAX_NAME = 64
 
 
 def _invalid(exc: SimError, default_field: str) -> InvalidArgument:
-    return InvalidArgument(exc.field or default_field, str(exc), reason="sim_refused")
+    return InvalidArgument(exc.field or default_field, str(exc), reason=exc.reason)
 
 
 class SimControlServicer(pb_grpc.SimControlServicer):

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import grpc
 
-from branchline.common.grpc_errors import describe
+from branchline.common.grpc_errors import describe, error_details
 from branchline.sim.act import act
+from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
 from branchline.v1 import (
     agent_local_pb2,
     agent_local_pb2_grpc,
@@ -63,7 +64,7 @@ class Customer:
         try:
             act(self.run_dir, "card_reader", "insert", {"card": card})
         except grpc.RpcError as exc:
-            if "gate is closed" in (exc.details() or ""):  # type: ignore[attr-defined]
+            if error_details(exc).reason == GATE_CLOSED:
                 return False
             raise
         return True
@@ -73,7 +74,7 @@ class Customer:
         try:
             act(self.run_dir, "card_reader", "take", {})
         except grpc.RpcError as exc:
-            if "no card at the gate" in (exc.details() or ""):  # type: ignore[attr-defined]
+            if error_details(exc).reason == NO_CARD_AT_GATE:
                 return not worker.is_alive()
             raise
         return True

@@ -29,11 +29,13 @@ class Line(Protocol):
 class SimError(Exception):
     """A control request the device cannot honour; the message names what was wrong.
     ``field``: the request field it concerns, when the raiser knows better than the
-    boundary's default (``params`` for an action, ``fault`` for a fault)."""
+    boundary's default (``params`` for an action, ``fault`` for a fault); ``reason``: a
+    stable code a scripted caller can act on without reading the message."""
 
-    def __init__(self, message: str, *, field: str = "") -> None:
+    def __init__(self, message: str, *, field: str = "", reason: str = "sim_refused") -> None:
         super().__init__(message)
         self.field = field
+        self.reason = reason
 
 
 class SimulatedDevice(ABC):

@@ -49,6 +49,12 @@ SERIAL_NUMBER = b"SIM0000001"
 MOTOR_COMMANDS = frozenset({0x30, 0x32})  # initialise*, move*
 
 
+# The reason a take is refused while the card is not yet at the gate (callers retry).
+NO_CARD_AT_GATE = "no_card_at_gate"
+# The reason an insert is refused while the driver has not opened the gate (callers retry).
+GATE_CLOSED = "gate_closed"
+
+
 class Position(Enum):
     NONE = b"0"
     AT_GATE = b"1"
@@ -302,7 +308,10 @@ class SimulatedCardReader(SimulatedDevice):
         if self.position is not Position.NONE:
             raise SimError(f"insert: a card is already in the reader ({self.position.name})")
         if not self.insertion_enabled:
-            raise SimError("insert: the gate is closed (the driver has not enabled insertion)")
+            raise SimError(
+                "insert: the gate is closed (the driver has not enabled insertion)",
+                reason=GATE_CLOSED,
+            )
         self.card, self.chip = card, card.new_chip()
         self.position, self.held = Position.INSIDE, False
         log_event(log, "sim_card_inserted", card=name)
@@ -310,7 +319,7 @@ class SimulatedCardReader(SimulatedDevice):
 
     def _take(self) -> dict[str, str]:
         if self.position is not Position.AT_GATE:
-            raise SimError("take: there is no card at the gate")
+            raise SimError("take: there is no card at the gate", reason=NO_CARD_AT_GATE)
         if "card_not_taken" in self.faults_active:
             return {"taken": "false"}
         log_event(log, "sim_card_taken", card=self.card.name if self.card else "")

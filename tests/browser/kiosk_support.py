@@ -35,6 +35,8 @@ from playwright.sync_api import (
     expect,
 )
 
+from branchline.common.grpc_errors import error_details
+from branchline.sim.devices.card_reader import GATE_CLOSED
 from tests.integration.stack import Stack, wait_for
 from tests.integration.tube_support import (
     PAN,
@@ -349,7 +351,7 @@ class Kiosk:
             try:
                 self.stack.sim_act("card_reader", "insert", card=card)
             except grpc.RpcError as exc:
-                if "gate is closed" in (exc.details() or ""):  # type: ignore[attr-defined]
+                if error_details(exc).reason == GATE_CLOSED:
                     return False
                 raise
             return True

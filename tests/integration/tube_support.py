@@ -21,9 +21,11 @@ from typing import Any, cast
 
 import grpc
 
+from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.main import main as server_main
+from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
 from branchline.sim.enrol_pin_pad import enrolment_block
 from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as dpb
@@ -296,7 +298,7 @@ def _try_take(stack: Stack, worker: threading.Thread) -> bool:
     try:
         stack.sim_act("card_reader", "take")
     except grpc.RpcError as exc:
-        if "no card at the gate" in (exc.details() or ""):  # type: ignore[attr-defined]
+        if error_details(exc).reason == NO_CARD_AT_GATE:
             return not worker.is_alive()  # the sign-in ended without handing the card back
         raise
     return True
@@ -306,7 +308,7 @@ def _try_insert(stack: Stack, card: str) -> bool:
     try:
         stack.sim_act("card_reader", "insert", card=card)
     except grpc.RpcError as exc:
-        if "gate is closed" in (exc.details() or ""):  # type: ignore[attr-defined]
+        if error_details(exc).reason == GATE_CLOSED:
             return False
         raise
     return True
