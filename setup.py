@@ -38,12 +38,14 @@ setup(
         "branchline.agent.kiosk": [
             "static/*.html",
             "static/*.js",
+            "static/screens/*.js",
             "static/*.css",
             "messages/*.json",
         ],
         "branchline.server.console": [
             "static/*.html",
             "static/*.js",
+            "static/screens/*.js",
             "static/*.css",
             "messages/*.json",
         ],
