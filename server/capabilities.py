@@ -9,6 +9,7 @@ queue calls are routed through. A new capability is its own package with a
 
 from __future__ import annotations
 
+from branchline.server.assistant.capability import ASSISTANT
 from branchline.server.capability import Capability
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
@@ -31,4 +32,5 @@ CAPABILITIES: list[Capability] = [
     CALLS,
     RECORDINGS,
     MOBILE,
+    ASSISTANT,
 ]
