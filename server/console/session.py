@@ -22,6 +22,8 @@ from branchline.common.errors import DomainError, InvalidArgument, PermissionDen
 from branchline.common.grpc_errors import error_details
 from branchline.common.logs import log_event
 from branchline.server.console import i18n
+from branchline.server.console.assistant import ACTIONS as ASSISTANT_ACTIONS
+from branchline.server.console.assistant import AssistantDesk
 from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
 from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
@@ -43,6 +45,7 @@ VIEW_ACTIONS = {
     "tasks": TELLER_ACTIONS,
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
+    "assistant": ASSISTANT_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -54,11 +57,11 @@ def views_for(role: str, skills: list[str]) -> list[str]:
     if role == "operator":
         return ["fleet"]
     if role == "lobby":
-        return ["lobby"]
+        return ["lobby", "assistant"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
         return ["backoffice", "tasks", "calls"]
     if role == "teller":
-        return ["tasks", "calls"]
+        return ["tasks", "calls", "assistant"]
     return []
 
 
@@ -84,6 +87,7 @@ class ConsoleSession:
         self.fleet: FleetBoard | None = None
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
+        self.assistant: AssistantDesk | None = None
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,6 +127,11 @@ class ConsoleSession:
         if "calls" in self.views:
             self.calls = CallDesk(self.client, self.publish)
             followers.append(self.calls.run(self._down))
+        if "assistant" in self.views:
+            self.assistant = AssistantDesk(
+                self.client, self.me["role"], self.publish, self._current_call_id
+            )
+            followers.append(self.assistant.run(self._down))
         self.publish()
         await asyncio.gather(*followers)
 
@@ -141,6 +150,10 @@ class ConsoleSession:
         self.signed_in = True
         self.sign_in_refusal = None
         return True
+
+    def _current_call_id(self) -> str:
+        current = self.calls.current if self.calls is not None else None
+        return current.call_id if current is not None else ""
 
     def _keep_member(self, member: dpb.StaffMember) -> None:
         self.me.update(
@@ -189,6 +202,8 @@ class ConsoleSession:
             frame["tasks"] = self.tasks.snapshot()
         if self.calls is not None:
             frame["calls"] = self.calls.snapshot()
+        if self.assistant is not None:
+            frame["assistant"] = self.assistant.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -246,6 +261,8 @@ class ConsoleSession:
             await self.fleet.handle(name, data)
         elif view == "calls" and self.calls is not None:
             await self.calls.handle(name, data)
+        elif view == "assistant" and self.assistant is not None:
+            await self.assistant.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.kiosk.flows import (
+    assistant,
     attract,
     card_pin,
     deposit,
@@ -42,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "statement": statement.on_action,
     "rates": rates.on_action,
     "video": video.on_action,
+    "assistant": assistant.on_action,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -52,6 +54,7 @@ RELABEL: dict[str, Refresh] = {
     "statement": statement.relabel,
     "rates": rates.refresh,
     "video": video.refresh,
+    "assistant": assistant.refresh,
 }
 LIVE: dict[str, Refresh] = {
     "attract": attract.refresh,
@@ -69,6 +72,7 @@ ENTER: dict[str, Refresh] = {
     "statement": lambda session: statement.show(session),
     "rates": rates.show,
     "video": video.show,
+    "assistant": assistant.show,
 }
 
 
