@@ -255,8 +255,8 @@ def test_import_keeps_learned_entries_and_retire_takes_one_out(engine: Engine) -
 # -- the API ---------------------------------------------------------------------------------
 
 
-@pytest.mark.asyncio
 # long: one server, every refusal of the table, then the happy path of the learning cycle
+@pytest.mark.asyncio
 async def test_the_api_checks_roles_and_names_fields(engine: Engine) -> None:
     server = grpc.aio.server()
     pb_grpc.add_AssistantServicer_to_server(
