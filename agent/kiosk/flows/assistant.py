@@ -60,6 +60,9 @@ def _data(session: KioskSession, busy: bool = False) -> dict[str, Any]:
 
 
 def show(session: KioskSession) -> None:
+    """A new conversation each time the screen is opened (the next customer never sees the
+    last one's)."""
+    session.scratch["assistant"] = {"conversation_id": "", "messages": []}
     session.show("assistant", **_data(session))
 
 
