@@ -27,8 +27,11 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
             r"\b(fraud\w*|scam\w*|phishing|stolen|hack\w*|skimm\w*|"
             r"unauthori[sz]ed|did ?n[o']?t (make|authori[sz]e)|not me|"
             r"someone (used|took|stole|withdrew|has)|identity theft|impersonat\w*)\b",
+            r"\b(stranger|someone|somebody|unknown (person|people))\b.{0,40}"
+            r"\b(took|taken|withdr\w*|transferr?\w*|moved|spent|used|stole|emptied)\b",
             r"诈骗|被骗|骗子|欺诈|盗刷|被盗|盗用|冒用|冒充|钓鱼|不是我.{0,6}(取|转|消费|操作)|"
-            r"陌生.{0,4}(扣款|转账|交易)|账户.{0,4}(异常|被人)",
+            r"陌生.{0,4}(扣款|转账|交易)|账户.{0,4}(异常|被人)|"
+            r"(陌生人|别人|有人|他人).{0,10}(转走|取走|盗|刷走|拿走|偷)",
         ),
     ),
     (
