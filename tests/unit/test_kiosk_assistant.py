@@ -98,7 +98,12 @@ async def test_two_unhelpful_answers_hand_over_with_the_conversation(
     await session.handle("start", {"service": "assistant"})
     for n, question in enumerate(("How do I withdraw cash?", "What are the exchange rates?")):
         await session.handle("ask", {"text": question})
-        await until(lambda n=n: len(answers(page)) == n + 1 and not page.last["data"]["busy"])
+        answered = n + 1
+
+        def replied() -> bool:
+            return len(answers(page)) == answered and not page.last["data"]["busy"]
+
+        await until(replied)
         await session.handle("not_helpful", {})
         if n == 0:
             await until(lambda: page.last["data"]["can_feedback"] is False)
