@@ -5,7 +5,7 @@ server that cannot be reached."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,10 @@ def kiosk(tmp_path: Path, address: str) -> tuple[FakeAgent, KioskSession, Page]:
     return agent, session, Page(session)
 
 
+def replied(page: Page, count: int) -> Callable[[], bool]:
+    return lambda: len(answers(page)) == count and not page.last["data"]["busy"]
+
+
 def answers(page: Page) -> list[dict[str, Any]]:
     return [m for m in page.last["data"].get("messages", []) if m["from"] == "assistant"]
 
@@ -98,12 +102,7 @@ async def test_two_unhelpful_answers_hand_over_with_the_conversation(
     await session.handle("start", {"service": "assistant"})
     for n, question in enumerate(("How do I withdraw cash?", "What are the exchange rates?")):
         await session.handle("ask", {"text": question})
-        answered = n + 1
-
-        def replied() -> bool:
-            return len(answers(page)) == answered and not page.last["data"]["busy"]
-
-        await until(replied)
+        await until(replied(page, n + 1))
         await session.handle("not_helpful", {})
         if n == 0:
             await until(lambda: page.last["data"]["can_feedback"] is False)
