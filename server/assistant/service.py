@@ -27,6 +27,7 @@ from branchline.common.errors import (
     check_text,
 )
 from branchline.common.logs import log_event
+from branchline.common.redaction import redact_text
 from branchline.server.assistant import rules
 from branchline.server.assistant.knowledge import LANGS, EntryText, answer_in, build_matcher
 from branchline.server.assistant.matcher import Matcher, normalize
@@ -210,7 +211,8 @@ class AssistantService:
     def ask(self, terminal_id: str, conversation_id: str, lang: str, text: str) -> Reply:
         if lang not in LANGS:
             raise InvalidArgument("lang", f"one of {', '.join(LANGS)}", reason="unknown_language")
-        text = check_text("text", text.strip(), max_len=MAX_QUESTION)
+        # Never keep a card number a customer typed (the transcript is shown to staff).
+        text = redact_text(check_text("text", text.strip(), max_len=MAX_QUESTION))
         check_text("conversation_id", conversation_id, required=False)
         matcher, entries = self.index()
         decision = rules.decide(matcher, text, self.threshold)

@@ -165,6 +165,13 @@ def test_the_conversation_hands_over_on_each_rule(engine: Engine) -> None:
     assert {"How do I withdraw cash?", "Do you sell concert tickets?"} <= kept
 
 
+def test_a_card_number_in_a_question_is_never_kept(engine: Engine) -> None:
+    svc = AssistantService(engine)
+    reply = svc.ask("T1", "", "en", "my card 4012888888881881 needs a new PIN")
+    _, turns = svc.transcript(reply.conversation_id, "")
+    assert "4012888888881881" not in turns[0].text and "401288******1881" in turns[0].text
+
+
 def test_conversation_refusals_name_the_field(engine: Engine) -> None:
     svc = AssistantService(engine)
     conv = svc.ask("T1", "", "zh-CN", "怎么存钱").conversation_id

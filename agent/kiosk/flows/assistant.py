@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from branchline.agent.customer.assistant import client_for
 from branchline.agent.kiosk import services
 from branchline.common.errors import FailedPrecondition, InvalidArgument
+from branchline.common.redaction import redact_text
 from branchline.common.logs import log_event
 from branchline.v1 import assistant_pb2 as apb
 from branchline.v1 import calls_pb2
@@ -165,7 +166,8 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
             raise InvalidArgument("text", "type a question", reason="required")
         if len(text) > MAX_TEXT:
             raise InvalidArgument("text", f"at most {MAX_TEXT} characters", reason="too_long")
-        session.spawn(_ask(session, text.strip()), "assistant_ask", action)
+        # A card number typed into the question is masked before it is shown or sent.
+        session.spawn(_ask(session, redact_text(text.strip())), "assistant_ask", action)
     elif action == "not_helpful":
         if not _data(session)["can_feedback"]:
             raise FailedPrecondition(
