@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from branchline.agent.customer.assistant import client_for
 from branchline.agent.kiosk import services
 from branchline.common.errors import FailedPrecondition, InvalidArgument
-from branchline.common.redaction import redact_text
 from branchline.common.logs import log_event
+from branchline.common.redaction import redact_text
 from branchline.v1 import assistant_pb2 as apb
 from branchline.v1 import calls_pb2
 
