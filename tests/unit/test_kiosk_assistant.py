@@ -131,3 +131,23 @@ async def test_a_bank_that_cannot_be_reached_is_said_so(tmp_path: Path) -> None:
     await until(lambda: bool(page.refusals))
     assert page.refusals[-1]["message"] == "The bank cannot be reached."
     await until(lambda: page.last["data"]["busy"] is False)
+
+
+async def test_a_refused_teller_call_leaves_the_customer_with_the_chat(
+    tmp_path: Path, served: tuple[AssistantService, str]
+) -> None:
+    from branchline.agent.customer.call import CallRefused
+
+    agent, session, page = kiosk(tmp_path, served[1])
+
+    async def refuse(business_type: str, mode: int) -> calls_pb2.Call:
+        raise CallRefused("failed_precondition", "no teller of the branch is on duty")
+
+    agent.calls.request_teller = refuse  # type: ignore[attr-defined]
+    await session.handle("start", {"service": "assistant"})
+    await session.handle("person", {})
+    await until(lambda: bool(page.refusals))
+    assert page.last["screen"] == "assistant" and page.last["data"]["busy"] is False
+    assert page.last["data"]["messages"][-1].get("message_key") == "assistant.handover.requested", (
+        page.last
+    )

@@ -113,7 +113,7 @@ async def _feedback(session: KioskSession) -> None:
             message["rated"] = True
             break
     reply = await client_for(session.agent).feedback(chat["conversation_id"], False)
-    _say(session, "system", "", key="assistant.noted_unhelpful")
+    _say(session, "system", "", message_key="assistant.noted_unhelpful")
     await _after_reply(session, reply)
 
 
@@ -125,11 +125,15 @@ async def _hand_over(session: KioskSession, reason: str, topic: str = "") -> Non
     client = client_for(session.agent)
     if reason == "requested" and chat["conversation_id"]:
         await client.hand_over(chat["conversation_id"], reason)
-    _say(session, "system", "", key=f"assistant.handover.{reason}", topic=topic)
+    _say(session, "system", "", message_key=f"assistant.handover.{reason}", topic=topic)
     session.update(**_data(session, busy=True))
-    call = await video._ask(
-        session.agent.calls.request_teller(HANDOVER_BUSINESS, calls_pb2.CALL_MODE_VIDEO_TELLER)
-    )
+    try:
+        call = await video._ask(
+            session.agent.calls.request_teller(HANDOVER_BUSINESS, calls_pb2.CALL_MODE_VIDEO_TELLER)
+        )
+    finally:
+        if session.screen == "assistant":  # refused: the customer stays with the chat
+            session.update(**_data(session))
     if chat["conversation_id"]:
         await client.attach_call(chat["conversation_id"], call.call_id)
     log_event(

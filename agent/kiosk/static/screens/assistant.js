@@ -6,7 +6,7 @@ import { registerScreens, t, el, button, send, title } from "../ui.js";
 
 function bubble(m) {
   const who = m.from === "customer" ? t("assistant.you") : m.from === "assistant" ? t("assistant.bot") : "";
-  const text = m.key ? t(m.key, { topic: m.topic || "" }) : m.text;
+  const text = m.message_key ? t(m.message_key, { topic: m.topic || "" }) : m.text;
   return el("li", { class: `chat-${m.from}`, "data-from": m.from, "data-entry": m.entry_id || null },
     who ? el("strong", {}, `${who}: `) : null,
     el("span", { "data-role": "chat-text" }, text),
