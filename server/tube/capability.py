@@ -29,12 +29,12 @@ class TubeCapability:
         install_tube(hub.link, service)
         hub.add_servicer(
             tube_pb2_grpc.add_TubeDeskServicer_to_server,
-            tube.TubeDeskServicer(service, hub.auth),
+            tube.TubeDeskServicer(service, hub.auth, hub.link.applier),
             *tube.SERVICE_NAMES,
         )
         # Often enough that a stale transaction is reported within a tenth of the limit.
         interval = min(60.0, stale_minutes * 6)
-        hub.background("stale_sweep", lambda: tube.sweep(service, interval))
+        hub.background("stale_sweep", lambda: tube.sweep(service, interval, hub.link.applier))
 
 
 TUBE = TubeCapability()

@@ -4,7 +4,10 @@ Terminal -> server: ``tube_open`` (50), ``tube_event`` (51), ``tube_query`` (52)
 answered with ``tube_reply`` (ack_seq = the message's seq). A bad message gets a refusal in
 the reply (a stable code and a message naming the field), never an aborted stream. A
 failure of the server itself (database down) is answered with code ``unavailable``, which
-is NOT stored: the terminal sends the same message (same request_id) again later.
+is NOT stored: the terminal sends the same message (same request_id) again later. So is a
+saturated server's refusal, code ``server_busy`` with ``retry_after_ms``: the link's applier
+(``server/applier.py``) had too many messages waiting to take this one. Opens and events are
+applied in group-commit batches; each answer is sent once its batch's commit is durable.
 
 Server -> terminal: ``tube_update`` (51, ack_seq 0) whenever someone other than the terminal
 (the back office) changes one of its transactions. A push reaches the terminal only when it
@@ -16,9 +19,11 @@ while it waits on the back office, and after every reconnect.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from branchline.common.logs import log_event
+from branchline.server.applier import ServerBusy
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.tube.service import TubeService
 from branchline.v1 import terminal_link_pb2 as link_pb
@@ -93,16 +98,28 @@ def install_tube(link: TerminalLinkServicer, service: TubeService) -> TubePusher
         pusher.bind(asyncio.get_running_loop())
         body = message.WhichOneof("body") or ""
         try:
+            # Opens and events are applied by the link's applier: many terminals' messages in
+            # one commit, each answer sent once that commit is durable.
             if body == "tube_open":
-                reply = await asyncio.to_thread(service.handle_open, terminal_id, message.tube_open)
+                reply = await link.applier.apply(
+                    functools.partial(service.handle_open, terminal_id, message.tube_open)
+                )
             elif body == "tube_event":
-                reply = await asyncio.to_thread(
-                    service.handle_event, terminal_id, message.tube_event
+                reply = await link.applier.apply(
+                    functools.partial(service.handle_event, terminal_id, message.tube_event)
                 )
             else:
                 reply = await asyncio.to_thread(
                     service.query, terminal_id, message.tube_query.txn_id
                 )
+        except ServerBusy as exc:  # saturated: not applied, not stored; send it again later
+            log_event(log, "tube_busy", logging.INFO, terminal_id=terminal_id, body=body)
+            reply = pb.TubeReply(
+                request_id=_request_id(message, body)[:128],
+                code=exc.reason,
+                message=f"{body}: {exc.message}",
+                retry_after_ms=int(exc.retry_after * 1000),
+            )
         except Exception as exc:  # never abort the stream: the terminal retries this one
             log_event(
                 log,
