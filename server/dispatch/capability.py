@@ -48,11 +48,11 @@ class CallsCapability:
         )
         hub.add_servicer(
             calls_pb2_grpc.add_CallsServicer_to_server,
-            call_servicer.CallsServicer(service, hub.auth),
+            call_servicer.CallsServicer(service, hub.auth, hub.optional("bus")),
             *call_servicer.SERVICE_NAMES,
         )
         # CallLink registers its TerminalLink handlers and connect hook on the link itself.
-        call_link = call_servicer.CallLink(service, hub.link, hub.engine)
+        call_link = call_servicer.CallLink(service, hub.link, hub.engine, hub.optional("bus"))
         hub.background("link", call_link.run)
         interval = _sweep_interval(settings.offer_timeout)
         hub.background("ring_sweep", lambda: call_servicer.sweep(service, interval))

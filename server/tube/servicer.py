@@ -23,6 +23,7 @@ from branchline.common.errors import MAX_ID, InvalidArgument, check_text
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
+from branchline.server.delivery.bus import TOPIC_TUBE, LocalBus, wait_or_sleep
 from branchline.server.ledger.money import MAX_AMOUNT_TEXT
 from branchline.server.tube import history
 from branchline.server.tube import validate as v
@@ -62,9 +63,11 @@ def _bounded_asset(counted: pb.TubeAsset) -> None:
 
 
 class TubeDeskServicer(pb_grpc.TubeDeskServicer):
-    def __init__(self, service: TubeService, auth: Authorizer) -> None:
+    def __init__(self, service: TubeService, auth: Authorizer, bus: LocalBus | None = None) -> None:
         self._service = service
         self._auth = auth
+        # Wakes Watch at once when any replica changed a transaction (the poll is the backstop).
+        self._bus = bus
 
     async def _caller(self, context: grpc.aio.ServicerContext, rpc: str) -> Principal:
         return await self._auth.identify(context, ANY_ROLE, f"TubeDesk.{rpc}")
@@ -161,7 +164,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
                 last = event.event_id
                 yield event
             if not events:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_TUBE, WATCH_POLL_SECONDS)
 
 
 async def sweep(service: TubeService, interval: float) -> None:
