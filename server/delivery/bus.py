@@ -19,8 +19,9 @@ terminal that is not connected is refused, as before.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
+
+from sqlalchemy import Connection, text
 
 from branchline.v1 import terminal_link_pb2 as pb
 
@@ -33,7 +34,23 @@ HeldTerminals = Callable[[], list[str]]
 
 TOPIC_TUBE = "tube"
 TOPIC_CALLS = "calls"
-TOPICS = (TOPIC_TUBE, TOPIC_CALLS)
+TOPIC_DISPATCH = "dispatch"
+TOPICS = (TOPIC_TUBE, TOPIC_CALLS, TOPIC_DISPATCH)
+
+# Where a pooled PostgreSQL connection keeps the bus's NOTIFY channel (``Connection.info``,
+# set by PgBus on every checkout), so a store can signal inside its own transaction.
+CHANNEL_INFO_KEY = "branchline_bus_channel"
+
+
+def signal_in_transaction(conn: Connection, topic: str) -> None:
+    """Signal ``topic`` on every replica when ``conn``'s transaction commits (PostgreSQL
+    NOTIFY is sent at commit; nothing on a rollback). Nothing without a shared bus."""
+    channel = conn.info.get(CHANNEL_INFO_KEY)
+    if channel:
+        conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": channel, "payload": f"s {topic} -"},
+        )
 
 
 class LocalBus:
@@ -67,15 +84,25 @@ class LocalBus:
         if event is not None:
             event.set()
 
-    async def wait(self, topic: str, timeout: float) -> bool:
-        """Sleep until ``topic`` is signalled or ``timeout`` passes; True when signalled."""
-        event = self._events.get(topic)
-        if event is None:
-            event = self._events[topic] = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
-            return True
-        return False
+    async def wait(self, topic: str | tuple[str, ...], timeout: float) -> bool:
+        """Sleep until ``topic`` (or any of several) is signalled or ``timeout`` passes;
+        True when signalled."""
+        topics = (topic,) if isinstance(topic, str) else topic
+        events = []
+        for name in topics:
+            event = self._events.get(name)
+            if event is None:
+                event = self._events[name] = asyncio.Event()
+            events.append(event)
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)
 
     def signal_threadsafe(self, loop: asyncio.AbstractEventLoop | None, topic: str) -> None:
         """``signal`` from a worker thread (service code runs in ``asyncio.to_thread``)."""
@@ -93,7 +120,7 @@ class LocalBus:
         self._events.clear()
 
 
-async def wait_or_sleep(bus: LocalBus | None, topic: str, timeout: float) -> None:
+async def wait_or_sleep(bus: LocalBus | None, topic: str | tuple[str, ...], timeout: float) -> None:
     """A watch loop's pause: woken early by ``topic`` when a bus is there."""
     if bus is None:
         await asyncio.sleep(timeout)

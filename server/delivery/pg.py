@@ -30,10 +30,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg2
-from sqlalchemy import Engine, and_, delete, or_, text, update
+from sqlalchemy import Engine, and_, delete, event, or_, text, update
 
 from branchline.common.logs import log_event
-from branchline.server.delivery.bus import LocalBus
+from branchline.server.delivery.bus import CHANNEL_INFO_KEY, LocalBus
 from branchline.server.delivery.schema import link_deliveries
 from branchline.server.storage.engine import write_transaction
 from branchline.v1 import terminal_link_pb2 as pb
@@ -86,6 +86,8 @@ class PgBus(LocalBus):
         with engine.connect() as conn:
             schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
         self.channel = channel_name(schema)
+        # Stores signal in their own transactions (signal_in_transaction) on this channel.
+        event.listen(engine, "checkout", self._mark_connection)
         self._outgoing: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue(OUTGOING_LIMIT)
         self._wanted: dict[int, str] = {}
         self._sweep: set[str] = set()
@@ -93,6 +95,9 @@ class PgBus(LocalBus):
         self._work = asyncio.Event()
         # What happened, for tests and operations' logs.
         self.counts = {"sent": 0, "notified": 0, "delivered": 0, "swept": 0, "listens": 0}
+
+    def _mark_connection(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info[CHANNEL_INFO_KEY] = self.channel
 
     # -- what the link and the capabilities call -----------------------------------------
     def send(self, terminal_id: str, message: pb.ServerMessage) -> bool:
@@ -310,3 +315,8 @@ class PgBus(LocalBus):
             conn.execute(
                 delete(link_deliveries).where(link_deliveries.c.created_at < _now() - RETENTION)
             )
+
+    def close(self) -> None:
+        super().close()
+        if event.contains(self._engine, "checkout", self._mark_connection):
+            event.remove(self._engine, "checkout", self._mark_connection)

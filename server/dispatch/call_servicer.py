@@ -23,7 +23,7 @@ from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import TELLER, Authorizer
-from branchline.server.delivery.bus import TOPIC_CALLS, LocalBus, wait_or_sleep
+from branchline.server.delivery.bus import TOPIC_CALLS, TOPIC_DISPATCH, LocalBus, wait_or_sleep
 from branchline.server.dispatch import call_convert as convert
 from branchline.server.dispatch.boundary import bound, identify, link_refusal, rpc
 from branchline.server.dispatch.calls import CallService, CallView, Outcome
@@ -357,7 +357,7 @@ class CallLink:
         """Push what changed to every connected terminal, forever: at once when a call
         changed on any replica (the bus's ``calls`` topic), else every ``interval``."""
         while True:
-            await wait_or_sleep(self._bus, TOPIC_CALLS, interval)
+            await wait_or_sleep(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH), interval)
             try:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep pushing

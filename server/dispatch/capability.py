@@ -30,7 +30,9 @@ class DispatchTasksCapability:
             max_material_bytes=settings.max_material_bytes,
         )
         hub.provide("dispatch_service", service)
-        dispatch.add_dispatch_services(hub.server, service, hub.auth, hub.engine)
+        dispatch.add_dispatch_services(
+            hub.server, service, hub.auth, hub.engine, hub.optional("bus")
+        )
         hub.service_names.extend(dispatch.SERVICE_NAMES)
         interval = _sweep_interval(settings.offer_timeout)
         hub.background("offer_sweep", lambda: dispatch.sweep(service, interval))

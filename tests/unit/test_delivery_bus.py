@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from branchline.server.delivery.bus import LocalBus
+from branchline.server.delivery.bus import LocalBus, signal_in_transaction
 from branchline.server.delivery.pg import PgBus, channel_name, parse_payload
 from branchline.server.delivery.schema import link_deliveries
 from branchline.server.storage import open_database
@@ -162,5 +162,40 @@ def test_malformed_notifications_are_ignored(pg_url: str, payload: str) -> None:
         replica.attach(bus)
         bus._on_notify(payload)
         assert bus._wanted == {}
+    finally:
+        engine.dispose()
+
+
+def test_a_store_signals_at_commit_and_not_on_rollback(pg_url: str) -> None:
+    engine = open_database(pg_url)
+
+    async def main() -> None:
+        bus = PgBus(engine, "ra")
+        Replica().attach(bus)
+        runner = asyncio.create_task(bus.run())
+
+        def write(commit: bool) -> None:
+            with engine.connect() as conn, conn.begin() as txn:
+                signal_in_transaction(conn, "dispatch")
+                if not commit:
+                    txn.rollback()
+
+        try:
+            await eventually(lambda: bus.counts["listens"] == 1)
+            waiter = asyncio.create_task(bus.wait(("calls", "dispatch"), 3))
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(write, False)
+            assert await waiter is False
+            waiter = asyncio.create_task(bus.wait(("calls", "dispatch"), 10))
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(write, True)
+            assert await waiter is True
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            bus.close()
+
+    try:
+        asyncio.run(main())
     finally:
         engine.dispose()
