@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -167,6 +168,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._handlers: dict[str, MessageHandler] = {}
         self._connect_hooks: list[ConnectHook] = []
         self._observers: list[MessageObserver] = []
+        # Carries pushes for terminals whose stream is on another replica (delivery).
+        self._bus: Any = None
 
     @property
     def engine(self) -> Engine:
@@ -189,15 +192,36 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     def connected_terminals(self) -> list[str]:
         return sorted(self._pushes)
 
+    def attach_bus(self, bus: Any) -> None:
+        """Hand pushes for terminals not connected here to ``bus`` (server/delivery), which
+        queues on this replica's streams what other replicas send (``deliver_local``)."""
+        self._bus = bus
+        bus.attach(self.deliver_local, self._pushes.__contains__, self.connected_terminals)
+
     def push(self, terminal_id: str, message: pb.ServerMessage) -> None:
-        """Queue an unsolicited message (ack_seq 0) for a terminal connected to this replica."""
+        """Queue an unsolicited message (ack_seq 0) for a terminal: on its stream when it is
+        connected to this replica, else through the delivery bus to the replica holding it."""
         queue = self._pushes.get(terminal_id)
         if queue is None:
+            if self._bus is not None and self._bus.send(terminal_id, message):
+                return
             raise PushRefused(f"terminal {terminal_id!r} is not connected to this server")
         try:
             queue.put_nowait(message)
         except asyncio.QueueFull:
             raise PushRefused(f"terminal {terminal_id!r} is not reading its stream") from None
+
+    def deliver_local(self, terminal_id: str, message: pb.ServerMessage) -> bool:
+        """Queue ``message`` on the terminal's stream here; False when it is not here (or
+        not reading)."""
+        queue = self._pushes.get(terminal_id)
+        if queue is None:
+            return False
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
 
     def broadcast(self, message: pb.ServerMessage) -> int:
         """Push to every connected terminal; returns how many it was queued for."""

@@ -26,10 +26,11 @@ class TubeCapability:
             verifier.sessions if verifier is not None else None,
             stale_after=timedelta(minutes=stale_minutes),
         )
-        install_tube(hub.link, service)
+        bus = hub.optional("bus")
+        install_tube(hub.link, service, bus)
         hub.add_servicer(
             tube_pb2_grpc.add_TubeDeskServicer_to_server,
-            tube.TubeDeskServicer(service, hub.auth, hub.link.applier),
+            tube.TubeDeskServicer(service, hub.auth, hub.link.applier, bus),
             *tube.SERVICE_NAMES,
         )
         # Often enough that a stale transaction is reported within a tenth of the limit.

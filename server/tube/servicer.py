@@ -25,6 +25,7 @@ from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server.applier import Applier
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
+from branchline.server.delivery.bus import TOPIC_TUBE, LocalBus, wait_or_sleep
 from branchline.server.ledger.money import MAX_AMOUNT_TEXT
 from branchline.server.tube import history
 from branchline.server.tube import validate as v
@@ -65,13 +66,19 @@ def _bounded_asset(counted: pb.TubeAsset) -> None:
 
 class TubeDeskServicer(pb_grpc.TubeDeskServicer):
     def __init__(
-        self, service: TubeService, auth: Authorizer, applier: Applier | None = None
+        self,
+        service: TubeService,
+        auth: Authorizer,
+        applier: Applier | None = None,
+        bus: LocalBus | None = None,
     ) -> None:
         self._service = service
         self._auth = auth
         # The TerminalLink's applier: the back office's changes join its batches (one
         # writer, no waiting on the database's write lock beside it). None: a thread each.
         self._applier = applier
+        # Wakes Watch at once when any replica changed a transaction (the poll is the backstop).
+        self._bus = bus
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a service call that writes; a refusal it raises reaches ``@refusals``."""
@@ -176,7 +183,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
                 last = event.event_id
                 yield event
             if not events:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_TUBE, WATCH_POLL_SECONDS)
 
 
 async def sweep(service: TubeService, interval: float, applier: Applier | None = None) -> None:
