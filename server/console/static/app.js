@@ -2,6 +2,8 @@
 // Every frame from the console is the full state; the page renders it and sends actions
 // back. Form fields being typed in survive a re-render (values and focus are carried over).
 
+import { renderCheques } from "./cheques.js";
+
 const RETRY_MS = 500;
 const page = { messages: {}, lang: "zh-CN", frame: null, ws: null, view: "", counting: "" };
 
@@ -149,6 +151,7 @@ function render() {
   else if (page.view === "fleet") content = renderFleet(frame.fleet);
   else if (page.view === "tasks" || page.view === "lobby") content = renderTasks(frame, page.view);
   else if (page.view === "calls") content = renderCalls(frame.calls);
+  else if (page.view === "cheques") content = renderCheques(frame.cheques, { el, t, table, button, send, showError });
   else content = el("section", { "data-screen": "none" }, el("p", {}, t("view.none")));
   main.replaceChildren(content);
 
