@@ -43,8 +43,8 @@ def enrol_handler(session_of: Any, same_origin: Any) -> Any:
                 "image_bytes": image,
             },
         )
-        if refusal is not None:
-            return web.json_response(refusal, status=400)
+        if answer is not None:
+            return web.json_response(answer, status=400)
         return web.json_response({"ok": True})
 
     return enrol

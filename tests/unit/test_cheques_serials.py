@@ -47,7 +47,9 @@ def assert_invariants(world: World) -> None:
     with world.engine.connect() as conn:
         leaves = conn.execute(select(cheque_leaves)).all()
         ranges = conn.execute(select(cheque_stock_ranges)).all()
-        states = dict(conn.execute(text("SELECT purchase_id, state FROM cheque_purchases")).all())
+        states: dict[str, str] = dict(
+            conn.execute(text("SELECT purchase_id, state FROM cheque_purchases")).all()
+        )
     live: dict[tuple[str, int], int] = {}
     for leaf in leaves:
         if leaf.state != "returned":
