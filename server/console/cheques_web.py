@@ -36,7 +36,7 @@ def enrol_handler(session_of: Any, same_origin: Any) -> Any:
             session.refuse(action, refusal)
             return web.json_response(refusal, status=403)
         image = await request.content.read(MAX_IMAGE + 1)
-        refusal = await session.handle(
+        answer = await session.handle(
             action,
             {
                 "purchaser_id": request.match_info["purchaser_id"],
