@@ -11,6 +11,7 @@ queue calls are routed through. A new capability is its own package with a
 from __future__ import annotations
 
 from branchline.server.capability import Capability
+from branchline.server.cheques.capability import CHEQUES
 from branchline.server.delivery.capability import DELIVERY
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
@@ -30,6 +31,7 @@ CAPABILITIES: list[Capability] = [
     RATES,
     LEDGER,
     TUBE,
+    CHEQUES,
     DISPATCH_TASKS,
     CALLS,
     RECORDINGS,
