@@ -10,6 +10,7 @@ queue calls are routed through. A new capability is its own package with a
 from __future__ import annotations
 
 from branchline.server.capability import Capability
+from branchline.server.cheques.capability import CHEQUES
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
@@ -27,6 +28,7 @@ CAPABILITIES: list[Capability] = [
     RATES,
     LEDGER,
     TUBE,
+    CHEQUES,
     DISPATCH_TASKS,
     CALLS,
     RECORDINGS,
