@@ -208,7 +208,7 @@ cheque_leaves = Table(
         "state IN ('allocated', 'printed', 'issued', 'voided', 'returned')", name="state"
     ),
     CheckConstraint(
-        "(state = 'voided' AND void_reason IN ('spoiled', 'retained', 'wrong_stock'))"
+        "(state = 'voided' AND void_reason IS NOT NULL AND void_reason IN ('spoiled', 'retained', 'wrong_stock'))"
         " OR (state <> 'voided' AND void_reason IS NULL)",
         name="void_reason",
     ),

@@ -172,7 +172,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", _time(), nullable=False),
         sa.CheckConstraint(
-            "(state = 'voided' AND void_reason IN ('spoiled', 'retained', 'wrong_stock')) OR (state <> 'voided' AND void_reason IS NULL)",
+            "(state = 'voided' AND void_reason IS NOT NULL AND void_reason IN ('spoiled', 'retained', 'wrong_stock')) OR (state <> 'voided' AND void_reason IS NULL)",
             name=op.f("ck_cheque_leaves_void_reason"),
         ),
         sa.CheckConstraint(
