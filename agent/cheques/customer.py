@@ -151,7 +151,7 @@ def view(engine: ChequeEngine, live: Live) -> dict[str, Any]:
     out: dict[str, Any] = {
         "purchase_id": live.purchase_id,
         "stage": live.stage,
-        "screen": m.SCREENS.get(live.stage, "wait"),
+        "step": m.SCREENS.get(live.stage, "wait"),
         "finished": live.finished,
         "outcome": live.stage if live.finished else "",
         "code": live.code,

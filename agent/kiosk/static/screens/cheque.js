@@ -63,22 +63,22 @@ registerScreens({
     const actions = el("div", { class: "actions" });
     let body = null;
     if (d.finished) actions.append(button("done", t("action.done")));
-    else if (d.screen === "id") actions.append(button("read_id", t("cheque.read_id")));
-    else if (d.screen === "face") actions.append(button("capture", t("cheque.capture")));
-    else if (d.screen === "order") {
+    else if (d.step === "id") actions.append(button("read_id", t("cheque.read_id")));
+    else if (d.step === "face") actions.append(button("capture", t("cheque.capture")));
+    else if (d.step === "order") {
       body = orderForm(d);
       actions.append(button("order", t("cheque.order"), () => ({ lines: orderLines(body) })));
     }
     if (!d.finished && d.can_cancel) actions.append(button("cancel", t("action.cancel")));
     const stageText = d.finished ? t(`cheque.outcome.${d.outcome}`)
-      : t(`cheque.stage.${d.screen}`, { printed: d.printed, total: d.total });
+      : t(`cheque.stage.${d.step}`, { printed: d.printed, total: d.total });
     return [
       title("cheque.title"),
       d.recovered ? el("p", { class: "notice", role: "status" }, t("cheque.recovered")) : null,
-      el("p", { class: "stage", role: "status", "aria-live": "polite", "data-stage": d.stage, "data-screen-step": d.screen }, stageText),
-      d.screen === "printing" || d.screen === "wait"
+      el("p", { class: "stage", role: "status", "aria-live": "polite", "data-stage": d.stage, "data-screen-step": d.step }, stageText),
+      d.step === "printing" || d.step === "wait"
         ? el("progress", { "data-role": "cheque-progress", max: d.total || 1, value: d.printed || 0 }) : null,
-      d.screen === "face" && d.attempts_left ? el("p", { "data-role": "attempts" }, t("cheque.attempts_left", { count: d.attempts_left })) : null,
+      d.step === "face" && d.attempts_left ? el("p", { "data-role": "attempts" }, t("cheque.attempts_left", { count: d.attempts_left })) : null,
       facts(d),
       body,
       d.code_key ? el("p", { class: "error", role: "alert", "data-code": d.code }, t(d.code_key)) : null,
