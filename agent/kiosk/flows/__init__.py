@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from branchline.agent.kiosk.flows import (
     attract,
     card_pin,
+    cheque,
     deposit,
     menu,
     rates,
@@ -42,6 +43,9 @@ HANDLERS: dict[str, Handler] = {
     "statement": statement.on_action,
     "rates": rates.on_action,
     "video": video.on_action,
+    "cheque_method": cheque.on_method,
+    "cheque_code": cheque.on_code,
+    "cheque": cheque.on_action,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -52,6 +56,8 @@ RELABEL: dict[str, Refresh] = {
     "statement": statement.relabel,
     "rates": rates.refresh,
     "video": video.refresh,
+    "cheque_method": cheque.relabel_method,
+    "cheque": cheque.relabel,
 }
 LIVE: dict[str, Refresh] = {
     "attract": attract.refresh,
@@ -69,6 +75,7 @@ ENTER: dict[str, Refresh] = {
     "statement": lambda session: statement.show(session),
     "rates": rates.show,
     "video": video.show,
+    "cheque": cheque.show,
 }
 
 
