@@ -10,6 +10,7 @@ queue calls are routed through. A new capability is its own package with a
 
 from __future__ import annotations
 
+from branchline.server.assistant.capability import ASSISTANT
 from branchline.server.capability import Capability
 from branchline.server.cheques.capability import CHEQUES
 from branchline.server.delivery.capability import DELIVERY
@@ -36,4 +37,5 @@ CAPABILITIES: list[Capability] = [
     CALLS,
     RECORDINGS,
     MOBILE,
+    ASSISTANT,
 ]

@@ -49,6 +49,7 @@ TIMED = frozenset(
         "pin_failed",
         "auth_error",
         "card_retained",
+        "assistant",
     }
 )
 # Actions every screen takes.

@@ -22,6 +22,8 @@ from branchline.common.errors import DomainError, InvalidArgument, PermissionDen
 from branchline.common.grpc_errors import error_details
 from branchline.common.logs import log_event
 from branchline.server.console import i18n
+from branchline.server.console.assistant import ACTIONS as ASSISTANT_ACTIONS
+from branchline.server.console.assistant import AssistantDesk
 from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
 from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
@@ -46,6 +48,7 @@ VIEW_ACTIONS = {
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
     "cheques": CHEQUE_ACTIONS,
+    "assistant": ASSISTANT_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -57,11 +60,11 @@ def views_for(role: str, skills: list[str]) -> list[str]:
     if role == "operator":
         return ["fleet"]
     if role == "lobby":
-        return ["lobby"]
+        return ["lobby", "assistant"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
         return ["backoffice", "tasks", "calls", "cheques"]
     if role == "teller":
-        return ["tasks", "calls"]
+        return ["tasks", "calls", "assistant"]
     return []
 
 
@@ -88,6 +91,7 @@ class ConsoleSession:
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
         self.cheques: ChequeDesk | None = None
+        self.assistant: AssistantDesk | None = None
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,6 +134,11 @@ class ConsoleSession:
         if "cheques" in self.views:
             self.cheques = ChequeDesk(self.client, self.publish)
             followers.append(self.cheques.run(self._down))
+        if "assistant" in self.views:
+            self.assistant = AssistantDesk(
+                self.client, self.me["role"], self.publish, self._current_call_id
+            )
+            followers.append(self.assistant.run(self._down))
         self.publish()
         await asyncio.gather(*followers)
 
@@ -148,6 +157,10 @@ class ConsoleSession:
         self.signed_in = True
         self.sign_in_refusal = None
         return True
+
+    def _current_call_id(self) -> str:
+        current = self.calls.current if self.calls is not None else None
+        return current.call_id if current is not None else ""
 
     def _keep_member(self, member: dpb.StaffMember) -> None:
         self.me.update(
@@ -198,6 +211,8 @@ class ConsoleSession:
             frame["calls"] = self.calls.snapshot()
         if self.cheques is not None:
             frame["cheques"] = self.cheques.snapshot()
+        if self.assistant is not None:
+            frame["assistant"] = self.assistant.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -257,6 +272,8 @@ class ConsoleSession:
             await self.calls.handle(name, data)
         elif view == "cheques" and self.cheques is not None:
             await self.cheques.handle(name, data)
+        elif view == "assistant" and self.assistant is not None:
+            await self.assistant.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

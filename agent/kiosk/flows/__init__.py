@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.kiosk.flows import (
+    assistant,
     attract,
     card_pin,
     cheque,
@@ -46,6 +47,7 @@ HANDLERS: dict[str, Handler] = {
     "cheque_method": cheque.on_method,
     "cheque_code": cheque.on_code,
     "cheque": cheque.on_action,
+    "assistant": assistant.on_action,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -58,6 +60,7 @@ RELABEL: dict[str, Refresh] = {
     "video": video.refresh,
     "cheque_method": cheque.relabel_method,
     "cheque": cheque.relabel,
+    "assistant": assistant.refresh,
 }
 LIVE: dict[str, Refresh] = {
     "attract": attract.refresh,
@@ -76,6 +79,7 @@ ENTER: dict[str, Refresh] = {
     "rates": rates.show,
     "video": video.show,
     "cheque": cheque.show,
+    "assistant": assistant.show,
 }
 
 

@@ -8,6 +8,7 @@ import "./views/tasks.js";
 import "./views/calls.js";
 import "./views/fleet.js";
 import "./views/cheques.js";
+import "./views/assistant.js";
 
 const RETRY_MS = 500;
 
