@@ -17,9 +17,9 @@ from branchline.drivers.base import DeviceStatus
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
 
-SERVICE_IDS = ("deposit", "withdrawal", "statement", "rates", "video")
+SERVICE_IDS = ("deposit", "withdrawal", "statement", "rates", "video", "recordings")
 # Services that need the customer signed in with card and PIN.
-SIGNED_IN = frozenset({"deposit", "withdrawal", "statement"})
+SIGNED_IN = frozenset({"deposit", "withdrawal", "statement", "recordings"})
 WORKING = (DeviceStatus.ONLINE, DeviceStatus.BUSY)
 
 
@@ -59,6 +59,8 @@ RULES = (
     ServiceRule("statement", CARD, True),
     ServiceRule("rates", (), False, lambda live: live.rates_known),
     ServiceRule("video", (), True),
+    # "My recordings": watch a transaction's recordings (flows/recordings.py).
+    ServiceRule("recordings", CARD, True),
 )
 
 

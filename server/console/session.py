@@ -29,6 +29,8 @@ from branchline.server.console.calls import CallDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
+from branchline.server.console.recordings import ACTIONS as RECORDING_ACTIONS
+from branchline.server.console.recordings import ConsoleRecordings, RecordingsDesk
 from branchline.server.console.settings import LANGUAGES, ConsoleSettings
 from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
 from branchline.v1 import dispatch_pb2 as dpb
@@ -43,6 +45,7 @@ VIEW_ACTIONS = {
     "tasks": TELLER_ACTIONS,
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
+    "recordings": RECORDING_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -50,15 +53,16 @@ PRESENCE = {
 
 
 def views_for(role: str, skills: list[str]) -> list[str]:
-    """The screens a person's role opens (the server still checks every call)."""
+    """The screens a person's role opens (the server still checks every call); every role
+    watches recordings (each viewing audited by the server)."""
     if role == "operator":
-        return ["fleet"]
+        return ["fleet", "recordings"]
     if role == "lobby":
-        return ["lobby"]
+        return ["lobby", "recordings"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks", "calls"]
+        return ["backoffice", "tasks", "calls", "recordings"]
     if role == "teller":
-        return ["tasks", "calls"]
+        return ["tasks", "calls", "recordings"]
     return []
 
 
@@ -84,6 +88,8 @@ class ConsoleSession:
         self.fleet: FleetBoard | None = None
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
+        self.recdesk: RecordingsDesk | None = None
+        self.recordings = ConsoleRecordings(settings)
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,6 +98,7 @@ class ConsoleSession:
     # -- life -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.recordings.start()
         self._tasks.append(asyncio.ensure_future(self._sign_in_and_follow()))
 
     async def stop(self) -> None:
@@ -101,6 +108,7 @@ class ConsoleSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.close()
+        await self.recordings.stop()
 
     async def _sign_in_and_follow(self) -> None:
         while not await self._sign_in():
@@ -123,6 +131,8 @@ class ConsoleSession:
         if "calls" in self.views:
             self.calls = CallDesk(self.client, self.publish)
             followers.append(self.calls.run(self._down))
+        if "recordings" in self.views:
+            self.recdesk = RecordingsDesk(self.client, self.publish)
         self.publish()
         await asyncio.gather(*followers)
 
@@ -189,6 +199,8 @@ class ConsoleSession:
             frame["tasks"] = self.tasks.snapshot()
         if self.calls is not None:
             frame["calls"] = self.calls.snapshot()
+        if self.recdesk is not None:
+            frame["recordings"] = self.recdesk.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -246,6 +258,8 @@ class ConsoleSession:
             await self.fleet.handle(name, data)
         elif view == "calls" and self.calls is not None:
             await self.calls.handle(name, data)
+        elif view == "recordings" and self.recdesk is not None:
+            await self.recdesk.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

@@ -149,6 +149,7 @@ def make_app(session: ConsoleSession) -> web.Application:
     app.router.add_get("/ws", websocket)
     app.router.add_get("/signature/{command_id}", signature)
     app.router.add_static("/static/", static_dir(), append_version=False)
+    session.recordings.register(app)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():

@@ -26,13 +26,20 @@ def available(state: Live) -> set[str]:
 
 
 def test_everything_working_offers_every_service() -> None:
-    assert available(live()) == {"deposit", "withdrawal", "statement", "rates", "video"}
+    assert available(live()) == {
+        "deposit",
+        "withdrawal",
+        "statement",
+        "rates",
+        "video",
+        "recordings",
+    }
     assert notices(live()) == []
 
 
 def test_a_jammed_tube_takes_tube_services_away() -> None:
     jammed = live(devices={"tube_station": DeviceStatus.HARDWARE_ERROR})
-    assert available(jammed) == {"statement", "rates", "video"}
+    assert available(jammed) == {"statement", "rates", "video", "recordings"}
     assert notices(jammed) == ["notice.tube_unavailable"]
 
 

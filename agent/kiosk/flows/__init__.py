@@ -15,6 +15,7 @@ from branchline.agent.kiosk.flows import (
     deposit,
     menu,
     rates,
+    recordings,
     statement,
     tube,
     video,
@@ -42,6 +43,7 @@ HANDLERS: dict[str, Handler] = {
     "statement": statement.on_action,
     "rates": rates.on_action,
     "video": video.on_action,
+    "my_recordings": recordings.on_action,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -69,6 +71,7 @@ ENTER: dict[str, Refresh] = {
     "statement": lambda session: statement.show(session),
     "rates": rates.show,
     "video": video.show,
+    "recordings": lambda session: recordings.show(session),
 }
 
 

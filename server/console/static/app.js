@@ -7,6 +7,8 @@ import "./views/backoffice.js";
 import "./views/tasks.js";
 import "./views/calls.js";
 import "./views/fleet.js";
+import "./views/recordings.js";
+import "./recording.js";
 
 const RETRY_MS = 500;
 
