@@ -33,6 +33,8 @@ from branchline.server.console.cheques import ChequeDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
+from branchline.server.console.recordings import ACTIONS as RECORDING_ACTIONS
+from branchline.server.console.recordings import ConsoleRecordings, RecordingsDesk
 from branchline.server.console.settings import LANGUAGES, ConsoleSettings
 from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
 from branchline.v1 import dispatch_pb2 as dpb
@@ -49,6 +51,7 @@ VIEW_ACTIONS = {
     "calls": CALL_ACTIONS,
     "cheques": CHEQUE_ACTIONS,
     "assistant": ASSISTANT_ACTIONS,
+    "recordings": RECORDING_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -56,15 +59,16 @@ PRESENCE = {
 
 
 def views_for(role: str, skills: list[str]) -> list[str]:
-    """The screens a person's role opens (the server still checks every call)."""
+    """The screens a person's role opens (the server still checks every call); every role
+    watches recordings (each viewing audited by the server)."""
     if role == "operator":
-        return ["fleet"]
+        return ["fleet", "recordings"]
     if role == "lobby":
-        return ["lobby", "assistant"]
+        return ["lobby", "assistant", "recordings"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks", "calls", "cheques"]
+        return ["backoffice", "tasks", "calls", "cheques", "recordings"]
     if role == "teller":
-        return ["tasks", "calls", "assistant"]
+        return ["tasks", "calls", "assistant", "recordings"]
     return []
 
 
@@ -92,6 +96,8 @@ class ConsoleSession:
         self.calls: CallDesk | None = None
         self.cheques: ChequeDesk | None = None
         self.assistant: AssistantDesk | None = None
+        self.recdesk: RecordingsDesk | None = None
+        self.recordings = ConsoleRecordings(settings)
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,6 +106,7 @@ class ConsoleSession:
     # -- life -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.recordings.start()
         self._tasks.append(asyncio.ensure_future(self._sign_in_and_follow()))
 
     async def stop(self) -> None:
@@ -109,6 +116,7 @@ class ConsoleSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.close()
+        await self.recordings.stop()
 
     async def _sign_in_and_follow(self) -> None:
         while not await self._sign_in():
@@ -139,6 +147,8 @@ class ConsoleSession:
                 self.client, self.me["role"], self.publish, self._current_call_id
             )
             followers.append(self.assistant.run(self._down))
+        if "recordings" in self.views:
+            self.recdesk = RecordingsDesk(self.client, self.publish)
         self.publish()
         await asyncio.gather(*followers)
 
@@ -213,6 +223,8 @@ class ConsoleSession:
             frame["cheques"] = self.cheques.snapshot()
         if self.assistant is not None:
             frame["assistant"] = self.assistant.snapshot()
+        if self.recdesk is not None:
+            frame["recordings"] = self.recdesk.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -274,6 +286,8 @@ class ConsoleSession:
             await self.cheques.handle(name, data)
         elif view == "assistant" and self.assistant is not None:
             await self.assistant.handle(name, data)
+        elif view == "recordings" and self.recdesk is not None:
+            await self.recdesk.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

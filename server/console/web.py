@@ -155,6 +155,7 @@ def make_app(session: ConsoleSession) -> web.Application:
         cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], _same_origin),
     )
     app.router.add_static("/static/", static_dir(), append_version=False)
+    session.recordings.register(app)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():

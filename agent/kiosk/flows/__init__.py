@@ -17,6 +17,7 @@ from branchline.agent.kiosk.flows import (
     deposit,
     menu,
     rates,
+    recordings,
     statement,
     tube,
     video,
@@ -48,6 +49,7 @@ HANDLERS: dict[str, Handler] = {
     "cheque_code": cheque.on_code,
     "cheque": cheque.on_action,
     "assistant": assistant.on_action,
+    "my_recordings": recordings.on_action,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -80,6 +82,7 @@ ENTER: dict[str, Refresh] = {
     "video": video.show,
     "cheque": cheque.show,
     "assistant": assistant.show,
+    "recordings": lambda session: recordings.show(session),
 }
 
 

@@ -6,6 +6,8 @@ import { state, SCREENS, frameHandler, runRenderHooks, t, el, button, formValues
 import "./screens/core.js";
 import "./screens/cheque.js";
 import "./screens/assistant.js";
+import "./recording.js";
+import "./screens/recordings.js";
 
 const RETRY_MS = 500;
 const STALE_MS = 1500;

@@ -9,6 +9,8 @@ import "./views/calls.js";
 import "./views/fleet.js";
 import "./views/cheques.js";
 import "./views/assistant.js";
+import "./views/recordings.js";
+import "./recording.js";
 
 const RETRY_MS = 500;
 
