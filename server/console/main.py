@@ -29,6 +29,7 @@ from branchline.server.console.settings import (
     default_state_dir,
     parse_identity,
     parse_listen,
+    read_ice,
 )
 from branchline.server.console.web import ConsoleServer
 
@@ -77,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="where recordings wait until the server has them "
         "(default $XDG_STATE_HOME/branchline-console/ROLE-ID)",
     )
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN/TURN URL for video calls (repeat; stun:, stuns:, turn:, turns:)",
+    )
+    parser.add_argument("--ice-username", default="", help="TURN username")
+    parser.add_argument("--ice-credential-file", type=Path, help="file holding the TURN credential")
     return parser
 
 
@@ -97,6 +107,7 @@ def settings_from(args: argparse.Namespace) -> ConsoleSettings:
         lang=args.lang,
         timeout=args.timeout,
         state_dir=args.state_dir or default_state_dir(identity),
+        ice=read_ice(args.ice_server, args.ice_username, args.ice_credential_file),
     )
 
 

@@ -137,7 +137,7 @@ class ConsoleSession:
                 await self.tasks.refresh_roster()
             followers.append(self.tasks.run(self._down))
         if "calls" in self.views:
-            self.calls = CallDesk(self.client, self.publish)
+            self.calls = CallDesk(self.client, self.publish, self.send_frame, self.settings.ice)
             followers.append(self.calls.run(self._down))
         if "cheques" in self.views:
             self.cheques = ChequeDesk(self.client, self.publish)
@@ -233,6 +233,29 @@ class ConsoleSession:
                 send(text)
             except RuntimeError:  # a page that stopped reading: it reconnects for the state
                 self._pages.discard(send)
+
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        """A frame of another type (a call's signalling) to every page."""
+        self._send_all(self.encode(frame))
+
+    async def handle_frame(self, send: Callable[[str], None], message: dict[str, Any]) -> None:
+        """A page's call signalling frame (``call_media.FRAME_TYPES``); refused like an action."""
+        kind = str(message.get("type"))
+        try:
+            if self.calls is None:
+                raise PermissionDenied("video calls are not open to this console", rule="role_view")
+            await self.calls.media.on_frame(send, message)
+        except DomainError as exc:
+            refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
+            self.refuse(kind, {**refusal, "message": exc.message})
+        except grpc.aio.AioRpcError as exc:
+            details = error_details(exc)
+            refusal = {"status": details.status, "field": details.field, "reason": details.reason}
+            self.refuse(kind, {**refusal, "message": details.message})
+
+    async def page_gone(self, send: Callable[[str], None]) -> None:
+        if self.calls is not None:
+            await self.calls.media.page_gone(send)
 
     def publish(self) -> None:
         self.seq += 1

@@ -8,6 +8,7 @@ import "./screens/cheque.js";
 import "./screens/assistant.js";
 import "./recording.js";
 import "./screens/recordings.js";
+import "./call.js";
 
 const RETRY_MS = 500;
 const STALE_MS = 1500;

@@ -11,6 +11,7 @@ import "./views/cheques.js";
 import "./views/assistant.js";
 import "./views/recordings.js";
 import "./recording.js";
+import "./views/call_media.js";
 
 const RETRY_MS = 500;
 
