@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -19,7 +20,7 @@ from branchline.common.errors import FailedPrecondition, InvalidArgument
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
-from branchline.server.auth import MOBILE
+from branchline.server.auth import MOBILE, Authorizer
 from branchline.server.ledger.accounts import account_from_row
 from branchline.server.ledger.fx import current_rates
 from branchline.server.mobile import bank_auth, jobs, pairing
@@ -142,18 +143,18 @@ def login(engine: Engine, request: pb.LoginRequest, now: datetime) -> pb.LoginRe
 
 class JobMethods:
     _engine: Engine
-    _clock: object
+    _clock: Callable[[], datetime]
     _withheld: frozenset[str]
-    _auth: object
+    _auth: Authorizer
 
     def _now(self) -> datetime:
-        return self._clock()  # type: ignore[operator, no-any-return]
+        return self._clock()
 
     @refusals
     async def Login(
         self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoginResult:
-        await self._auth.require(context, MOBILE, "Mobile.Login")  # type: ignore[attr-defined]
+        await self._auth.require(context, MOBILE, "Mobile.Login")
         result = await asyncio.to_thread(login, self._engine, request, self._now())
         log_event(log, "phone_login", customer_id=result.customer_id)
         return result
@@ -162,14 +163,14 @@ class JobMethods:
     async def Quote(
         self, request: pb.QuoteRequest, context: grpc.aio.ServicerContext
     ) -> pb.QuoteResult:
-        await self._auth.require(context, MOBILE, "Mobile.Quote")  # type: ignore[attr-defined]
+        await self._auth.require(context, MOBILE, "Mobile.Quote")
         return await asyncio.to_thread(quote, self._engine, request, self._now())
 
     @refusals
     async def SubmitJob(
         self, request: pb.SubmitJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhoneJob:
-        await self._auth.require(context, MOBILE, "Mobile.SubmitJob")  # type: ignore[attr-defined]
+        await self._auth.require(context, MOBILE, "Mobile.SubmitJob")
         job = await asyncio.to_thread(
             submit_job, self._engine, request, self._now(), self._withheld
         )
@@ -180,7 +181,7 @@ class JobMethods:
     async def GetJob(
         self, request: pb.JobRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhoneJob:
-        await self._auth.require(context, MOBILE, "Mobile.GetJob")  # type: ignore[attr-defined]
+        await self._auth.require(context, MOBILE, "Mobile.GetJob")
 
         def get() -> jobs.Job:
             paired = _paired(self._engine, request.session, self._now())

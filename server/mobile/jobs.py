@@ -38,7 +38,8 @@ VALUE_OUT = frozenset({"tube_withdrawal", "cheque_book"})
 ASSET_KINDS = ("cash", "metal", "bill")
 ACCOUNT_KIND = {"cash": "cash", "metal": "metal", "bill": "bills"}
 CHEQUE_LEAVES = (10, 25, 50)
-BUSINESS_TYPES = ("account", "card", "loan", "foreign_exchange", "other")
+# As the terminal's video-teller flow offers them.
+BUSINESS_TYPES = ("account_opening", "loan", "card_services", "foreign_exchange", "other")
 MAX_PERIOD_DAYS = 366
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")

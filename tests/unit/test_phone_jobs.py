@@ -162,7 +162,7 @@ def test_only_services_the_terminal_offers_now(engine: Engine) -> None:
         jobs.check_offered(deposit, listed)
     assert (tube.value.field, tube.value.reason) == ("service", "service_unavailable")
     with pytest.raises(FailedPrecondition) as card:
-        jobs.check_offered(_form(service="video_teller", business_type="card"), listed)
+        jobs.check_offered(_form(service="video_teller", business_type="card_services"), listed)
     assert (card.value.field, card.value.reason) == ("auth", "auth_unavailable")
     jobs.check_offered(_form(service="video_teller", business_type="card", auth="bank"), listed)
     withheld = service_list(fr.get_terminal(engine, "t1"), frozenset({"cheque_book"}))  # type: ignore[arg-type]
@@ -175,7 +175,7 @@ def test_submit_is_idempotent_and_one_job_at_a_time(engine: Engine) -> None:
     first = jobs.submit(engine, "pair-1", "t1", form, body, "", T0)
     again = jobs.submit(engine, "pair-1", "t1", form, body, "", T0)
     assert first.job_id == again.job_id and first.state == "submitted"
-    other = jobs.JobForm(**{**form.__dict__, "business_type": "card"})
+    other = jobs.JobForm(**{**form.__dict__, "business_type": "card_services"})
     with pytest.raises(FailedPrecondition) as reused:
         jobs.submit(engine, "pair-1", "t1", other, jobs.validate(other, None), "", T0)
     assert reused.value.reason == "idempotency_key_reused"

@@ -14,6 +14,7 @@ from branchline.agent.kiosk.flows import (
     card_pin,
     deposit,
     menu,
+    phone_job,
     rates,
     statement,
     tube,
@@ -42,6 +43,8 @@ HANDLERS: dict[str, Handler] = {
     "statement": statement.on_action,
     "rates": rates.on_action,
     "video": video.on_action,
+    "phone_job": phone_job.on_ready,
+    "phone_job_confirm": phone_job.on_confirm,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -69,6 +72,7 @@ ENTER: dict[str, Refresh] = {
     "statement": lambda session: statement.show(session),
     "rates": rates.show,
     "video": video.show,
+    "phone_job": phone_job.after_sign_in,
 }
 
 

@@ -4,6 +4,7 @@
 
 import { state, SCREENS, frameHandler, runRenderHooks, t, el, button, formValues, send, title } from "./ui.js";
 import "./screens/core.js";
+import "./screens/phone.js";
 
 const RETRY_MS = 500;
 const STALE_MS = 1500;
