@@ -16,6 +16,7 @@ from branchline.agent.kiosk.flows import (
     cheque,
     deposit,
     menu,
+    phone_job,
     rates,
     recordings,
     statement,
@@ -50,6 +51,8 @@ HANDLERS: dict[str, Handler] = {
     "cheque": cheque.on_action,
     "assistant": assistant.on_action,
     "my_recordings": recordings.on_action,
+    "phone_job": phone_job.on_ready,
+    "phone_job_confirm": phone_job.on_confirm,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -83,6 +86,7 @@ ENTER: dict[str, Refresh] = {
     "cheque": cheque.show,
     "assistant": assistant.show,
     "recordings": lambda session: recordings.show(session),
+    "phone_job": phone_job.after_sign_in,
 }
 
 
