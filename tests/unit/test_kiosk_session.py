@@ -68,6 +68,7 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
         "rates": False,
         "video": True,
         "assistant": True,
+        "recordings": True,
     }
 
 
