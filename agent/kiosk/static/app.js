@@ -5,6 +5,7 @@
 import { state, SCREENS, frameHandler, runRenderHooks, t, el, button, formValues, send, title } from "./ui.js";
 import "./screens/core.js";
 import "./call.js";
+import "./desk_video.js";
 
 const RETRY_MS = 500;
 const STALE_MS = 1500;

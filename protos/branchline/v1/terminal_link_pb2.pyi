@@ -15,7 +15,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TerminalMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request", "call_request", "call_leave", "call_signal", "command_outcome", "call_query", "tube_open", "tube_event", "tube_query", "pairing_cancel", "pairing_query")
+    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request", "call_request", "call_leave", "call_signal", "command_outcome", "call_query", "tube_open", "tube_event", "tube_query", "desk_signal", "pairing_cancel", "pairing_query")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class TerminalMessage(_message.Message):
     TUBE_OPEN_FIELD_NUMBER: _ClassVar[int]
     TUBE_EVENT_FIELD_NUMBER: _ClassVar[int]
     TUBE_QUERY_FIELD_NUMBER: _ClassVar[int]
+    DESK_SIGNAL_FIELD_NUMBER: _ClassVar[int]
     PAIRING_CANCEL_FIELD_NUMBER: _ClassVar[int]
     PAIRING_QUERY_FIELD_NUMBER: _ClassVar[int]
     seq: int
@@ -46,9 +47,10 @@ class TerminalMessage(_message.Message):
     tube_open: _tube_pb2.TubeOpen
     tube_event: _tube_pb2.TubeEvent
     tube_query: _tube_pb2.TubeQuery
+    desk_signal: _tube_pb2.DeskSignalRequest
     pairing_cancel: _mobile_pb2.PairingCancel
     pairing_query: _mobile_pb2.PairingQuery
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ..., call_request: _Optional[_Union[_calls_pb2.CallRequest, _Mapping]] = ..., call_leave: _Optional[_Union[_calls_pb2.CallLeave, _Mapping]] = ..., call_signal: _Optional[_Union[_calls_pb2.TerminalSignal, _Mapping]] = ..., command_outcome: _Optional[_Union[_calls_pb2.CommandOutcome, _Mapping]] = ..., call_query: _Optional[_Union[_calls_pb2.CallQuery, _Mapping]] = ..., tube_open: _Optional[_Union[_tube_pb2.TubeOpen, _Mapping]] = ..., tube_event: _Optional[_Union[_tube_pb2.TubeEvent, _Mapping]] = ..., tube_query: _Optional[_Union[_tube_pb2.TubeQuery, _Mapping]] = ..., pairing_cancel: _Optional[_Union[_mobile_pb2.PairingCancel, _Mapping]] = ..., pairing_query: _Optional[_Union[_mobile_pb2.PairingQuery, _Mapping]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ..., call_request: _Optional[_Union[_calls_pb2.CallRequest, _Mapping]] = ..., call_leave: _Optional[_Union[_calls_pb2.CallLeave, _Mapping]] = ..., call_signal: _Optional[_Union[_calls_pb2.TerminalSignal, _Mapping]] = ..., command_outcome: _Optional[_Union[_calls_pb2.CommandOutcome, _Mapping]] = ..., call_query: _Optional[_Union[_calls_pb2.CallQuery, _Mapping]] = ..., tube_open: _Optional[_Union[_tube_pb2.TubeOpen, _Mapping]] = ..., tube_event: _Optional[_Union[_tube_pb2.TubeEvent, _Mapping]] = ..., tube_query: _Optional[_Union[_tube_pb2.TubeQuery, _Mapping]] = ..., desk_signal: _Optional[_Union[_tube_pb2.DeskSignalRequest, _Mapping]] = ..., pairing_cancel: _Optional[_Union[_mobile_pb2.PairingCancel, _Mapping]] = ..., pairing_query: _Optional[_Union[_mobile_pb2.PairingQuery, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("terminal_id", "branch", "kind", "agent_version", "service_state", "devices")
@@ -81,7 +83,7 @@ class DeviceStatusReport(_message.Message):
     def __init__(self, device: _Optional[_Union[_common_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement", "call_update", "teller_signal", "peripheral_command", "call_ack", "call_list", "tube_reply", "tube_update", "pairing_update")
+    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement", "call_update", "teller_signal", "peripheral_command", "call_ack", "call_list", "tube_reply", "tube_update", "desk_signal", "pairing_update")
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +99,7 @@ class ServerMessage(_message.Message):
     CALL_LIST_FIELD_NUMBER: _ClassVar[int]
     TUBE_REPLY_FIELD_NUMBER: _ClassVar[int]
     TUBE_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    DESK_SIGNAL_FIELD_NUMBER: _ClassVar[int]
     PAIRING_UPDATE_FIELD_NUMBER: _ClassVar[int]
     ack_seq: int
     register_ack: RegisterAck
@@ -113,8 +116,9 @@ class ServerMessage(_message.Message):
     call_list: _calls_pb2.CallList
     tube_reply: _tube_pb2.TubeReply
     tube_update: _tube_pb2.TubeTransaction
+    desk_signal: _tube_pb2.DeskSignal
     pairing_update: _mobile_pb2.PairingUpdate
-    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ..., call_update: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., teller_signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., peripheral_command: _Optional[_Union[_calls_pb2.CommandForTerminal, _Mapping]] = ..., call_ack: _Optional[_Union[_calls_pb2.CallAck, _Mapping]] = ..., call_list: _Optional[_Union[_calls_pb2.CallList, _Mapping]] = ..., tube_reply: _Optional[_Union[_tube_pb2.TubeReply, _Mapping]] = ..., tube_update: _Optional[_Union[_tube_pb2.TubeTransaction, _Mapping]] = ..., pairing_update: _Optional[_Union[_mobile_pb2.PairingUpdate, _Mapping]] = ...) -> None: ...
+    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ..., call_update: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., teller_signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., peripheral_command: _Optional[_Union[_calls_pb2.CommandForTerminal, _Mapping]] = ..., call_ack: _Optional[_Union[_calls_pb2.CallAck, _Mapping]] = ..., call_list: _Optional[_Union[_calls_pb2.CallList, _Mapping]] = ..., tube_reply: _Optional[_Union[_tube_pb2.TubeReply, _Mapping]] = ..., tube_update: _Optional[_Union[_tube_pb2.TubeTransaction, _Mapping]] = ..., desk_signal: _Optional[_Union[_tube_pb2.DeskSignal, _Mapping]] = ..., pairing_update: _Optional[_Union[_mobile_pb2.PairingUpdate, _Mapping]] = ...) -> None: ...
 
 class RegisterAck(_message.Message):
     __slots__ = ("terminal_id", "heartbeat_interval", "server_replica")

@@ -8,6 +8,7 @@ import "./views/tasks.js";
 import "./views/calls.js";
 import "./views/fleet.js";
 import "./views/call_media.js";
+import "./views/desk_video.js";
 
 const RETRY_MS = 500;
 
