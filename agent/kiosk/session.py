@@ -50,6 +50,7 @@ TIMED = frozenset(
         "pin_failed",
         "auth_error",
         "card_retained",
+        "assistant",
     }
 )
 # Actions every screen takes.
@@ -351,6 +352,10 @@ class KioskSession:
             return bool(self.data.get("finished"))
         if self.screen == "video":
             return self.data.get("state") in ("choose", "ended")
+        if self.screen in ("cheque_method", "cheque_code"):
+            return True
+        if self.screen == "cheque":  # the purchase engine has its own customer time limits
+            return bool(self.data.get("finished"))
         return False
 
     def tick(self) -> None:
@@ -378,7 +383,7 @@ class KioskSession:
             self.run(self.end("timeout"), "timeout")
 
     async def run_forever(self) -> None:
-        from branchline.agent.kiosk.flows import tube
+        from branchline.agent.kiosk.flows import cheque, tube
 
         if await tube.unfinished_in_journal(self):
             # The engine is about to recover a transaction: show that, never attract first.
@@ -389,7 +394,8 @@ class KioskSession:
         while True:
             await asyncio.sleep(TICK)
             try:
-                tube.adopt_recovered(self)
+                if not cheque.adopt_recovered(self):
+                    tube.adopt_recovered(self)
                 self.tick()
             except Exception as exc:  # the screen must keep running whatever one tick did
                 log.error("kiosk tick failed", exc_info=exc)

@@ -26,6 +26,7 @@ from branchline.server.console.settings import (
     LANGUAGES,
     ConsoleSettings,
     credentials_for,
+    default_state_dir,
     parse_identity,
     parse_listen,
     read_ice,
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=LANGUAGES, default="zh-CN", help="first language")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=env("BRANCHLINE_CONSOLE_STATE") or None,
+        help="where recordings wait until the server has them "
+        "(default $XDG_STATE_HOME/branchline-console/ROLE-ID)",
+    )
+    parser.add_argument(
         "--ice-server",
         action="append",
         default=[],
@@ -98,6 +106,7 @@ def settings_from(args: argparse.Namespace) -> ConsoleSettings:
         port=port,
         lang=args.lang,
         timeout=args.timeout,
+        state_dir=args.state_dir or default_state_dir(identity),
         ice=read_ice(args.ice_server, args.ice_username, args.ice_credential_file),
     )
 

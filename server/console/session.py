@@ -22,14 +22,20 @@ from branchline.common.errors import DomainError, InvalidArgument, PermissionDen
 from branchline.common.grpc_errors import error_details
 from branchline.common.logs import log_event
 from branchline.server.console import i18n
+from branchline.server.console.assistant import ACTIONS as ASSISTANT_ACTIONS
+from branchline.server.console.assistant import AssistantDesk
 from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
 from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
 from branchline.server.console.calls import CallDesk
+from branchline.server.console.cheques import ACTIONS as CHEQUE_ACTIONS
+from branchline.server.console.cheques import ChequeDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.desk_media import DeskMedia
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
+from branchline.server.console.recordings import ACTIONS as RECORDING_ACTIONS
+from branchline.server.console.recordings import ConsoleRecordings, RecordingsDesk
 from branchline.server.console.settings import LANGUAGES, ConsoleSettings
 from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
 from branchline.v1 import dispatch_pb2 as dpb
@@ -44,6 +50,9 @@ VIEW_ACTIONS = {
     "tasks": TELLER_ACTIONS,
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
+    "cheques": CHEQUE_ACTIONS,
+    "assistant": ASSISTANT_ACTIONS,
+    "recordings": RECORDING_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -51,15 +60,16 @@ PRESENCE = {
 
 
 def views_for(role: str, skills: list[str]) -> list[str]:
-    """The screens a person's role opens (the server still checks every call)."""
+    """The screens a person's role opens (the server still checks every call); every role
+    watches recordings (each viewing audited by the server)."""
     if role == "operator":
-        return ["fleet"]
+        return ["fleet", "recordings"]
     if role == "lobby":
-        return ["lobby"]
+        return ["lobby", "assistant", "recordings"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks", "calls"]
+        return ["backoffice", "tasks", "calls", "cheques", "recordings"]
     if role == "teller":
-        return ["tasks", "calls"]
+        return ["tasks", "calls", "assistant", "recordings"]
     return []
 
 
@@ -87,6 +97,10 @@ class ConsoleSession:
         self.calls: CallDesk | None = None
         # The back office's camera on the customer's screen (desk_media.py).
         self.desk_media: DeskMedia | None = None
+        self.cheques: ChequeDesk | None = None
+        self.assistant: AssistantDesk | None = None
+        self.recdesk: RecordingsDesk | None = None
+        self.recordings = ConsoleRecordings(settings)
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,6 +109,7 @@ class ConsoleSession:
     # -- life -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.recordings.start()
         self._tasks.append(asyncio.ensure_future(self._sign_in_and_follow()))
 
     async def stop(self) -> None:
@@ -104,6 +119,7 @@ class ConsoleSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.close()
+        await self.recordings.stop()
 
     async def _sign_in_and_follow(self) -> None:
         while not await self._sign_in():
@@ -127,6 +143,16 @@ class ConsoleSession:
         if "calls" in self.views:
             self.calls = CallDesk(self.client, self.publish, self.send_frame, self.settings.ice)
             followers.append(self.calls.run(self._down))
+        if "cheques" in self.views:
+            self.cheques = ChequeDesk(self.client, self.publish)
+            followers.append(self.cheques.run(self._down))
+        if "assistant" in self.views:
+            self.assistant = AssistantDesk(
+                self.client, self.me["role"], self.publish, self._current_call_id
+            )
+            followers.append(self.assistant.run(self._down))
+        if "recordings" in self.views:
+            self.recdesk = RecordingsDesk(self.client, self.publish)
         self.publish()
         await asyncio.gather(*followers)
 
@@ -145,6 +171,10 @@ class ConsoleSession:
         self.signed_in = True
         self.sign_in_refusal = None
         return True
+
+    def _current_call_id(self) -> str:
+        current = self.calls.current if self.calls is not None else None
+        return current.call_id if current is not None else ""
 
     def _keep_member(self, member: dpb.StaffMember) -> None:
         self.me.update(
@@ -194,6 +224,12 @@ class ConsoleSession:
             frame["tasks"] = self.tasks.snapshot()
         if self.calls is not None:
             frame["calls"] = self.calls.snapshot()
+        if self.cheques is not None:
+            frame["cheques"] = self.cheques.snapshot()
+        if self.assistant is not None:
+            frame["assistant"] = self.assistant.snapshot()
+        if self.recdesk is not None:
+            frame["recordings"] = self.recdesk.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -279,6 +315,12 @@ class ConsoleSession:
             await self.fleet.handle(name, data)
         elif view == "calls" and self.calls is not None:
             await self.calls.handle(name, data)
+        elif view == "cheques" and self.cheques is not None:
+            await self.cheques.handle(name, data)
+        elif view == "assistant" and self.assistant is not None:
+            await self.assistant.handle(name, data)
+        elif view == "recordings" and self.recdesk is not None:
+            await self.recdesk.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

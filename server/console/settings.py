@@ -7,6 +7,7 @@ that can reach the page acts as that person.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,17 @@ class ConsoleSettings:
     port: int
     lang: str = "zh-CN"
     timeout: float = 10.0
+    # Where this console keeps recordings until the server has them (None: keeps none).
+    state_dir: Path | None = None
     # STUN/TURN servers for the video calls' WebRTC (--ice-server; common/ice.py).
     ice: IceServers = IceServers()
+
+
+def default_state_dir(identity: Identity) -> Path:
+    """``$XDG_STATE_HOME/branchline-console/<role>-<id>`` (one folder per person, so two
+    consoles on one workstation never upload each other's recordings)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "branchline-console" / f"{identity.role}-{identity.ident}"
 
 
 def parse_identity(text: str) -> Identity:

@@ -28,16 +28,17 @@ class TubeCapability:
             verifier.sessions if verifier is not None else None,
             stale_after=timedelta(minutes=stale_minutes),
         )
-        install_tube(hub.link, service)
+        bus = hub.optional("bus")
+        install_tube(hub.link, service, bus)
         desk_link.install_desk_video(hub.link, service)
         hub.add_servicer(
             tube_pb2_grpc.add_TubeDeskServicer_to_server,
-            desk_link.TubeDeskVideoServicer(service, hub.auth),
+            desk_link.TubeDeskVideoServicer(service, hub.auth, hub.link.applier, bus),
             *tube.SERVICE_NAMES,
         )
         # Often enough that a stale transaction is reported within a tenth of the limit.
         interval = min(60.0, stale_minutes * 6)
-        hub.background("stale_sweep", lambda: tube.sweep(service, interval))
+        hub.background("stale_sweep", lambda: tube.sweep(service, interval, hub.link.applier))
         # The back office's video on the customer's screen (desk_video.py).
         hub.background("desk_video_push", lambda: desk_link.push_desk_signals(hub.link, service))
 

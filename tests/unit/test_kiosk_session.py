@@ -67,6 +67,8 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
         "statement": True,
         "rates": False,
         "video": True,
+        "assistant": True,
+        "recordings": True,
     }
 
 

@@ -1,0 +1,52 @@
+"""The cheques capability: the cheque-book sale on the TerminalLink stream (bodies 150-156),
+the staff's ChequeDesk API (stock, faces, codes, alerts, the branch display) and the sweep
+of face captures past their retention.
+
+Needs ``pin_verifier`` (the card + PIN purchase method uses its customer sessions); the fee
+is posted in the ledger's tables inside the sale's own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from branchline.server.capability import Hub
+from branchline.server.cheques.core import ChequeCore
+from branchline.server.cheques.identify import sweep_images
+from branchline.server.cheques.link import install_cheques
+from branchline.server.cheques.servicer import SERVICE_NAMES, ChequeDeskServicer
+from branchline.v1 import cheques_pb2_grpc
+
+log = logging.getLogger("branchline.server.cheques")
+
+SWEEP_SECONDS = 3600.0
+
+
+async def sweep(core: ChequeCore, interval: float) -> None:
+    while True:
+        try:
+            purged = await asyncio.to_thread(sweep_images, core)
+            if purged:
+                log.info("cheque face captures purged: %d", purged)
+        except Exception:
+            log.exception("cheque image sweep failed")
+        await asyncio.sleep(interval)
+
+
+class ChequesCapability:
+    name = "cheques"
+
+    def setup(self, hub: Hub) -> None:
+        verifier = hub.require("pin_verifier")
+        core = ChequeCore(hub.engine, verifier.sessions if verifier is not None else None)
+        install_cheques(hub.link, core)
+        hub.add_servicer(
+            cheques_pb2_grpc.add_ChequeDeskServicer_to_server,
+            ChequeDeskServicer(core, hub.auth),
+            *SERVICE_NAMES,
+        )
+        hub.provide("cheques", core)
+        hub.background("image_sweep", lambda: sweep(core, SWEEP_SECONDS))
+
+
+CHEQUES = ChequesCapability()
