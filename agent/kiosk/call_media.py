@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.customer.call import ENDED, RESTARTED, CallRefused
+from branchline.agent.kiosk import desk_media
 from branchline.agent.kiosk.flows import video
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("branchline.agent.kiosk.call")
 
 Send = Callable[[str], None]
-FRAME_TYPES = ("call_signal", "call_media")
+FRAME_TYPES = ("call_signal", "call_media", "desk_signal")
 MEDIA_EVENTS = ("joined", "ended")
 MAX_PAYLOAD = 16 * 1024
 # Screens a restart's "call again" may replace (never a customer's transaction).
@@ -51,6 +52,8 @@ class CallMedia:
         self.session = session
         # call id -> the page (its sender) whose peer connection carries the call.
         self.owner: dict[str, Send] = {}
+        # The back office's video on the tube screen (desk_media.py).
+        self.desk = desk_media.attach(session)
 
     # -- the call session's events -------------------------------------------------------
 
@@ -100,6 +103,10 @@ class CallMedia:
         """One ``call_signal`` or ``call_media`` frame; a refusal goes back to the pages."""
         kind = str(message.get("type"))
         try:
+            if kind == "desk_signal":
+                if self.desk is not None:
+                    await self.desk.on_frame(message)
+                return
             call_id = self._held_call(message.get("call_id"))
             if kind == "call_signal":
                 await self._relay(call_id, message)

@@ -34,7 +34,7 @@ from branchline.v1 import calls_pb2 as pb
 log = logging.getLogger("branchline.console.call_media")
 
 Send = Callable[[str], None]
-FRAME_TYPES = ("call_signal", "call_media")
+FRAME_TYPES = ("call_signal", "call_media", "desk_signal")
 SIGNAL_KINDS = ("offer", "answer", "candidate")
 MEDIA_EVENTS = ("joined", "ended")
 MAX_PAYLOAD = 16 * 1024

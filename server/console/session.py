@@ -31,6 +31,7 @@ from branchline.server.console.calls import CallDesk
 from branchline.server.console.cheques import ACTIONS as CHEQUE_ACTIONS
 from branchline.server.console.cheques import ChequeDesk
 from branchline.server.console.client import StaffClient
+from branchline.server.console.desk_media import DeskMedia
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
 from branchline.server.console.recordings import ACTIONS as RECORDING_ACTIONS
@@ -94,6 +95,8 @@ class ConsoleSession:
         self.fleet: FleetBoard | None = None
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
+        # The back office's camera on the customer's screen (desk_media.py).
+        self.desk_media: DeskMedia | None = None
         self.cheques: ChequeDesk | None = None
         self.assistant: AssistantDesk | None = None
         self.recdesk: RecordingsDesk | None = None
@@ -127,6 +130,7 @@ class ConsoleSession:
         followers: list[Any] = []
         if "backoffice" in self.views:
             self.desk = BackOfficeDesk(self.client, self.publish)
+            self.desk_media = DeskMedia(self.client, self.send_frame)
             followers.append(self.desk.run(self._down))
         if "fleet" in self.views:
             self.fleet = FleetBoard(self.client, self.publish)
@@ -213,6 +217,7 @@ class ConsoleSession:
         }
         if self.desk is not None:
             frame["backoffice"] = self.desk.snapshot(self.lang)
+            frame["desk_media"] = {"ice_servers": self.settings.ice.for_page()}
         if self.fleet is not None:
             frame["fleet"] = self.fleet.snapshot()
         if self.tasks is not None:
@@ -242,9 +247,12 @@ class ConsoleSession:
         """A page's call signalling frame (``call_media.FRAME_TYPES``); refused like an action."""
         kind = str(message.get("type"))
         try:
-            if self.calls is None:
-                raise PermissionDenied("video calls are not open to this console", rule="role_view")
-            await self.calls.media.on_frame(send, message)
+            if kind == "desk_signal" and self.desk_media is not None:
+                await self.desk_media.on_frame(send, message)
+            elif kind == "desk_signal" or self.calls is None:
+                raise PermissionDenied(f"{kind} is not open to this console", rule="role_view")
+            else:
+                await self.calls.media.on_frame(send, message)
         except DomainError as exc:
             refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
             self.refuse(kind, {**refusal, "message": exc.message})
@@ -256,6 +264,8 @@ class ConsoleSession:
     async def page_gone(self, send: Callable[[str], None]) -> None:
         if self.calls is not None:
             await self.calls.media.page_gone(send)
+        if self.desk_media is not None:
+            await self.desk_media.page_gone(send)
 
     def publish(self) -> None:
         self.seq += 1

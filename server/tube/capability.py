@@ -1,5 +1,6 @@
 """The tube capability: tube transactions on the TerminalLink stream, the back office's
-TubeDesk API and the stale-transaction sweep.
+TubeDesk API (with the back office's video signalling, ``desk_link``) and the
+stale-transaction sweep.
 
 Needs ``ledger`` and ``pin_verifier`` (a withdrawal is made inside a customer session)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from branchline.server.capability import Hub
+from branchline.server.tube import desk_link
 from branchline.server.tube import servicer as tube
 from branchline.server.tube.link import install_tube
 from branchline.server.tube.service import TubeService
@@ -28,14 +30,17 @@ class TubeCapability:
         )
         bus = hub.optional("bus")
         install_tube(hub.link, service, bus)
+        desk_link.install_desk_video(hub.link, service)
         hub.add_servicer(
             tube_pb2_grpc.add_TubeDeskServicer_to_server,
-            tube.TubeDeskServicer(service, hub.auth, hub.link.applier, bus),
+            desk_link.TubeDeskVideoServicer(service, hub.auth, hub.link.applier, bus),
             *tube.SERVICE_NAMES,
         )
         # Often enough that a stale transaction is reported within a tenth of the limit.
         interval = min(60.0, stale_minutes * 6)
         hub.background("stale_sweep", lambda: tube.sweep(service, interval, hub.link.applier))
+        # The back office's video on the customer's screen (desk_video.py).
+        hub.background("desk_video_push", lambda: desk_link.push_desk_signals(hub.link, service))
 
 
 TUBE = TubeCapability()

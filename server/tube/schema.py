@@ -132,3 +132,25 @@ Index(
     tube_incidents.c.id,
 )
 Index("ix_tube_incidents_txn_id_kind", tube_incidents.c.txn_id, tube_incidents.c.kind)
+
+# The back office's video on the customer's screen (migration ``0011_calls_media``): the
+# desk's and the terminal's WebRTC signalling for a transaction, relayed, never read.
+tube_desk_signals = Table(
+    "tube_desk_signals",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("txn_id", String(ID), nullable=False),
+    Column("terminal_id", String(128), nullable=False),
+    # desk or terminal
+    Column("sender", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_tube_desk_signals_txn_id_id", tube_desk_signals.c.txn_id, tube_desk_signals.c.id)
+Index(
+    "ix_tube_desk_signals_terminal_id_id",
+    tube_desk_signals.c.terminal_id,
+    tube_desk_signals.c.id,
+)

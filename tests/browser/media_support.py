@@ -22,9 +22,10 @@ MEDIA_ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 
-# Frames of inbound video the page's peer connection decoded (0 without a call).
-FRAMES_DECODED = """async () => {
-  const pc = window.branchlineCall && window.branchlineCall.pc;
+# Frames of inbound video the page's peer connection decoded (0 without a call):
+# window.branchlineCall (a video call) or window.branchlineDesk (the back office's video).
+FRAMES_DECODED = """async (holder) => {
+  const pc = window[holder] && window[holder].pc;
   if (!pc) return 0;
   let frames = 0;
   (await pc.getStats()).forEach((s) => {
@@ -49,8 +50,8 @@ def launch_media_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=MEDIA_ARGS)
 
 
-def frames_decoded(page: Page) -> int:
-    return int(page.evaluate(FRAMES_DECODED))
+def frames_decoded(page: Page, holder: str = "branchlineCall") -> int:
+    return int(page.evaluate(FRAMES_DECODED, holder))
 
 
 def call_events(page: Page) -> list[dict[str, object]]:

@@ -43,7 +43,7 @@ def all_keys(value: object) -> Iterator[str]:
 
 
 def _signalling(frame: str) -> bool:
-    return frame.startswith('{"type":"call_signal"')
+    return frame.startswith(('{"type":"call_signal"', '{"type":"desk_signal"'))
 
 
 def secrets_in(received: Received) -> list[str]:
@@ -51,7 +51,8 @@ def secrets_in(received: Received) -> list[str]:
     the test PIN, track data, a PIN block or KSN-like hex run, a session token, or a value
     under a secret's key. Empty when clean."""
     found: list[str] = []
-    # A video call's signalling (the browsers' SDP and ICE candidates, relayed opaquely) is
+    # A video call's or the back office video's signalling (the browsers' SDP and ICE
+    # candidates, relayed opaquely) is
     # full of random digit and hex runs (session ids, fingerprints, SSRCs): the runs and PIN
     # heuristics skip it; the exact card numbers are still looked for in it.
     with_signals = received.everything()

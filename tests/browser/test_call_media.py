@@ -6,6 +6,10 @@ camera off on one side show on the other; the teller reads the card remotely (ma
 asks for a signature the customer gives on the pad and sees it, and ends the call, which ends
 on the kiosk page too (``branchline:call-ended``) with "call again" offered. An agent restart
 mid-call ends the call on both sides and the customer is offered to call again.
+
+Issue 14 item 2: during a cash deposit, while the back-office clerk (BO-1, its own console)
+counts the carrier, the kiosk page shows the clerk's camera live (``window.branchlineDesk``'s
+peer connection decodes frames) with what was counted beside it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from tests.browser.media_support import (
     launch_media_chromium,
     teller_on_calls,
 )
+from tests.browser.test_console_backoffice import carrier_arrives, count_notes
+from tests.browser.test_kiosk_tube import (
+    amount_in,
+    fill_deposit,
+    finish_tube,
+    load_and_send,
+    tube_step,
+)
 from tests.integration.stack import wait_for
+from tests.integration.tube_support import CLERK
 
 KIOSK = {"language": "en", "inactivity_timeout": 60}
 TELLER = "V1"
@@ -165,6 +178,46 @@ def test_agent_restart_mid_call_ends_it_on_both_sides(
     assert again != call_id
     teller.page.locator('[data-action="calls.end"]').click()
     kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
+
+
+def test_deposit_shows_the_back_office_on_the_customers_screen(
+    kiosk: Kiosk, branch: KioskBranch, browser: Browser
+) -> None:
+    with console_process(branch.stack, f"teller:{CLERK}") as url:
+        clerk = Console(browser, url, "desk-video-clerk")
+        try:
+            clerk.page.locator('[data-screen="backoffice"]').wait_for(timeout=30_000)
+            kiosk.sign_in("deposit")
+            fill_deposit(kiosk, "C1-CNY", "CNY", "150.00")
+            load_and_send(kiosk)
+            txn_id = carrier_arrives(kiosk, clerk)
+            # The clerk opens the count: their camera goes to this customer's screen.
+            clerk.row(txn_id).locator('[data-action="open_count"]').click()
+            shown = kiosk.page.locator(f'#media [data-role="desk-video"][data-txn="{txn_id}"]')
+            shown.and_(kiosk.page.locator('[data-state="connected"]')).wait_for(timeout=20_000)
+            wait_for(
+                lambda: frames_decoded(kiosk.page, "branchlineDesk") > 0,
+                20,
+                "the kiosk decoding the back office's video",
+            )
+            kiosk.shot("desk-video")
+            count_notes(clerk, txn_id, {"100": "1", "50": "1"}, "150.00")
+            # What was counted appears beside the video, which goes on.
+            beside = shown.locator('[data-role="desk-counted"][data-counted="true"]')
+            beside.wait_for(timeout=30_000)
+            assert amount_in(beside.inner_text()) == 150
+            kiosk.wait_screen("tube", timeout=30, until=tube_step("decide"), shot="desk-counted")
+            assert frames_decoded(kiosk.page, "branchlineDesk") > 0
+            kiosk.click("confirm")
+            finish_tube(kiosk, "completed")
+            # The transaction is over: the video stops on both sides.
+            clerk.page.locator('[data-role="desk-video"]').wait_for(
+                state="detached", timeout=30_000
+            )
+            kiosk.finish()
+            shown.wait_for(state="detached", timeout=10_000)
+        finally:
+            clerk.close()
 
 
 def mute_and_camera_seen_across(kiosk: Kiosk, teller: Console) -> None:

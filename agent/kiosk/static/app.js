@@ -9,6 +9,7 @@ import "./screens/assistant.js";
 import "./recording.js";
 import "./screens/recordings.js";
 import "./call.js";
+import "./desk_video.js";
 import "./screens/phone.js";
 
 const RETRY_MS = 500;

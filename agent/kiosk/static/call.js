@@ -191,6 +191,9 @@ function end(reason) {
 async function onSignal(frame) {
   if (finished.has(frame.call_id)) return;
   if (frame.kind === "offer") {
+    // Only the page showing this call takes it (never a page left on another screen).
+    const shown = state.frame?.screen === "video" ? state.frame.data : null;
+    if (!shown || shown.state !== "connected" || shown.call_id !== frame.call_id) return;
     if (call.callId && call.callId !== frame.call_id) end("replaced");
     if (!call.pc) await start(frame.call_id);
     if (!call.pc || call.callId !== frame.call_id) return;

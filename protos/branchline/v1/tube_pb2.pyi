@@ -252,6 +252,40 @@ class TubeReply(_message.Message):
     retry_after_ms: int
     def __init__(self, request_id: _Optional[str] = ..., txn: _Optional[_Union[TubeTransaction, _Mapping]] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., txns: _Optional[_Iterable[_Union[TubeTransaction, _Mapping]]] = ..., field: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
+class DeskSignal(_message.Message):
+    __slots__ = ("signal_id", "txn_id", "sender", "kind", "payload", "at")
+    SIGNAL_ID_FIELD_NUMBER: _ClassVar[int]
+    TXN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    signal_id: int
+    txn_id: str
+    sender: str
+    kind: str
+    payload: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, signal_id: _Optional[int] = ..., txn_id: _Optional[str] = ..., sender: _Optional[str] = ..., kind: _Optional[str] = ..., payload: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeskSignalRequest(_message.Message):
+    __slots__ = ("txn_id", "kind", "payload")
+    TXN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    txn_id: str
+    kind: str
+    payload: str
+    def __init__(self, txn_id: _Optional[str] = ..., kind: _Optional[str] = ..., payload: _Optional[str] = ...) -> None: ...
+
+class WatchDeskSignalsRequest(_message.Message):
+    __slots__ = ("txn_id", "after_id")
+    TXN_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    txn_id: str
+    after_id: int
+    def __init__(self, txn_id: _Optional[str] = ..., after_id: _Optional[int] = ...) -> None: ...
+
 class HistoryRequest(_message.Message):
     __slots__ = ("from_date", "to_date", "terminal_id", "customer_id", "reference", "limit")
     FROM_DATE_FIELD_NUMBER: _ClassVar[int]

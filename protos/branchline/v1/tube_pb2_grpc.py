@@ -83,6 +83,16 @@ class TubeDeskStub:
                 request_serializer=branchline_dot_v1_dot_tube__pb2.HistoryRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_tube__pb2.TubeList.FromString,
                 _registered_method=True)
+        self.SendDeskSignal = channel.unary_unary(
+                '/branchline.v1.TubeDesk/SendDeskSignal',
+                request_serializer=branchline_dot_v1_dot_tube__pb2.DeskSignalRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_tube__pb2.DeskSignal.FromString,
+                _registered_method=True)
+        self.WatchDeskSignals = channel.unary_stream(
+                '/branchline.v1.TubeDesk/WatchDeskSignals',
+                request_serializer=branchline_dot_v1_dot_tube__pb2.WatchDeskSignalsRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_tube__pb2.DeskSignal.FromString,
+                _registered_method=True)
 
 
 class TubeDeskServicer:
@@ -155,6 +165,23 @@ class TubeDeskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendDeskSignal(self, request, context):
+        """The back office's camera on the customer's kiosk while it handles their carrier: one-way
+        WebRTC, browser to browser; the server relays the desk's offer, ICE candidates and bye
+        for a transaction of the teller's branch that is not final (FAILED_PRECONDITION then).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchDeskSignals(self, request, context):
+        """The terminal's answer and candidates for the transaction, from after_id on, then as
+        they come.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TubeDeskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +229,16 @@ def add_TubeDeskServicer_to_server(servicer, server):
                     servicer.SearchHistory,
                     request_deserializer=branchline_dot_v1_dot_tube__pb2.HistoryRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_tube__pb2.TubeList.SerializeToString,
+            ),
+            'SendDeskSignal': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendDeskSignal,
+                    request_deserializer=branchline_dot_v1_dot_tube__pb2.DeskSignalRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_tube__pb2.DeskSignal.SerializeToString,
+            ),
+            'WatchDeskSignals': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDeskSignals,
+                    request_deserializer=branchline_dot_v1_dot_tube__pb2.WatchDeskSignalsRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_tube__pb2.DeskSignal.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +488,60 @@ class TubeDesk:
             '/branchline.v1.TubeDesk/SearchHistory',
             branchline_dot_v1_dot_tube__pb2.HistoryRequest.SerializeToString,
             branchline_dot_v1_dot_tube__pb2.TubeList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendDeskSignal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.TubeDesk/SendDeskSignal',
+            branchline_dot_v1_dot_tube__pb2.DeskSignalRequest.SerializeToString,
+            branchline_dot_v1_dot_tube__pb2.DeskSignal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDeskSignals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/branchline.v1.TubeDesk/WatchDeskSignals',
+            branchline_dot_v1_dot_tube__pb2.WatchDeskSignalsRequest.SerializeToString,
+            branchline_dot_v1_dot_tube__pb2.DeskSignal.FromString,
             options,
             channel_credentials,
             insecure,

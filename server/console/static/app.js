@@ -12,6 +12,7 @@ import "./views/assistant.js";
 import "./views/recordings.js";
 import "./recording.js";
 import "./views/call_media.js";
+import "./views/desk_video.js";
 
 const RETRY_MS = 500;
 
