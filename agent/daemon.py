@@ -135,7 +135,9 @@ class Agent:
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
-        self._recordings = TerminalRecordings(terminal, self.store.ejournal)
+        self._recordings = TerminalRecordings(
+            terminal, self.store.ejournal, self.config.kiosk.recording_idle_seconds
+        )
         self._recordings.start()
         kiosk = await start_kiosk(self)
         metrics = await self._start_metrics()

@@ -31,6 +31,8 @@ class KioskSettings:
     card_seconds: float = 60.0
     # Seconds the PIN pad waits for each key.
     pin_seconds: float = 30.0
+    # Seconds without a chunk after which the agent closes a recording whose page went away.
+    recording_idle_seconds: float = 30.0
 
     @property
     def listen(self) -> str:
@@ -86,6 +88,9 @@ def read_kiosk(reader: SectionReader) -> KioskSettings:
             "card_seconds", defaults.card_seconds, above=4.0, maxval=600.0
         ),
         pin_seconds=reader.get_float("pin_seconds", defaults.pin_seconds, above=4.0, maxval=255.0),
+        recording_idle_seconds=reader.get_float(
+            "recording_idle_seconds", defaults.recording_idle_seconds, above=0.5, maxval=3600.0
+        ),
     )
     reader.finish()
     return settings

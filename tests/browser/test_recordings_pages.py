@@ -34,7 +34,8 @@ from tests.integration.tube_support import CLERK
 from tests.unit.recording_media import probe
 
 pytestmark = pytest.mark.timeout(300)
-KIOSK = {"language": "en", "inactivity_timeout": 120}
+# A recording whose page went away is closed by the agent after this many idle seconds.
+KIOSK = {"language": "en", "inactivity_timeout": 120, "recording_idle_seconds": 4}
 CUSTOMER_TIMEOUT = 60
 FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 RETRYABLE = (
@@ -278,3 +279,36 @@ def test_both_sides_of_a_call_are_recorded_on_the_call_events(kiosk: Kiosk) -> N
     assert {r.kind for r in recs} == {"call"}
     check_decodes(stack, by_source["kiosk"], local["seconds"], "call-local.webm")
     check_decodes(stack, by_source["teller"], remote["seconds"], "call-remote.webm")
+
+
+RUNNING_ID = "() => [...globalThis.branchlineRecordings.recordings.values()].map((r) => r.id)"
+
+
+def test_a_reload_mid_transaction_keeps_what_was_recorded(kiosk: Kiosk) -> None:
+    """The page goes away mid-transaction: what it posted is kept and closed by the agent
+    (after ``recording_idle_seconds``); the page back on the same transaction records anew."""
+    stack = kiosk.stack
+    kiosk.sign_in("deposit")
+    fill_deposit(kiosk, "C1-CNY", "CNY", "80.00")
+    data = kiosk.wait_screen("tube", until=tube_step("load_carrier"))
+    txn_id = data["record"]["txn_ref"]
+    recording_indicator(kiosk.page, "recording")
+    kiosk.page.wait_for_timeout(3000)
+    [first] = kiosk.page.evaluate(RUNNING_ID)
+    kiosk.page.reload()
+    kiosk.wait_screen("tube", until=tube_step("load_carrier"))
+    recording_indicator(kiosk.page, "recording")
+    [second] = kiosk.page.evaluate(RUNNING_ID)
+    assert second != first
+    kiosk.page.wait_for_timeout(2000)
+    kiosk.click("cancel")
+    done = kiosk.wait_screen("tube", timeout=30, until=lambda d: bool(d.get("finished")))
+    assert done["outcome"] == "canceled"
+    closed_on(kiosk.page, "kiosk", txn_id)
+    kiosk.click("done")
+    kiosk.finish()
+    recs = wait_for(lambda: stored(stack, txn_id, 2), 90, "both parts on the server")
+    assert {r.recording_id for r in recs} == {first, second}
+    for rec in recs:
+        duration, frames = probe(str(fetch(stack, rec, stack.root / f"{rec.recording_id}.webm")))
+        assert frames > 0 and duration > 1.0, (rec.recording_id, duration)
