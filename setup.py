@@ -43,6 +43,8 @@ setup(
             "static/*.css",
             "messages/*.json",
         ],
+        # The page side of recordings, served by the kiosk and the console.
+        "branchline.common.recordings": ["recorder.js"],
         "branchline.server.console": [
             "static/*.html",
             "static/*.js",

@@ -139,7 +139,9 @@ class Agent:
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
         cheques_recovery = asyncio.create_task(self.cheques.recover(), name="cheques-recover")
-        self._recordings = TerminalRecordings(terminal, self.store.ejournal)
+        self._recordings = TerminalRecordings(
+            terminal, self.store.ejournal, self.config.kiosk.recording_idle_seconds
+        )
         self._recordings.start()
         kiosk = await start_kiosk(self)
         metrics = await self._start_metrics()

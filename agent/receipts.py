@@ -37,6 +37,11 @@ OUTCOME_TEXT: dict[str, str] = {
     "handed_to_teller": "HANDED TO A TELLER - please see the counter",
     "failed": "NOT COMPLETED - see the lines above; a teller can help",
 }
+RECORDED_TEXT = (
+    "This transaction was recorded. To watch it,",
+    "choose My recordings at any terminal",
+    "and enter the reference above.",
+)
 DUPLICATE_TEXT = "DUPLICATE - same transaction as an earlier slip"
 MAX_LINES = 40
 MAX_TEXT = 200
@@ -62,6 +67,9 @@ class ReceiptData:
     # and the transaction's last step): marked so that two slips are not read as two
     # transactions.
     duplicate: bool = False
+    # The transaction was recorded (the kiosk camera, the back office): the slip tells the
+    # customer that its reference opens the recordings at any terminal ("My recordings").
+    recorded: bool = False
 
 
 def _text(value: object, field: str) -> str:
@@ -127,6 +135,9 @@ def receipt_job(receipt: ReceiptData, width: int = WIDTH) -> bytes:
     page.line(receipt.reference, align=escpos.Alignment.CENTER)
     page.line("Keep this receipt: the code above finds", align=escpos.Alignment.CENTER)
     page.line("your transaction at any Branchline counter.", align=escpos.Alignment.CENTER)
+    if receipt.recorded:
+        for line in RECORDED_TEXT:
+            page.line(line, align=escpos.Alignment.CENTER)
     page.cut(feed=3)
     return page.to_bytes()
 

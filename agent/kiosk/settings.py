@@ -35,6 +35,8 @@ class KioskSettings:
     # STUN/TURN servers for the video-teller call's WebRTC (common/ice.py; empty: host
     # candidates only, enough on a flat LAN).
     ice: IceServers = IceServers()
+    # Seconds without a chunk after which the agent closes a recording whose page went away.
+    recording_idle_seconds: float = 30.0
 
     @property
     def listen(self) -> str:
@@ -91,6 +93,9 @@ def read_kiosk(reader: SectionReader) -> KioskSettings:
         ),
         pin_seconds=reader.get_float("pin_seconds", defaults.pin_seconds, above=4.0, maxval=255.0),
         ice=_read_ice(reader),
+        recording_idle_seconds=reader.get_float(
+            "recording_idle_seconds", defaults.recording_idle_seconds, above=0.5, maxval=3600.0
+        ),
     )
     reader.finish()
     return settings

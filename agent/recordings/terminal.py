@@ -14,7 +14,7 @@ from aiohttp import web
 from branchline.agent.uplink import open_channel
 from branchline.common.recordings.routes import register_recording_routes
 from branchline.common.recordings.spool import RecordingSpool
-from branchline.common.recordings.upload import Uploader
+from branchline.common.recordings.upload import ABANDONED_AFTER, Uploader
 from branchline.common.recordings.viewing import register_viewing_routes
 
 # Without certificates the server takes the caller from this metadata (server/auth.py).
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 
 class TerminalRecordings:
-    def __init__(self, terminal: TerminalConfig, ejournal: EJournal) -> None:
+    def __init__(
+        self, terminal: TerminalConfig, ejournal: EJournal, abandoned_after: float = ABANDONED_AFTER
+    ) -> None:
         self.spool = RecordingSpool(terminal.state_dir, ejournal)
         # Without certificates (development, --insecure-loopback) the terminal names itself.
         metadata = (
@@ -34,7 +36,9 @@ class TerminalRecordings:
             if terminal.tls is None
             else ()
         )
-        self.uploader = Uploader(self.spool, lambda: open_channel(terminal), metadata)
+        self.uploader = Uploader(
+            self.spool, lambda: open_channel(terminal), metadata, abandoned_after=abandoned_after
+        )
         self._terminal = terminal
         self._metadata = metadata
         self._task: asyncio.Task[None] | None = None

@@ -143,6 +143,8 @@ def receipt_for(engine: TubeEngine, live: Live, final: str) -> ReceiptData:
         pan_masked=str(data.get("pan_masked", "")),
         lines=tuple(lines),
         outcome=OUTCOMES[final],
+        # The kiosk page records tube transactions where the terminal keeps recordings.
+        recorded=getattr(engine.agent, "recordings", None) is not None,
     )
 
 

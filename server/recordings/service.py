@@ -33,6 +33,7 @@ from branchline.common.logs import log_event
 from branchline.server.recordings.remux import RemuxError, remux
 from branchline.server.recordings.schema import recording_audit, recording_uploads, recordings
 from branchline.server.recordings.store import ContentStore
+from branchline.server.storage.engine import write_transaction
 from branchline.server.tube.schema import tube_transactions
 
 log = logging.getLogger("branchline.server.recordings")
@@ -137,7 +138,7 @@ class RecordingService:
 
     def begin(self, meta: UploadMeta, terminal_id: str, customer_id: str) -> Begun:
         check_meta(meta)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             stored = conn.execute(
                 select(recordings.c.sha256).where(recordings.c.sha256 == meta.sha256)
             ).scalar()
@@ -206,7 +207,7 @@ class RecordingService:
         digest = self.store.digest_part(upload_id)
         if digest != row.sha256:
             self.store.drop_part(upload_id)
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 conn.execute(
                     delete(recording_uploads).where(recording_uploads.c.upload_id == upload_id)
                 )
@@ -232,7 +233,7 @@ class RecordingService:
         return self._stored(row, part, duration)
 
     def _stored(self, row: Any, part: Path, duration: float) -> Committed:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             existed = conn.execute(
                 select(recordings.c.sha256).where(recordings.c.sha256 == row.sha256)
             ).scalar()
@@ -292,7 +293,7 @@ class RecordingService:
 
     def list_for(self, viewer: Viewer, txn_ref: str) -> list[Any]:
         check_text("txn_ref", txn_ref, max_len=MAX_ID)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             rows = conn.execute(
                 select(recordings)
                 .where(recordings.c.txn_ref == txn_ref)
@@ -310,7 +311,7 @@ class RecordingService:
         """The recording and its file, for ``viewer``; the viewing is audited."""
         check_sha("sha256", sha256)
         check_text("txn_ref", txn_ref, max_len=MAX_ID)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = conn.execute(select(recordings).where(recordings.c.sha256 == sha256)).first()
             if row is None or row.txn_ref != txn_ref:
                 raise NotFound(
@@ -335,7 +336,7 @@ class RecordingService:
     def set_hold(self, actor: str, sha256: str, hold: bool, reason: str) -> Any:
         check_sha("sha256", sha256)
         check_text("reason", reason, max_len=MAX_TEXT, required=hold)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             done = conn.execute(
                 update(recordings)
                 .where(recordings.c.sha256 == sha256)
@@ -351,7 +352,7 @@ class RecordingService:
         """Delete recordings stored longer ago than the retention, except those on hold."""
         cutoff = self.clock() - self.retention
         deleted: list[str] = []
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             old = conn.execute(select(recordings).where(recordings.c.stored_at < cutoff)).all()
             held = sum(1 for row in old if row.legal_hold)
             for row in old:

@@ -32,7 +32,7 @@ def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> 
         name,
         ["branchline.server.console.main", "--target", f"127.0.0.1:{stack.server_port}",
          "--tls-dir", str(stack.pki), "--as", who, "--listen", f"127.0.0.1:{port}",
-         "--lang", lang],
+         "--lang", lang, "--state-dir", str(stack.root / name)],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     try:

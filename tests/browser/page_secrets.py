@@ -14,7 +14,9 @@ from tests.integration.tube_support import PAN, PAN2
 
 # A session token is base64url JSON claims and a signature: "eyJ..." "." "...".
 SESSION_TOKEN = re.compile(r"eyJ[A-Za-z0-9_=-]{16,}(?:\.[A-Za-z0-9_=-]{16,})?")
-HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{16,}(?![0-9A-Za-z])")
+# PIN blocks (16 hex), KSNs (20, 24) and clear keys up to triple-length DES (48); a
+# recording's SHA-256 (64, public: it is printed in the e-journal) is not one of them.
+HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{16,48}(?![0-9A-Za-z])")
 DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 

@@ -266,3 +266,10 @@ def test_a_reprint_after_a_crash_says_duplicate_on_paper_and_in_the_journal(
     assert store.ejournal.find("receipt_not_printed", RECEIPT.reference) == []
     assert store.ejournal.find("receipt_printed", "BLTX:T-0001:nothing") == []
     store.close()
+
+
+def test_a_recorded_transaction_s_slip_says_where_to_watch_it() -> None:
+    assert "My recordings" not in _printed_text(receipt_job(RECEIPT))
+    printed = _printed_text(receipt_job(replace(RECEIPT, recorded=True)))
+    assert "This transaction was recorded" in printed and "My recordings" in printed
+    assert RECEIPT.reference in printed

@@ -109,12 +109,14 @@ async def lookup(session: KioskSession, reference: str) -> None:
         except grpc.aio.AioRpcError as exc:
             refused = _refusal(exc)
             if session.screen == "my_recordings":
-                session.update(**_base(reference), searched=True, refusal=refused.reason)
+                session.update(**{**_base(reference), "searched": True, "refusal": refused.reason})
             raise refused from None
     if session.screen != "my_recordings":
         return
     items = [_item(session.lang, r, i) for i, r in enumerate(reply.recordings)]
-    session.update(**_base(reference), txn_ref=txn_ref, recordings=items, searched=True)
+    session.update(
+        **{**_base(reference), "txn_ref": txn_ref, "recordings": items, "searched": True}
+    )
 
 
 async def on_action(session: KioskSession, action: str, data: dict[str, Any]) -> None:
