@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 
+from branchline.agent.cheques.engine import ChequeEngine
 from branchline.agent.config import AgentConfig
 from branchline.agent.customer.call import CallSession
 from branchline.agent.customer.session import SessionStore
@@ -55,6 +56,7 @@ class Agent:
         self.uplink.on_push("rate_update", self.rates.on_push)
         self.calls = CallSession(self)
         self.tube = TubeEngine(self, config.transactions)
+        self.cheques = ChequeEngine(self, config.transactions)
         self._stop = asyncio.Event()
         self._store: Store | None = None
         self._recordings: TerminalRecordings | None = None
@@ -130,11 +132,13 @@ class Agent:
         # The journal opens before anything can take a customer: unfinished transactions
         # are recovered by the engine's task, right after the uplink starts.
         self.tube.install()
+        self.cheques.install()  # shares the tube's outbox sender
         path = socket_path(terminal.state_dir)
         local_api = await start_local_api(self, path)
         uplink_task = asyncio.create_task(self.uplink.run(), name="uplink")
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
+        cheques_recovery = asyncio.create_task(self.cheques.recover(), name="cheques-recover")
         self._recordings = TerminalRecordings(terminal, self.store.ejournal)
         self._recordings.start()
         kiosk = await start_kiosk(self)
@@ -162,6 +166,8 @@ class Agent:
         # start recovers them (the same path as after a crash).
         tube_task.cancel()
         await self.tube.stop()
+        cheques_recovery.cancel()
+        await self.cheques.stop()
         await asyncio.gather(*(o.stop(STOP_GRACE) for o in self.owners.values()))
         # Give the uplink a moment to carry the final state to the server.
         await asyncio.sleep(0.2)

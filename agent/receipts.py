@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("branchline.agent.receipts")
 
-Outcome = Literal["completed", "reversed", "disputed", "handed_to_teller", "canceled", "returned"]
+Outcome = Literal[
+    "completed", "reversed", "disputed", "handed_to_teller", "canceled", "returned", "failed"
+]
 OUTCOME_TEXT: dict[str, str] = {
     "completed": "COMPLETED",
     "reversed": "REVERSED - nothing was taken from your account",
@@ -33,6 +35,7 @@ OUTCOME_TEXT: dict[str, str] = {
     "returned": "RETURNED - your carrier came back, nothing was posted",
     "disputed": "DISPUTED - a teller will contact you",
     "handed_to_teller": "HANDED TO A TELLER - please see the counter",
+    "failed": "NOT COMPLETED - see the lines above; a teller can help",
 }
 DUPLICATE_TEXT = "DUPLICATE - same transaction as an earlier slip"
 MAX_LINES = 40

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from branchline.common.errors import InvalidArgument, echo
 
 PREFIX = "BLTX"
+# BLCQ: a cheque-book purchase (docs/flows/cheques.md); same shape, its own namespace.
+CHEQUE_PREFIX = "BLCQ"
+PREFIXES = (PREFIX, CHEQUE_PREFIX)
 MAX_REFERENCE = 128
 _PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -29,9 +32,10 @@ class BadReference(InvalidArgument, ValueError):
 class TxReference:
     terminal_id: str
     txn_id: str
+    prefix: str = PREFIX
 
     def __str__(self) -> str:
-        return f"{PREFIX}:{self.terminal_id}:{self.txn_id}"
+        return f"{self.prefix}:{self.terminal_id}:{self.txn_id}"
 
     @property
     def request_prefix(self) -> str:
@@ -48,10 +52,10 @@ def _check_part(value: str, name: str) -> None:
         )
 
 
-def make_reference(terminal_id: str, txn_id: str) -> TxReference:
+def make_reference(terminal_id: str, txn_id: str, prefix: str = PREFIX) -> TxReference:
     _check_part(terminal_id, "terminal id")
     _check_part(txn_id, "transaction id")
-    reference = TxReference(terminal_id, txn_id)
+    reference = TxReference(terminal_id, txn_id, prefix)
     if len(str(reference)) > MAX_REFERENCE:
         raise BadReference(f"reference: longer than {MAX_REFERENCE} characters")
     return reference
@@ -68,9 +72,11 @@ def parse_reference(text: str) -> TxReference:
             reason="too_long",
         )
     prefix, sep, rest = text.partition(":")
-    if prefix != PREFIX or not sep:
-        raise BadReference(f"reference: must start with '{PREFIX}:', got {echo(text, 12)}")
+    if prefix not in PREFIXES or not sep:
+        raise BadReference(
+            f"reference: must start with '{PREFIX}:' or '{CHEQUE_PREFIX}:', got {echo(text, 12)}"
+        )
     terminal_id, sep, txn_id = rest.partition(":")
     if not sep:
-        raise BadReference(f"reference: expected {PREFIX}:<terminal_id>:<txn_id>, got {echo(text)}")
-    return make_reference(terminal_id, txn_id)
+        raise BadReference(f"reference: expected {prefix}:<terminal_id>:<txn_id>, got {echo(text)}")
+    return make_reference(terminal_id, txn_id, prefix)

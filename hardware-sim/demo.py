@@ -183,6 +183,8 @@ class Bank:
     def set_up(self) -> None:
         """Once per var/ folder: keys, the customer, accounts, opening balances, rates."""
         marker = self.var / "demo" / "bank.ready"
+        # The electronic teller's knowledge base (idempotent: learned entries stay).
+        _cli("branchline.server.assistant.cli", "--db", self.db, "import")
         if marker.exists():
             return
         (self.var / "hsm").mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ A message is stored as its TerminalLink body (``kind`` = the oneof field's name,
 the body serialized without ``request_id``); the sender fills ``request_id`` with the outbox
 key (``<terminal id>:<seq>``) each time it sends, so every retry carries the same key and the
 server applies it once. Once applied, credentials in it (``SECRETS``) are cleared from what
-the outbox keeps. The server's answer (a ``TubeReply``) is kept in the outbox with the
+the outbox keeps. The server's answer (a ``TubeReply``, or a ``ChequeReply`` for cheque messages) is kept in the outbox with the
 message — a repeat gets the first answer back, and so does a transaction recovering after a
 crash, without asking again.
 
@@ -28,8 +28,8 @@ from branchline.agent import failpoints
 from branchline.agent.journal.outbox import Outbox, OutboxMessage
 from branchline.agent.uplink import Uplink, UplinkUnavailable
 from branchline.common.logs import log_event
+from branchline.v1 import cheques_pb2, tube_pb2
 from branchline.v1 import terminal_link_pb2 as link_pb2
-from branchline.v1 import tube_pb2
 
 log = logging.getLogger("branchline.agent.outbox")
 
@@ -37,6 +37,17 @@ log = logging.getLogger("branchline.agent.outbox")
 BODIES: dict[str, type[Any]] = {
     "tube_open": tube_pb2.TubeOpen,
     "tube_event": tube_pb2.TubeEvent,
+    # Cheque-book sale (agent/cheques/): answered with cheque_reply.
+    "cheque_start": cheques_pb2.ChequeStart,
+    "cheque_id_card": cheques_pb2.ChequeIdCard,
+    "cheque_face": cheques_pb2.ChequeFace,
+    "cheque_order": cheques_pb2.ChequeOrder,
+    "cheque_leaves": cheques_pb2.ChequeLeaves,
+    "cheque_finish": cheques_pb2.ChequeFinish,
+}
+# The ServerMessage body that answers each outbox kind.
+REPLY_FIELD = {
+    kind: "cheque_reply" if kind.startswith("cheque_") else "tube_reply" for kind in BODIES
 }
 # Refusals that say "not now" rather than "no": the message is sent again later.
 TRANSIENT_CODES = frozenset({"unavailable", "internal"})
@@ -46,7 +57,12 @@ BATCH = 50
 # Fields that are credentials, not facts: the server needs them once; the outbox, which is
 # kept as evidence, must not hold them afterwards. The customer's session token lets this
 # terminal act for the customer until it expires.
-SECRETS: dict[str, tuple[str, ...]] = {"tube_open": ("session_token",)}
+# Dotted paths name fields of sub-messages (the purchase code is single use, but still a
+# credential until used).
+SECRETS: dict[str, tuple[str, ...]] = {
+    "tube_open": ("session_token",),
+    "cheque_start": ("card_pin.session_token", "purchase_code.purchase_code"),
+}
 
 
 class OutboxBodyError(Exception):
@@ -69,7 +85,11 @@ def without_secrets(message: OutboxMessage, body: Message) -> bytes | None:
     copy = type(body)()
     copy.CopyFrom(body)
     for field in fields:
-        copy.ClearField(field)
+        *path, last = field.split(".")
+        holder: Any = copy
+        for name in path:
+            holder = getattr(holder, name)
+        holder.ClearField(last)
     return encode_body(copy)
 
 
@@ -102,13 +122,19 @@ class OutboxSender:
         retry_seconds: float = 1.0,
         on_reply: Callable[[tube_pb2.TubeReply], None] | None = None,
     ) -> None:
+        self._handlers: dict[str, Callable[[Any], None]] = {}
+        if on_reply is not None:
+            self._handlers["tube_reply"] = on_reply
         self._outbox = outbox
         self._uplink = uplink
         self._request_timeout = request_timeout
         self._retry_seconds = retry_seconds
-        self._on_reply = on_reply
         self._wake = asyncio.Event()
         self._waiters: dict[int, list[asyncio.Future[bytes]]] = {}
+
+    def on_reply(self, reply_field: str, handler: Callable[[Any], None]) -> None:
+        """Hand every applied answer of that ServerMessage body (e.g. cheque_reply) on."""
+        self._handlers[reply_field] = handler
 
     def kick(self) -> None:
         """Something new was queued, or the link came back: send now."""
@@ -173,7 +199,8 @@ class OutboxSender:
         except UplinkUnavailable as exc:
             await asyncio.to_thread(self._outbox.mark_attempt, message.seq, str(exc))
             return False
-        if not reply.HasField("tube_reply"):
+        reply_field = REPLY_FIELD[message.kind]
+        if not reply.HasField(reply_field):  # type: ignore[arg-type]
             what = (
                 _refusal_text(reply.error) if reply.HasField("error") else reply.WhichOneof("body")
             )
@@ -181,8 +208,11 @@ class OutboxSender:
                 self._outbox.mark_attempt, message.seq, f"unexpected answer: {what}"
             )
             return False
-        answer = reply.tube_reply
-        if answer.code in TRANSIENT_CODES:
+        answer = getattr(reply, reply_field)
+        transient = answer.code in TRANSIENT_CODES or (
+            reply_field == "cheque_reply" and answer.kind in TRANSIENT_CODES
+        )
+        if transient:
             await asyncio.to_thread(
                 self._outbox.mark_attempt, message.seq, f"{answer.code}: {answer.message}"
             )
@@ -208,6 +238,7 @@ class OutboxSender:
         for future in list(self._waiters.get(message.seq, [])):
             if not future.done():
                 future.set_result(stored)
-        if self._on_reply is not None:
-            self._on_reply(answer)
+        handler = self._handlers.get(reply_field)
+        if handler is not None:
+            handler(answer)
         return True

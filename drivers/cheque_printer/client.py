@@ -160,6 +160,18 @@ class IppClient:
             for group in reply.all_groups(JOB_GROUP)
         ]
 
+    def jobs_named(self, which: str = "all") -> list[dict[str, Any]]:
+        """Get-Jobs with each job's name (the issuing flow finds its own jobs by name)."""
+        reply = self._call(
+            IppOperation.GET_JOBS,
+            "Get-Jobs",
+            {"which-jobs": which, "requested-attributes": ["job-id", "job-state", "job-name"]},
+        )
+        return [
+            {n: a.values if len(a.values) > 1 else a.value for n, a in group.items()}
+            for group in reply.all_groups(JOB_GROUP)
+        ]
+
     def cancel_job(self, job_id: int) -> None:
         self._call(IppOperation.CANCEL_JOB, "Cancel-Job", {"job-id": job_id})
 

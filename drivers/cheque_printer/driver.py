@@ -26,6 +26,7 @@ from branchline.drivers.base import (
     StatusReport,
 )
 from branchline.drivers.cheque_printer import interface as ipp
+from branchline.drivers.cheque_printer import leafcmd
 from branchline.drivers.cheque_printer.book import (
     PDF,
     BookPrinter,
@@ -191,7 +192,16 @@ class IppChequePrinterDriver(Driver):
         return {"jobs": self.client.jobs(which)}
 
     def commands(self) -> dict[str, Any]:
-        return {"print_book": self.print_book, "jobs": self.jobs}
+        printer = self.book_printer
+        return {
+            "print_book": self.print_book,
+            "jobs": self.jobs,
+            "print_leaf": lambda params, cancel: leafcmd.print_leaf(printer(), params, cancel),
+            "present_book": lambda params, cancel: leafcmd.present_book(printer(), params, cancel),
+            "retract_partial": lambda params, cancel: leafcmd.retract_partial(
+                printer(), params, cancel
+            ),
+        }
 
     def self_test(self, cancel: CancelToken) -> SelfTestResult:
         report = self.poll()

@@ -28,6 +28,7 @@ never put in a log, an error message or a status. Errors name the command and SW
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from datetime import date
@@ -190,7 +191,13 @@ class Ga467IdReaderDriver(Driver):
     def read_card(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         timeout_s = _timeout(params, READ_CARD_TIMEOUT_S)
         card = self.read_identity(timeout_s, cancel)
-        return card_result(card, date.today())
+        # The raw fields and photo too: the issuing flows send them to the server.
+        return {
+            **card_result(card, date.today()),
+            "sex_code": card.sex_code,
+            "ethnicity_code": card.ethnicity_code,
+            "photo_b64": base64.b64encode(card.photo).decode("ascii"),
+        }
 
     def test_read(self, params: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         timeout_s = _timeout(params, TEST_READ_TIMEOUT_S)

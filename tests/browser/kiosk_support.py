@@ -109,7 +109,11 @@ def page_served(url: str) -> bool:
 
 @contextmanager
 def kiosk_branch(
-    logs: Path | None = None, *, customer_timeout: float = 60, **settings: float | str
+    logs: Path | None = None,
+    *,
+    customer_timeout: float = 60,
+    extra_devices: tuple[str, ...] = (),
+    **settings: float | str,
 ) -> Iterator[KioskBranch]:
     """Start the branch with ``[kiosk]`` ``settings``; stop it and keep the logs after."""
     # Unix socket paths are limited to 107 bytes: keep the root short.
@@ -126,6 +130,7 @@ def kiosk_branch(
             agent_extra=kiosk_table(port, **settings),
             # As at a branch: a tube fault takes the tube services away, not the terminal.
             required_devices=("card_reader", "pin_pad"),
+            extra_devices=extra_devices,
         )
         url = f"http://127.0.0.1:{port}/"
         wait_for(lambda: page_served(url), 30, "the kiosk page")

@@ -72,7 +72,7 @@ def in_process(main: Callable[[list[str]], int], args: list[str], stdin: str | N
 def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
     return in_process(
         server_main,
-        ["--db", f"sqlite:///{stack.root / 'server.db'}",
+        ["--db", stack.db_url or f"sqlite:///{stack.root / 'server.db'}",
          "--pan-token-key", str(stack.root / "pan-token.key"), *args],
         stdin,
     )  # fmt: skip
@@ -146,8 +146,10 @@ def start_branch(
     server_extra: tuple[str, ...] = (),
     agent_extra: str = "",
     required_devices: tuple[str, ...] | None = None,
+    extra_devices: tuple[str, ...] = (),
 ) -> None:
-    """``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
+    """``extra_devices``: simulated devices the agent drives besides the card reader, PIN
+    pad, printer and tube station (e.g. the cheque sale's); ``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
     ``required_devices``: those whose loss takes the terminal out of service (default all)."""
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
@@ -168,7 +170,7 @@ def start_branch(
             ),
             timeout=10,
         )
-    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
+    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station", *extra_devices)
     stack.required_devices = stack.devices if required_devices is None else required_devices
     stack.agent_extra = (
         TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from branchline.agent.cheques import machine as cheque_machine
 from branchline.agent.kiosk import i18n
 from branchline.agent.kiosk.flows.video import BUSINESS_TYPES, MODES
 from branchline.agent.kiosk.server import static_dir
@@ -31,11 +32,14 @@ def test_both_catalogues_have_the_same_keys_and_no_empty_text() -> None:
 
 def used_keys() -> set[str]:
     """Every literal key the page asks for, and the keys built from known names."""
-    js = (static_dir() / "app.js").read_text()
+    # Every page module (app.js, ui.js, screens/*.js, each capability's own module).
+    js = "".join(p.read_text() for p in sorted(static_dir().rglob("*.js")))
     keys = set(re.findall(r'\bt\("([a-z_.]+)"', js))
     keys |= set(re.findall(r'title\("([a-z_.]+)"', js))
     keys |= {f"service.{s}" for s in SERVICE_IDS}
     keys |= {f"tube.stage.{s}" for s in m.STAGES}
+    keys |= {f"cheque.stage.{s}" for s in set(cheque_machine.SCREENS.values())}
+    keys |= {f"cheque.outcome.{s}" for s in cheque_machine.FINAL}
     keys |= {f"video.business.{b}" for b in BUSINESS_TYPES} | {f"video.mode.{x}" for x in MODES}
     keys |= {f"video.state.{s}" for s in ("queued", "connecting", "connected", "ended")}
     keys |= {f"account.kind.{k}" for k in ("cash", "metal", "bills")}

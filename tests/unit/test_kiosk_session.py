@@ -60,13 +60,17 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
     assert first["messages"]["attract.title"] == "欢迎使用自助服务"
     assert second["type"] == "screen" and second["screen"] == "attract"
     offered = {s["id"]: s["available"] for s in second["data"]["services"]}
-    # No rate table yet: the rates board is not offered; everything else is.
+    # No rate table yet: the rates board is not offered; nor cheques (no cheque printer,
+    # face camera or ID reader here); everything else is.
     assert offered == {
         "deposit": True,
         "withdrawal": True,
         "statement": True,
         "rates": False,
         "video": True,
+        "cheque": False,
+        "assistant": True,
+        "recordings": True,
     }
 
 

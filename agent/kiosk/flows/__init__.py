@@ -10,11 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.kiosk.flows import (
+    assistant,
     attract,
     card_pin,
+    cheque,
     deposit,
     menu,
+    phone_job,
     rates,
+    recordings,
     statement,
     tube,
     video,
@@ -42,6 +46,13 @@ HANDLERS: dict[str, Handler] = {
     "statement": statement.on_action,
     "rates": rates.on_action,
     "video": video.on_action,
+    "cheque_method": cheque.on_method,
+    "cheque_code": cheque.on_code,
+    "cheque": cheque.on_action,
+    "assistant": assistant.on_action,
+    "my_recordings": recordings.on_action,
+    "phone_job": phone_job.on_ready,
+    "phone_job_confirm": phone_job.on_confirm,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -52,6 +63,9 @@ RELABEL: dict[str, Refresh] = {
     "statement": statement.relabel,
     "rates": rates.refresh,
     "video": video.refresh,
+    "cheque_method": cheque.relabel_method,
+    "cheque": cheque.relabel,
+    "assistant": assistant.refresh,
 }
 LIVE: dict[str, Refresh] = {
     "attract": attract.refresh,
@@ -69,6 +83,10 @@ ENTER: dict[str, Refresh] = {
     "statement": lambda session: statement.show(session),
     "rates": rates.show,
     "video": video.show,
+    "cheque": cheque.show,
+    "assistant": assistant.show,
+    "recordings": lambda session: recordings.show(session),
+    "phone_job": phone_job.after_sign_in,
 }
 
 

@@ -1,7 +1,9 @@
 // The cheque-sale screen of the staff console (docs/console.md, "Cheque sale"): cassette
 // stock, authorised purchasers (enrol or replace a face image, unlock), purchase codes,
 // alerts, and a link to the branch display (/display). A thin view of frame.cheques; the
-// helpers (el, button, t, table, send, showError) are the console page's own.
+// helpers (el, button, t, table, send, showError) come from ui.js.
+
+import { registerView, el, t, table, button, send, showError } from "../ui.js";
 
 // What staff picked in the selects, kept across re-renders (every state push re-renders).
 const chosen = {};
@@ -96,3 +98,5 @@ function renderPurchasers(desk, ui) {
     table([t("cheques.company"), t("cheques.name"), t("cheques.id_number"), t("cheques.face"),
       t("cheques.status"), ""], rows, t("cheques.no_purchasers")));
 }
+
+registerView("cheques", (frame) => renderCheques(frame.cheques, { el, t, table, button, send, showError }));

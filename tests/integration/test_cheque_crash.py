@@ -1,0 +1,215 @@
+"""Issue 15 acceptance: the agent is killed with SIGKILL after every journaled step of a
+cheque-book purchase — every step enumerated from a clean run's journal, not sampled — and
+started again. The failpoint ``cheque_purchase.after=N`` (agent/failpoints.py) kills it right
+after step N is durable and before anything acts on it.
+
+The customer is a script on the kiosk page's WebSocket (purchase code, ID card, face, one
+3-leaf book); after the restart the engine finishes the purchase by itself (a customer stage
+cancels, printing resumes, the book is taken from the slot). Then for every run: the server's
+purchase is final, the fee was posted once and, if the purchase did not complete, refunded
+once (the balance moved by exactly the fee kept), every serial of the purchase is in exactly
+one final state (issued, voided or back in stock) and none was printed twice; at the end the
+outbox is empty, holds no purchase code, and the electronic journal verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from branchline.agent.journal.store import Store
+from branchline.server.cheques import admin
+from branchline.v1 import cheques_pb2 as pb
+from tests.browser.cheque_support import (
+    ACCOUNT,
+    ACCOUNT_NUMBER,
+    CHEQUE_DEVICES,
+    issue_code,
+    last_job,
+    printed_numbers,
+    purchase_row,
+    seed_cheques,
+    serial_states,
+    server_db,
+)
+from tests.browser.kiosk_support import KioskBranch, kiosk_branch
+from tests.integration.kiosk_ws import KioskSocket, PageGone
+from tests.integration.stack import wait_for
+from tests.integration.tube_support import balances, start_agent
+
+BOOK_TYPE = "paying_in"  # a 3-leaf book here, to keep the enumeration short
+PREFIX = "30"
+FINAL = {"completed", "canceled", "failed"}
+
+
+@pytest.fixture(scope="module")
+def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
+    logs = tmp_path_factory.mktemp("cheque-crash-logs")
+    with kiosk_branch(
+        logs, customer_timeout=60, extra_devices=CHEQUE_DEVICES, language="en"
+    ) as started:
+        stack = started.stack
+        seed_cheques(stack)
+        engine = server_db(stack)
+        now = datetime.now(UTC)
+        admin.put_book_type(
+            engine,
+            {
+                "book_type": BOOK_TYPE, "name": "Paying-in form", "prefix": PREFIX,
+                "leaves_per_book": 3, "currency": "CNY", "printing_cost_minor": 500,
+                "handling_fee_minor": 200, "period": "month", "period_limit": 1000,
+            },
+            "test",
+            now,
+        )  # fmt: skip
+        admin.load_stock(engine, stack.terminal_id, BOOK_TYPE, 20000001, 20000300, "test", now)
+        engine.dispose()
+        stack.sim_act("cheque_printer", "load_stock", first="20000001", count="300")
+        stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
+        stack.sim_act("id_reader", "place", card="valid")
+        stack.sim_act("face_camera", "present", scene="live", person="obama", index="0")
+        yield started
+
+
+async def drive(url: str, code: str) -> None:
+    """The customer: purchase code, ID card, face, one book; ends when the agent dies."""
+    with contextlib.suppress(PageGone, TimeoutError, OSError):
+        async with KioskSocket(url) as page:
+            await page.wait("attract", timeout=60)
+            await page.act("start", service="cheque")
+            await page.wait("cheque_method")
+            await page.act("method", method="code")
+            await page.wait("cheque_code")
+            await page.act("submit", account_number=ACCOUNT_NUMBER, purchase_code=code)
+            await page.wait("cheque", lambda d: d.get("step") == "id")
+            await page.act("read_id")
+            await page.wait("cheque", lambda d: d.get("step") == "face")
+            await page.act("capture")
+            await page.wait("cheque", lambda d: d.get("step") == "order")
+            await page.act("order", lines=[{"book_type": BOOK_TYPE, "books": 1}])
+            await page.wait("cheque", lambda d: bool(d.get("finished")), timeout=60)
+            await page.act("done")
+
+
+def purchase_ids(branch: KioskBranch) -> list[str]:
+    """The server's purchases, newest first."""
+    engine = server_db(branch.stack)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT purchase_id FROM cheque_purchases ORDER BY created_at DESC")
+        ).all()
+    engine.dispose()
+    return [str(r[0]) for r in rows]
+
+
+def new_purchase(branch: KioskBranch, known: set[str]) -> str:
+    def look() -> str | None:
+        fresh = [p for p in purchase_ids(branch) if p not in known]
+        return fresh[0] if fresh else None
+
+    return str(wait_for(look, 60, "the purchase to reach the server"))
+
+
+def take_books_until_final(branch: KioskBranch, purchase_id: str) -> dict[str, object]:
+    stack = branch.stack
+
+    def final() -> dict[str, object] | None:
+        if stack.sim_act("cheque_printer", "status").get("presenter") == "presented":
+            stack.sim_act("cheque_printer", "take_book")
+        row = purchase_row(stack, purchase_id)
+        return row if row["state"] in FINAL else None
+
+    return wait_for(final, 90, "the purchase to end on the server", interval=0.3)
+
+
+def run_once(branch: KioskBranch, failpoint: str) -> tuple[str, list[str]]:
+    """One purchase with ``failpoint`` set in the agent (empty: a clean run)."""
+    stack = branch.stack
+    env = {"BRANCHLINE_FAILPOINTS": failpoint} if failpoint else None
+    branch.kill_agent()
+    start_agent(stack, env)
+    wait_for(lambda: branch_page(branch), 30, "the kiosk page")
+    since = last_job(stack)
+    before = balances(stack)[ACCOUNT]
+    known = set(purchase_ids(branch))
+    asyncio.run(drive(branch.url, issue_code(stack)))
+    agent = stack.procs["agent"]
+    if failpoint:
+        wait_for(lambda: agent.popen.poll() is not None, 60, f"the failpoint {failpoint}")
+        assert f"failpoint {failpoint}: SIGKILL" in agent.log()
+        branch.stack.agent_socket.unlink(missing_ok=True)
+        start_agent(stack)
+    purchase_id = new_purchase(branch, known)
+    row = take_books_until_final(branch, purchase_id)
+    # The fee: posted once; kept only for a book issued complete, else refunded once.
+    fee = Decimal(int(row["fee_total_minor"])) / 100  # type: ignore[arg-type]
+    refund = Decimal(int(row["refund_minor"])) / 100  # type: ignore[arg-type]
+    if row["state"] == "completed":
+        assert refund == 0 and row["refund_entry_id"] is None
+    elif fee:
+        assert refund == fee and row["refund_entry_id"] is not None
+    assert balances(stack)[ACCOUNT] == before - fee + refund
+    # Every serial in exactly one final state; nothing printed twice.
+    states = serial_states(stack, purchase_id)
+    assert set(states.values()) <= {"issued", "voided", "returned"}, states
+    printed = printed_numbers(stack, since)
+    assert len(printed) == len(set(printed)), printed
+    if row["state"] == "completed":
+        assert printed == sorted(states) and set(states.values()) == {"issued"}
+    return str(row["state"]), printed
+
+
+def branch_page(branch: KioskBranch) -> bool:
+    from tests.browser.kiosk_support import page_served
+
+    return page_served(branch.url)
+
+
+def journal_steps(branch: KioskBranch) -> list[str]:
+    """The steps of the newest purchase in the agent's journal (read while it runs: WAL)."""
+    store = Store(branch.stack.state_dir, branch.stack.terminal_id)
+    try:
+        purchase_id = purchase_ids(branch)[0]
+        txn = store.txjournal.get(purchase_id)
+        return [str(s.data.get("to", s.name)) for s in txn.steps]
+    finally:
+        store.close()
+
+
+def test_sigkill_after_every_journaled_step(branch: KioskBranch) -> None:
+    outcome, printed = run_once(branch, "")
+    assert outcome == "completed" and len(printed) == 3
+    steps = journal_steps(branch)
+    assert steps == [
+        "open", "awaiting_id", "checking_id", "awaiting_face", "checking_face",
+        "awaiting_order", "ordering", "printing", "printing", "printing", "presenting",
+        "finishing", "completed",
+    ]  # fmt: skip
+    outcomes = {}
+    for number, name in enumerate(steps[:-1], start=1):
+        outcomes[(number, name)] = run_once(branch, f"cheque_purchase.after={number}")[0]
+    # A kill while the customer acts cancels; from the order on, the purchase completes.
+    for (number, name), outcome in outcomes.items():
+        expected = "canceled" if number <= 6 else "completed"
+        assert outcome == expected, (number, name, outcome)
+    branch.stack.procs["agent"].stop()
+    store = Store(branch.stack.state_dir, branch.stack.terminal_id)
+    try:
+        assert store.outbox.stats().pending == 0
+        starts = [
+            pb.ChequeStart.FromString(message.payload)
+            for message in map(store.outbox.get, range(1, store.outbox.stats().last_seq + 1))
+            if message.kind == "cheque_start"
+        ]
+        assert starts and not any(s.purchase_code.purchase_code for s in starts)
+        report = store.ejournal.verify()
+        assert report.ok, report
+    finally:
+        store.close()
+    branch.start_agent()
