@@ -109,9 +109,14 @@ def page_served(url: str) -> bool:
 
 @contextmanager
 def kiosk_branch(
-    logs: Path | None = None, *, customer_timeout: float = 60, **settings: float | str
+    logs: Path | None = None,
+    *,
+    customer_timeout: float = 60,
+    server_extra: tuple[str, ...] = (),
+    **settings: float | str,
 ) -> Iterator[KioskBranch]:
-    """Start the branch with ``[kiosk]`` ``settings``; stop it and keep the logs after."""
+    """Start the branch with ``[kiosk]`` ``settings``; stop it and keep the logs after.
+    ``server_extra``: more server options (e.g. ``--mobile-url``)."""
     # Unix socket paths are limited to 107 bytes: keep the root short.
     root = Path(tempfile.mkdtemp(prefix="bl-k-", dir="/tmp"))
     stack = Stack(root)
@@ -126,6 +131,7 @@ def kiosk_branch(
             agent_extra=kiosk_table(port, **settings),
             # As at a branch: a tube fault takes the tube services away, not the terminal.
             required_devices=("card_reader", "pin_pad"),
+            server_extra=server_extra,
         )
         url = f"http://127.0.0.1:{port}/"
         wait_for(lambda: page_served(url), 30, "the kiosk page")
