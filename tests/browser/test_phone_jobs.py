@@ -241,5 +241,7 @@ def test_bank_login_locks_after_repeated_failures(
     )
     assert (right.status, right.json()["error"]) == (403, "login_locked")
     phone.locator('[data-action="cancel"]').click()
-    kiosk.wait_screen("attract", timeout=10)
-    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", kiosk.data()["phone"]["short_code"] or "")
+    offered = kiosk.wait_screen(
+        "attract", timeout=10, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
+    )
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", offered["phone"]["short_code"])
