@@ -100,10 +100,10 @@ def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
     urls = [d.text for d in zxingcpp.read_barcodes(Image.open(shot))]
     assert len(urls) == 1 and urls[0].startswith(GATEWAY["url"] + "/p/"), urls
     context = browser.new_context(
-        viewport=PHONE,
+        viewport=PHONE,  # type: ignore[arg-type]
         ignore_https_errors=True,
         is_mobile=True,
-        has_touch=True,  # type: ignore[arg-type]
+        has_touch=True,
     )
     phone = context.new_page()
     answer = phone.goto(urls[0])
