@@ -3,8 +3,9 @@ HSM, simulator, agent with its kiosk page, the phone gateway) and Chromium: the 
 decoded from a screenshot (zxing-cpp) and opened in a phone-sized context; a withdrawal
 signed in at the bank (password + TOTP) that releases nothing until confirmed on the
 terminal's screen, carried to posting; a deposit signed in at the terminal (card + PIN on
-the kiosk) carried to posting; the phone sees each receipt reference. Also: a job POST
-without the CSRF token is refused, a bank login locks after repeated failures."""
+the kiosk) carried to posting; the phone sees each receipt reference; a withdrawal canceled
+on the terminal's confirm screen releases nothing. Also: a job POST without the CSRF token
+is refused, a bank login locks after repeated failures."""
 
 from __future__ import annotations
 
@@ -213,6 +214,37 @@ def test_deposit_signed_in_at_the_terminal_with_card_and_pin(
     assert phone.locator('[data-role="job-state"]').get_attribute("data-receipt") == reference
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == Decimal("250.00")
     kiosk.finish()
+    phone.locator('[data-action="cancel"]').click()
+    phone.context.close()
+
+
+def test_value_out_canceled_at_the_terminal_releases_nothing(
+    kiosk: Kiosk, browser: Browser, tmp_path: Path
+) -> None:
+    stack = kiosk.stack
+    before = balances(stack)
+    phone = scan(kiosk, browser, tmp_path)
+    phone.locator('[data-service="tube_withdrawal"] button').click()
+    phone.locator("#auth-bank").check()
+    phone.locator("#job-customer_id").fill("C-2")
+    phone.locator("#job-password").fill(PASSWORD)
+    phone.locator("#job-totp").fill(_totp())
+    phone.locator('[data-action="login"]').click()
+    phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
+        state="attached", timeout=10_000
+    )
+    phone.locator("#job-account_id").select_option("C2-CNY")
+    phone.locator("#job-currency").fill("CNY")
+    phone.locator("#job-amount").fill("40")
+    phone.locator('[data-action="submit"]').click()
+    kiosk.wait_screen("phone_job", timeout=10)
+    kiosk.click("start")
+    kiosk.wait_screen("phone_job_confirm", timeout=10)
+    kiosk.click("cancel")
+    wait_for(lambda: job_state(phone) == "canceled", 10, "the phone to see the job canceled")
+    kiosk.wait_screen("attract", timeout=30)
+    assert open_txns(stack, "open") == []
+    assert balances(stack) == before
     phone.locator('[data-action="cancel"]').click()
     phone.context.close()
 
