@@ -28,6 +28,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.server.mobile.schema import mobile_credentials
+from branchline.server.storage.engine import write_transaction
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -74,7 +75,7 @@ def enroll(engine: Engine, customer_id: str, password: str, totp_secret_b32: str
         "locked_until": None,
         "last_totp_step": 0,
     }
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         found = conn.execute(
             select(mobile_credentials.c.customer_id).where(
                 mobile_credentials.c.customer_id == customer_id
@@ -122,7 +123,7 @@ def login(engine: Engine, check: LoginCheck, now: datetime) -> str:
     if not (len(check.code) == DIGITS and check.code.isdigit()):
         raise InvalidArgument("totp", f"enter the {DIGITS} digits of your authenticator")
     table = mobile_credentials
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         row = conn.execute(
             select(table).where(table.c.customer_id == check.customer_id).with_for_update()
         ).first()

@@ -31,6 +31,7 @@ from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFou
 from branchline.server.ledger.schema import accounts
 from branchline.server.mobile.schema import mobile_jobs, mobile_logins
 from branchline.server.mobile.services import AUTH_AT_TERMINAL, ServiceList
+from branchline.server.storage.engine import write_transaction
 
 AUTH_AT_BANK = "bank"
 AUTHS = (AUTH_AT_TERMINAL, AUTH_AT_BANK)
@@ -209,7 +210,7 @@ def check_offered(form: JobForm, listed: ServiceList) -> None:
 
 
 def record_login(engine: Engine, pairing_id: str, customer_id: str, now: datetime) -> None:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(mobile_logins.delete().where(mobile_logins.c.pairing_id == pairing_id))
         conn.execute(
             insert(mobile_logins).values(
@@ -265,7 +266,7 @@ def submit(
 ) -> Job:
     """Store the job (or return the one this idempotency key already made). One unfinished
     job per pairing at a time."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         same = conn.execute(
             select(mobile_jobs).where(
                 mobile_jobs.c.pairing_id == pairing_id,
@@ -356,7 +357,7 @@ def advance(
     state or a step back. A finished job stays finished (a repeat is answered as it is)."""
     if progress.state not in ORDER and progress.state not in FINISHED:
         raise InvalidArgument("phone_job_update.state", f"unknown state {progress.state[:24]!r}")
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         row = conn.execute(
             select(mobile_jobs).where(mobile_jobs.c.job_id == job_id).with_for_update()
         ).first()
@@ -397,7 +398,7 @@ def advance(
 
 def fail_waiting(engine: Engine, job_id: str, reason: str, now: datetime) -> None:
     """A job the terminal never received, refused before it was sent (never half-run)."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             update(mobile_jobs)
             .where(mobile_jobs.c.job_id == job_id, mobile_jobs.c.state == SUBMITTED)

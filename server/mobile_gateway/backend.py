@@ -20,6 +20,7 @@ from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import mobile_pb2_grpc as pb_grpc
 
 CALL_TIMEOUT = 5.0
+LOGIN_TIMEOUT = 15.0
 GONE = frozenset({"handle_used", "handle_expired"})
 _BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -124,8 +125,10 @@ class Backend:
 
     async def call(self, method: str, request: Any) -> Any:
         """One of the job methods (Login, Quote, SubmitJob, GetJob), refusals as HTTP."""
+        # Login hashes with argon2id (memory-hard by design): more time on a busy host.
+        timeout = LOGIN_TIMEOUT if method == "Login" else CALL_TIMEOUT
         try:
-            return await getattr(self._stub, method)(request, timeout=CALL_TIMEOUT)
+            return await getattr(self._stub, method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise refusal(exc) from None
 

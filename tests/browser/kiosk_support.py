@@ -113,9 +113,11 @@ def kiosk_branch(
     *,
     customer_timeout: float = 60,
     extra_devices: tuple[str, ...] = (),
+    server_extra: tuple[str, ...] = (),
     **settings: float | str,
 ) -> Iterator[KioskBranch]:
-    """Start the branch with ``[kiosk]`` ``settings``; stop it and keep the logs after."""
+    """Start the branch with ``[kiosk]`` ``settings``; stop it and keep the logs after.
+    ``server_extra``: more server options (e.g. ``--mobile-url``)."""
     # Unix socket paths are limited to 107 bytes: keep the root short.
     root = Path(tempfile.mkdtemp(prefix="bl-k-", dir="/tmp"))
     stack = Stack(root)
@@ -131,6 +133,7 @@ def kiosk_branch(
             # As at a branch: a tube fault takes the tube services away, not the terminal.
             required_devices=("card_reader", "pin_pad"),
             extra_devices=extra_devices,
+            server_extra=server_extra,
         )
         url = f"http://127.0.0.1:{port}/"
         wait_for(lambda: page_served(url), 30, "the kiosk page")

@@ -134,9 +134,9 @@ def attach(session: KioskSession) -> None:
 
 
 def job_data(offer: mobile_pb2.PhoneJobOffer) -> dict[str, Any]:
-    """What the page shows of the job: never the session token or accounts' balances."""
+    """What the page shows of the job: never the session token, accounts' balances or the
+    job id (a long random hex run, which the pages' secret check rightly flags)."""
     return {
-        "job_id": offer.job_id,
         "service": offer.service,
         "auth": offer.auth,
         "account_id": offer.account_id,
