@@ -14,6 +14,8 @@ from branchline.server.capability import Hub
 from branchline.server.cheques.core import ChequeCore
 from branchline.server.cheques.identify import sweep_images
 from branchline.server.cheques.link import install_cheques
+from branchline.server.cheques.servicer import SERVICE_NAMES, ChequeDeskServicer
+from branchline.v1 import cheques_pb2_grpc
 
 log = logging.getLogger("branchline.server.cheques")
 
@@ -38,6 +40,11 @@ class ChequesCapability:
         verifier = hub.require("pin_verifier")
         core = ChequeCore(hub.engine, verifier.sessions if verifier is not None else None)
         install_cheques(hub.link, core)
+        hub.add_servicer(
+            cheques_pb2_grpc.add_ChequeDeskServicer_to_server,
+            ChequeDeskServicer(core, hub.auth),
+            *SERVICE_NAMES,
+        )
         hub.provide("cheques", core)
         hub.background("image_sweep", lambda: sweep(core, SWEEP_SECONDS))
 

@@ -9,7 +9,7 @@ import grpc
 from branchline.common.errors import InvalidArgument
 from branchline.server.auth import PRINCIPAL_METADATA_KEY
 from branchline.server.console.settings import ConsoleSettings
-from branchline.v1 import calls_pb2_grpc, fleet_pb2_grpc, tube_pb2_grpc
+from branchline.v1 import calls_pb2_grpc, cheques_pb2_grpc, fleet_pb2_grpc, tube_pb2_grpc
 from branchline.v1 import dispatch_pb2_grpc as dispatch_grpc
 
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -47,6 +47,7 @@ class StaffClient:
         self.tube = tube_pb2_grpc.TubeDeskStub(self.channel)
         self.calls = calls_pb2_grpc.CallsStub(self.channel)
         self.fleet = fleet_pb2_grpc.FleetStub(self.channel)
+        self.cheques = cheques_pb2_grpc.ChequeDeskStub(self.channel)
 
     async def call(self, method: Any, request: Any) -> Any:
         try:

@@ -26,6 +26,8 @@ from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
 from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
 from branchline.server.console.calls import CallDesk
+from branchline.server.console.cheques import ACTIONS as CHEQUE_ACTIONS
+from branchline.server.console.cheques import ChequeDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
@@ -43,6 +45,7 @@ VIEW_ACTIONS = {
     "tasks": TELLER_ACTIONS,
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
+    "cheques": CHEQUE_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -56,7 +59,7 @@ def views_for(role: str, skills: list[str]) -> list[str]:
     if role == "lobby":
         return ["lobby"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks", "calls"]
+        return ["backoffice", "tasks", "calls", "cheques"]
     if role == "teller":
         return ["tasks", "calls"]
     return []
@@ -84,6 +87,7 @@ class ConsoleSession:
         self.fleet: FleetBoard | None = None
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
+        self.cheques: ChequeDesk | None = None
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,6 +127,9 @@ class ConsoleSession:
         if "calls" in self.views:
             self.calls = CallDesk(self.client, self.publish)
             followers.append(self.calls.run(self._down))
+        if "cheques" in self.views:
+            self.cheques = ChequeDesk(self.client, self.publish)
+            followers.append(self.cheques.run(self._down))
         self.publish()
         await asyncio.gather(*followers)
 
@@ -189,6 +196,8 @@ class ConsoleSession:
             frame["tasks"] = self.tasks.snapshot()
         if self.calls is not None:
             frame["calls"] = self.calls.snapshot()
+        if self.cheques is not None:
+            frame["cheques"] = self.cheques.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -246,6 +255,8 @@ class ConsoleSession:
             await self.fleet.handle(name, data)
         elif view == "calls" and self.calls is not None:
             await self.calls.handle(name, data)
+        elif view == "cheques" and self.cheques is not None:
+            await self.cheques.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

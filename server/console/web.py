@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from branchline.common.errors import InvalidArgument
+from branchline.server.console import cheques_web
 from branchline.server.console.session import ConsoleSession
 
 MAX_MESSAGE = 16 * 1024
@@ -148,6 +149,11 @@ def make_app(session: ConsoleSession) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/signature/{command_id}", signature)
+    app.router.add_get("/display", cheques_web.display_page)
+    app.router.add_post(
+        "/cheques/enrol/{purchaser_id}",
+        cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], _same_origin),
+    )
     app.router.add_static("/static/", static_dir(), append_version=False)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -160,7 +160,11 @@ class World:
         )
 
     def finish(
-        self, pid: str, kind: int, reason: str = "", request_id: str | None = None
+        self,
+        pid: str,
+        kind: pb.FinishKind,
+        reason: str = "",
+        request_id: str | None = None,
     ) -> pb.ChequeReply:
         return settle.finish(
             self.core,

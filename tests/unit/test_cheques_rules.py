@@ -173,7 +173,7 @@ def test_a_face_that_is_not_the_live_purchaser_is_refused(
     world: World, scene: str, person: str, changes: dict[str, object], code: str
 ) -> None:
     pid = checked(world)
-    reply = refused(world.face(pid, scene, person, 0, **changes), "permission_denied", code)
+    reply = refused(world.face(pid, scene, person, 0, **changes), "permission_denied", code)  # type: ignore[arg-type]
     assert reply.purchase.face_attempts_left == 2
     assert reply.purchase.state == pb.CHEQUE_STATE_ID_CHECKED
 

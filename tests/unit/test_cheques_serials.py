@@ -37,7 +37,9 @@ def numbers(reply: pb.ChequeReply) -> list[str]:
     return [leaf.number for book in reply.purchase.books for leaf in book.leaves]
 
 
-def report(nums: list[str], outcome: int, reason: str = "") -> list[pb.LeafReport]:
+def report(
+    nums: list[str], outcome: pb.LeafOutcome, reason: str = ""
+) -> list[pb.LeafReport]:
     return [pb.LeafReport(number=n, outcome=outcome, void_reason=reason) for n in nums]
 
 
@@ -47,7 +49,9 @@ def assert_invariants(world: World) -> None:
     with world.engine.connect() as conn:
         leaves = conn.execute(select(cheque_leaves)).all()
         ranges = conn.execute(select(cheque_stock_ranges)).all()
-        states = dict(conn.execute(text("SELECT purchase_id, state FROM cheque_purchases")).all())
+        states: dict[str, str] = dict(
+            conn.execute(text("SELECT purchase_id, state FROM cheque_purchases")).all()
+        )
     live: dict[tuple[str, int], int] = {}
     for leaf in leaves:
         if leaf.state != "returned":

@@ -44,7 +44,9 @@ async def clerk(stack: Stack) -> AsyncIterator[ConsoleSession]:
 async def test_deposit_from_arrival_to_posting_and_history(
     stack: Stack, clerk: ConsoleSession
 ) -> None:
-    frame = await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls"] and f)
+    frame = await until(
+        clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques"] and f
+    )
     assert frame["me"]["branch"] == "BR-1" and frame["me"]["name"] == "Back office one"
     await until(clerk, lambda f: f["server"] == "online")
     stack.terminal("CON-1")
@@ -111,7 +113,7 @@ async def test_deposit_from_arrival_to_posting_and_history(
 
 
 async def test_dispute_sent_back_and_incident_resolved(stack: Stack, clerk: ConsoleSession) -> None:
-    await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls"])
+    await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques"])
     stack.terminal("CON-D")
     await until(clerk, lambda f: carrier(f, "CON-D"))
     count = {"txn_id": "CON-D", "kind": "cash", "denominations": {"100": "4", "50": "1"}}
@@ -167,7 +169,10 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
 
         await until(
             other,
-            lambda f: f["views"] == ["backoffice", "tasks", "calls"] and f["server"] == "online",
+            lambda f: (
+                f["views"] == ["backoffice", "tasks", "calls", "cheques"]
+                and f["server"] == "online"
+            ),
         )
         await until(other, lambda f: "backoffice" in f)
         assert carrier(other.state_frame(), "CON-R") is None

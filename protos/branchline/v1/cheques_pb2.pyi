@@ -390,3 +390,217 @@ class ChequeReply(_message.Message):
     field: str
     purchases: _containers.RepeatedCompositeFieldContainer[ChequePurchase]
     def __init__(self, request_id: _Optional[str] = ..., purchase: _Optional[_Union[ChequePurchase, _Mapping]] = ..., kind: _Optional[str] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ..., purchases: _Optional[_Iterable[_Union[ChequePurchase, _Mapping]]] = ...) -> None: ...
+
+class LoadStockRequest(_message.Message):
+    __slots__ = ("terminal_id", "book_type", "first_serial", "last_serial")
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    LAST_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    terminal_id: str
+    book_type: str
+    first_serial: int
+    last_serial: int
+    def __init__(self, terminal_id: _Optional[str] = ..., book_type: _Optional[str] = ..., first_serial: _Optional[int] = ..., last_serial: _Optional[int] = ...) -> None: ...
+
+class StockRangeRef(_message.Message):
+    __slots__ = ("range_id",)
+    RANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    range_id: int
+    def __init__(self, range_id: _Optional[int] = ...) -> None: ...
+
+class StockRange(_message.Message):
+    __slots__ = ("range_id", "terminal_id", "book_type", "prefix", "first_serial", "last_serial", "books_free", "loaded_by", "loaded_at", "unloaded")
+    RANGE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    LAST_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    BOOKS_FREE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_BY_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNLOADED_FIELD_NUMBER: _ClassVar[int]
+    range_id: int
+    terminal_id: str
+    book_type: str
+    prefix: str
+    first_serial: int
+    last_serial: int
+    books_free: int
+    loaded_by: str
+    loaded_at: _timestamp_pb2.Timestamp
+    unloaded: bool
+    def __init__(self, range_id: _Optional[int] = ..., terminal_id: _Optional[str] = ..., book_type: _Optional[str] = ..., prefix: _Optional[str] = ..., first_serial: _Optional[int] = ..., last_serial: _Optional[int] = ..., books_free: _Optional[int] = ..., loaded_by: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unloaded: _Optional[bool] = ...) -> None: ...
+
+class ListStockRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StockList(_message.Message):
+    __slots__ = ("ranges", "book_types", "terminal_ids")
+    RANGES_FIELD_NUMBER: _ClassVar[int]
+    BOOK_TYPES_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    ranges: _containers.RepeatedCompositeFieldContainer[StockRange]
+    book_types: _containers.RepeatedCompositeFieldContainer[BookOffer]
+    terminal_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ranges: _Optional[_Iterable[_Union[StockRange, _Mapping]]] = ..., book_types: _Optional[_Iterable[_Union[BookOffer, _Mapping]]] = ..., terminal_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListPurchasersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Purchaser(_message.Message):
+    __slots__ = ("purchaser_id", "account_id", "company_name", "name", "id_number_masked", "enrolled", "face_sha256", "enrolled_at", "enrolled_by", "locked", "failed_faces")
+    PURCHASER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPANY_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_NUMBER_MASKED_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_FIELD_NUMBER: _ClassVar[int]
+    FACE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENROLLED_BY_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FACES_FIELD_NUMBER: _ClassVar[int]
+    purchaser_id: str
+    account_id: str
+    company_name: str
+    name: str
+    id_number_masked: str
+    enrolled: bool
+    face_sha256: str
+    enrolled_at: _timestamp_pb2.Timestamp
+    enrolled_by: str
+    locked: bool
+    failed_faces: int
+    def __init__(self, purchaser_id: _Optional[str] = ..., account_id: _Optional[str] = ..., company_name: _Optional[str] = ..., name: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., enrolled: _Optional[bool] = ..., face_sha256: _Optional[str] = ..., enrolled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., enrolled_by: _Optional[str] = ..., locked: _Optional[bool] = ..., failed_faces: _Optional[int] = ...) -> None: ...
+
+class PurchaserList(_message.Message):
+    __slots__ = ("purchasers",)
+    PURCHASERS_FIELD_NUMBER: _ClassVar[int]
+    purchasers: _containers.RepeatedCompositeFieldContainer[Purchaser]
+    def __init__(self, purchasers: _Optional[_Iterable[_Union[Purchaser, _Mapping]]] = ...) -> None: ...
+
+class EnrolFaceRequest(_message.Message):
+    __slots__ = ("purchaser_id", "image")
+    PURCHASER_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    purchaser_id: str
+    image: bytes
+    def __init__(self, purchaser_id: _Optional[str] = ..., image: _Optional[bytes] = ...) -> None: ...
+
+class PurchaserRef(_message.Message):
+    __slots__ = ("purchaser_id",)
+    PURCHASER_ID_FIELD_NUMBER: _ClassVar[int]
+    purchaser_id: str
+    def __init__(self, purchaser_id: _Optional[str] = ...) -> None: ...
+
+class IssueCodeRequest(_message.Message):
+    __slots__ = ("account_id",)
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    def __init__(self, account_id: _Optional[str] = ...) -> None: ...
+
+class PurchaseCode(_message.Message):
+    __slots__ = ("account_id", "code", "expires_at")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    code: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, account_id: _Optional[str] = ..., code: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("include_resolved",)
+    INCLUDE_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    include_resolved: bool
+    def __init__(self, include_resolved: _Optional[bool] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("incident_id", "terminal_id", "purchase_id", "kind", "detail", "opened_at", "resolved_at", "resolved_by", "resolution")
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    incident_id: int
+    terminal_id: str
+    purchase_id: str
+    kind: str
+    detail: str
+    opened_at: _timestamp_pb2.Timestamp
+    resolved_at: _timestamp_pb2.Timestamp
+    resolved_by: str
+    resolution: str
+    def __init__(self, incident_id: _Optional[int] = ..., terminal_id: _Optional[str] = ..., purchase_id: _Optional[str] = ..., kind: _Optional[str] = ..., detail: _Optional[str] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class AlertList(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+
+class ResolveAlertRequest(_message.Message):
+    __slots__ = ("incident_id", "resolution")
+    INCIDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    incident_id: int
+    resolution: str
+    def __init__(self, incident_id: _Optional[int] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class WatchDisplayRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DisplayPurchase(_message.Message):
+    __slots__ = ("purchase_id", "terminal_id", "state", "buyer_name", "id_number_masked", "photo_format", "photo", "company_name", "account_number", "contact_name", "contact_phone", "lines", "books", "fee_total", "fee_refunded", "updated_at")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    BUYER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_NUMBER_MASKED_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    COMPANY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_PHONE_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    BOOKS_FIELD_NUMBER: _ClassVar[int]
+    FEE_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FEE_REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    terminal_id: str
+    state: ChequeState
+    buyer_name: str
+    id_number_masked: str
+    photo_format: str
+    photo: bytes
+    company_name: str
+    account_number: str
+    contact_name: str
+    contact_phone: str
+    lines: _containers.RepeatedCompositeFieldContainer[OrderLine]
+    books: _containers.RepeatedCompositeFieldContainer[ChequeBook]
+    fee_total: str
+    fee_refunded: str
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, purchase_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., state: _Optional[_Union[ChequeState, str]] = ..., buyer_name: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., photo_format: _Optional[str] = ..., photo: _Optional[bytes] = ..., company_name: _Optional[str] = ..., account_number: _Optional[str] = ..., contact_name: _Optional[str] = ..., contact_phone: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., books: _Optional[_Iterable[_Union[ChequeBook, _Mapping]]] = ..., fee_total: _Optional[str] = ..., fee_refunded: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BranchDisplay(_message.Message):
+    __slots__ = ("branch", "purchases", "open_alerts")
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    PURCHASES_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ALERTS_FIELD_NUMBER: _ClassVar[int]
+    branch: str
+    purchases: _containers.RepeatedCompositeFieldContainer[DisplayPurchase]
+    open_alerts: int
+    def __init__(self, branch: _Optional[str] = ..., purchases: _Optional[_Iterable[_Union[DisplayPurchase, _Mapping]]] = ..., open_alerts: _Optional[int] = ...) -> None: ...

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from branchline.v1 import cheques_pb2 as branchline_dot_v1_dot_cheques__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,482 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class ChequeDeskStub:
+    """---- Staff (ChequeDesk gRPC service) ------------------------------------------------------
+    Callers are tellers (urn:branchline:teller:<id>) holding the back_office skill; each acts
+    only on its own branch's terminals, accounts and purchases (PERMISSION_DENIED naming the
+    rule otherwise). Every change is audited.
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.LoadStock = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/LoadStock',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.LoadStockRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.StockRange.FromString,
+                _registered_method=True)
+        self.UnloadStock = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/UnloadStock',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.StockRangeRef.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.StockRange.FromString,
+                _registered_method=True)
+        self.ListStock = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/ListStock',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.ListStockRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.StockList.FromString,
+                _registered_method=True)
+        self.ListPurchasers = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/ListPurchasers',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.ListPurchasersRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.PurchaserList.FromString,
+                _registered_method=True)
+        self.EnrolFace = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/EnrolFace',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.EnrolFaceRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.Purchaser.FromString,
+                _registered_method=True)
+        self.UnlockPurchaser = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/UnlockPurchaser',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.PurchaserRef.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.Purchaser.FromString,
+                _registered_method=True)
+        self.IssuePurchaseCode = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/IssuePurchaseCode',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.IssueCodeRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.PurchaseCode.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/ListAlerts',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.AlertList.FromString,
+                _registered_method=True)
+        self.ResolveAlert = channel.unary_unary(
+                '/branchline.v1.ChequeDesk/ResolveAlert',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.ResolveAlertRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.Alert.FromString,
+                _registered_method=True)
+        self.WatchDisplay = channel.unary_stream(
+                '/branchline.v1.ChequeDesk/WatchDisplay',
+                request_serializer=branchline_dot_v1_dot_cheques__pb2.WatchDisplayRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_cheques__pb2.BranchDisplay.FromString,
+                _registered_method=True)
+
+
+class ChequeDeskServicer:
+    """---- Staff (ChequeDesk gRPC service) ------------------------------------------------------
+    Callers are tellers (urn:branchline:teller:<id>) holding the back_office skill; each acts
+    only on its own branch's terminals, accounts and purchases (PERMISSION_DENIED naming the
+    rule otherwise). Every change is audited.
+
+    """
+
+    def LoadStock(self, request, context):
+        """Cassette stock: the serial ranges loaded into the branch's terminals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadStock(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStock(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPurchasers(self, request, context):
+        """Authorised purchasers of the branch's accounts, and their enrolled faces.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrolFace(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockPurchaser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssuePurchaseCode(self, request, context):
+        """A one-time purchase code for an account (shown once to the staff member).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Alerts: the sale's incidents (face_locked, media_jam, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveAlert(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchDisplay(self, request, context):
+        """The branch display: the branch's purchases on show now, then again on every change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ChequeDeskServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'LoadStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadStock,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.LoadStockRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.StockRange.SerializeToString,
+            ),
+            'UnloadStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadStock,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.StockRangeRef.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.StockRange.SerializeToString,
+            ),
+            'ListStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStock,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.ListStockRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.StockList.SerializeToString,
+            ),
+            'ListPurchasers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPurchasers,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.ListPurchasersRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.PurchaserList.SerializeToString,
+            ),
+            'EnrolFace': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrolFace,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.EnrolFaceRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.Purchaser.SerializeToString,
+            ),
+            'UnlockPurchaser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockPurchaser,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.PurchaserRef.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.Purchaser.SerializeToString,
+            ),
+            'IssuePurchaseCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssuePurchaseCode,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.IssueCodeRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.PurchaseCode.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.ListAlertsRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.AlertList.SerializeToString,
+            ),
+            'ResolveAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveAlert,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.ResolveAlertRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.Alert.SerializeToString,
+            ),
+            'WatchDisplay': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDisplay,
+                    request_deserializer=branchline_dot_v1_dot_cheques__pb2.WatchDisplayRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_cheques__pb2.BranchDisplay.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'branchline.v1.ChequeDesk', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('branchline.v1.ChequeDesk', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ChequeDesk:
+    """---- Staff (ChequeDesk gRPC service) ------------------------------------------------------
+    Callers are tellers (urn:branchline:teller:<id>) holding the back_office skill; each acts
+    only on its own branch's terminals, accounts and purchases (PERMISSION_DENIED naming the
+    rule otherwise). Every change is audited.
+
+    """
+
+    @staticmethod
+    def LoadStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/LoadStock',
+            branchline_dot_v1_dot_cheques__pb2.LoadStockRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.StockRange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/UnloadStock',
+            branchline_dot_v1_dot_cheques__pb2.StockRangeRef.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.StockRange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/ListStock',
+            branchline_dot_v1_dot_cheques__pb2.ListStockRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.StockList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPurchasers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/ListPurchasers',
+            branchline_dot_v1_dot_cheques__pb2.ListPurchasersRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.PurchaserList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrolFace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/EnrolFace',
+            branchline_dot_v1_dot_cheques__pb2.EnrolFaceRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.Purchaser.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockPurchaser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/UnlockPurchaser',
+            branchline_dot_v1_dot_cheques__pb2.PurchaserRef.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.Purchaser.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssuePurchaseCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/IssuePurchaseCode',
+            branchline_dot_v1_dot_cheques__pb2.IssueCodeRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.PurchaseCode.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/ListAlerts',
+            branchline_dot_v1_dot_cheques__pb2.ListAlertsRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.AlertList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/ResolveAlert',
+            branchline_dot_v1_dot_cheques__pb2.ResolveAlertRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDisplay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/branchline.v1.ChequeDesk/WatchDisplay',
+            branchline_dot_v1_dot_cheques__pb2.WatchDisplayRequest.SerializeToString,
+            branchline_dot_v1_dot_cheques__pb2.BranchDisplay.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -7,6 +7,7 @@ import "./views/backoffice.js";
 import "./views/tasks.js";
 import "./views/calls.js";
 import "./views/fleet.js";
+import "./views/cheques.js";
 
 const RETRY_MS = 500;
 
