@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -144,10 +145,10 @@ def take_if_presented(stack: Stack) -> bool:
     return False
 
 
-def take_books_until_final(branch: KioskBranch, purchase_id: str) -> dict[str, object]:
+def take_books_until_final(branch: KioskBranch, purchase_id: str) -> dict[str, Any]:
     stack = branch.stack
 
-    def final() -> dict[str, object] | None:
+    def final() -> dict[str, Any] | None:
         take_if_presented(stack)
         row = purchase_row(stack, purchase_id)
         return row if row["state"] in FINAL else None
@@ -182,8 +183,8 @@ def run_once(branch: KioskBranch, failpoint: str) -> tuple[str, list[str]]:
     purchase_id = new_purchase(branch, known)
     row = take_books_until_final(branch, purchase_id)
     # The fee: posted once; kept only for a book issued complete, else refunded once.
-    fee = Decimal(int(row["fee_total_minor"])) / 100  # type: ignore[arg-type]
-    refund = Decimal(int(row["refund_minor"])) / 100  # type: ignore[arg-type]
+    fee = Decimal(int(row["fee_total_minor"])) / 100
+    refund = Decimal(int(row["refund_minor"])) / 100
     if row["state"] == "completed":
         assert refund == 0 and row["refund_entry_id"] is None
     elif fee:
@@ -268,7 +269,7 @@ def any_unfinished(branch: KioskBranch) -> bool:
 
 def purchase(
     branch: KioskBranch, take: bool = True
-) -> tuple[dict[str, object], dict[str, str], list[str], Decimal]:
+) -> tuple[dict[str, Any], dict[str, str], list[str], Decimal]:
     """One purchase of a 3-leaf book by purchase code; the book taken from the slot if
     ``take``. Returns the server's record, every serial's state, what the paper shows, and
     how much the account moved."""
