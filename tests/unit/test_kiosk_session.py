@@ -60,13 +60,15 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
     assert first["messages"]["attract.title"] == "欢迎使用自助服务"
     assert second["type"] == "screen" and second["screen"] == "attract"
     offered = {s["id"]: s["available"] for s in second["data"]["services"]}
-    # No rate table yet: the rates board is not offered; everything else is.
+    # No rate table yet: the rates board is not offered; no cheque printer, face camera or
+    # ID reader: no cheque books; everything else is.
     assert offered == {
         "deposit": True,
         "withdrawal": True,
         "statement": True,
         "rates": False,
         "video": True,
+        "cheque": False,
     }
 
 
@@ -364,3 +366,16 @@ async def test_the_bank_unreachable_during_sign_in_is_said(tmp_path: Path) -> No
     await session.handle("start", {"service": "statement"})
     await until(lambda: page.last["screen"] == "auth_error")
     assert page.last["data"] == {"code": "bank_unavailable"}
+
+
+async def test_cheque_books_offered_only_with_their_devices(tmp_path: Path) -> None:
+    agent, session, page, _ = make(tmp_path)
+    for name in ("cheque_printer", "face_camera", "id_reader"):
+        agent.add(name)
+    session.tick()
+    offered = {s["id"]: s["available"] for s in page.last["data"]["services"]}
+    assert offered["cheque"] is True
+    agent.set_status("face_camera", DeviceStatus.HARDWARE_ERROR)
+    session.tick()
+    offered = {s["id"]: s["available"] for s in page.last["data"]["services"]}
+    assert offered["cheque"] is False and offered["deposit"] is True
