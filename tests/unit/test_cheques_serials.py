@@ -37,9 +37,7 @@ def numbers(reply: pb.ChequeReply) -> list[str]:
     return [leaf.number for book in reply.purchase.books for leaf in book.leaves]
 
 
-def report(
-    nums: list[str], outcome: pb.LeafOutcome, reason: str = ""
-) -> list[pb.LeafReport]:
+def report(nums: list[str], outcome: pb.LeafOutcome, reason: str = "") -> list[pb.LeafReport]:
     return [pb.LeafReport(number=n, outcome=outcome, void_reason=reason) for n in nums]
 
 
