@@ -32,6 +32,7 @@ setup(
     package_dir=PACKAGE_DIR,
     package_data={
         "branchline.server": ["migrations/*.ini", "migrations/**/*.py", "migrations/*.mako"],
+        "branchline.server.assistant": ["data/*.json"],
         # The phone gateway's static files (no build step).
         "branchline.server.mobile_gateway": ["static/*.js", "static/*.css", "static/*.svg"],
         # The kiosk page and its message catalogues ship with the agent (no build step).

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import bench
 
+# Helper modules of the benchmarks, not benchmarks themselves.
+HELPERS = {"run", "balancer"}
+
 
 def modules() -> list[str]:
     here = Path(bench.__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name != "run")
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name not in HELPERS)
 
 
 def main(argv: list[str]) -> int:

@@ -91,7 +91,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from multiprocessing.connection import Connection
@@ -487,6 +487,8 @@ class LoadResult:
     window: float
     solo_acks: list[float]
     solo_txns: list[float]
+    # The server's SQL statement counter: solo start, solo end, window open, window close.
+    statements: list[float] = field(default_factory=list)
 
 
 def _receive(pipe: Connection, process: Any, timeout: float, expect: str) -> tuple[Any, ...]:
@@ -504,8 +506,17 @@ def _receive(pipe: Connection, process: Any, timeout: float, expect: str) -> tup
     return message
 
 
-def apply_load(target: str, specs: list[TerminalSpec], plan: Plan, bare: bool) -> LoadResult:
-    """Connect every terminal from ``plan.workers`` processes, run the phases, merge."""
+def apply_load(
+    target: str,
+    specs: list[TerminalSpec],
+    plan: Plan,
+    bare: bool,
+    statements: Callable[[], float] | None = None,
+) -> LoadResult:
+    """Connect every terminal from ``plan.workers`` processes, run the phases, merge.
+
+    ``statements``: reads the server's SQL statement counter, at the start and end of the
+    solo phase and of the window."""
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     processes = []
@@ -521,12 +532,21 @@ def apply_load(target: str, specs: list[TerminalSpec], plan: Plan, bare: bool) -
     try:
         for pipe, process in zip(pipes, processes, strict=True):
             _receive(pipe, process, 180, "ready")
+        counts: list[float] = []
+        if statements is not None:
+            counts.append(statements())
         pipes[0].send(("solo",))
         _, solo_acks, solo_txns = _receive(pipes[0], processes[0], 120, "solo")
+        if statements is not None:
+            counts.append(statements())
         start = time.monotonic() + 0.5
         window = Window(start, start + plan.warmup, start + plan.warmup + plan.window)
         for pipe in pipes:
             pipe.send(("go", window))
+        if statements is not None:
+            for at in (window.opens, window.closes):
+                time.sleep(max(0.0, at - time.monotonic()))
+                counts.append(statements())
         total = Stats()
         for pipe, process in zip(pipes, processes, strict=True):
             total.merge(_receive(pipe, process, plan.warmup + plan.window + 180, "done")[1])
@@ -537,27 +557,46 @@ def apply_load(target: str, specs: list[TerminalSpec], plan: Plan, bare: bool) -
             if process.is_alive():
                 process.terminate()
                 process.join(10)
-    return LoadResult(total, plan.window, solo_acks, solo_txns)
+    return LoadResult(total, plan.window, solo_acks, solo_txns, counts)
 
 
 # -- servers --------------------------------------------------------------------------------
 
 
-def _wait_listening(proc: subprocess.Popen[str], log: Path, timeout: float = 60) -> str:
-    """The ``HOST:PORT`` a server printed as ``... listening on HOST:PORT``."""
+def _wait_listening(
+    proc: subprocess.Popen[str], log: Path, timeout: float = 60, metrics: bool = False
+) -> str:
+    """The ``HOST:PORT`` a server printed as ``... listening on HOST:PORT`` (with
+    ``metrics``: ``HOST:PORT metrics-URL`` once it printed ``... metrics on URL`` too)."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
+    found: dict[str, str] = {}
     while time.monotonic() < deadline:
         ready, _, _ = select.select([proc.stdout], [], [], 0.5)
         if ready:
             line = proc.stdout.readline()
             if "listening on" in line:
-                return line.rsplit(" ", 1)[1].strip()
+                found["target"] = line.rsplit(" ", 1)[1].strip()
+            elif " metrics on " in line:
+                found["metrics"] = line.rsplit(" ", 1)[1].strip()
+            if "target" in found and (not metrics or "metrics" in found):
+                return " ".join(found[k] for k in ("target", "metrics") if k in found)
             if not line and proc.poll() is not None:
                 break
         elif proc.poll() is not None:
             break
     raise RuntimeError(f"the server did not start; its log:\n{log.read_text()[-3000:]}")
+
+
+def sql_statements(metrics_url: str) -> float:
+    """The server's ``branchline_sql_statements_total`` counter, read from its endpoint."""
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=30) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith("branchline_sql_statements_total "):
+                return float(line.split()[1])
+    raise RuntimeError(f"{metrics_url} has no branchline_sql_statements_total")
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -570,7 +609,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait(10)
 
 
-def start_server(root: Path, db_url: str) -> tuple[subprocess.Popen[str], str]:
+def start_server(root: Path, db_url: str) -> tuple[subprocess.Popen[str], str, str]:
+    """The server process, its TerminalLink target and its metrics URL."""
     log = root / "server.log"
     hsm = f"soft://{root / 'keystore.json'}?master_key_file={root / 'hsm-master.key'}"
     with log.open("w") as err:
@@ -580,11 +620,13 @@ def start_server(root: Path, db_url: str) -> tuple[subprocess.Popen[str], str]:
                 "--listen", "127.0.0.1:0", "--insecure-loopback", "--db", db_url,
                 "--hsm", hsm, "--pan-token-key", str(root / "pan-token.key"),
                 "--shutdown-drain", "0", "--replica", "bench",
+                "--metrics-listen", "127.0.0.1:0",
             ],
             stdout=subprocess.PIPE, stderr=err, text=True, cwd=root,
         )  # fmt: skip
     try:
-        return proc, _wait_listening(proc, log)
+        target, metrics = _wait_listening(proc, log, metrics=True).split(" ")
+        return proc, target, metrics
     except BaseException:
         _stop(proc)
         raise
@@ -842,6 +884,10 @@ def _load_figures(prefix: str, result: LoadResult) -> dict[str, float]:
     figures[f"{prefix}_reply_bytes"] = stats.reply_bytes / max(stats.replies, 1)
     figures[f"{prefix}_failed_steps"] = float(sum(stats.failures.values()))
     figures[f"{prefix}_unavailable_retries"] = float(stats.retries)
+    if result.statements:
+        solo_start, solo_end, opens, closes = result.statements
+        figures[f"{prefix}_sql_per_txn_solo"] = (solo_end - solo_start) / len(result.solo_txns)
+        figures[f"{prefix}_sql_per_txn"] = (closes - opens) / max(stats.txns_in_window, 1)
     return figures
 
 
@@ -853,9 +899,11 @@ def run() -> dict[str, float]:
         db_file = root / "server.db"
         db_url = f"sqlite:///{db_file}"
         specs = prepare_bank(root, db_url, plan.terminals)
-        server, target = start_server(root, db_url)
+        server, target, metrics_url = start_server(root, db_url)
         try:
-            tube = apply_load(target, specs, plan, bare=False)
+            tube = apply_load(
+                target, specs, plan, bare=False, statements=lambda: sql_statements(metrics_url)
+            )
         finally:
             _stop(server)
         failures = tube.stats.failures

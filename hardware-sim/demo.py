@@ -14,12 +14,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import grpc
 
 from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
+from branchline.sim.face_scenes import PEOPLE, PHOTO_DIR
+from branchline.sim.id_cards import SAMPLE_CARDS
 from branchline.v1 import (
     agent_local_pb2,
     agent_local_pb2_grpc,
@@ -31,6 +34,8 @@ from branchline.v1 import (
 
 TERMINAL_ID = "T-0001"
 BRANCH = "BR-001"
+# The demo company's account number, as printed on its cheques.
+DEMO_ACCOUNT = "6222020200112233"
 CLERK = "BO-1"
 # The simulator's "visa" card, enrolled with this PIN for the demo customer C-1.
 DEMO_PAN = "4761739001010010"
@@ -178,6 +183,8 @@ class Bank:
     def set_up(self) -> None:
         """Once per var/ folder: keys, the customer, accounts, opening balances, rates."""
         marker = self.var / "demo" / "bank.ready"
+        # The electronic teller's knowledge base (idempotent: learned entries stay).
+        _cli("branchline.server.assistant.cli", "--db", self.db, "import")
         if marker.exists():
             return
         (self.var / "hsm").mkdir(parents=True, exist_ok=True)
@@ -209,6 +216,25 @@ class Bank:
         self.server("ledger", "rates", "--set", "USD=7.10:7.20", "XAU=540.50:548.00")
         marker.write_text("set up\n")
 
+    def set_up_cheques(self) -> None:
+        """Once per var/ folder: the cheque sale's rules, the demo customer's account as a
+        company's basic account, its purchaser (the simulator's valid ID card, with the face
+        the simulated face camera presents), and stock in the terminal's cassette."""
+        marker = self.var / "demo" / "cheques.ready"
+        if marker.exists():
+            return
+        card = SAMPLE_CARDS["valid"].card
+        self.server(
+            "cheques", "seed-demo", "--account-id", "C1-CNY", "--number", DEMO_ACCOUNT,
+            "--company", "Demo Trading Co", "--branch", BRANCH, "--contact-name", "Li Na",
+            "--contact-phone", "010-5555-0101", "--purchaser-id", "P-DEMO",
+            "--id-number", card.id_number, "--name", card.name,
+            "--face", str(PHOTO_DIR / PEOPLE["obama"][0]), "--terminal", TERMINAL_ID,
+            "--stock", "transfer_cheque=10000001-10000250",
+            "--stock", "cash_cheque=20000001-20000125",
+        )  # fmt: skip
+        marker.write_text("set up\n")
+
     def pin_pad_key(self, ksn: str = DEMO_KSN) -> str:
         """The initial DUKPT key injected into a simulated PIN pad (as a key custodian would)."""
         import json
@@ -218,6 +244,15 @@ class Bank:
                 "initial_key"
             ]
         )
+
+
+def _cheques_in_background(bank: Bank) -> None:
+    try:
+        bank.set_up_cheques()
+    except (OSError, subprocess.SubprocessError, SystemExit) as exc:
+        print(f"cheque sale data not set up: {exc}", flush=True)
+        return
+    print("cheques        sale data ready (purchaser: the simulator's valid ID card)", flush=True)
 
 
 def _operator_channel(listen: str, pki: Path) -> grpc.Channel:
@@ -328,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         _cli("branchline.server.main", "pki", "issue", str(pki), "--role", "teller", "--id", CLERK)
     bank = Bank(var)
     bank.set_up()
+    # The cheque sale's data loads dlib once (a few seconds): in the background, so the demo
+    # is up as fast as before; it says when a cheque purchase can be made.
+    threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
     config = var / "demo" / "agent.toml"
     config.write_text(agent_config(var, args.listen, args.kiosk))
 

@@ -192,6 +192,7 @@ class DispatchServer:
         await asyncio.sleep(settings.shutdown_drain)
         await hub.stop_all()
         await server.stop(grace=2.0)
+        await asyncio.to_thread(link.applier.stop)
         engine.dispose()
         log_event(log, "server_stopped")
         return 0

@@ -1,7 +1,8 @@
 """Every server capability, in start-up order (shutdown undoes them in reverse).
 
 A capability may ``hub.require`` only what an earlier one provides: ``metrics`` provides
-the instruments (None without ``--metrics-listen``); ``pin`` provides the
+the instruments (None without ``--metrics-listen``); ``delivery`` the bus pushes and
+change signals cross replicas on; ``pin`` provides the
 HSM, the PIN verifier and translator; ``ledger`` the embedded ledger; ``dispatch`` the
 queue calls are routed through. A new capability is its own package with a
 ``capability.py`` and one line here.
@@ -9,8 +10,10 @@ queue calls are routed through. A new capability is its own package with a
 
 from __future__ import annotations
 
+from branchline.server.assistant.capability import ASSISTANT
 from branchline.server.capability import Capability
 from branchline.server.cheques.capability import CHEQUES
+from branchline.server.delivery.capability import DELIVERY
 from branchline.server.dispatch.capability import CALLS, DISPATCH_TASKS
 from branchline.server.fleet.capability import FLEET
 from branchline.server.ledger.capability import LEDGER
@@ -23,6 +26,7 @@ from branchline.server.tube.capability import TUBE
 
 CAPABILITIES: list[Capability] = [
     METRICS,
+    DELIVERY,
     PIN,
     FLEET,
     RATES,
@@ -33,4 +37,5 @@ CAPABILITIES: list[Capability] = [
     CALLS,
     RECORDINGS,
     MOBILE,
+    ASSISTANT,
 ]

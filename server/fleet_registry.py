@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, func, select, text, true, update
+from sqlalchemy import Connection, Engine, Row, delete, false, func, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from branchline.server import fleet_history
-from branchline.server.storage.engine import write_transaction
+from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import devices as devices_table
 from branchline.server.storage.schema import fleet_events, terminals
 
@@ -245,8 +245,41 @@ def mark_disconnected(engine: Engine, terminal_id: str, replica: str, now: datet
         return True
 
 
-def mark_stale_offline(engine: Engine, timeout_seconds: float, now: datetime) -> list[str]:
-    """Mark offline every online terminal silent for longer than ``timeout_seconds``.
+def touch_terminals(engine: Engine, terminal_ids: Sequence[str], now: datetime) -> None:
+    """Note that these terminals were heard from at ``now`` (one statement for all)."""
+    _require_aware(now)
+    ids = list(terminal_ids)
+    with write_transaction(engine) as conn:
+        # Back online only while a replica still holds its stream (as record_heartbeat).
+        revived = conn.execute(
+            select(terminals.c.terminal_id, terminals.c.branch).where(
+                terminals.c.terminal_id.in_(ids),
+                terminals.c.online == false(),
+                terminals.c.connected_replica.is_not(None),
+            )
+        ).all()
+        conn.execute(
+            update(terminals).where(terminals.c.terminal_id.in_(ids)).values(last_seen_at=now)
+        )
+        if not revived:
+            return
+        back = [row.terminal_id for row in revived]
+        conn.execute(update(terminals).where(terminals.c.terminal_id.in_(back)).values(online=True))
+        _append_events(
+            conn,
+            [
+                _event(row.terminal_id, row.branch, None, EVENT_ONLINE, "heartbeat resumed", now)
+                for row in revived
+            ],
+        )
+
+
+def mark_stale_offline(
+    engine: Engine, timeout_seconds: float, now: datetime, alive: Sequence[str] = ()
+) -> list[str]:
+    """Mark offline every online terminal silent for longer than ``timeout_seconds``,
+    except those in ``alive`` (this replica has heard from them, or holds one of their
+    messages).
 
     Returns their ids, sorted. Safe to run on every replica at once: each terminal is
     reported by exactly one of them.
@@ -256,11 +289,12 @@ def mark_stale_offline(engine: Engine, timeout_seconds: float, now: datetime) ->
     with write_transaction(engine) as conn:
         # Lock in a fixed order, skipping rows another transaction holds (a heartbeat in
         # flight, or another replica's sweep): no deadlocks between concurrent sweeps.
+        query = select(terminals.c.terminal_id, terminals.c.branch, terminals.c.last_seen_at)
+        query = query.where(terminals.c.online == true(), terminals.c.last_seen_at < cutoff)
+        if alive:
+            query = query.where(terminals.c.terminal_id.not_in(list(alive)))
         stale = conn.execute(
-            select(terminals.c.terminal_id, terminals.c.branch, terminals.c.last_seen_at)
-            .where(terminals.c.online == true(), terminals.c.last_seen_at < cutoff)
-            .order_by(terminals.c.terminal_id)
-            .with_for_update(skip_locked=True)
+            query.order_by(terminals.c.terminal_id).with_for_update(skip_locked=True)
         ).all()
         if not stale:
             return []
@@ -288,7 +322,7 @@ def list_terminals(engine: Engine, branch: str | None = None) -> list[TerminalRe
     if branch:
         query = query.where(terminals.c.branch == branch)
         device_query = device_query.join(terminals).where(terminals.c.branch == branch)
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         rows = conn.execute(query).all()
         by_terminal: dict[str, list[DeviceRecord]] = {}
         for device_row in conn.execute(device_query):
@@ -297,7 +331,7 @@ def list_terminals(engine: Engine, branch: str | None = None) -> list[TerminalRe
 
 
 def get_terminal(engine: Engine, terminal_id: str) -> TerminalRecord | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         return _load_terminal(conn, terminal_id)
 
 
@@ -317,7 +351,7 @@ def events_after(
     )
     if branch:
         query = query.where(fleet_events.c.branch == branch)
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         return [
             FleetEvent(
                 event_id=row.id,
@@ -334,7 +368,7 @@ def events_after(
 
 def latest_event_id(engine: Engine) -> int:
     """The newest event's id, 0 when there is none: where a new watch stream starts tailing."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         return int(conn.execute(select(func.coalesce(func.max(fleet_events.c.id), 0))).scalar_one())
 
 

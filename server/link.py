@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from sqlalchemy import Engine
@@ -32,8 +34,11 @@ from branchline.common.errors import (
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
+from branchline.server.applier import Applier
 from branchline.server.auth import TERMINAL, Authorizer
 from branchline.server.convert import device_from_pb, timestamp
+from branchline.server.liveness import Liveness
+from branchline.server.liveness import flush as flush_liveness
 from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
@@ -124,10 +129,18 @@ def check_registration(first: pb.TerminalMessage, identity: str | None) -> None:
 def request_error(seq: int, exc: DomainError) -> pb.ServerMessage:
     """A refused TerminalLink request as its reply: the code, the message and the field as
     data. A malformed request's code is ``invalid_argument`` whatever its finer reason (the
-    field says what was wrong); any other refusal's code is its stable reason."""
+    field says what was wrong); any other refusal's code is its stable reason. A saturated
+    server's refusal (``server_busy``) says how long to wait before sending it again."""
     code = "invalid_argument" if isinstance(exc, InvalidArgument) else exc.reason
+    retry_after = getattr(exc, "retry_after", 0.0)
     return pb.ServerMessage(
-        ack_seq=seq, error=pb.RequestError(code=code, message=exc.message, field=exc.field)
+        ack_seq=seq,
+        error=pb.RequestError(
+            code=code,
+            message=exc.message,
+            field=exc.field,
+            retry_after_ms=int(retry_after * 1000),
+        ),
     )
 
 
@@ -138,8 +151,13 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         replica: str,
         heartbeat_interval: float,
         auth: Authorizer,
+        applier: Applier | None = None,
     ) -> None:
         self._engine = engine
+        # Every write of the request path goes through it: group commit, backpressure.
+        self.applier = applier if applier is not None else Applier(engine)
+        # Who was heard from when, in memory; flushed to the registry by the sweep.
+        self.liveness = Liveness()
         self._replica = replica
         self._heartbeat_interval = heartbeat_interval
         self._auth = auth
@@ -150,6 +168,12 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._handlers: dict[str, MessageHandler] = {}
         self._connect_hooks: list[ConnectHook] = []
         self._observers: list[MessageObserver] = []
+        # Carries pushes for terminals whose stream is on another replica (delivery).
+        self._bus: Any = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def add_handler(self, body: str, handler: MessageHandler) -> None:
         """Let another component answer one TerminalMessage body (the oneof field's name)."""
@@ -168,15 +192,36 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     def connected_terminals(self) -> list[str]:
         return sorted(self._pushes)
 
+    def attach_bus(self, bus: Any) -> None:
+        """Hand pushes for terminals not connected here to ``bus`` (server/delivery), which
+        queues on this replica's streams what other replicas send (``deliver_local``)."""
+        self._bus = bus
+        bus.attach(self.deliver_local, self._pushes.__contains__, self.connected_terminals)
+
     def push(self, terminal_id: str, message: pb.ServerMessage) -> None:
-        """Queue an unsolicited message (ack_seq 0) for a terminal connected to this replica."""
+        """Queue an unsolicited message (ack_seq 0) for a terminal: on its stream when it is
+        connected to this replica, else through the delivery bus to the replica holding it."""
         queue = self._pushes.get(terminal_id)
         if queue is None:
+            if self._bus is not None and self._bus.send(terminal_id, message):
+                return
             raise PushRefused(f"terminal {terminal_id!r} is not connected to this server")
         try:
             queue.put_nowait(message)
         except asyncio.QueueFull:
             raise PushRefused(f"terminal {terminal_id!r} is not reading its stream") from None
+
+    def deliver_local(self, terminal_id: str, message: pb.ServerMessage) -> bool:
+        """Queue ``message`` on the terminal's stream here; False when it is not here (or
+        not reading)."""
+        queue = self._pushes.get(terminal_id)
+        if queue is None:
+            return False
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            return False
+        return True
 
     def broadcast(self, message: pb.ServerMessage) -> int:
         """Push to every connected terminal; returns how many it was queued for."""
@@ -215,7 +260,8 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         self._streams[terminal_id] = me
         reg = first.register
         try:
-            await asyncio.to_thread(self._record_registration, reg)
+            await self.applier.apply(lambda: self._record_registration(reg), priority=True)
+            self.liveness.seen(terminal_id)
             log_event(
                 log,
                 "terminal_registered",
@@ -246,10 +292,16 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
             if self._streams.get(terminal_id) is me:
                 del self._streams[terminal_id]
                 self._pushes.pop(terminal_id, None)
-                await asyncio.to_thread(
-                    registry.mark_disconnected, self._engine, terminal_id, self._replica, _now()
-                )
-                log_event(log, "terminal_disconnected", terminal_id=terminal_id)
+                await self._disconnected(terminal_id)
+
+    async def _disconnected(self, terminal_id: str) -> None:
+        self.liveness.forget(terminal_id)
+        at = _now()
+        await self.applier.apply(
+            lambda: registry.mark_disconnected(self._engine, terminal_id, self._replica, at),
+            priority=True,
+        )
+        log_event(log, "terminal_disconnected", terminal_id=terminal_id)
 
     def _record_registration(self, reg: pb.Register) -> None:
         registry.register_terminal(
@@ -300,7 +352,12 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     ) -> None:
         async for message in request_iterator:
             started = time.perf_counter()
-            reply = await self._handle(terminal_id, message)
+            # Alive from receipt on, however long the message waits to be applied.
+            self.liveness.begin(terminal_id)
+            try:
+                reply = await self._handle(terminal_id, message)
+            finally:
+                self.liveness.end(terminal_id)
             if self._observers:
                 refused = (
                     reply.error.code if reply is not None and reply.HasField("error") else None
@@ -322,17 +379,18 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                     "heartbeat.service_state",
                     f"unknown service state {message.heartbeat.service_state}",
                 )
-            await asyncio.to_thread(
-                registry.record_heartbeat, self._engine, terminal_id, state, _now()
-            )
+            # Remembered, answered at once; the sweep writes it to the registry in batches.
+            self.liveness.heartbeat(terminal_id, state)
             return pb.ServerMessage(
                 ack_seq=message.seq, heartbeat_ack=pb.HeartbeatAck(server_time=timestamp(_now()))
             )
         if body == "device_status":
             device = message.device_status.device
             validate_device("device_status.device", device)
-            await asyncio.to_thread(
-                registry.update_device, self._engine, terminal_id, device_from_pb(device), _now()
+            record, at = device_from_pb(device), _now()
+            await self.applier.apply(
+                lambda: registry.update_device(self._engine, terminal_id, record, at),
+                priority=True,
             )
             return pb.ServerMessage(ack_seq=message.seq, status_ack=pb.StatusAck())
         handler = self._handlers.get(body or "")
@@ -357,12 +415,40 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
 BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status"})
 
 
-async def sweep_stale(engine: Engine, timeout: float) -> None:
-    """Mark terminals silent past the heartbeat timeout offline, forever."""
+# How often liveness noted in memory is written to the registry (at most).
+LIVENESS_FLUSH_SECONDS = 1.0
+
+
+async def sweep_stale(link: TerminalLinkServicer, timeout: float) -> None:
+    """Forever: write the liveness noted in memory to the registry, and (every quarter of
+    the timeout) mark offline the terminals silent past the heartbeat timeout — never one
+    this replica has heard from within it or holds a message of."""
+    engine, liveness = link.engine, link.liveness
+    every = max(min(LIVENESS_FLUSH_SECONDS, timeout / 4), 0.2)
+    sweep_every = max(timeout / 4, 0.2)
+    next_sweep = time.monotonic() + sweep_every
     while True:
-        await asyncio.sleep(max(timeout / 4, 0.2))
+        await asyncio.sleep(every)
+        states, touched, at = liveness.take_changes()
         try:
-            stale = await asyncio.to_thread(registry.mark_stale_offline, engine, timeout, _now())
+            if states or touched:
+                await link.applier.apply(
+                    functools.partial(flush_liveness, engine, states, touched, at), priority=True
+                )
+        except Exception:  # the database may be briefly unreachable; keep sweeping
+            liveness.restore(states, touched)
+            log.exception("liveness flush failed")
+            continue
+        if time.monotonic() < next_sweep:
+            continue
+        next_sweep = time.monotonic() + sweep_every
+        alive = liveness.alive(timeout)
+        now = _now()
+        try:
+            stale = await link.applier.apply(
+                functools.partial(registry.mark_stale_offline, engine, timeout, now, alive),
+                priority=True,
+            )
         except Exception:  # the database may be briefly unreachable; keep sweeping
             log.exception("heartbeat sweep failed")
             continue

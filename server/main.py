@@ -11,6 +11,7 @@ from pathlib import Path
 from branchline.common.logs import setup_logging
 from branchline.server import cards_cli, health_cli
 from branchline.server.app import DispatchServer, ServerSettings, StartupError, default_replica_name
+from branchline.server.cheques import cli as cheques_cli
 from branchline.server.ledger import cli as ledger_cli
 
 EXIT_USAGE = 2
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
     cards_cli.add_parser(sub)
+    cheques_cli.add_parser(sub)
     ledger_cli.add_parser(sub)
     pki = sub.add_parser("pki", help="development PKI")
     pki_sub = pki.add_subparsers(dest="pki_command", required=True)
@@ -290,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return health_cli.run(args)
     if args.command == "cards":
         return cards_cli.run(args)
+    if args.command == "cheques":
+        return cheques_cli.run(args)
     if args.command == "ledger":
         return ledger_cli.run(args)
     if args.command == "pki":

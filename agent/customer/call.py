@@ -43,6 +43,8 @@ ID_TIMEOUT = 30.0
 SIGN_TIMEOUT = 60.0
 WATCH_BACKLOG = 200
 ENDED = (calls_pb2.CALL_STATE_ENDED, calls_pb2.CALL_STATE_LEFT)
+# The end reason of a call hung up because the agent restarted during it.
+RESTARTED = "agent_restarted"
 
 
 class CallRefused(Exception):
@@ -81,11 +83,15 @@ class CallSession:
         # Outcomes the server has not acknowledged yet: sent again after a reconnect.
         self._unsent_bodies: dict[int, calls_pb2.CommandOutcome] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Until the first connection: calls the server still holds open for this terminal
+        # are a previous process's (its page and media are gone) and are hung up then.
+        self._fresh = True
         uplink = agent.uplink
         uplink.on_push("call_update", self._on_call_update)
         uplink.on_push("teller_signal", self._on_signal)
         uplink.on_push("peripheral_command", self._on_command)
         uplink.on_connected(self._resend)
+        uplink.on_connected(self._end_stale)
 
     # -- watchers --------------------------------------------------------------------------
 
@@ -154,14 +160,14 @@ class CallSession:
         )
         return reply.call_update
 
-    async def leave(self, call_id: str) -> calls_pb2.Call:
+    async def leave(self, call_id: str, reason: str = "") -> calls_pb2.Call:
         if not call_id:
             if self.call is None or self.call.state in ENDED:
                 raise CallRefused(
                     "failed_precondition", "call_id: this terminal has no open call", "call_id"
                 )
             call_id = self.call.call_id
-        reply = await self._ask(call_leave=calls_pb2.CallLeave(call_id=call_id))
+        reply = await self._ask(call_leave=calls_pb2.CallLeave(call_id=call_id, reason=reason))
         self._set_call(reply.call_update)
         return reply.call_update
 
@@ -170,6 +176,36 @@ class CallSession:
             call_signal=calls_pb2.TerminalSignal(call_id=call_id, kind=kind, payload=payload)
         )
         return reply.call_ack
+
+    def waiting_signatures(self, call_id: str) -> list[calls_pb2.PeripheralCommand]:
+        """The teller's signature requests of ``call_id`` the customer has not answered."""
+        return [c for c in self._signature_wanted.values() if c.call_id == call_id]
+
+    async def _end_stale(self) -> None:
+        """After a restart: hang up the calls a previous process left open (reason
+        ``agent_restarted``); the kiosk offers the customer to call again."""
+        if not self._fresh:
+            return
+        self._fresh = False
+        try:
+            reply = await self._ask(call_query=calls_pb2.CallQuery())
+        except (CallRefused, UplinkUnavailable) as exc:
+            log_event(log, "stale_calls_unknown", logging.WARNING, why=str(exc))
+            return
+        for call in reply.call_list.calls:
+            if call.state in ENDED:
+                continue
+            try:
+                left = await self._ask(
+                    call_leave=calls_pb2.CallLeave(call_id=call.call_id, reason=RESTARTED)
+                )
+            except (CallRefused, UplinkUnavailable) as exc:
+                log_event(
+                    log, "stale_call_kept", logging.WARNING, call_id=call.call_id, why=str(exc)
+                )
+                continue
+            log_event(log, "stale_call_ended", call_id=call.call_id, state=int(call.state))
+            self._set_call(left.call_update)
 
     async def sign(
         self, command_id: int, confirm: bool, timeout: float

@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from branchline.agent.kiosk import call_media
 from branchline.agent.kiosk.flows import phone
 from branchline.agent.kiosk.session import KioskSession
 from branchline.agent.recordings.terminal import register_terminal_recordings
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
+from branchline.common.recordings.routes import register_recorder_script
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
@@ -84,6 +86,15 @@ def parse_action(text: str) -> tuple[str, dict[str, Any]]:
     return action, data
 
 
+def _other_frame(text: str) -> dict[str, Any] | None:
+    """A call's signalling frame (``call_media.FRAME_TYPES``), or None for the rest."""
+    with contextlib.suppress(ValueError):
+        message = json.loads(text)
+        if isinstance(message, dict) and message.get("type") in call_media.FRAME_TYPES:
+            return message
+    return None
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not _same_origin(request):
         raise web.HTTPForbidden(text="the kiosk page is served to its own origin only")
@@ -107,6 +118,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
                 continue
+            other = _other_frame(message.data)
+            if other is not None and session.call_media is not None:
+                await session.call_media.on_frame(send, other)
+                continue
             try:
                 action, data = parse_action(message.data)
             except InvalidArgument as exc:
@@ -124,6 +139,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             await session.handle(action, data)
     finally:
         disconnect()
+        if session.call_media is not None:
+            session.call_media.page_gone(send)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await writer
@@ -138,6 +155,7 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get("/ws", websocket)
     app.router.add_get(phone.QR_PATH, phone.qr_image)
     app.router.add_static("/static/", static_dir(), append_version=False)
+    register_recorder_script(app)
     register_terminal_recordings(
         app,
         session.agent.recordings,
@@ -160,6 +178,7 @@ class KioskServer:
         self.settings = agent.config.kiosk
         self.session = KioskSession(agent, self.settings)
         phone.attach(self.session)
+        call_media.attach(self.session)
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.url = ""

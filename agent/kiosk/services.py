@@ -17,9 +17,18 @@ from branchline.drivers.base import DeviceStatus
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
 
-SERVICE_IDS = ("deposit", "withdrawal", "statement", "rates", "video", "cheque")
+SERVICE_IDS = (
+    "deposit",
+    "withdrawal",
+    "statement",
+    "rates",
+    "video",
+    "cheque",
+    "assistant",
+    "recordings",
+)
 # Services that need the customer signed in with card and PIN.
-SIGNED_IN = frozenset({"deposit", "withdrawal", "statement"})
+SIGNED_IN = frozenset({"deposit", "withdrawal", "statement", "recordings"})
 WORKING = (DeviceStatus.ONLINE, DeviceStatus.BUSY)
 
 
@@ -62,6 +71,10 @@ RULES = (
     # Cheque books (flows/cheque.py): the printer with its feeder OCR, the live-face camera
     # and the ID reader; the card + PIN method signs in on the way.
     ServiceRule("cheque", ("cheque_printer", "face_camera", "id_reader"), True),
+    # The electronic teller answers from the server's knowledge base.
+    ServiceRule("assistant", (), True),
+    # "My recordings": watch a transaction's recordings (flows/recordings.py).
+    ServiceRule("recordings", CARD, True),
 )
 
 

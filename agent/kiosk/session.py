@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -49,6 +50,7 @@ TIMED = frozenset(
         "pin_failed",
         "auth_error",
         "card_retained",
+        "assistant",
     }
 )
 # Actions every screen takes.
@@ -81,6 +83,8 @@ class KioskSession:
         self.scratch: dict[str, Any] = {}
         # The phone pairing the attract screen shows (flows/phone.py); None without a server.
         self.phone: PhonePairing | None = None
+        # The video call's signalling relay (call_media.py); None without a page server.
+        self.call_media: Any = None
         self._senders: set[Send] = set()
         self._operation: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -132,6 +136,20 @@ class KioskSession:
             except Exception as exc:  # a page that went away must not stop the others
                 log_event(log, "kiosk_send_failed", logging.WARNING, error=repr(exc))
                 self._senders.discard(send)
+
+    def send_frame(self, frame: dict[str, Any], *, opaque: bool = False) -> None:
+        """A frame of another type to every page. ``opaque``: a video call's SDP or ICE
+        candidate from the teller's browser, sent as it is (the card-number scrub would
+        mangle its long random numbers, and it never holds the customer's data)."""
+        if opaque:
+            self._broadcast(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        else:
+            self._broadcast(self.encode(frame))
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Run ``task`` beside the session until it stops."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def publish(self) -> None:
         self.seq += 1

@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from branchline.common.config_reader import SectionReader
+from branchline.common.ice import IceServers, parse_ice_servers
 
 LANGUAGES = ("zh-CN", "en")
 # WCAG 2.2.1: the customer gets at least 20 s to ask for more time.
@@ -31,6 +32,9 @@ class KioskSettings:
     card_seconds: float = 60.0
     # Seconds the PIN pad waits for each key.
     pin_seconds: float = 30.0
+    # STUN/TURN servers for the video-teller call's WebRTC (common/ice.py; empty: host
+    # candidates only, enough on a flat LAN).
+    ice: IceServers = IceServers()
 
     @property
     def listen(self) -> str:
@@ -86,6 +90,20 @@ def read_kiosk(reader: SectionReader) -> KioskSettings:
             "card_seconds", defaults.card_seconds, above=4.0, maxval=600.0
         ),
         pin_seconds=reader.get_float("pin_seconds", defaults.pin_seconds, above=4.0, maxval=255.0),
+        ice=_read_ice(reader),
     )
     reader.finish()
     return settings
+
+
+def _read_ice(reader: SectionReader) -> IceServers:
+    # A list, or one comma-separated string (the reader has no list getter).
+    urls = reader._get("ice_servers", [], (list, str), "a list of STUN/TURN URLs")  # noqa: SLF001
+    if isinstance(urls, list) and not all(isinstance(u, str) for u in urls):
+        raise reader.error("ice_servers", "expected a list of strings")
+    username = reader.get_str("ice_username", "", allow_empty=True)
+    credential = reader.get_str("ice_credential", "", allow_empty=True)
+    try:
+        return parse_ice_servers(urls, username, credential)
+    except ValueError as exc:
+        raise reader.error("ice_servers", str(exc)) from None

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import grpc
 from aiohttp import web
 
-from branchline.agent.recordings.routes import register_recording_routes
-from branchline.agent.recordings.spool import RecordingSpool
-from branchline.agent.recordings.upload import Uploader
-from branchline.agent.recordings.viewing import register_viewing_routes
 from branchline.agent.uplink import open_channel
+from branchline.common.recordings.routes import register_recording_routes
+from branchline.common.recordings.spool import RecordingSpool
+from branchline.common.recordings.upload import Uploader
+from branchline.common.recordings.viewing import register_viewing_routes
 
 # Without certificates the server takes the caller from this metadata (server/auth.py).
 PRINCIPAL_METADATA_KEY = "branchline-principal"

@@ -1,6 +1,6 @@
 """The cheques capability: the cheque-book sale on the TerminalLink stream (bodies 150-156),
 the staff's ChequeDesk API (stock, faces, codes, alerts, the branch display) and the sweep
-of face captures past their retention.
+(face captures past their retention; purchases left unfinished get an incident).
 
 Needs ``pin_verifier`` (the card + PIN purchase method uses its customer sessions); the fee
 is posted in the ledger's tables inside the sale's own transaction."""
@@ -15,19 +15,21 @@ from branchline.server.cheques.core import ChequeCore
 from branchline.server.cheques.identify import sweep_images
 from branchline.server.cheques.link import install_cheques
 from branchline.server.cheques.servicer import SERVICE_NAMES, ChequeDeskServicer
+from branchline.server.cheques.settle import sweep_stale
 from branchline.v1 import cheques_pb2_grpc
 
 log = logging.getLogger("branchline.server.cheques")
 
-SWEEP_SECONDS = 3600.0
+SWEEP_SECONDS = 300.0
 
 
 async def sweep(core: ChequeCore, interval: float) -> None:
     while True:
         try:
             purged = await asyncio.to_thread(sweep_images, core)
-            if purged:
-                log.info("cheque face captures purged: %d", purged)
+            stale = await asyncio.to_thread(sweep_stale, core)
+            if purged or stale:
+                log.info("cheque sweep: %d captures purged, %d stale purchases", purged, stale)
         except Exception:
             log.exception("cheque image sweep failed")
         await asyncio.sleep(interval)
@@ -46,7 +48,7 @@ class ChequesCapability:
             *SERVICE_NAMES,
         )
         hub.provide("cheques", core)
-        hub.background("image_sweep", lambda: sweep(core, SWEEP_SECONDS))
+        hub.background("sweep", lambda: sweep(core, SWEEP_SECONDS))
 
 
 CHEQUES = ChequesCapability()

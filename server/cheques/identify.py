@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select, update
 
 from branchline.common.errors import (
     AlreadyExists,
+    DomainError,
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
@@ -23,7 +24,9 @@ from branchline.server.cheques.schema import (
     cheque_purchasers,
     cheque_purchases,
 )
-from branchline.server.faces.verify import verify
+from branchline.server.faces.checks import FaceCapture
+from branchline.server.faces.verify import FaceDecision, verify
+from branchline.server.ledger.idempotency import stored_response
 from branchline.server.ledger.schema import accounts
 from branchline.server.storage.schema import terminals
 from branchline.v1 import cheques_pb2 as pb
@@ -178,6 +181,7 @@ def face(core: ChequeCore, terminal_id: str, msg: pb.ChequeFace) -> pb.ChequeRep
     check_text("request_id", msg.request_id, max_len=128)
     check_text("purchase_id", msg.purchase_id, max_len=MAX_ID)
     capture = identity.capture_of(msg.capture)
+    early = _decide_early(core, terminal_id, msg, capture)
 
     # long: decision, audit row, counters and lock in one transaction
     def step(conn: Connection, now: datetime) -> Outcome:
@@ -189,9 +193,11 @@ def face(core: ChequeCore, terminal_id: str, msg: pb.ChequeFace) -> pb.ChequeRep
         if buyer.locked:
             raise PermissionDenied("this purchaser is locked", rule="purchaser_locked")
         settings = rules.config(conn)
-        decision = verify(
-            core.matcher(), capture, identity.enrolment_of(buyer), core.face_settings(settings)
-        )
+        decision = early
+        if decision is None or decision.enrolled_sha256 != buyer.face_sha256:
+            decision = verify(
+                core.matcher(), capture, identity.enrolment_of(buyer), core.face_settings(settings)
+            )
         conn.execute(
             cheque_face_decisions.insert().values(
                 purchase_id=row.purchase_id,
@@ -262,6 +268,35 @@ def face(core: ChequeCore, terminal_id: str, msg: pb.ChequeFace) -> pb.ChequeRep
         return Outcome(row.purchase_id, refusal)
 
     return core.apply(terminal_id, "cheque_face", msg.request_id, msg.purchase_id, step)
+
+
+def _decide_early(
+    core: ChequeCore, terminal_id: str, msg: pb.ChequeFace, capture: FaceCapture
+) -> FaceDecision | None:
+    """The face decision made before the write transaction (it takes a fraction of a second
+    of CPU; the first one also loads the models), so no write lock is held meanwhile. None
+    when the request was answered before or the purchase is not waiting for a face: the
+    step then refuses or replays as usual, deciding inside only if it must."""
+    with core.engine.connect() as conn:
+        if stored_response(conn, terminal_id, msg.request_id) is not None:
+            return None
+        row = conn.execute(
+            select(cheque_purchases).where(cheque_purchases.c.purchase_id == msg.purchase_id)
+        ).first()
+        if row is None or row.terminal_id != terminal_id or row.state != "id_checked":
+            return None
+        buyer = conn.execute(
+            select(cheque_purchasers).where(cheque_purchasers.c.purchaser_id == row.purchaser_id)
+        ).first()
+        if buyer is None or buyer.locked or buyer.face_descriptor is None:
+            return None
+        settings = rules.config(conn)
+    try:
+        return verify(
+            core.matcher(), capture, identity.enrolment_of(buyer), core.face_settings(settings)
+        )
+    except DomainError:
+        return None  # bad input: the step raises it again, as the stored refusal
 
 
 def sweep_images(core: ChequeCore) -> int:

@@ -4,7 +4,7 @@ once (docs/flows/cheques.md, "Finishing, and the fee on faults")."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -14,7 +14,12 @@ from branchline.server.cheques import view
 from branchline.server.cheques.core import ChequeCore, Outcome, open_incident
 from branchline.server.cheques.identify import MAX_ID, _set, _want_state
 from branchline.server.cheques.order import _balances, post_fee
-from branchline.server.cheques.schema import VOID_REASONS, cheque_books, cheque_leaves
+from branchline.server.cheques.schema import (
+    VOID_REASONS,
+    cheque_books,
+    cheque_leaves,
+    cheque_purchases,
+)
 from branchline.server.ledger.postings import Reference
 from branchline.v1 import cheques_pb2 as pb
 
@@ -211,3 +216,32 @@ def finish(core: ChequeCore, terminal_id: str, msg: pb.ChequeFinish) -> pb.Chequ
         return Outcome(row.purchase_id)
 
     return core.apply(terminal_id, "cheque_finish", msg.request_id, msg.purchase_id, step)
+
+
+STALE_AFTER = timedelta(minutes=30)
+
+
+def sweep_stale(core: ChequeCore, older_than: timedelta = STALE_AFTER) -> int:
+    """Open an incident (once) for each purchase not final long after its last change: the
+    server never settles it alone (the terminal's journal finishes it), people look."""
+    opened = 0
+    with core.engine.begin() as conn:
+        now = core.clock()
+        rows = conn.execute(
+            select(cheque_purchases).where(
+                cheque_purchases.c.state.not_in(view.FINAL),
+                cheque_purchases.c.updated_at < now - older_than,
+                cheque_purchases.c.incident_id.is_(None),
+            )
+        ).all()
+        for row in rows:
+            incident = open_incident(
+                conn, row, "stale", f"purchase {row.state} since {row.updated_at:%H:%M} UTC", now
+            )
+            conn.execute(
+                update(cheque_purchases)
+                .where(cheque_purchases.c.purchase_id == row.purchase_id)
+                .values(incident_id=incident)
+            )
+            opened += 1
+    return opened

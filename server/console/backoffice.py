@@ -29,6 +29,8 @@ log = logging.getLogger("branchline.server.console")
 RECENT_EVENTS = 30
 HISTORY_FIELDS = ("from_date", "to_date", "terminal_id", "customer_id", "reference")
 ASSET = {pb.ASSET_KIND_CASH: "cash", pb.ASSET_KIND_METAL: "metal", pb.ASSET_KIND_BILL: "bill"}
+# While a received deposit is in one of these, its carrier is in the back office's hands.
+HANDLING = (pb.TUBE_STATE_IN_TRANSIT, pb.TUBE_STATE_RECEIVED)
 ACTIONS = ("receive", "count", "send", "resolve", "search", "clear_search")
 
 
@@ -124,6 +126,9 @@ class BackOfficeDesk:
         self.searched = False
         self.last_event_id = 0
         self._stale = asyncio.Event()
+        # The deposit this person received and is counting: the page records the
+        # back-office camera while it is (``record`` in the snapshot).
+        self.handling = ""
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -170,8 +175,16 @@ class BackOfficeDesk:
                 self._stale.set()
                 await asyncio.sleep(1.0)
 
+    def record(self) -> dict[str, str] | None:
+        """What the page records now: the carrier this person received, until counted."""
+        txn = self.carriers.get(self.handling)
+        if txn is None or txn.state not in HANDLING:
+            return None
+        return {"txn_ref": txn.txn_id, "kind": "tube", "source": "backoffice"}
+
     def snapshot(self, lang: str) -> dict[str, Any]:
         return {
+            "record": self.record(),
             "carriers": [txn_view(lang, t) for t in self.carriers.values()],
             "incidents": [incident_view(i) for i in self.incidents],
             "events": [
@@ -210,6 +223,7 @@ class BackOfficeDesk:
                 txn_id=txn.txn_id, carrier_id=_carrier(data, txn.carrier_id)
             )
             self._keep(await self._client.call(tube.ReceiveCarrier, request))
+            self.handling = txn.txn_id
         elif action == "count":
             txn = self._known(data)
             found = counting.parse_count(data, txn.requested.currency)

@@ -21,6 +21,8 @@ from typing import Any
 import grpc
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, check_text
+from branchline.common.ice import IceServers
+from branchline.server.console.call_media import CallMedia
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_time
 from branchline.server.console.redact import mask_pan
@@ -31,6 +33,7 @@ log = logging.getLogger("branchline.console.calls")
 ACTIONS = ("answer", "end", "command")
 COMMAND_KINDS = ("read_card", "read_id", "pin", "print", "signature")
 POLL_SECONDS = 1.0
+NO_ICE = IceServers()
 MAX_LINES = 20
 # Result fields that may hold a card number or an ID number: masked again here.
 PAN_FIELDS = frozenset({"pan", "pan_masked", "card"})
@@ -78,8 +81,16 @@ def command_view(command: pb.PeripheralCommand, signature_shown: bool = False) -
 
 
 class CallDesk:
-    def __init__(self, client: StaffClient, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        client: StaffClient,
+        changed: Callable[[], None],
+        send_frame: Callable[[dict[str, Any]], None] = lambda frame: None,
+        ice: IceServers = NO_ICE,
+    ) -> None:
         self._client = client
+        # The call's WebRTC signalling between the page and the server (call_media.py).
+        self.media = CallMedia(client, ice, send_frame)
         self._changed = changed
         self.queue: list[pb.Call] = []
         self.current: pb.Call | None = None
@@ -101,6 +112,7 @@ class CallDesk:
                 await asyncio.sleep(POLL_SECONDS)
         finally:
             await self._stop_results()
+            await self.media.stop()
 
     async def refresh(self) -> None:
         listed = await self._client.call(self._client.calls.ListQueue, pb.ListQueueRequest())
@@ -113,9 +125,12 @@ class CallDesk:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             current = None
+        if await self.media.ended_stale(current):
+            current = None  # ended: the next poll shows what the teller has now
         changed = list(listed.calls) != self.queue or current != self.current
         self.queue, self.current = list(listed.calls), current
         await self._follow(current.call_id if current is not None else "")
+        await self.media.follow(current)
         if changed:
             self._changed()
 
@@ -174,6 +189,7 @@ class CallDesk:
                 command_view(c, i in self.signatures) for i, c in sorted(self.commands.items())
             ],
             "command_kinds": list(COMMAND_KINDS),
+            "media": self.media.snapshot(),
         }
 
     async def handle(self, action: str, data: dict[str, Any]) -> None:

@@ -15,34 +15,39 @@ from branchline.v1 import dispatch_pb2_grpc as dispatch_grpc
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
+def open_channel(
+    settings: ConsoleSettings,
+) -> tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]:
+    """A channel to the server as the console's person, and the metadata to call with."""
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE),
+        ("grpc.max_send_message_length", MAX_MESSAGE),
+    ]
+    creds = settings.credentials
+    if creds is None:
+        channel = grpc.aio.insecure_channel(settings.target, options=options)
+        return channel, ((PRINCIPAL_METADATA_KEY, str(settings.identity)),)
+    try:
+        channel_creds = grpc.ssl_channel_credentials(
+            root_certificates=creds.ca.read_bytes(),
+            private_key=creds.key.read_bytes(),
+            certificate_chain=creds.cert.read_bytes(),
+        )
+    except OSError as exc:
+        raise InvalidArgument(
+            "certificate", f"cannot read {exc.filename}: {exc.strerror}"
+        ) from None
+    return grpc.aio.secure_channel(settings.target, channel_creds, options=options), ()
+
+
 class StaffClient:
     """One channel for the console's life; gRPC reconnects it by itself."""
 
     def __init__(self, settings: ConsoleSettings) -> None:
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE),
-            ("grpc.max_send_message_length", MAX_MESSAGE),
-        ]
-        self.metadata: tuple[tuple[str, str], ...] = ()
         # Whether the last call reached the server (the page's server indicator).
         self.online = False
         self.timeout = settings.timeout
-        creds = settings.credentials
-        if creds is None:
-            self.channel = grpc.aio.insecure_channel(settings.target, options=options)
-            self.metadata = ((PRINCIPAL_METADATA_KEY, str(settings.identity)),)
-        else:
-            try:
-                channel_creds = grpc.ssl_channel_credentials(
-                    root_certificates=creds.ca.read_bytes(),
-                    private_key=creds.key.read_bytes(),
-                    certificate_chain=creds.cert.read_bytes(),
-                )
-            except OSError as exc:
-                raise InvalidArgument(
-                    "certificate", f"cannot read {exc.filename}: {exc.strerror}"
-                ) from None
-            self.channel = grpc.aio.secure_channel(settings.target, channel_creds, options=options)
+        self.channel, self.metadata = open_channel(settings)
         self.dispatch = dispatch_grpc.DispatchStub(self.channel)
         self.tube = tube_pb2_grpc.TubeDeskStub(self.channel)
         self.calls = calls_pb2_grpc.CallsStub(self.channel)

@@ -26,8 +26,10 @@ from branchline.server.console.settings import (
     LANGUAGES,
     ConsoleSettings,
     credentials_for,
+    default_state_dir,
     parse_identity,
     parse_listen,
+    read_ice,
 )
 from branchline.server.console.web import ConsoleServer
 
@@ -69,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lang", choices=LANGUAGES, default="zh-CN", help="first language")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=env("BRANCHLINE_CONSOLE_STATE") or None,
+        help="where recordings wait until the server has them "
+        "(default $XDG_STATE_HOME/branchline-console/ROLE-ID)",
+    )
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="STUN/TURN URL for video calls (repeat; stun:, stuns:, turn:, turns:)",
+    )
+    parser.add_argument("--ice-username", default="", help="TURN username")
+    parser.add_argument("--ice-credential-file", type=Path, help="file holding the TURN credential")
     return parser
 
 
@@ -88,6 +106,8 @@ def settings_from(args: argparse.Namespace) -> ConsoleSettings:
         port=port,
         lang=args.lang,
         timeout=args.timeout,
+        state_dir=args.state_dir or default_state_dir(identity),
+        ice=read_ice(args.ice_server, args.ice_username, args.ice_credential_file),
     )
 
 

@@ -22,6 +22,8 @@ from branchline.common.errors import DomainError, InvalidArgument, PermissionDen
 from branchline.common.grpc_errors import error_details
 from branchline.common.logs import log_event
 from branchline.server.console import i18n
+from branchline.server.console.assistant import ACTIONS as ASSISTANT_ACTIONS
+from branchline.server.console.assistant import AssistantDesk
 from branchline.server.console.backoffice import ACTIONS as DESK_ACTIONS
 from branchline.server.console.backoffice import BackOfficeDesk
 from branchline.server.console.calls import ACTIONS as CALL_ACTIONS
@@ -31,6 +33,8 @@ from branchline.server.console.cheques import ChequeDesk
 from branchline.server.console.client import StaffClient
 from branchline.server.console.fleet import ACTIONS as FLEET_ACTIONS
 from branchline.server.console.fleet import FleetBoard
+from branchline.server.console.recordings import ACTIONS as RECORDING_ACTIONS
+from branchline.server.console.recordings import ConsoleRecordings, RecordingsDesk
 from branchline.server.console.settings import LANGUAGES, ConsoleSettings
 from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskDesk
 from branchline.v1 import dispatch_pb2 as dpb
@@ -46,6 +50,8 @@ VIEW_ACTIONS = {
     "lobby": LOBBY_ACTIONS,
     "calls": CALL_ACTIONS,
     "cheques": CHEQUE_ACTIONS,
+    "assistant": ASSISTANT_ACTIONS,
+    "recordings": RECORDING_ACTIONS,
 }
 PRESENCE = {
     v.number: v.name.removeprefix("PRESENCE_").lower() for v in dpb.Presence.DESCRIPTOR.values
@@ -53,15 +59,16 @@ PRESENCE = {
 
 
 def views_for(role: str, skills: list[str]) -> list[str]:
-    """The screens a person's role opens (the server still checks every call)."""
+    """The screens a person's role opens (the server still checks every call); every role
+    watches recordings (each viewing audited by the server)."""
     if role == "operator":
-        return ["fleet"]
+        return ["fleet", "recordings"]
     if role == "lobby":
-        return ["lobby"]
+        return ["lobby", "assistant", "recordings"]
     if role == "teller" and BACK_OFFICE_SKILL in skills:
-        return ["backoffice", "tasks", "calls", "cheques"]
+        return ["backoffice", "tasks", "calls", "cheques", "recordings"]
     if role == "teller":
-        return ["tasks", "calls"]
+        return ["tasks", "calls", "assistant", "recordings"]
     return []
 
 
@@ -88,6 +95,9 @@ class ConsoleSession:
         self.tasks: TaskDesk | None = None
         self.calls: CallDesk | None = None
         self.cheques: ChequeDesk | None = None
+        self.assistant: AssistantDesk | None = None
+        self.recdesk: RecordingsDesk | None = None
+        self.recordings = ConsoleRecordings(settings)
         self.seq = 0
         self._pages: set[Callable[[str], None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -96,6 +106,7 @@ class ConsoleSession:
     # -- life -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.recordings.start()
         self._tasks.append(asyncio.ensure_future(self._sign_in_and_follow()))
 
     async def stop(self) -> None:
@@ -105,6 +116,7 @@ class ConsoleSession:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.client.close()
+        await self.recordings.stop()
 
     async def _sign_in_and_follow(self) -> None:
         while not await self._sign_in():
@@ -125,11 +137,18 @@ class ConsoleSession:
                 await self.tasks.refresh_roster()
             followers.append(self.tasks.run(self._down))
         if "calls" in self.views:
-            self.calls = CallDesk(self.client, self.publish)
+            self.calls = CallDesk(self.client, self.publish, self.send_frame, self.settings.ice)
             followers.append(self.calls.run(self._down))
         if "cheques" in self.views:
             self.cheques = ChequeDesk(self.client, self.publish)
             followers.append(self.cheques.run(self._down))
+        if "assistant" in self.views:
+            self.assistant = AssistantDesk(
+                self.client, self.me["role"], self.publish, self._current_call_id
+            )
+            followers.append(self.assistant.run(self._down))
+        if "recordings" in self.views:
+            self.recdesk = RecordingsDesk(self.client, self.publish)
         self.publish()
         await asyncio.gather(*followers)
 
@@ -148,6 +167,10 @@ class ConsoleSession:
         self.signed_in = True
         self.sign_in_refusal = None
         return True
+
+    def _current_call_id(self) -> str:
+        current = self.calls.current if self.calls is not None else None
+        return current.call_id if current is not None else ""
 
     def _keep_member(self, member: dpb.StaffMember) -> None:
         self.me.update(
@@ -198,6 +221,10 @@ class ConsoleSession:
             frame["calls"] = self.calls.snapshot()
         if self.cheques is not None:
             frame["cheques"] = self.cheques.snapshot()
+        if self.assistant is not None:
+            frame["assistant"] = self.assistant.snapshot()
+        if self.recdesk is not None:
+            frame["recordings"] = self.recdesk.snapshot()
         return frame
 
     def _send_all(self, text: str) -> None:
@@ -206,6 +233,29 @@ class ConsoleSession:
                 send(text)
             except RuntimeError:  # a page that stopped reading: it reconnects for the state
                 self._pages.discard(send)
+
+    def send_frame(self, frame: dict[str, Any]) -> None:
+        """A frame of another type (a call's signalling) to every page."""
+        self._send_all(self.encode(frame))
+
+    async def handle_frame(self, send: Callable[[str], None], message: dict[str, Any]) -> None:
+        """A page's call signalling frame (``call_media.FRAME_TYPES``); refused like an action."""
+        kind = str(message.get("type"))
+        try:
+            if self.calls is None:
+                raise PermissionDenied("video calls are not open to this console", rule="role_view")
+            await self.calls.media.on_frame(send, message)
+        except DomainError as exc:
+            refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
+            self.refuse(kind, {**refusal, "message": exc.message})
+        except grpc.aio.AioRpcError as exc:
+            details = error_details(exc)
+            refusal = {"status": details.status, "field": details.field, "reason": details.reason}
+            self.refuse(kind, {**refusal, "message": details.message})
+
+    async def page_gone(self, send: Callable[[str], None]) -> None:
+        if self.calls is not None:
+            await self.calls.media.page_gone(send)
 
     def publish(self) -> None:
         self.seq += 1
@@ -257,6 +307,10 @@ class ConsoleSession:
             await self.calls.handle(name, data)
         elif view == "cheques" and self.cheques is not None:
             await self.cheques.handle(name, data)
+        elif view == "assistant" and self.assistant is not None:
+            await self.assistant.handle(name, data)
+        elif view == "recordings" and self.recdesk is not None:
+            await self.recdesk.handle(name, data)
         elif view in ("tasks", "lobby") and self.tasks is not None:
             member = await self.tasks.handle(name, data)
             if member is not None:

@@ -7,10 +7,12 @@ that can reach the page acts as that person.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from branchline.common.errors import InvalidArgument, echo
+from branchline.common.ice import IceServers, parse_ice_servers
 
 DEFAULT_LISTEN = "127.0.0.1:8790"
 LANGUAGES = ("zh-CN", "en")
@@ -44,6 +46,17 @@ class ConsoleSettings:
     port: int
     lang: str = "zh-CN"
     timeout: float = 10.0
+    # Where this console keeps recordings until the server has them (None: keeps none).
+    state_dir: Path | None = None
+    # STUN/TURN servers for the video calls' WebRTC (--ice-server; common/ice.py).
+    ice: IceServers = IceServers()
+
+
+def default_state_dir(identity: Identity) -> Path:
+    """``$XDG_STATE_HOME/branchline-console/<role>-<id>`` (one folder per person, so two
+    consoles on one workstation never upload each other's recordings)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "branchline-console" / f"{identity.role}-{identity.ident}"
 
 
 def parse_identity(text: str) -> Identity:
@@ -93,3 +106,20 @@ def credentials_for(
         cert or folder / f"{identity.ident}.pem",
         key or folder / f"{identity.ident}.key",
     )
+
+
+def read_ice(urls: list[str], username: str, credential_file: Path | None) -> IceServers:
+    """``--ice-server`` URLs with ``--ice-username`` and the credential read from
+    ``--ice-credential-file`` (never on the command line); InvalidArgument naming the option."""
+    credential = ""
+    if credential_file is not None:
+        try:
+            credential = credential_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidArgument(
+                "ice_credential_file", f"cannot read {echo(str(credential_file))}: {exc.strerror}"
+            ) from None
+    try:
+        return parse_ice_servers(urls, username, credential)
+    except ValueError as exc:
+        raise InvalidArgument("ice_server", str(exc)) from None

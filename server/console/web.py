@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from branchline.common.errors import InvalidArgument
 from branchline.server.console import cheques_web
+from branchline.server.console.call_media import FRAME_TYPES as CALL_FRAMES
 from branchline.server.console.session import ConsoleSession
 
 MAX_MESSAGE = 16 * 1024
@@ -100,6 +101,15 @@ async def signature(request: web.Request) -> web.Response:
     return web.Response(body=png, content_type="image/png")
 
 
+def _other_frame(text: str) -> dict[str, Any] | None:
+    """A call's signalling frame (``call_media.FRAME_TYPES``), or None for the rest."""
+    with contextlib.suppress(ValueError):
+        message = json.loads(text)
+        if isinstance(message, dict) and message.get("type") in CALL_FRAMES:
+            return message
+    return None
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not _same_origin(request):
         raise web.HTTPForbidden(text="the console page is served to its own origin only")
@@ -123,6 +133,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         async for message in ws:
             if message.type is not WSMsgType.TEXT:
                 continue
+            other = _other_frame(message.data)
+            if other is not None:
+                await session.handle_frame(send, other)
+                continue
             try:
                 action, data = parse_action(message.data)
             except InvalidArgument as exc:
@@ -136,6 +150,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             await session.handle(action, data)
     finally:
         disconnect()
+        await session.page_gone(send)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await writer
@@ -155,6 +170,7 @@ def make_app(session: ConsoleSession) -> web.Application:
         cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], _same_origin),
     )
     app.router.add_static("/static/", static_dir(), append_version=False)
+    session.recordings.register(app)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():

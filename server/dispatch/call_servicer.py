@@ -23,6 +23,7 @@ from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import TELLER, Authorizer
+from branchline.server.delivery.bus import TOPIC_CALLS, TOPIC_DISPATCH, LocalBus, wait_or_sleep
 from branchline.server.dispatch import call_convert as convert
 from branchline.server.dispatch.boundary import bound, identify, link_refusal, rpc
 from branchline.server.dispatch.calls import CallService, CallView, Outcome
@@ -43,9 +44,15 @@ SERVICE_NAMES = (pb.DESCRIPTOR.services_by_name["Calls"].full_name,)
 class CallsServicer(pb_grpc.CallsServicer):
     """Tellers: the queue, answering and ending calls, signalling, device commands."""
 
-    def __init__(self, service: CallService, auth: Authorizer) -> None:
+    def __init__(self, service: CallService, auth: Authorizer, bus: LocalBus | None = None) -> None:
         self._service = service
         self._auth = auth
+        # Tells every replica's pusher and watchers that a call changed (delivery bus).
+        self._bus = bus
+
+    def _changed(self) -> None:
+        if self._bus is not None:
+            self._bus.signal(TOPIC_CALLS)
 
     async def _teller(self, context: grpc.aio.ServicerContext, method: str) -> Actor:
         return await identify(self._auth, context, (TELLER,), f"Calls.{method}")
@@ -72,6 +79,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         actor = await self._teller(context, "AnswerCall")
         view = await asyncio.to_thread(self._service.answer, actor, request.call_id)
         log_event(log, "call_answered", call_id=view.call_id, teller=actor.id)
+        self._changed()
         return convert.call_to_pb(view)
 
     @rpc
@@ -81,6 +89,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         actor = await self._teller(context, "EndCall")
         view = await asyncio.to_thread(self._service.end, actor, request.call_id, request.reason)
         log_event(log, "call_ended", call_id=view.call_id, teller=actor.id)
+        self._changed()
         return convert.call_to_pb(view)
 
     @rpc
@@ -91,6 +100,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         signal = await asyncio.to_thread(
             self._service.add_signal, actor, request.call_id, request.kind, request.payload
         )
+        self._changed()
         return convert.signal_to_pb(signal)
 
     @rpc
@@ -113,7 +123,7 @@ class CallsServicer(pb_grpc.CallsServicer):
                 last = signal.signal_id
                 yield convert.signal_to_pb(signal)
             if not signals:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_CALLS, WATCH_POLL_SECONDS)
 
     @rpc
     async def SendCommand(
@@ -136,6 +146,7 @@ class CallsServicer(pb_grpc.CallsServicer):
             kind=command.kind,
             teller=actor.id,
         )
+        self._changed()
         return convert.command_to_pb(command)
 
     @rpc
@@ -161,7 +172,7 @@ class CallsServicer(pb_grpc.CallsServicer):
                 after = max(after, min(running) - 1 if running else max(done_ids))
                 sent = {i for i in sent if i > after}
             if not fresh:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_CALLS, WATCH_POLL_SECONDS)
 
     @rpc
     async def GetSignature(
@@ -192,10 +203,17 @@ class _Pushed:
 class CallLink:
     """The terminals' side of calls on TerminalLink, and the pusher."""
 
-    def __init__(self, service: CallService, link: TerminalLinkServicer, engine: Engine) -> None:
+    def __init__(
+        self,
+        service: CallService,
+        link: TerminalLinkServicer,
+        engine: Engine,
+        bus: LocalBus | None = None,
+    ) -> None:
         self._service = service
         self._link = link
         self._engine = engine
+        self._bus = bus
         self._pushed: dict[str, _Pushed] = {}
         link.add_handler("call_request", self._call_request)
         link.add_handler("call_leave", self._call_leave)
@@ -203,6 +221,10 @@ class CallLink:
         link.add_handler("command_outcome", self._command_outcome)
         link.add_handler("call_query", self._call_query)
         link.on_connect(self._connected)
+
+    def _changed(self) -> None:
+        if self._bus is not None:
+            self._bus.signal(TOPIC_CALLS)
 
     async def _connected(self, terminal_id: str, branch: str) -> None:
         # A new stream: everything current is pushed again.
@@ -235,6 +257,7 @@ class CallLink:
             state=view.state,
             position=view.position,
         )
+        self._changed()
         return link_pb2.ServerMessage(ack_seq=message.seq, call_update=convert.call_to_pb(view))
 
     async def _call_leave(
@@ -249,6 +272,7 @@ class CallLink:
         except DomainError as exc:
             return link_refusal(message, "call_leave", exc)
         log_event(log, "call_left", call_id=view.call_id, terminal_id=terminal_id)
+        self._changed()
         return link_pb2.ServerMessage(ack_seq=message.seq, call_update=convert.call_to_pb(view))
 
     async def _call_signal(
@@ -266,6 +290,7 @@ class CallLink:
             )
         except DomainError as exc:
             return link_refusal(message, "call_signal", exc)
+        self._changed()
         return link_pb2.ServerMessage(
             ack_seq=message.seq, call_ack=pb.CallAck(call_id=signal.call_id, id=signal.signal_id)
         )
@@ -295,6 +320,7 @@ class CallLink:
             )
         except DomainError as exc:
             return link_refusal(message, "command_outcome", exc)
+        self._changed()
         log_event(
             log,
             "device_command_done",
@@ -328,9 +354,10 @@ class CallLink:
     # -- pushes ----------------------------------------------------------------------------
 
     async def run(self, interval: float = PUSH_INTERVAL) -> None:
-        """Push what changed to every connected terminal, forever."""
+        """Push what changed to every connected terminal, forever: at once when a call
+        changed on any replica (the bus's ``calls`` topic), else every ``interval``."""
         while True:
-            await asyncio.sleep(interval)
+            await wait_or_sleep(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH), interval)
             try:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep pushing

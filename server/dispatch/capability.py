@@ -30,7 +30,9 @@ class DispatchTasksCapability:
             max_material_bytes=settings.max_material_bytes,
         )
         hub.provide("dispatch_service", service)
-        dispatch.add_dispatch_services(hub.server, service, hub.auth, hub.engine)
+        dispatch.add_dispatch_services(
+            hub.server, service, hub.auth, hub.engine, hub.optional("bus")
+        )
         hub.service_names.extend(dispatch.SERVICE_NAMES)
         interval = _sweep_interval(settings.offer_timeout)
         hub.background("offer_sweep", lambda: dispatch.sweep(service, interval))
@@ -48,11 +50,11 @@ class CallsCapability:
         )
         hub.add_servicer(
             calls_pb2_grpc.add_CallsServicer_to_server,
-            call_servicer.CallsServicer(service, hub.auth),
+            call_servicer.CallsServicer(service, hub.auth, hub.optional("bus")),
             *call_servicer.SERVICE_NAMES,
         )
         # CallLink registers its TerminalLink handlers and connect hook on the link itself.
-        call_link = call_servicer.CallLink(service, hub.link, hub.engine)
+        call_link = call_servicer.CallLink(service, hub.link, hub.engine, hub.optional("bus"))
         hub.background("link", call_link.run)
         interval = _sweep_interval(settings.offer_timeout)
         hub.background("ring_sweep", lambda: call_servicer.sweep(service, interval))

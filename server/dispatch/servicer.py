@@ -20,6 +20,7 @@ from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer
+from branchline.server.delivery.bus import TOPIC_DISPATCH, LocalBus, wait_or_sleep
 from branchline.server.dispatch import convert
 from branchline.server.dispatch.boundary import identify, rpc
 from branchline.server.dispatch.model import Actor, LobbyManager
@@ -38,6 +39,7 @@ async def _watch(
     service: DispatchService,
     scope: EventScope,
     after_event_id: int,
+    bus: LocalBus | None = None,
 ) -> AsyncIterator[pb.DispatchEvent]:
     if after_event_id < 0:
         raise InvalidArgument("after_event_id", "must not be negative", reason="out_of_range")
@@ -58,7 +60,7 @@ async def _watch(
             )
             yield convert.event_to_pb(event, current)
         if not events:
-            await asyncio.sleep(WATCH_POLL_SECONDS)
+            await wait_or_sleep(bus, TOPIC_DISPATCH, WATCH_POLL_SECONDS)
 
 
 class DispatchServicer(pb_grpc.DispatchServicer):
@@ -67,6 +69,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     def __init__(self, service: DispatchService, auth: Authorizer) -> None:
         self._service = service
         self._auth = auth
+        self.bus: LocalBus | None = None
 
     async def _staff(
         self, context: grpc.aio.ServicerContext, method: str, roles: Sequence[str] = STAFF
@@ -119,7 +122,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
             scope = EventScope(branch=record.branch_id)
         else:
             scope = EventScope(teller_id=actor.id)
-        async for event in _watch(self._service, scope, request.after_event_id):
+        async for event in _watch(self._service, scope, request.after_event_id, self.bus):
             yield event
 
     @rpc
@@ -224,6 +227,7 @@ class TasksServicer(pb_grpc.TasksServicer):
         self._service = service
         self._auth = auth
         self._engine = engine
+        self.bus: LocalBus | None = None
 
     async def _origin(self, context: grpc.aio.ServicerContext, method: str) -> tuple[Actor, str]:
         """The calling terminal and its branch; it must be registered as a mobile counter."""
@@ -328,7 +332,7 @@ class TasksServicer(pb_grpc.TasksServicer):
         if request.task_id:
             await asyncio.to_thread(self._service.get_task, actor, request.task_id)  # access check
         scope = EventScope(origin_terminal=actor.id, task_id=request.task_id or None)
-        async for event in _watch(self._service, scope, request.after_event_id):
+        async for event in _watch(self._service, scope, request.after_event_id, self.bus):
             yield event
 
 
@@ -424,10 +428,18 @@ async def _list(
 
 
 def add_dispatch_services(
-    server: grpc.aio.Server, service: DispatchService, auth: Authorizer, engine: Engine
+    server: grpc.aio.Server,
+    service: DispatchService,
+    auth: Authorizer,
+    engine: Engine,
+    bus: LocalBus | None = None,
 ) -> None:
-    pb_grpc.add_DispatchServicer_to_server(DispatchServicer(service, auth), server)
-    pb_grpc.add_TasksServicer_to_server(TasksServicer(service, auth, engine), server)
+    """``bus``: the delivery bus whose ``dispatch`` topic wakes watch streams at once."""
+    dispatch = DispatchServicer(service, auth)
+    tasks = TasksServicer(service, auth, engine)
+    dispatch.bus = tasks.bus = bus
+    pb_grpc.add_DispatchServicer_to_server(dispatch, server)
+    pb_grpc.add_TasksServicer_to_server(tasks, server)
     pb_grpc.add_DispatchAdminServicer_to_server(DispatchAdminServicer(service, auth), server)
 
 

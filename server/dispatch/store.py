@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
+from branchline.server.delivery.bus import TOPIC_DISPATCH, signal_in_transaction
 from branchline.server.dispatch.model import (
     Branch,
     DispatchEvent,
@@ -187,6 +188,8 @@ _PG_INSERT_EVENTS = dispatch_events.insert().from_select(
 def _append_events(tx: Tx) -> None:
     if not tx.events:
         return
+    # Watch streams on every replica hear of it at commit (the delivery bus; PostgreSQL).
+    signal_in_transaction(tx.conn, TOPIC_DISPATCH)
     if tx.postgres:
         # As in the fleet log: ids become visible in order, so tailing readers miss none.
         # Taken last, after every row lock of the transaction: no deadlock.

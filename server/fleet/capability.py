@@ -20,7 +20,7 @@ class FleetCapability:
             *SERVICE_NAMES,
         )
         timeout = hub.settings.heartbeat_timeout
-        hub.background("heartbeat_sweep", lambda: sweep_stale(hub.engine, timeout))
+        hub.background("heartbeat_sweep", lambda: sweep_stale(hub.link, timeout))
 
 
 FLEET = FleetCapability()

@@ -26,6 +26,7 @@ from branchline.server.ledger.money import (
 )
 from branchline.server.ledger.schema import accounts, bill_holdings, card_accounts, cards, customers
 from branchline.server.storage import write_transaction
+from branchline.server.storage.engine import connect
 
 CASH = "cash"
 METAL = "metal"
@@ -186,7 +187,7 @@ def open_account(
 
 
 def get_account(engine: Engine, account_id: str) -> Account | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
     return account_from_row(row) if row is not None else None
 
@@ -236,7 +237,7 @@ def link_card(engine: Engine, card_token: str, account_id: str, now: datetime) -
 
 
 def card_accounts_of(engine: Engine, card_token: str) -> list[Account]:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         rows = conn.execute(
             select(accounts)
             .join(card_accounts, card_accounts.c.account_id == accounts.c.account_id)
@@ -263,7 +264,7 @@ def bill_holdings_of(
     query = select(bill_holdings).where(bill_holdings.c.customer_id == customer_id)
     if not include_withdrawn:
         query = query.where(bill_holdings.c.status == "held")
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         rows = conn.execute(query.order_by(bill_holdings.c.maturity, bill_holdings.c.bill_id)).all()
     return [bill_from_row(r) for r in rows]
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from branchline.server.ledger.schema import cards, customers
 from branchline.server.storage import write_transaction
+from branchline.server.storage.engine import connect
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def enroll_card(
 
 
 def get_card(engine: Engine, card_token: str) -> CardRecord | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(select(cards).where(cards.c.card_token == card_token)).first()
     if row is None:
         return None

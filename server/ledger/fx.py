@@ -37,6 +37,7 @@ from branchline.server.ledger.money import (
 )
 from branchline.server.ledger.schema import fx_rate_versions, fx_rates
 from branchline.server.storage import write_transaction
+from branchline.server.storage.engine import connect
 
 RATE_DECIMALS = 8
 RATE_SCALE = 10**RATE_DECIMALS
@@ -207,13 +208,13 @@ def load_rate_table(conn: Connection, version_id: int) -> RateTable | None:
 
 
 def current_rates(engine: Engine) -> RateTable | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         return _latest(conn)
 
 
 def rates_changed_since(engine: Engine, version_id: int) -> RateTable | None:
     """The current table when it is newer than ``version_id`` (what a terminal has), else None."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         latest = _latest(conn)
     if latest is None or latest.version_id <= version_id:
         return None
@@ -325,7 +326,7 @@ def quote(
     rate_version: int | None = None,
 ) -> Quote:
     """A quote on the current rates (or on ``rate_version``, if still usable)."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         if rate_version is None:
             table = _latest(conn)
             if table is None:

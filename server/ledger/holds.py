@@ -44,6 +44,7 @@ from branchline.server.ledger.postings import (
     write_entry,
 )
 from branchline.server.ledger.schema import accounts, bill_holdings, holds, journal_entries
+from branchline.server.storage.engine import connect
 
 ACTIVE = "active"
 CAPTURED = "captured"
@@ -116,7 +117,7 @@ def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = Fa
 
 
 def get_hold(engine: Engine, hold_id: str) -> Hold | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(select(holds).where(holds.c.hold_id == hold_id)).first()
     return hold_from_row(row) if row is not None else None
 

@@ -15,6 +15,7 @@ from branchline.common.txref import TxReference
 from branchline.server.ledger.holds import Hold, hold_from_row
 from branchline.server.ledger.postings import Posting, load_posting
 from branchline.server.ledger.schema import holds, journal_entries
+from branchline.server.storage.engine import connect
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class TransactionRecord:
 
 def lookup_transaction(engine: Engine, reference: TxReference) -> TransactionRecord:
     prefix = reference.request_prefix
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         rows = conn.execute(
             select(journal_entries)
             .where(journal_entries.c.terminal_id == reference.terminal_id)

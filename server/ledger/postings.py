@@ -40,6 +40,7 @@ from branchline.server.ledger.schema import (
     journal_legs,
 )
 from branchline.server.storage import write_transaction
+from branchline.server.storage.engine import connect
 
 DEPOSIT = "deposit"
 WITHDRAWAL = "withdrawal"
@@ -200,7 +201,7 @@ def replay(conn: Connection, reference: Reference, digest: str) -> Posting | Non
 
 def find_posting(engine: Engine, reference: Reference) -> Posting | None:
     """What a terminal recovering a transaction asks: did this request post?"""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = _entry_row(conn, reference)
         return load_posting(conn, row, replayed=True) if row is not None else None
 

@@ -28,6 +28,7 @@ from branchline.server.ledger.schema import (
     journal_entries,
     journal_legs,
 )
+from branchline.server.storage.engine import connect
 
 MAX_STATEMENT_ROWS = 500
 
@@ -61,7 +62,7 @@ def statement(
         raise InvalidArgument("statement.limit", f"{limit!r} is not 1 to {MAX_STATEMENT_ROWS}")
     if since is not None and since.tzinfo is None:
         raise InvalidArgument("statement.since", "a timezone-aware time is needed")
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
         if row is None:
             raise NotFound(
@@ -103,7 +104,7 @@ def statement(
 
 def balances(engine: Engine, customer_id: str) -> list[Account]:
     """Every account of the customer with its balance, held and available amounts."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         if (
             conn.execute(
                 select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
@@ -126,7 +127,7 @@ def audit(engine: Engine) -> list[str]:
     account is below what it reserves; running balances chain leg by leg.
     """
     problems: list[str] = []
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         unbalanced = conn.execute(
             select(
                 journal_legs.c.entry_id,

@@ -43,6 +43,7 @@ class MetricsCapability:
             DatabaseCollector(hub.engine, hub.settings.replica, hub.link.connected_terminals)
         )
         hub.link.observe_messages(metrics.link_message)
+        metrics.count_statements(hub.engine)
         hub.provide("metrics", metrics)
 
         async def serve() -> None:

@@ -62,6 +62,27 @@ class ServerMetrics:
         )
         for outcome in CHEQUE_OUTCOMES:
             self.cheque_transactions.labels(outcome=outcome)
+        self.sql_statements = Counter(
+            "branchline_sql_statements",
+            "SQL statements the server sent to its database (BEGIN, COMMIT and savepoints "
+            "included); divided by work done it is the statements per message or withdrawal",
+            registry=self.registry,
+        )
+
+    def count_statements(self, engine: Any) -> None:
+        """Count every statement ``engine`` executes (a SQLAlchemy event: a few µs each)."""
+        from sqlalchemy import event
+
+        counter = self.sql_statements
+
+        def executed(*_args: Any) -> None:
+            counter.inc()
+
+        def committed(*_args: Any) -> None:
+            counter.inc()
+
+        event.listen(engine, "before_cursor_execute", executed)
+        event.listen(engine, "commit", committed)
 
     def link_message(self, body: str, seconds: float, refused_code: str | None) -> None:
         self.link_message_seconds.labels(body=body).observe(seconds)

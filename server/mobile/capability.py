@@ -1,13 +1,19 @@
 """The mobile capability: the Mobile API for the phone gateway, pairing on the TerminalLink,
-the rotation that keeps each connected terminal's QR fresh, and the purge of old handles."""
+the rotation that keeps each connected terminal's QR fresh, the purge of old handles, and
+phones' jobs forwarded to their terminal (``job_link``).
+
+``cheque_book`` is listed only when an earlier capability provides ``cheques`` (the cheque
+sale); jobs signed in at the bank need the PIN capability's customer sessions (``--hsm``)."""
 
 from __future__ import annotations
 
 from branchline.server.capability import Hub
+from branchline.server.mobile.job_link import JobPusher
 from branchline.server.mobile.link import PairingPusher, purge_forever
 from branchline.server.mobile.servicer import MobileServicer
 from branchline.v1 import mobile_pb2, mobile_pb2_grpc
 
+CHEQUE_ONLY = frozenset({"cheque_book"})
 SERVICE_NAMES = (mobile_pb2.DESCRIPTOR.services_by_name["Mobile"].full_name,)
 
 
@@ -15,11 +21,18 @@ class MobileCapability:
     name = "mobile"
 
     def setup(self, hub: Hub) -> None:
+        withheld = frozenset() if hub.optional("cheques") is not None else CHEQUE_ONLY
         hub.add_servicer(
             mobile_pb2_grpc.add_MobileServicer_to_server,
-            MobileServicer(hub.engine, hub.auth),
+            MobileServicer(hub.engine, hub.auth, withheld=withheld),
             *SERVICE_NAMES,
         )
+        verifier = hub.optional("pin_verifier")
+        jobs = JobPusher(
+            hub.engine, hub.link, lambda: verifier.sessions if verifier is not None else None
+        )
+        hub.handle("phone_job_update", jobs.on_update)
+        hub.background("phone_job_push", jobs.run)
         pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url)
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)

@@ -21,6 +21,7 @@ from branchline.server import fleet_registry as registry
 from branchline.server.auth import MOBILE, Authorizer
 from branchline.server.mobile import pairing
 from branchline.server.mobile.convert import pairing_to_pb, services_to_pb
+from branchline.server.mobile.job_servicer import JobMethods
 from branchline.server.mobile.services import ServiceList, service_list
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import mobile_pb2_grpc as pb_grpc
@@ -34,26 +35,39 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def listed_for(engine: Engine, terminal_id: str, withheld: frozenset[str]) -> ServiceList:
+    terminal = registry.get_terminal(engine, terminal_id)
+    if terminal is None:  # the pairing outlived its terminal's row
+        return ServiceList(terminal_id, "offline", (), ())
+    return service_list(terminal, withheld)
+
+
 def services_now(
-    engine: Engine, token: str, terminal_id: str, now: datetime, *, renew: bool
+    engine: Engine,
+    token: str,
+    terminal_id: str,
+    now: datetime,
+    *,
+    renew: bool,
+    withheld: frozenset[str] = frozenset(),
 ) -> pb.PhoneServiceList:
     """The paired terminal's service list for the phone holding ``token``."""
     paired = pairing.session(engine, token, now, terminal_id=terminal_id, renew=renew)
-    terminal = registry.get_terminal(engine, paired.terminal_id)
-    if terminal is None:  # the pairing outlived its terminal's row
-        listed = ServiceList(paired.terminal_id, "offline", (), ())
-    else:
-        listed = service_list(terminal)
-    return services_to_pb(listed, paired)
+    return services_to_pb(listed_for(engine, paired.terminal_id, withheld), paired)
 
 
-class MobileServicer(pb_grpc.MobileServicer):
+class MobileServicer(JobMethods, pb_grpc.MobileServicer):
     def __init__(
-        self, engine: Engine, auth: Authorizer, clock: Callable[[], datetime] = _now
+        self,
+        engine: Engine,
+        auth: Authorizer,
+        clock: Callable[[], datetime] = _now,
+        withheld: frozenset[str] = frozenset(),
     ) -> None:
         self._engine = engine
         self._auth = auth
         self._clock = clock
+        self._withheld = withheld
 
     @refusals
     async def OpenHandle(
@@ -112,6 +126,7 @@ class MobileServicer(pb_grpc.MobileServicer):
             request.terminal_id,
             self._clock(),
             renew=True,
+            withheld=self._withheld,
         )
 
     @refusals
@@ -130,6 +145,7 @@ class MobileServicer(pb_grpc.MobileServicer):
                 request.terminal_id,
                 self._clock(),
                 renew=last is None,
+                withheld=self._withheld,
             )
             if current != last:
                 yield current

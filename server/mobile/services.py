@@ -49,13 +49,17 @@ class ServiceList:
     auth_methods: tuple[str, ...]
 
 
-def service_list(terminal: TerminalRecord) -> ServiceList:
+def service_list(terminal: TerminalRecord, withheld: frozenset[str] = frozenset()) -> ServiceList:
+    """``withheld``: services this server cannot carry out at all (``cheque_book`` without
+    the cheque capability), never listed."""
     reason = _unavailable_reason(terminal)
     if reason:
         return ServiceList(terminal.terminal_id, reason, (), ())
     status = {device.name: device.status for device in terminal.devices}
     services = tuple(
-        rule.id for rule in RULES if all(status.get(name) in WORKING for name in rule.needs)
+        rule.id
+        for rule in RULES
+        if rule.id not in withheld and all(status.get(name) in WORKING for name in rule.needs)
     )
     card_works = all(status.get(name) in WORKING for name in CARD_DEVICES)
     auth = (AUTH_AT_TERMINAL,) if card_works else ()

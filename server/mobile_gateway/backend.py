@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -120,6 +121,17 @@ class Backend:
             return await self._stub.Cancel(_session(token, terminal_id), timeout=CALL_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             raise refusal(exc) from None
+
+    async def call(self, method: str, request: Any) -> Any:
+        """One of the job methods (Login, Quote, SubmitJob, GetJob), refusals as HTTP."""
+        try:
+            return await getattr(self._stub, method)(request, timeout=CALL_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            raise refusal(exc) from None
+
+
+def session_request(token: str, terminal_id: str) -> pb.SessionRequest:
+    return _session(token, terminal_id)
 
 
 def _session(token: str, terminal_id: str) -> pb.SessionRequest:

@@ -34,8 +34,17 @@ def _ok(schema: str) -> dict[str, Any]:
     }
 
 
-# long: one literal document, read top to bottom like the API it describes
 def document() -> dict[str, Any]:
+    from branchline.server.mobile_gateway.openapi_jobs import job_paths, job_schemas
+
+    doc = _pairing_document()
+    doc["paths"].update(job_paths(_ok, _errors))
+    doc["components"]["schemas"].update(job_schemas())
+    return doc
+
+
+# long: one literal document, read top to bottom like the API it describes
+def _pairing_document() -> dict[str, Any]:
     session: list[dict[str, list[str]]] = [{"session": []}]
     return {
         "openapi": "3.1.0",

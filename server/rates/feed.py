@@ -20,6 +20,7 @@ from branchline.server.convert import timestamp
 from branchline.server.ledger.fx import RateTable, current_rates
 from branchline.server.ledger.schema import fx_rate_versions
 from branchline.server.link import PushRefused
+from branchline.server.storage.engine import connect
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2 as pb
 
@@ -41,7 +42,7 @@ def rate_table_to_pb(table: RateTable) -> info_pb.RateTable:
 
 def latest_version(engine: Engine) -> int:
     """The current rate version, 0 when no rates were ever set (the poll's one query)."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         found = conn.execute(select(func.max(fx_rate_versions.c.version_id))).scalar()
     return int(found) if found is not None else 0
 

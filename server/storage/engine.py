@@ -79,11 +79,67 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     On SQLite it starts with BEGIN IMMEDIATE: a deferred transaction that reads and then
     writes fails at once with "database is locked" when another writer got in between,
     whereas IMMEDIATE waits for the write lock up front.
+
+    Inside ``batch_transaction`` on this thread (the group-commit applier) it is a SAVEPOINT
+    of the batch's one transaction instead: undone alone on error, durable with the batch.
     """
+    ambient = _ambient_connection(engine)
+    if ambient is not None:
+        with ambient.begin_nested():
+            yield ambient
+        return
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """``engine.connect()`` for reads, except inside ``batch_transaction`` on this thread:
+    there the batch's connection, so a read sees the batch's own uncommitted writes."""
+    ambient = _ambient_connection(engine)
+    if ambient is not None:
+        yield ambient
+        return
+    with engine.connect() as conn:
+        yield conn
+
+
+_batch = threading.local()
+
+
+def _ambient_connection(engine: Engine) -> Connection | None:
+    found: tuple[Engine, Connection] | None = getattr(_batch, "current", None)
+    if found is None or found[0] is not engine:
+        return None
+    return found[1]
+
+
+def in_batch(engine: Engine) -> bool:
+    """True inside ``batch_transaction(engine)`` on this thread."""
+    return _ambient_connection(engine) is not None
+
+
+@contextmanager
+def batch_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction for many units of work on this thread (group commit).
+
+    Every ``write_transaction`` and ``connect`` of ``engine`` on this thread joins it (as a
+    SAVEPOINT, and its connection) until the block ends; the block's end is the one
+    commit — one fsync of the log for all of them. Work that must survive its neighbours'
+    failure runs in ``savepoint(conn)``.
+    """
+    if getattr(_batch, "current", None) is not None:
+        raise RuntimeError("batch_transaction: one batch per thread at a time")
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITE_OPTION: True})
+        with conn.begin():
+            _batch.current = (engine, conn)
+            try:
+                yield conn
+            finally:
+                _batch.current = None
 
 
 def _sqlite_engine(url: URL) -> Engine:

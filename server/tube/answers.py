@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from branchline.common.errors import DomainError, InvalidArgument
 from branchline.common.logs import log_event
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert, store
 from branchline.server.tube.core import TubeCore, log
 from branchline.v1 import tube_pb2 as pb
@@ -44,7 +45,7 @@ def refusal(
 
 class Answers(TubeCore):
     def _first_reply(self, terminal_id: str, request_id: str, kind: str) -> pb.TubeReply | None:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             found = store.stored_reply(conn, terminal_id, request_id)
         if found is None:
             return None

@@ -27,6 +27,7 @@ from branchline.common.logs import log_event
 from branchline.server.auth import TELLER, Principal
 from branchline.server.ledger.money import asset as ledger_asset
 from branchline.server.ledger.money import to_minor
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
@@ -67,7 +68,7 @@ class BackOffice(TubeCore):
         return principal.name, branch
 
     def desk_branch(self, principal: Principal) -> str:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             return self._desk(conn, principal)[1]
 
     @staticmethod
@@ -108,13 +109,13 @@ class BackOffice(TubeCore):
                 raise InvalidArgument(f"states[{i}]", f"unknown state {state!r}")
         if limit < 0 or limit > MAX_LIMIT:
             raise InvalidArgument("limit", f"0 to {MAX_LIMIT}")
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             _, branch = self._desk(conn, principal)
             rows = store.of_branch(conn, branch, tuple(states) or m.ACTIVE, limit or DEFAULT_LIMIT)
         return [convert.txn_to_pb(r) for r in rows]
 
     def get_transaction(self, principal: Principal, txn_id: str) -> pb.TubeTransaction:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             teller_id, branch = self._desk(conn, principal)
             v.txn_id(txn_id, "txn_id")
             row = store.load(conn, txn_id)
@@ -128,12 +129,12 @@ class BackOffice(TubeCore):
     def history(self, principal: Principal, txn_id: str) -> list[pb.TubeEventRecord]:
         """Every event of one transaction, oldest first."""
         self.get_transaction(principal, txn_id)
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             return [convert.event_to_pb(r) for r in store.events_of(conn, txn_id)]
 
     def events_after(self, branch: str, after_id: int, limit: int = EVENT_PAGE) -> list[Any]:
         """The branch's events after ``after_id`` (the caller checked the teller's scope)."""
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             return [
                 convert.event_to_pb(r) for r in store.events_after(conn, branch, after_id, limit)
             ]
@@ -308,7 +309,7 @@ class BackOffice(TubeCore):
     def list_incidents(
         self, principal: Principal, include_resolved: bool = False
     ) -> list[pb.Incident]:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             _, branch = self._desk(conn, principal)
             rows = store.incidents(conn, branch, include_resolved)
         return [convert.incident_to_pb(r) for r in rows]
@@ -358,7 +359,7 @@ class BackOffice(TubeCore):
         after it (and staleness again) opens another. Returns the incidents opened."""
         at = now or self.now()
         cutoff = at - self.stale_after
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             due = store.stale(conn, m.ACTIVE, cutoff, m.STALE_INCIDENT, SWEEP_PAGE)
         opened = []
         for txn_id in due:
@@ -394,7 +395,7 @@ class BackOffice(TubeCore):
         return opened
 
     def latest_event_id(self) -> int:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             return int(conn.execute(select(func.max(tube_events.c.id))).scalar() or 0)
 
 

@@ -26,15 +26,16 @@ class TubeCapability:
             verifier.sessions if verifier is not None else None,
             stale_after=timedelta(minutes=stale_minutes),
         )
-        install_tube(hub.link, service)
+        bus = hub.optional("bus")
+        install_tube(hub.link, service, bus)
         hub.add_servicer(
             tube_pb2_grpc.add_TubeDeskServicer_to_server,
-            tube.TubeDeskServicer(service, hub.auth),
+            tube.TubeDeskServicer(service, hub.auth, hub.link.applier, bus),
             *tube.SERVICE_NAMES,
         )
         # Often enough that a stale transaction is reported within a tenth of the limit.
         interval = min(60.0, stale_minutes * 6)
-        hub.background("stale_sweep", lambda: tube.sweep(service, interval))
+        hub.background("stale_sweep", lambda: tube.sweep(service, interval, hub.link.applier))
 
 
 TUBE = TubeCapability()

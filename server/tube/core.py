@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
+from branchline.server.applier import after_commit
 from branchline.server.ledger.accounts import Account
 from branchline.server.ledger.adapter import CoreBanking
 from branchline.server.ledger.money import LedgerSettings
 from branchline.server.ledger.sessions import CustomerSessions
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert, store
 from branchline.v1 import tube_pb2 as pb
 
@@ -60,7 +62,12 @@ class TubeCore:
         return self._clock()
 
     def _notify(self, row: Any) -> None:
+        """Tell the listeners about ``row`` once its change is durable (at once outside a
+        group-commit batch, after the batch's commit inside one)."""
         txn = convert.txn_to_pb(row)
+        after_commit(self.engine, lambda: self._tell(txn))
+
+    def _tell(self, txn: pb.TubeTransaction) -> None:
         for listener in self._listeners:
             try:
                 listener(txn)
@@ -68,7 +75,7 @@ class TubeCore:
                 log.exception("tube listener failed")
 
     def _read(self, txn_id: str) -> Any:
-        with self.engine.connect() as conn:
+        with connect(self.engine) as conn:
             return store.load(conn, txn_id)
 
     def customer_account(self, customer_id: str, account_id: str) -> Account | None:

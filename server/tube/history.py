@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from branchline.common.errors import MAX_ID, InvalidArgument, check_text, echo
 from branchline.common.txref import BadReference, parse_reference
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert
 from branchline.server.tube.schema import tube_transactions
 from branchline.v1 import tube_pb2 as pb
@@ -94,5 +95,5 @@ def search(engine: Engine, branch: str, query: HistoryQuery) -> list[pb.TubeTran
         .order_by(t.created_at.desc(), t.txn_id.desc())
         .limit(query.limit)
     )
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         return [convert.txn_to_pb(row) for row in conn.execute(statement)]

@@ -36,6 +36,7 @@ from branchline.server.ledger.money import to_minor
 from branchline.server.ledger.postings import Reference
 from branchline.server.ledger.requests import WithdrawalRequest
 from branchline.server.ledger.sessions import SessionClaims, SessionRefused
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
@@ -146,7 +147,7 @@ def open_transaction(
     checks = check_open(core, terminal_id, request, now)
     quote = quote_open(core, checks, now)
     hold = hold_open(core, checks, quote, txn_id, now)
-    with core.engine.connect() as conn:
+    with connect(core.engine) as conn:
         pan_masked = store.pan_masked(conn, checks.card_token)
     return OpenedTransaction(txn_id, request, checks, quote, hold, pan_masked)
 
@@ -156,7 +157,7 @@ def check_open(
 ) -> OpenChecks:
     """Who opens it (a registered terminal, a signed-in customer), into or from which of the
     customer's accounts, and what asset: refused naming the ``tube_open`` field."""
-    with core.engine.connect() as conn:
+    with connect(core.engine) as conn:
         branch = store.terminal_branch(conn, terminal_id)
     if branch is None:
         raise FailedPrecondition(

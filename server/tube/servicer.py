@@ -13,6 +13,7 @@ any replica.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -22,7 +23,9 @@ import grpc
 from branchline.common.errors import MAX_ID, InvalidArgument, check_text
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
+from branchline.server.applier import Applier
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
+from branchline.server.delivery.bus import TOPIC_TUBE, LocalBus, wait_or_sleep
 from branchline.server.ledger.money import MAX_AMOUNT_TEXT
 from branchline.server.tube import history
 from branchline.server.tube import validate as v
@@ -62,9 +65,26 @@ def _bounded_asset(counted: pb.TubeAsset) -> None:
 
 
 class TubeDeskServicer(pb_grpc.TubeDeskServicer):
-    def __init__(self, service: TubeService, auth: Authorizer) -> None:
+    def __init__(
+        self,
+        service: TubeService,
+        auth: Authorizer,
+        applier: Applier | None = None,
+        bus: LocalBus | None = None,
+    ) -> None:
         self._service = service
         self._auth = auth
+        # The TerminalLink's applier: the back office's changes join its batches (one
+        # writer, no waiting on the database's write lock beside it). None: a thread each.
+        self._applier = applier
+        # Wakes Watch at once when any replica changed a transaction (the poll is the backstop).
+        self._bus = bus
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a service call that writes; a refusal it raises reaches ``@refusals``."""
+        if self._applier is None:
+            return await asyncio.to_thread(fn, *args)
+        return await self._applier.apply(functools.partial(fn, *args), priority=True)
 
     async def _caller(self, context: grpc.aio.ServicerContext, rpc: str) -> Principal:
         return await self._auth.identify(context, ANY_ROLE, f"TubeDesk.{rpc}")
@@ -97,7 +117,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
     ) -> pb.TubeTransaction:
         who = await self._caller(context, "ReceiveCarrier")
         txn_id = _bounded_txn_id(request.txn_id)
-        return await _run(self._service.receive_carrier, who, txn_id, request.carrier_id)
+        return await self._write(self._service.receive_carrier, who, txn_id, request.carrier_id)
 
     @refusals
     async def EnterCount(
@@ -107,7 +127,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
         txn_id = _bounded_txn_id(request.txn_id)
         _bounded_asset(request.counted)
         note = check_text("note", request.note, max_len=v.MAX_NOTE, required=False)
-        return await _run(self._service.enter_count, who, txn_id, request.counted, note)
+        return await self._write(self._service.enter_count, who, txn_id, request.counted, note)
 
     @refusals
     async def SendCarrier(
@@ -115,7 +135,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
     ) -> pb.TubeTransaction:
         who = await self._caller(context, "SendCarrier")
         txn_id = _bounded_txn_id(request.txn_id)
-        return await _run(self._service.send_carrier, who, txn_id, request.carrier_id)
+        return await self._write(self._service.send_carrier, who, txn_id, request.carrier_id)
 
     @refusals
     async def ListIncidents(
@@ -133,7 +153,9 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
         resolution = check_text(
             "resolution", request.resolution, max_len=v.MAX_RESOLUTION, required=False
         )
-        return await _run(self._service.resolve_incident, who, int(request.incident_id), resolution)
+        return await self._write(
+            self._service.resolve_incident, who, int(request.incident_id), resolution
+        )
 
     @refusals
     async def SearchHistory(
@@ -161,14 +183,17 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
                 last = event.event_id
                 yield event
             if not events:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_TUBE, WATCH_POLL_SECONDS)
 
 
-async def sweep(service: TubeService, interval: float) -> None:
+async def sweep(service: TubeService, interval: float, applier: Applier | None = None) -> None:
     """Open an incident for each transaction left unfinished too long, forever."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(service.sweep_stale)
+            if applier is None:
+                await asyncio.to_thread(service.sweep_stale)
+            else:
+                await applier.apply(service.sweep_stale, priority=True)
         except Exception:  # the database may be briefly unreachable; keep sweeping
             log.exception("tube stale sweep failed")

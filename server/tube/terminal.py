@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from branchline.common.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from branchline.server.storage.engine import connect
 from branchline.server.tube import convert, opening, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
@@ -84,7 +85,7 @@ class TerminalSide(TerminalEvents):
     def query(self, terminal_id: str, txn_id: str = "") -> pb.TubeReply:
         """One of this terminal's transactions (also in ``txns``), or every unfinished one."""
         if not txn_id:
-            with self.engine.connect() as conn:
+            with connect(self.engine) as conn:
                 rows = store.of_terminal(conn, terminal_id, m.ACTIVE)
             return pb.TubeReply(txns=[convert.txn_to_pb(r) for r in rows])
         try:

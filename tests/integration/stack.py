@@ -120,6 +120,8 @@ class Stack:
     required_devices: tuple[str, ...] = ("printer",)
     # Appended to the agent's config file as it is (e.g. a [transactions] table).
     agent_extra: str = ""
+    # The server's database when not the stack's own SQLite file (replicas on PostgreSQL).
+    db_url: str = ""
 
     @property
     def pki(self) -> Path:

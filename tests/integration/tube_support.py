@@ -72,7 +72,7 @@ def in_process(main: Callable[[list[str]], int], args: list[str], stdin: str | N
 def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
     return in_process(
         server_main,
-        ["--db", f"sqlite:///{stack.root / 'server.db'}",
+        ["--db", stack.db_url or f"sqlite:///{stack.root / 'server.db'}",
          "--pan-token-key", str(stack.root / "pan-token.key"), *args],
         stdin,
     )  # fmt: skip

@@ -4,6 +4,7 @@ refunded per book on faults."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from branchline.server.cheques.schema import cheque_incidents, cheque_leaves, cheque_stock_ranges
+from branchline.server.cheques.settle import sweep_stale
 from branchline.server.ledger.accounts import get_account
 from branchline.server.ledger.schema import journal_entries
 from branchline.v1 import cheques_pb2 as pb
@@ -216,3 +218,33 @@ def test_the_database_refuses_a_state_and_reason_that_do_not_go_together(engine:
     ):
         with pytest.raises(IntegrityError), engine.begin() as conn:
             conn.execute(cheque_leaves.insert().values(**_leaf(**values)))
+
+
+def test_two_terminals_worth_of_orders_at_once_never_share_a_serial(world: World) -> None:
+    pids = [world.identified() for _ in range(3)]
+    replies: dict[str, pb.ChequeReply] = {}
+
+    def buy(pid: str) -> None:
+        replies[pid] = world.order(pid, request_id=f"T-CQ1:race-{pid}", transfer_cheque=1)
+
+    threads = [threading.Thread(target=buy, args=(pid,)) for pid in pids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(not replies[pid].code for pid in pids), replies
+    taken = [set(numbers(replies[pid])) for pid in pids]
+    assert sum(len(t) for t in taken) == len(set().union(*taken)) == 75
+    assert balance(world) == Decimal("1000.00") - 3 * FEE
+    assert_invariants(world)
+
+
+def test_a_purchase_left_unfinished_gets_one_stale_incident(world: World) -> None:
+    pid = world.identified()
+    world.order(pid, transfer_cheque=1)
+    assert sweep_stale(world.core) == 0
+    world.clock.advance(minutes=31)
+    assert sweep_stale(world.core) == 1
+    assert sweep_stale(world.core) == 0
+    reply = world.core.query("T-CQ1", pid).purchases[0]
+    assert reply.incident_id and reply.state == pb.CHEQUE_STATE_ORDERED  # not settled by it

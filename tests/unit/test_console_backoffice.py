@@ -45,7 +45,8 @@ async def test_deposit_from_arrival_to_posting_and_history(
     stack: Stack, clerk: ConsoleSession
 ) -> None:
     frame = await until(
-        clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques"] and f
+        clerk,
+        lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques", "recordings"] and f,
     )
     assert frame["me"]["branch"] == "BR-1" and frame["me"]["name"] == "Back office one"
     await until(clerk, lambda f: f["server"] == "online")
@@ -113,7 +114,9 @@ async def test_deposit_from_arrival_to_posting_and_history(
 
 
 async def test_dispute_sent_back_and_incident_resolved(stack: Stack, clerk: ConsoleSession) -> None:
-    await until(clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques"])
+    await until(
+        clerk, lambda f: f["views"] == ["backoffice", "tasks", "calls", "cheques", "recordings"]
+    )
     stack.terminal("CON-D")
     await until(clerk, lambda f: carrier(f, "CON-D"))
     count = {"txn_id": "CON-D", "kind": "cash", "denominations": {"100": "4", "50": "1"}}
@@ -156,7 +159,7 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
     try:
         await until(plain, lambda f: f["signed_in"])
         assert (
-            plain.state_frame()["views"] == ["tasks", "calls"]
+            plain.state_frame()["views"] == ["tasks", "calls", "assistant", "recordings"]
             and "backoffice" not in plain.state_frame()
         )
         refused = await plain.handle("backoffice.search", {"reference": "BLTX:K-1:CON-R"})
@@ -170,7 +173,7 @@ async def test_roles_see_only_their_own_work(stack: Stack) -> None:
         await until(
             other,
             lambda f: (
-                f["views"] == ["backoffice", "tasks", "calls", "cheques"]
+                f["views"] == ["backoffice", "tasks", "calls", "cheques", "recordings"]
                 and f["server"] == "online"
             ),
         )

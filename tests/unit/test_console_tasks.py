@@ -46,7 +46,7 @@ async def test_teller_accepts_views_materials_and_returns_a_result(stack: Stack)
     teller = ConsoleSession(stack.settings("teller:T-1"))
     await teller.start()
     try:
-        await until(teller, lambda f: f["views"] == ["tasks", "calls"])
+        await until(teller, lambda f: f["views"] == ["tasks", "calls", "assistant", "recordings"])
         assert await teller.handle("tasks.duty", {"on": True}) is None
         assert teller.state_frame()["me"]["on_duty"] is True
         task_id = send_task(stack, "offer-1")
@@ -93,7 +93,7 @@ async def test_lobby_manager_designates_when_no_teller_is_idle(stack: Stack) -> 
     await lobby.start()
     await teller.start()
     try:
-        await until(lobby, lambda f: f["views"] == ["lobby"])
+        await until(lobby, lambda f: f["views"] == ["lobby", "assistant", "recordings"])
         assert await lobby.handle("lobby.duty", {"on": True}) is None
         roster = await until(lobby, lambda f: f["tasks"]["roster"])
         assert {m["id"] for m in roster} >= {"T-1", "BO-1"}

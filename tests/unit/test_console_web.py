@@ -120,7 +120,9 @@ async def test_page_websocket_state_actions_refusals(stack: Stack) -> None:
             catalogue = await frame(ws)
             assert catalogue["type"] == "catalogue" and catalogue["lang"] == "zh-CN"
             assert catalogue["messages"]["view.backoffice"] == "后台"
-            state = await until_type(ws, "state", views=["backoffice", "tasks", "calls", "cheques"])
+            state = await until_type(
+                ws, "state", views=["backoffice", "tasks", "calls", "cheques", "recordings"]
+            )
             assert state["me"]["id"] == "BO-1" and "backoffice" in state
             await ws.send_str(json.dumps({"type": "action", "action": "language"}))
             catalogue = await until_type(ws, "catalogue")

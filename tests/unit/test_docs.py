@@ -71,6 +71,7 @@ PARSERS = (
     ("branchline.server.teller.main", "build_parser"),
     ("branchline.server.hsm_cli", "_parser"),
     ("branchline.server.mobile_gateway.main", "build_parser"),
+    ("branchline.server.assistant.cli", "build_parser"),
 )
 
 _FENCE = re.compile(r"^(```|~~~)")

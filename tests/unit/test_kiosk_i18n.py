@@ -32,8 +32,8 @@ def test_both_catalogues_have_the_same_keys_and_no_empty_text() -> None:
 
 def used_keys() -> set[str]:
     """Every literal key the page asks for, and the keys built from known names."""
-    # Every page module (app.js, ui.js, screens/*.js), not only app.js.
-    js = "".join(path.read_text() for path in sorted(static_dir().rglob("*.js")))
+    # Every page module (app.js, ui.js, screens/*.js, each capability's own module).
+    js = "".join(p.read_text() for p in sorted(static_dir().rglob("*.js")))
     keys = set(re.findall(r'\bt\("([a-z_.]+)"', js))
     keys |= set(re.findall(r'title\("([a-z_.]+)"', js))
     keys |= {f"service.{s}" for s in SERVICE_IDS}

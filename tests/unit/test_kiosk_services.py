@@ -26,13 +26,21 @@ def available(state: Live) -> set[str]:
 
 
 def test_everything_working_offers_every_service() -> None:
-    assert available(live()) == {"deposit", "withdrawal", "statement", "rates", "video"}
+    assert available(live()) == {
+        "deposit",
+        "withdrawal",
+        "statement",
+        "rates",
+        "video",
+        "assistant",
+        "recordings",
+    }
     assert notices(live()) == []
 
 
 def test_a_jammed_tube_takes_tube_services_away() -> None:
     jammed = live(devices={"tube_station": DeviceStatus.HARDWARE_ERROR})
-    assert available(jammed) == {"statement", "rates", "video"}
+    assert available(jammed) == {"statement", "rates", "video", "assistant", "recordings"}
     assert notices(jammed) == ["notice.tube_unavailable"]
 
 
@@ -52,9 +60,9 @@ def test_printer_out_of_paper_keeps_statements_with_a_notice() -> None:
 
 def test_no_card_reader_or_pin_pad_means_no_signed_in_service() -> None:
     state = live(devices={"pin_pad": DeviceStatus.OFFLINE})
-    assert available(state) == {"rates", "video"}
+    assert available(state) == {"rates", "video", "assistant"}
     missing = live(devices={"card_reader": DeviceStatus.NO_DEVICE})
-    assert available(missing) == {"rates", "video"}
+    assert available(missing) == {"rates", "video", "assistant"}
 
 
 def test_without_the_bank_only_the_rates_board_remains() -> None:

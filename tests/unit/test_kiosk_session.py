@@ -60,8 +60,8 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
     assert first["messages"]["attract.title"] == "欢迎使用自助服务"
     assert second["type"] == "screen" and second["screen"] == "attract"
     offered = {s["id"]: s["available"] for s in second["data"]["services"]}
-    # No rate table yet: the rates board is not offered; no cheque printer, face camera or
-    # ID reader: no cheque books; everything else is.
+    # No rate table yet: the rates board is not offered; nor cheques (no cheque printer,
+    # face camera or ID reader here); everything else is.
     assert offered == {
         "deposit": True,
         "withdrawal": True,
@@ -69,6 +69,8 @@ async def test_attract_lists_the_services_and_a_page_gets_catalogue_then_screen(
         "rates": False,
         "video": True,
         "cheque": False,
+        "assistant": True,
+        "recordings": True,
     }
 
 

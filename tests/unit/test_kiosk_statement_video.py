@@ -152,7 +152,7 @@ class Calls:
         )
         return self.call
 
-    async def leave(self, call_id: str) -> calls_pb2.Call:
+    async def leave(self, call_id: str, reason: str = "") -> calls_pb2.Call:
         self.left.append(call_id)
         assert self.call is not None
         self.call.state = calls_pb2.CALL_STATE_LEFT

@@ -16,12 +16,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from branchline.agent.recordings.routes import register_recording_routes
-from branchline.agent.recordings.spool import MAX_CHUNK, RecordingSpool
-from branchline.agent.recordings.upload import upload_one
-from branchline.agent.recordings.viewing import register_viewing_routes
 from branchline.common.errors import DomainError
 from branchline.common.grpc_errors import error_details
+from branchline.common.recordings.routes import register_recording_routes
+from branchline.common.recordings.spool import MAX_CHUNK, RecordingSpool
+from branchline.common.recordings.upload import upload_one
+from branchline.common.recordings.viewing import register_viewing_routes
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.recordings.service import RecordingService, UploadMeta, Viewer

@@ -16,10 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from branchline.agent.journal.store import Store
-from branchline.agent.recordings.routes import register_recording_routes
-from branchline.agent.recordings.spool import RecordingSpool
-from branchline.agent.recordings.upload import Uploader, upload_one
 from branchline.common.grpc_errors import error_details
+from branchline.common.recordings.routes import register_recording_routes
+from branchline.common.recordings.spool import RecordingSpool
+from branchline.common.recordings.upload import Uploader, upload_one
 from branchline.server.app import DispatchServer
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc

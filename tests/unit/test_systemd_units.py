@@ -16,9 +16,11 @@ UNITS = sorted((ROOT / "systemd").glob("*.service"))
 def test_the_units_exist() -> None:
     assert [u.name for u in UNITS] == [
         "branchline-agent.service",
+        "branchline-balancer.service",
         "branchline-kiosk.service",
         "branchline-mobile.service",
         "branchline-server.service",
+        "branchline-server@.service",
         "branchline-sim.service",
     ]
 
@@ -29,6 +31,8 @@ def test_units_verify_cleanly(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     for unit in UNITS:
         text = unit.read_text().replace("/opt/branchline/bin/", f"{bin_dir}/")
+        if not Path("/usr/sbin/nginx").exists():  # the balancer's unit, where nginx is absent
+            text = text.replace("/usr/sbin/nginx", "/bin/true")
         (tmp_path / unit.name).write_text(text)
     result = subprocess.run(
         ["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
@@ -81,3 +85,11 @@ def test_kiosk_unit_runs_chromium_in_kiosk_mode_after_the_agent() -> None:
     wants = next(line for line in lines if line.startswith("Wants="))
     assert "branchline-agent.service" in after.split("=", 1)[1].split()
     assert "branchline-agent.service" in wants.split("=", 1)[1].split()
+
+
+def test_replica_units_listen_on_loopback_behind_the_balancer() -> None:
+    replica = _exec_start((ROOT / "systemd" / "branchline-server@.service").read_text())
+    assert replica[replica.index("--listen") + 1] == "127.0.0.1:%i"
+    assert replica[replica.index("--replica") + 1] == "%H-%i"
+    balancer = _exec_start((ROOT / "systemd" / "branchline-balancer.service").read_text())
+    assert balancer[:3] == ["/usr/sbin/nginx", "-c", "/etc/branchline/nginx-replicas.conf"]

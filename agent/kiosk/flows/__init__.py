@@ -10,12 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.kiosk.flows import (
+    assistant,
     attract,
     card_pin,
     cheque,
     deposit,
     menu,
+    phone_job,
     rates,
+    recordings,
     statement,
     tube,
     video,
@@ -46,6 +49,10 @@ HANDLERS: dict[str, Handler] = {
     "cheque_method": cheque.on_method,
     "cheque_code": cheque.on_code,
     "cheque": cheque.on_action,
+    "assistant": assistant.on_action,
+    "my_recordings": recordings.on_action,
+    "phone_job": phone_job.on_ready,
+    "phone_job_confirm": phone_job.on_confirm,
 }
 RELABEL: dict[str, Refresh] = {
     "menu": menu.refresh,
@@ -58,6 +65,7 @@ RELABEL: dict[str, Refresh] = {
     "video": video.refresh,
     "cheque_method": cheque.relabel_method,
     "cheque": cheque.relabel,
+    "assistant": assistant.refresh,
 }
 LIVE: dict[str, Refresh] = {
     "attract": attract.refresh,
@@ -76,6 +84,9 @@ ENTER: dict[str, Refresh] = {
     "rates": rates.show,
     "video": video.show,
     "cheque": cheque.show,
+    "assistant": assistant.show,
+    "recordings": lambda session: recordings.show(session),
+    "phone_job": phone_job.after_sign_in,
 }
 
 

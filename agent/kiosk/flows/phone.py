@@ -86,6 +86,9 @@ def attach(session: KioskSession) -> PhonePairing:
 
     session.agent.uplink.on_push("pairing_update", on_push)
     session.phone = phone
+    from branchline.agent.kiosk.flows import phone_job
+
+    phone_job.attach(session)
     return phone
 
 

@@ -123,7 +123,23 @@ def tube_data(session: KioskSession, live: Live) -> dict[str, Any]:
         "can_cancel": can_cancel(live),
         # Whether a receipt comes out at the end (declined ones do not, unless a teller ends it).
         "receipt": live.data.get("receipt") is not False or live.stage == m.HANDED_TO_TELLER,
+        # The page records the kiosk camera while this is set (static/recording.js).
+        "record": None if live.finished else record_request(live.txn_id, "tube"),
+        # The result screen offers "my recordings" of this transaction to a signed-in customer.
+        "watch_recordings": live.finished
+        and session.customer is not None
+        and getattr(session.agent, "recordings", None) is not None,
     }
+
+
+def view_reference(session: KioskSession, live: Live) -> str:
+    return customer.view(session.agent.tube, live).receipt_reference
+
+
+def record_request(txn_ref: str, kind: str) -> dict[str, str]:
+    """What a screen's data carries for the page to record the kiosk camera (the hook for
+    any flow: the cheque purchase sets it with kind ``cheque``)."""
+    return {"txn_ref": txn_ref, "kind": kind, "source": "kiosk"}
 
 
 def follow(session: KioskSession, live: Live) -> None:
@@ -214,6 +230,12 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
     if live is None:
         raise FailedPrecondition("txn_id: no transaction on screen", reason="no_transaction")
     if live.finished:
+        if action == "recordings" and session.customer is not None:
+            from branchline.agent.kiosk.flows import recordings
+
+            session.scratch.pop("txn_id", None)
+            recordings.show(session, view_reference(session, live))
+            return
         if action != "done":
             raise FailedPrecondition(
                 f"action: the transaction has ended; done, not {action[:32]!r}",

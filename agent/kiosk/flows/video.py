@@ -1,6 +1,7 @@
 """Video-teller request: business type and mode, the live queue position and estimated wait,
-leave the queue. The call's media comes in a later issue; this is the queue as the server
-pushes it to the agent's call session."""
+leave the queue; once a teller answers, the call (its media runs in the page, relayed by
+``agent/kiosk/call_media.py``; docs/flows/calls.md "Media"): hang up, and the teller's
+signature requests, which the customer signs on the PIN pad or declines."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from branchline.agent.customer.call import ENDED, CallRefused
+from branchline.agent.customer.call import ENDED, RESTARTED, CallRefused
 from branchline.agent.kiosk import i18n
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -33,6 +34,8 @@ STATES = {
     calls_pb2.CALL_STATE_ENDED: "ended",
     calls_pb2.CALL_STATE_LEFT: "ended",
 }
+# Seconds the customer has to sign on the pad once they chose to.
+SIGN_SECONDS = 60.0
 
 
 def video_data(session: KioskSession) -> dict[str, Any]:
@@ -52,12 +55,32 @@ def video_data(session: KioskSession) -> dict[str, Any]:
             position=call.position,
             estimated_wait=i18n.format_seconds(session.lang, call.estimated_wait_seconds),
             business_type=call.business_type,
+            call_id=call.call_id,
         )
+        if data["state"] == "connected":
+            data["media"] = {"ice_servers": session.settings.ice.for_page()}
+            waiting = session.agent.calls.waiting_signatures(call.call_id)
+            if waiting:
+                data["signature"] = {
+                    "command_id": waiting[0].command_id,
+                    "title": waiting[0].title,
+                    "lines": list(waiting[0].lines),
+                    "signing": session.scratch.get("signing") == waiting[0].command_id,
+                }
+        elif data["state"] == "ended":
+            data["end_reason"] = "restarted" if call.end_reason == RESTARTED else ""
     return data
 
 
 def show(session: KioskSession) -> None:
     session.scratch.pop("call_id", None)
+    session.show("video", **video_data(session))
+
+
+def show_ended(session: KioskSession, call: calls_pb2.Call) -> None:
+    """The call ``call`` ended while the customer could not see it (a restart): say so and
+    offer to call again."""
+    session.scratch["call_id"] = call.call_id
     session.show("video", **video_data(session))
 
 
@@ -114,13 +137,46 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
         session.run(_request(session, str(business_type), MODES[str(mode)]), "video")
     elif action == "leave" and state in ("queued", "connecting"):
         session.spawn(_leave(session), "leave", action)
+    elif action == "hangup" and state == "connected":
+        session.spawn(_leave(session, "the customer hung up"), "hangup", action)
+    elif action in ("sign", "decline_sign") and state == "connected":
+        command_id = _signature_id(session, data)
+        session.spawn(_sign(session, command_id, action == "sign"), "sign", action)
     else:
         raise FailedPrecondition(
             f"action: {action[:32]!r} is not taken while the call is {state}", reason="wrong_stage"
         )
 
 
-async def _leave(session: KioskSession) -> None:
+async def _leave(session: KioskSession, reason: str = "") -> None:
     call_id = session.scratch.get("call_id", "")
-    await _ask(session.agent.calls.leave(call_id))
+    await _ask(session.agent.calls.leave(call_id, reason))
+    session.update(**video_data(session))
+
+
+def _signature_id(session: KioskSession, data: dict[str, Any]) -> int:
+    wanted = session.data.get("signature")
+    raw = data.get("command_id")
+    if not isinstance(raw, int | str) or not str(raw).isdigit():
+        raise InvalidArgument("command_id", "must be the number of the signature request")
+    if not wanted or int(raw) != wanted["command_id"]:
+        raise FailedPrecondition(
+            f"command_id: no signature request {int(raw)} is waiting", reason="no_signature"
+        )
+    if wanted.get("signing"):
+        raise FailedPrecondition("command_id: already signing on the pad", reason="signing")
+    return int(raw)
+
+
+async def _sign(session: KioskSession, command_id: int, confirm: bool) -> None:
+    session.scratch["signing"] = command_id
+    session.update(**video_data(session))
+    try:
+        with session.device_operation():
+            outcome = await session.agent.calls.sign(command_id, confirm, SIGN_SECONDS)
+    except CallRefused as exc:
+        raise FailedPrecondition(exc.message, reason=exc.code) from None
+    finally:
+        session.scratch.pop("signing", None)
+    log_event(log, "kiosk_signed", command_id=command_id, completion=outcome.completion)
     session.update(**video_data(session))

@@ -5,6 +5,11 @@
 import { state, SCREENS, frameHandler, runRenderHooks, t, el, button, formValues, send, title } from "./ui.js";
 import "./screens/core.js";
 import "./screens/cheque.js";
+import "./screens/assistant.js";
+import "./recording.js";
+import "./screens/recordings.js";
+import "./call.js";
+import "./screens/phone.js";
 
 const RETRY_MS = 500;
 const STALE_MS = 1500;

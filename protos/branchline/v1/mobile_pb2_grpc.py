@@ -67,6 +67,26 @@ class MobileStub:
                 request_serializer=branchline_dot_v1_dot_mobile__pb2.SessionRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_mobile__pb2.PhonePairing.FromString,
                 _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/branchline.v1.Mobile/Login',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.LoginRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_mobile__pb2.LoginResult.FromString,
+                _registered_method=True)
+        self.Quote = channel.unary_unary(
+                '/branchline.v1.Mobile/Quote',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.QuoteRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_mobile__pb2.QuoteResult.FromString,
+                _registered_method=True)
+        self.SubmitJob = channel.unary_unary(
+                '/branchline.v1.Mobile/SubmitJob',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.SubmitJobRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
+                _registered_method=True)
+        self.GetJob = channel.unary_unary(
+                '/branchline.v1.Mobile/GetJob',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
+                _registered_method=True)
 
 
 class MobileServicer:
@@ -116,6 +136,36 @@ class MobileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Login(self, request, context):
+        """Mobile-banking sign-in for this pairing (authentication at the bank): customer id,
+        password (argon2id) and a TOTP code; repeated failures lock the customer out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Quote(self, request, context):
+        """The live quote for a withdrawal in another currency (the bank's current rates).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitJob(self, request, context):
+        """A job filled in on the phone: validated, then forwarded to the paired terminal once
+        (the idempotency key makes a repeat return the same job).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJob(self, request, context):
+        """The job's progress (ready on the terminal, running, done with its receipt reference).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MobileServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +193,26 @@ def add_MobileServicer_to_server(servicer, server):
                     servicer.Cancel,
                     request_deserializer=branchline_dot_v1_dot_mobile__pb2.SessionRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_mobile__pb2.PhonePairing.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.LoginRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_mobile__pb2.LoginResult.SerializeToString,
+            ),
+            'Quote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Quote,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.QuoteRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_mobile__pb2.QuoteResult.SerializeToString,
+            ),
+            'SubmitJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitJob,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.SubmitJobRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.SerializeToString,
+            ),
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -288,6 +358,114 @@ class Mobile:
             '/branchline.v1.Mobile/Cancel',
             branchline_dot_v1_dot_mobile__pb2.SessionRequest.SerializeToString,
             branchline_dot_v1_dot_mobile__pb2.PhonePairing.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Mobile/Login',
+            branchline_dot_v1_dot_mobile__pb2.LoginRequest.SerializeToString,
+            branchline_dot_v1_dot_mobile__pb2.LoginResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Quote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Mobile/Quote',
+            branchline_dot_v1_dot_mobile__pb2.QuoteRequest.SerializeToString,
+            branchline_dot_v1_dot_mobile__pb2.QuoteResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Mobile/SubmitJob',
+            branchline_dot_v1_dot_mobile__pb2.SubmitJobRequest.SerializeToString,
+            branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Mobile/GetJob',
+            branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
+            branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
             options,
             channel_credentials,
             insecure,

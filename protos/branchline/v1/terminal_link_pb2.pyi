@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TerminalMessage(_message.Message):
-    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request", "call_request", "call_leave", "call_signal", "command_outcome", "call_query", "tube_open", "tube_event", "tube_query", "pairing_cancel", "pairing_query", "cheque_start", "cheque_id_card", "cheque_face", "cheque_order", "cheque_leaves", "cheque_finish", "cheque_query")
+    __slots__ = ("seq", "register", "heartbeat", "device_status", "pin_verify", "statement_request", "call_request", "call_leave", "call_signal", "command_outcome", "call_query", "tube_open", "tube_event", "tube_query", "pairing_cancel", "pairing_query", "phone_job_update", "cheque_start", "cheque_id_card", "cheque_face", "cheque_order", "cheque_leaves", "cheque_finish", "cheque_query")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class TerminalMessage(_message.Message):
     TUBE_QUERY_FIELD_NUMBER: _ClassVar[int]
     PAIRING_CANCEL_FIELD_NUMBER: _ClassVar[int]
     PAIRING_QUERY_FIELD_NUMBER: _ClassVar[int]
+    PHONE_JOB_UPDATE_FIELD_NUMBER: _ClassVar[int]
     CHEQUE_START_FIELD_NUMBER: _ClassVar[int]
     CHEQUE_ID_CARD_FIELD_NUMBER: _ClassVar[int]
     CHEQUE_FACE_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +57,7 @@ class TerminalMessage(_message.Message):
     tube_query: _tube_pb2.TubeQuery
     pairing_cancel: _mobile_pb2.PairingCancel
     pairing_query: _mobile_pb2.PairingQuery
+    phone_job_update: _mobile_pb2.PhoneJobUpdate
     cheque_start: _cheques_pb2.ChequeStart
     cheque_id_card: _cheques_pb2.ChequeIdCard
     cheque_face: _cheques_pb2.ChequeFace
@@ -63,7 +65,7 @@ class TerminalMessage(_message.Message):
     cheque_leaves: _cheques_pb2.ChequeLeaves
     cheque_finish: _cheques_pb2.ChequeFinish
     cheque_query: _cheques_pb2.ChequeQuery
-    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ..., call_request: _Optional[_Union[_calls_pb2.CallRequest, _Mapping]] = ..., call_leave: _Optional[_Union[_calls_pb2.CallLeave, _Mapping]] = ..., call_signal: _Optional[_Union[_calls_pb2.TerminalSignal, _Mapping]] = ..., command_outcome: _Optional[_Union[_calls_pb2.CommandOutcome, _Mapping]] = ..., call_query: _Optional[_Union[_calls_pb2.CallQuery, _Mapping]] = ..., tube_open: _Optional[_Union[_tube_pb2.TubeOpen, _Mapping]] = ..., tube_event: _Optional[_Union[_tube_pb2.TubeEvent, _Mapping]] = ..., tube_query: _Optional[_Union[_tube_pb2.TubeQuery, _Mapping]] = ..., pairing_cancel: _Optional[_Union[_mobile_pb2.PairingCancel, _Mapping]] = ..., pairing_query: _Optional[_Union[_mobile_pb2.PairingQuery, _Mapping]] = ..., cheque_start: _Optional[_Union[_cheques_pb2.ChequeStart, _Mapping]] = ..., cheque_id_card: _Optional[_Union[_cheques_pb2.ChequeIdCard, _Mapping]] = ..., cheque_face: _Optional[_Union[_cheques_pb2.ChequeFace, _Mapping]] = ..., cheque_order: _Optional[_Union[_cheques_pb2.ChequeOrder, _Mapping]] = ..., cheque_leaves: _Optional[_Union[_cheques_pb2.ChequeLeaves, _Mapping]] = ..., cheque_finish: _Optional[_Union[_cheques_pb2.ChequeFinish, _Mapping]] = ..., cheque_query: _Optional[_Union[_cheques_pb2.ChequeQuery, _Mapping]] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., register: _Optional[_Union[Register, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., device_status: _Optional[_Union[DeviceStatusReport, _Mapping]] = ..., pin_verify: _Optional[_Union[PinVerifyRequest, _Mapping]] = ..., statement_request: _Optional[_Union[_customer_info_pb2.StatementRequest, _Mapping]] = ..., call_request: _Optional[_Union[_calls_pb2.CallRequest, _Mapping]] = ..., call_leave: _Optional[_Union[_calls_pb2.CallLeave, _Mapping]] = ..., call_signal: _Optional[_Union[_calls_pb2.TerminalSignal, _Mapping]] = ..., command_outcome: _Optional[_Union[_calls_pb2.CommandOutcome, _Mapping]] = ..., call_query: _Optional[_Union[_calls_pb2.CallQuery, _Mapping]] = ..., tube_open: _Optional[_Union[_tube_pb2.TubeOpen, _Mapping]] = ..., tube_event: _Optional[_Union[_tube_pb2.TubeEvent, _Mapping]] = ..., tube_query: _Optional[_Union[_tube_pb2.TubeQuery, _Mapping]] = ..., pairing_cancel: _Optional[_Union[_mobile_pb2.PairingCancel, _Mapping]] = ..., pairing_query: _Optional[_Union[_mobile_pb2.PairingQuery, _Mapping]] = ..., phone_job_update: _Optional[_Union[_mobile_pb2.PhoneJobUpdate, _Mapping]] = ..., cheque_start: _Optional[_Union[_cheques_pb2.ChequeStart, _Mapping]] = ..., cheque_id_card: _Optional[_Union[_cheques_pb2.ChequeIdCard, _Mapping]] = ..., cheque_face: _Optional[_Union[_cheques_pb2.ChequeFace, _Mapping]] = ..., cheque_order: _Optional[_Union[_cheques_pb2.ChequeOrder, _Mapping]] = ..., cheque_leaves: _Optional[_Union[_cheques_pb2.ChequeLeaves, _Mapping]] = ..., cheque_finish: _Optional[_Union[_cheques_pb2.ChequeFinish, _Mapping]] = ..., cheque_query: _Optional[_Union[_cheques_pb2.ChequeQuery, _Mapping]] = ...) -> None: ...
 
 class Register(_message.Message):
     __slots__ = ("terminal_id", "branch", "kind", "agent_version", "service_state", "devices")
@@ -96,7 +98,7 @@ class DeviceStatusReport(_message.Message):
     def __init__(self, device: _Optional[_Union[_common_pb2.Device, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement", "call_update", "teller_signal", "peripheral_command", "call_ack", "call_list", "tube_reply", "tube_update", "pairing_update", "cheque_reply", "cheque_update")
+    __slots__ = ("ack_seq", "register_ack", "heartbeat_ack", "status_ack", "pin_verify_result", "error", "rate_update", "statement", "call_update", "teller_signal", "peripheral_command", "call_ack", "call_list", "tube_reply", "tube_update", "pairing_update", "phone_job", "phone_job_ack", "cheque_reply", "cheque_update")
     ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
     REGISTER_ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,8 @@ class ServerMessage(_message.Message):
     TUBE_REPLY_FIELD_NUMBER: _ClassVar[int]
     TUBE_UPDATE_FIELD_NUMBER: _ClassVar[int]
     PAIRING_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    PHONE_JOB_FIELD_NUMBER: _ClassVar[int]
+    PHONE_JOB_ACK_FIELD_NUMBER: _ClassVar[int]
     CHEQUE_REPLY_FIELD_NUMBER: _ClassVar[int]
     CHEQUE_UPDATE_FIELD_NUMBER: _ClassVar[int]
     ack_seq: int
@@ -131,9 +135,11 @@ class ServerMessage(_message.Message):
     tube_reply: _tube_pb2.TubeReply
     tube_update: _tube_pb2.TubeTransaction
     pairing_update: _mobile_pb2.PairingUpdate
+    phone_job: _mobile_pb2.PhoneJobOffer
+    phone_job_ack: _mobile_pb2.PhoneJobAck
     cheque_reply: _cheques_pb2.ChequeReply
     cheque_update: _cheques_pb2.ChequePurchase
-    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ..., call_update: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., teller_signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., peripheral_command: _Optional[_Union[_calls_pb2.CommandForTerminal, _Mapping]] = ..., call_ack: _Optional[_Union[_calls_pb2.CallAck, _Mapping]] = ..., call_list: _Optional[_Union[_calls_pb2.CallList, _Mapping]] = ..., tube_reply: _Optional[_Union[_tube_pb2.TubeReply, _Mapping]] = ..., tube_update: _Optional[_Union[_tube_pb2.TubeTransaction, _Mapping]] = ..., pairing_update: _Optional[_Union[_mobile_pb2.PairingUpdate, _Mapping]] = ..., cheque_reply: _Optional[_Union[_cheques_pb2.ChequeReply, _Mapping]] = ..., cheque_update: _Optional[_Union[_cheques_pb2.ChequePurchase, _Mapping]] = ...) -> None: ...
+    def __init__(self, ack_seq: _Optional[int] = ..., register_ack: _Optional[_Union[RegisterAck, _Mapping]] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., status_ack: _Optional[_Union[StatusAck, _Mapping]] = ..., pin_verify_result: _Optional[_Union[PinVerifyResult, _Mapping]] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ..., rate_update: _Optional[_Union[_customer_info_pb2.RateUpdate, _Mapping]] = ..., statement: _Optional[_Union[_customer_info_pb2.Statement, _Mapping]] = ..., call_update: _Optional[_Union[_calls_pb2.Call, _Mapping]] = ..., teller_signal: _Optional[_Union[_calls_pb2.CallSignal, _Mapping]] = ..., peripheral_command: _Optional[_Union[_calls_pb2.CommandForTerminal, _Mapping]] = ..., call_ack: _Optional[_Union[_calls_pb2.CallAck, _Mapping]] = ..., call_list: _Optional[_Union[_calls_pb2.CallList, _Mapping]] = ..., tube_reply: _Optional[_Union[_tube_pb2.TubeReply, _Mapping]] = ..., tube_update: _Optional[_Union[_tube_pb2.TubeTransaction, _Mapping]] = ..., pairing_update: _Optional[_Union[_mobile_pb2.PairingUpdate, _Mapping]] = ..., phone_job: _Optional[_Union[_mobile_pb2.PhoneJobOffer, _Mapping]] = ..., phone_job_ack: _Optional[_Union[_mobile_pb2.PhoneJobAck, _Mapping]] = ..., cheque_reply: _Optional[_Union[_cheques_pb2.ChequeReply, _Mapping]] = ..., cheque_update: _Optional[_Union[_cheques_pb2.ChequePurchase, _Mapping]] = ...) -> None: ...
 
 class RegisterAck(_message.Message):
     __slots__ = ("terminal_id", "heartbeat_interval", "server_replica")
@@ -206,11 +212,13 @@ class AccountSummary(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., kind: _Optional[str] = ..., currency: _Optional[str] = ..., balance: _Optional[str] = ..., available: _Optional[str] = ...) -> None: ...
 
 class RequestError(_message.Message):
-    __slots__ = ("code", "message", "field")
+    __slots__ = ("code", "message", "field", "retry_after_ms")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     code: str
     message: str
     field: str
-    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
+    retry_after_ms: int
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...

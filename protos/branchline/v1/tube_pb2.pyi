@@ -235,20 +235,22 @@ class TubeQuery(_message.Message):
     def __init__(self, txn_id: _Optional[str] = ...) -> None: ...
 
 class TubeReply(_message.Message):
-    __slots__ = ("request_id", "txn", "code", "message", "txns", "field")
+    __slots__ = ("request_id", "txn", "code", "message", "txns", "field", "retry_after_ms")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TXN_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TXNS_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     txn: TubeTransaction
     code: str
     message: str
     txns: _containers.RepeatedCompositeFieldContainer[TubeTransaction]
     field: str
-    def __init__(self, request_id: _Optional[str] = ..., txn: _Optional[_Union[TubeTransaction, _Mapping]] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., txns: _Optional[_Iterable[_Union[TubeTransaction, _Mapping]]] = ..., field: _Optional[str] = ...) -> None: ...
+    retry_after_ms: int
+    def __init__(self, request_id: _Optional[str] = ..., txn: _Optional[_Union[TubeTransaction, _Mapping]] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., txns: _Optional[_Iterable[_Union[TubeTransaction, _Mapping]]] = ..., field: _Optional[str] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("from_date", "to_date", "terminal_id", "customer_id", "reference", "limit")

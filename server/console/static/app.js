@@ -2,12 +2,16 @@
 // Every frame from the console is the full state; the page renders it and sends actions
 // back. Form fields being typed in survive a re-render (values and focus are carried over).
 
-import { page, VIEWS, frameHandler, runRenderHooks, setRenderer, t, el, send, hideError } from "./ui.js";
+import { page, VIEWS, frameHandler, runRenderHooks, setRenderer, t, el, send, hideError, showError } from "./ui.js";
 import "./views/backoffice.js";
 import "./views/tasks.js";
 import "./views/calls.js";
 import "./views/fleet.js";
 import "./views/cheques.js";
+import "./views/assistant.js";
+import "./views/recordings.js";
+import "./recording.js";
+import "./views/call_media.js";
 
 const RETRY_MS = 500;
 
@@ -47,16 +51,6 @@ function receive(frame) {
   }
 }
 
-function showError(frame) {
-  const node = document.querySelector('[data-role="error"]');
-  node.hidden = false;
-  node.dataset.field = frame.field || "";
-  node.dataset.reason = frame.reason || "";
-  node.dataset.status = frame.status || "";
-  node.textContent = t("refused", { message: frame.message });
-  const input = frame.field && document.querySelector(`[name="${CSS.escape(frame.field)}"]`);
-  if (input) input.setAttribute("aria-invalid", "true");
-}
 
 
 // ---- rendering ---------------------------------------------------------------------------

@@ -109,3 +109,14 @@ export function hideError() {
   node.hidden = true;
   for (const bad of document.querySelectorAll("[aria-invalid]")) bad.removeAttribute("aria-invalid");
 }
+
+export function showError(frame) {
+  const node = document.querySelector('[data-role="error"]');
+  node.hidden = false;
+  node.dataset.field = frame.field || "";
+  node.dataset.reason = frame.reason || "";
+  node.dataset.status = frame.status || "";
+  node.textContent = t("refused", { message: frame.message });
+  const input = frame.field && document.querySelector(`[name="${CSS.escape(frame.field)}"]`);
+  if (input) input.setAttribute("aria-invalid", "true");
+}

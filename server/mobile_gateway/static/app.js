@@ -1,6 +1,8 @@
 // The phone page: fills the server-rendered shell from the JSON API (openapi.json).
 // It keeps no state that matters: the session rides in an HttpOnly cookie.
 
+import { openForm } from "./jobs.js";
+
 const text = JSON.parse(document.getElementById("catalogue").textContent);
 const t = (key) => text[key] ?? text["error.generic"];
 let csrf = "";
@@ -32,7 +34,12 @@ function showServices(list) {
   for (const id of list.services) {
     const item = document.createElement("li");
     item.dataset.service = id;
-    item.textContent = t(`service.${id}`);
+    const pick = document.createElement("button");
+    pick.type = "button";
+    pick.dataset.action = "open";
+    pick.textContent = t(`service.${id}`);
+    pick.addEventListener("click", () => openForm(id, { call, t, authMethods: list.auth_methods }));
+    item.append(pick);
     root.append(item);
   }
   document.querySelector('[data-role="auth"]').hidden = !list.auth_methods.includes("terminal");

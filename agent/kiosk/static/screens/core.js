@@ -167,30 +167,6 @@ registerScreens({
         el("th", { scope: "row" }, `${r.currency} · ${r.name}`), el("td", {}, r.bid), el("td", {}, r.ask))))),
     el("div", { class: "actions" }, button("back", t("action.back"))),
   ],
-  video: (d) => {
-    if (d.state === "choose" || d.state === "ended") {
-      const form = el("form", { class: "form" },
-        field("business_type", t("video.business_type"), select(d.business_types.map((b) => [b, t(`video.business.${b}`)]))),
-        field("mode", t("video.mode"), select(d.modes.map((m) => [m, t(`video.mode.${m}`)]))));
-      form.addEventListener("submit", (e) => e.preventDefault());
-      return [
-        title("video.title"),
-        d.state === "ended" ? el("p", { role: "status" }, t("video.ended")) : null,
-        form,
-        el("div", { class: "actions" },
-          button("request", t("video.request"), () => formValues(form)),
-          button("back", t("action.back"))),
-      ];
-    }
-    return [
-      title("video.title"),
-      el("p", { role: "status", "aria-live": "polite", "data-role": "queue" },
-        d.state === "queued" ? t("video.position", { position: d.position, estimated_wait: d.estimated_wait })
-                             : t(`video.state.${d.state}`)),
-      el("p", { class: "notice" }, t("video.media_later")),
-      el("div", { class: "actions" }, d.state !== "connected" ? button("leave", t("video.leave")) : null),
-    ];
-  },
   take_card: (d) => [title("take_card.title"), el("p", { role: "alert" }, t("take_card.body", { seconds: d.seconds }))],
   card_retained: () => [
     title("card_retained.title"),

@@ -16,14 +16,17 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from branchline.agent.recordings.spool import Closed, RecordingSpool
 from branchline.common.logs import log_event
+from branchline.common.recordings.spool import Closed, RecordingSpool
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
-log = logging.getLogger("branchline.agent.recordings")
+log = logging.getLogger("branchline.recordings")
 
 PIECE = 256 * 1024
+# A recording declared by its page with no chunk for this long is closed by the process:
+# the page is gone (a reload, a crash); a MediaRecorder takes a chunk every second or so.
+ABANDONED_AFTER = 30.0
 # Failures worth retrying later; anything else is a refusal that retrying cannot fix.
 RETRY = {
     grpc.StatusCode.UNAVAILABLE,
@@ -96,12 +99,14 @@ class Uploader:
         metadata: tuple[tuple[str, str], ...] = (),
         interval: float = 2.0,
         backoff_max: float = 30.0,
+        abandoned_after: float = ABANDONED_AFTER,
     ) -> None:
         self.spool = spool
         self._channel_factory = channel_factory
         self._metadata = metadata
         self.interval = interval
         self.backoff_max = backoff_max
+        self.abandoned_after = abandoned_after
         self._wake = asyncio.Event()
         # Refused for good (e.g. bytes that no longer match their hash): left for a
         # technician, not retried by this process.
@@ -114,6 +119,7 @@ class Uploader:
     async def run(self) -> None:
         backoff = self.interval
         while True:
+            await self.close_abandoned()
             try:
                 async with self._channel_factory() as channel:
                     await self.drain(pb_grpc.RecordingsStub(channel))
@@ -132,6 +138,23 @@ class Uploader:
                 await asyncio.wait_for(self._wake.wait(), backoff)
             except TimeoutError:
                 pass
+
+    async def close_abandoned(self) -> int:
+        """Close the recordings whose page went away (no chunk for ``abandoned_after``)."""
+        try:
+            closed = await asyncio.to_thread(self.spool.close_abandoned, self.abandoned_after)
+        except Exception as exc:  # a spool problem must not stop the uploads
+            log_event(log, "recording_abandon_failed", logging.ERROR, error=repr(exc))
+            return 0
+        for rec in closed:
+            log_event(
+                log,
+                "recording_abandoned_closed",
+                recording_id=rec.recording_id,
+                txn_ref=rec.txn_ref,
+                size=rec.size,
+            )
+        return len(closed)
 
     async def drain(self, stub: Any) -> int:
         """Upload what is pending; the number uploaded. A refusal that retrying cannot

@@ -55,7 +55,9 @@ CREATE TABLE IF NOT EXISTS recordings (
     size INTEGER NOT NULL DEFAULT 0,
     started_at REAL NOT NULL,
     ended_at REAL,
-    uploaded_at REAL
+    uploaded_at REAL,
+    declared INTEGER NOT NULL DEFAULT 0,
+    touched_at REAL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     recording_id TEXT NOT NULL,
@@ -110,6 +112,24 @@ def check_recording_id(value: str) -> str:
     return value
 
 
+def _check_meta(
+    recording_id: str, txn_ref: str, kind: str, source: str, media_type: str, session_token: str
+) -> str:
+    """Check what names a recording; the media type without its parameters."""
+    check_recording_id(recording_id)
+    check_text("txn_ref", txn_ref, max_len=MAX_ID)
+    check_text("session_token", session_token, max_len=1024, required=False)
+    media_type = media_type.split(";")[0].strip()
+    for field, value, allowed in (
+        ("kind", kind, KINDS),
+        ("source", source, SOURCES),
+        ("media_type", media_type, MEDIA_TYPES),
+    ):
+        if value not in allowed:
+            raise InvalidArgument(field, f"must be one of {', '.join(allowed)}, got {echo(value)}")
+    return media_type
+
+
 class RecordingSpool:
     def __init__(self, state_dir: Path, ejournal: Any = None) -> None:
         self.root = state_dir / "recordings"
@@ -123,6 +143,10 @@ class RecordingSpool:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(SCHEMA)
+        columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(recordings)")}
+        for column, decl in (("declared", "INTEGER NOT NULL DEFAULT 0"), ("touched_at", "REAL")):
+            if column not in columns:  # a spool made before these columns existed
+                self._conn.execute(f"ALTER TABLE recordings ADD COLUMN {column} {decl}")
 
     def close_db(self) -> None:
         with self._lock:
@@ -190,7 +214,94 @@ class RecordingSpool:
                 "INSERT INTO chunks (recording_id, idx, size, sha256) VALUES (?, ?, ?, ?)",
                 (recording_id, index, len(data), digest),
             )
+            conn.execute(
+                "UPDATE recordings SET touched_at = ? WHERE recording_id = ?",
+                (time.time(), recording_id),
+            )
         return True
+
+    def declare(
+        self,
+        recording_id: str,
+        txn_ref: str,
+        kind: str,
+        source: str = "kiosk",
+        media_type: str = "video/webm",
+        session_token: str = "",
+    ) -> None:
+        """Name an open recording's transaction up front, so that a recording whose page
+        went away (a reload, a crash) can be closed by ``close_abandoned`` with it."""
+        media_type = _check_meta(recording_id, txn_ref, kind, source, media_type, session_token)
+        now = time.time()
+        with self._tx() as conn:
+            row = self._row(conn, recording_id)
+            if row is not None and row["state"] != "open":
+                raise FailedPrecondition(
+                    f"recording_id: recording {recording_id} is {row['state']}",
+                    field="recording_id",
+                    reason="recording_closed",
+                )
+            if row is None:
+                conn.execute(
+                    "INSERT INTO recordings (recording_id, state, started_at) VALUES (?, 'open', ?)",
+                    (recording_id, now),
+                )
+            conn.execute(
+                "UPDATE recordings SET txn_ref = ?, kind = ?, source = ?, media_type = ?,"
+                " session_token = ?, declared = 1, touched_at = ? WHERE recording_id = ?",
+                (txn_ref, kind, source, media_type, session_token, now, recording_id),
+            )
+
+    def close_abandoned(self, idle_seconds: float) -> list[Closed]:
+        """Close every declared recording that has had no chunk for ``idle_seconds`` (its
+        page is gone): the chunks up to the first gap are kept — a MediaRecorder WebM cut
+        anywhere plays up to the cut. One without any chunk is dropped."""
+        cutoff = time.time() - idle_seconds
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT * FROM recordings WHERE state = 'open' AND declared = 1"
+                " AND COALESCE(touched_at, started_at) < ?",
+                (cutoff,),
+            ).fetchall()
+            closing = []
+            for row in rows:
+                rid = row["recording_id"]
+                have = [
+                    r["idx"]
+                    for r in conn.execute(
+                        "SELECT idx FROM chunks WHERE recording_id = ? ORDER BY idx", (rid,)
+                    )
+                ]
+                prefix = 0
+                while prefix < len(have) and have[prefix] == prefix:
+                    prefix += 1
+                conn.execute(
+                    "DELETE FROM chunks WHERE recording_id = ? AND idx >= ?", (rid, prefix)
+                )
+                if prefix == 0:
+                    conn.execute("DELETE FROM recordings WHERE recording_id = ?", (rid,))
+                closing.append((row, prefix))
+        closed = []
+        for row, prefix in closing:
+            folder = self._dir(row["recording_id"])
+            for chunk in folder.glob("*.chunk"):
+                if int(chunk.stem) >= prefix:
+                    chunk.unlink()
+            if prefix == 0:
+                if folder.is_dir():
+                    folder.rmdir()
+                continue
+            closed.append(
+                self.close(
+                    row["recording_id"],
+                    row["txn_ref"],
+                    row["kind"],
+                    row["source"],
+                    row["media_type"],
+                    row["session_token"],
+                )
+            )
+        return closed
 
     # -- closing ----------------------------------------------------------------------
 
@@ -206,23 +317,13 @@ class RecordingSpool:
     ) -> Closed:
         """Join the chunks, journal the SHA-256 and leave it for the uploader. Closing a
         closed recording again with the same reference answers the same."""
-        check_recording_id(recording_id)
-        check_text("txn_ref", txn_ref, max_len=MAX_ID)
-        check_text("session_token", session_token, max_len=1024, required=False)
-        media_type = media_type.split(";")[0].strip()
-        for field, value, allowed in (
-            ("kind", kind, KINDS),
-            ("source", source, SOURCES),
-            ("media_type", media_type, MEDIA_TYPES),
-        ):
-            if value not in allowed:
-                raise InvalidArgument(
-                    field, f"must be one of {', '.join(allowed)}, got {echo(value)}"
-                )
+        media_type = _check_meta(recording_id, txn_ref, kind, source, media_type, session_token)
         with self._tx() as conn:
             row = self._row(conn, recording_id)
             if row is None:
                 raise NotFound(f"recording_id: no recording {recording_id}", field="recording_id")
+            if not session_token and row["declared"]:
+                session_token = row["session_token"]
             if row["state"] != "open":
                 if row["txn_ref"] != txn_ref:
                     raise FailedPrecondition(

@@ -2,6 +2,9 @@
 
 - ``POST /recordings/{recording_id}/chunks/{index}``: body = one MediaRecorder chunk
   (``index`` from 0, in order of recording); 201 when kept, 200 when it was kept already.
+- ``POST /recordings/{recording_id}/open``: JSON ``{"txn_ref", "kind", "source",
+  "media_type"}`` before the first chunk, so that a recording whose page goes away is
+  closed by the process after ``ABANDONED_AFTER`` seconds without a chunk (uploader loop).
 - ``POST /recordings/{recording_id}/close``: JSON ``{"txn_ref", "kind", "source",
   "media_type"}``; the recording's SHA-256 (journaled) and size. The customer's session
   is added by the agent, never sent by the page.
@@ -15,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from branchline.agent.recordings.spool import MAX_CHUNK, RecordingSpool
 from branchline.common.errors import DomainError, InvalidArgument, PermissionDenied
+from branchline.common.recordings.spool import MAX_CHUNK, RecordingSpool
 
 HTTP_STATUS = {
     "INVALID_ARGUMENT": 400,
@@ -32,6 +36,8 @@ HTTP_STATUS = {
     "UNAVAILABLE": 503,
 }
 MAX_CLOSE_BODY = 4096
+RECORDER_JS = Path(__file__).with_name("recorder.js")
+RECORDER_PATH = "/recordings/recorder.js"
 SPOOL_KEY: web.AppKey[RecordingSpool] = web.AppKey("recording_spool", RecordingSpool)
 # The signed-in customer's session token, from the agent (never from the page).
 TOKEN_KEY: web.AppKey[Callable[[], str]] = web.AppKey("recording_session", Callable[[], str])  # type: ignore[arg-type]
@@ -102,8 +108,14 @@ def _text(body: dict[str, Any], field: str, default: str = "") -> str:
     return value
 
 
-async def close(request: web.Request) -> web.Response:
-    spool = request.app[SPOOL_KEY]
+class Meta(NamedTuple):
+    txn_ref: str
+    kind: str
+    source: str
+    media_type: str
+
+
+async def _meta(request: web.Request) -> Meta:
     raw = await _read_bounded(request, MAX_CLOSE_BODY)
     if len(raw) > MAX_CLOSE_BODY:
         raise InvalidArgument("body", f"at most {MAX_CLOSE_BODY} bytes")
@@ -113,20 +125,56 @@ async def close(request: web.Request) -> web.Response:
         raise InvalidArgument("body", "is not JSON") from None
     if not isinstance(body, dict):
         raise InvalidArgument("body", "must be a JSON object")
-    closed = await asyncio.to_thread(
-        spool.close,
-        request.match_info["recording_id"],
+    return Meta(
         _text(body, "txn_ref"),
         _text(body, "kind"),
         _text(body, "source", "kiosk"),
         _text(body, "media_type", "video/webm"),
-        request.app[TOKEN_KEY]() if TOKEN_KEY in request.app else "",
+    )
+
+
+def _session(request: web.Request) -> str:
+    return request.app[TOKEN_KEY]() if TOKEN_KEY in request.app else ""
+
+
+async def declare(request: web.Request) -> web.Response:
+    spool = request.app[SPOOL_KEY]
+    recording_id = request.match_info["recording_id"]
+    m = await _meta(request)
+    await asyncio.to_thread(
+        spool.declare, recording_id, m.txn_ref, m.kind, m.source, m.media_type, _session(request)
+    )
+    return web.json_response({"recording_id": recording_id, "declared": True}, status=201)
+
+
+async def close(request: web.Request) -> web.Response:
+    spool = request.app[SPOOL_KEY]
+    m = await _meta(request)
+    closed = await asyncio.to_thread(
+        spool.close,
+        request.match_info["recording_id"],
+        m.txn_ref,
+        m.kind,
+        m.source,
+        m.media_type,
+        _session(request),
     )
     if CLOSED_KEY in request.app:
         request.app[CLOSED_KEY]()
     return web.json_response(
         {"recording_id": closed.recording_id, "sha256": closed.sha256, "size": closed.size}
     )
+
+
+async def recorder_script(request: web.Request) -> web.FileResponse:
+    """``recorder.js``: the page side, shared by the kiosk and the console."""
+    return web.FileResponse(RECORDER_JS, headers={"Content-Type": "text/javascript"})
+
+
+def register_recorder_script(app: web.Application) -> None:
+    """``GET /recordings/recorder.js`` (always served, so a page's modules load even where
+    no recordings are kept: posting then fails and the page carries on)."""
+    app.router.add_get(RECORDER_PATH, recorder_script)
 
 
 def register_recording_routes(
@@ -148,4 +196,5 @@ def register_recording_routes(
     if session_token is not None:
         app[TOKEN_KEY] = session_token
     app.router.add_post(r"/recordings/{recording_id}/chunks/{index}", _handler(put_chunk))
+    app.router.add_post(r"/recordings/{recording_id}/open", _handler(declare))
     app.router.add_post(r"/recordings/{recording_id}/close", _handler(close))

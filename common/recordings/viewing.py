@@ -1,10 +1,16 @@
-""" "My recordings" for the customer signed in at this terminal: HTTP routes on the kiosk app
-that ask the server as the terminal, with the customer's card + PIN session (kept inside
-the agent), so a customer only ever opens their own transactions' recordings.
+"""Watching recordings through a page's process.
+
+"My recordings" for the customer signed in at a terminal: HTTP routes on the kiosk app that
+ask the server as the terminal, with the customer's card + PIN session (kept inside the
+agent), so a customer only ever opens their own transactions' recordings:
 
 - ``GET /recordings/mine/{txn_ref}``: JSON list of the transaction's recordings.
 - ``GET /recordings/mine/{txn_ref}/{sha256}``: the seekable WebM; ``Range: bytes=N-``
   answers 206 from byte N (how a ``<video>`` element seeks).
+
+Staff in the console (``register_staff_viewing``): ``GET /recordings/view/{txn_ref}`` and
+``/recordings/view/{txn_ref}/{sha256}``, asked as the console's person (the server checks
+the role and audits every list and fetch).
 
 Refusals are the server's, as JSON ``{status, reason, message, field}``.
 """
@@ -18,9 +24,9 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from branchline.agent.recordings.routes import HTTP_STATUS
 from branchline.common.errors import DomainError, InvalidArgument, PermissionDenied
 from branchline.common.grpc_errors import error_details
+from branchline.common.recordings.routes import HTTP_STATUS
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
@@ -28,6 +34,7 @@ from branchline.v1 import recordings_pb2_grpc as pb_grpc
 ServerAccess = Callable[[], tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]]
 SERVER_KEY: web.AppKey[ServerAccess] = web.AppKey("recordings_server", object)  # type: ignore[arg-type]
 VIEW_TOKEN_KEY: web.AppKey[Callable[[], str]] = web.AppKey("recordings_viewer", object)  # type: ignore[arg-type]
+STAFF_KEY: web.AppKey[bool] = web.AppKey("recordings_staff", bool)
 RANGE = re.compile(r"bytes=(\d{1,15})-$")
 
 
@@ -38,6 +45,8 @@ def _refused(error: grpc.aio.AioRpcError) -> web.Response:
 
 
 def _token(request: web.Request) -> str:
+    if STAFF_KEY in request.app:
+        return ""
     token = request.app[VIEW_TOKEN_KEY]()
     if not token:
         raise PermissionDenied(
@@ -136,3 +145,11 @@ def register_viewing_routes(
     app[VIEW_TOKEN_KEY] = session_token
     app.router.add_get(r"/recordings/mine/{txn_ref}", my_recordings)
     app.router.add_get(r"/recordings/mine/{txn_ref}/{sha256}", my_recording)
+
+
+def register_staff_viewing(app: web.Application, server: ServerAccess) -> None:
+    """The console's routes: the same answers, asked as the person signed in (no session)."""
+    app[SERVER_KEY] = server
+    app[STAFF_KEY] = True
+    app.router.add_get(r"/recordings/view/{txn_ref}", my_recordings)
+    app.router.add_get(r"/recordings/view/{txn_ref}/{sha256}", my_recording)

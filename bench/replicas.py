@@ -1,0 +1,203 @@
+"""Replicas: tube ingest messages/s through nginx with 1, 2 and 3 server replicas on PostgreSQL.
+
+What is measured. The tube ingest load of ``bench/tube_ingest.py`` — its terminals, client
+processes, back office, phases and window, unchanged — sent to nginx
+(``ops/nginx/branchline-replicas.conf.template``, TCP passthrough, round robin per
+connection) in front of N real ``branchline-server`` processes (``--insecure-loopback``,
+soft HSM, replica names ``r1`` ...) sharing one fresh PostgreSQL schema per N. Each
+terminal has its own TCP connection, so the terminals spread evenly over the replicas; each
+client process's back office has one, so the back office's ``SendCarrier`` usually runs on
+another replica than the terminal's stream and its ``tube_update`` push crosses replicas
+through the delivery bus (``server/delivery``): ``rN_bus_pushes`` counts those (rows of
+``link_deliveries``; about (N-1)/N of ``rN_desk_sends``), ``rN_bus_unclaimed`` the ones no
+replica delivered (0: each was queued on its terminal's stream, once — the claim is atomic).
+The load is ``PLAN`` (200 terminals, 4 client processes, 5 s warm-up, 20 s window).
+
+PostgreSQL: ``BRANCHLINE_BENCH_PG_DSN``, else ``BRANCHLINE_TEST_PG_DSN``, else
+``postgresql+psycopg2://postgres@127.0.0.1:5432/test`` (what ``.ci/run`` uses).
+
+Figures, per N in 1, 2, 3: ``rN_msgs_per_s`` (terminal tube messages acknowledged per
+second in the window), ``rN_txn_per_s``, ``rN_ack_p50_ms``/``rN_ack_p99_ms``; ``r2_over_r1`` and ``r3_over_r1`` (the goal of issue 17: 1.8 with
+two). Correctness, per N, read from the database after the replicas stopped, each should
+be 0: ``rN_postings_minus_completed``, ``rN_posted_minus_completed``,
+``rN_active_holds_of_posted``, ``rN_unfinished_txns``, ``rN_failed_steps``,
+``rN_ledger_audit_problems``, ``rN_balance_error_cny``, ``rN_server_log_errors``,
+``rN_bus_unclaimed``;
+``rN_heartbeat_timeouts`` is reported beside them (part 1 of issue 17 is about it).
+
+All processes — replicas, nginx, PostgreSQL and the load's client processes — share this
+machine: on 2 cores a second replica competes with the clients and the database for the
+same CPU, which bounds the scaling this can show.
+
+With ``BRANCHLINE_BENCH_SMOKE=1``: the tube ingest smoke plan (20 terminals, 3 s window) and
+N in 1, 2 only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from bench import balancer
+from bench import tube_ingest as ingest
+
+DEFAULT_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+REPLICA_COUNTS = (1, 2, 3)
+SMOKE_COUNTS = (1, 2)
+# Fewer terminals than the SQLite ingest bench: three bank set-ups on PostgreSQL, and a
+# closed loop that saturates one replica without burying every ack under seconds of queue.
+PLAN = ingest.Plan(terminals=200, workers=4, warmup=5.0, window=20.0)
+
+
+def pg_dsn() -> str:
+    return (
+        os.environ.get("BRANCHLINE_BENCH_PG_DSN")
+        or os.environ.get("BRANCHLINE_TEST_PG_DSN")
+        or DEFAULT_DSN
+    )
+
+
+def start_replica(root: Path, db_url: str, name: str) -> tuple[subprocess.Popen[str], str]:
+    log = root / f"server-{name}.log"
+    hsm = f"soft://{root / 'keystore.json'}?master_key_file={root / 'hsm-master.key'}"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "branchline.server.main",
+                "--listen", "127.0.0.1:0", "--insecure-loopback", "--db", db_url,
+                "--hsm", hsm, "--pan-token-key", str(root / "pan-token.key"),
+                "--shutdown-drain", "0", "--replica", name,
+            ],
+            stdout=subprocess.PIPE, stderr=err, text=True, cwd=root,
+        )  # fmt: skip
+    try:
+        return proc, ingest._wait_listening(proc, log)
+    except BaseException:
+        ingest._stop(proc)
+        raise
+
+
+def verify(db_url: str, terminals: int, completed: int) -> dict[str, float]:
+    """Ledger and tube records against what the terminals saw (the replicas have stopped)."""
+    from branchline.server.ledger.adapter import EmbeddedLedger
+
+    engine = create_engine(db_url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+
+            def one(query: str, **args: object) -> int:
+                return int(conn.execute(text(query), args).scalar() or 0)
+
+            postings = one(
+                "SELECT count(*) FROM journal_entries WHERE terminal_id != :setup",
+                setup=ingest.SETUP_TERMINAL,
+            )
+            posted = one("SELECT count(*) FROM tube_transactions WHERE state = 'posted'")
+            unfinished = one(
+                "SELECT count(*) FROM tube_transactions WHERE state NOT IN "
+                "('posted', 'returned', 'reversed', 'canceled', 'handed_to_teller')"
+            )
+            active_holds = one(
+                "SELECT count(*) FROM holds h JOIN tube_transactions t ON t.hold_id = h.hold_id "
+                "WHERE t.state = 'posted' AND h.status != 'captured'"
+            )
+            balances = one("SELECT sum(balance_minor) FROM accounts WHERE customer_id IS NOT NULL")
+            offline = one("SELECT count(*) FROM fleet_events WHERE kind = 'heartbeat_timeout'")
+            bus_rows = one("SELECT count(*) FROM link_deliveries")
+            bus_unclaimed = one("SELECT count(*) FROM link_deliveries WHERE delivered_at IS NULL")
+            tube_pushes = one("SELECT count(*) FROM tube_transactions WHERE carrier_id IS NOT NULL")
+        problems = EmbeddedLedger(engine).audit()
+    finally:
+        engine.dispose()
+    expected = (ingest.OPENING * terminals - ingest.AMOUNT * completed) * 100
+    return {
+        "postings_minus_completed": float(postings - completed),
+        "posted_minus_completed": float(posted - completed),
+        "active_holds_of_posted": float(active_holds),
+        "unfinished_txns": float(unfinished),
+        "ledger_audit_problems": float(len(problems)),
+        "balance_error_cny": float((expected - balances) / 100),
+        "heartbeat_timeouts": float(offline),
+        "bus_pushes": float(bus_rows),
+        "bus_unclaimed": float(bus_unclaimed),
+        "desk_sends": float(tube_pushes),
+    }
+
+
+def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
+    """One run: a fresh schema, N replicas behind nginx, the load, the audit."""
+    from branchline.server.storage.testing import temporary_postgres_schema
+
+    prefix = f"r{replicas}"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp,
+        temporary_postgres_schema(pg_dsn()) as db_url,
+    ):
+        root = Path(tmp)
+        specs = ingest.prepare_bank(root, db_url, plan.terminals)
+        servers: list[subprocess.Popen[str]] = []
+        nginx = None
+        try:
+            ports = []
+            for n in range(1, replicas + 1):
+                proc, target = start_replica(root, db_url, f"r{n}")
+                servers.append(proc)
+                ports.append(int(target.rsplit(":", 1)[1]))
+            nginx, port = balancer.start(root / "nginx", ports)
+            load = ingest.apply_load(f"127.0.0.1:{port}", specs, plan, bare=False)
+        finally:
+            if nginx is not None:
+                nginx.terminate()
+                nginx.wait(10)
+            for proc in servers:
+                ingest._stop(proc)
+        stats = load.stats
+        if stats.failures:
+            print(f"   {prefix} failures: {dict(stats.failures.most_common(5))}", flush=True)
+        figures = {
+            key.replace("tube_", f"{prefix}_", 1): value
+            for key, value in ingest._load_figures("tube", load).items()
+            if key.split("_", 1)[1]
+            in {
+                "msgs_per_s",
+                "txn_per_s",
+                "ack_p50_ms",
+                "ack_p99_ms",
+                "failed_steps",
+            }
+        }
+        for key, value in verify(db_url, plan.terminals, stats.completed).items():
+            figures[f"{prefix}_{key}"] = value
+        figures[f"{prefix}_server_log_errors"] = float(
+            sum(ingest.log_errors(root / f"server-r{n}.log") for n in range(1, replicas + 1))
+        )
+    return figures
+
+
+def run() -> dict[str, float]:
+    reason = balancer.missing()
+    if reason is not None:
+        raise RuntimeError(reason)
+    smoke = os.environ.get(ingest.SMOKE_VARIABLE) == "1"
+    plan = ingest.SMOKE if smoke else PLAN
+    figures: dict[str, float] = {"terminals": float(plan.terminals), "window_s": plan.window}
+    for replicas in SMOKE_COUNTS if smoke else REPLICA_COUNTS:
+        figures.update(measure(replicas, plan))
+        print(f"   r{replicas}_msgs_per_s {figures[f'r{replicas}_msgs_per_s']:.1f}", flush=True)
+    for replicas in (2, 3):
+        if f"r{replicas}_msgs_per_s" in figures:
+            figures[f"r{replicas}_over_r1"] = (
+                figures[f"r{replicas}_msgs_per_s"] / figures["r1_msgs_per_s"]
+            )
+    return figures
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:36} {value:12.3f}")

@@ -1,0 +1,1 @@
+"""The electronic teller: knowledge base, offline matcher, hand-over rules and learning."""

@@ -1,0 +1,128 @@
+"""The delivery bus: how a push reaches a terminal whose stream is on another replica, and
+how watch streams on every replica learn that something changed.
+
+Two things travel on it:
+
+- **pushes** for one terminal (``send``): a TerminalLink ``ServerMessage`` the link could
+  not queue because the terminal's stream is not on this replica. On PostgreSQL
+  (``PgBus``) the message is stored in ``link_deliveries`` and a NOTIFY carries its row id;
+  the replica holding the stream claims the row and queues the message. A row nobody holds
+  yet waits for the terminal's next registration (the connect hook ``catch_up``).
+- **signals** (``signal(topic)``): "something of ``topic`` changed" (``tube``, ``calls``),
+  no payload. Watch loops that poll the database ``wait(topic, poll)`` instead of sleeping,
+  so a change made through any replica wakes them at once; the poll stays as the backstop.
+
+On SQLite the server is one process: ``LocalBus`` keeps both in memory, and a push for a
+terminal that is not connected is refused, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlalchemy import Connection, text
+
+from branchline.v1 import terminal_link_pb2 as pb
+
+# Queues a message on a terminal's stream on this replica; False if the stream is not here.
+DeliverLocal = Callable[[str, pb.ServerMessage], bool]
+# Whether this replica holds the terminal's stream.
+HoldsTerminal = Callable[[str], bool]
+# Every terminal whose stream is on this replica.
+HeldTerminals = Callable[[], list[str]]
+
+TOPIC_TUBE = "tube"
+TOPIC_CALLS = "calls"
+TOPIC_DISPATCH = "dispatch"
+TOPICS = (TOPIC_TUBE, TOPIC_CALLS, TOPIC_DISPATCH)
+
+# Where a pooled PostgreSQL connection keeps the bus's NOTIFY channel (``Connection.info``,
+# set by PgBus on every checkout), so a store can signal inside its own transaction.
+CHANNEL_INFO_KEY = "branchline_bus_channel"
+
+
+def signal_in_transaction(conn: Connection, topic: str) -> None:
+    """Signal ``topic`` on every replica when ``conn``'s transaction commits (PostgreSQL
+    NOTIFY is sent at commit; nothing on a rollback). Nothing without a shared bus."""
+    channel = conn.info.get(CHANNEL_INFO_KEY)
+    if channel:
+        conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": channel, "payload": f"s {topic} -"},
+        )
+
+
+class LocalBus:
+    """The in-process bus of a single server (SQLite)."""
+
+    shared = False
+
+    def __init__(self) -> None:
+        self._deliver: DeliverLocal | None = None
+        self._holds: HoldsTerminal | None = None
+        self._held_terminals: HeldTerminals | None = None
+        self._events: dict[str, asyncio.Event] = {}
+
+    def attach(self, deliver: DeliverLocal, holds: HoldsTerminal, held: HeldTerminals) -> None:
+        """Called once by the TerminalLink servicer that owns the streams."""
+        self._deliver = deliver
+        self._holds = holds
+        self._held_terminals = held
+
+    def send(self, terminal_id: str, message: pb.ServerMessage) -> bool:
+        """Deliver to a terminal not connected here; False when that cannot be done (one
+        process: it is connected nowhere)."""
+        return False
+
+    def signal(self, topic: str) -> None:
+        """Wake every ``wait(topic)`` on this replica (and, when shared, on the others)."""
+        self._wake(topic)
+
+    def _wake(self, topic: str) -> None:
+        event = self._events.pop(topic, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, topic: str | tuple[str, ...], timeout: float) -> bool:
+        """Sleep until ``topic`` (or any of several) is signalled or ``timeout`` passes;
+        True when signalled."""
+        topics = (topic,) if isinstance(topic, str) else topic
+        events = []
+        for name in topics:
+            event = self._events.get(name)
+            if event is None:
+                event = self._events[name] = asyncio.Event()
+            events.append(event)
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)
+
+    def signal_threadsafe(self, loop: asyncio.AbstractEventLoop | None, topic: str) -> None:
+        """``signal`` from a worker thread (service code runs in ``asyncio.to_thread``)."""
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.signal, topic)
+
+    async def catch_up(self, terminal_id: str, _branch: str = "") -> None:
+        """The connect hook: deliver what waited for this terminal (nothing in one process)."""
+
+    async def run(self) -> None:
+        """The bus's background work (none in one process)."""
+        await asyncio.Event().wait()
+
+    def close(self) -> None:
+        self._events.clear()
+
+
+async def wait_or_sleep(bus: LocalBus | None, topic: str | tuple[str, ...], timeout: float) -> None:
+    """A watch loop's pause: woken early by ``topic`` when a bus is there."""
+    if bus is None:
+        await asyncio.sleep(timeout)
+    else:
+        await bus.wait(topic, timeout)

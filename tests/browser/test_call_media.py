@@ -1,0 +1,196 @@
+"""Issue 14 item 1, video-teller calls with real media, in Chromium (fake camera and
+microphone) against real server, simulator, agent and console processes: a customer calls
+from the kiosk page, the teller answers in the console, and both pages' peer connections
+decode the other side's video (``getStats()`` inbound-rtp ``framesDecoded`` > 0); mute and
+camera off on one side show on the other; the teller reads the card remotely (masked PAN),
+asks for a signature the customer gives on the pad and sees it, and ends the call, which ends
+on the kiosk page too (``branchline:call-ended``) with "call again" offered. An agent restart
+mid-call ends the call on both sides and the customer is offered to call again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.browser.console_support import Console, console_process
+from tests.browser.kiosk_support import Kiosk, KioskBranch
+from tests.browser.media_support import (
+    RECORD_EVENTS,
+    add_video_teller,
+    call_events,
+    frames_decoded,
+    launch_media_chromium,
+    teller_on_calls,
+)
+from tests.integration.stack import wait_for
+
+KIOSK = {"language": "en", "inactivity_timeout": 60}
+TELLER = "V1"
+PANEL = '[data-role="call-media"]'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """This module's Chromium has a fake camera and microphone."""
+    with sync_playwright() as playwright:
+        chromium = launch_media_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def teller(branch: KioskBranch, browser: Browser) -> Iterator[Console]:
+    """Video teller V1 of the terminal's branch (skill "other"), on duty in their console."""
+    add_video_teller(branch.stack, TELLER)
+    with console_process(branch.stack, f"teller:{TELLER}") as url:
+        console = Console(browser, url, "call-media-teller")
+        try:
+            teller_on_calls(console)
+            console.page.evaluate(RECORD_EVENTS)
+            yield console
+        finally:
+            console.close()
+
+
+def call_in(kiosk: Kiosk, teller: Console) -> str:
+    """The customer calls from the kiosk page, the teller answers: both pages connected."""
+    kiosk.page.evaluate(RECORD_EVENTS)
+    if kiosk.screen() != "video":  # else: "call again" on the ended call's screen
+        kiosk.click("start", service="video")
+    kiosk.wait_screen("video")
+    kiosk.fill("business_type", "other")
+    kiosk.click("request")
+    data = kiosk.wait_screen("video", until=lambda d: d.get("state") == "connecting")
+    call_id = str(data["call_id"])
+    current = teller.page.locator(f'[data-role="current-call"][data-call="{call_id}"]')
+    current.locator('[data-action="calls.answer"]').click(timeout=15_000)
+    kiosk.wait_screen("video", until=lambda d: d.get("state") == "connected")
+    for page in (kiosk.page, teller.page):
+        page.locator(f'{PANEL}[data-call="{call_id}"][data-state="connected"]').wait_for(
+            timeout=20_000
+        )
+    for page, side in ((kiosk.page, "kiosk"), (teller.page, "teller")):
+        wait_for(lambda p=page: frames_decoded(p) > 0, 20, f"the {side} page decoding video")  # type: ignore[misc]
+    return call_id
+
+
+def test_call_with_media_card_signature_and_hang_up(
+    kiosk: Kiosk, teller: Console, branch: KioskBranch
+) -> None:
+    call_id = call_in(kiosk, teller)
+    kiosk.shot("call-connected")
+    teller.shot("call-connected")
+    streams = [e for e in call_events(kiosk.page) if e["name"] == "branchline:call-streams"]
+    assert streams and streams[0]["callId"] == call_id and streams[0]["local"] == 2
+
+    mute_and_camera_seen_across(kiosk, teller)
+
+    # -- the teller reads the card remotely -----------------------------------------------
+    teller.page.locator('[data-action="calls.command"][data-kind="read_card"]').click()
+    kiosk.insert_card()
+    read = teller.page.locator('tr[data-kind="read_card"][data-completion="success"]')
+    read.wait_for(timeout=30_000)
+    assert "pan_masked" in read.inner_text()
+
+    # -- asks for a signature, the customer signs on the pad, the teller sees it ---------
+    teller.page.locator("#call-title").fill("I confirm the card replacement")
+    teller.page.locator('[data-action="calls.command"][data-kind="signature"]').click()
+    request = kiosk.page.locator('[data-role="signature-request"]')
+    request.wait_for(timeout=15_000)
+    assert "I confirm the card replacement" in request.inner_text()
+    kiosk.click("sign")
+    drawn = wait_for(lambda: _try_sign(branch), 30, "the customer signs on the pad")
+    image = teller.page.locator('tr[data-kind="signature"] img[data-role="signature"]')
+    image.wait_for(timeout=15_000)
+    wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), 10, "the image")
+    signed = teller.page.locator('tr[data-kind="signature"][data-completion="success"]')
+    assert drawn["sha256"][:12] in signed.inner_text()
+    teller.shot("signature")
+
+    # -- the teller hangs up: the call ends on both pages --------------------------------
+    teller.page.locator('[data-action="calls.end"]').click()
+    data = kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
+    assert data["call_id"] == call_id
+    kiosk.button("request").wait_for()
+    assert "again" in kiosk.button("request").inner_text()
+    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=10_000)
+    for page in (kiosk.page, teller.page):
+        wait_for(
+            lambda p=page: any(  # type: ignore[misc]
+                e["name"] == "branchline:call-ended" and e["callId"] == call_id
+                for e in call_events(p)
+            ),
+            10,
+            "the call-ended event",
+        )
+        assert page.evaluate("window.branchlineCall.pc") is None
+    # The card read during the call comes back to the customer.
+    wait_for(lambda: _try_take(branch), 30, "the card handed back")
+    kiosk.shot("call-ended")
+
+
+def test_agent_restart_mid_call_ends_it_on_both_sides(
+    kiosk: Kiosk, teller: Console, branch: KioskBranch
+) -> None:
+    call_id = call_in(kiosk, teller)
+    branch.kill_agent()
+    # The kiosk page lost its agent: its media stops at once.
+    kiosk.page.locator(f'#media {PANEL}[data-call="{call_id}"]').wait_for(
+        state="detached", timeout=10_000
+    )
+    branch.start_agent()
+    # The new agent hangs up the call the old one left: the teller's side ends ...
+    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=30_000)
+    teller.page.locator(f'[data-role="current-call"][data-call="{call_id}"]').wait_for(
+        state="detached", timeout=10_000
+    )
+    # ... and the customer is offered to call again.
+    kiosk.wait_connected(30)
+    data = kiosk.wait_screen(
+        "video", timeout=30, until=lambda d: d.get("state") == "ended", shot="call-again"
+    )
+    assert data["call_id"] == call_id and data["end_reason"] == "restarted"
+    kiosk.page.locator('[data-role="call-ended"][data-reason="restarted"]').wait_for()
+    ended = [e for e in call_events(teller.page) if e["name"] == "branchline:call-ended"]
+    assert any(e["callId"] == call_id for e in ended)
+    # Calling again works.
+    again = call_in(kiosk, teller)
+    assert again != call_id
+    teller.page.locator('[data-action="calls.end"]').click()
+    kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
+
+
+def mute_and_camera_seen_across(kiosk: Kiosk, teller: Console) -> None:
+    """The customer mutes, the teller turns the camera off: each sees the other's."""
+    kiosk.page.locator(f'#media {PANEL} [data-call-control="mute"]').click()
+    teller.page.locator(f'{PANEL}[data-remote-audio="off"]').wait_for(timeout=10_000)
+    assert kiosk.page.evaluate(
+        "window.branchlineCall.local.getAudioTracks().every((t) => !t.enabled)"
+    )
+    teller.page.locator(f'{PANEL} [data-call-control="camera"]').click()
+    kiosk.page.locator(f'#media {PANEL}[data-remote-video="off"]').wait_for(timeout=10_000)
+    teller.page.locator(f'{PANEL} [data-call-control="camera"]').click()
+    kiosk.page.locator(f'#media {PANEL}[data-remote-video="on"]').wait_for(timeout=10_000)
+    kiosk.page.locator(f'#media {PANEL} [data-call-control="mute"]').click()
+    teller.page.locator(f'{PANEL}[data-remote-audio="on"]').wait_for(timeout=10_000)
+
+
+def _try_sign(branch: KioskBranch) -> dict[str, str] | None:
+    try:
+        return branch.stack.sim_act("pin_pad", "sign", name="Li Lei")
+    except grpc.RpcError:
+        return None  # the pad is not asking yet
+
+
+def _try_take(branch: KioskBranch) -> bool:
+    with contextlib.suppress(grpc.RpcError):
+        branch.stack.sim_act("card_reader", "take")
+        return True
+    return False

@@ -1,0 +1,169 @@
+"""ChequeDesk over a real grpc.aio server: who may (a teller with the back_office skill, own
+branch only), refusals naming the rule or field, face enrolment from an upload (one clear
+face), and the branch display pushed when a purchase changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from branchline.common.grpc_errors import error_details
+from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
+from branchline.server.cheques.servicer import ChequeDeskServicer
+from branchline.server.dispatch.schema import branches, teller_skills, tellers
+from branchline.server.storage import open_database
+from branchline.v1 import cheques_pb2 as pb
+from branchline.v1 import cheques_pb2_grpc as pb_grpc
+from tests.unit.cheque_support import BASIC, BRANCH, FACES, T0, TERMINAL, World, make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    made = make_world(engine)
+    with engine.begin() as conn:
+        for branch in (BRANCH, "B02"):
+            conn.execute(branches.insert().values(branch_id=branch, name=branch, created_at=T0))
+        for teller, branch, skills in (
+            ("BO-1", BRANCH, ["back_office"]),
+            ("T-9", BRANCH, []),
+            ("BO-2", "B02", ["back_office"]),
+        ):
+            conn.execute(
+                tellers.insert().values(
+                    teller_id=teller,
+                    name=teller,
+                    branch_id=branch,
+                    on_duty=False,
+                    away=False,
+                    load=0,
+                    idle_since=T0,
+                    handled=0,
+                    updated_at=T0,
+                )
+            )
+            for skill in skills:
+                conn.execute(teller_skills.insert().values(teller_id=teller, skill=skill))
+    yield made
+    engine.dispose()
+
+
+Scenario = Callable[[pb_grpc.ChequeDeskStub, Callable[[str], Any]], Awaitable[None]]
+
+
+def serve(world: World, scenario: Scenario) -> None:
+    async def run() -> None:
+        server = grpc.aio.server()
+        pb_grpc.add_ChequeDeskServicer_to_server(
+            ChequeDeskServicer(world.core, Authorizer(insecure=True)), server
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.ChequeDeskStub(channel)
+
+                def who(principal: str) -> Any:
+                    return {"metadata": ((PRINCIPAL_METADATA_KEY, principal),), "timeout": 30}
+
+                await scenario(stub, who)
+        finally:
+            await server.stop(None)
+
+    asyncio.run(run())
+
+
+def test_only_back_office_tellers_of_the_branch(world: World) -> None:
+    async def scenario(stub: pb_grpc.ChequeDeskStub, who: Callable[[str], Any]) -> None:
+        for principal, rule in (
+            ("teller:T-9", "back_office_skill"),
+            ("operator:ops", "back_office_skill"),
+            ("teller:BO-2", "own_branch_only"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.LoadStock(
+                    pb.LoadStockRequest(
+                        terminal_id=TERMINAL,
+                        book_type="transfer_cheque",
+                        first_serial=30000001,
+                        last_serial=30000025,
+                    ),
+                    **who(principal),
+                )
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert error_details(refused.value).reason == rule
+        listed = await stub.ListStock(pb.ListStockRequest(), **who("teller:BO-1"))
+        assert [r.books_free for r in listed.ranges] == [4, 2]
+        with pytest.raises(grpc.aio.AioRpcError) as overlap:
+            await stub.LoadStock(
+                pb.LoadStockRequest(
+                    terminal_id=TERMINAL,
+                    book_type="transfer_cheque",
+                    first_serial=10000090,
+                    last_serial=10000200,
+                ),
+                **who("teller:BO-1"),
+            )
+        assert error_details(overlap.value).reason == "range_overlap"
+
+    serve(world, scenario)
+
+
+def test_enrolment_needs_one_clear_face_and_is_audited(world: World) -> None:
+    async def scenario(stub: pb_grpc.ChequeDeskStub, who: Callable[[str], Any]) -> None:
+        with pytest.raises(grpc.aio.AioRpcError) as nobody:
+            await stub.EnrolFace(
+                pb.EnrolFaceRequest(
+                    purchaser_id=BASIC.purchaser_id, image=(FACES / "no_face.jpg").read_bytes()
+                ),
+                **who("teller:BO-1"),
+            )
+        details = error_details(nobody.value)
+        assert (details.field, details.reason) == ("enrolled_image", "no_face")
+        done = await stub.EnrolFace(
+            pb.EnrolFaceRequest(
+                purchaser_id=BASIC.purchaser_id, image=(FACES / "obama_3.jpg").read_bytes()
+            ),
+            **who("teller:BO-1"),
+        )
+        assert done.enrolled and done.enrolled_by == "teller:BO-1"
+        code = await stub.IssuePurchaseCode(
+            pb.IssueCodeRequest(account_id=BASIC.account_id), **who("teller:BO-1")
+        )
+        assert len(code.code) == 8
+
+    serve(world, scenario)
+    from sqlalchemy import select
+
+    from branchline.server.cheques.schema import cheque_audit
+
+    with world.engine.connect() as conn:
+        actions = [
+            r.action
+            for r in conn.execute(select(cheque_audit).where(cheque_audit.c.actor == "teller:BO-1"))
+        ]
+    assert actions == ["enrol_face", "issue_code"]
+
+
+def test_the_display_is_pushed_when_identity_passes(world: World) -> None:
+    async def scenario(stub: pb_grpc.ChequeDeskStub, who: Callable[[str], Any]) -> None:
+        stream = stub.WatchDisplay(
+            pb.WatchDisplayRequest(), metadata=((PRINCIPAL_METADATA_KEY, "teller:BO-1"),)
+        )
+        first = await stream.read()
+        assert not first.purchases
+        pid = await asyncio.to_thread(world.identified)
+        shown = await stream.read()
+        assert [p.purchase_id for p in shown.purchases] == [pid]
+        assert shown.purchases[0].contact_name == BASIC.contact_name
+        assert shown.purchases[0].id_number_masked.count("*") == 8
+        stream.cancel()
+        alerts = await stub.ListAlerts(pb.ListAlertsRequest(), **who("teller:BO-1"))
+        assert not alerts.alerts
+
+    serve(world, scenario)
