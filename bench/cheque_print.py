@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -110,39 +111,44 @@ def _book(uri: str, book: BookRequest) -> tuple[float, float]:
     return done - timed.first_print_at, timed.last_accepted_at - timed.first_print_at
 
 
+@contextmanager
+def simulated_printer(run_dir: Path) -> Iterator[tuple[str, Callable[..., None]]]:
+    """``branchline-sim`` with only the cheque printer, mechanism time 0: (its URI, act)."""
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "branchline.sim.main", "--run-dir", str(run_dir)]
+        + ["--devices", "cheque_printer", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    channel = grpc.insecure_channel(f"unix:{run_dir / 'control.sock'}")
+    uri_file = run_dir / "dev" / "cheque_printer.uri"
+    try:
+        _wait(lambda: uri_file.exists(), 30, "the simulated cheque printer")
+        control = sim_control_pb2_grpc.SimControlStub(channel)
+
+        def act(action: str, **params: str) -> None:
+            request = sim_control_pb2.ActRequest(
+                device="cheque_printer", action=action, params=params
+            )
+            control.Act(request, timeout=5)
+
+        act("set_leaf_time", seconds="0")
+        yield uri_file.read_text().strip(), act
+    finally:
+        channel.close()
+        sim.terminate()
+        sim.wait(10)
+
+
 def run(leaves: int = 25) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bl-bench-", dir="/tmp") as tmp:
-        run_dir = Path(tmp) / "sim"
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "branchline.sim.main", "--run-dir", str(run_dir)]
-            + ["--devices", "cheque_printer", "--log-level", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        channel = grpc.insecure_channel(f"unix:{run_dir / 'control.sock'}")
-        uri_file = run_dir / "dev" / "cheque_printer.uri"
-        try:
-            _wait(lambda: uri_file.exists(), 30, "the simulated cheque printer")
-            control = sim_control_pb2_grpc.SimControlStub(channel)
-
-            def act(action: str, **params: str) -> None:
-                request = sim_control_pb2.ActRequest(
-                    device="cheque_printer", action=action, params=params
-                )
-                control.Act(request, timeout=5)
-
-            act("set_leaf_time", seconds="0")
+        with simulated_printer(Path(tmp) / "sim") as (uri, act):
             act("load_stock", first=str(FIRST_SERIAL), count=str(leaves))
-            uri = uri_file.read_text().strip()
             book = book_from_params({**BOOK, "first_serial": FIRST_SERIAL, "count": leaves})
             pdf_s, raw_s = _raw_transfer(uri, book)
             # The raw jobs used the pack's leaves: staff load the same serials again.
             act("load_stock", first=str(FIRST_SERIAL), count=str(leaves))
             book_s, accepted_s = _book(uri, book)
-        finally:
-            channel.close()
-            sim.terminate()
-            sim.wait(10)
     return {
         "leaves": float(leaves),
         "book_first_print_to_last_leaf_s": book_s,

@@ -102,13 +102,13 @@ def receipt_for(engine: ChequeEngine, live: Live, final: str) -> ReceiptData:
             lines.append(
                 (
                     book.book_type.replace("_", " "),
-                    f"{book.prefix}{book.first_serial:08d}-{book.last_serial:08d} {issued}",
+                    f"{book.prefix}{book.first_serial:08d}-{book.prefix}{book.last_serial:08d} {issued}",
                 )
             )
-        if server.fee_total:
-            lines.append(("Fee", f"{server.fee_total} {server.currency}"))
-        if server.fee_refunded:
-            lines.append(("Refunded", f"{server.fee_refunded} {server.currency}"))
+        if server.books:  # money as the server writes it: amount and currency
+            lines.append(("Fee", server.fee_total))
+        if server.refund_entry_id:
+            lines.append(("Refunded", server.fee_refunded))
         if server.incident_id:
             lines.append(("Incident", str(server.incident_id)))
     reason = str(live.stage_data.get("reason", ""))

@@ -196,7 +196,8 @@ def view(engine: ChequeEngine, live: Live) -> dict[str, Any]:
                 }
                 for b in server.books
             ],
-            fee_total=server.fee_total,
-            fee_refunded=server.fee_refunded,
+            # Money as the server writes it (amount and currency); shown once there is some.
+            fee_total=server.fee_total if server.books else "",
+            fee_refunded=server.fee_refunded if server.refund_entry_id else "",
         )
     return out

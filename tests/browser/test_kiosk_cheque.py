@@ -13,10 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.browser.cheque_support import (
     ACCOUNT,
     CHEQUE_DEVICES,
+    COMPANY,
     issue_code,
     last_job,
     printed_numbers,
@@ -25,10 +27,11 @@ from tests.browser.cheque_support import (
     serial_states,
     take_book_when_presented,
 )
-from tests.browser.kiosk_support import Kiosk, KioskBranch, kiosk_branch
+from tests.browser.console_support import console_process
+from tests.browser.kiosk_support import SCREENSHOTS, Kiosk, KioskBranch, kiosk_branch
 from tests.integration.tube_support import balances
 
-KIOSK = {"language": "en", "inactivity_timeout": 120}
+KIOSK: dict[str, float | str] = {"language": "en", "inactivity_timeout": 120}
 FEE = Decimal("15.00")  # transfer cheque: printing 10.00 + handling 5.00 per book
 
 
@@ -65,7 +68,7 @@ def identify(kiosk: Kiosk, other_face_first: bool = False) -> None:
     kiosk.click("capture")
 
 
-def order_and_take(kiosk: Kiosk) -> dict[str, Any]:
+def order_and_take(kiosk: Kiosk, display: Page | None = None) -> dict[str, Any]:
     stack = kiosk.stack
     shown = kiosk.wait_screen("cheque", until=at("order"), shot="cheque-order")
     offers = {o["book_type"]: o for o in shown["offers"]}
@@ -76,6 +79,14 @@ def order_and_take(kiosk: Kiosk) -> dict[str, Any]:
     kiosk.wait_screen(
         "cheque", timeout=60, until=lambda d: d.get("step") in ("printing", "take", "result")
     )
+    if display is not None:
+        # The order on the counter screen: the book's numbers and the fee, live.
+        ordered = kiosk.data()["books"][0] if kiosk.data().get("books") else None
+        first_cell = display.locator('[data-role="order"] [data-role="first"]')
+        expect(first_cell).to_have_count(1, timeout=15_000)
+        if ordered:
+            expect(first_cell).to_contain_text(ordered["first"][2:])
+        display.screenshot(path=str(SCREENSHOTS / f"{kiosk.test_name}-display.png"))
     take_book_when_presented(stack)
     done = kiosk.wait_screen(
         "cheque", timeout=60, until=lambda d: bool(d.get("finished")), shot="cheque-done"
@@ -96,9 +107,21 @@ def order_and_take(kiosk: Kiosk) -> dict[str, Any]:
     return done
 
 
-def test_purchase_by_code(kiosk: Kiosk) -> None:
+@pytest.fixture(scope="module")
+def display_url(branch: KioskBranch) -> Iterator[str]:
+    """The staff console of the branch's back office (BO-1), whose /display is the counter
+    screen."""
+    with console_process(branch.stack, "teller:BO-1") as url:
+        yield url + "display"
+
+
+def test_purchase_by_code(kiosk: Kiosk, display_url: str) -> None:
     stack = kiosk.stack
     code = issue_code(stack)
+    # The branch display, in a second page of the same browser.
+    display = kiosk.page.context.new_page()
+    display.goto(display_url)
+    expect(display.locator('[data-role="idle"]')).to_be_visible(timeout=15_000)
     before = balances(stack)[ACCOUNT]
     kiosk.wait_screen("attract")
     kiosk.click("start", service="cheque")
@@ -109,7 +132,20 @@ def test_purchase_by_code(kiosk: Kiosk) -> None:
     kiosk.fill("purchase_code", code)
     kiosk.click("submit")
     identify(kiosk, other_face_first=True)
-    order_and_take(kiosk)
+    # Identity passed: the display shows the buyer (masked ID number) and the contact.
+    shown = display.locator("[data-purchase]")
+    expect(shown.locator('[data-role="buyer"]')).to_have_text(
+        COMPANY.purchaser_name, timeout=15_000
+    )
+    expect(shown.locator('[data-role="contact"]')).to_contain_text(COMPANY.contact_name)
+    masked = shown.locator('[data-role="id-number"]').inner_text()
+    assert masked != COMPANY.purchaser_id_number and masked.endswith(
+        COMPANY.purchaser_id_number[-4:]
+    )
+    done = order_and_take(kiosk, display)
+    assert COMPANY.purchaser_id_number not in display.content()
+    assert done["outcome"] == "completed"
+    display.close()
     assert balances(stack)[ACCOUNT] == before - FEE
     kiosk.back_to_attract()
 

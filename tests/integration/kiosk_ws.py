@@ -40,6 +40,28 @@ class KioskSocket:
         except (ConnectionError, RuntimeError) as exc:
             raise PageGone(str(exc)) from None
 
+    async def next_frame(self, timeout: float) -> None:
+        """Read frames for up to ``timeout`` seconds, or until one screen frame came."""
+        assert self._ws is not None
+        try:
+            message = await self._ws.receive(timeout=timeout)
+        except TimeoutError:
+            return
+        self._take(message)
+
+    def _take(self, message: aiohttp.WSMessage) -> None:
+        if message.type in (
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.ERROR,
+            aiohttp.WSMsgType.CLOSING,
+        ):
+            raise PageGone("the kiosk page's socket closed")
+        if message.type is aiohttp.WSMsgType.TEXT:
+            frame = json.loads(message.data)
+            if frame.get("type") == "screen":
+                self.frame = frame
+
     async def wait(
         self,
         screen: str,

@@ -117,6 +117,7 @@ class FakeServer:
                     self.leaf_state[f"10{s:08d}"] = "ALLOCATED"
                 serial += self.leaves_per_book
         self.fee_posted += 1
+        self.purchase.fee_total = "12.50 CNY"
         self.purchase.state = S.CHEQUE_STATE_ORDERED
         return pb.ChequeReply()
 
@@ -143,6 +144,8 @@ class FakeServer:
                 self.leaf_state[number] = "VOIDED"
         if kind != pb.FINISH_KIND_TAKEN and self.fee_posted:
             self.refunds += 1
+            self.purchase.refund_entry_id = 77
+            self.purchase.fee_refunded = "12.50 CNY"
         self.purchase.state = {
             pb.FINISH_KIND_TAKEN: S.CHEQUE_STATE_COMPLETED,
             pb.FINISH_KIND_CANCEL: S.CHEQUE_STATE_CANCELED,

@@ -108,6 +108,7 @@ class FakeAgent:
         self.rates = RateBook(state_dir, lambda: self.uplink.connected)
         self.calls = FakeCalls()
         self.tube = FakeEngine()
+        self.cheques = FakeEngine()  # the cheque purchase engine: no purchase here
         # No recording spool: the kiosk app adds no recording routes.
         self.recordings = None
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from branchline.agent.cheques import customer
+from branchline.agent.cheques import closing, customer
 from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
 from branchline.agent.cheques.plan import fault_reports
@@ -106,6 +106,17 @@ async def test_paper_jam_mid_book_accounts_every_leaf(tmp_path: Path) -> None:
     assert world.server.purchase.reason == "media_jam"
     assert world.printer.retained == ["1010000001"]
     assert world.server.refunds == 1
+    # The receipt says what happened: the book not issued, the refund, why; the QR reference.
+    receipt = closing.receipt_for(world.engine, live, m.FAILED)
+    assert receipt.reference == f"BLCQ:K-1:{live.purchase_id}"
+    assert dict(receipt.lines) == {
+        "Account": "6222********2233",
+        "transfer cheque": "1010000001-1010000003 not issued",
+        "Fee": "12.50 CNY",
+        "Refunded": "12.50 CNY",
+        "Reason": "media jam",
+    }
+    assert receipt.outcome == "failed"
     await close(world)
 
 

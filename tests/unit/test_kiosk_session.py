@@ -368,3 +368,16 @@ async def test_the_bank_unreachable_during_sign_in_is_said(tmp_path: Path) -> No
     await session.handle("start", {"service": "statement"})
     await until(lambda: page.last["screen"] == "auth_error")
     assert page.last["data"] == {"code": "bank_unavailable"}
+
+
+async def test_cheque_books_offered_only_with_their_devices(tmp_path: Path) -> None:
+    agent, session, page, _ = make(tmp_path)
+    for name in ("cheque_printer", "face_camera", "id_reader"):
+        agent.add(name)
+    session.tick()
+    offered = {s["id"]: s["available"] for s in page.last["data"]["services"]}
+    assert offered["cheque"] is True
+    agent.set_status("face_camera", DeviceStatus.HARDWARE_ERROR)
+    session.tick()
+    offered = {s["id"]: s["available"] for s in page.last["data"]["services"]}
+    assert offered["cheque"] is False and offered["deposit"] is True

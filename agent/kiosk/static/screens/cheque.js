@@ -12,7 +12,7 @@ function orderForm(d) {
     form.append(el("fieldset", { "data-offer": o.book_type, "data-refused-rule": o.refused_rule || null },
       el("legend", {}, o.name || o.book_type),
       field(`books_${o.book_type}`, t("cheque.books"), input),
-      el("p", {}, t("cheque.fee_per_book", { fee: `${o.fee} ${d.currency || ""}` }),
+      el("p", {}, t("cheque.fee_per_book", { fee: o.fee }),
         " · ", t("cheque.books_left", { left: o.left, stock: o.stock })),
       refused ? el("p", { class: "notice", "data-role": "offer-refused" }, t("cheque.offer_refused"), refused) : null));
   }
@@ -32,8 +32,8 @@ function facts(d) {
     d.purchaser ? [el("dt", {}, t("cheque.purchaser", { name: "" })), el("dd", { "data-role": "purchaser" }, d.purchaser)] : null,
     (d.books || []).map((b) => [el("dt", {}, b.book_type),
       el("dd", { "data-role": "book", "data-first": b.first, "data-last": b.last }, t("cheque.book_range", b))]),
-    d.fee_total ? [el("dt", {}, t("cheque.fee_total", { fee: "" })), el("dd", { "data-role": "fee" }, `${d.fee_total} ${d.currency || ""}`)] : null,
-    d.fee_refunded ? [el("dt", {}, t("cheque.fee_refunded", { fee: "" })), el("dd", { "data-role": "refunded" }, `${d.fee_refunded} ${d.currency || ""}`)] : null,
+    d.fee_total ? [el("dt", {}, t("cheque.fee_total", { fee: "" })), el("dd", { "data-role": "fee" }, d.fee_total)] : null,
+    d.fee_refunded ? [el("dt", {}, t("cheque.fee_refunded", { fee: "" })), el("dd", { "data-role": "refunded" }, d.fee_refunded)] : null,
     d.finished ? [el("dt", {}, t("cheque.reference")), el("dd", { "data-role": "reference" }, d.reference)] : null);
 }
 
