@@ -22,8 +22,8 @@ request_id ``<terminal>:<n>``) -> the back office's ``TubeDesk.SendCarrier`` (pl
 bench as teller BO-1 through ``branchline-principal`` metadata, one channel per client
 process) -> ``tube_event`` CARRIER_ARRIVED -> CARRIER_TAKEN -> CONFIRM (customer_confirmed).
 Each message waits for its ``tube_reply`` (matched on ``ack_seq``) before the next; a reply
-with code ``unavailable`` is sent again under the same request_id, as the agent's outbox
-does. ``tube_update`` pushes (the back office's change) are counted, not waited for.
+with code ``unavailable`` or ``server_busy`` (a saturated server's refusal, after its
+``retry_after_ms``) is sent again under the same request_id, as the agent's outbox does. ``tube_update`` pushes (the back office's change) are counted, not waited for.
 Heartbeats follow the agent's uplink rule: one after a heartbeat interval (5 s, from the
 RegisterAck) in which the terminal sent nothing, its answer not waited for.
 
@@ -31,7 +31,10 @@ Phases: connect and register every terminal; ``solo``: one terminal runs SOLO_TX
 withdrawals while the others are idle (and so heartbeat: 100 writes a second from 500
 terminals), which gives the per-message service time without queueing; 5 s of full load
 (warm-up); the measured 20 s window; then every terminal finishes the transaction it is in
-(drain) and closes its stream. Only replies received inside the window count towards rates
+(drain). Then (the real server only) the ``half`` phase: the same terminals think between
+messages (exponential, mean ``terminals / (capacity / 2)`` s) so that together they offer
+half the messages/s just measured, with a warm-up and a 20 s window of its own; then every
+terminal closes its stream. Only replies received inside the window count towards rates
 and percentiles. With no think time the load is a closed loop of 500 outstanding messages,
 so under load the ack latency is mostly queueing (Little's law: about 500 / messages per
 second); the solo figures are the service time.
@@ -45,6 +48,14 @@ Figures:
   ``tube_desk_send_*``: the back office's SendCarrier; ``tube_solo_ack_p50_ms`` and
   ``tube_solo_txn_p50_ms`` (a whole withdrawal, SendCarrier included) from the solo phase;
   ``tube_heartbeats_per_s``; ``tube_pushes_per_txn`` (1: every SendCarrier was pushed).
+* ``tube_half_*``: the half phase — what was offered (``_offered_msgs_per_s``), what was
+  acknowledged, and the ack p50/p99: the latency of a server at half its capacity.
+* ``tube_sql_per_txn``: SQL statements the server executed (its
+  ``branchline_sql_statements_total`` counter on ``--metrics-listen``: every statement,
+  BEGIN, COMMIT and savepoint) during the window divided by the withdrawals completed in
+  it (SendCarrier included; under saturation the terminals send no heartbeats);
+  ``tube_sql_per_txn_solo`` the same over the solo phase (with the idle terminals'
+  heartbeats in it).
 * The ceiling, measured the same way in the same run: a bare grpc.aio server (this module
   with ``--bare-server``, a process of its own like the real server) whose
   TerminalLink.Connect answers every message at once — a ``tube_reply`` carrying the request
@@ -224,6 +235,8 @@ class Terminal:
         self.last_write = time.monotonic()
         # Set during the solo phase: every ack latency goes here instead.
         self.solo: list[float] | None = None
+        # The paced phase: mean think time (exponential) before each tube message.
+        self.think = 0.0
 
     async def connect(self) -> None:
         self.call = self.stub.Connect()
@@ -293,13 +306,16 @@ class Terminal:
 
     async def tube(self, kind: str, window: Window, expect: int, **body: Any) -> pb.TubeReply:
         """Send one tube message (again under the same request_id while ``unavailable``)."""
+        if self.think:
+            await asyncio.sleep(random.expovariate(1 / self.think))
         for _ in range(UNAVAILABLE_RETRIES):
             message, took = await self.request(**body)
             done = time.monotonic()
             reply = message.tube_reply
-            if reply.code == "unavailable":
+            if reply.code in ("unavailable", "server_busy"):
+                # As the agent's sender: again under the same request_id, after a wait.
                 self.stats.retries += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(max(0.2, reply.retry_after_ms / 1000))
                 continue
             if self.solo is not None:
                 self.solo.append(took)
@@ -474,11 +490,20 @@ async def _worker_main(
     window = windows[0]
     probe = [desk_probe(desk, window, stats)] if bare else []
     await asyncio.gather(*(t.run(back_office, window) for t in terminals), *probe)
+    pipe.send(("done", stats))
+    command = await loop.run_in_executor(None, pipe.recv)
+    if command[0] == "paced":  # the same terminals at a fraction of the capacity
+        paced = Stats()
+        windows[0] = command[1]
+        for t in terminals:
+            t.stats, t.think = paced, command[2]
+        await asyncio.gather(*(t.run(back_office, command[1]) for t in terminals))
+        pipe.send(("paced", paced))
     stop.set()
     await asyncio.gather(*beats)
     await asyncio.gather(*(t.close() for t in terminals))
     await desk_channel.close(None)
-    pipe.send(("done", stats))
+    pipe.send(("closed",))
 
 
 @dataclass
@@ -489,6 +514,14 @@ class LoadResult:
     solo_txns: list[float]
     # The server's SQL statement counter: solo start, solo end, window open, window close.
     statements: list[float] = field(default_factory=list)
+    paced: PacedResult | None = None
+
+
+@dataclass
+class PacedResult:
+    stats: Stats
+    window: float
+    offered: float  # messages/s the terminals offered together
 
 
 def _receive(pipe: Connection, process: Any, timeout: float, expect: str) -> tuple[Any, ...]:
@@ -512,11 +545,12 @@ def apply_load(
     plan: Plan,
     bare: bool,
     statements: Callable[[], float] | None = None,
+    paced: bool = False,
 ) -> LoadResult:
     """Connect every terminal from ``plan.workers`` processes, run the phases, merge.
 
     ``statements``: reads the server's SQL statement counter, at the start and end of the
-    solo phase and of the window."""
+    solo phase and of the window. ``paced``: then a phase at half the measured capacity."""
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     processes = []
@@ -550,6 +584,12 @@ def apply_load(
         total = Stats()
         for pipe, process in zip(pipes, processes, strict=True):
             total.merge(_receive(pipe, process, plan.warmup + plan.window + 180, "done")[1])
+        half = _paced_phase(pipes, processes, plan, total) if paced else None
+        if half is None:
+            for pipe in pipes:
+                pipe.send(("close",))
+        for pipe, process in zip(pipes, processes, strict=True):
+            _receive(pipe, process, 120, "closed")
         for process in processes:
             process.join(30)
     finally:
@@ -557,7 +597,28 @@ def apply_load(
             if process.is_alive():
                 process.terminate()
                 process.join(10)
-    return LoadResult(total, plan.window, solo_acks, solo_txns, counts)
+    return LoadResult(total, plan.window, solo_acks, solo_txns, counts, half)
+
+
+def _paced_phase(
+    pipes: list[Connection], processes: list[Any], plan: Plan, saturated: Stats
+) -> PacedResult:
+    """Every terminal again, thinking between messages so that together they offer half of
+    the messages/s just measured at saturation; their acks in a window of their own."""
+    capacity = saturated.msgs_in_window / plan.window
+    offered = capacity / 2
+    think = plan.terminals / max(offered, 0.1)
+    start = time.monotonic() + 0.5
+    window = Window(start, start + plan.warmup + think, start + plan.warmup + think + plan.window)
+    for pipe in pipes:
+        pipe.send(("paced", window, think))
+    half = Stats()
+    timeout = window.closes - time.monotonic() + REPLY_TIMEOUT + 60
+    for pipe, process in zip(pipes, processes, strict=True):
+        half.merge(_receive(pipe, process, timeout, "paced")[1])
+    saturated.completed += half.completed
+    saturated.opened += half.opened
+    return PacedResult(half, plan.window, offered)
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -884,6 +945,14 @@ def _load_figures(prefix: str, result: LoadResult) -> dict[str, float]:
     figures[f"{prefix}_reply_bytes"] = stats.reply_bytes / max(stats.replies, 1)
     figures[f"{prefix}_failed_steps"] = float(sum(stats.failures.values()))
     figures[f"{prefix}_unavailable_retries"] = float(stats.retries)
+    if result.paced is not None:
+        half = result.paced.stats
+        half_p50, half_p99 = percentiles(half.all_acks())
+        figures[f"{prefix}_half_offered_msgs_per_s"] = result.paced.offered
+        figures[f"{prefix}_half_msgs_per_s"] = half.msgs_in_window / result.paced.window
+        figures[f"{prefix}_half_ack_p50_ms"] = half_p50
+        figures[f"{prefix}_half_ack_p99_ms"] = half_p99
+        figures[f"{prefix}_half_failed_steps"] = float(sum(half.failures.values()))
     if result.statements:
         solo_start, solo_end, opens, closes = result.statements
         figures[f"{prefix}_sql_per_txn_solo"] = (solo_end - solo_start) / len(result.solo_txns)
@@ -902,7 +971,12 @@ def run() -> dict[str, float]:
         server, target, metrics_url = start_server(root, db_url)
         try:
             tube = apply_load(
-                target, specs, plan, bare=False, statements=lambda: sql_statements(metrics_url)
+                target,
+                specs,
+                plan,
+                bare=False,
+                statements=lambda: sql_statements(metrics_url),
+                paced=True,
             )
         finally:
             _stop(server)

@@ -45,6 +45,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.schema import accounts, bill_holdings, holds, journal_entries
 from branchline.server.storage.engine import connect
+from branchline.server.storage.prebuilt import by_key, key
 
 ACTIVE = "active"
 CAPTURED = "captured"
@@ -105,8 +106,7 @@ def hold_from_row(row: Row, replayed: bool = False) -> Hold:  # type: ignore[typ
 
 def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = False) -> Row:  # type: ignore[type-arg]
     acc.check_identifier(hold_id, field_name)
-    query = select(holds).where(holds.c.hold_id == hold_id)
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(by_key(holds, ("hold_id",), lock=lock), {key("hold_id"): hold_id}).first()
     if row is None:
         raise NotFound(
             f"{field_name}: hold {hold_id!r} does not exist",
