@@ -279,9 +279,8 @@ def ensure_internal_account(
 ) -> str:
     """The branch's internal account for ``currency``, created when first needed."""
     account_id = internal_account_id(kind, branch, currency)
-    exists = conn.execute(
-        select(accounts.c.account_id).where(accounts.c.account_id == account_id)
-    ).first()
+    query = by_key(accounts, ("account_id",), ("account_id",))
+    exists = conn.execute(query, {key("account_id"): account_id}).first()
     if exists is None:
         values = dict(
             account_id=account_id,

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -207,17 +207,21 @@ def find_posting(engine: Engine, reference: Reference) -> Posting | None:
 # --- locking and writing, inside the caller's transaction ---
 
 
+# Built once (``storage.prebuilt``).
+_DUE_HOLDS = (
+    select(holds.c.hold_id, holds.c.account_id, holds.c.amount_minor)
+    .where(
+        holds.c.account_id.in_(bindparam("ids", expanding=True)),
+        holds.c.status == "active",
+        holds.c.expires_at <= bindparam("now"),
+    )
+    .with_for_update()
+)
+
+
 def expire_due_holds(conn: Connection, account_ids: Sequence[str], now: datetime) -> int:
     """End the holds past their expiry on these (already locked) accounts."""
-    due = conn.execute(
-        select(holds.c.hold_id, holds.c.account_id, holds.c.amount_minor)
-        .where(
-            holds.c.account_id.in_(account_ids),
-            holds.c.status == "active",
-            holds.c.expires_at <= now,
-        )
-        .with_for_update()
-    ).all()
+    due = conn.execute(_DUE_HOLDS, {"ids": list(account_ids), "now": now}).all()
     for hold in due:
         conn.execute(
             update(holds)

@@ -79,6 +79,9 @@ class Tx:
         )
 
 
+_INSERT_EVENTS = tube_events.insert()
+
+
 @contextmanager
 def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
     with write_transaction(engine) as conn:
@@ -89,7 +92,7 @@ def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
                 )
-            conn.execute(tube_events.insert(), tx.events)
+            conn.execute(_INSERT_EVENTS, tx.events)
 
 
 # -- transactions ---------------------------------------------------------------------------
