@@ -56,6 +56,11 @@ Figures:
   it (SendCarrier included; under saturation the terminals send no heartbeats);
   ``tube_sql_per_txn_solo`` the same over the solo phase (with the idle terminals'
   heartbeats in it).
+* ``*_server_cpu_ms_per_msg``: CPU time the server process used (all threads, from
+  ``/proc``) during the window per message acknowledged, for the real and the bare server;
+  ``*_msgs_per_cpu_s`` its inverse (what one core of its own would carry: both are
+  CPU-bound), ``cpu_per_msg_over_bare`` the ratio. On a machine shared with other work the
+  rates wander with the CPU the server gets; CPU per message does much less.
 * The ceiling, measured the same way in the same run: a bare grpc.aio server (this module
   with ``--bare-server``, a process of its own like the real server) whose
   TerminalLink.Connect answers every message at once — a ``tube_reply`` carrying the request
@@ -306,8 +311,10 @@ class Terminal:
 
     async def tube(self, kind: str, window: Window, expect: int, **body: Any) -> pb.TubeReply:
         """Send one tube message (again under the same request_id while ``unavailable``)."""
-        if self.think:
-            await asyncio.sleep(random.expovariate(1 / self.think))
+        if self.think:  # until the window closes; the drain goes as fast as it can
+            left = window.closes - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(min(random.expovariate(1 / self.think), left))
         for _ in range(UNAVAILABLE_RETRIES):
             message, took = await self.request(**body)
             done = time.monotonic()
@@ -512,8 +519,8 @@ class LoadResult:
     window: float
     solo_acks: list[float]
     solo_txns: list[float]
-    # The server's SQL statement counter: solo start, solo end, window open, window close.
-    statements: list[float] = field(default_factory=list)
+    # Probes (sql, cpu) read at: solo start, solo end, window open, window close.
+    samples: dict[str, list[float]] = field(default_factory=dict)
     paced: PacedResult | None = None
 
 
@@ -544,13 +551,13 @@ def apply_load(
     specs: list[TerminalSpec],
     plan: Plan,
     bare: bool,
-    statements: Callable[[], float] | None = None,
+    probes: dict[str, Callable[[], float]] | None = None,
     paced: bool = False,
 ) -> LoadResult:
     """Connect every terminal from ``plan.workers`` processes, run the phases, merge.
 
-    ``statements``: reads the server's SQL statement counter, at the start and end of the
-    solo phase and of the window. ``paced``: then a phase at half the measured capacity."""
+    ``probes``: counters read at the start and end of the solo phase and of the window (the
+    server's SQL statements, its CPU seconds). ``paced``: then a phase at half the measured capacity."""
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     processes = []
@@ -566,21 +573,21 @@ def apply_load(
     try:
         for pipe, process in zip(pipes, processes, strict=True):
             _receive(pipe, process, 180, "ready")
-        counts: list[float] = []
-        if statements is not None:
-            counts.append(statements())
+        probes = probes or {}
+        samples: dict[str, list[float]] = {name: [read()] for name, read in probes.items()}
         pipes[0].send(("solo",))
         _, solo_acks, solo_txns = _receive(pipes[0], processes[0], 120, "solo")
-        if statements is not None:
-            counts.append(statements())
+        for name, read in probes.items():
+            samples[name].append(read())
         start = time.monotonic() + 0.5
         window = Window(start, start + plan.warmup, start + plan.warmup + plan.window)
         for pipe in pipes:
             pipe.send(("go", window))
-        if statements is not None:
+        if probes:
             for at in (window.opens, window.closes):
                 time.sleep(max(0.0, at - time.monotonic()))
-                counts.append(statements())
+                for name, read in probes.items():
+                    samples[name].append(read())
         total = Stats()
         for pipe, process in zip(pipes, processes, strict=True):
             total.merge(_receive(pipe, process, plan.warmup + plan.window + 180, "done")[1])
@@ -597,7 +604,7 @@ def apply_load(
             if process.is_alive():
                 process.terminate()
                 process.join(10)
-    return LoadResult(total, plan.window, solo_acks, solo_txns, counts, half)
+    return LoadResult(total, plan.window, solo_acks, solo_txns, samples, half)
 
 
 def _paced_phase(
@@ -906,15 +913,16 @@ def verify(db_url: str, db_file: Path, terminals: int, completed: int) -> dict[s
     }
 
 
-def log_errors(log: Path) -> int:
+def log_errors(log: Path) -> list[str]:
     """Error (and worse) lines in a server's JSON-lines log."""
-    found = 0
+    found = []
     for line in log.read_text(errors="replace").splitlines():
         try:
             level = json.loads(line).get("level")
         except (ValueError, AttributeError):
             continue
-        found += level in ("error", "critical")
+        if level in ("error", "critical"):
+            found.append(line)
     return found
 
 
@@ -953,11 +961,23 @@ def _load_figures(prefix: str, result: LoadResult) -> dict[str, float]:
         figures[f"{prefix}_half_ack_p50_ms"] = half_p50
         figures[f"{prefix}_half_ack_p99_ms"] = half_p99
         figures[f"{prefix}_half_failed_steps"] = float(sum(half.failures.values()))
-    if result.statements:
-        solo_start, solo_end, opens, closes = result.statements
+    if "sql" in result.samples:
+        solo_start, solo_end, opens, closes = result.samples["sql"]
         figures[f"{prefix}_sql_per_txn_solo"] = (solo_end - solo_start) / len(result.solo_txns)
         figures[f"{prefix}_sql_per_txn"] = (closes - opens) / max(stats.txns_in_window, 1)
+    if "cpu" in result.samples:
+        _, _, opens, closes = result.samples["cpu"]
+        per_msg = (closes - opens) / max(stats.msgs_in_window, 1)
+        figures[f"{prefix}_server_cpu_ms_per_msg"] = per_msg * 1000
+        # What one core of its own would carry: the server is CPU-bound.
+        figures[f"{prefix}_msgs_per_cpu_s"] = 1 / per_msg if per_msg else float("nan")
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run() -> dict[str, float]:
@@ -970,14 +990,11 @@ def run() -> dict[str, float]:
         specs = prepare_bank(root, db_url, plan.terminals)
         server, target, metrics_url = start_server(root, db_url)
         try:
-            tube = apply_load(
-                target,
-                specs,
-                plan,
-                bare=False,
-                statements=lambda: sql_statements(metrics_url),
-                paced=True,
-            )
+            probes = {
+                "sql": lambda: sql_statements(metrics_url),
+                "cpu": lambda: cpu_seconds(server.pid),
+            }
+            tube = apply_load(target, specs, plan, bare=False, probes=probes, paced=True)
         finally:
             _stop(server)
         failures = tube.stats.failures
@@ -985,7 +1002,8 @@ def run() -> dict[str, float]:
             print(f"   tube failures: {dict(failures.most_common(5))}", flush=True)
         bare_server, bare_target = start_bare_server(root)
         try:
-            bare = apply_load(bare_target, specs, plan, bare=True)
+            bare_cpu = {"cpu": lambda: cpu_seconds(bare_server.pid)}
+            bare = apply_load(bare_target, specs, plan, bare=True, probes=bare_cpu)
         finally:
             _stop(bare_server)
         figures.update(_load_figures("tube", tube))
@@ -993,11 +1011,17 @@ def run() -> dict[str, float]:
         figures["msgs_over_bare"] = figures["tube_msgs_per_s"] / figures["bare_msgs_per_s"]
         figures["ack_p50_over_bare"] = figures["tube_ack_p50_ms"] / figures["bare_ack_p50_ms"]
         figures["ack_p99_over_bare"] = figures["tube_ack_p99_ms"] / figures["bare_ack_p99_ms"]
+        figures["cpu_per_msg_over_bare"] = (
+            figures["tube_server_cpu_ms_per_msg"] / figures["bare_server_cpu_ms_per_msg"]
+        )
         figures["solo_ack_p50_over_bare"] = (
             figures["tube_solo_ack_p50_ms"] / figures["bare_solo_ack_p50_ms"]
         )
         figures.update(verify(db_url, db_file, plan.terminals, tube.stats.completed))
-        figures["server_log_errors"] = float(log_errors(root / "server.log"))
+        errors = log_errors(root / "server.log")
+        for line in errors[:3]:
+            print(f"   server log error: {line[:400]}", flush=True)
+        figures["server_log_errors"] = float(len(errors))
     return figures
 
 

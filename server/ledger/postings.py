@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -153,11 +154,18 @@ def _entry_row(conn: Connection, reference: Reference) -> Row | None:  # type: i
     ).first()
 
 
-def load_posting(conn: Connection, entry: Row, replayed: bool) -> Posting:  # type: ignore[type-arg]
-    legs = conn.execute(
-        by_key(journal_legs, ("entry_id",), order_by=("leg_id",)),
-        {key("entry_id"): entry.entry_id},
-    ).all()
+def load_posting(
+    conn: Connection,
+    entry: Row,  # type: ignore[type-arg]
+    replayed: bool,
+    legs: Sequence[Any] | None = None,
+) -> Posting:
+    """The posting of ``entry``; ``legs``: its legs as just written (in order), not read."""
+    if legs is None:
+        legs = conn.execute(
+            by_key(journal_legs, ("entry_id",), order_by=("leg_id",)),
+            {key("entry_id"): entry.entry_id},
+        ).all()
     posted = []
     for leg in legs:
         of = asset(leg.currency, "leg.currency")
@@ -358,7 +366,7 @@ def write_entry(
                 key("account_id"): account_id,
             },
         )
-    return load_posting(conn, entry, replayed=False)
+    return load_posting(conn, entry, replayed=False, legs=[SimpleNamespace(**r) for r in rows])
 
 
 # Built once (``storage.prebuilt``); the entry comes back with its id (RETURNING).

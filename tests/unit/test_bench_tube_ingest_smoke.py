@@ -34,6 +34,8 @@ FIGURES = (
     "tube_half_ack_p99_ms",
     "tube_sql_per_txn",
     "tube_sql_per_txn_solo",
+    "tube_server_cpu_ms_per_msg",
+    "cpu_per_msg_over_bare",
 )
 ZERO = (
     "postings_minus_completed",
