@@ -895,6 +895,11 @@ def verify(db_url: str, db_file: Path, terminals: int, completed: int) -> dict[s
         )
         balances = one("SELECT sum(balance_minor) FROM accounts WHERE customer_id IS NOT NULL")
         offline = one("SELECT count(*) FROM fleet_events WHERE kind = 'heartbeat_timeout'")
+        for at, terminal, detail in db.execute(
+            "SELECT at, terminal_id, detail FROM fleet_events WHERE kind = 'heartbeat_timeout' "
+            "ORDER BY id LIMIT 3"
+        ):
+            print(f"   heartbeat timeout: {terminal} at {at}: {detail}", flush=True)
     engine = open_database(db_url)
     try:
         problems = EmbeddedLedger(engine).audit()
