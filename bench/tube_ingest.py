@@ -22,8 +22,8 @@ request_id ``<terminal>:<n>``) -> the back office's ``TubeDesk.SendCarrier`` (pl
 bench as teller BO-1 through ``branchline-principal`` metadata, one channel per client
 process) -> ``tube_event`` CARRIER_ARRIVED -> CARRIER_TAKEN -> CONFIRM (customer_confirmed).
 Each message waits for its ``tube_reply`` (matched on ``ack_seq``) before the next; a reply
-with code ``unavailable`` is sent again under the same request_id, as the agent's outbox
-does. ``tube_update`` pushes (the back office's change) are counted, not waited for.
+with code ``unavailable`` or ``server_busy`` (a saturated server's refusal, after its
+``retry_after_ms``) is sent again under the same request_id, as the agent's outbox does. ``tube_update`` pushes (the back office's change) are counted, not waited for.
 Heartbeats follow the agent's uplink rule: one after a heartbeat interval (5 s, from the
 RegisterAck) in which the terminal sent nothing, its answer not waited for.
 
@@ -31,7 +31,10 @@ Phases: connect and register every terminal; ``solo``: one terminal runs SOLO_TX
 withdrawals while the others are idle (and so heartbeat: 100 writes a second from 500
 terminals), which gives the per-message service time without queueing; 5 s of full load
 (warm-up); the measured 20 s window; then every terminal finishes the transaction it is in
-(drain) and closes its stream. Only replies received inside the window count towards rates
+(drain). Then (the real server only) the ``half`` phase: the same terminals think between
+messages (exponential, mean ``terminals / (capacity / 2)`` s) so that together they offer
+half the messages/s just measured, with a warm-up and a 20 s window of its own; then every
+terminal closes its stream. Only replies received inside the window count towards rates
 and percentiles. With no think time the load is a closed loop of 500 outstanding messages,
 so under load the ack latency is mostly queueing (Little's law: about 500 / messages per
 second); the solo figures are the service time.
@@ -45,6 +48,19 @@ Figures:
   ``tube_desk_send_*``: the back office's SendCarrier; ``tube_solo_ack_p50_ms`` and
   ``tube_solo_txn_p50_ms`` (a whole withdrawal, SendCarrier included) from the solo phase;
   ``tube_heartbeats_per_s``; ``tube_pushes_per_txn`` (1: every SendCarrier was pushed).
+* ``tube_half_*``: the half phase — what was offered (``_offered_msgs_per_s``), what was
+  acknowledged, and the ack p50/p99: the latency of a server at half its capacity.
+* ``tube_sql_per_txn``: SQL statements the server executed (its
+  ``branchline_sql_statements_total`` counter on ``--metrics-listen``: every statement,
+  BEGIN, COMMIT and savepoint) during the window divided by the withdrawals completed in
+  it (SendCarrier included; under saturation the terminals send no heartbeats);
+  ``tube_sql_per_txn_solo`` the same over the solo phase (with the idle terminals'
+  heartbeats in it).
+* ``*_server_cpu_ms_per_msg``: CPU time the server process used (all threads, from
+  ``/proc``) during the window per message acknowledged, for the real and the bare server;
+  ``*_msgs_per_cpu_s`` its inverse (what one core of its own would carry: both are
+  CPU-bound), ``cpu_per_msg_over_bare`` the ratio. On a machine shared with other work the
+  rates wander with the CPU the server gets; CPU per message does much less.
 * The ceiling, measured the same way in the same run: a bare grpc.aio server (this module
   with ``--bare-server``, a process of its own like the real server) whose
   TerminalLink.Connect answers every message at once — a ``tube_reply`` carrying the request
@@ -224,6 +240,8 @@ class Terminal:
         self.last_write = time.monotonic()
         # Set during the solo phase: every ack latency goes here instead.
         self.solo: list[float] | None = None
+        # The paced phase: mean think time (exponential) before each tube message.
+        self.think = 0.0
 
     async def connect(self) -> None:
         self.call = self.stub.Connect()
@@ -293,13 +311,18 @@ class Terminal:
 
     async def tube(self, kind: str, window: Window, expect: int, **body: Any) -> pb.TubeReply:
         """Send one tube message (again under the same request_id while ``unavailable``)."""
+        if self.think:  # until the window closes; the drain goes as fast as it can
+            left = window.closes - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(min(random.expovariate(1 / self.think), left))
         for _ in range(UNAVAILABLE_RETRIES):
             message, took = await self.request(**body)
             done = time.monotonic()
             reply = message.tube_reply
-            if reply.code == "unavailable":
+            if reply.code in ("unavailable", "server_busy"):
+                # As the agent's sender: again under the same request_id, after a wait.
                 self.stats.retries += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(max(0.2, reply.retry_after_ms / 1000))
                 continue
             if self.solo is not None:
                 self.solo.append(took)
@@ -474,11 +497,20 @@ async def _worker_main(
     window = windows[0]
     probe = [desk_probe(desk, window, stats)] if bare else []
     await asyncio.gather(*(t.run(back_office, window) for t in terminals), *probe)
+    pipe.send(("done", stats))
+    command = await loop.run_in_executor(None, pipe.recv)
+    if command[0] == "paced":  # the same terminals at a fraction of the capacity
+        paced = Stats()
+        windows[0] = command[1]
+        for t in terminals:
+            t.stats, t.think = paced, command[2]
+        await asyncio.gather(*(t.run(back_office, command[1]) for t in terminals))
+        pipe.send(("paced", paced))
     stop.set()
     await asyncio.gather(*beats)
     await asyncio.gather(*(t.close() for t in terminals))
     await desk_channel.close(None)
-    pipe.send(("done", stats))
+    pipe.send(("closed",))
 
 
 @dataclass
@@ -487,8 +519,16 @@ class LoadResult:
     window: float
     solo_acks: list[float]
     solo_txns: list[float]
-    # The server's SQL statement counter: solo start, solo end, window open, window close.
-    statements: list[float] = field(default_factory=list)
+    # Probes (sql, cpu) read at: solo start, solo end, window open, window close.
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    paced: PacedResult | None = None
+
+
+@dataclass
+class PacedResult:
+    stats: Stats
+    window: float
+    offered: float  # messages/s the terminals offered together
 
 
 def _receive(pipe: Connection, process: Any, timeout: float, expect: str) -> tuple[Any, ...]:
@@ -511,12 +551,13 @@ def apply_load(
     specs: list[TerminalSpec],
     plan: Plan,
     bare: bool,
-    statements: Callable[[], float] | None = None,
+    probes: dict[str, Callable[[], float]] | None = None,
+    paced: bool = False,
 ) -> LoadResult:
     """Connect every terminal from ``plan.workers`` processes, run the phases, merge.
 
-    ``statements``: reads the server's SQL statement counter, at the start and end of the
-    solo phase and of the window."""
+    ``probes``: counters read at the start and end of the solo phase and of the window (the
+    server's SQL statements, its CPU seconds). ``paced``: then a phase at half the measured capacity."""
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     processes = []
@@ -532,24 +573,30 @@ def apply_load(
     try:
         for pipe, process in zip(pipes, processes, strict=True):
             _receive(pipe, process, 180, "ready")
-        counts: list[float] = []
-        if statements is not None:
-            counts.append(statements())
+        probes = probes or {}
+        samples: dict[str, list[float]] = {name: [read()] for name, read in probes.items()}
         pipes[0].send(("solo",))
         _, solo_acks, solo_txns = _receive(pipes[0], processes[0], 120, "solo")
-        if statements is not None:
-            counts.append(statements())
+        for name, read in probes.items():
+            samples[name].append(read())
         start = time.monotonic() + 0.5
         window = Window(start, start + plan.warmup, start + plan.warmup + plan.window)
         for pipe in pipes:
             pipe.send(("go", window))
-        if statements is not None:
+        if probes:
             for at in (window.opens, window.closes):
                 time.sleep(max(0.0, at - time.monotonic()))
-                counts.append(statements())
+                for name, read in probes.items():
+                    samples[name].append(read())
         total = Stats()
         for pipe, process in zip(pipes, processes, strict=True):
             total.merge(_receive(pipe, process, plan.warmup + plan.window + 180, "done")[1])
+        half = _paced_phase(pipes, processes, plan, total) if paced else None
+        if half is None:
+            for pipe in pipes:
+                pipe.send(("close",))
+        for pipe, process in zip(pipes, processes, strict=True):
+            _receive(pipe, process, 120, "closed")
         for process in processes:
             process.join(30)
     finally:
@@ -557,7 +604,28 @@ def apply_load(
             if process.is_alive():
                 process.terminate()
                 process.join(10)
-    return LoadResult(total, plan.window, solo_acks, solo_txns, counts)
+    return LoadResult(total, plan.window, solo_acks, solo_txns, samples, half)
+
+
+def _paced_phase(
+    pipes: list[Connection], processes: list[Any], plan: Plan, saturated: Stats
+) -> PacedResult:
+    """Every terminal again, thinking between messages so that together they offer half of
+    the messages/s just measured at saturation; their acks in a window of their own."""
+    capacity = saturated.msgs_in_window / plan.window
+    offered = capacity / 2
+    think = plan.terminals / max(offered, 0.1)
+    start = time.monotonic() + 0.5
+    window = Window(start, start + plan.warmup + think, start + plan.warmup + think + plan.window)
+    for pipe in pipes:
+        pipe.send(("paced", window, think))
+    half = Stats()
+    timeout = window.closes - time.monotonic() + REPLY_TIMEOUT + 60
+    for pipe, process in zip(pipes, processes, strict=True):
+        half.merge(_receive(pipe, process, timeout, "paced")[1])
+    saturated.completed += half.completed
+    saturated.opened += half.opened
+    return PacedResult(half, plan.window, offered)
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -827,6 +895,11 @@ def verify(db_url: str, db_file: Path, terminals: int, completed: int) -> dict[s
         )
         balances = one("SELECT sum(balance_minor) FROM accounts WHERE customer_id IS NOT NULL")
         offline = one("SELECT count(*) FROM fleet_events WHERE kind = 'heartbeat_timeout'")
+        for at, terminal, detail in db.execute(
+            "SELECT at, terminal_id, detail FROM fleet_events WHERE kind = 'heartbeat_timeout' "
+            "ORDER BY id LIMIT 3"
+        ):
+            print(f"   heartbeat timeout: {terminal} at {at}: {detail}", flush=True)
     engine = open_database(db_url)
     try:
         problems = EmbeddedLedger(engine).audit()
@@ -845,15 +918,16 @@ def verify(db_url: str, db_file: Path, terminals: int, completed: int) -> dict[s
     }
 
 
-def log_errors(log: Path) -> int:
+def log_errors(log: Path) -> list[str]:
     """Error (and worse) lines in a server's JSON-lines log."""
-    found = 0
+    found = []
     for line in log.read_text(errors="replace").splitlines():
         try:
             level = json.loads(line).get("level")
         except (ValueError, AttributeError):
             continue
-        found += level in ("error", "critical")
+        if level in ("error", "critical"):
+            found.append(line)
     return found
 
 
@@ -884,11 +958,31 @@ def _load_figures(prefix: str, result: LoadResult) -> dict[str, float]:
     figures[f"{prefix}_reply_bytes"] = stats.reply_bytes / max(stats.replies, 1)
     figures[f"{prefix}_failed_steps"] = float(sum(stats.failures.values()))
     figures[f"{prefix}_unavailable_retries"] = float(stats.retries)
-    if result.statements:
-        solo_start, solo_end, opens, closes = result.statements
+    if result.paced is not None:
+        half = result.paced.stats
+        half_p50, half_p99 = percentiles(half.all_acks())
+        figures[f"{prefix}_half_offered_msgs_per_s"] = result.paced.offered
+        figures[f"{prefix}_half_msgs_per_s"] = half.msgs_in_window / result.paced.window
+        figures[f"{prefix}_half_ack_p50_ms"] = half_p50
+        figures[f"{prefix}_half_ack_p99_ms"] = half_p99
+        figures[f"{prefix}_half_failed_steps"] = float(sum(half.failures.values()))
+    if "sql" in result.samples:
+        solo_start, solo_end, opens, closes = result.samples["sql"]
         figures[f"{prefix}_sql_per_txn_solo"] = (solo_end - solo_start) / len(result.solo_txns)
         figures[f"{prefix}_sql_per_txn"] = (closes - opens) / max(stats.txns_in_window, 1)
+    if "cpu" in result.samples:
+        _, _, opens, closes = result.samples["cpu"]
+        per_msg = (closes - opens) / max(stats.msgs_in_window, 1)
+        figures[f"{prefix}_server_cpu_ms_per_msg"] = per_msg * 1000
+        # What one core of its own would carry: the server is CPU-bound.
+        figures[f"{prefix}_msgs_per_cpu_s"] = 1 / per_msg if per_msg else float("nan")
     return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run() -> dict[str, float]:
@@ -901,9 +995,11 @@ def run() -> dict[str, float]:
         specs = prepare_bank(root, db_url, plan.terminals)
         server, target, metrics_url = start_server(root, db_url)
         try:
-            tube = apply_load(
-                target, specs, plan, bare=False, statements=lambda: sql_statements(metrics_url)
-            )
+            probes = {
+                "sql": lambda: sql_statements(metrics_url),
+                "cpu": lambda: cpu_seconds(server.pid),
+            }
+            tube = apply_load(target, specs, plan, bare=False, probes=probes, paced=True)
         finally:
             _stop(server)
         failures = tube.stats.failures
@@ -911,7 +1007,8 @@ def run() -> dict[str, float]:
             print(f"   tube failures: {dict(failures.most_common(5))}", flush=True)
         bare_server, bare_target = start_bare_server(root)
         try:
-            bare = apply_load(bare_target, specs, plan, bare=True)
+            bare_cpu = {"cpu": lambda: cpu_seconds(bare_server.pid)}
+            bare = apply_load(bare_target, specs, plan, bare=True, probes=bare_cpu)
         finally:
             _stop(bare_server)
         figures.update(_load_figures("tube", tube))
@@ -919,11 +1016,17 @@ def run() -> dict[str, float]:
         figures["msgs_over_bare"] = figures["tube_msgs_per_s"] / figures["bare_msgs_per_s"]
         figures["ack_p50_over_bare"] = figures["tube_ack_p50_ms"] / figures["bare_ack_p50_ms"]
         figures["ack_p99_over_bare"] = figures["tube_ack_p99_ms"] / figures["bare_ack_p99_ms"]
+        figures["cpu_per_msg_over_bare"] = (
+            figures["tube_server_cpu_ms_per_msg"] / figures["bare_server_cpu_ms_per_msg"]
+        )
         figures["solo_ack_p50_over_bare"] = (
             figures["tube_solo_ack_p50_ms"] / figures["bare_solo_ack_p50_ms"]
         )
         figures.update(verify(db_url, db_file, plan.terminals, tube.stats.completed))
-        figures["server_log_errors"] = float(log_errors(root / "server.log"))
+        errors = log_errors(root / "server.log")
+        for line in errors[:3]:
+            print(f"   server log error: {line[:400]}", flush=True)
+        figures["server_log_errors"] = float(len(errors))
     return figures
 
 

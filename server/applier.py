@@ -41,7 +41,7 @@ from sqlalchemy import Engine
 
 from branchline.common.errors import ResourceExhausted
 from branchline.common.logs import log_event
-from branchline.server.storage.engine import batch_transaction, in_batch
+from branchline.server.storage.engine import batch_transaction, in_batch, savepoint
 
 log = logging.getLogger("branchline.server.applier")
 
@@ -219,7 +219,7 @@ class Applier:
     def _apply_one(self, conn: Any, unit: _Unit[Any]) -> None:
         _hooks.pending = unit.hooks
         try:
-            with conn.begin_nested():
+            with savepoint(conn):
                 unit.result = unit.work()
         except Exception as exc:  # rolled back to its savepoint; the others go on
             self.stats.failed_units += 1

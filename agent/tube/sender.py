@@ -10,7 +10,9 @@ crash, without asking again.
 
 Transient refusals (``unavailable``: the server's database is down) are retried; a message
 whose send fails waits for the next wake-up or reconnection and blocks the ones after it, so
-the server sees each terminal's messages in the order they were journaled.
+the server sees each terminal's messages in the order they were journaled. A saturated
+server's ``server_busy`` (not applied, nothing stored) is retried too, after the answer's
+``retry_after_ms`` and with exponential backoff (jittered) while it keeps saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +53,12 @@ REPLY_FIELD = {
     kind: "cheque_reply" if kind.startswith("cheque_") else "tube_reply" for kind in BODIES
 }
 # Refusals that say "not now" rather than "no": the message is sent again later.
-TRANSIENT_CODES = frozenset({"unavailable", "internal"})
+TRANSIENT_CODES = frozenset({"unavailable", "internal", "server_busy"})
+BUSY_CODE = "server_busy"
+# Backoff on consecutive server_busy answers: retry_after x 2^n (n <= BUSY_MAX_DOUBLINGS),
+# at most BUSY_MAX_WAIT seconds, each wait jittered by +-20 % so terminals spread out.
+BUSY_MAX_DOUBLINGS = 5
+BUSY_MAX_WAIT = 30.0
 BATCH = 50
 
 
@@ -131,6 +139,7 @@ class OutboxSender:
         self._retry_seconds = retry_seconds
         self._wake = asyncio.Event()
         self._waiters: dict[int, list[asyncio.Future[bytes]]] = {}
+        self._busy_streak = 0  # consecutive server_busy answers
 
     def on_reply(self, reply_field: str, handler: Callable[[Any], None]) -> None:
         """Hand every applied answer of that ServerMessage body (e.g. cheque_reply) on."""
@@ -167,6 +176,13 @@ class OutboxSender:
                 log_event(log, "outbox_round_failed", logging.ERROR, error=repr(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._retry_seconds)
+
+    def busy_wait(self, retry_after: float) -> float:
+        """How long to wait after a server_busy answer (this one counted)."""
+        self._busy_streak += 1
+        doublings = min(self._busy_streak - 1, BUSY_MAX_DOUBLINGS)
+        wait = min(max(retry_after, self._retry_seconds) * 2**doublings, BUSY_MAX_WAIT)
+        return wait * random.uniform(0.8, 1.2)
 
     async def _send_pending(self) -> None:
         pending = await asyncio.to_thread(self._outbox.pending, BATCH)
@@ -216,7 +232,10 @@ class OutboxSender:
             await asyncio.to_thread(
                 self._outbox.mark_attempt, message.seq, f"{answer.code}: {answer.message}"
             )
+            if answer.code == BUSY_CODE:
+                await asyncio.sleep(self.busy_wait(answer.retry_after_ms / 1000))
             return False
+        self._busy_streak = 0
         # The server has applied it; dying here loses only the answer, which the same key
         # gets back from the server after a restart.
         failpoints.hit("outbox.answered", message.seq)

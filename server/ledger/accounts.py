@@ -27,6 +27,7 @@ from branchline.server.ledger.money import (
 from branchline.server.ledger.schema import accounts, bill_holdings, card_accounts, cards, customers
 from branchline.server.storage import write_transaction
 from branchline.server.storage.engine import connect
+from branchline.server.storage.prebuilt import by_key, key
 
 CASH = "cash"
 METAL = "metal"
@@ -194,11 +195,8 @@ def get_account(engine: Engine, account_id: str) -> Account | None:
 
 def customer_accounts(conn: Connection, customer_id: str) -> list[Account]:
     """The customer's accounts in a stable order (kind, currency, id)."""
-    rows = conn.execute(
-        select(accounts)
-        .where(accounts.c.customer_id == customer_id)
-        .order_by(accounts.c.kind, accounts.c.currency, accounts.c.account_id)
-    ).all()
+    query = by_key(accounts, ("customer_id",), order_by=("kind", "currency", "account_id"))
+    rows = conn.execute(query, {key("customer_id"): customer_id}).all()
     return [account_from_row(r) for r in rows]
 
 
@@ -281,9 +279,8 @@ def ensure_internal_account(
 ) -> str:
     """The branch's internal account for ``currency``, created when first needed."""
     account_id = internal_account_id(kind, branch, currency)
-    exists = conn.execute(
-        select(accounts.c.account_id).where(accounts.c.account_id == account_id)
-    ).first()
+    query = by_key(accounts, ("account_id",), ("account_id",))
+    exists = conn.execute(query, {key("account_id"): account_id}).first()
     if exists is None:
         values = dict(
             account_id=account_id,
@@ -305,9 +302,8 @@ def lock_accounts(conn: Connection, account_ids: Iterable[str]) -> dict[str, Row
     """Lock the accounts' rows, always in id order so two postings never deadlock."""
     locked: dict[str, Row] = {}  # type: ignore[type-arg]
     for account_id in sorted(set(account_ids)):
-        row = conn.execute(
-            select(accounts).where(accounts.c.account_id == account_id).with_for_update()
-        ).first()
+        query = by_key(accounts, ("account_id",), lock=True)
+        row = conn.execute(query, {key("account_id"): account_id}).first()
         if row is None:
             raise NotFound(f"account {account_id!r} does not exist", reason="unknown_account")
         locked[account_id] = row

@@ -45,6 +45,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.schema import accounts, bill_holdings, holds, journal_entries
 from branchline.server.storage.engine import connect
+from branchline.server.storage.prebuilt import by_key, key, update_by_key
 
 ACTIVE = "active"
 CAPTURED = "captured"
@@ -105,8 +106,7 @@ def hold_from_row(row: Row, replayed: bool = False) -> Hold:  # type: ignore[typ
 
 def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = False) -> Row:  # type: ignore[type-arg]
     acc.check_identifier(hold_id, field_name)
-    query = select(holds).where(holds.c.hold_id == hold_id)
-    row = conn.execute(query.with_for_update() if lock else query).first()
+    row = conn.execute(by_key(holds, ("hold_id",), lock=lock), {key("hold_id"): hold_id}).first()
     if row is None:
         raise NotFound(
             f"{field_name}: hold {hold_id!r} does not exist",
@@ -118,7 +118,7 @@ def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = Fa
 
 def get_hold(engine: Engine, hold_id: str) -> Hold | None:
     with connect(engine) as conn:
-        row = conn.execute(select(holds).where(holds.c.hold_id == hold_id)).first()
+        row = conn.execute(by_key(holds, ("hold_id",)), {key("hold_id"): hold_id}).first()
     return hold_from_row(row) if row is not None else None
 
 
@@ -265,9 +265,13 @@ def _mark_captured(
     now: datetime,
 ) -> None:
     conn.execute(
-        update(holds)
-        .where(holds.c.hold_id == hold.hold_id)
-        .values(status=CAPTURED, entry_id=posting.entry_id, closed_at=now)
+        update_by_key(holds, "hold_id"),
+        {
+            "status": CAPTURED,
+            "entry_id": posting.entry_id,
+            "closed_at": now,
+            key("hold_id"): hold.hold_id,
+        },
     )
     if hold.bill_id is not None:
         conn.execute(

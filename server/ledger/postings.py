@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -41,6 +42,7 @@ from branchline.server.ledger.schema import (
 )
 from branchline.server.storage import write_transaction
 from branchline.server.storage.engine import connect
+from branchline.server.storage.prebuilt import by_key, key, update_by_key
 
 DEPOSIT = "deposit"
 WITHDRAWAL = "withdrawal"
@@ -147,19 +149,23 @@ def run_write(engine: Engine, op: Callable[[Connection], T]) -> T:
 
 def _entry_row(conn: Connection, reference: Reference) -> Row | None:  # type: ignore[type-arg]
     return conn.execute(
-        select(journal_entries).where(
-            journal_entries.c.terminal_id == reference.terminal_id,
-            journal_entries.c.request_id == reference.request_id,
-        )
+        by_key(journal_entries, ("terminal_id", "request_id")),
+        {key("terminal_id"): reference.terminal_id, key("request_id"): reference.request_id},
     ).first()
 
 
-def load_posting(conn: Connection, entry: Row, replayed: bool) -> Posting:  # type: ignore[type-arg]
-    legs = conn.execute(
-        select(journal_legs)
-        .where(journal_legs.c.entry_id == entry.entry_id)
-        .order_by(journal_legs.c.leg_id)
-    ).all()
+def load_posting(
+    conn: Connection,
+    entry: Row,  # type: ignore[type-arg]
+    replayed: bool,
+    legs: Sequence[Any] | None = None,
+) -> Posting:
+    """The posting of ``entry``; ``legs``: its legs as just written (in order), not read."""
+    if legs is None:
+        legs = conn.execute(
+            by_key(journal_legs, ("entry_id",), order_by=("leg_id",)),
+            {key("entry_id"): entry.entry_id},
+        ).all()
     posted = []
     for leg in legs:
         of = asset(leg.currency, "leg.currency")
@@ -209,17 +215,21 @@ def find_posting(engine: Engine, reference: Reference) -> Posting | None:
 # --- locking and writing, inside the caller's transaction ---
 
 
+# Built once (``storage.prebuilt``).
+_DUE_HOLDS = (
+    select(holds.c.hold_id, holds.c.account_id, holds.c.amount_minor)
+    .where(
+        holds.c.account_id.in_(bindparam("ids", expanding=True)),
+        holds.c.status == "active",
+        holds.c.expires_at <= bindparam("now"),
+    )
+    .with_for_update()
+)
+
+
 def expire_due_holds(conn: Connection, account_ids: Sequence[str], now: datetime) -> int:
     """End the holds past their expiry on these (already locked) accounts."""
-    due = conn.execute(
-        select(holds.c.hold_id, holds.c.account_id, holds.c.amount_minor)
-        .where(
-            holds.c.account_id.in_(account_ids),
-            holds.c.status == "active",
-            holds.c.expires_at <= now,
-        )
-        .with_for_update()
-    ).all()
+    due = conn.execute(_DUE_HOLDS, {"ids": list(account_ids), "now": now}).all()
     for hold in due:
         conn.execute(
             update(holds)
@@ -319,19 +329,21 @@ def write_entry(
     """Post ``legs`` against accounts the caller locked; refuse an overdraft of any of them."""
     _check_balanced(locked, legs)
     balance, held, net = _covered(locked, legs, capture, field_name)
-    entry_id = conn.execute(
-        journal_entries.insert().values(
-            terminal_id=reference.terminal_id,
-            request_id=reference.request_id,
-            request_hash=digest,
-            kind=kind,
-            description=description[:MAX_DESCRIPTION],
-            reverses_entry_id=reverses,
-            rate_version_id=rate_version,
-            hold_id=hold_id,
-            posted_at=now,
-        )
-    ).inserted_primary_key[0]  # type: ignore[index]
+    entry = conn.execute(
+        _INSERT_ENTRY,
+        {
+            "terminal_id": reference.terminal_id,
+            "request_id": reference.request_id,
+            "request_hash": digest,
+            "kind": kind,
+            "description": description[:MAX_DESCRIPTION],
+            "reverses_entry_id": reverses,
+            "rate_version_id": rate_version,
+            "hold_id": hold_id,
+            "posted_at": now,
+        },
+    ).one()
+    entry_id = entry.entry_id
     rows = []
     for leg in legs:
         balance[leg.account_id] += leg.amount_minor
@@ -344,17 +356,22 @@ def write_entry(
                 "balance_after_minor": balance[leg.account_id],
             }
         )
-    conn.execute(journal_legs.insert(), rows)
+    conn.execute(_INSERT_LEGS, rows)
     for account_id in set(net) | ({capture.account_id} if capture else set()):
         conn.execute(
-            update(accounts)
-            .where(accounts.c.account_id == account_id)
-            .values(balance_minor=balance[account_id], held_minor=held[account_id])
+            update_by_key(accounts, "account_id"),
+            {
+                "balance_minor": balance[account_id],
+                "held_minor": held[account_id],
+                key("account_id"): account_id,
+            },
         )
-    entry = conn.execute(
-        select(journal_entries).where(journal_entries.c.entry_id == entry_id)
-    ).one()
-    return load_posting(conn, entry, replayed=False)
+    return load_posting(conn, entry, replayed=False, legs=[SimpleNamespace(**r) for r in rows])
+
+
+# Built once (``storage.prebuilt``); the entry comes back with its id (RETURNING).
+_INSERT_ENTRY = journal_entries.insert().returning(*journal_entries.c)
+_INSERT_LEGS = journal_legs.insert()
 
 
 def customer_account_row(
@@ -362,7 +379,8 @@ def customer_account_row(
 ) -> Row:  # type: ignore[type-arg]
     """A customer's account, refused when internal or (given ``customer_id``) another's."""
     acc.check_identifier(account_id, field_name)
-    row = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
+    query = by_key(accounts, ("account_id",))
+    row = conn.execute(query, {key("account_id"): account_id}).first()
     if row is None:
         raise NotFound(
             f"{field_name}: account {account_id!r} does not exist",

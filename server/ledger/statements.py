@@ -29,6 +29,7 @@ from branchline.server.ledger.schema import (
     journal_legs,
 )
 from branchline.server.storage.engine import connect
+from branchline.server.storage.prebuilt import by_key, key
 
 MAX_STATEMENT_ROWS = 500
 
@@ -105,18 +106,17 @@ def statement(
 def balances(engine: Engine, customer_id: str) -> list[Account]:
     """Every account of the customer with its balance, held and available amounts."""
     with connect(engine) as conn:
-        if (
-            conn.execute(
-                select(customers.c.customer_id).where(customers.c.customer_id == customer_id)
-            ).first()
-            is None
-        ):
+        found = customer_accounts(conn, customer_id)
+        if found:  # an account's customer exists (foreign key): no need to look
+            return found
+        query = by_key(customers, ("customer_id",), ("customer_id",))
+        if conn.execute(query, {key("customer_id"): customer_id}).first() is None:
             raise NotFound(
                 f"balances.customer_id: {customer_id!r} does not exist",
                 field="balances.customer_id",
                 reason="unknown_customer",
             )
-        return customer_accounts(conn, customer_id)
+        return []
 
 
 def audit(engine: Engine) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger import accounts as acc
@@ -38,6 +38,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.requests import WithdrawalRequest
 from branchline.server.ledger.schema import accounts, bill_holdings, holds
+from branchline.server.storage.prebuilt import by_key, key
 
 
 def authorise_withdrawal(
@@ -138,6 +139,15 @@ def _debit(
     return debit, q.from_amount, table.version_id
 
 
+# Built once (``storage.prebuilt``).
+_INSERT_HOLD = holds.insert()
+_HOLD_MORE = (
+    update(accounts)
+    .where(accounts.c.account_id == bindparam(key("account_id")))
+    .values(held_minor=accounts.c.held_minor + bindparam("amount"))
+)
+
+
 def _insert_hold(
     conn: Connection,
     request: WithdrawalRequest,
@@ -152,32 +162,29 @@ def _insert_hold(
     hold_id = uuid.uuid4().hex
     now, bill_id = request.now, request.bill_id
     conn.execute(
-        holds.insert().values(
-            hold_id=hold_id,
-            terminal_id=request.reference.terminal_id,
-            request_id=request.reference.request_id,
-            request_hash=digest,
-            account_id=account_id,
-            branch=request.branch,
-            currency=debit[0],
-            amount_minor=debit[1],
-            dispensed_currency=dispensed[0],
-            dispensed_minor=dispensed[1],
-            rate_version_id=rate_version,
-            bill_id=bill_id,
-            status=ACTIVE,
-            created_at=now,
-            expires_at=now + settings.hold_ttl,
-            closed_at=None,
-            entry_id=None,
-            reason=None,
-        )
+        _INSERT_HOLD,
+        {
+            "hold_id": hold_id,
+            "terminal_id": request.reference.terminal_id,
+            "request_id": request.reference.request_id,
+            "request_hash": digest,
+            "account_id": account_id,
+            "branch": request.branch,
+            "currency": debit[0],
+            "amount_minor": debit[1],
+            "dispensed_currency": dispensed[0],
+            "dispensed_minor": dispensed[1],
+            "rate_version_id": rate_version,
+            "bill_id": bill_id,
+            "status": ACTIVE,
+            "created_at": now,
+            "expires_at": now + settings.hold_ttl,
+            "closed_at": None,
+            "entry_id": None,
+            "reason": None,
+        },
     )
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.account_id == account_id)
-        .values(held_minor=accounts.c.held_minor + debit[1])
-    )
+    conn.execute(_HOLD_MORE, {"amount": debit[1], key("account_id"): account_id})
     if bill_id is not None:
         conn.execute(
             update(bill_holdings)
@@ -189,10 +196,8 @@ def _insert_hold(
 
 def _replayed_hold(conn: Connection, reference: Reference, digest: str) -> Hold | None:
     row = conn.execute(
-        select(holds).where(
-            holds.c.terminal_id == reference.terminal_id,
-            holds.c.request_id == reference.request_id,
-        )
+        by_key(holds, ("terminal_id", "request_id")),
+        {key("terminal_id"): reference.terminal_id, key("request_id"): reference.request_id},
     ).first()
     if row is None:
         return None

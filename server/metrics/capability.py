@@ -17,7 +17,7 @@ from branchline.common.logs import log_event
 from branchline.common.metrics_http import bind_socket, parse_listen, serve_metrics
 from branchline.server.capability import Hub, StartupError
 from branchline.server.metrics.collector import DatabaseCollector
-from branchline.server.metrics.instruments import ServerMetrics
+from branchline.server.metrics.instruments import ApplierCollector, ServerMetrics
 
 log = logging.getLogger("branchline.server.metrics")
 
@@ -44,6 +44,7 @@ class MetricsCapability:
         )
         hub.link.observe_messages(metrics.link_message)
         metrics.count_statements(hub.engine)
+        metrics.registry.register(ApplierCollector(hub.link.applier))
         hub.provide("metrics", metrics)
 
         async def serve() -> None:

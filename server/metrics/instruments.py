@@ -8,10 +8,12 @@ are read at scrape time by ``collector.DatabaseCollector`` instead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 T = TypeVar("T")
 
@@ -73,6 +75,8 @@ class ServerMetrics:
         """Count every statement ``engine`` executes (a SQLAlchemy event: a few µs each)."""
         from sqlalchemy import event
 
+        from branchline.server.storage.engine import count_raw_statements
+
         counter = self.sql_statements
 
         def executed(*_args: Any) -> None:
@@ -83,6 +87,7 @@ class ServerMetrics:
 
         event.listen(engine, "before_cursor_execute", executed)
         event.listen(engine, "commit", committed)
+        count_raw_statements(engine, counter.inc)
 
     def link_message(self, body: str, seconds: float, refused_code: str | None) -> None:
         self.link_message_seconds.labels(body=body).observe(seconds)
@@ -131,3 +136,32 @@ class MeteredHsm:
             return self._metrics.timed_hsm(name, lambda: value(*args, **kwargs))
 
         return metered
+
+
+class ApplierCollector(Collector):
+    """The group-commit applier's figures, read at scrape time from its counters."""
+
+    def __init__(self, applier: Any) -> None:  # branchline.server.applier.Applier
+        self._applier = applier
+
+    def describe(self) -> list[Any]:
+        return []  # collected at scrape time only
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._applier.stats
+        waiting = GaugeMetricFamily(
+            "branchline_applier_waiting",
+            "TerminalLink messages waiting for the group-commit applier",
+        )
+        waiting.add_metric([], self._applier.waiting)
+        yield waiting
+        for name, value, meaning in (
+            ("batches", stats.batches, "batches the applier committed (or tried to)"),
+            ("units", stats.units, "messages and other units of work it applied"),
+            ("failed_units", stats.failed_units, "units rolled back alone (refused or failed)"),
+            ("failed_commits", stats.failed_commits, "batch commits that failed"),
+            ("refused", stats.refused, "messages refused with server_busy (queue full)"),
+        ):
+            family = CounterMetricFamily(f"branchline_applier_{name}", f"The applier's {meaning}")
+            family.add_metric([], value)
+            yield family

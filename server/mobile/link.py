@@ -113,8 +113,7 @@ class PairingPusher:
         connected = self._link.connected_terminals()
         for gone in set(self._shown) - set(connected):
             del self._shown[gone]
-        for terminal_id in connected:
-            update = await asyncio.to_thread(self.current, terminal_id)
+        for terminal_id, update in await self._updates(connected):
             if self._shown.get(terminal_id) == update:
                 continue
             try:
@@ -129,6 +128,18 @@ class PairingPusher:
                 )
                 continue
             self._shown[terminal_id] = update
+
+    async def _updates(self, connected: list[str]) -> list[tuple[str, pb.PairingUpdate]]:
+        """Every connected terminal's update: one unit of the link's group-commit applier
+        for the whole round (its reads on one connection, its handle rotations in one
+        commit), not a thread and a transaction per terminal beside it."""
+        applier = getattr(self._link, "applier", None)
+        if applier is None:
+            return [(t, await asyncio.to_thread(self.current, t)) for t in connected]
+        result: list[tuple[str, pb.PairingUpdate]] = await applier.apply(
+            lambda: [(t, self.current(t)) for t in connected], priority=True
+        )
+        return result
 
     async def forget(self, terminal_id: str, _branch: str) -> None:
         """A (re)connected terminal gets its state pushed afresh."""

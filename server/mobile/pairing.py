@@ -30,7 +30,7 @@ from branchline.common.errors import (
     echo,
 )
 from branchline.server.mobile.schema import mobile_pairings as table
-from branchline.server.storage.engine import write_transaction
+from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import terminals
 
 # A terminal shows a new handle about this often while nobody has paired...
@@ -156,7 +156,7 @@ def issue_handle(engine: Engine, terminal_id: str, now: datetime) -> Offer:
 
 def terminal_pairing(engine: Engine, terminal_id: str, now: datetime) -> TerminalPairing:
     """The terminal's live pairing (ended first if its session ran out) or newest offer."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = _live_row(conn, terminal_id)
         if row is not None and row.session_expires_at > now:
             return TerminalPairing(None, _pairing(row))
@@ -251,7 +251,7 @@ def session(
 def cancel_by_phone(engine: Engine, token: str, now: datetime) -> Pairing:
     """The phone ends its pairing; ending an ended pairing again is no error."""
     check_text("session_token", token, max_len=MAX_ID)
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(
             select(table.c.handle).where(table.c.session_hash == session_hash(token))
         ).first()
@@ -266,7 +266,7 @@ def cancel_by_phone(engine: Engine, token: str, now: datetime) -> Pairing:
 
 def cancel_by_terminal(engine: Engine, terminal_id: str, now: datetime) -> Pairing | None:
     """The customer at the terminal ends its live pairing (None when there was none)."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = _live_row(conn, terminal_id)
     if row is None:
         return None
@@ -275,7 +275,7 @@ def cancel_by_terminal(engine: Engine, terminal_id: str, now: datetime) -> Pairi
 
 def last_ended(engine: Engine, terminal_id: str, since: datetime) -> Pairing | None:
     """The terminal's pairing that ended most recently, if at or after ``since``."""
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(
             select(table)
             .where(
@@ -290,7 +290,7 @@ def last_ended(engine: Engine, terminal_id: str, since: datetime) -> Pairing | N
 
 
 def pairing_by_id(engine: Engine, pairing_id: str) -> Pairing | None:
-    with engine.connect() as conn:
+    with connect(engine) as conn:
         row = conn.execute(select(table).where(table.c.handle == pairing_id)).first()
     return _pairing(row) if row is not None and row.paired_at is not None else None
 

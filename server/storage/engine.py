@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,49 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """
     ambient = _ambient_connection(engine)
     if ambient is not None:
-        with ambient.begin_nested():
+        with savepoint(ambient):
             yield ambient
         return
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():
             yield conn
+
+
+_savepoint_names = itertools.count()
+# engine -> told how many statements ran on the DBAPI cursor directly (the savepoints below),
+# which SQLAlchemy's statement events do not see (the metrics' statement counter).
+_raw_counters: dict[int, Callable[[int], None]] = {}
+
+
+def count_raw_statements(engine: Engine, counter: Callable[[int], None]) -> None:
+    """Tell ``counter(n)`` of the statements ``savepoint`` runs on ``engine``'s connections."""
+    _raw_counters[id(engine)] = counter
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[Connection]:
+    """A SAVEPOINT of ``conn``'s transaction: released on success, rolled back to (alone)
+    on error. Issued on the DBAPI cursor: SQLAlchemy's ``begin_nested`` costs ~0.3 ms of
+    Python per savepoint, this ~0.01 ms, and the request path takes several per message."""
+    name = f"bl_sp_{next(_savepoint_names)}"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    counter = _raw_counters.get(id(conn.engine))
+    try:
+        cursor.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cursor.execute(f"RELEASE SAVEPOINT {name}")
+            if counter is not None:
+                counter(3)
+            raise
+        cursor.execute(f"RELEASE SAVEPOINT {name}")
+        if counter is not None:
+            counter(2)
+    finally:
+        cursor.close()
 
 
 @contextmanager

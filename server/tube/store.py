@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select, text, update
+from sqlalchemy import Connection, Engine, Row, select, text
 from sqlalchemy.exc import OperationalError
 
 from branchline.server.dispatch.schema import teller_skills, tellers
 from branchline.server.ledger.schema import cards, request_results
 from branchline.server.storage.engine import write_transaction
+from branchline.server.storage.prebuilt import by_key, key, update_by_key
 from branchline.server.storage.schema import terminals
 from branchline.server.tube.model import BACK_OFFICE_SKILL
 from branchline.server.tube.schema import tube_events, tube_incidents, tube_transactions
@@ -78,6 +79,9 @@ class Tx:
         )
 
 
+_INSERT_EVENTS = tube_events.insert()
+
+
 @contextmanager
 def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
     with write_transaction(engine) as conn:
@@ -88,33 +92,31 @@ def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
                 )
-            conn.execute(tube_events.insert(), tx.events)
+            conn.execute(_INSERT_EVENTS, tx.events)
 
 
 # -- transactions ---------------------------------------------------------------------------
 
 
+# Built once (``storage.prebuilt``): the request path binds values, nothing more.
+_INSERT = tube_transactions.insert().returning(*tube_transactions.c)
+
+
 def load(conn: Connection, txn_id: str, *, lock: bool = False) -> Row[Any] | None:
-    query = select(tube_transactions).where(tube_transactions.c.txn_id == txn_id)
-    if lock:  # SQLite: a no-op, its write transactions are one at a time already
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    # lock: FOR UPDATE; on SQLite a no-op, its write transactions are one at a time already
+    query = by_key(tube_transactions, ("txn_id",), lock=lock)
+    return conn.execute(query, {key("txn_id"): txn_id}).first()
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> Row[Any]:
-    conn.execute(tube_transactions.insert().values(**values))
-    row = load(conn, values["txn_id"])
-    assert row is not None
-    return row
+    """Insert the record; the stored row comes back with it (RETURNING)."""
+    return conn.execute(_INSERT, values).one()
 
 
 def change(conn: Connection, txn_id: str, values: dict[str, Any]) -> Row[Any]:
-    conn.execute(
-        update(tube_transactions).where(tube_transactions.c.txn_id == txn_id).values(**values)
-    )
-    row = load(conn, txn_id)
-    assert row is not None
-    return row
+    """Change the record; the changed row comes back with it (RETURNING)."""
+    statement = update_by_key(tube_transactions, "txn_id", returning=True)
+    return conn.execute(statement, {**values, key("txn_id"): txn_id}).one()
 
 
 def of_terminal(conn: Connection, terminal_id: str, states: tuple[str, ...]) -> list[Row[Any]]:
@@ -173,26 +175,28 @@ def stale(
 
 
 def stored_reply(conn: Connection, terminal_id: str, request_id: str) -> tuple[str, bytes] | None:
+    query = by_key(request_results, ("terminal_id", "request_id"), ("kind", "response"))
     row = conn.execute(
-        select(request_results.c.kind, request_results.c.response).where(
-            request_results.c.terminal_id == terminal_id,
-            request_results.c.request_id == request_id,
-        )
+        query, {key("terminal_id"): terminal_id, key("request_id"): request_id}
     ).first()
     return (str(row.kind), bytes(row.response)) if row is not None else None
+
+
+_INSERT_REPLY = request_results.insert()
 
 
 def store_reply(
     conn: Connection, terminal_id: str, request_id: str, kind: str, reply: bytes, now: datetime
 ) -> None:
     conn.execute(
-        request_results.insert().values(
-            terminal_id=terminal_id,
-            request_id=request_id,
-            kind=kind,
-            response=reply,
-            created_at=now,
-        )
+        _INSERT_REPLY,
+        {
+            "terminal_id": terminal_id,
+            "request_id": request_id,
+            "kind": kind,
+            "response": reply,
+            "created_at": now,
+        },
     )
 
 
@@ -269,27 +273,25 @@ def events_of(conn: Connection, txn_id: str) -> list[Row[Any]]:
 
 
 def terminal_branch(conn: Connection, terminal_id: str) -> str | None:
-    found = conn.execute(
-        select(terminals.c.branch).where(terminals.c.terminal_id == terminal_id)
-    ).scalar()
+    query = by_key(terminals, ("terminal_id",), ("branch",))
+    found = conn.execute(query, {key("terminal_id"): terminal_id}).scalar()
     return str(found) if found is not None else None
 
 
 def teller(conn: Connection, teller_id: str) -> tuple[str, bool] | None:
     """The teller's branch and whether they hold the back-office skill; None if unknown."""
-    row = conn.execute(select(tellers.c.branch_id).where(tellers.c.teller_id == teller_id)).first()
+    query = by_key(tellers, ("teller_id",), ("branch_id",))
+    row = conn.execute(query, {key("teller_id"): teller_id}).first()
     if row is None:
         return None
     skilled = conn.execute(
-        select(teller_skills.c.skill).where(
-            teller_skills.c.teller_id == teller_id, teller_skills.c.skill == BACK_OFFICE_SKILL
-        )
+        by_key(teller_skills, ("teller_id", "skill"), ("skill",)),
+        {key("teller_id"): teller_id, key("skill"): BACK_OFFICE_SKILL},
     ).first()
     return str(row.branch_id), skilled is not None
 
 
 def pan_masked(conn: Connection, card_token: str) -> str:
-    found = conn.execute(
-        select(cards.c.pan_masked).where(cards.c.card_token == card_token)
-    ).scalar()
+    query = by_key(cards, ("card_token",), ("pan_masked",))
+    found = conn.execute(query, {key("card_token"): card_token}).scalar()
     return str(found) if found is not None else ""

@@ -9,6 +9,7 @@ and a full queue is refused at once with a retryable ``server_busy``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_many_terminals_share_batches_and_keep_their_order(engine: Engine) -> No
         assert await asyncio.to_thread(started.wait, 10)
         # While the first batch is held, 5 terminals hand in 20 units each, interleaved.
         futures = [
-            asyncio.ensure_future(applier.apply(lambda t=t, n=n: _insert(engine, f"T{t}", n)))
+            asyncio.ensure_future(applier.apply(functools.partial(_insert, engine, f"T{t}", n)))
             for n in range(20)
             for t in range(5)
         ]
@@ -218,7 +219,7 @@ def test_a_full_queue_is_refused_at_once_with_a_retry_after(engine: Engine) -> N
         held = asyncio.ensure_future(applier.apply(lambda: _blocker(started, release)))
         assert await asyncio.to_thread(started.wait, 10)
         queued = [
-            asyncio.ensure_future(applier.apply(lambda n=n: _insert(engine, "T", n)))
+            asyncio.ensure_future(applier.apply(functools.partial(_insert, engine, "T", n)))
             for n in range(3)
         ]
         await asyncio.sleep(0.1)

@@ -29,6 +29,13 @@ FIGURES = (
     "ack_p50_over_bare",
     "ack_p99_over_bare",
     "completed_total",
+    "tube_half_offered_msgs_per_s",
+    "tube_half_msgs_per_s",
+    "tube_half_ack_p99_ms",
+    "tube_sql_per_txn",
+    "tube_sql_per_txn_solo",
+    "tube_server_cpu_ms_per_msg",
+    "cpu_per_msg_over_bare",
 )
 ZERO = (
     "postings_minus_completed",
@@ -38,10 +45,12 @@ ZERO = (
     "ledger_audit_problems",
     "balance_error_cny",
     "server_log_errors",
+    "heartbeat_timeouts",
+    "tube_half_failed_steps",
 )
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_smoke_run_reports_every_figure_and_one_posting_per_withdrawal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -118,7 +118,7 @@ def test_a_terminal_waiting_on_the_applier_stays_online(tmp_path: Path) -> None:
         sweeper.cancel()
         await asyncio.gather(sweeper, return_exceptions=True)
         await stream.close()
-        await channel.close()
+        await channel.close(None)
         await server.stop(0)
         servicer.applier.stop()
 
@@ -175,7 +175,7 @@ def test_heartbeats_are_answered_without_waiting_for_the_database(tmp_path: Path
         states, touched, at = servicer.liveness.take_changes()
         assert touched == ["T-1"] or states == {"T-1": "in_service"}
         await stream.close()
-        await channel.close()
+        await channel.close(None)
         await server.stop(0)
         applier.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,8 @@ from branchline.agent.journal.jsoncodec import DataError
 from branchline.agent.journal.outbox import UnknownMessage
 from branchline.agent.journal.store import Store
 from branchline.agent.journal.txjournal import StateMachine, UnknownTransaction
-from branchline.agent.tube.sender import decode_body, encode_body, without_secrets
+from branchline.agent.tube.sender import OutboxSender, decode_body, encode_body, without_secrets
+from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import tube_pb2
 
 MACHINE = StateMachine("started", {"started": frozenset({"done"})}, frozenset({"done"}))
@@ -155,3 +157,62 @@ def test_bad_input(store: Store) -> None:
     with pytest.raises(DataError, match="response: must be bytes"):
         store.outbox.mark_acknowledged(seq, None)  # type: ignore[arg-type]
     assert store.outbox.stats().last_seq == 1
+
+
+class BusyThenAppliedServer:
+    """Plays the server for OutboxSender: ``server_busy`` twice, then applied."""
+
+    connected = True
+    last_error = ""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.sent: list[str] = []
+
+    async def request(self, timeout: float, **body: object) -> link_pb2.ServerMessage:
+        message = body["tube_open"]
+        assert isinstance(message, tube_pb2.TubeOpen)
+        self.sent.append(message.request_id)
+        if self.busy:
+            self.busy -= 1
+            reply = tube_pb2.TubeReply(
+                request_id=message.request_id,
+                code="server_busy",
+                message="tube_open: the server is saturated",
+                retry_after_ms=50,
+            )
+        else:
+            reply = tube_pb2.TubeReply(request_id=message.request_id)
+        return link_pb2.ServerMessage(ack_seq=1, tube_reply=reply)
+
+
+def test_server_busy_is_retried_after_its_wait_with_backoff(store: Store) -> None:
+    server = BusyThenAppliedServer(busy=2)
+    sender = OutboxSender(store.outbox, server, retry_seconds=0.01)  # type: ignore[arg-type]
+    seq, key = store.outbox.enqueue("tube_open", encode_body(tube_pb2.TubeOpen(txn_id="tx-1")))
+
+    async def scenario() -> bytes:
+        runner = asyncio.create_task(sender.run())
+        try:
+            return await asyncio.wait_for(sender.answer(seq), 10)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    answer = tube_pb2.TubeReply.FromString(asyncio.run(scenario()))
+    assert answer.code == "" and answer.request_id == key
+    # The same key each time: the server applies it once, when it has room.
+    assert server.sent == [key, key, key]
+    kept = store.outbox.get(seq)
+    assert kept.attempts == 2 and kept.last_error.startswith("server_busy")
+
+
+def test_server_busy_waits_grow_and_are_bounded(store: Store) -> None:
+    sender = OutboxSender(store.outbox, BusyThenAppliedServer(0), retry_seconds=1.0)  # type: ignore[arg-type]
+    waits = [sender.busy_wait(0.5) for _ in range(10)]
+    # At least retry_seconds, doubling (+-20 % jitter), at most 30 s.
+    assert 0.8 <= waits[0] <= 1.2
+    assert 1.6 <= waits[1] <= 2.4
+    assert 3.2 <= waits[2] <= 4.8
+    assert all(w <= 30.0 * 1.2 for w in waits)
+    assert waits[-1] >= 24.0
