@@ -31,14 +31,19 @@ from tests.browser.console_support import console_process
 from tests.browser.kiosk_support import SCREENSHOTS, Kiosk, KioskBranch, kiosk_branch
 from tests.integration.tube_support import balances
 
-KIOSK: dict[str, float | str] = {"language": "en", "inactivity_timeout": 120}
 FEE = Decimal("15.00")  # transfer cheque: printing 10.00 + handling 5.00 per book
 
 
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
     logs = tmp_path_factory.mktemp("cheque-logs")
-    with kiosk_branch(logs, customer_timeout=90, extra_devices=CHEQUE_DEVICES, **KIOSK) as started:
+    with kiosk_branch(
+        logs,
+        customer_timeout=90,
+        extra_devices=CHEQUE_DEVICES,
+        language="en",
+        inactivity_timeout=120,
+    ) as started:
         stack = started.stack
         seed_cheques(stack)
         stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
