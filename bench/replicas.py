@@ -10,7 +10,10 @@ client process's back office has one, so the back office's ``SendCarrier`` usual
 another replica than the terminal's stream and its ``tube_update`` push crosses replicas
 through the delivery bus (``server/delivery``): ``rN_bus_pushes`` counts those (rows of
 ``link_deliveries``; about (N-1)/N of ``rN_desk_sends``), ``rN_bus_unclaimed`` the ones no
-replica delivered (0: each was queued on its terminal's stream, once — the claim is atomic).
+replica delivered, ``rN_bus_lost`` those of them made 5 s or more before their terminal
+closed its stream (0: each was queued on its terminal's stream, once — the claim is
+atomic). The rest are the last transactions' pushes: the load's terminals do not wait for
+pushes and close their streams as soon as their last withdrawal is confirmed.
 The load is ``PLAN`` (200 terminals, 4 client processes, 5 s warm-up, 20 s window).
 
 PostgreSQL: ``BRANCHLINE_BENCH_PG_DSN``, else ``BRANCHLINE_TEST_PG_DSN``, else
@@ -22,7 +25,7 @@ two). Correctness, per N, read from the database after the replicas stopped, eac
 be 0: ``rN_postings_minus_completed``, ``rN_posted_minus_completed``,
 ``rN_active_holds_of_posted``, ``rN_unfinished_txns``, ``rN_failed_steps``,
 ``rN_ledger_audit_problems``, ``rN_balance_error_cny``, ``rN_server_log_errors``,
-``rN_bus_unclaimed``;
+``rN_bus_lost``;
 ``rN_heartbeat_timeouts`` is reported beside them (part 1 of issue 17 is about it).
 
 All processes — replicas, nginx, PostgreSQL and the load's client processes — share this
@@ -111,6 +114,12 @@ def verify(db_url: str, terminals: int, completed: int) -> dict[str, float]:
             offline = one("SELECT count(*) FROM fleet_events WHERE kind = 'heartbeat_timeout'")
             bus_rows = one("SELECT count(*) FROM link_deliveries")
             bus_unclaimed = one("SELECT count(*) FROM link_deliveries WHERE delivered_at IS NULL")
+            # Unclaimed although the terminal's stream stayed open for 5 s more: lost.
+            bus_lost = one(
+                "SELECT count(*) FROM link_deliveries d WHERE d.delivered_at IS NULL "
+                "AND d.created_at < (SELECT min(e.at) - interval '5 seconds' FROM fleet_events e "
+                "WHERE e.terminal_id = d.terminal_id AND e.kind = 'disconnected')"
+            )
             tube_pushes = one("SELECT count(*) FROM tube_transactions WHERE carrier_id IS NOT NULL")
         problems = EmbeddedLedger(engine).audit()
     finally:
@@ -126,6 +135,7 @@ def verify(db_url: str, terminals: int, completed: int) -> dict[str, float]:
         "heartbeat_timeouts": float(offline),
         "bus_pushes": float(bus_rows),
         "bus_unclaimed": float(bus_unclaimed),
+        "bus_lost": float(bus_lost),
         "desk_sends": float(tube_pushes),
     }
 

@@ -199,17 +199,24 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         bus.attach(self.deliver_local, self._pushes.__contains__, self.connected_terminals)
 
     def push(self, terminal_id: str, message: pb.ServerMessage) -> None:
-        """Queue an unsolicited message (ack_seq 0) for a terminal: on its stream when it is
-        connected to this replica, else through the delivery bus to the replica holding it."""
+        """Queue an unsolicited message (ack_seq 0) for a terminal connected to this replica
+        (what a pusher driven by this replica's own streams uses: calls, pairing, rates)."""
         queue = self._pushes.get(terminal_id)
         if queue is None:
-            if self._bus is not None and self._bus.send(terminal_id, message):
-                return
             raise PushRefused(f"terminal {terminal_id!r} is not connected to this server")
         try:
             queue.put_nowait(message)
         except asyncio.QueueFull:
             raise PushRefused(f"terminal {terminal_id!r} is not reading its stream") from None
+
+    def push_anywhere(self, terminal_id: str, message: pb.ServerMessage) -> None:
+        """Queue a push for a terminal wherever its stream is: here, or through the delivery
+        bus on the replica holding it (or, connected nowhere, at its next registration).
+        For changes made on behalf of someone else, e.g. the back office's tube change."""
+        if terminal_id not in self._pushes and self._bus is not None:
+            if self._bus.send(terminal_id, message):
+                return
+        self.push(terminal_id, message)
 
     def deliver_local(self, terminal_id: str, message: pb.ServerMessage) -> bool:
         """Queue ``message`` on the terminal's stream here; False when it is not here (or

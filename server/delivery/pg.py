@@ -25,9 +25,10 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg2
 from sqlalchemy import Engine, and_, delete, event, or_, text, update
@@ -39,6 +40,8 @@ from branchline.server.storage.engine import write_transaction
 from branchline.v1 import terminal_link_pb2 as pb
 
 log = logging.getLogger("branchline.server.delivery")
+
+T = TypeVar("T")
 
 # Messages waiting to be written before ``send`` refuses (the database is away).
 OUTGOING_LIMIT = 10_000
@@ -93,8 +96,15 @@ class PgBus(LocalBus):
         self._sweep: set[str] = set()
         self._sweep_all = False
         self._work = asyncio.Event()
+        # One thread publishes while another claims (and a third listens or purges).
+        self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="delivery")
         # What happened, for tests and operations' logs.
         self.counts = {"sent": 0, "notified": 0, "delivered": 0, "swept": 0, "listens": 0}
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        """Database work on the bus's own threads: never queued behind request handlers in
+        the default executor, which a loaded replica keeps busy."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def _mark_connection(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
         record.info[CHANNEL_INFO_KEY] = self.channel
@@ -127,7 +137,7 @@ class PgBus(LocalBus):
         try:
             while True:
                 try:
-                    conn = await asyncio.to_thread(self._listen_connect)
+                    conn = await self._run(self._listen_connect)
                 except Exception as exc:
                     log_event(log, "bus_listen_failed", logging.WARNING, error=str(exc))
                     await asyncio.sleep(RECONNECT_SECONDS)
@@ -178,7 +188,7 @@ class PgBus(LocalBus):
                 self._work.set()
                 sweeps += 1
                 if sweeps % PURGE_EVERY == 0:
-                    await asyncio.to_thread(self._purge)
+                    await self._run(self._purge)
                 done, _ = await asyncio.wait({lost}, timeout=SWEEP_SECONDS)
                 if done:
                     lost.result()
@@ -208,7 +218,7 @@ class PgBus(LocalBus):
                 batch.append(self._outgoing.get_nowait())
             while True:
                 try:
-                    await asyncio.to_thread(self._publish, batch)
+                    await self._run(self._publish, batch)
                     break
                 except Exception as exc:  # the database is away: keep them and retry
                     log_event(log, "bus_publish_failed", logging.WARNING, error=str(exc))
@@ -251,7 +261,7 @@ class PgBus(LocalBus):
             if not wanted and not terminals:
                 continue
             try:
-                rows = await asyncio.to_thread(self._claim, list(wanted), sorted(terminals))
+                rows = await self._run(self._claim, list(wanted), sorted(terminals))
             except Exception as exc:
                 log_event(log, "bus_claim_failed", logging.WARNING, error=str(exc))
                 self._wanted.update(wanted)
@@ -276,7 +286,7 @@ class PgBus(LocalBus):
             else:
                 undelivered.append(row_id)
         if undelivered:  # the stream ended meanwhile: the next holder takes them
-            await asyncio.to_thread(self._unclaim, undelivered)
+            await self._run(self._unclaim, undelivered)
 
     def _claim(self, ids: list[int], terminals: list[str]) -> list[tuple[int, str, bytes]]:
         now = _now()
@@ -318,5 +328,6 @@ class PgBus(LocalBus):
 
     def close(self) -> None:
         super().close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
         if event.contains(self._engine, "checkout", self._mark_connection):
             event.remove(self._engine, "checkout", self._mark_connection)

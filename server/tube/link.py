@@ -62,7 +62,7 @@ class TubePusher:
 
     def _push(self, txn: pb.TubeTransaction) -> None:
         try:
-            self._link.push(txn.terminal_id, link_pb.ServerMessage(tube_update=txn))
+            self._link.push_anywhere(txn.terminal_id, link_pb.ServerMessage(tube_update=txn))
         except PushRefused as exc:
             log_event(
                 log,

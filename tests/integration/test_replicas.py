@@ -1,9 +1,11 @@
 # long-module: one cluster of processes (PostgreSQL schema, two replicas, nginx, simulator, agent) shared by its scenarios
 """Issue 17 part 2: two server replicas on one PostgreSQL database behind nginx (TLS
 passthrough, ``ops/nginx/branchline-replicas.conf.template``), with the simulator and an
-agent, staff and raw TerminalLink clients all connecting through the balancer.
+agent, the phone gateway, staff and raw TerminalLink clients all connecting through the
+balancer.
 
-Pushes cross replicas (rates; a teller's call signal; the back office's tube change through
+Pushes cross replicas (rates; a teller's call signal; a phone's pairing made through the
+gateway; the back office's tube change through
 the delivery bus, whose ``link_deliveries`` row shows which replica delivered it), and
 SIGKILL of the replica holding the agent's stream moves the agent to the other within 10 s
 in the middle of a withdrawal, which still posts exactly once.
@@ -15,10 +17,13 @@ import json
 import os
 import queue
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -57,7 +62,12 @@ def _skip_reason() -> str | None:
     return balancer.missing()
 
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))
+pytestmark = [
+    pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason())),
+    # The module's cluster (bank, two replicas, nginx, gateway, simulator, agent) starts in
+    # the first test's set-up: as long as make test allows any test.
+    pytest.mark.timeout(300),
+]
 
 
 class RawTerminal:
@@ -134,6 +144,7 @@ class Cluster:
     engine: Engine
     replicas: dict[str, tuple[Proc, int]] = field(default_factory=dict)
     nginx: subprocess.Popen[bytes] | None = None
+    gateway_port: int = 0
     raw: list[RawTerminal] = field(default_factory=list)
 
     def port_of(self, replica: str) -> int:
@@ -173,7 +184,7 @@ class Cluster:
         return found
 
 
-def start_replica(stack: Stack, url: str, name: str) -> tuple[Proc, int]:
+def start_replica(stack: Stack, url: str, name: str, mobile_url: str) -> tuple[Proc, int]:
     proc = stack._spawn(
         f"server-{name}",
         [
@@ -181,7 +192,7 @@ def start_replica(stack: Stack, url: str, name: str) -> tuple[Proc, int]:
             "--tls-dir", str(stack.pki), "--replica", name,
             "--heartbeat-interval", "1", "--heartbeat-timeout", "6", "--shutdown-drain", "0",
             "--hsm", ts.soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5",
+            "--rate-poll-seconds", "0.5", "--mobile-url", mobile_url,
         ],
     )  # fmt: skip
 
@@ -194,6 +205,31 @@ def start_replica(stack: Stack, url: str, name: str) -> tuple[Proc, int]:
         return 0
 
     return proc, int(wait_for(port, 60, f"replica {name} to listen"))
+
+
+def start_gateway(cluster: Cluster) -> Proc:
+    """The phone gateway (``branchline-mobile``), talking to the server through nginx."""
+    stack = cluster.stack
+    proc = stack._spawn(
+        "gateway",
+        [
+            "branchline.server.mobile_gateway.main", "--tls-dir", str(stack.pki),
+            "--name", "gw1", "--listen", f"127.0.0.1:{cluster.gateway_port}",
+            "--server", f"127.0.0.1:{stack.server_port}",
+        ],
+    )  # fmt: skip
+
+    def up() -> bool:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"the gateway exited:\n{proc.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", cluster.gateway_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, 30, "the phone gateway")
+    return proc
 
 
 def populate(cluster: Cluster) -> None:
@@ -220,15 +256,19 @@ def cluster() -> Iterator[Cluster]:
             pki.issue_terminal_cert(stack.pki, terminal_id)
         for teller in (ts.CLERK, CALL_TELLER):
             pki.issue_user_cert(stack.pki, "teller", teller)
+        pki.issue_user_cert(stack.pki, "mobile", "gw1")
         ts.prepare_bank(stack)
         engine = create_engine(url, poolclass=NullPool)
         found = Cluster(stack, url, engine)
         try:
+            found.gateway_port = balancer.free_port()
+            mobile_url = f"https://127.0.0.1:{found.gateway_port}"
             for name in ("ra", "rb"):
-                found.replicas[name] = start_replica(stack, url, name)
+                found.replicas[name] = start_replica(stack, url, name, mobile_url)
             found.nginx, stack.server_port = balancer.start(
                 root / "nginx", [port for _, port in found.replicas.values()], workers="1"
             )
+            start_gateway(found)
             populate(found)
             stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
             stack.required_devices = stack.devices
@@ -338,6 +378,34 @@ def teller(cluster: Cluster, *args: str, port: int | None = None) -> dict[str, A
     result = cli(cluster.stack, f"teller:{CALL_TELLER}", *args, "--json", port=port)
     assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
     return cast(dict[str, Any], json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_a_phone_pairs_through_the_gateway_with_a_terminal_on_either_replica(
+    cluster: Cluster,
+) -> None:
+    for replica, terminal in cluster.raw_on_each_replica().items():
+        offer = wait_for(
+            lambda t=terminal: next(  # type: ignore[misc]
+                (m for m in reversed(t.all("pairing_update")) if m.pairing_update.handle), None
+            ),
+            15,
+            f"a QR at {terminal.terminal_id} on {replica}",
+        )
+        # The phone opens the QR's URL: the gateway pairs through nginx, on either replica.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        url = f"https://127.0.0.1:{cluster.gateway_port}/p/{offer.pairing_update.handle}"
+        with urllib.request.urlopen(url, timeout=15, context=context) as answer:
+            assert answer.status == 200
+        paired = wait_for(
+            lambda t=terminal: next(  # type: ignore[misc]
+                (m for m in t.all("pairing_update") if m.pairing_update.state == "paired"), None
+            ),
+            15,
+            f"{terminal.terminal_id} on {replica} told it is paired",
+        )
+        assert paired.pairing_update.matching_code
 
 
 def desk_at(cluster: Cluster, replica: str | None = None) -> pb_grpc.TubeDeskStub:

@@ -199,3 +199,31 @@ def test_a_store_signals_at_commit_and_not_on_rollback(pg_url: str) -> None:
         asyncio.run(main())
     finally:
         engine.dispose()
+
+
+class RecordingBus(LocalBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[str] = []
+
+    def send(self, terminal_id: str, message: pb.ServerMessage) -> bool:
+        self.sent.append(terminal_id)
+        return True
+
+
+def test_only_push_anywhere_goes_through_the_bus() -> None:
+    from branchline.server.auth import Authorizer
+    from branchline.server.link import PushRefused, TerminalLinkServicer
+
+    link = TerminalLinkServicer(None, "ra", 5.0, Authorizer(insecure=True))  # type: ignore[arg-type]
+    bus = RecordingBus()
+    link.attach_bus(bus)
+    with pytest.raises(PushRefused):
+        link.push("T-ELSEWHERE", message(1))  # a pusher of this replica's own streams
+    link.push_anywhere("T-ELSEWHERE", message(2))
+    assert bus.sent == ["T-ELSEWHERE"]
+    # One process (SQLite): nowhere else to deliver, refused as before.
+    single = TerminalLinkServicer(None, "ra", 5.0, Authorizer(insecure=True))  # type: ignore[arg-type]
+    single.attach_bus(LocalBus())
+    with pytest.raises(PushRefused):
+        single.push_anywhere("T-ELSEWHERE", message(3))
