@@ -185,7 +185,7 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
         for key, value in verify(db_url, plan.terminals, stats.completed).items():
             figures[f"{prefix}_{key}"] = value
         figures[f"{prefix}_server_log_errors"] = float(
-            sum(ingest.log_errors(root / f"server-r{n}.log") for n in range(1, replicas + 1))
+            sum(len(ingest.log_errors(root / f"server-r{n}.log")) for n in range(1, replicas + 1))
         )
     return figures
 
