@@ -8,8 +8,10 @@ is posted in the ledger's tables inside the sale's own transaction."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
+from branchline.server.applier import Applier
 from branchline.server.capability import Hub
 from branchline.server.cheques.core import ChequeCore
 from branchline.server.cheques.identify import sweep_images
@@ -23,11 +25,13 @@ log = logging.getLogger("branchline.server.cheques")
 SWEEP_SECONDS = 300.0
 
 
-async def sweep(core: ChequeCore, interval: float) -> None:
+async def sweep(core: ChequeCore, interval: float, applier: Applier) -> None:
     while True:
         try:
-            purged = await asyncio.to_thread(sweep_images, core)
-            stale = await asyncio.to_thread(sweep_stale, core)
+            # Through the link's applier (housekeeping priority): on SQLite a write of its own
+            # would wait on the applier's batch for the write lock, and fail under saturation.
+            purged = await applier.apply(functools.partial(sweep_images, core), priority=True)
+            stale = await applier.apply(functools.partial(sweep_stale, core), priority=True)
             if purged or stale:
                 log.info("cheque sweep: %d captures purged, %d stale purchases", purged, stale)
         except Exception:
@@ -48,7 +52,7 @@ class ChequesCapability:
             *SERVICE_NAMES,
         )
         hub.provide("cheques", core)
-        hub.background("sweep", lambda: sweep(core, SWEEP_SECONDS))
+        hub.background("sweep", lambda: sweep(core, SWEEP_SECONDS, hub.link.applier))
 
 
 CHEQUES = ChequesCapability()
