@@ -199,8 +199,7 @@ class OutboxSender:
         if len(pending) == BATCH:
             self.kick()
 
-    # long: one answer per outcome (applied, refused, busy, unavailable, stream lost), each
-    # with its own journal and retry rule; split, the rules would be read apart.
+    # long: one answer per outcome (applied, refused, busy, unavailable, lost), each its own rule
     async def _send_one(self, message: OutboxMessage) -> bool:
         """True when the message is answered for good; False: stop this round, retry later."""
         try:

@@ -28,6 +28,7 @@ from branchline.server.faces.checks import FaceCapture
 from branchline.server.faces.verify import FaceDecision, verify
 from branchline.server.ledger.idempotency import stored_response
 from branchline.server.ledger.schema import accounts
+from branchline.server.storage.engine import write_transaction
 from branchline.server.storage.schema import terminals
 from branchline.v1 import cheques_pb2 as pb
 
@@ -301,7 +302,7 @@ def _decide_early(
 
 def sweep_images(core: ChequeCore) -> int:
     """Drop face captures older than the retention; the decision rows stay for audit."""
-    with core.engine.begin() as conn:
+    with write_transaction(core.engine) as conn:
         days = int(rules.config(conn)["image_retention_days"])
         now = core.clock()
         done = conn.execute(

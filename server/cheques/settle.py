@@ -21,6 +21,7 @@ from branchline.server.cheques.schema import (
     cheque_purchases,
 )
 from branchline.server.ledger.postings import Reference
+from branchline.server.storage.engine import write_transaction
 from branchline.v1 import cheques_pb2 as pb
 
 # outcome -> (allowed from, new state)
@@ -225,7 +226,7 @@ def sweep_stale(core: ChequeCore, older_than: timedelta = STALE_AFTER) -> int:
     """Open an incident (once) for each purchase not final long after its last change: the
     server never settles it alone (the terminal's journal finishes it), people look."""
     opened = 0
-    with core.engine.begin() as conn:
+    with write_transaction(core.engine) as conn:
         now = core.clock()
         rows = conn.execute(
             select(cheque_purchases).where(
