@@ -14,6 +14,8 @@ const SIDE = "kiosk";
 const call = { callId: "", pc: null, local: null, remote: null, state: "", channel: null, muted: false,
   cameraOff: false, remoteAudio: true, remoteVideo: true, pending: [], announced: false };
 const finished = new Set();
+// Offers (and their candidates) that arrived before the screen showed their call connected.
+const early = { offers: new Map(), candidates: new Map() };
 let chain = Promise.resolve();
 window.branchlineCall = call;
 
@@ -135,7 +137,9 @@ function useChannel(channel) {
 
 async function start(callId) {
   Object.assign(call, { callId, state: "new", muted: false, cameraOff: false, remoteAudio: true, remoteVideo: true,
-    pending: [], announced: false, channel: null });
+    pending: early.candidates.get(callId) ?? [], announced: false, channel: null });
+  early.offers.delete(callId);
+  early.candidates.delete(callId);
   try {
     call.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
   } catch (error) {
@@ -193,7 +197,13 @@ async function onSignal(frame) {
   if (frame.kind === "offer") {
     // Only the page showing this call takes it (never a page left on another screen).
     const shown = state.frame?.screen === "video" ? state.frame.data : null;
-    if (!shown || shown.state !== "connected" || shown.call_id !== frame.call_id) return;
+    if (!shown || shown.state !== "connected" || shown.call_id !== frame.call_id) {
+      // The offer can overtake the screen that shows the call connected: keep it until then.
+      early.offers.clear();
+      for (const id of early.candidates.keys()) if (id !== frame.call_id) early.candidates.delete(id);
+      early.offers.set(frame.call_id, frame);
+      return;
+    }
     if (call.callId && call.callId !== frame.call_id) end("replaced");
     if (!call.pc) await start(frame.call_id);
     if (!call.pc || call.callId !== frame.call_id) return;
@@ -206,6 +216,10 @@ async function onSignal(frame) {
     const candidate = JSON.parse(frame.payload);
     if (call.pc?.remoteDescription) await call.pc.addIceCandidate(candidate);
     else call.pending.push(candidate);
+  } else if (frame.kind === "candidate" && early.offers.has(frame.call_id)) {
+    const list = early.candidates.get(frame.call_id) ?? [];
+    if (list.length < 64) list.push(JSON.parse(frame.payload));
+    early.candidates.set(frame.call_id, list);
   }
 }
 
@@ -223,4 +237,7 @@ afterRender((frame) => {
   const inCall = frame.screen === "video" && d.state === "connected";
   if (!inCall && call.callId) end(d.state === "ended" ? "ended" : "left");
   else renderPanel();
+  // An offer that came before this screen: take it now.
+  const offer = inCall && !call.callId ? early.offers.get(d.call_id) : undefined;
+  if (offer) chain = chain.then(() => onSignal(offer)).catch((error) => console.error("call signal", error));
 });
