@@ -80,3 +80,22 @@ def parse_reference(text: str) -> TxReference:
     if not sep:
         raise BadReference(f"reference: expected {prefix}:<terminal_id>:<txn_id>, got {echo(text)}")
     return make_reference(terminal_id, txn_id, prefix)
+
+
+_PLAIN_REF = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def txn_ref_of(reference: str) -> str:
+    """The transaction a recording is filed under, from what a receipt prints (its QR code
+    types it): ``BLTX:<terminal>:<txn>`` or ``BLCQ:<terminal>:<purchase>`` gives the id after
+    the terminal; a call's id or a bare transaction id is taken as it is."""
+    reference = reference.strip() if isinstance(reference, str) else ""
+    if not reference:
+        raise BadReference("reference: must not be empty", reason="required")
+    if len(reference) > MAX_REFERENCE:
+        raise BadReference(f"reference: longer than {MAX_REFERENCE} characters", reason="too_long")
+    if ":" in reference and reference.partition(":")[0].upper() in PREFIXES:
+        return parse_reference(reference).txn_id
+    if not _PLAIN_REF.fullmatch(reference):
+        raise BadReference("reference: a receipt's reference (BLTX:... or BLCQ:...) or a call's id")
+    return reference

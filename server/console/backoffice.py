@@ -31,7 +31,7 @@ HISTORY_FIELDS = ("from_date", "to_date", "terminal_id", "customer_id", "referen
 ASSET = {pb.ASSET_KIND_CASH: "cash", pb.ASSET_KIND_METAL: "metal", pb.ASSET_KIND_BILL: "bill"}
 # While a received deposit is in one of these, its carrier is in the back office's hands.
 HANDLING = (pb.TUBE_STATE_IN_TRANSIT, pb.TUBE_STATE_RECEIVED)
-ACTIONS = ("receive", "count", "send", "resolve", "search", "clear_search")
+ACTIONS = ("receive", "count", "prepare", "send", "resolve", "search", "clear_search")
 
 
 def _state(value: int) -> str:
@@ -46,8 +46,9 @@ def _ts(message: Any, name: str) -> str:
     return format_time(getattr(message, name).ToDatetime()) if message.HasField(name) else ""
 
 
-def actions_for(txn: pb.TubeTransaction) -> list[str]:
-    """What the back office can do with the transaction in its state."""
+def actions_for(txn: pb.TubeTransaction, preparing: bool = False) -> list[str]:
+    """What the back office can do with the transaction in its state. A withdrawal's
+    carrier is prepared (the camera records from then) before it can be sent."""
     deposit = txn.kind == pb.TUBE_KIND_DEPOSIT
     if deposit and txn.state == pb.TUBE_STATE_IN_TRANSIT:
         return ["receive", "count"]
@@ -56,11 +57,19 @@ def actions_for(txn: pb.TubeTransaction) -> list[str]:
     if deposit and txn.state == pb.TUBE_STATE_DISPUTED:
         return ["send"]
     if not deposit and txn.state == pb.TUBE_STATE_OPEN:
-        return ["send"]
+        return ["send"] if preparing else ["prepare"]
     return []
 
 
-def txn_view(lang: str, txn: pb.TubeTransaction) -> dict[str, Any]:
+def _in_hand(txn: pb.TubeTransaction) -> bool:
+    """Whether a carrier this person took on is still in the back office's hands: a
+    received deposit until its count is in, a withdrawal being loaded until it is sent."""
+    if txn.kind == pb.TUBE_KIND_DEPOSIT:
+        return txn.state in HANDLING
+    return txn.state == pb.TUBE_STATE_OPEN
+
+
+def txn_view(lang: str, txn: pb.TubeTransaction, handling: str = "") -> dict[str, Any]:
     asset = txn.requested
     counted = txn.counted
     return {
@@ -84,7 +93,7 @@ def txn_view(lang: str, txn: pb.TubeTransaction) -> dict[str, Any]:
         "reason": txn.reason,
         "created_at": _ts(txn, "created_at"),
         "updated_at": _ts(txn, "updated_at"),
-        "actions": actions_for(txn),
+        "actions": actions_for(txn, preparing=handling == txn.txn_id),
         "denominations": list(counting.denominations(asset.currency))
         if asset.kind == pb.ASSET_KIND_CASH
         else [],
@@ -126,8 +135,9 @@ class BackOfficeDesk:
         self.searched = False
         self.last_event_id = 0
         self._stale = asyncio.Event()
-        # The deposit this person received and is counting: the page records the
-        # back-office camera while it is (``record`` in the snapshot).
+        # The deposit this person received and is counting, or the withdrawal whose carrier
+        # this person is loading: the page records the back-office camera while it is
+        # (``record`` in the snapshot).
         self.handling = ""
 
     # -- reading ----------------------------------------------------------------------------
@@ -176,16 +186,17 @@ class BackOfficeDesk:
                 await asyncio.sleep(1.0)
 
     def record(self) -> dict[str, str] | None:
-        """What the page records now: the carrier this person received, until counted."""
+        """What the page records now: the deposit this person received, until counted, or
+        the withdrawal this person prepares, until its carrier is sent."""
         txn = self.carriers.get(self.handling)
-        if txn is None or txn.state not in HANDLING:
+        if txn is None or not _in_hand(txn):
             return None
         return {"txn_ref": txn.txn_id, "kind": "tube", "source": "backoffice"}
 
     def snapshot(self, lang: str) -> dict[str, Any]:
         return {
             "record": self.record(),
-            "carriers": [txn_view(lang, t) for t in self.carriers.values()],
+            "carriers": [txn_view(lang, t, self.handling) for t in self.carriers.values()],
             "incidents": [incident_view(i) for i in self.incidents],
             "events": [
                 {
@@ -229,8 +240,22 @@ class BackOfficeDesk:
             found = counting.parse_count(data, txn.requested.currency)
             counted = pb.CountRequest(txn_id=txn.txn_id, counted=found.asset, note=found.note)
             self._keep(await self._client.call(tube.EnterCount, counted))
+        elif action == "prepare":
+            txn = self._known(data)
+            if "prepare" not in actions_for(txn):
+                raise FailedPrecondition(
+                    f"txn_id: {txn.txn_id} has no carrier to prepare", reason="wrong_state"
+                )
+            self.handling = txn.txn_id
         elif action == "send":
             txn = self._known(data)
+            if txn.kind == pb.TUBE_KIND_WITHDRAWAL and self.handling != txn.txn_id:
+                # Its carrier is loaded on camera: "prepare" starts the recording.
+                raise FailedPrecondition(
+                    f"txn_id: prepare the carrier of {txn.txn_id} first",
+                    field="txn_id",
+                    reason="prepare_first",
+                )
             request = pb.CarrierRequest(txn_id=txn.txn_id, carrier_id=_carrier(data, 0))
             self._keep(await self._client.call(tube.SendCarrier, request))
         elif action == "resolve":

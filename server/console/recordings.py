@@ -20,12 +20,12 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from branchline.common.errors import MAX_ID, InvalidArgument, check_text
+from branchline.common.errors import InvalidArgument
 from branchline.common.recordings.routes import register_recorder_script, register_recording_routes
 from branchline.common.recordings.spool import RecordingSpool
 from branchline.common.recordings.upload import Uploader
 from branchline.common.recordings.viewing import register_staff_viewing
-from branchline.common.txref import PREFIX, parse_reference
+from branchline.common.txref import txn_ref_of
 from branchline.server.console.client import StaffClient, open_channel
 from branchline.server.console.settings import ConsoleSettings
 from branchline.v1 import recordings_pb2 as pb
@@ -33,19 +33,6 @@ from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
 ACTIONS = ("search", "play", "stop", "clear")
 SHA256 = re.compile(r"[0-9a-f]{64}")
-PLAIN_REF = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-
-def txn_ref_of(reference: str) -> str:
-    """``BLTX:<terminal>:<txn>`` (as a receipt's QR code types it) gives the transaction id;
-    a call's id or a bare transaction id is taken as it is."""
-    reference = reference.strip()
-    check_text("reference", reference, max_len=MAX_ID)
-    if reference.upper().startswith(PREFIX + ":"):
-        return parse_reference(reference).txn_id
-    if not PLAIN_REF.fullmatch(reference):
-        raise InvalidArgument("reference", "a receipt's reference (BLTX:...) or a call's id")
-    return reference
 
 
 class ConsoleRecordings:

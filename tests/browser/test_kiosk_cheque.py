@@ -58,7 +58,13 @@ def at(step: str) -> Any:
 def identify(kiosk: Kiosk, other_face_first: bool = False) -> None:
     """On the purchase screen: the ID card, then the face (optionally someone else's first)."""
     stack = kiosk.stack
-    kiosk.wait_screen("cheque", until=at("id"), shot="cheque-id")
+    started = kiosk.wait_screen("cheque", until=at("id"), shot="cheque-id")
+    # The kiosk camera records the purchase (issue 14) from its first screen.
+    assert started["record"] == {
+        "txn_ref": started["purchase_id"],
+        "kind": "cheque",
+        "source": "kiosk",
+    }, started
     kiosk.click("read_id")
     kiosk.wait_screen("cheque", until=at("face"), shot="cheque-face")
     if other_face_first:
@@ -97,6 +103,7 @@ def order_and_take(kiosk: Kiosk, display: Page | None = None) -> dict[str, Any]:
         "cheque", timeout=60, until=lambda d: bool(d.get("finished")), shot="cheque-done"
     )
     assert done["outcome"] == "completed", done
+    assert done["record"] is None  # the purchase ended: the recording is closed
     assert done["reference"].startswith("BLCQ:") and done["reference"] in kiosk.text()
     book = done["books"][0]
     first, last = int(book["first"][2:]), int(book["last"][2:])

@@ -250,7 +250,15 @@ async def test_withdrawal_carrier_sent_from_the_console(
     cash_out = tube_open(WITHDRAWAL, stack.books.cash, cash("100"), "CON-W", session=session)
     assert stack.svc.handle_open("K-1", cash_out).code == ""
     row = await until(clerk, lambda f: carrier(f, "CON-W"))
-    assert (row["kind"], row["state"], row["actions"]) == ("withdrawal", "open", ["send"])
+    assert (row["kind"], row["state"], row["actions"]) == ("withdrawal", "open", ["prepare"])
+    assert clerk.state_frame()["backoffice"]["record"] is None
+    # Sent only once prepared: loading the carrier is what the back-office camera records.
+    early = await clerk.handle("backoffice.send", {"txn_id": "CON-W", "carrier_id": "8"})
+    assert early is not None and early["reason"] == "prepare_first", early
+    assert await clerk.handle("backoffice.prepare", {"txn_id": "CON-W"}) is None
+    assert (carrier(clerk.state_frame(), "CON-W") or {}).get("actions") == ["send"]
+    record = clerk.state_frame()["backoffice"]["record"]
+    assert record == {"txn_ref": "CON-W", "kind": "tube", "source": "backoffice"}
     bad = await clerk.handle("backoffice.send", {"txn_id": "CON-W", "carrier_id": "0"})
     assert bad is not None and bad["field"] == "carrier_id"
     assert await clerk.handle("backoffice.send", {"txn_id": "CON-W", "carrier_id": "8"}) is None
@@ -258,3 +266,7 @@ async def test_withdrawal_carrier_sent_from_the_console(
         clerk, lambda f: (c := carrier(f, "CON-W")) and c["state"] == "dispatched" and c
     )
     assert row["carrier_id"] == 8 and row["actions"] == []
+    # Sent: the carrier has left the back office's hands, the recording stops.
+    assert clerk.state_frame()["backoffice"]["record"] is None
+    again = await clerk.handle("backoffice.prepare", {"txn_id": "CON-W"})
+    assert again is not None and again["reason"] == "wrong_state", again

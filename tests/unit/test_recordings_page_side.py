@@ -130,6 +130,7 @@ def test_a_receipt_s_reference_names_the_recordings_transaction() -> None:
     assert txn_ref_of(" BLTX:T-0001:787db3d4-4764 ") == "787db3d4-4764"
     assert txn_ref_of("CALL-17") == "CALL-17"
     assert console_recordings.txn_ref_of("BLTX:K-1:CON-1") == "CON-1"
+    assert txn_ref_of("BLCQ:K-1:pur-7") == "pur-7"  # a cheque purchase's reference
     for bad in ("", "BLTX:T-0001", "a b", "BLTX:T:x:y"):
         with pytest.raises(InvalidArgument) as refused:
             txn_ref_of(bad)

@@ -18,6 +18,7 @@ from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
 from branchline.agent.kiosk import i18n
 from branchline.agent.kiosk.flows import card_pin, menu
+from branchline.agent.kiosk.flows.tube import record_request
 from branchline.common.errors import (
     DomainError,
     FailedPrecondition,
@@ -67,7 +68,12 @@ def show(session: KioskSession) -> None:
 
 def purchase_data(session: KioskSession, live: Live) -> dict[str, Any]:
     view = customer.view(session.agent.cheques, live)
-    return {**view, "code_key": code_key(session.lang, view["code"])}
+    return {
+        **view,
+        "code_key": code_key(session.lang, view["code"]),
+        # The kiosk camera records the purchase from its first screen until it ends.
+        "record": None if live.finished else record_request(live.purchase_id, "cheque"),
+    }
 
 
 def follow(session: KioskSession, live: Live) -> None:

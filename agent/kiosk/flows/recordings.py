@@ -15,17 +15,15 @@ import grpc
 
 from branchline.agent.kiosk import i18n
 from branchline.common.errors import (
-    MAX_ID,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unavailable,
-    check_text,
 )
 from branchline.common.grpc_errors import error_details
-from branchline.common.txref import PREFIX, parse_reference
+from branchline.common.txref import txn_ref_of
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
@@ -33,21 +31,6 @@ if TYPE_CHECKING:
     from branchline.agent.kiosk.session import KioskSession
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-PLAIN_REF = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-
-def txn_ref_of(reference: str) -> str:
-    """The recordings' transaction from what the receipt prints: ``BLTX:<terminal>:<txn>``
-    gives the transaction id; a call's id (or a bare transaction id) is taken as it is."""
-    reference = reference.strip()
-    check_text("reference", reference, max_len=MAX_ID)
-    if reference.upper().startswith(PREFIX + ":"):
-        return parse_reference(reference).txn_id
-    if not PLAIN_REF.fullmatch(reference):
-        raise InvalidArgument(
-            "reference", "the receipt's reference (BLTX:...) or a call's reference"
-        )
-    return reference
 
 
 def _base(reference: str) -> dict[str, Any]:
