@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from branchline.common.errors import InvalidArgument
+from branchline.common.errors import MAX_TEXT, InvalidArgument, PermissionDenied, check_text
 from branchline.common.recordings.routes import register_recorder_script, register_recording_routes
 from branchline.common.recordings.spool import RecordingSpool
 from branchline.common.recordings.upload import Uploader
@@ -31,7 +31,10 @@ from branchline.server.console.settings import ConsoleSettings
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
-ACTIONS = ("search", "play", "stop", "clear")
+ACTIONS = ("search", "play", "stop", "clear", "hold", "release")
+# Who sets and lifts a legal hold (the server's SetLegalHold checks it again): lobby
+# managers and operators, not the back office whose own handling is on the recordings.
+HOLDERS = ("lobby", "operator")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -82,15 +85,18 @@ def recording_view(r: pb.Recording) -> dict[str, Any]:
         "duration": round(r.duration_seconds, 1),
         "terminal_id": r.terminal_id,
         "legal_hold": r.legal_hold,
+        "hold_reason": r.hold_reason,
     }
 
 
 class RecordingsDesk:
-    """The ``recordings`` view: search by reference, play one (every viewing audited)."""
+    """The ``recordings`` view: search by reference, play one (every viewing audited); lobby
+    managers and operators set and lift a legal hold, with a reason (audited)."""
 
-    def __init__(self, client: StaffClient, changed: Callable[[], None]) -> None:
+    def __init__(self, client: StaffClient, changed: Callable[[], None], role: str = "") -> None:
         self._client = client
         self._changed = changed
+        self.can_hold = role in HOLDERS
         self._stub = pb_grpc.RecordingsStub(client.channel)
         self.query = ""
         self.txn_ref = ""
@@ -107,6 +113,7 @@ class RecordingsDesk:
             "results": [recording_view(r) for r in self.results],
             "playing": self.playing,
             "play_url": url,
+            "can_hold": self.can_hold,
         }
 
     async def handle(self, action: str, data: dict[str, Any]) -> None:
@@ -126,10 +133,9 @@ class RecordingsDesk:
             self.query, self.txn_ref, self.searched = reference.strip(), txn_ref, True
             self.results, self.playing = list(reply.recordings), ""
         elif action == "play":
-            sha = str(data.get("sha256", ""))
-            if not SHA256.fullmatch(sha) or sha not in {r.sha256 for r in self.results}:
-                raise InvalidArgument("sha256", "choose one of the recordings found")
-            self.playing = sha
+            self.playing = self._found(data)
+        elif action in ("hold", "release"):
+            await self._hold(self._found(data), action == "hold", data)
         elif action == "stop":
             self.playing = ""
         elif action == "clear":
@@ -141,3 +147,21 @@ class RecordingsDesk:
                 "",
             )
         self._changed()
+
+    def _found(self, data: dict[str, Any]) -> str:
+        sha = str(data.get("sha256", ""))
+        if not SHA256.fullmatch(sha) or sha not in {r.sha256 for r in self.results}:
+            raise InvalidArgument("sha256", "choose one of the recordings found")
+        return sha
+
+    async def _hold(self, sha: str, hold: bool, data: dict[str, Any]) -> None:
+        if not self.can_hold:
+            raise PermissionDenied(
+                "a legal hold is set and lifted by a lobby manager or an operator",
+                rule="legal_hold_role",
+            )
+        reason = check_text("reason", str(data.get("reason", "")).strip(), max_len=MAX_TEXT)
+        reply = await self._client.call(
+            self._stub.SetLegalHold, pb.LegalHoldRequest(sha256=sha, hold=hold, reason=reason)
+        )
+        self.results = [reply.recording if r.sha256 == sha else r for r in self.results]

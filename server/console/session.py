@@ -152,7 +152,7 @@ class ConsoleSession:
             )
             followers.append(self.assistant.run(self._down))
         if "recordings" in self.views:
-            self.recdesk = RecordingsDesk(self.client, self.publish)
+            self.recdesk = RecordingsDesk(self.client, self.publish, self.me["role"])
         self.publish()
         await asyncio.gather(*followers)
 

@@ -334,8 +334,9 @@ class RecordingService:
     # -- retention --------------------------------------------------------------------
 
     def set_hold(self, actor: str, sha256: str, hold: bool, reason: str) -> Any:
+        """Set (``hold``) or lift a legal hold; both need a reason, kept in the audit."""
         check_sha("sha256", sha256)
-        check_text("reason", reason, max_len=MAX_TEXT, required=hold)
+        reason = check_text("reason", reason.strip(), max_len=MAX_TEXT)
         with write_transaction(self.engine) as conn:
             done = conn.execute(
                 update(recordings)
@@ -348,8 +349,22 @@ class RecordingService:
             self._audit(conn, actor, "hold" if hold else "release", sha256, row.txn_ref, reason)
         return row
 
+    def _kept_audited(self, conn: Any, sha256: str) -> bool:
+        """Whether retention already said it keeps this recording since its latest hold."""
+        last = conn.execute(
+            select(recording_audit.c.action)
+            .where(
+                recording_audit.c.sha256 == sha256,
+                recording_audit.c.action.in_(("hold", "kept")),
+            )
+            .order_by(recording_audit.c.audit_id.desc())
+            .limit(1)
+        ).scalar()
+        return last == "kept"
+
     def sweep(self) -> tuple[list[str], int]:
-        """Delete recordings stored longer ago than the retention, except those on hold."""
+        """Delete recordings stored longer ago than the retention, except those on hold;
+        a held one past retention gets one audit entry ``kept`` per hold (not one an hour)."""
         cutoff = self.clock() - self.retention
         deleted: list[str] = []
         with write_transaction(self.engine) as conn:
@@ -357,14 +372,20 @@ class RecordingService:
             held = sum(1 for row in old if row.legal_hold)
             for row in old:
                 if row.legal_hold:
+                    if not self._kept_audited(conn, row.sha256):
+                        detail = f"past retention ({self.retention.days} days), on legal hold: "
+                        self._audit(
+                            conn, "retention", "kept", row.sha256, row.txn_ref,
+                            detail + row.hold_reason,
+                        )  # fmt: skip
                     continue
                 self.store.delete(row.sha256)
                 conn.execute(delete(recordings).where(recordings.c.sha256 == row.sha256))
                 detail = f"stored {row.stored_at.isoformat()}, retention {self.retention.days} days"
                 self._audit(conn, "retention", "deleted", row.sha256, row.txn_ref, detail)
                 deleted.append(row.sha256)
-        if deleted:
-            log_event(log, "recordings_deleted", count=len(deleted), kept_on_hold=held)
+        if deleted or held:
+            log_event(log, "recordings_retention", deleted=len(deleted), kept_on_hold=held)
         return deleted, held
 
 

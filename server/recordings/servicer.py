@@ -29,7 +29,8 @@ VIEWERS = (TERMINAL, TELLER, LOBBY, OPERATOR)
 PIECE = 256 * 1024
 
 
-def recording_to_pb(row: Any) -> pb.Recording:
+def recording_to_pb(row: Any, staff: bool = True) -> pb.Recording:
+    """``staff`` False (a customer at a terminal): without the hold's reason."""
     return pb.Recording(
         sha256=row.sha256,
         txn_ref=row.txn_ref,
@@ -42,6 +43,7 @@ def recording_to_pb(row: Any) -> pb.Recording:
         legal_hold=row.legal_hold,
         stored_at=timestamp(row.stored_at),
         media_type=row.media_type,
+        hold_reason=row.hold_reason if staff and row.legal_hold else "",
     )
 
 
@@ -129,7 +131,8 @@ class RecordingsServicer(pb_grpc.RecordingsServicer):
         who = await self._auth.identify(context, VIEWERS, "Recordings.ListRecordings")
         viewer = self._viewer(who, request.session_token)
         rows = await asyncio.to_thread(self._service.list_for, viewer, request.txn_ref)
-        return pb.ListRecordingsReply(recordings=[recording_to_pb(r) for r in rows])
+        staff = not viewer.is_customer
+        return pb.ListRecordingsReply(recordings=[recording_to_pb(r, staff) for r in rows])
 
     @refusals
     async def FetchRecording(
@@ -152,7 +155,7 @@ class RecordingsServicer(pb_grpc.RecordingsServicer):
                     return
                 piece = pb.RecordingPiece(offset=offset, data=data)
                 if first:
-                    piece.recording.CopyFrom(recording_to_pb(row))
+                    piece.recording.CopyFrom(recording_to_pb(row, not viewer.is_customer))
                     first = False
                 yield piece
                 offset += len(data)

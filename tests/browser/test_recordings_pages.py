@@ -9,6 +9,9 @@ e-journal (``branchline-diag journal verify`` passes). The receipt's reference o
 the customer at the terminal ("my recordings", played in a <video> that seeks with Range)
 and is refused for another card; the clerk's viewing in the console is in the audit. Both
 sides of a video call are recorded on the calls module's window events (a synthetic stream).
+A withdrawal's carrier is recorded in the back office from "prepare" until it is sent. A
+lobby manager puts a recording on legal hold and lifts it from the console, with a reason
+(audited); the back office cannot.
 """
 
 from __future__ import annotations
@@ -23,12 +26,22 @@ import grpc
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from branchline.server import pki
+from branchline.v1 import dispatch_pb2 as dpb
+from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
+from tests.browser.back_office import station_status
 from tests.browser.console_support import Console, console_process
 from tests.browser.kiosk_support import CHROMIUM, CHROMIUM_ARGS, Kiosk, KioskBranch
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
-from tests.browser.test_kiosk_tube import fill_deposit, load_and_send, tube_step
+from tests.browser.test_kiosk_tube import (
+    CARRIERS,
+    fill_deposit,
+    finish_tube,
+    load_and_send,
+    tube_step,
+)
 from tests.integration.stack import Stack, wait_for
 from tests.integration.tube_support import CLERK
 from tests.unit.recording_media import probe
@@ -61,6 +74,22 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def console_url(branch: KioskBranch) -> Iterator[str]:
     with console_process(branch.stack, f"teller:{CLERK}") as url:
+        yield url
+
+
+LOBBY = "L-REC"
+
+
+@pytest.fixture(scope="module")
+def lobby_url(branch: KioskBranch) -> Iterator[str]:
+    """A lobby manager of the terminal's branch: sets and lifts legal holds."""
+    stack = branch.stack
+    pki.issue_user_cert(stack.pki, "lobby", LOBBY)
+    dpb_grpc.DispatchAdminStub(stack.operator_channel()).AddLobbyManager(
+        dpb.AddLobbyManagerRequest(manager_id=LOBBY, name="Lobby", branch=stack.branch),
+        timeout=10,
+    )
+    with console_process(stack, f"lobby:{LOBBY}") as url:
         yield url
 
 
@@ -312,3 +341,106 @@ def test_a_reload_mid_transaction_keeps_what_was_recorded(kiosk: Kiosk) -> None:
     for rec in recs:
         duration, frames = probe(str(fetch(stack, rec, stack.root / f"{rec.recording_id}.webm")))
         assert frames > 0 and duration > 1.0, (rec.recording_id, duration)
+
+
+def test_a_withdrawal_carrier_is_recorded_in_the_back_office_while_prepared(
+    kiosk: Kiosk, clerk: Console
+) -> None:
+    stack = kiosk.stack
+    kiosk.sign_in("withdrawal")
+    kiosk.wait_screen("withdrawal_form")
+    kiosk.fill("account_id", "C1-CNY")
+    kiosk.fill("currency", "CNY")
+    kiosk.fill("amount", "100.00")
+    kiosk.click("quote")
+    kiosk.wait_screen("withdrawal_quote")
+    kiosk.click("submit")
+    waiting = kiosk.wait_screen("tube", until=lambda d: d.get("kind") == "withdrawal")
+    txn_id = waiting["record"]["txn_ref"]
+    row = clerk.row(txn_id, "open")
+    recording_indicator(clerk.page, "idle")  # not in anyone's hands yet
+    # The clerk starts loading the carrier: the back-office camera records from now.
+    row.locator('[data-action="backoffice.prepare"]').click()
+    recording_indicator(clerk.page, "recording")
+    clerk.shot("withdrawal-prepared")
+    clerk.page.wait_for_timeout(3000)
+    carrier = str(CARRIERS.take())
+    row = clerk.row(txn_id, "open")
+    row.locator('input[name="carrier_id"]').fill(carrier)
+    row.locator('[data-action="backoffice.send"]').click()
+    clerk.row(txn_id, "dispatched")
+    recording_indicator(clerk.page, "idle")
+    at_desk = closed_on(clerk.page, "backoffice", txn_id)
+    stack.sim_act("tube_station", "backoffice_send", carrier_id=carrier)
+    wait_for(lambda: station_status(stack).get("terminal_door") == "open", 20, "the door")
+    kiosk.wait_screen("tube", until=tube_step("take_carrier"))
+    stack.sim_act("tube_station", "remove")
+    kiosk.wait_screen("tube", until=tube_step("confirm_receipt"))
+    kiosk.click("confirm_receipt")
+    finish_tube(kiosk, "completed")
+    kiosk.finish()
+    at_kiosk = closed_on(kiosk.page, "kiosk", txn_id)
+    recs = wait_for(lambda: stored(stack, txn_id, 2), 90, "both recordings on the server")
+    by_source = {r.source: r for r in recs}
+    assert set(by_source) == {"kiosk", "backoffice"}
+    assert all(r.kind == "tube" and r.txn_ref == txn_id for r in recs)
+    assert by_source["backoffice"].sha256 == at_desk["result"]["sha256"]
+    assert by_source["kiosk"].sha256 == at_kiosk["result"]["sha256"]
+    check_decodes(stack, by_source["backoffice"], at_desk["seconds"], "withdrawal-bo.webm")
+
+
+def search_recordings(console: Console, reference: str, sha: str) -> Any:
+    console.page.locator('[data-view-button="recordings"]').click()
+    console.page.locator('[data-screen="recordings"] input[name="reference"]').fill(reference)
+    console.page.locator('[data-action="recordings.search"]').click()
+    row = console.page.locator(f'tr[data-recording="{sha}"]')
+    row.wait_for(timeout=15_000)
+    return row
+
+
+def test_a_lobby_manager_holds_a_recording_and_lifts_the_hold_with_a_reason(
+    kiosk: Kiosk, browser: Browser, lobby_url: str, clerk: Console
+) -> None:
+    stack = kiosk.stack
+    call_id = "CALL-HOLD-1"
+    kiosk.page.evaluate(SYNTHETIC_CALL, call_id)
+    recording_indicator(kiosk.page, "recording")
+    kiosk.page.wait_for_timeout(1500)
+    kiosk.page.evaluate(
+        """(callId) => window.dispatchEvent(
+            new CustomEvent("branchline:call-ended", { detail: { callId } }))""",
+        call_id,
+    )
+    closed_on(kiosk.page, "kiosk", call_id)
+    recs = wait_for(lambda: stored(stack, call_id, 2), 90, "the call on the server")
+    sha = next(r.sha256 for r in recs if r.source == "kiosk")
+
+    # The back office sees the recordings but cannot hold them.
+    row = search_recordings(clerk, call_id, sha)
+    assert row.locator('[data-role="hold-control"]').count() == 0
+
+    lobby = Console(browser, lobby_url, "legal-hold")
+    try:
+        row = search_recordings(lobby, call_id, sha)
+        assert row.get_attribute("data-held") == "false"
+        # No reason: refused, naming the field; nothing held.
+        row.locator('[data-action="recordings.hold"]').click()
+        wait_for(lambda: any(r.get("field") == "reason" for r in lobby.refusals()), 10, "a refusal")
+        row.locator('input[name="reason"]').fill("Dispute 2026-118, customer complaint")
+        row.locator('[data-action="recordings.hold"]').click()
+        held = lobby.page.locator(f'tr[data-recording="{sha}"][data-held="true"]')
+        held.wait_for(timeout=10_000)
+        assert "Dispute 2026-118" in held.locator('[data-role="hold-reason"]').inner_text()
+        lobby.shot("held")
+        listed = {r.sha256: r for r in stored(stack, call_id, 2)}
+        assert listed[sha].legal_hold and listed[sha].hold_reason.startswith("Dispute 2026-118")
+        held.locator('input[name="reason"]').fill("Dispute 2026-118 closed")
+        held.locator('[data-action="recordings.release"]').click()
+        lobby.page.locator(f'tr[data-recording="{sha}"][data-held="false"]').wait_for(
+            timeout=10_000
+        )
+    finally:
+        lobby.close()
+    audit = audit_of(stack, sha)
+    assert (f"lobby {LOBBY}", "hold") in audit and (f"lobby {LOBBY}", "release") in audit
+    assert audit.index((f"lobby {LOBBY}", "hold")) < audit.index((f"lobby {LOBBY}", "release"))

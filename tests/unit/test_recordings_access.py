@@ -74,7 +74,7 @@ def test_retention_deletes_old_recordings_with_an_audit_entry_and_a_hold_keeps_o
     clock.now += timedelta(days=60)
     young = store_one(svc, webm_test_pattern(1.4), "TX-YOUNG")
     with pytest.raises(DomainError) as no_reason:
-        svc.set_hold("lobby l-1", held, True, "")
+        svc.set_hold("lobby l-1", held, True, "  ")
     assert getattr(no_reason.value, "field", "") == "reason"
     svc.set_hold("lobby l-1", held, True, "dispute 42")
 
@@ -85,14 +85,30 @@ def test_retention_deletes_old_recordings_with_an_audit_entry_and_a_hold_keeps_o
     audit = [(a.actor, a.action, a.txn_ref) for a in svc.audit_of(old)]
     assert audit[-1] == ("retention", "deleted", "TX-OLD")
     assert "retention 90 days" in svc.audit_of(old)[-1].detail
-    assert [a.action for a in svc.audit_of(held)] == ["stored", "hold"]
+    # The held one: retention says it keeps it, and why (once, not at every sweep).
+    held_audit = svc.audit_of(held)
+    assert [(a.actor, a.action) for a in held_audit] == [
+        ("terminal T1", "stored"),
+        ("lobby l-1", "hold"),
+        ("retention", "kept"),
+    ]
+    assert held_audit[1].detail == "dispute 42"
+    assert "on legal hold: dispute 42" in held_audit[2].detail
+    assert svc.sweep() == ([], 1)
+    assert [a.action for a in svc.audit_of(held)] == ["stored", "hold", "kept"]
     with pytest.raises(DomainError) as gone:
         svc.list_for(Viewer("teller t-1"), "TX-OLD")
     assert type(gone.value).__name__ == "NotFound"
 
-    # Released from hold, it goes at the next sweep.
-    svc.set_hold("lobby l-1", held, False, "")
+    # Lifting the hold needs a reason too; then it goes at the next sweep.
+    with pytest.raises(DomainError) as no_release_reason:
+        svc.set_hold("lobby l-1", held, False, "")
+    assert getattr(no_release_reason.value, "field", "") == "reason"
+    svc.set_hold("lobby l-1", held, False, "dispute 42 settled")
     assert svc.sweep() == ([held], 0)
+    actions = [(a.action, a.detail) for a in svc.audit_of(held)][-2:]
+    assert actions[0] == ("release", "dispute 42 settled")
+    assert actions[1][0] == "deleted"
 
 
 def test_a_customer_sees_only_their_own_recordings(tmp_path: Path) -> None:

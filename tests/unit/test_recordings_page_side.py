@@ -179,6 +179,7 @@ async def test_the_back_office_camera_is_recorded_from_receive_until_the_count(
             "results": [],
             "playing": "",
             "play_url": "",
+            "can_hold": False,  # the back office does not hold recordings
         }
         refused = await clerk.handle("recordings.play", {"sha256": "0" * 64})
         assert refused is not None and refused["field"] == "sha256"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62ranchline/v1/recordings.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n\x12\x42\x65ginUploadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0f\n\x07txn_ref\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x14\n\x0crecording_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nmedia_type\x18\x07 \x01(\t\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsession_token\x18\n \x01(\t\"M\n\x10\x42\x65ginUploadReply\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x16\n\x0e\x61lready_stored\x18\x03 \x01(\x08\"E\n\x12UploadChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\"\n\x10UploadChunkReply\x12\x0e\n\x06offset\x18\x01 \x01(\x04\"(\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"Q\n\x11\x43ommitUploadReply\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nstored_now\x18\x02 \x01(\x08\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\"\xf4\x01\n\tRecording\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0f\n\x07txn_ref\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0crecording_id\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x0c\n\x04size\x18\x07 \x01(\x04\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x01\x12\x12\n\nlegal_hold\x18\t \x01(\x08\x12-\n\tstored_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmedia_type\x18\x0b \x01(\t\"?\n\x15ListRecordingsRequest\x12\x0f\n\x07txn_ref\x18\x01 \x01(\t\x12\x15\n\rsession_token\x18\x02 \x01(\t\"C\n\x13ListRecordingsReply\x12,\n\nrecordings\x18\x01 \x03(\x0b\x32\x18.branchline.v1.Recording\"_\n\x15\x46\x65tchRecordingRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0f\n\x07txn_ref\x18\x02 \x01(\t\x12\x15\n\rsession_token\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\"[\n\x0eRecordingPiece\x12+\n\trecording\x18\x01 \x01(\x0b\x32\x18.branchline.v1.Recording\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"@\n\x10LegalHoldRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04hold\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"=\n\x0eLegalHoldReply\x12+\n\trecording\x18\x01 \x01(\x0b\x32\x18.branchline.v1.Recording\"\x0e\n\x0cSweepRequest\"3\n\nSweepReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x14\n\x0ckept_on_hold\x18\x02 \x01(\r2\xd9\x04\n\nRecordings\x12Q\n\x0b\x42\x65ginUpload\x12!.branchline.v1.BeginUploadRequest\x1a\x1f.branchline.v1.BeginUploadReply\x12S\n\x0bUploadChunk\x12!.branchline.v1.UploadChunkRequest\x1a\x1f.branchline.v1.UploadChunkReply(\x01\x12T\n\x0c\x43ommitUpload\x12\".branchline.v1.CommitUploadRequest\x1a .branchline.v1.CommitUploadReply\x12Z\n\x0eListRecordings\x12$.branchline.v1.ListRecordingsRequest\x1a\".branchline.v1.ListRecordingsReply\x12W\n\x0e\x46\x65tchRecording\x12$.branchline.v1.FetchRecordingRequest\x1a\x1d.branchline.v1.RecordingPiece0\x01\x12N\n\x0cSetLegalHold\x12\x1f.branchline.v1.LegalHoldRequest\x1a\x1d.branchline.v1.LegalHoldReply\x12H\n\x0eSweepRetention\x12\x1b.branchline.v1.SweepRequest\x1a\x19.branchline.v1.SweepReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x62ranchline/v1/recordings.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n\x12\x42\x65ginUploadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0f\n\x07txn_ref\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x14\n\x0crecording_id\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x12\n\nmedia_type\x18\x07 \x01(\t\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsession_token\x18\n \x01(\t\"M\n\x10\x42\x65ginUploadReply\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x16\n\x0e\x61lready_stored\x18\x03 \x01(\x08\"E\n\x12UploadChunkRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\"\n\x10UploadChunkReply\x12\x0e\n\x06offset\x18\x01 \x01(\x04\"(\n\x13\x43ommitUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"Q\n\x11\x43ommitUploadReply\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nstored_now\x18\x02 \x01(\x08\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\"\x89\x02\n\tRecording\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0f\n\x07txn_ref\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0crecording_id\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x13\n\x0bterminal_id\x18\x06 \x01(\t\x12\x0c\n\x04size\x18\x07 \x01(\x04\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x01\x12\x12\n\nlegal_hold\x18\t \x01(\x08\x12-\n\tstored_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmedia_type\x18\x0b \x01(\t\x12\x13\n\x0bhold_reason\x18\x0c \x01(\t\"?\n\x15ListRecordingsRequest\x12\x0f\n\x07txn_ref\x18\x01 \x01(\t\x12\x15\n\rsession_token\x18\x02 \x01(\t\"C\n\x13ListRecordingsReply\x12,\n\nrecordings\x18\x01 \x03(\x0b\x32\x18.branchline.v1.Recording\"_\n\x15\x46\x65tchRecordingRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0f\n\x07txn_ref\x18\x02 \x01(\t\x12\x15\n\rsession_token\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\"[\n\x0eRecordingPiece\x12+\n\trecording\x18\x01 \x01(\x0b\x32\x18.branchline.v1.Recording\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"@\n\x10LegalHoldRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x0c\n\x04hold\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"=\n\x0eLegalHoldReply\x12+\n\trecording\x18\x01 \x01(\x0b\x32\x18.branchline.v1.Recording\"\x0e\n\x0cSweepRequest\"3\n\nSweepReply\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x14\n\x0ckept_on_hold\x18\x02 \x01(\r2\xd9\x04\n\nRecordings\x12Q\n\x0b\x42\x65ginUpload\x12!.branchline.v1.BeginUploadRequest\x1a\x1f.branchline.v1.BeginUploadReply\x12S\n\x0bUploadChunk\x12!.branchline.v1.UploadChunkRequest\x1a\x1f.branchline.v1.UploadChunkReply(\x01\x12T\n\x0c\x43ommitUpload\x12\".branchline.v1.CommitUploadRequest\x1a .branchline.v1.CommitUploadReply\x12Z\n\x0eListRecordings\x12$.branchline.v1.ListRecordingsRequest\x1a\".branchline.v1.ListRecordingsReply\x12W\n\x0e\x46\x65tchRecording\x12$.branchline.v1.FetchRecordingRequest\x1a\x1d.branchline.v1.RecordingPiece0\x01\x12N\n\x0cSetLegalHold\x12\x1f.branchline.v1.LegalHoldRequest\x1a\x1d.branchline.v1.LegalHoldReply\x12H\n\x0eSweepRetention\x12\x1b.branchline.v1.SweepRequest\x1a\x19.branchline.v1.SweepReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,23 +45,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMITUPLOADREPLY']._serialized_start=569
   _globals['_COMMITUPLOADREPLY']._serialized_end=650
   _globals['_RECORDING']._serialized_start=653
-  _globals['_RECORDING']._serialized_end=897
-  _globals['_LISTRECORDINGSREQUEST']._serialized_start=899
-  _globals['_LISTRECORDINGSREQUEST']._serialized_end=962
-  _globals['_LISTRECORDINGSREPLY']._serialized_start=964
-  _globals['_LISTRECORDINGSREPLY']._serialized_end=1031
-  _globals['_FETCHRECORDINGREQUEST']._serialized_start=1033
-  _globals['_FETCHRECORDINGREQUEST']._serialized_end=1128
-  _globals['_RECORDINGPIECE']._serialized_start=1130
-  _globals['_RECORDINGPIECE']._serialized_end=1221
-  _globals['_LEGALHOLDREQUEST']._serialized_start=1223
-  _globals['_LEGALHOLDREQUEST']._serialized_end=1287
-  _globals['_LEGALHOLDREPLY']._serialized_start=1289
-  _globals['_LEGALHOLDREPLY']._serialized_end=1350
-  _globals['_SWEEPREQUEST']._serialized_start=1352
-  _globals['_SWEEPREQUEST']._serialized_end=1366
-  _globals['_SWEEPREPLY']._serialized_start=1368
-  _globals['_SWEEPREPLY']._serialized_end=1419
-  _globals['_RECORDINGS']._serialized_start=1422
-  _globals['_RECORDINGS']._serialized_end=2023
+  _globals['_RECORDING']._serialized_end=918
+  _globals['_LISTRECORDINGSREQUEST']._serialized_start=920
+  _globals['_LISTRECORDINGSREQUEST']._serialized_end=983
+  _globals['_LISTRECORDINGSREPLY']._serialized_start=985
+  _globals['_LISTRECORDINGSREPLY']._serialized_end=1052
+  _globals['_FETCHRECORDINGREQUEST']._serialized_start=1054
+  _globals['_FETCHRECORDINGREQUEST']._serialized_end=1149
+  _globals['_RECORDINGPIECE']._serialized_start=1151
+  _globals['_RECORDINGPIECE']._serialized_end=1242
+  _globals['_LEGALHOLDREQUEST']._serialized_start=1244
+  _globals['_LEGALHOLDREQUEST']._serialized_end=1308
+  _globals['_LEGALHOLDREPLY']._serialized_start=1310
+  _globals['_LEGALHOLDREPLY']._serialized_end=1371
+  _globals['_SWEEPREQUEST']._serialized_start=1373
+  _globals['_SWEEPREQUEST']._serialized_end=1387
+  _globals['_SWEEPREPLY']._serialized_start=1389
+  _globals['_SWEEPREPLY']._serialized_end=1440
+  _globals['_RECORDINGS']._serialized_start=1443
+  _globals['_RECORDINGS']._serialized_end=2044
 # @@protoc_insertion_point(module_scope)

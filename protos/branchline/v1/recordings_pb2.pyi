@@ -76,7 +76,7 @@ class CommitUploadReply(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., stored_now: _Optional[bool] = ..., duration_seconds: _Optional[float] = ...) -> None: ...
 
 class Recording(_message.Message):
-    __slots__ = ("sha256", "txn_ref", "kind", "recording_id", "source", "terminal_id", "size", "duration_seconds", "legal_hold", "stored_at", "media_type")
+    __slots__ = ("sha256", "txn_ref", "kind", "recording_id", "source", "terminal_id", "size", "duration_seconds", "legal_hold", "stored_at", "media_type", "hold_reason")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     TXN_REF_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class Recording(_message.Message):
     LEGAL_HOLD_FIELD_NUMBER: _ClassVar[int]
     STORED_AT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_REASON_FIELD_NUMBER: _ClassVar[int]
     sha256: str
     txn_ref: str
     kind: str
@@ -99,7 +100,8 @@ class Recording(_message.Message):
     legal_hold: bool
     stored_at: _timestamp_pb2.Timestamp
     media_type: str
-    def __init__(self, sha256: _Optional[str] = ..., txn_ref: _Optional[str] = ..., kind: _Optional[str] = ..., recording_id: _Optional[str] = ..., source: _Optional[str] = ..., terminal_id: _Optional[str] = ..., size: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., legal_hold: _Optional[bool] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., media_type: _Optional[str] = ...) -> None: ...
+    hold_reason: str
+    def __init__(self, sha256: _Optional[str] = ..., txn_ref: _Optional[str] = ..., kind: _Optional[str] = ..., recording_id: _Optional[str] = ..., source: _Optional[str] = ..., terminal_id: _Optional[str] = ..., size: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., legal_hold: _Optional[bool] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., media_type: _Optional[str] = ..., hold_reason: _Optional[str] = ...) -> None: ...
 
 class ListRecordingsRequest(_message.Message):
     __slots__ = ("txn_ref", "session_token")

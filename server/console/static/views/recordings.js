@@ -5,13 +5,33 @@
 
 import { registerView, afterRender, t, el, button, field, formValues, table } from "../ui.js";
 
+// Lobby managers and operators set or lift a legal hold, with a reason (the server audits
+// it; retention keeps a held recording).
+function holdControl(r, x) {
+  if (!r.can_hold) return null;
+  const action = x.legal_hold ? "release" : "hold";
+  const reason = field(`rec-hold-reason-${x.sha256.slice(0, 12)}`, "reason",
+    t(x.legal_hold ? "rec.release_reason" : "rec.hold_reason"), { size: 24 });
+  return el("span", { "data-role": "hold-control" }, reason,
+    button(`recordings.${action}`, t(`rec.action.${action}`),
+      () => ({ sha256: x.sha256, reason: reason.querySelector("input").value })));
+}
+
+function holdCell(x) {
+  if (!x.legal_hold) return el("td", { "data-role": "hold", "data-held": "false" }, "");
+  return el("td", { "data-role": "hold", "data-held": "true" }, el("strong", {}, t("rec.hold")),
+    x.hold_reason ? el("span", { "data-role": "hold-reason" }, ` ${x.hold_reason}`) : null);
+}
+
 function results(r) {
   if (!r.searched) return null;
-  const rows = r.results.map((x) => el("tr", { "data-recording": x.sha256, "data-source": x.source, "data-kind": x.kind },
+  const rows = r.results.map((x) => el("tr", { "data-recording": x.sha256, "data-source": x.source, "data-kind": x.kind,
+    "data-held": String(x.legal_hold) },
     el("td", {}, t(`rec.kind.${x.kind}`)), el("td", {}, t(`rec.source.${x.source}`)), el("td", {}, x.terminal_id),
     el("td", {}, t("rec.seconds", { seconds: x.duration })), el("td", {}, x.sha256.slice(0, 12)),
-    el("td", {}, x.legal_hold ? t("rec.hold") : ""),
-    el("td", {}, button("recordings.play", t("rec.play"), { sha256: x.sha256 }, { "aria-pressed": String(r.playing === x.sha256) }))));
+    holdCell(x),
+    el("td", {}, button("recordings.play", t("rec.play"), { sha256: x.sha256 }, { "aria-pressed": String(r.playing === x.sha256) }),
+      holdControl(r, x))));
   return table([t("rec.kind"), t("rec.source"), t("col.terminal"), t("rec.duration"), "SHA-256", "", ""],
     rows, t("rec.none", { reference: r.query }));
 }
@@ -28,7 +48,8 @@ registerView("recordings", (frame) => {
     r.playing ? button("recordings.stop", t("rec.stop")) : null,
     r.searched ? button("recordings.clear", t("rec.clear")) : null);
   return el("section", { "data-screen": "recordings" }, el("h1", {}, t("view.recordings")),
-    el("p", { class: "muted" }, t("rec.audited")), form, results(r));
+    el("p", { class: "muted" }, t("rec.audited")), r.can_hold ? el("p", { class: "muted" }, t("rec.hold_note")) : null,
+    form, results(r));
 });
 
 function holder() {
