@@ -166,13 +166,32 @@ def test_hands_over_on_request_and_on_a_sensitive_topic_with_the_transcript(
     open_assistant(kiosk)
     handed = ask(kiosk, "Someone used my card without my permission")
     assert handed["screen"] == "video", handed
+    assert handed["handover"] == {
+        "reason": "sensitive",
+        "topic": "fraud",
+        "message_key": "assistant.why.topic.fraud",
+    }
+    # The customer is told why, on the hand-over screen, in their language.
+    why = kiosk.page.locator('[data-screen="video"] [data-role="handover-reason"]')
+    why.wait_for(timeout=10_000)
+    assert why.get_attribute("data-topic") == "fraud"
+    assert why.inner_text() == "This sounds like fraud — a person will help you right away."
     kiosk.shot("handed-over-sensitive")
+    assert kiosk.switch_language() == "zh-CN"
+    why.wait_for(timeout=10_000)
+    assert why.inner_text() == "这可能涉及欺诈——工作人员马上为您处理。"
+    kiosk.shot("handed-over-sensitive-zh")
+    assert kiosk.switch_language() == "en"
     panel = answer_call(teller)
     transcript = panel.locator('[data-role="transcript"]')
     transcript.wait_for(timeout=10_000)
     said = transcript.inner_text()
     assert "Someone used my card without my permission" in said
-    assert "sensitive topic" in said and "fraud" in said
+    # The teller sees the reason beside the conversation.
+    reason = transcript.locator('[data-role="handover-reason"]')
+    assert reason.get_attribute("data-reason") == "sensitive"
+    assert reason.get_attribute("data-topic") == "fraud"
+    assert "sensitive topic" in reason.inner_text() and "fraud" in reason.inner_text()
     # Never answered: no assistant turn in this conversation.
     assert not transcript.locator('[data-speaker="assistant"]').count()
     teller.shot("transcript-sensitive")

@@ -108,6 +108,12 @@ async def test_two_unhelpful_answers_hand_over_with_the_conversation(
             await until(lambda: page.last["data"]["can_feedback"] is False)
     await until(lambda: page.last["screen"] == "video")
     assert page.last["data"]["state"] == "queued" and page.last["data"]["from_assistant"]
+    # The screen says why: it could not answer twice.
+    assert page.last["data"]["handover"] == {
+        "reason": "unhelpful",
+        "topic": "",
+        "message_key": "assistant.why.unhelpful",
+    }
     assert agent.calls.requested == ["other"]  # type: ignore[attr-defined]
     row, turns = service.transcript("", "CALL-1")
     assert row.handover_reason == "unhelpful" and row.terminal_id == "K-1"
@@ -122,6 +128,7 @@ async def test_talk_to_a_person_at_once(
     await session.handle("person", {})
     await until(lambda: page.last["screen"] == "video")
     assert agent.calls.requested == ["other"]  # type: ignore[attr-defined]
+    assert page.last["data"]["handover"]["message_key"] == "assistant.why.requested"
 
 
 async def test_a_bank_that_cannot_be_reached_is_said_so(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.customer.assistant import client_for
-from branchline.agent.kiosk import services
+from branchline.agent.kiosk import i18n, services
 from branchline.common.errors import FailedPrecondition, InvalidArgument
 from branchline.common.logs import log_event
 from branchline.common.redaction import redact_text
@@ -141,7 +141,22 @@ async def _hand_over(session: KioskSession, reason: str, topic: str = "") -> Non
         conversation=chat["conversation_id"],
     )  # fmt: skip
     session.scratch["call_id"] = call.call_id
-    session.show("video", **video.video_data(session), from_assistant=True)
+    session.show(
+        "video",
+        **video.video_data(session),
+        from_assistant=True,
+        handover=handover_view(session, reason, topic),
+    )
+
+
+def handover_view(session: KioskSession, reason: str, topic: str = "") -> dict[str, str]:
+    """Why the customer is handed over, for the video screen (static/screens/handover.js):
+    a sensitive topic names it ("this is about a lost card"), else the reason says it."""
+    known = i18n.catalogue(session.lang)
+    key = f"assistant.why.topic.{topic}" if topic else f"assistant.why.{reason}"
+    if key not in known:
+        key = f"assistant.why.{reason}" if f"assistant.why.{reason}" in known else "assistant.why"
+    return {"reason": reason, "topic": topic, "message_key": key}
 
 
 def _start_flow(session: KioskSession, service: str) -> None:

@@ -6,6 +6,7 @@ import { state, SCREENS, frameHandler, runRenderHooks, t, el, button, formValues
 import "./screens/core.js";
 import "./screens/cheque.js";
 import "./screens/assistant.js";
+import "./screens/handover.js";
 import "./recording.js";
 import "./screens/recordings.js";
 import "./call.js";

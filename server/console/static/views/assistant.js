@@ -66,9 +66,13 @@ afterRender((frame) => {
   const transcript = frame.assistant && frame.assistant.transcript;
   const panel = document.querySelector('[data-role="current-call"]');
   if (page.view !== "calls" || !transcript || !panel || panel.dataset.call !== transcript.call_id) return;
+  const reason = transcript.handover_reason || "requested";
   panel.append(el("section", { class: "panel", "data-role": "transcript", "data-conversation": transcript.conversation_id },
-    el("h3", {}, t("kb.transcript", { reason: t(`kb.reason.${transcript.handover_reason || "requested"}`),
-      topic: transcript.topic ? t(`kb.topic.${transcript.topic}`) : "" })),
+    el("h3", {}, t("kb.transcript")),
+    // Why the assistant handed over, as the customer was told it (beside the conversation).
+    el("p", { class: "notice", "data-role": "handover-reason", "data-reason": reason, "data-topic": transcript.topic || "" },
+      el("strong", {}, t("kb.handover_why", { reason: t(`kb.reason.${reason}`) })),
+      transcript.topic ? el("span", {}, ` · ${t("kb.handover_topic", { topic: t(`kb.topic.${transcript.topic}`) })}`) : null),
     el("ol", {}, transcript.turns.map((turn) => el("li", { "data-speaker": turn.speaker },
       el("strong", {}, `${t(`kb.speaker.${turn.speaker}`)}: `), turn.text)))));
 });
