@@ -138,6 +138,10 @@ def load(path: Path | None = None) -> KnowledgeFile:
     return parse(data)
 
 
+# An entry's answers speak for it too, more weakly than its questions (0: not indexed).
+ANSWER_SCALE = 0.0
+
+
 def build_matcher(
     entries: Mapping[str, EntryText], synonyms: Mapping[str, Sequence[str]]
 ) -> Matcher:
@@ -147,4 +151,11 @@ def build_matcher(
         for lang in LANGS
         for question in entry.questions.get(lang, ())
     ]
+    if ANSWER_SCALE:
+        docs += [
+            Document(entry_id, answer, ANSWER_SCALE)
+            for entry_id, entry in entries.items()
+            for answer in entry.answers.values()
+            if answer
+        ]
     return Matcher(docs, Synonyms(synonyms))

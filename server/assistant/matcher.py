@@ -132,8 +132,12 @@ def features(text: str, synonyms: Synonyms | None = None) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Document:
+    """A text that speaks for an entry. ``scale`` < 1 (an answer's text): weaker evidence,
+    kept out of the entry's combined vector."""
+
     entry_id: str
     text: str
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -156,24 +160,26 @@ class Matcher:
         self.synonyms = synonyms
         docs = list(documents)
         per_entry: dict[str, defaultdict[str, float]] = {}
-        raw: list[tuple[str, dict[str, float]]] = []
+        raw: list[tuple[str, dict[str, float], float]] = []
         for doc in docs:
             feats = features(doc.text, synonyms)
             if not feats:
                 continue
-            raw.append((doc.entry_id, feats))
+            raw.append((doc.entry_id, feats, doc.scale))
+            if doc.scale < 1.0:
+                continue
             whole = per_entry.setdefault(doc.entry_id, defaultdict(float))
             for term, weight in feats.items():
                 whole[term] += weight
         df: Counter[str] = Counter()
-        for _, feats in raw:
+        for _, feats, _ in raw:
             df.update(set(feats))
         n = max(len(raw), 1)
         self._idf = {term: math.log((1 + n) / (1 + count)) + 1.0 for term, count in df.items()}
         self._default_idf = math.log(1 + n) + 1.0
         self._vectors: list[tuple[str, dict[str, float], float]] = []
-        for entry_id, feats in raw:
-            self._add(entry_id, feats)
+        for entry_id, feats, scale in raw:
+            self._add(entry_id, feats, scale)
         for entry_id, feats in per_entry.items():
             # The entry as a whole: every variant's words together (scaled down a little).
             self._add(entry_id, feats, scale=0.9)

@@ -150,11 +150,18 @@ async def test_customer_viewing_over_grpc_is_refused_for_another_card(tmp_path: 
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.RecordingsStub(channel)
             assert await upload_one(stub, rec, TERMINAL) is not None
+            held = await stub.SetLegalHold(
+                pb.LegalHoldRequest(sha256=rec.sha256, hold=True, reason="complaint 7"),
+                metadata=(("branchline-principal", "lobby:L-1"),),
+            )
+            assert held.recording.legal_hold and held.recording.hold_reason == "complaint 7"
             listed = await stub.ListRecordings(
                 pb.ListRecordingsRequest(txn_ref="CALL-9", session_token=token_c1),
                 metadata=TERMINAL,
             )
             assert [r.sha256 for r in listed.recordings] == [rec.sha256]
+            # The customer sees that it is held, not the staff's reason.
+            assert listed.recordings[0].legal_hold and listed.recordings[0].hold_reason == ""
             pieces = [
                 p
                 async for p in stub.FetchRecording(
@@ -192,6 +199,7 @@ async def test_customer_viewing_over_grpc_is_refused_for_another_card(tmp_path: 
         viewers = [(a.actor, a.action) for a in svc.audit_of(rec.sha256)]
         assert viewers == [
             ("terminal T1", "stored"),
+            ("lobby L-1", "hold"),
             ("terminal T1 customer C-1", "listed"),
             ("terminal T1 customer C-1", "viewed"),
         ]
