@@ -9,9 +9,10 @@ words with a light suffix stemmer, minus stop words, plus character trigrams of 
 base file: "put money in" -> ``deposit``) adds a concept token wherever a phrase appears,
 so paraphrases in other words meet on the concept.
 
-Each question variant is a document; an entry's score is the best cosine similarity of the
-question against its variants or against all its variants together. ``confidence`` is that
-score, lowered when the runner-up entry is almost as close (an ambiguous question).
+Each question variant is a document (and each answer, a weaker one: ``Document.scale``);
+an entry's score is the best cosine similarity of the question against its documents or
+against all its variants together. ``confidence`` is that score, lowered when the runner-up
+entry is almost as close (an ambiguous question).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ W_TRIGRAM = 0.35
 W_BIGRAM = 1.0
 W_UNIGRAM = 0.4
 # An ambiguous question (runner-up within this of the best) loses confidence.
-AMBIGUITY_MARGIN = 0.05
+AMBIGUITY_MARGIN = 0.1
 
 
 def normalize(text: str) -> str:
