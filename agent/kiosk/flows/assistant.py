@@ -131,11 +131,19 @@ async def _hand_over(session: KioskSession, reason: str, topic: str = "") -> Non
         call = await video._ask(
             session.agent.calls.request_teller(HANDOVER_BUSINESS, calls_pb2.CALL_MODE_VIDEO_TELLER)
         )
-    finally:
+    except BaseException:
         if session.screen == "assistant":  # refused: the customer stays with the chat
             session.update(**_data(session))
+        raise
+    # Busy until the video screen shows: the chat takes no question while the call is set up.
     if chat["conversation_id"]:
-        await client.attach_call(chat["conversation_id"], call.call_id)
+        try:
+            await client.attach_call(chat["conversation_id"], call.call_id)
+        except Exception as exc:  # the call goes on; its teller sees no transcript
+            log_event(
+                log, "assistant_attach_failed", logging.WARNING, call_id=call.call_id,
+                error=repr(exc)[:200],
+            )  # fmt: skip
     log_event(
         log, "assistant_handed_over", reason=reason, topic=topic, call_id=call.call_id,
         conversation=chat["conversation_id"],
