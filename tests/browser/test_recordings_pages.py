@@ -431,6 +431,7 @@ def test_a_lobby_manager_holds_a_recording_and_lifts_the_hold_with_a_reason(
         held = lobby.page.locator(f'tr[data-recording="{sha}"][data-held="true"]')
         held.wait_for(timeout=10_000)
         assert "Dispute 2026-118" in held.locator('[data-role="hold-reason"]').inner_text()
+        assert held.locator('input[name="reason"]').input_value() == ""  # not carried over
         lobby.shot("held")
         listed = {r.sha256: r for r in stored(stack, call_id, 2)}
         assert listed[sha].legal_hold and listed[sha].hold_reason.startswith("Dispute 2026-118")

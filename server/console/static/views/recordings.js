@@ -10,7 +10,8 @@ import { registerView, afterRender, t, el, button, field, formValues, table } fr
 function holdControl(r, x) {
   if (!r.can_hold) return null;
   const action = x.legal_hold ? "release" : "hold";
-  const reason = field(`rec-hold-reason-${x.sha256.slice(0, 12)}`, "reason",
+  // Its own id per action: the hold's reason is not carried into the lift's field.
+  const reason = field(`rec-${action}-reason-${x.sha256.slice(0, 12)}`, "reason",
     t(x.legal_hold ? "rec.release_reason" : "rec.hold_reason"), { size: 24 });
   return el("span", { "data-role": "hold-control" }, reason,
     button(`recordings.${action}`, t(`rec.action.${action}`),
@@ -44,9 +45,9 @@ registerView("recordings", (frame) => {
     event.preventDefault();
     form.querySelector('[data-action="recordings.search"]').click();
   });
-  form.append(button("recordings.search", t("rec.search"), () => formValues(form)),
+  form.append(...[button("recordings.search", t("rec.search"), () => formValues(form)),
     r.playing ? button("recordings.stop", t("rec.stop")) : null,
-    r.searched ? button("recordings.clear", t("rec.clear")) : null);
+    r.searched ? button("recordings.clear", t("rec.clear")) : null].filter(Boolean));
   return el("section", { "data-screen": "recordings" }, el("h1", {}, t("view.recordings")),
     el("p", { class: "muted" }, t("rec.audited")), r.can_hold ? el("p", { class: "muted" }, t("rec.hold_note")) : null,
     form, results(r));
