@@ -423,9 +423,17 @@ def test_a_lobby_manager_holds_a_recording_and_lifts_the_hold_with_a_reason(
     try:
         row = search_recordings(lobby, call_id, sha)
         assert row.get_attribute("data-held") == "false"
-        # No reason: refused, naming the field; nothing held.
-        row.locator('[data-action="recordings.hold"]').click()
-        wait_for(lambda: any(r.get("field") == "reason" for r in lobby.refusals()), 10, "a refusal")
+
+        # No reason: refused, naming the field; nothing held. (Pressed again if the press
+        # landed on a row the lobby's two-second refresh was replacing.)
+        def refused() -> bool:
+            if any(r.get("field") == "reason" for r in lobby.refusals()):
+                return True
+            row.locator('[data-action="recordings.hold"]').click()
+            return False
+
+        wait_for(refused, 30, "the refusal naming the reason", 2.0)
+        assert row.get_attribute("data-held") == "false"
         row.locator('input[name="reason"]').fill("Dispute 2026-118, customer complaint")
         row.locator('[data-action="recordings.hold"]').click()
         held = lobby.page.locator(f'tr[data-recording="{sha}"][data-held="true"]')
