@@ -26,9 +26,10 @@ lint: $(STAMP)
 	$(PY) -m branchline.common.typecheck
 
 # --dist loadfile: a module's tests share one stack of processes (module-scoped fixtures), so
-# each module runs on one worker and its stack starts once.
+# each module runs on one worker and its stack starts once. --no-loadscope-reorder: modules go
+# out in collection order, which tests/conftest.py makes slowest first.
 test: $(STAMP)
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --timeout=300
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --timeout=300
 
 bench: $(STAMP)
 	$(PY) -m bench.run

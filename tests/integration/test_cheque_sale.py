@@ -6,7 +6,9 @@ incident), wrong stock (the feeder OCR disagrees: nothing printed), a book not t
 (retracted and voided) — and the agent is killed with SIGKILL after every journaled step of a
 cheque-book purchase — every step enumerated from a clean run's journal, not sampled — and
 started again. The failpoint ``cheque_purchase.after=N`` (agent/failpoints.py) kills it right
-after step N is durable and before anything acts on it.
+after step N is durable and before anything acts on it. The kill points run from the last step
+down: the agent restarted after kill N (which recovers purchase N, journaling only steps past N)
+already has kill N-1 set for the next case, so each case costs one agent start, not two.
 
 The customer is a script on the kiosk page's WebSocket (purchase code, ID card, face, one
 3-leaf book); after the restart the engine finishes the purchase by itself (a customer stage
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -82,6 +85,34 @@ def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
         stack.sim_act("id_reader", "place", card="valid")
         stack.sim_act("face_camera", "present", scene="live", person="obama", index="0")
         yield started
+
+
+@dataclass
+class Agent:
+    """The branch's agent and the failpoint its running process was started with."""
+
+    branch: KioskBranch
+    armed: str = ""  # the BRANCHLINE_FAILPOINTS of the running agent ("" none)
+
+    def start(self, failpoint: str = "") -> None:
+        """Start the agent (the previous one is dead) with ``failpoint`` set; wait for its
+        devices and its link, not its page: a purchase it recovers may be presenting a book
+        that must be taken before the take timeout."""
+        self.branch.stack.agent_socket.unlink(missing_ok=True)
+        start_agent(self.branch.stack, {"BRANCHLINE_FAILPOINTS": failpoint} if failpoint else None)
+        self.armed = failpoint
+
+    def ready(self, failpoint: str) -> None:
+        """A running agent with exactly ``failpoint`` set (restarted if not), its page served."""
+        if self.armed != failpoint or self.branch.stack.procs["agent"].popen.poll() is not None:
+            self.branch.kill_agent()
+            self.start(failpoint)
+        wait_for(lambda: branch_page(self.branch), 30, "the kiosk page")
+
+
+@pytest.fixture(scope="module")
+def agent(branch: KioskBranch) -> Agent:
+    return Agent(branch)
 
 
 async def settle_screen(url: str) -> None:
@@ -156,30 +187,29 @@ def take_books_until_final(branch: KioskBranch, purchase_id: str) -> dict[str, A
     return wait_for(final, 90, "the purchase to end on the server", interval=0.3)
 
 
-def run_once(branch: KioskBranch, failpoint: str) -> tuple[str, list[str]]:
-    """One purchase with ``failpoint`` set in the agent (empty: a clean run)."""
+def run_once(agent: Agent, failpoint: str, then: str = "") -> tuple[str, list[str]]:
+    """One purchase with ``failpoint`` set in the agent (empty: a clean run). The agent that
+    recovers from the kill is started with ``then`` set, the next case's failpoint: it must be
+    one that recovery cannot reach (a step number below ``failpoint``'s)."""
+    branch = agent.branch
     stack = branch.stack
-    env = {"BRANCHLINE_FAILPOINTS": failpoint} if failpoint else None
-    branch.kill_agent()
-    start_agent(stack, env)
-    wait_for(lambda: branch_page(branch), 30, "the kiosk page")
+    agent.ready(failpoint)
     since = last_job(stack)
     before = balances(stack)[ACCOUNT]
     known = set(purchase_ids(branch))
     asyncio.run(settle_screen(branch.url))
     asyncio.run(drive(branch.url, issue_code(stack)))
-    agent = stack.procs["agent"]
+    process = stack.procs["agent"]
     if failpoint:
         # The customer takes the book when it is offered, also while the failpoint is ahead.
         wait_for(
-            lambda: take_if_presented(stack) or agent.popen.poll() is not None,
+            lambda: take_if_presented(stack) or process.popen.poll() is not None,
             60,
             f"the failpoint {failpoint}",
             interval=0.3,
         )
-        assert f"failpoint {failpoint}: SIGKILL" in agent.log()
-        branch.stack.agent_socket.unlink(missing_ok=True)
-        start_agent(stack)
+        assert f"failpoint {failpoint}: SIGKILL" in process.log()
+        agent.start(then)
     purchase_id = new_purchase(branch, known)
     row = take_books_until_final(branch, purchase_id)
     # The fee: posted once; kept only for a book issued complete, else refunded once.
@@ -225,20 +255,28 @@ STEPS = [
 ]  # fmt: skip
 
 
-def test_clean_run_journals_these_steps(branch: KioskBranch) -> None:
-    outcome, printed = run_once(branch, "")
+def test_clean_run_journals_these_steps(agent: Agent) -> None:
+    outcome, printed = run_once(agent, "")
     assert outcome == "completed" and len(printed) == 3
-    assert journal_steps(branch) == STEPS
+    assert journal_steps(agent.branch) == STEPS
 
 
-@pytest.mark.parametrize("number", range(1, len(STEPS)), ids=lambda n: f"{n}-{STEPS[n - 1]}")
-def test_sigkill_after_step(branch: KioskBranch, number: int) -> None:
-    outcome, _ = run_once(branch, f"cheque_purchase.after={number}")
+def after(number: int) -> str:
+    return f"cheque_purchase.after={number}" if number else ""
+
+
+# From the last step down (see the module's docstring); every step from 1 to len(STEPS) - 1.
+@pytest.mark.parametrize(
+    "number", range(len(STEPS) - 1, 0, -1), ids=lambda n: f"{n}-{STEPS[n - 1]}"
+)
+def test_sigkill_after_step(agent: Agent, number: int) -> None:
+    outcome, _ = run_once(agent, after(number), then=after(number - 1))
     # A kill while the customer acts cancels; from the order on, the purchase completes.
     assert outcome == ("canceled" if number <= 6 else "completed")
 
 
-def test_outbox_empty_and_ejournal_verifies(branch: KioskBranch) -> None:
+def test_outbox_empty_and_ejournal_verifies(agent: Agent) -> None:
+    branch = agent.branch
     stack = branch.stack
     wait_for(lambda: not any_unfinished(branch), 60, "the agent's purchases to end")
     stack.procs["agent"].stop()
@@ -255,8 +293,8 @@ def test_outbox_empty_and_ejournal_verifies(branch: KioskBranch) -> None:
         assert report.ok, report
     finally:
         store.close()
-    branch.stack.agent_socket.unlink(missing_ok=True)
-    branch.start_agent()
+    agent.start()
+    agent.ready("")
 
 
 def any_unfinished(branch: KioskBranch) -> bool:
@@ -268,11 +306,13 @@ def any_unfinished(branch: KioskBranch) -> bool:
 
 
 def purchase(
-    branch: KioskBranch, take: bool = True
+    agent: Agent, take: bool = True
 ) -> tuple[dict[str, Any], dict[str, str], list[str], Decimal]:
     """One purchase of a 3-leaf book by purchase code; the book taken from the slot if
     ``take``. Returns the server's record, every serial's state, what the paper shows, and
     how much the account moved."""
+    agent.ready("")
+    branch = agent.branch
     stack = branch.stack
     since = last_job(stack)
     before = balances(stack)[ACCOUNT]
@@ -299,11 +339,12 @@ def realign_stock(branch: KioskBranch, states: dict[str, str]) -> None:
     branch.stack.sim_act("cheque_printer", "load_stock", first=str(first), count="200")
 
 
-def test_paper_jam_mid_book(branch: KioskBranch) -> None:
+def test_paper_jam_mid_book(agent: Agent) -> None:
+    branch = agent.branch
     stack = branch.stack
     stack.sim_act("cheque_printer", "jam_after", leaves="1")
     try:
-        row, states, printed, moved = purchase(branch, take=False)
+        row, states, printed, moved = purchase(agent, take=False)
     finally:
         stack.sim_fault("cheque_printer", "media_jam", False)
     assert (row["state"], row["reason"]) == ("failed", "media_jam")
@@ -316,11 +357,12 @@ def test_paper_jam_mid_book(branch: KioskBranch) -> None:
     realign_stock(branch, states)
 
 
-def test_wrong_stock_stops_before_printing(branch: KioskBranch) -> None:
+def test_wrong_stock_stops_before_printing(agent: Agent) -> None:
+    branch = agent.branch
     stack = branch.stack
     stack.sim_fault("cheque_printer", "wrong_stock", True)
     try:
-        row, states, printed, moved = purchase(branch, take=False)
+        row, states, printed, moved = purchase(agent, take=False)
     finally:
         stack.sim_fault("cheque_printer", "wrong_stock", False)
     assert (row["state"], row["reason"]) == ("failed", "ocr_mismatch")
@@ -329,8 +371,9 @@ def test_wrong_stock_stops_before_printing(branch: KioskBranch) -> None:
     realign_stock(branch, states)
 
 
-def test_book_not_taken_is_retracted_and_voided(branch: KioskBranch) -> None:
-    row, states, printed, moved = purchase(branch, take=False)
+def test_book_not_taken_is_retracted_and_voided(agent: Agent) -> None:
+    branch = agent.branch
+    row, states, printed, moved = purchase(agent, take=False)
     assert (row["state"], row["reason"]) == ("failed", "not_taken")
     assert printed == sorted(states)
     assert set(states.values()) == {"voided"} and moved == 0

@@ -1,0 +1,56 @@
+"""The order the suite's modules run in: the slowest first.
+
+``make test`` runs ``--dist loadfile --no-loadscope-reorder``: xdist hands whole modules to its
+two workers in collection order. xdist's default re-sorts them by test count: the cheque
+crash module (17 tests, the longest) went out about 35th of 171, and the browser and
+integration modules of one to six tests, each starting a whole branch, behind some 80 modules;
+one worker then ran long modules alone at the end. With the long modules first, the short
+ones fill in at the end and both workers finish together. How the list was ranked is in docs/operations.md, "Test suite time"; a module
+missing from it runs after these, in collection order. ``tests/unit/test_suite_order.py``
+checks every entry still names a module.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Longest first: module wall time on one worker, its stacks' start-up included (the crash
+# enumerations, then modules that start a stack per test or a browser on a whole branch).
+SLOWEST_FIRST = (
+    "tests/integration/test_cheque_sale.py",
+    "tests/integration/test_tube_crash.py",
+    "tests/integration/test_foundation.py",
+    "tests/browser/test_console_staff.py",
+    "tests/browser/test_kiosk_tube.py",
+    "tests/integration/test_replicas.py",
+    "tests/browser/test_phone_jobs.py",
+    "tests/browser/test_recordings_pages.py",
+    "tests/browser/test_call_media.py",
+    "tests/integration/test_dispatch.py",
+    "tests/integration/test_calls.py",
+    "tests/browser/test_kiosk_session.py",
+    "tests/browser/test_assistant.py",
+    "tests/browser/test_kiosk_cheque.py",
+    "tests/browser/test_console_cheques.py",
+    "tests/integration/test_cheque_printer.py",
+    "tests/integration/test_pin_pad.py",
+    "tests/integration/test_tube.py",
+    "tests/browser/test_console_backoffice.py",
+    "tests/browser/test_phone_pairing.py",
+    "tests/integration/test_metrics.py",
+    "tests/integration/test_card_reader.py",
+    "tests/integration/test_tube_station.py",
+    "tests/integration/test_hsm_payshield.py",
+    "tests/unit/test_mobile_gateway_fuzz.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(SLOWEST_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(config.rootpath).as_posix(), len(rank))
+
+    # A stable sort: the tests of a module keep their order (some build on the one before).
+    items.sort(key=key)
