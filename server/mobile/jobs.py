@@ -372,7 +372,17 @@ def advance(
                 field="phone_job_update.customer_id",
                 reason="other_customer",
             )
-        if row.state in FINISHED or row.state == progress.state:
+        if row.state in FINISHED:
+            return _job(row)
+        if row.state == progress.state:
+            # The same step again: only a new queue position (video teller) is news.
+            if progress.queue_position and progress.queue_position != row.queue_position:
+                conn.execute(
+                    update(mobile_jobs)
+                    .where(mobile_jobs.c.job_id == job_id)
+                    .values(queue_position=progress.queue_position, updated_at=now)
+                )
+                row = conn.execute(select(mobile_jobs).where(mobile_jobs.c.job_id == job_id)).one()
             return _job(row)
         if progress.state not in FINISHED and ORDER.index(progress.state) < ORDER.index(row.state):
             raise FailedPrecondition(

@@ -66,8 +66,12 @@ def show(session: KioskSession) -> None:
 
 
 def purchase_data(session: KioskSession, live: Live) -> dict[str, Any]:
+    from branchline.agent.kiosk.flows import phone_cheque
+
     view = customer.view(session.agent.cheques, live)
-    return {**view, "code_key": code_key(session.lang, view["code"])}
+    # A cheque book ordered on the phone: its choice pre-filled on the order form.
+    prefill = phone_cheque.prefill(session, view.get("offers", []))
+    return {**view, "code_key": code_key(session.lang, view["code"]), "prefill": prefill}
 
 
 def follow(session: KioskSession, live: Live) -> None:

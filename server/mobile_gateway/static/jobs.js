@@ -131,9 +131,11 @@ function follow(job, ctx, status) {
     if (j.reason) line += ` (${j.reason})`;
     status.textContent = line;
     status.dataset.receipt = j.receipt_reference || "";
+    status.dataset.queue = j.queue_position || "";
     if (j.statement && j.statement.length) {
       const table = el("ul", { "data-role": "statement" }, ...j.statement.map((s) => el("li", {}, `${s.date} ${s.description} ${s.amount} ${s.balance}`)));
-      status.after(table);
+      const shown = status.parentNode.querySelector('[data-role="statement"]');
+      if (shown) shown.replaceWith(table); else status.after(table);
     }
   };
   show(job);
