@@ -94,6 +94,14 @@ def purchase_row(stack: Stack, purchase_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def purchase_count(stack: Stack) -> int:
+    engine = server_db(stack)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT COUNT(*) FROM cheque_purchases")).scalar()
+    engine.dispose()
+    return int(found or 0)
+
+
 def printed_numbers(stack: Stack, since: int) -> list[str]:
     """The cheque numbers the simulator's paper shows, job by job after job ``since``: read
     back from each leaf's Code 39 barcode in the rendered PNG."""
