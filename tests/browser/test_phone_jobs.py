@@ -363,7 +363,7 @@ def test_statement_viewed_on_the_phone_and_printed_at_the_terminal(
     shown = kiosk.wait_screen("statement", timeout=30, until=lambda d: bool(d.get("printed")))
     wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the print done")
     reference = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
-    assert reference == shown["printed"] and reference.startswith("BLST:")
+    assert reference == shown["printed"] and str(reference).startswith("BLST:")
 
     def new_receipt() -> Path | None:
         found = sorted(set((stack.sim_dir / "printer").glob("receipt-*.png")) - printed)
@@ -496,7 +496,7 @@ def test_cheque_book_ordered_on_the_phone_bought_at_the_terminal(
     done = order_and_take(kiosk)  # 25 serials printed in order and issued, the fee posted
     wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the book bought")
     receipt = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
-    assert receipt == done["reference"] and receipt.startswith("BLCQ:")
+    assert receipt == done["reference"] and str(receipt).startswith("BLCQ:")
     assert purchase_count(stack) == 1
     assert balances(stack)[ACCOUNT] == before - FEE  # the fee, once
     kiosk.finish()
