@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from branchline.server import pki
 from branchline.server.mobile import bank_auth
@@ -53,7 +53,8 @@ from tests.browser.cheque_support import (
     seed_cheques,
 )
 from tests.browser.kiosk_support import Kiosk, KioskBranch, kiosk_branch
-from tests.browser.media_support import add_video_teller
+from tests.browser.media_support import add_video_teller, launch_media_chromium
+from tests.browser.test_recordings_pages import audit_of
 from tests.integration.stack import wait_for
 from tests.integration.test_calls import connected, local, request, start_agent
 from tests.integration.test_pin_verification import PIN
@@ -114,6 +115,17 @@ def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
             (logs / "gateway.log").write_bytes((stack.root / "gateway.log").read_bytes())
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium with a fake camera: the kiosk page records tube transactions."""
+    with sync_playwright() as playwright:
+        chromium = launch_media_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 def _totp() -> str:
     import time
 
@@ -146,6 +158,30 @@ def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
 
 def job_state(phone: Page) -> str:
     return phone.locator('[data-role="job-state"]').get_attribute("data-state") or ""
+
+
+def watch_recording(phone: Page, stack: Any) -> str:
+    """The job's recording listed on the phone and played there; the viewing audited as the
+    phone's, for the job's customer."""
+    box = phone.locator('[data-role="recordings"][data-state="listed"]')
+    box.wait_for(state="attached", timeout=90_000)
+    watch = box.locator('[data-action="watch"]').first
+    sha = watch.get_attribute("data-sha256") or ""
+    watch.click()
+    player = phone.locator('[data-role="recording-player"]')
+    wait_for(
+        lambda: player.evaluate("v => v.readyState >= 1 && v.duration > 0"),
+        30,
+        "the recording playing on the phone",
+    )
+    audit = audit_of(stack, sha)
+    assert any(a.startswith("phone ") and what == "viewed" for a, what in audit), audit
+    return sha
+
+
+def recordings_answer(phone: Page, job_id: str) -> tuple[int, str]:
+    answer = phone.request.get(f"{GATEWAY['url']}/api/jobs/{job_id}/recordings")
+    return answer.status, str(answer.json().get("error", ""))
 
 
 def finish_tube(kiosk: Kiosk) -> str:
@@ -207,6 +243,18 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     receipt = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
     assert receipt and receipt == reference
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == Decimal("-120.00")
+    # The transaction's recording, watched on the phone by the customer signed in at the bank;
+    # once someone else signs in on this phone, refused.
+    watch_recording(phone, stack)
+    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
+    csrf = phone.request.get(GATEWAY["url"] + "/api/pairing").json()["csrf_token"]
+    other = phone.request.post(
+        GATEWAY["url"] + "/api/login",
+        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp()},
+        headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
+    )
+    assert other.status == 200, other.text()
+    assert recordings_answer(phone, job_id) == (403, "own_recordings_only")
     kiosk.page.locator('[data-action="finish"]').click()
     kiosk.wait_screen("attract", timeout=30)
     phone.locator('[data-action="cancel"]').click()
@@ -242,9 +290,17 @@ def test_deposit_signed_in_at_the_terminal_with_card_and_pin(
     wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the job done")
     assert phone.locator('[data-role="job-state"]').get_attribute("data-receipt") == reference
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == Decimal("250.00")
+    # The card customer's recording, on the phone that ordered the job; another phone paired
+    # later does not find the job at all.
+    watch_recording(phone, stack)
+    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
     kiosk.finish()
     phone.locator('[data-action="cancel"]').click()
     phone.context.close()
+    stranger = scan(kiosk, browser, tmp_path)
+    assert recordings_answer(stranger, job_id) == (404, "not_found")
+    stranger.locator('[data-action="cancel"]').click()
+    stranger.context.close()
 
 
 def test_value_out_canceled_at_the_terminal_releases_nothing(
@@ -429,8 +485,9 @@ def test_withdrawal_rate_changed_after_the_phone_quote_is_confirmed_again(
     stack = kiosk.stack
     before = balances(stack)
     phone = scan(kiosk, browser, tmp_path)
-    sign_in_at_the_bank(phone, "C-2", "tube_withdrawal")
-    phone.locator("#job-account_id").select_option("C2-CNY")
+    # C-1: the lockout test above locked C-2 out for a while.
+    sign_in_at_the_bank(phone, "C-1", "tube_withdrawal")
+    phone.locator("#job-account_id").select_option("C1-CNY")
     phone.locator("#job-currency").fill("USD")
     phone.locator("#job-amount").fill("10")
     quote = phone.locator('[data-role="quote"]')

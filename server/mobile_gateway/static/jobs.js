@@ -143,7 +143,44 @@ function follow(job, ctx, status) {
     try {
       const now = await call("GET", `/api/jobs/${encodeURIComponent(job.job_id)}`);
       show(now);
-      if (FINISHED.includes(now.state)) clearInterval(timer);
+      if (FINISHED.includes(now.state)) {
+        clearInterval(timer);
+        if (now.state === "done" && (now.receipt_reference || "").startsWith("BLTX:")) recordings(now, ctx, status);
+      }
     } catch (e) { if (e.status === 410 || e.status === 401) clearInterval(timer); }
   }, 1000);
+}
+
+// A finished tube transaction's recordings, watched here (the server lets only the job's
+// customer see them and audits each viewing). The upload follows the transaction: ask
+// again for a while until they are stored.
+function recordings(job, ctx, status) {
+  const { call, t } = ctx;
+  const box = el("section", { "data-role": "recordings", "aria-live": "polite" }, el("h3", {}, t("job.recordings")));
+  const player = el("video", { controls: "", playsinline: "", preload: "metadata", "data-role": "recording-player", hidden: "" });
+  const note = el("p", { "data-role": "recordings-note" }, t("job.recordings_wait"));
+  box.append(note, player);
+  status.after(box);
+  let tries = 0;
+  const ask = async () => {
+    tries += 1;
+    try {
+      const found = await call("GET", `/api/jobs/${encodeURIComponent(job.job_id)}/recordings`);
+      note.remove();
+      const list = el("ul", {});
+      for (const r of found.recordings) {
+        const watch = el("button", { type: "button", "data-action": "watch", "data-sha256": r.sha256 }, `${t("job.watch")} (${Math.round(r.duration_seconds)} s)`);
+        watch.addEventListener("click", () => { player.src = r.url; player.hidden = false; player.play().catch(() => {}); });
+        list.append(el("li", {}, watch));
+      }
+      box.insertBefore(list, player);
+      box.dataset.state = "listed";
+    } catch (e) {
+      if (e.status === 404 && tries < 60) { setTimeout(ask, 2000); return; }
+      note.textContent = (e.data && e.data.message) || t("error.generic");
+      box.dataset.state = "refused";
+      box.dataset.reason = (e.data && e.data.error) || "";
+    }
+  };
+  ask();
 }
