@@ -76,6 +76,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
     port = _free_port()
@@ -107,6 +112,8 @@ def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
             stdout=log, stderr=subprocess.STDOUT, cwd=stack.root,
         )  # fmt: skip
         GATEWAY.update(url=url, proc=gateway)
+        wait_for(lambda: _listening(port) or gateway.poll() is not None, 30, "the gateway")
+        assert gateway.poll() is None, (stack.root / "gateway.log").read_text()
         try:
             yield started
         finally:
