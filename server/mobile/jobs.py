@@ -375,12 +375,18 @@ def advance(
         if row.state in FINISHED:
             return _job(row)
         if row.state == progress.state:
-            # The same step again: only a new queue position (video teller) is news.
+            # The same step again: news only when it binds the customer (card + PIN read
+            # while authenticating) or moves the video teller's queue position.
+            again: dict[str, Any] = {}
+            if progress.customer_id and not row.customer_id:
+                again["customer_id"] = progress.customer_id
             if progress.queue_position and progress.queue_position != row.queue_position:
+                again["queue_position"] = progress.queue_position
+            if again:
                 conn.execute(
                     update(mobile_jobs)
                     .where(mobile_jobs.c.job_id == job_id)
-                    .values(queue_position=progress.queue_position, updated_at=now)
+                    .values(**again, updated_at=now)
                 )
                 row = conn.execute(select(mobile_jobs).where(mobile_jobs.c.job_id == job_id)).one()
             return _job(row)

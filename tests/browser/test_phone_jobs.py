@@ -170,8 +170,10 @@ def job_state(phone: Page) -> str:
 def watch_recording(phone: Page, stack: Any) -> str:
     """The job's recording listed on the phone and played there; the viewing audited as the
     phone's, for the job's customer."""
-    box = phone.locator('[data-role="recordings"][data-state="listed"]')
+    box = phone.locator('[data-role="recordings"][data-state]')
     box.wait_for(state="attached", timeout=90_000)
+    said = (box.get_attribute("data-state"), box.get_attribute("data-reason"), box.inner_text())
+    assert said[0] == "listed", said
     watch = box.locator('[data-action="watch"]').first
     sha = watch.get_attribute("data-sha256") or ""
     watch.click()

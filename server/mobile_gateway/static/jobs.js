@@ -139,11 +139,14 @@ function follow(job, ctx, status) {
     }
   };
   show(job);
+  let ended = false;
   const timer = setInterval(async () => {
     try {
       const now = await call("GET", `/api/jobs/${encodeURIComponent(job.job_id)}`);
+      if (ended) return;  // an answer that overtook the last one
       show(now);
       if (FINISHED.includes(now.state)) {
+        ended = true;
         clearInterval(timer);
         if (now.state === "done" && (now.receipt_reference || "").startsWith("BLTX:")) recordings(now, ctx, status);
       }
