@@ -163,6 +163,15 @@ def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
     return phone
 
 
+def unpair(kiosk: Kiosk, phone: Page) -> None:
+    """End the pairing from the phone; once the kiosk offers a new QR, close the phone."""
+    phone.locator('[data-action="cancel"]').click()
+    kiosk.wait_screen(
+        "attract", timeout=30, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
+    )
+    phone.context.close()
+
+
 def job_state(phone: Page) -> str:
     return phone.locator('[data-role="job-state"]').get_attribute("data-state") or ""
 
@@ -266,8 +275,7 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     assert recordings_answer(phone, job_id) == (403, "own_recordings_only")
     kiosk.page.locator('[data-action="finish"]').click()
     kiosk.wait_screen("attract", timeout=30)
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 # long: one customer's deposit from the phone to the posting, every step in order
@@ -304,12 +312,10 @@ def test_deposit_signed_in_at_the_terminal_with_card_and_pin(
     watch_recording(phone, stack)
     job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
     kiosk.finish()
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
     stranger = scan(kiosk, browser, tmp_path)
     assert recordings_answer(stranger, job_id) == (404, "not_found")
-    stranger.locator('[data-action="cancel"]').click()
-    stranger.context.close()
+    unpair(kiosk, stranger)
 
 
 def test_value_out_canceled_at_the_terminal_releases_nothing(
@@ -339,8 +345,7 @@ def test_value_out_canceled_at_the_terminal_releases_nothing(
     kiosk.wait_screen("attract", timeout=30)
     assert open_txns(stack, "open") == []
     assert balances(stack) == before
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 def test_bank_login_locks_after_repeated_failures(
@@ -371,6 +376,7 @@ def test_bank_login_locks_after_repeated_failures(
         "attract", timeout=10, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
     )
     assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", offered["phone"]["short_code"])
+    phone.context.close()
 
 
 def sign_in_at_the_bank(phone: Page, customer_id: str, service: str) -> None:
@@ -439,8 +445,7 @@ def test_statement_viewed_on_the_phone_and_printed_at_the_terminal(
     assert reference in codes
     kiosk.click("back")
     end_bank_session(kiosk)
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 # long: a second terminal's call ahead, the teller coming on duty and taking both calls
@@ -481,8 +486,7 @@ def test_video_teller_queue_position_followed_on_the_phone(
         teller(stack, "duty", "off", who="VT1")
         kiosk.click("back")
         end_bank_session(kiosk)
-        phone.locator('[data-action="cancel"]').click()
-        phone.context.close()
+        unpair(kiosk, phone)
     finally:
         other.stop()
 
@@ -526,8 +530,7 @@ def test_withdrawal_rate_changed_after_the_phone_quote_is_confirmed_again(
     wait_for(lambda: job_state(phone) == "canceled", 10, "the phone to see the job canceled")
     kiosk.wait_screen("attract", timeout=30)
     assert balances(stack) == before
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 # long: the phone's order through every step of the cheque sale at the terminal
@@ -566,5 +569,4 @@ def test_cheque_book_ordered_on_the_phone_bought_at_the_terminal(
     assert purchase_count(stack) == 1
     assert balances(stack)[ACCOUNT] == before - FEE  # the fee, once
     kiosk.finish()
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
