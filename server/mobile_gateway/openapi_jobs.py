@@ -84,6 +84,15 @@ def job_paths(
                 "responses": {"200": ok("Job"), **errors(400, 401, 403, 404, 410, 429, 503)},
             }
         },
+        **_recording_paths(ok, errors),
+    }
+
+
+def _recording_paths(
+    ok: Callable[[str], dict[str, Any]], errors: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
+    """The recordings of a finished job (the job's customer only)."""
+    return {
         "/api/jobs/{job_id}/recordings": {
             "get": {
                 "summary": "The recordings of the job's transaction (the job's customer only)",

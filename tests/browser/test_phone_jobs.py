@@ -11,6 +11,8 @@ as the call ahead is answered; a withdrawal whose rate changed after the phone's
 confirmed again at the new rate; a cheque book ordered on the phone and bought at the
 terminal through the cheque sale (ID card, face, fee once, serials issued)."""
 
+# long-module: the issue's acceptance shares one stack of real processes (server, simulator,
+# agent, gateway) across its tests; split, each part would start its own.
 from __future__ import annotations
 
 import base64
