@@ -88,7 +88,8 @@ async def my_recordings(request: web.Request) -> web.Response:
     return web.json_response({"recordings": [recording_json(r) for r in reply.recordings]})
 
 
-def _offset(request: web.Request) -> int:
+def range_offset(request: web.Request) -> int:
+    """The start a ``Range: bytes=N-`` header asks for (0 without one)."""
     header = request.headers.get("Range")
     if header is None:
         return 0
@@ -101,7 +102,7 @@ def _offset(request: web.Request) -> int:
 async def my_recording(request: web.Request) -> web.StreamResponse:
     try:
         token = _token(request)
-        offset = _offset(request)
+        offset = range_offset(request)
     except DomainError as exc:
         return web.json_response(exc.as_dict(), status=HTTP_STATUS[exc.status])
     channel, metadata = request.app[SERVER_KEY]()
@@ -116,26 +117,37 @@ async def my_recording(request: web.Request) -> web.StreamResponse:
             metadata=metadata,
             timeout=600,
         )
-        pieces = call.__aiter__()
-        try:
-            first = await pieces.__anext__()
-        except grpc.aio.AioRpcError as exc:
-            return _refused(exc)
-        except StopAsyncIteration:
-            raise web.HTTPBadGateway(text="the server sent no recording") from None
-        size = first.recording.size
-        response = web.StreamResponse(status=206 if offset else 200)
-        response.content_type = first.recording.media_type or "video/webm"
-        response.content_length = size - offset
-        response.headers["Accept-Ranges"] = "bytes"
-        if offset:
-            response.headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
-        await response.prepare(request)
-        await response.write(first.data)
-        async for piece in pieces:
-            await response.write(piece.data)
-        await response.write_eof()
-        return response
+        return await stream_pieces(request, call, offset, _refused)
+
+
+async def stream_pieces(
+    request: web.Request,
+    call: Any,
+    offset: int,
+    refused: Callable[[grpc.aio.AioRpcError], web.StreamResponse],
+) -> web.StreamResponse:
+    """Answer ``request`` with the recording a ``RecordingPiece`` stream carries (200, or 206
+    from ``offset``); a refusal before the first piece becomes ``refused(error)``."""
+    pieces = call.__aiter__()
+    try:
+        first = await pieces.__anext__()
+    except grpc.aio.AioRpcError as exc:
+        return refused(exc)
+    except StopAsyncIteration:
+        raise web.HTTPBadGateway(text="the server sent no recording") from None
+    size = first.recording.size
+    response = web.StreamResponse(status=206 if offset else 200)
+    response.content_type = first.recording.media_type or "video/webm"
+    response.content_length = size - offset
+    response.headers["Accept-Ranges"] = "bytes"
+    if offset:
+        response.headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
+    await response.prepare(request)
+    await response.write(first.data)
+    async for piece in pieces:
+        await response.write(piece.data)
+    await response.write_eof()
+    return response
 
 
 def register_viewing_routes(

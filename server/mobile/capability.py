@@ -3,7 +3,8 @@ the rotation that keeps each connected terminal's QR fresh, the purge of old han
 phones' jobs forwarded to their terminal (``job_link``).
 
 ``cheque_book`` is listed only when an earlier capability provides ``cheques`` (the cheque
-sale); jobs signed in at the bank need the PIN capability's customer sessions (``--hsm``)."""
+sale); jobs signed in at the bank need the PIN capability's customer sessions (``--hsm``);
+a job's recordings are watched through the ``recordings`` capability's service."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ class MobileCapability:
         withheld = frozenset() if hub.optional("cheques") is not None else CHEQUE_ONLY
         hub.add_servicer(
             mobile_pb2_grpc.add_MobileServicer_to_server,
-            MobileServicer(hub.engine, hub.auth, withheld=withheld),
+            MobileServicer(
+                hub.engine, hub.auth, withheld=withheld, recordings=hub.optional("recordings")
+            ),
             *SERVICE_NAMES,
         )
         verifier = hub.optional("pin_verifier")

@@ -372,7 +372,23 @@ def advance(
                 field="phone_job_update.customer_id",
                 reason="other_customer",
             )
-        if row.state in FINISHED or row.state == progress.state:
+        if row.state in FINISHED:
+            return _job(row)
+        if row.state == progress.state:
+            # The same step again: news only when it binds the customer (card + PIN read
+            # while authenticating) or moves the video teller's queue position.
+            again: dict[str, Any] = {}
+            if progress.customer_id and not row.customer_id:
+                again["customer_id"] = progress.customer_id
+            if progress.queue_position and progress.queue_position != row.queue_position:
+                again["queue_position"] = progress.queue_position
+            if again:
+                conn.execute(
+                    update(mobile_jobs)
+                    .where(mobile_jobs.c.job_id == job_id)
+                    .values(**again, updated_at=now)
+                )
+                row = conn.execute(select(mobile_jobs).where(mobile_jobs.c.job_id == job_id)).one()
             return _job(row)
         if progress.state not in FINISHED and ORDER.index(progress.state) < ORDER.index(row.state):
             raise FailedPrecondition(

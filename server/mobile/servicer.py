@@ -21,8 +21,10 @@ from branchline.server import fleet_registry as registry
 from branchline.server.auth import MOBILE, Authorizer
 from branchline.server.mobile import pairing
 from branchline.server.mobile.convert import pairing_to_pb, services_to_pb
+from branchline.server.mobile.job_recordings import RecordingMethods
 from branchline.server.mobile.job_servicer import JobMethods
 from branchline.server.mobile.services import ServiceList, service_list
+from branchline.server.recordings.service import RecordingService
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import mobile_pb2_grpc as pb_grpc
 
@@ -56,18 +58,21 @@ def services_now(
     return services_to_pb(listed_for(engine, paired.terminal_id, withheld), paired)
 
 
-class MobileServicer(JobMethods, pb_grpc.MobileServicer):
+class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
     def __init__(
         self,
         engine: Engine,
         auth: Authorizer,
         clock: Callable[[], datetime] = _now,
         withheld: frozenset[str] = frozenset(),
+        recordings: RecordingService | None = None,
     ) -> None:
         self._engine = engine
         self._auth = auth
         self._clock = clock
         self._withheld = withheld
+        # The recordings capability's service (None without it: no recordings on phones).
+        self._recordings = recordings
 
     @refusals
     async def OpenHandle(

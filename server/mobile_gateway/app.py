@@ -287,9 +287,10 @@ def make_app(backend: Backend, limits: Limits = Limits()) -> web.Application:
     app.router.add_get("/api/services", api_services)
     app.router.add_get("/api/services/events", api_service_events)
     app.router.add_post("/api/cancel", api_cancel)
-    from branchline.server.mobile_gateway import jobs_api
+    from branchline.server.mobile_gateway import jobs_api, recordings_api
 
     jobs_api.add_routes(app)
+    recordings_api.add_routes(app)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/manifest.webmanifest", manifest)
     app.router.add_get("/healthz", healthz)

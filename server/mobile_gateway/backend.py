@@ -21,6 +21,8 @@ from branchline.v1 import mobile_pb2_grpc as pb_grpc
 
 CALL_TIMEOUT = 5.0
 LOGIN_TIMEOUT = 15.0
+# A recording streams to the phone for as long as it plays.
+STREAM_TIMEOUT = 600.0
 GONE = frozenset({"handle_used", "handle_expired"})
 _BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -122,6 +124,10 @@ class Backend:
             return await self._stub.Cancel(_session(token, terminal_id), timeout=CALL_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             raise refusal(exc) from None
+
+    def stream(self, method: str, request: Any) -> Any:
+        """A streaming method (FetchJobRecording): the call, to iterate and cancel."""
+        return getattr(self._stub, method)(request, timeout=STREAM_TIMEOUT)
 
     async def call(self, method: str, request: Any) -> Any:
         """One of the job methods (Login, Quote, SubmitJob, GetJob), refusals as HTTP."""

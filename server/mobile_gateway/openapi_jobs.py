@@ -12,6 +12,12 @@ CSRF = {
     "required": True,
     "schema": {"type": "string", "maxLength": 128},
 }
+JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "maxLength": 64},
+}
 SERVICES = [
     "tube_deposit",
     "tube_withdrawal",
@@ -74,15 +80,66 @@ def job_paths(
                 "summary": "The job's progress on the terminal",
                 "operationId": "getJob",
                 "security": SESSION,
+                "parameters": [JOB_ID],
+                "responses": {"200": ok("Job"), **errors(400, 401, 403, 404, 410, 429, 503)},
+            }
+        },
+        **_recording_paths(ok, errors),
+    }
+
+
+def _recording_paths(
+    ok: Callable[[str], dict[str, Any]], errors: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
+    """The recordings of a finished job (the job's customer only)."""
+    return {
+        "/api/jobs/{job_id}/recordings": {
+            "get": {
+                "summary": "The recordings of the job's transaction (the job's customer only)",
+                "operationId": "jobRecordings",
+                "security": SESSION,
+                "parameters": [JOB_ID],
+                "responses": {
+                    "200": ok("Recordings"),
+                    **errors(400, 401, 403, 404, 409, 410, 429, 503),
+                },
+            }
+        },
+        "/api/jobs/{job_id}/recordings/{sha256}": {
+            "get": {
+                "summary": "One recording as WebM; Range: bytes=N- answers 206 from byte N",
+                "operationId": "jobRecording",
+                "security": SESSION,
                 "parameters": [
+                    JOB_ID,
                     {
-                        "name": "job_id",
+                        "name": "sha256",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "string", "maxLength": 64},
-                    }
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    },
+                    {
+                        "name": "Range",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 40},
+                    },
                 ],
-                "responses": {"200": ok("Job"), **errors(400, 401, 403, 404, 410, 429, 503)},
+                "responses": {
+                    "200": {
+                        "description": "the recording",
+                        "content": {
+                            "video/webm": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    "206": {
+                        "description": "the recording from the Range's start",
+                        "content": {
+                            "video/webm": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
+                    **errors(400, 401, 403, 404, 409, 410, 429, 503),
+                },
             }
         },
     }
@@ -143,6 +200,23 @@ def job_schemas() -> dict[str, Any]:
                 "auth": {"type": "string", "enum": ["terminal", "bank"]},
                 "rate_version": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
                 "cheque_leaves": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            },
+        },
+        "Recordings": {
+            "type": "object",
+            "required": ["recordings"],
+            "properties": {
+                "recordings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            **_strings("sha256", "txn_ref", "kind", "source", "media_type", "url"),
+                            "size": {"type": "integer"},
+                            "duration_seconds": {"type": "number"},
+                        },
+                    },
+                }
             },
         },
         "Job": {

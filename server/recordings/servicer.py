@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -45,6 +46,27 @@ def recording_to_pb(row: Any, staff: bool = True) -> pb.Recording:
         media_type=row.media_type,
         hold_reason=row.hold_reason if staff and row.legal_hold else "",
     )
+
+
+async def pieces(row: Any, path: Path, offset: int) -> AsyncIterator[pb.RecordingPiece]:
+    """The stored file from ``offset`` in pieces; the first carries the recording."""
+    if offset > row.size:
+        raise InvalidArgument("offset", f"past the end ({row.size} bytes)")
+    first = True
+    with path.open("rb") as f:
+        f.seek(offset)
+        while True:
+            data = await asyncio.to_thread(f.read, PIECE)
+            if not data and not first:
+                return
+            piece = pb.RecordingPiece(offset=offset, data=data)
+            if first:
+                piece.recording.CopyFrom(recording_to_pb(row))
+                first = False
+            yield piece
+            offset += len(data)
+            if not data:
+                return
 
 
 def _time(ts: Any, present: bool) -> datetime | None:
@@ -143,6 +165,7 @@ class RecordingsServicer(pb_grpc.RecordingsServicer):
         row, path = await asyncio.to_thread(
             self._service.open_for, viewer, request.sha256, request.txn_ref
         )
+<<<<<<< HEAD
         if request.offset > row.size:
             raise InvalidArgument("offset", f"past the end ({row.size} bytes)")
         first = True
@@ -161,6 +184,10 @@ class RecordingsServicer(pb_grpc.RecordingsServicer):
                 offset += len(data)
                 if not data:
                     return
+=======
+        async for piece in pieces(row, path, request.offset):
+            yield piece
+>>>>>>> jobs16
 
     @refusals
     async def SetLegalHold(

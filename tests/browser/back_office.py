@@ -12,12 +12,13 @@ from tests.integration.stack import Stack, wait_for
 from tests.integration.tube_support import CLERK, in_process
 
 
-def teller(stack: Stack, *args: str) -> dict[str, Any]:
-    """``branchline-teller --as teller:BO-1 ... --json``, run in this process."""
+def teller(stack: Stack, *args: str, who: str = CLERK) -> dict[str, Any]:
+    """``branchline-teller --as teller:<who> ... --json`` (the back-office clerk BO-1 unless
+    told), run in this process."""
     said = in_process(
         teller_main,
         ["--target", f"127.0.0.1:{stack.server_port}", "--tls-dir", str(stack.pki),
-         "--as", f"teller:{CLERK}", *args, "--json"],
+         "--as", f"teller:{who}", *args, "--json"],
     )  # fmt: skip
     return cast(dict[str, Any], json.loads(said))
 

@@ -8,11 +8,13 @@ registered for the terminal."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, create_engine, text
 
 from branchline.server.cheques import admin
@@ -20,6 +22,7 @@ from branchline.server.cheques.seed import Company, seed_company, seed_rules
 from branchline.server.faces.dlib_backend import DlibFaceMatcher
 from branchline.server.faces.settings import FaceSettings
 from branchline.sim.id_cards import SAMPLE_CARDS
+from tests.browser.kiosk_support import SCREENSHOTS, Kiosk
 from tests.integration.stack import Stack, wait_for
 
 CHEQUE_DEVICES = ("id_reader", "face_camera", "cheque_printer")
@@ -27,6 +30,7 @@ FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 ACCOUNT = "C1-CNY"
 ACCOUNT_NUMBER = "6222020200112233"
 PURCHASER = "P-LI"
+FEE = Decimal("15.00")  # transfer cheque: printing 10.00 + handling 5.00 per book
 STOCK = (10000001, 10000100)  # the simulator's cassette at start
 COMPANY = Company(
     account_id=ACCOUNT,
@@ -90,6 +94,14 @@ def purchase_row(stack: Stack, purchase_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+def purchase_count(stack: Stack) -> int:
+    engine = server_db(stack)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT COUNT(*) FROM cheque_purchases")).scalar()
+    engine.dispose()
+    return int(found or 0)
+
+
 def printed_numbers(stack: Stack, since: int) -> list[str]:
     """The cheque numbers the simulator's paper shows, job by job after job ``since``: read
     back from each leaf's Code 39 barcode in the rendered PNG."""
@@ -113,3 +125,71 @@ def take_book_when_presented(stack: Stack, timeout: float = 120) -> None:
 
     wait_for(presented, timeout, "the book presented", interval=0.3)
     stack.sim_act("cheque_printer", "take_book")
+
+
+def at(step: str) -> Any:
+    return lambda d: d.get("step") == step and not d.get("finished")
+
+
+def identify(kiosk: Kiosk, other_face_first: bool = False) -> None:
+    """On the purchase screen: the ID card, then the face (optionally someone else's first)."""
+    stack = kiosk.stack
+    started = kiosk.wait_screen("cheque", until=at("id"), shot="cheque-id")
+    # The kiosk camera records the purchase (issue 14) from its first screen.
+    assert started["record"] == {
+        "txn_ref": started["purchase_id"],
+        "kind": "cheque",
+        "source": "kiosk",
+    }, started
+    kiosk.click("read_id")
+    kiosk.wait_screen("cheque", until=at("face"), shot="cheque-face")
+    if other_face_first:
+        stack.sim_act("face_camera", "present", scene="live", person="biden")
+        kiosk.click("capture")
+        refused = kiosk.wait_screen(
+            "cheque", until=lambda d: d.get("code") == "no_match", shot="cheque-no-match"
+        )
+        assert refused["attempts_left"] == 2
+        assert "does not match the registered buyer" in kiosk.text()
+    stack.sim_act("face_camera", "present", scene="live", person="obama", index="0")
+    kiosk.click("capture")
+
+
+def order_and_take(kiosk: Kiosk, display: Page | None = None) -> dict[str, Any]:
+    stack = kiosk.stack
+    shown = kiosk.wait_screen("cheque", until=at("order"), shot="cheque-order")
+    offers = {o["book_type"]: o for o in shown["offers"]}
+    assert offers["transfer_cheque"]["refused_rule"] == ""
+    since = last_job(stack)
+    kiosk.page.locator('input[data-book-type="transfer_cheque"]').fill("1")
+    kiosk.click("order")
+    kiosk.wait_screen(
+        "cheque", timeout=60, until=lambda d: d.get("step") in ("printing", "take", "result")
+    )
+    if display is not None:
+        # The order on the counter screen: the book's numbers and the fee, live.
+        ordered = kiosk.data()["books"][0] if kiosk.data().get("books") else None
+        first_cell = display.locator('[data-role="order"] [data-role="first"]')
+        expect(first_cell).to_have_count(1, timeout=15_000)
+        if ordered:
+            expect(first_cell).to_contain_text(ordered["first"][2:])
+        display.screenshot(path=str(SCREENSHOTS / f"{kiosk.test_name}-display.png"))
+    take_book_when_presented(stack)
+    done = kiosk.wait_screen(
+        "cheque", timeout=60, until=lambda d: bool(d.get("finished")), shot="cheque-done"
+    )
+    assert done["outcome"] == "completed", done
+    assert done["record"] is None  # the purchase ended: the recording is closed
+    assert done["reference"].startswith("BLCQ:") and done["reference"] in kiosk.text()
+    book = done["books"][0]
+    first, last = int(book["first"][2:]), int(book["last"][2:])
+    numbers = [f"10{s:08d}" for s in range(first, last + 1)]
+    assert len(numbers) == 25
+    # The paper shows the allocated numbers, in order, once each.
+    assert printed_numbers(stack, since) == numbers
+    states = serial_states(stack, done["purchase_id"])
+    assert states == {n: "issued" for n in numbers}
+    row = purchase_row(stack, done["purchase_id"])
+    assert row["state"] == "completed" and row["fee_entry_id"] and not row["refund_entry_id"]
+    kiosk.click("done")
+    return done

@@ -5,8 +5,14 @@ signed in at the bank (password + TOTP) that releases nothing until confirmed on
 terminal's screen, carried to posting; a deposit signed in at the terminal (card + PIN on
 the kiosk) carried to posting; the phone sees each receipt reference; a withdrawal canceled
 on the terminal's confirm screen releases nothing. Also: a job POST without the CSRF token
-is refused, a bank login locks after repeated failures."""
+is refused, a bank login locks after repeated failures; a statement viewed on the phone and
+one printed at the terminal; a video-teller request whose queue position the phone follows
+as the call ahead is answered; a withdrawal whose rate changed after the phone's quote is
+confirmed again at the new rate; a cheque book ordered on the phone and bought at the
+terminal through the cheque sale (ID card, face, fee once, serials issued)."""
 
+# long-module: the issue's acceptance shares one stack of real processes (server, simulator,
+# agent, gateway) across its tests; split, each part would start its own.
 from __future__ import annotations
 
 import base64
@@ -15,6 +21,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,23 +29,39 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from branchline.server import pki
 from branchline.server.mobile import bank_auth
 from branchline.server.storage.engine import open_database
+from branchline.v1 import calls_pb2
 from tests.browser.back_office import (
     Carriers,
     back_office_counts,
     back_office_sends,
     newest_txn,
     open_txns,
+    teller,
     wait_door_open,
 )
+from tests.browser.cheque_support import (
+    ACCOUNT,
+    CHEQUE_DEVICES,
+    FEE,
+    at,
+    identify,
+    order_and_take,
+    purchase_count,
+    seed_cheques,
+)
 from tests.browser.kiosk_support import Kiosk, KioskBranch, kiosk_branch
+from tests.browser.media_support import add_video_teller, launch_media_chromium
+from tests.browser.test_recordings_pages import audit_of
 from tests.integration.stack import wait_for
+from tests.integration.test_calls import connected, local, request, start_agent
 from tests.integration.test_pin_verification import PIN
-from tests.integration.tube_support import balances, station_loaded
+from tests.integration.test_tube import tube_rates_version
+from tests.integration.tube_support import BRANCH, balances, ledger, station_loaded
 
 pytestmark = pytest.mark.timeout(300)
 KIOSK = {"language": "en", "inactivity_timeout": 120}
@@ -55,13 +78,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
     port = _free_port()
     url = f"https://127.0.0.1:{port}"
     logs = tmp_path_factory.mktemp("phone-logs")
-    with kiosk_branch(logs, server_extra=("--mobile-url", url), **KIOSK) as started:  # type: ignore[arg-type]
+    with kiosk_branch(
+        logs,
+        server_extra=("--mobile-url", url),
+        customer_timeout=90,
+        extra_devices=CHEQUE_DEVICES,
+        **KIOSK,  # type: ignore[arg-type]
+    ) as started:
         stack = started.stack
+        seed_cheques(stack)
+        stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
+        stack.sim_act("id_reader", "place", card="valid")
         pki.issue_user_cert(stack.pki, "mobile", "gw1")
         engine = open_database(f"sqlite:///{stack.root / 'server.db'}")
         bank_auth.enroll(engine, "C-1", PASSWORD, SECRET)
@@ -77,12 +114,25 @@ def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
             stdout=log, stderr=subprocess.STDOUT, cwd=stack.root,
         )  # fmt: skip
         GATEWAY.update(url=url, proc=gateway)
+        wait_for(lambda: _listening(port) or gateway.poll() is not None, 30, "the gateway")
+        assert gateway.poll() is None, (stack.root / "gateway.log").read_text()
         try:
             yield started
         finally:
             gateway.terminate()
             gateway.wait(10)
             (logs / "gateway.log").write_bytes((stack.root / "gateway.log").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium with a fake camera: the kiosk page records tube transactions."""
+    with sync_playwright() as playwright:
+        chromium = launch_media_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def _totp() -> str:
@@ -115,8 +165,43 @@ def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
     return phone
 
 
+def unpair(kiosk: Kiosk, phone: Page) -> None:
+    """End the pairing from the phone; once the kiosk offers a new QR, close the phone."""
+    phone.locator('[data-action="cancel"]').click()
+    kiosk.wait_screen(
+        "attract", timeout=30, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
+    )
+    phone.context.close()
+
+
 def job_state(phone: Page) -> str:
     return phone.locator('[data-role="job-state"]').get_attribute("data-state") or ""
+
+
+def watch_recording(phone: Page, stack: Any) -> str:
+    """The job's recording listed on the phone and played there; the viewing audited as the
+    phone's, for the job's customer."""
+    box = phone.locator('[data-role="recordings"][data-state]')
+    box.wait_for(state="attached", timeout=90_000)
+    said = (box.get_attribute("data-state"), box.get_attribute("data-reason"), box.inner_text())
+    assert said[0] == "listed", said
+    watch = box.locator('[data-action="watch"]').first
+    sha = watch.get_attribute("data-sha256") or ""
+    watch.click()
+    player = phone.locator('[data-role="recording-player"]')
+    wait_for(
+        lambda: player.evaluate("v => v.readyState >= 1 && v.duration > 0"),
+        30,
+        "the recording playing on the phone",
+    )
+    audit = audit_of(stack, sha)
+    assert any(a.startswith("phone ") and what == "viewed" for a, what in audit), audit
+    return sha
+
+
+def recordings_answer(phone: Page, job_id: str) -> tuple[int, str]:
+    answer = phone.request.get(f"{GATEWAY['url']}/api/jobs/{job_id}/recordings")
+    return answer.status, str(answer.json().get("error", ""))
 
 
 def finish_tube(kiosk: Kiosk) -> str:
@@ -178,10 +263,21 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     receipt = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
     assert receipt and receipt == reference
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == Decimal("-120.00")
+    # The transaction's recording, watched on the phone by the customer signed in at the bank;
+    # once someone else signs in on this phone, refused.
+    watch_recording(phone, stack)
+    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
+    csrf = phone.request.get(GATEWAY["url"] + "/api/pairing").json()["csrf_token"]
+    other = phone.request.post(
+        GATEWAY["url"] + "/api/login",
+        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp()},
+        headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
+    )
+    assert other.status == 200, other.text()
+    assert recordings_answer(phone, job_id) == (403, "own_recordings_only")
     kiosk.page.locator('[data-action="finish"]').click()
     kiosk.wait_screen("attract", timeout=30)
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 # long: one customer's deposit from the phone to the posting, every step in order
@@ -213,9 +309,15 @@ def test_deposit_signed_in_at_the_terminal_with_card_and_pin(
     wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the job done")
     assert phone.locator('[data-role="job-state"]').get_attribute("data-receipt") == reference
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == Decimal("250.00")
+    # The card customer's recording, on the phone that ordered the job; another phone paired
+    # later does not find the job at all.
+    watch_recording(phone, stack)
+    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
     kiosk.finish()
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
+    stranger = scan(kiosk, browser, tmp_path)
+    assert recordings_answer(stranger, job_id) == (404, "not_found")
+    unpair(kiosk, stranger)
 
 
 def test_value_out_canceled_at_the_terminal_releases_nothing(
@@ -245,8 +347,7 @@ def test_value_out_canceled_at_the_terminal_releases_nothing(
     kiosk.wait_screen("attract", timeout=30)
     assert open_txns(stack, "open") == []
     assert balances(stack) == before
-    phone.locator('[data-action="cancel"]').click()
-    phone.context.close()
+    unpair(kiosk, phone)
 
 
 def test_bank_login_locks_after_repeated_failures(
@@ -277,3 +378,197 @@ def test_bank_login_locks_after_repeated_failures(
         "attract", timeout=10, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
     )
     assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", offered["phone"]["short_code"])
+    phone.context.close()
+
+
+def sign_in_at_the_bank(phone: Page, customer_id: str, service: str) -> None:
+    phone.locator(f'[data-service="{service}"] button').click()
+    phone.locator("#auth-bank").check()
+    phone.locator("#job-customer_id").fill(customer_id)
+    phone.locator("#job-password").fill(PASSWORD)
+    phone.locator("#job-totp").fill(_totp())
+    phone.locator('[data-action="login"]').click()
+    phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
+        state="attached", timeout=10_000
+    )
+
+
+def end_bank_session(kiosk: Kiosk) -> None:
+    """Signed in at the bank, nobody's card is in: finish from the menu."""
+    kiosk.wait_screen("menu", timeout=30)
+    kiosk.page.locator('[data-action="finish"]').click()
+    kiosk.wait_screen("attract", timeout=30)
+
+
+# long: two jobs from one phone, each to its end on both screens
+def test_statement_viewed_on_the_phone_and_printed_at_the_terminal(
+    kiosk: Kiosk, browser: Browser, tmp_path: Path
+) -> None:
+    stack = kiosk.stack
+    phone = scan(kiosk, browser, tmp_path)
+    today = date.today()
+    period = ((today - timedelta(days=30)).isoformat(), today.isoformat())
+    sign_in_at_the_bank(phone, "C-1", "statement_view")
+    phone.locator("#job-account_id").select_option("C1-CNY")
+    phone.locator("#job-period_from").fill(period[0])
+    phone.locator("#job-period_to").fill(period[1])
+    phone.locator('[data-action="submit"]').click()
+    kiosk.wait_screen("phone_job", timeout=10)
+    kiosk.click("start")
+    wait_for(lambda: job_state(phone) == "done", 15, "the statement on the phone")
+    lines = phone.locator('[data-role="statement"] li')
+    expect(lines.first).to_be_visible()
+    texts = lines.all_inner_texts()
+    # The account's opening deposit (tube_support), dated within the period asked for.
+    assert any("5000.00" in line for line in texts), texts
+    assert all(period[0] <= line.split(" ", 1)[0] <= period[1] for line in texts), texts
+    end_bank_session(kiosk)
+
+    printed = set((stack.sim_dir / "printer").glob("receipt-*.png"))
+    phone.locator('[data-service="statement_print"] button').click()
+    phone.locator("#auth-bank").check()
+    phone.locator("#job-account_id").fill("C1-CNY")
+    phone.locator("#job-period_from").fill(period[0])
+    phone.locator("#job-period_to").fill(period[1])
+    phone.locator('[data-action="submit"]').click()
+    kiosk.wait_screen("phone_job", timeout=10)
+    kiosk.click("start")
+    shown = kiosk.wait_screen("statement", timeout=30, until=lambda d: bool(d.get("printed")))
+    wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the print done")
+    reference = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
+    assert reference == shown["printed"] and str(reference).startswith("BLST:")
+
+    def new_receipt() -> Path | None:
+        found = sorted(set((stack.sim_dir / "printer").glob("receipt-*.png")) - printed)
+        return found[-1] if found else None
+
+    png = wait_for(new_receipt, 20, "the statement on the simulator's printer")
+    codes = wait_for(lambda: [r.text for r in zxingcpp.read_barcodes(Image.open(png))], 5, "QR")
+    assert reference in codes
+    kiosk.click("back")
+    end_bank_session(kiosk)
+    unpair(kiosk, phone)
+
+
+# long: a second terminal's call ahead, the teller coming on duty and taking both calls
+def test_video_teller_queue_position_followed_on_the_phone(
+    kiosk: Kiosk, browser: Browser, tmp_path: Path
+) -> None:
+    stack = kiosk.stack
+    add_video_teller(stack, "VT1", ("loan",))
+    pki.issue_terminal_cert(stack.pki, "K-2")
+    other = start_agent(stack, "K-2", (), branch=BRANCH)
+    try:
+        wait_for(lambda: connected(local(stack, "K-2")), 30, "K-2 connected")
+        ahead = request(stack, "K-2")
+        assert (ahead.state, ahead.position) == (calls_pb2.CALL_STATE_QUEUED, 1)
+        phone = scan(kiosk, browser, tmp_path)
+        sign_in_at_the_bank(phone, "C-1", "video_teller")
+        phone.locator("#job-business_type").select_option("loan")
+        phone.locator('[data-action="submit"]').click()
+        kiosk.wait_screen("phone_job", timeout=10)
+        kiosk.click("start")
+        kiosk.wait_screen("video", timeout=15, until=lambda d: d.get("position") == 2)
+        status = phone.locator('[data-role="job-state"]')
+        expect(status).to_have_attribute("data-queue", "2", timeout=10_000)
+        assert job_state(phone) == "running"
+        # The teller comes on duty and takes the call ahead: this one moves up to 1.
+        teller(stack, "duty", "on", who="VT1")
+        current = teller(stack, "call", "current", "--wait", "10", who="VT1")
+        assert current["call_id"] == ahead.call_id
+        expect(status).to_have_attribute("data-queue", "1", timeout=10_000)
+        assert job_state(phone) == "running"
+        teller(stack, "call", "answer", who="VT1")
+        teller(stack, "call", "end", ahead.call_id, who="VT1")
+        # The teller takes this call next: the job is done.
+        wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the call taken")
+        kiosk.wait_screen("video", until=lambda d: d.get("state") in ("connecting", "connected"))
+        kiosk.click("leave" if kiosk.data().get("state") == "connecting" else "hangup")
+        kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
+        teller(stack, "duty", "off", who="VT1")
+        kiosk.click("back")
+        end_bank_session(kiosk)
+        unpair(kiosk, phone)
+    finally:
+        other.stop()
+
+
+# long: the rates move twice, once before the terminal's confirm screen and once on it
+def test_withdrawal_rate_changed_after_the_phone_quote_is_confirmed_again(
+    kiosk: Kiosk, browser: Browser, tmp_path: Path
+) -> None:
+    stack = kiosk.stack
+    before = balances(stack)
+    phone = scan(kiosk, browser, tmp_path)
+    # C-1: the lockout test above locked C-2 out for a while.
+    sign_in_at_the_bank(phone, "C-1", "tube_withdrawal")
+    phone.locator("#job-account_id").select_option("C1-CNY")
+    phone.locator("#job-currency").fill("USD")
+    phone.locator("#job-amount").fill("10")
+    quote = phone.locator('[data-role="quote"]')
+    expect(quote).to_have_attribute("data-rate-version", re.compile(r"^[1-9][0-9]*$"))
+    quoted = int(quote.get_attribute("data-rate-version") or 0)
+    # The bank's rates move after the phone's quote.
+    ledger(stack, "rates", "--set", "USD=7.30:7.40", "XAU=540.50:548.00")
+    wait_for(lambda: tube_rates_version(stack) > quoted, 10, "the new rates at the terminal")
+    phone.locator('[data-action="submit"]').click()
+    kiosk.wait_screen("phone_job", timeout=10)
+    kiosk.click("start")
+    confirm = kiosk.wait_screen("phone_job_confirm", timeout=10)
+    assert confirm["rate_changed"] is True and confirm["quoted_rate_version"] == quoted
+    assert confirm["rate_version"] > quoted and confirm["rate"] == "7.4"
+    expect(kiosk.page.locator('[data-role="rate-changed"]')).to_be_visible()
+    # They move again while the screen is up: that confirmation is refused, the new rate shown.
+    shown = confirm["rate_version"]
+    ledger(stack, "rates", "--set", "USD=7.50:7.60", "XAU=540.50:548.00")
+    wait_for(lambda: tube_rates_version(stack) > shown, 10, "the newer rates at the terminal")
+    kiosk.click("confirm")
+    again = kiosk.wait_screen(
+        "phone_job_confirm", until=lambda d: d.get("rate_version", 0) > shown, timeout=10
+    )
+    assert again["rate"] == "7.6" and again["rate_changed"] is True
+    assert open_txns(stack, "open") == []
+    kiosk.click("cancel")
+    wait_for(lambda: job_state(phone) == "canceled", 10, "the phone to see the job canceled")
+    kiosk.wait_screen("attract", timeout=30)
+    assert balances(stack) == before
+    unpair(kiosk, phone)
+
+
+# long: the phone's order through every step of the cheque sale at the terminal
+def test_cheque_book_ordered_on_the_phone_bought_at_the_terminal(
+    kiosk: Kiosk, browser: Browser, tmp_path: Path
+) -> None:
+    stack = kiosk.stack
+    before = balances(stack)[ACCOUNT]
+    phone = scan(kiosk, browser, tmp_path)
+    phone.locator('[data-service="cheque_book"] button').click()
+    phone.locator("#auth-terminal").check()
+    phone.locator("#job-account_id").fill(ACCOUNT)
+    phone.locator("#job-cheque_leaves").select_option("25")
+    phone.locator('[data-action="submit"]').click()
+    ready = kiosk.wait_screen("phone_job", timeout=10)
+    assert ready["service"] == "cheque_book" and ready["cheque_leaves"] == 25
+    kiosk.click("start")
+    kiosk.wait_screen("card")
+    kiosk.insert_card()
+    kiosk.type_pin(PIN)
+    confirm = kiosk.wait_screen("phone_job_confirm", timeout=20)
+    assert confirm["account_id_used"] == ACCOUNT
+    wait_for(lambda: job_state(phone) == "confirming", 10, "the phone to say: confirm there")
+    # Value out: no purchase before the customer confirms on the terminal.
+    assert purchase_count(stack) == 0
+    kiosk.click("confirm")
+    # The sale's own checks: the registered purchaser's ID card and face.
+    identify(kiosk)
+    order = kiosk.wait_screen("cheque", until=at("order"))
+    assert order["prefill"] == {"transfer_cheque": 1}
+    expect(kiosk.page.locator('input[data-book-type="transfer_cheque"]')).to_have_value("1")
+    done = order_and_take(kiosk)  # 25 serials printed in order and issued, the fee posted
+    wait_for(lambda: job_state(phone) == "done", 15, "the phone to see the book bought")
+    receipt = phone.locator('[data-role="job-state"]').get_attribute("data-receipt")
+    assert receipt == done["reference"] and str(receipt).startswith("BLCQ:")
+    assert purchase_count(stack) == 1
+    assert balances(stack)[ACCOUNT] == before - FEE  # the fee, once
+    kiosk.finish()
+    unpair(kiosk, phone)

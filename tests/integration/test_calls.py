@@ -142,8 +142,11 @@ def finished(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(out.splitlines()[-1]))
 
 
-def start_agent(stack: Stack, terminal_id: str, devices: tuple[str, ...]) -> Proc:
-    """One more agent, with its own state directory and the simulator's devices it names."""
+def start_agent(
+    stack: Stack, terminal_id: str, devices: tuple[str, ...], branch: str = BRANCH
+) -> Proc:
+    """One more agent of ``branch``, with its own state directory and the simulator's devices
+    it names."""
     state = stack.root / f"agent-{terminal_id}"
     sections = "".join(
         f"\n[device.{name}]\n" + DEVICE_SECTIONS[name].format(dev=stack.sim_dir / "dev" / name)
@@ -155,7 +158,7 @@ def start_agent(stack: Stack, terminal_id: str, devices: tuple[str, ...]) -> Pro
         f"""
 [terminal]
 id = "{terminal_id}"
-branch = "{BRANCH}"
+branch = "{branch}"
 server = "127.0.0.1:{stack.server_port}"
 state_dir = "{state}"
 heartbeat_interval = 1.0

@@ -2,6 +2,7 @@
 job needs same origin and the CSRF token, is validated with the field named (400), is
 forwarded (201) and followed, a repeat with the same key is the same job; the job
 endpoints are rate limited (429); a job for a service the terminal lost is refused (409);
+the recordings of a job that has none are refused naming why, bad input naming the field;
 the OpenAPI document describes them."""
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ async def test_jobs_need_csrf_are_validated_forwarded_and_followed(tmp_path: Pat
                 assert seen.status == 200 and (await seen.json())["job_id"] == job["job_id"]
             async with phone.get(s.base + "/api/jobs/pj-not-mine") as unknown:
                 assert unknown.status == 404
+            # Recordings: only a finished tube job has them; bad input is named.
+            recs = s.base + f"/api/jobs/{job['job_id']}/recordings"
+            async with phone.get(recs) as early:
+                assert early.status == 409, await early.text()
+                assert (await early.json())["error"] == "no_recorded_transaction"
+            async with phone.get(s.base + "/api/jobs/pj-not-mine/recordings") as stranger:
+                assert stranger.status == 404
+            async with phone.get(recs + "/not-a-sha") as bad_sha:
+                assert bad_sha.status == 400 and (await bad_sha.json())["field"] == "sha256"
+            ranged = {"Range": "bytes=5-9"}
+            async with phone.get(recs + "/" + "a" * 64, headers=ranged) as bad_range:
+                assert bad_range.status == 400 and (await bad_range.json())["field"] == "Range"
+            async with phone.get(recs + "/" + "a" * 64) as not_yet:
+                assert not_yet.status == 409
             login = {"customer_id": "nobody", "password": "whatever-it-is", "totp": "123456"}
             async with phone.post(s.base + "/api/login", json=login, headers=ok) as refused:
                 assert refused.status == 403, await refused.text()
@@ -103,5 +118,12 @@ async def test_job_endpoints_are_rate_limited(tmp_path: Path) -> None:
 
 async def test_the_openapi_document_lists_the_job_endpoints() -> None:
     paths = document()["paths"]
-    assert {"/api/login", "/api/quote", "/api/jobs", "/api/jobs/{job_id}"} <= set(paths)
+    assert {
+        "/api/login",
+        "/api/quote",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/recordings",
+        "/api/jobs/{job_id}/recordings/{sha256}",
+    } <= set(paths)
     assert any(p["name"] == "X-CSRF-Token" for p in paths["/api/jobs"]["post"]["parameters"])

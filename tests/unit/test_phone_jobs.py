@@ -188,6 +188,35 @@ def test_submit_is_idempotent_and_one_job_at_a_time(engine: Engine) -> None:
         jobs.get(engine, first.job_id, "pair-other")
 
 
+def test_the_same_step_again_binds_the_customer_and_moves_the_queue(engine: Engine) -> None:
+    """The terminal reports authenticating when card + PIN starts and again, with the card's
+    customer, once read; a queued video call reports running again at each new position."""
+    form = _form(service="tube_deposit", asset_kind="cash", currency="CNY", amount="50")
+    job = jobs.submit(engine, "pair-1", "t1", form, jobs.validate(form, None), "", T0)
+    jobs.advance(engine, "t1", job.job_id, jobs.Progress("authenticating"), T0)
+    bound = jobs.advance(
+        engine, "t1", job.job_id, jobs.Progress("authenticating", customer_id="c9"), T0
+    )
+    assert (bound.state, bound.customer_id) == ("authenticating", "c9")
+    with pytest.raises(FailedPrecondition) as other:
+        jobs.advance(
+            engine, "t1", job.job_id, jobs.Progress("authenticating", customer_id="c8"), T0
+        )
+    assert other.value.reason == "other_customer"
+    video = _form(idempotency_key="key-0009", service="video_teller", business_type="loan")
+    jobs.advance(engine, "t1", job.job_id, jobs.Progress("canceled"), T0)
+    queued = jobs.submit(engine, "pair-1", "t1", video, jobs.validate(video, None), "", T0)
+    seen = [
+        jobs.advance(
+            engine, "t1", queued.job_id, jobs.Progress("running", queue_position=p), T0
+        ).queue_position
+        for p in (3, 2, 2, 1)
+    ]
+    assert seen == [3, 2, 2, 1]
+    done = jobs.advance(engine, "t1", queued.job_id, jobs.Progress("done"), T0)
+    assert (done.state, done.queue_position) == ("done", 0)
+
+
 def test_the_terminal_moves_its_job_forward_only(engine: Engine) -> None:
     form = _form(service="tube_deposit", asset_kind="cash", currency="CNY", amount="50")
     job = jobs.submit(engine, "pair-1", "t1", form, jobs.validate(form, None), "", T0)

@@ -67,10 +67,15 @@ def show(session: KioskSession) -> None:
 
 
 def purchase_data(session: KioskSession, live: Live) -> dict[str, Any]:
+    from branchline.agent.kiosk.flows import phone_cheque
+
     view = customer.view(session.agent.cheques, live)
+    # A cheque book ordered on the phone: its choice pre-filled on the order form.
+    prefill = phone_cheque.prefill(session, view.get("offers", []))
     return {
         **view,
         "code_key": code_key(session.lang, view["code"]),
+        "prefill": prefill,
         # The kiosk camera records the purchase from its first screen until it ends.
         "record": None if live.finished else record_request(live.purchase_id, "cheque"),
     }

@@ -20,76 +20,57 @@ it ``received``; a job already seen is only acknowledged again (exactly once). T
 
 from __future__ import annotations
 
-import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.customer.session import AccountView
 from branchline.agent.customer.statement import fetch_statement
-from branchline.agent.kiosk.flows import deposit, statement, tube, video
+from branchline.agent.kiosk.flows import (
+    deposit,
+    phone_cheque,
+    phone_quote,
+    statement,
+    tube,
+    video,
+)
+from branchline.agent.kiosk.flows.phone_job_state import (
+    account_for,
+    current,
+    finish,
+    jobs_of,
+    report,
+)
 from branchline.agent.service_state import ServiceState
 from branchline.agent.tube import customer as tube_customer
 from branchline.agent.tube import machines as m
-from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.errors import DomainError, FailedPrecondition
-from branchline.common.logs import log_event
-from branchline.v1 import mobile_pb2, tube_pb2
+from branchline.v1 import calls_pb2, mobile_pb2, tube_pb2
 from branchline.v1 import terminal_link_pb2 as link_pb
 
 if TYPE_CHECKING:
     from branchline.agent.kiosk.session import KioskSession
-
-log = logging.getLogger("branchline.agent.kiosk.phone_job")
 
 # The devices each service needs working here (as the server's service list).
 NEEDS = {
     "tube_deposit": ("tube_station",),
     "tube_withdrawal": ("tube_station",),
     "statement_print": ("printer",),
-    "cheque_book": ("cheque_printer",),
+    # The cheque sale also reads the ID card and the face (agent/cheques/customer.py).
+    "cheque_book": ("cheque_printer", "face_camera", "id_reader"),
 }
 CARD_DEVICES = ("card_reader", "pin_pad")
 WORKING = ("online", "busy")
 IDLE_SCREENS = ("attract",)
 STATEMENT_LINES = 20
-# Services this terminal's software carries out from a phone (cheque_book: the cheque
-# capability's job type, refused here until its kiosk flow exists).
-CARRIED = ("tube_deposit", "tube_withdrawal", "statement_view", "statement_print", "video_teller")
-
-
-class PhoneJobs:
-    """The job this terminal is carrying out for a phone, and the jobs it has seen."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-        self.current: mobile_pb2.PhoneJobOffer | None = None
-
-
-_JOBS: weakref.WeakKeyDictionary[KioskSession, PhoneJobs] = weakref.WeakKeyDictionary()
-
-
-def jobs_of(session: KioskSession) -> PhoneJobs:
-    """The terminal's phone jobs (outliving each customer session's scratch data)."""
-    found = _JOBS.get(session)
-    if found is None:
-        found = _JOBS[session] = PhoneJobs()
-    return found
-
-
-async def report(session: KioskSession, job_id: str, state: str, **fields: Any) -> None:
-    """Tell the server how the job stands (best effort: the server keeps the last state)."""
-    update = mobile_pb2.PhoneJobUpdate(job_id=job_id, state=state)
-    for name, value in fields.items():
-        if name == "statement":
-            update.statement.extend(value)
-        else:
-            setattr(update, name, value)
-    try:
-        await session.agent.uplink.request(phone_job_update=update)
-    except (UplinkUnavailable, DomainError) as exc:
-        log_event(log, "phone_job_report_failed", logging.WARNING, job_id=job_id, why=str(exc))
-    log_event(log, "phone_job_state", job_id=job_id, state=state)
+# Services this terminal's software carries out from a phone.
+CARRIED = (
+    "tube_deposit",
+    "tube_withdrawal",
+    "statement_view",
+    "statement_print",
+    "cheque_book",
+    "video_teller",
+)
 
 
 def _device_status(session: KioskSession) -> dict[str, str]:
@@ -145,6 +126,7 @@ def job_data(offer: mobile_pb2.PhoneJobOffer) -> dict[str, Any]:
         "period_from": offer.period_from,
         "period_to": offer.period_to,
         "business_type": offer.business_type,
+        "cheque_leaves": offer.cheque_leaves,
         "matching_code": offer.matching_code,
         "needs_presence": offer.needs_presence,
     }
@@ -156,20 +138,13 @@ def show_ready(session: KioskSession) -> None:
     session.show("phone_job", **job_data(offer))
 
 
-def _current(session: KioskSession) -> mobile_pb2.PhoneJobOffer:
-    offer = jobs_of(session).current
-    if offer is None:
-        raise FailedPrecondition("action: no phone job is waiting", reason="no_phone_job")
-    return offer
-
-
 async def on_ready(session: KioskSession, action: str, data: dict[str, Any]) -> None:
     """``phone_job`` screen: ``start`` or ``cancel``."""
     from branchline.agent.kiosk.flows import card_pin
 
-    offer = _current(session)
+    offer = current(session)
     if action == "cancel":
-        session.run(_finish(session, offer, "canceled", reason="canceled_at_terminal"), "cancel")
+        session.run(finish(session, offer, "canceled", reason="canceled_at_terminal"), "cancel")
         return
     if action != "start":
         raise FailedPrecondition(
@@ -196,41 +171,44 @@ def after_sign_in(session: KioskSession) -> None:
 
 
 async def after_sign_in_async(session: KioskSession) -> None:
-    offer = _current(session)
+    offer = current(session)
     customer = deposit.signed_in(session)
     await report(session, offer.job_id, "authenticating", customer_id=customer.customer_id)
     if offer.needs_presence:
+        try:
+            rate = phone_quote.confirm_data(session, offer)
+        except DomainError as exc:  # no rates here now, or an account that cannot pay out
+            await finish(session, offer, "failed", reason=exc.reason or "refused")
+            raise
         await report(session, offer.job_id, "confirming")
-        session.show("phone_job_confirm", **job_data(offer), account_id_used=_account(session))
+        _show_confirm(session, offer, rate)
         return
     await _run(session, offer)
 
 
+def _show_confirm(
+    session: KioskSession, offer: mobile_pb2.PhoneJobOffer, rate: dict[str, Any]
+) -> None:
+    session.show(
+        "phone_job_confirm", **job_data(offer), account_id_used=account_for(session), **rate
+    )
+
+
 async def on_confirm(session: KioskSession, action: str, data: dict[str, Any]) -> None:
     """``phone_job_confirm``: the customer here confirms the value-out job (or cancels)."""
-    offer = _current(session)
+    offer = current(session)
     if action == "cancel":
-        session.run(_finish(session, offer, "canceled", reason="canceled_at_terminal"), "cancel")
+        session.run(finish(session, offer, "canceled", reason="canceled_at_terminal"), "cancel")
     elif action == "confirm":
+        moved = phone_quote.still_shown(session, offer)
+        if moved:  # the rates changed while the screen was up: show the new rate, ask again
+            _show_confirm(session, offer, moved)
+            raise phone_quote.changed_error()
         session.run(_run(session, offer), "phone_job")
     else:
         raise FailedPrecondition(
             f"action: confirm or cancel, not {action[:32]!r}", reason="wrong_screen"
         )
-
-
-def _account(session: KioskSession) -> str:
-    """The job's account; for card + PIN jobs without one, the customer's first account of
-    the kind the service needs (in the job's currency when there is one)."""
-    offer = _current(session)
-    customer = deposit.signed_in(session)
-    if offer.account_id:
-        return offer.account_id
-    wanted = deposit.ACCOUNT_KIND.get(offer.asset_kind or "cash", "cash")
-    fits = [a for a in customer.accounts if a.kind == wanted]
-    same = [a for a in fits if a.currency == offer.currency]
-    chosen = same or fits or list(customer.accounts)
-    return chosen[0].account_id if chosen else ""
 
 
 async def _run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
@@ -239,17 +217,8 @@ async def _run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     try:
         await runner(session, offer)
     except DomainError as exc:
-        await _finish(session, offer, "failed", reason=exc.reason or "refused")
+        await finish(session, offer, "failed", reason=exc.reason or "refused")
         raise
-
-
-async def _finish(
-    session: KioskSession, offer: mobile_pb2.PhoneJobOffer, state: str, **fields: Any
-) -> None:
-    await report(session, offer.job_id, state, **fields)
-    jobs_of(session).current = None
-    if state != "done":
-        await session.end("canceled" if state == "canceled" else "finished")
 
 
 async def _tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
@@ -261,12 +230,12 @@ async def _tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
         amount=offer.amount,
     )
     request = tube_pb2.StartTubeRequest(
-        session_id=customer.session_id, account_id=_account(session), asset=asset
+        session_id=customer.session_id, account_id=account_for(session), asset=asset
     )
     await tube.start(session, kind, request, True)
     live = session.agent.tube.live.get(session.scratch.get("txn_id", ""))
     if live is None:
-        await _finish(session, offer, "failed", reason="not_started")
+        await finish(session, offer, "failed", reason="not_started")
         return
     session.spawn(_follow_tube(session, offer, live), "phone_job_follow", "")
 
@@ -290,7 +259,7 @@ async def _follow_tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer, l
 async def _statement_view(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     customer = deposit.signed_in(session)
     found, _ = await fetch_statement(
-        session.agent, customer.session_id, _account(session), STATEMENT_LINES
+        session.agent, customer.session_id, account_for(session), STATEMENT_LINES
     )
     lines = [
         mobile_pb2.PhoneStatementLine(
@@ -302,12 +271,12 @@ async def _statement_view(session: KioskSession, offer: mobile_pb2.PhoneJobOffer
         for line in found.lines
         if offer.period_from <= line.posted_at.ToDatetime().date().isoformat() <= offer.period_to
     ]
-    await _finish(session, offer, "done", statement=lines)
+    await finish(session, offer, "done", statement=lines)
     session.home()
 
 
 async def _statement_print(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
-    account_id = _account(session)
+    account_id = account_for(session)
     for key in ("statement", "printed", "print_failed"):
         session.scratch.pop(key, None)
     session.show("statement", **statement.statement_data(session))
@@ -315,18 +284,43 @@ async def _statement_print(session: KioskSession, offer: mobile_pb2.PhoneJobOffe
     await statement._print(session)
     printed = session.scratch.get("printed", "")
     if printed:
-        await _finish(session, offer, "done", receipt_reference=str(printed))
+        await finish(session, offer, "done", receipt_reference=str(printed))
     else:
-        await _finish(session, offer, "failed", reason="not_printed")
+        await finish(session, offer, "failed", reason="not_printed")
 
 
 async def _video(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     video.show(session)
     await video._request(session, offer.business_type, video.MODES["video_teller"])
-    call = session.agent.calls.call
-    position = call.position if call is not None else 0
-    await report(session, offer.job_id, "done", queue_position=position)
-    jobs_of(session).current = None
+    call_id = str(session.scratch.get("call_id", ""))
+    session.spawn(_follow_call(session, offer, call_id), "phone_job_follow", "")
+
+
+async def _follow_call(
+    session: KioskSession, offer: mobile_pb2.PhoneJobOffer, call_id: str
+) -> None:
+    """While queued, the position goes to the phone each time it changes (running); a
+    teller taking the call ends the job done; a call left or ended before that, canceled."""
+    calls = session.agent.calls
+    shown = -1
+    try:
+        with calls.watch() as events:
+            while True:
+                call = calls.call
+                if call is not None and call.call_id == call_id:
+                    if call.state == calls_pb2.CALL_STATE_QUEUED:
+                        if call.position != shown:
+                            shown = call.position
+                            await report(session, offer.job_id, "running", queue_position=shown)
+                    elif call.state in (calls_pb2.CALL_STATE_RINGING, calls_pb2.CALL_STATE_ACTIVE):
+                        await report(session, offer.job_id, "done")
+                        return
+                    else:
+                        await report(session, offer.job_id, "canceled", reason="left_queue")
+                        return
+                await events.get()
+    finally:
+        jobs_of(session).current = None
 
 
 RUNNERS: dict[str, Callable[[KioskSession, mobile_pb2.PhoneJobOffer], Awaitable[None]]] = {
@@ -334,5 +328,6 @@ RUNNERS: dict[str, Callable[[KioskSession, mobile_pb2.PhoneJobOffer], Awaitable[
     "tube_withdrawal": _tube,
     "statement_view": _statement_view,
     "statement_print": _statement_print,
+    "cheque_book": phone_cheque.run,
     "video_teller": _video,
 }

@@ -23,55 +23,58 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from branchline.v1 import recordings_pb2 as branchline_dot_v1_dot_recordings__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62ranchline/v1/mobile.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"L\n\x11OpenHandleRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x12\n\nshort_code\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\"\xe8\x01\n\x0cPhonePairing\x12\x12\n\npairing_id\x18\x01 \x01(\t\x12\x13\n\x0bterminal_id\x18\x02 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x15\n\rmatching_code\x18\x05 \x01(\t\x12-\n\tpaired_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12session_expires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x08 \x01(\t\"T\n\rOpenedPairing\x12,\n\x07pairing\x18\x01 \x01(\x0b\x32\x1b.branchline.v1.PhonePairing\x12\x15\n\rsession_token\x18\x02 \x01(\t\"<\n\x0eSessionRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x13\n\x0bterminal_id\x18\x02 \x01(\t\"\x99\x01\n\x10PhoneServiceList\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x1a\n\x12unavailable_reason\x18\x02 \x01(\t\x12\x10\n\x08services\x18\x03 \x03(\t\x12\x14\n\x0c\x61uth_methods\x18\x04 \x03(\t\x12,\n\x07pairing\x18\x05 \x01(\x0b\x32\x1b.branchline.v1.PhonePairing\"\x0f\n\rPairingCancel\"\x0e\n\x0cPairingQuery\"\xc3\x01\n\rPairingUpdate\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06handle\x18\x03 \x01(\t\x12\x12\n\nshort_code\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npairing_id\x18\x06 \x01(\t\x12\x15\n\rmatching_code\x18\x07 \x01(\t\x12\x17\n\x0flast_end_reason\x18\x08 \x01(\t\"s\n\x0cLoginRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x0c\n\x04totp\x18\x04 \x01(\t\"U\n\x0cPhoneAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x11\n\tavailable\x18\x04 \x01(\t\"Q\n\x0bLoginResult\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12-\n\x08\x61\x63\x63ounts\x18\x02 \x03(\x0b\x32\x1b.branchline.v1.PhoneAccount\"t\n\x0cQuoteRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\t\"\x95\x01\n\x0bQuoteResult\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0c\n\x04rate\x18\x04 \x01(\t\x12\x14\n\x0crate_version\x18\x05 \x01(\x03\x12\x12\n\nequivalent\x18\x06 \x01(\t\x12\x18\n\x10\x61\x63\x63ount_currency\x18\x07 \x01(\t\"\xb0\x02\n\x10SubmitJobRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04\x61uth\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x12\n\nasset_kind\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06\x61mount\x18\x08 \x01(\t\x12\x14\n\x0crate_version\x18\t \x01(\x03\x12\x13\n\x0bperiod_from\x18\n \x01(\t\x12\x11\n\tperiod_to\x18\x0b \x01(\t\x12\x15\n\rcheque_leaves\x18\x0c \x01(\x05\x12\x15\n\rbusiness_type\x18\r \x01(\t\"L\n\nJobRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"\xff\x01\n\x08PhoneJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x19\n\x11receipt_reference\x18\x06 \x01(\t\x12\x16\n\x0equeue_position\x18\x07 \x01(\x05\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x13\n\x0bterminal_id\x18\t \x01(\t\x12\x34\n\tstatement\x18\n \x03(\x0b\x32!.branchline.v1.PhoneStatementLine\x12\x16\n\x0eneeds_presence\x18\x0b \x01(\x08\"X\n\x12PhoneStatementLine\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\"\x92\x03\n\rPhoneJobOffer\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x12\n\nasset_kind\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x0e\n\x06\x61mount\x18\x07 \x01(\t\x12\x14\n\x0crate_version\x18\x08 \x01(\x03\x12\x13\n\x0bperiod_from\x18\t \x01(\t\x12\x11\n\tperiod_to\x18\n \x01(\t\x12\x15\n\rcheque_leaves\x18\x0b \x01(\x05\x12\x15\n\rbusiness_type\x18\x0c \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\r \x01(\t\x12\x15\n\rsession_token\x18\x0e \x01(\t\x12-\n\x08\x61\x63\x63ounts\x18\x0f \x03(\x0b\x32\x1b.branchline.v1.PhoneAccount\x12\x12\n\npairing_id\x18\x10 \x01(\t\x12\x15\n\rmatching_code\x18\x11 \x01(\t\x12\x16\n\x0eneeds_presence\x18\x12 \x01(\x08\"\xbd\x01\n\x0ePhoneJobUpdate\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11receipt_reference\x18\x04 \x01(\t\x12\x16\n\x0equeue_position\x18\x05 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x34\n\tstatement\x18\x07 \x03(\x0b\x32!.branchline.v1.PhoneStatementLine\",\n\x0bPhoneJobAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t2\x91\x05\n\x06Mobile\x12L\n\nOpenHandle\x12 .branchline.v1.OpenHandleRequest\x1a\x1c.branchline.v1.OpenedPairing\x12H\n\nGetPairing\x12\x1d.branchline.v1.SessionRequest\x1a\x1b.branchline.v1.PhonePairing\x12M\n\x0bGetServices\x12\x1d.branchline.v1.SessionRequest\x1a\x1f.branchline.v1.PhoneServiceList\x12Q\n\rWatchServices\x12\x1d.branchline.v1.SessionRequest\x1a\x1f.branchline.v1.PhoneServiceList0\x01\x12\x44\n\x06\x43\x61ncel\x12\x1d.branchline.v1.SessionRequest\x1a\x1b.branchline.v1.PhonePairing\x12@\n\x05Login\x12\x1b.branchline.v1.LoginRequest\x1a\x1a.branchline.v1.LoginResult\x12@\n\x05Quote\x12\x1b.branchline.v1.QuoteRequest\x1a\x1a.branchline.v1.QuoteResult\x12\x45\n\tSubmitJob\x12\x1f.branchline.v1.SubmitJobRequest\x1a\x17.branchline.v1.PhoneJob\x12<\n\x06GetJob\x12\x19.branchline.v1.JobRequest\x1a\x17.branchline.v1.PhoneJobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62ranchline/v1/mobile.proto\x12\rbranchline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62ranchline/v1/recordings.proto\"L\n\x11OpenHandleRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x12\n\nshort_code\x18\x02 \x01(\t\x12\x13\n\x0bterminal_id\x18\x03 \x01(\t\"\xe8\x01\n\x0cPhonePairing\x12\x12\n\npairing_id\x18\x01 \x01(\t\x12\x13\n\x0bterminal_id\x18\x02 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x15\n\rmatching_code\x18\x05 \x01(\t\x12-\n\tpaired_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12session_expires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x08 \x01(\t\"T\n\rOpenedPairing\x12,\n\x07pairing\x18\x01 \x01(\x0b\x32\x1b.branchline.v1.PhonePairing\x12\x15\n\rsession_token\x18\x02 \x01(\t\"<\n\x0eSessionRequest\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12\x13\n\x0bterminal_id\x18\x02 \x01(\t\"\x99\x01\n\x10PhoneServiceList\x12\x13\n\x0bterminal_id\x18\x01 \x01(\t\x12\x1a\n\x12unavailable_reason\x18\x02 \x01(\t\x12\x10\n\x08services\x18\x03 \x03(\t\x12\x14\n\x0c\x61uth_methods\x18\x04 \x03(\t\x12,\n\x07pairing\x18\x05 \x01(\x0b\x32\x1b.branchline.v1.PhonePairing\"\x0f\n\rPairingCancel\"\x0e\n\x0cPairingQuery\"\xc3\x01\n\rPairingUpdate\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0e\n\x06handle\x18\x03 \x01(\t\x12\x12\n\nshort_code\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npairing_id\x18\x06 \x01(\t\x12\x15\n\rmatching_code\x18\x07 \x01(\t\x12\x17\n\x0flast_end_reason\x18\x08 \x01(\t\"s\n\x0cLoginRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x0c\n\x04totp\x18\x04 \x01(\t\"U\n\x0cPhoneAccount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x11\n\tavailable\x18\x04 \x01(\t\"Q\n\x0bLoginResult\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12-\n\x08\x61\x63\x63ounts\x18\x02 \x03(\x0b\x32\x1b.branchline.v1.PhoneAccount\"t\n\x0cQuoteRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\t\"\x95\x01\n\x0bQuoteResult\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0c\n\x04rate\x18\x04 \x01(\t\x12\x14\n\x0crate_version\x18\x05 \x01(\x03\x12\x12\n\nequivalent\x18\x06 \x01(\t\x12\x18\n\x10\x61\x63\x63ount_currency\x18\x07 \x01(\t\"\xb0\x02\n\x10SubmitJobRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04\x61uth\x18\x04 \x01(\t\x12\x12\n\naccount_id\x18\x05 \x01(\t\x12\x12\n\nasset_kind\x18\x06 \x01(\t\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x0e\n\x06\x61mount\x18\x08 \x01(\t\x12\x14\n\x0crate_version\x18\t \x01(\x03\x12\x13\n\x0bperiod_from\x18\n \x01(\t\x12\x11\n\tperiod_to\x18\x0b \x01(\t\x12\x15\n\rcheque_leaves\x18\x0c \x01(\x05\x12\x15\n\rbusiness_type\x18\r \x01(\t\"L\n\nJobRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x0e\n\x06job_id\x18\x02 \x01(\t\"z\n\x18\x46\x65tchJobRecordingRequest\x12.\n\x07session\x18\x01 \x01(\x0b\x32\x1d.branchline.v1.SessionRequest\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0e\n\x06offset\x18\x04 \x01(\x04\"\xff\x01\n\x08PhoneJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x19\n\x11receipt_reference\x18\x06 \x01(\t\x12\x16\n\x0equeue_position\x18\x07 \x01(\x05\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x13\n\x0bterminal_id\x18\t \x01(\t\x12\x34\n\tstatement\x18\n \x03(\x0b\x32!.branchline.v1.PhoneStatementLine\x12\x16\n\x0eneeds_presence\x18\x0b \x01(\x08\"X\n\x12PhoneStatementLine\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x04 \x01(\t\"\x92\x03\n\rPhoneJobOffer\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x12\n\nasset_kind\x18\x05 \x01(\t\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x0e\n\x06\x61mount\x18\x07 \x01(\t\x12\x14\n\x0crate_version\x18\x08 \x01(\x03\x12\x13\n\x0bperiod_from\x18\t \x01(\t\x12\x11\n\tperiod_to\x18\n \x01(\t\x12\x15\n\rcheque_leaves\x18\x0b \x01(\x05\x12\x15\n\rbusiness_type\x18\x0c \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\r \x01(\t\x12\x15\n\rsession_token\x18\x0e \x01(\t\x12-\n\x08\x61\x63\x63ounts\x18\x0f \x03(\x0b\x32\x1b.branchline.v1.PhoneAccount\x12\x12\n\npairing_id\x18\x10 \x01(\t\x12\x15\n\rmatching_code\x18\x11 \x01(\t\x12\x16\n\x0eneeds_presence\x18\x12 \x01(\x08\"\xbd\x01\n\x0ePhoneJobUpdate\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11receipt_reference\x18\x04 \x01(\t\x12\x16\n\x0equeue_position\x18\x05 \x01(\x05\x12\x13\n\x0b\x63ustomer_id\x18\x06 \x01(\t\x12\x34\n\tstatement\x18\x07 \x03(\x0b\x32!.branchline.v1.PhoneStatementLine\",\n\x0bPhoneJobAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t2\xc4\x06\n\x06Mobile\x12L\n\nOpenHandle\x12 .branchline.v1.OpenHandleRequest\x1a\x1c.branchline.v1.OpenedPairing\x12H\n\nGetPairing\x12\x1d.branchline.v1.SessionRequest\x1a\x1b.branchline.v1.PhonePairing\x12M\n\x0bGetServices\x12\x1d.branchline.v1.SessionRequest\x1a\x1f.branchline.v1.PhoneServiceList\x12Q\n\rWatchServices\x12\x1d.branchline.v1.SessionRequest\x1a\x1f.branchline.v1.PhoneServiceList0\x01\x12\x44\n\x06\x43\x61ncel\x12\x1d.branchline.v1.SessionRequest\x1a\x1b.branchline.v1.PhonePairing\x12@\n\x05Login\x12\x1b.branchline.v1.LoginRequest\x1a\x1a.branchline.v1.LoginResult\x12@\n\x05Quote\x12\x1b.branchline.v1.QuoteRequest\x1a\x1a.branchline.v1.QuoteResult\x12\x45\n\tSubmitJob\x12\x1f.branchline.v1.SubmitJobRequest\x1a\x17.branchline.v1.PhoneJob\x12<\n\x06GetJob\x12\x19.branchline.v1.JobRequest\x1a\x17.branchline.v1.PhoneJob\x12R\n\x11ListJobRecordings\x12\x19.branchline.v1.JobRequest\x1a\".branchline.v1.ListRecordingsReply\x12]\n\x11\x46\x65tchJobRecording\x12\'.branchline.v1.FetchJobRecordingRequest\x1a\x1d.branchline.v1.RecordingPiece0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'branchline.v1.mobile_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPENHANDLEREQUEST']._serialized_start=78
-  _globals['_OPENHANDLEREQUEST']._serialized_end=154
-  _globals['_PHONEPAIRING']._serialized_start=157
-  _globals['_PHONEPAIRING']._serialized_end=389
-  _globals['_OPENEDPAIRING']._serialized_start=391
-  _globals['_OPENEDPAIRING']._serialized_end=475
-  _globals['_SESSIONREQUEST']._serialized_start=477
-  _globals['_SESSIONREQUEST']._serialized_end=537
-  _globals['_PHONESERVICELIST']._serialized_start=540
-  _globals['_PHONESERVICELIST']._serialized_end=693
-  _globals['_PAIRINGCANCEL']._serialized_start=695
-  _globals['_PAIRINGCANCEL']._serialized_end=710
-  _globals['_PAIRINGQUERY']._serialized_start=712
-  _globals['_PAIRINGQUERY']._serialized_end=726
-  _globals['_PAIRINGUPDATE']._serialized_start=729
-  _globals['_PAIRINGUPDATE']._serialized_end=924
-  _globals['_LOGINREQUEST']._serialized_start=926
-  _globals['_LOGINREQUEST']._serialized_end=1041
-  _globals['_PHONEACCOUNT']._serialized_start=1043
-  _globals['_PHONEACCOUNT']._serialized_end=1128
-  _globals['_LOGINRESULT']._serialized_start=1130
-  _globals['_LOGINRESULT']._serialized_end=1211
-  _globals['_QUOTEREQUEST']._serialized_start=1213
-  _globals['_QUOTEREQUEST']._serialized_end=1329
-  _globals['_QUOTERESULT']._serialized_start=1332
-  _globals['_QUOTERESULT']._serialized_end=1481
-  _globals['_SUBMITJOBREQUEST']._serialized_start=1484
-  _globals['_SUBMITJOBREQUEST']._serialized_end=1788
-  _globals['_JOBREQUEST']._serialized_start=1790
-  _globals['_JOBREQUEST']._serialized_end=1866
-  _globals['_PHONEJOB']._serialized_start=1869
-  _globals['_PHONEJOB']._serialized_end=2124
-  _globals['_PHONESTATEMENTLINE']._serialized_start=2126
-  _globals['_PHONESTATEMENTLINE']._serialized_end=2214
-  _globals['_PHONEJOBOFFER']._serialized_start=2217
-  _globals['_PHONEJOBOFFER']._serialized_end=2619
-  _globals['_PHONEJOBUPDATE']._serialized_start=2622
-  _globals['_PHONEJOBUPDATE']._serialized_end=2811
-  _globals['_PHONEJOBACK']._serialized_start=2813
-  _globals['_PHONEJOBACK']._serialized_end=2857
-  _globals['_MOBILE']._serialized_start=2860
-  _globals['_MOBILE']._serialized_end=3517
+  _globals['_OPENHANDLEREQUEST']._serialized_start=110
+  _globals['_OPENHANDLEREQUEST']._serialized_end=186
+  _globals['_PHONEPAIRING']._serialized_start=189
+  _globals['_PHONEPAIRING']._serialized_end=421
+  _globals['_OPENEDPAIRING']._serialized_start=423
+  _globals['_OPENEDPAIRING']._serialized_end=507
+  _globals['_SESSIONREQUEST']._serialized_start=509
+  _globals['_SESSIONREQUEST']._serialized_end=569
+  _globals['_PHONESERVICELIST']._serialized_start=572
+  _globals['_PHONESERVICELIST']._serialized_end=725
+  _globals['_PAIRINGCANCEL']._serialized_start=727
+  _globals['_PAIRINGCANCEL']._serialized_end=742
+  _globals['_PAIRINGQUERY']._serialized_start=744
+  _globals['_PAIRINGQUERY']._serialized_end=758
+  _globals['_PAIRINGUPDATE']._serialized_start=761
+  _globals['_PAIRINGUPDATE']._serialized_end=956
+  _globals['_LOGINREQUEST']._serialized_start=958
+  _globals['_LOGINREQUEST']._serialized_end=1073
+  _globals['_PHONEACCOUNT']._serialized_start=1075
+  _globals['_PHONEACCOUNT']._serialized_end=1160
+  _globals['_LOGINRESULT']._serialized_start=1162
+  _globals['_LOGINRESULT']._serialized_end=1243
+  _globals['_QUOTEREQUEST']._serialized_start=1245
+  _globals['_QUOTEREQUEST']._serialized_end=1361
+  _globals['_QUOTERESULT']._serialized_start=1364
+  _globals['_QUOTERESULT']._serialized_end=1513
+  _globals['_SUBMITJOBREQUEST']._serialized_start=1516
+  _globals['_SUBMITJOBREQUEST']._serialized_end=1820
+  _globals['_JOBREQUEST']._serialized_start=1822
+  _globals['_JOBREQUEST']._serialized_end=1898
+  _globals['_FETCHJOBRECORDINGREQUEST']._serialized_start=1900
+  _globals['_FETCHJOBRECORDINGREQUEST']._serialized_end=2022
+  _globals['_PHONEJOB']._serialized_start=2025
+  _globals['_PHONEJOB']._serialized_end=2280
+  _globals['_PHONESTATEMENTLINE']._serialized_start=2282
+  _globals['_PHONESTATEMENTLINE']._serialized_end=2370
+  _globals['_PHONEJOBOFFER']._serialized_start=2373
+  _globals['_PHONEJOBOFFER']._serialized_end=2775
+  _globals['_PHONEJOBUPDATE']._serialized_start=2778
+  _globals['_PHONEJOBUPDATE']._serialized_end=2967
+  _globals['_PHONEJOBACK']._serialized_start=2969
+  _globals['_PHONEJOBACK']._serialized_end=3013
+  _globals['_MOBILE']._serialized_start=3016
+  _globals['_MOBILE']._serialized_end=3852
 # @@protoc_insertion_point(module_scope)

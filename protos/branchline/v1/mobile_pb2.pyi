@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from branchline.v1 import recordings_pb2 as _recordings_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -196,6 +197,18 @@ class JobRequest(_message.Message):
     session: SessionRequest
     job_id: str
     def __init__(self, session: _Optional[_Union[SessionRequest, _Mapping]] = ..., job_id: _Optional[str] = ...) -> None: ...
+
+class FetchJobRecordingRequest(_message.Message):
+    __slots__ = ("session", "job_id", "sha256", "offset")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    session: SessionRequest
+    job_id: str
+    sha256: str
+    offset: int
+    def __init__(self, session: _Optional[_Union[SessionRequest, _Mapping]] = ..., job_id: _Optional[str] = ..., sha256: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class PhoneJob(_message.Message):
     __slots__ = ("job_id", "service", "auth", "state", "reason", "receipt_reference", "queue_position", "summary", "terminal_id", "statement", "needs_presence")

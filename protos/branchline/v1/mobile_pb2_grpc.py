@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from branchline.v1 import mobile_pb2 as branchline_dot_v1_dot_mobile__pb2
+from branchline.v1 import recordings_pb2 as branchline_dot_v1_dot_recordings__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -87,6 +88,16 @@ class MobileStub:
                 request_serializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
                 response_deserializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
                 _registered_method=True)
+        self.ListJobRecordings = channel.unary_unary(
+                '/branchline.v1.Mobile/ListJobRecordings',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_recordings__pb2.ListRecordingsReply.FromString,
+                _registered_method=True)
+        self.FetchJobRecording = channel.unary_stream(
+                '/branchline.v1.Mobile/FetchJobRecording',
+                request_serializer=branchline_dot_v1_dot_mobile__pb2.FetchJobRecordingRequest.SerializeToString,
+                response_deserializer=branchline_dot_v1_dot_recordings__pb2.RecordingPiece.FromString,
+                _registered_method=True)
 
 
 class MobileServicer:
@@ -166,6 +177,22 @@ class MobileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobRecordings(self, request, context):
+        """The recordings of a done job's transaction (receipt reference), for the customer the
+        job is bound to: a bank-authenticated job needs that customer still signed in on this
+        pairing; a card + PIN job, the phone that submitted it. Every listing is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchJobRecording(self, request, context):
+        """One of them, from a byte offset (a seeking player); every viewing is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MobileServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +240,16 @@ def add_MobileServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.FromString,
                     response_serializer=branchline_dot_v1_dot_mobile__pb2.PhoneJob.SerializeToString,
+            ),
+            'ListJobRecordings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobRecordings,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.JobRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_recordings__pb2.ListRecordingsReply.SerializeToString,
+            ),
+            'FetchJobRecording': grpc.unary_stream_rpc_method_handler(
+                    servicer.FetchJobRecording,
+                    request_deserializer=branchline_dot_v1_dot_mobile__pb2.FetchJobRecordingRequest.FromString,
+                    response_serializer=branchline_dot_v1_dot_recordings__pb2.RecordingPiece.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -466,6 +503,60 @@ class Mobile:
             '/branchline.v1.Mobile/GetJob',
             branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
             branchline_dot_v1_dot_mobile__pb2.PhoneJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobRecordings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/branchline.v1.Mobile/ListJobRecordings',
+            branchline_dot_v1_dot_mobile__pb2.JobRequest.SerializeToString,
+            branchline_dot_v1_dot_recordings__pb2.ListRecordingsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchJobRecording(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/branchline.v1.Mobile/FetchJobRecording',
+            branchline_dot_v1_dot_mobile__pb2.FetchJobRecordingRequest.SerializeToString,
+            branchline_dot_v1_dot_recordings__pb2.RecordingPiece.FromString,
             options,
             channel_credentials,
             insecure,

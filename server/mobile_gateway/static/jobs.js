@@ -131,17 +131,59 @@ function follow(job, ctx, status) {
     if (j.reason) line += ` (${j.reason})`;
     status.textContent = line;
     status.dataset.receipt = j.receipt_reference || "";
+    status.dataset.queue = j.queue_position || "";
     if (j.statement && j.statement.length) {
       const table = el("ul", { "data-role": "statement" }, ...j.statement.map((s) => el("li", {}, `${s.date} ${s.description} ${s.amount} ${s.balance}`)));
-      status.after(table);
+      const shown = status.parentNode.querySelector('[data-role="statement"]');
+      if (shown) shown.replaceWith(table); else status.after(table);
     }
   };
   show(job);
+  let ended = false;
   const timer = setInterval(async () => {
     try {
       const now = await call("GET", `/api/jobs/${encodeURIComponent(job.job_id)}`);
+      if (ended) return;  // an answer that overtook the last one
       show(now);
-      if (FINISHED.includes(now.state)) clearInterval(timer);
+      if (FINISHED.includes(now.state)) {
+        ended = true;
+        clearInterval(timer);
+        if (now.state === "done" && (now.receipt_reference || "").startsWith("BLTX:")) recordings(now, ctx, status);
+      }
     } catch (e) { if (e.status === 410 || e.status === 401) clearInterval(timer); }
   }, 1000);
+}
+
+// A finished tube transaction's recordings, watched here (the server lets only the job's
+// customer see them and audits each viewing). The upload follows the transaction: ask
+// again for a while until they are stored.
+function recordings(job, ctx, status) {
+  const { call, t } = ctx;
+  const box = el("section", { "data-role": "recordings", "aria-live": "polite" }, el("h3", {}, t("job.recordings")));
+  const player = el("video", { controls: "", playsinline: "", preload: "metadata", "data-role": "recording-player", hidden: "" });
+  const note = el("p", { "data-role": "recordings-note" }, t("job.recordings_wait"));
+  box.append(note, player);
+  status.after(box);
+  let tries = 0;
+  const ask = async () => {
+    tries += 1;
+    try {
+      const found = await call("GET", `/api/jobs/${encodeURIComponent(job.job_id)}/recordings`);
+      note.remove();
+      const list = el("ul", {});
+      for (const r of found.recordings) {
+        const watch = el("button", { type: "button", "data-action": "watch", "data-sha256": r.sha256 }, `${t("job.watch")} (${Math.round(r.duration_seconds)} s)`);
+        watch.addEventListener("click", () => { player.src = r.url; player.hidden = false; player.play().catch(() => {}); });
+        list.append(el("li", {}, watch));
+      }
+      box.insertBefore(list, player);
+      box.dataset.state = "listed";
+    } catch (e) {
+      if (e.status === 404 && tries < 60) { setTimeout(ask, 2000); return; }
+      note.textContent = (e.data && e.data.message) || t("error.generic");
+      box.dataset.state = "refused";
+      box.dataset.reason = (e.data && e.data.error) || "";
+    }
+  };
+  ask();
 }

@@ -7,7 +7,7 @@ function orderForm(d) {
   const form = el("form", { class: "form", "data-role": "cheque-order" });
   for (const o of d.offers || []) {
     const refused = o.refused_rule ? t(`cheque.code.${o.refused_rule}`) : "";
-    const input = el("input", { type: "number", min: 0, max: 10, value: 0, inputmode: "numeric",
+    const input = el("input", { type: "number", min: 0, max: 10, value: (d.prefill || {})[o.book_type] || 0, inputmode: "numeric",
       "data-book-type": o.book_type, disabled: Boolean(o.refused_rule) });
     form.append(el("fieldset", { "data-offer": o.book_type, "data-refused-rule": o.refused_rule || null },
       el("legend", {}, o.name || o.book_type),
