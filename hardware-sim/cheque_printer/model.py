@@ -44,6 +44,8 @@ class ChequePrinterModel:
     jam_after: int | None = None  # jam when this many more leaves have printed
     printed_unpresented: list[int] = field(default_factory=list)
     presenter_state: str = "empty"
+    # A customer waiting at the slot: takes each book the moment it is presented.
+    take_on_present: bool = False
     presenter_leaves: list[int] = field(default_factory=list)
     retained_books: int = 0
     retained: list[int] = field(default_factory=list)  # serials in the retain bin
@@ -159,7 +161,7 @@ class ChequePrinterModel:
         if not self.printed_unpresented:
             raise ValueError("no printed leaves to present")
         self.presenter_leaves, self.printed_unpresented = self.printed_unpresented, []
-        self.presenter_state = "presented"
+        self.presenter_state = "taken" if self.take_on_present else "presented"
 
     def take(self) -> None:
         if self.presenter_state != "presented":

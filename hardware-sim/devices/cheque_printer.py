@@ -4,8 +4,9 @@ cassette and renders it to ``<run-dir>/cheque_printer/job-NNNNN.png``.
 
 Faults: media_empty, media_jam, cover_open, wrong_stock (the feeder holds leaves of another
 range: its OCR reads a serial that is not the next allocated one). Actions:
-``load_stock`` (first, count), ``jam_after`` (leaves), ``take_book``, ``set_leaf_time``
-(seconds), ``status``.
+``load_stock`` (first, count), ``jam_after`` (leaves), ``take_book``, ``take_on_present``
+(on: true/false, a customer waiting at the slot who takes each book as it is presented),
+``set_leaf_time`` (seconds), ``status``.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class SimulatedChequePrinter(SimulatedDevice):
                 self.model.jam_after = _int(params, "leaves", 0, 10_000)
             elif action == "take_book":
                 self.model.take()
+            elif action == "take_on_present":
+                on = params.get("on", "")
+                if on not in ("true", "false"):
+                    raise SimError("on: expected true or false")
+                self.model.take_on_present = on == "true"
             elif action == "set_leaf_time":
                 try:
                     seconds = float(params.get("seconds", ""))
@@ -138,7 +144,7 @@ class SimulatedChequePrinter(SimulatedDevice):
             elif action != "status":
                 raise SimError(
                     f"action: cheque_printer has no action {action!r}; have load_stock, "
-                    "jam_after, take_book, set_leaf_time, status"
+                    "jam_after, take_book, take_on_present, set_leaf_time, status"
                 )
         except ValueError as exc:
             raise SimError(f"{action}: {exc}") from None

@@ -201,17 +201,24 @@ def run_once(agent: Agent, failpoint: str, then: str = "") -> tuple[str, list[st
     asyncio.run(drive(branch.url, issue_code(stack)))
     process = stack.procs["agent"]
     if failpoint:
-        # The customer takes the book when it is offered, also while the failpoint is ahead.
-        wait_for(
-            lambda: take_if_presented(stack) or process.popen.poll() is not None,
-            60,
-            f"the failpoint {failpoint}",
-            interval=0.3,
-        )
-        assert f"failpoint {failpoint}: SIGKILL" in process.log()
-        agent.start(then)
-    purchase_id = new_purchase(branch, known)
-    row = take_books_until_final(branch, purchase_id)
+        # The customer waits at the slot and takes the book the moment it is offered, also by
+        # the restarted agent (whose take time counts from before the kill: on a loaded
+        # machine a restart can use it all up, and polling for the book would come too late).
+        stack.sim_act("cheque_printer", "take_on_present", on="true")
+    try:
+        if failpoint:
+            wait_for(
+                lambda: take_if_presented(stack) or process.popen.poll() is not None,
+                60,
+                f"the failpoint {failpoint}",
+                interval=0.3,
+            )
+            assert f"failpoint {failpoint}: SIGKILL" in process.log()
+            agent.start(then)
+        purchase_id = new_purchase(branch, known)
+        row = take_books_until_final(branch, purchase_id)
+    finally:
+        stack.sim_act("cheque_printer", "take_on_present", on="false")
     # The fee: posted once; kept only for a book issued complete, else refunded once.
     fee = Decimal(int(row["fee_total_minor"])) / 100
     refund = Decimal(int(row["refund_minor"])) / 100

@@ -141,7 +141,20 @@ def test_device_actions_and_faults_name_what_is_wrong(tmp_path: Path) -> None:
         device.act("take_book", {})
     with pytest.raises(SimError, match="has no action 'fly'"):
         device.act("fly", {})
+    with pytest.raises(SimError, match="on: expected true or false"):
+        device.act("take_on_present", {"on": "yes"})
     with pytest.raises(SimError, match="has no fault 'smoke'"):
         device.set_fault("smoke", True)
     device.set_fault("wrong_stock", True)
     assert device.facts()["ocr_serial"] == "70000001"
+
+
+def test_a_customer_at_the_slot_takes_the_book_as_it_is_presented() -> None:
+    model = ChequePrinterModel()
+    model.load_stock(10000001, 5)
+    model.take_on_present = True
+    job = model.add_job("leaf", "t", b"%PDF-")
+    assert model.start_leaf(job)
+    model.finish_leaf(job, "x.png")
+    model.present()
+    assert model.presenter_state == "taken" and model.presenter_leaves == [10000001]
