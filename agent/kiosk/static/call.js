@@ -16,7 +16,16 @@ const call = { callId: "", pc: null, local: null, remote: null, state: "", chann
 const finished = new Set();
 // Offers (and their candidates) that arrived before the screen showed their call connected.
 const early = { offers: new Map(), candidates: new Map() };
-let chain = Promise.resolve();
+// Each call's signals are handled in order on their own chain: a peer connection closed while
+// one of its operations was pending never settles that operation (Chromium, per the WebRTC
+// spec), which must not hold up the next call's offer (it did after an agent restart).
+const chains = new Map();  // call id -> promise of its last signal handled
+
+function queue(callId, work) {
+  const next = (chains.get(callId) ?? Promise.resolve()).then(work)
+    .catch((error) => console.error("call signal", error));
+  chains.set(callId, next);
+}
 window.branchlineCall = call;
 
 // ---- the screen ------------------------------------------------------------------------
@@ -70,10 +79,15 @@ function holder() {
   return document.getElementById("media");
 }
 
-function control(name, pressed, label, toggle) {
-  const node = el("button", { type: "button", "data-call-control": name, "aria-pressed": String(pressed) }, label);
+function control(name, toggle) {
+  const node = el("button", { type: "button", "data-call-control": name, "aria-pressed": "false" });
   node.addEventListener("click", toggle);
   return node;
+}
+
+function showControl(node, pressed, label) {
+  node.setAttribute("aria-pressed", String(pressed));
+  if (node.textContent !== label) node.textContent = label;
 }
 
 function renderPanel() {
@@ -102,10 +116,14 @@ function renderPanel() {
   panel.querySelector('[data-role="call-connection"]').textContent = t(`call.connection.${call.state || "new"}`);
   const notes = [!call.remoteAudio ? t("call.teller_muted") : "", !call.remoteVideo ? t("call.teller_camera_off") : ""];
   panel.querySelector('[data-role="remote-note"]').textContent = notes.filter(Boolean).join(" · ");
-  panel.querySelector('[data-role="call-controls"]').replaceChildren(
-    control("mute", call.muted, t(call.muted ? "call.unmute" : "call.mute"), () => setLocal({ muted: !call.muted })),
-    control("camera", call.cameraOff, t(call.cameraOff ? "call.camera_on" : "call.camera_off"),
-      () => setLocal({ cameraOff: !call.cameraOff })));
+  // Updated in place (never rebuilt: a button replaced on each render slips from under a press).
+  const controls = panel.querySelector('[data-role="call-controls"]');
+  if (!controls.children.length) {
+    controls.append(control("mute", () => setLocal({ muted: !call.muted })),
+      control("camera", () => setLocal({ cameraOff: !call.cameraOff })));
+  }
+  showControl(controls.children[0], call.muted, t(call.muted ? "call.unmute" : "call.mute"));
+  showControl(controls.children[1], call.cameraOff, t(call.cameraOff ? "call.camera_on" : "call.camera_off"));
 }
 
 function setLocal(change) {
@@ -185,6 +203,7 @@ function end(reason) {
   if (!call.callId) return;
   const callId = call.callId;
   finished.add(callId);
+  chains.delete(callId);
   for (const track of call.local?.getTracks() ?? []) track.stop();
   call.pc?.close();
   Object.assign(call, { callId: "", pc: null, state: "closed", channel: null });
@@ -224,12 +243,12 @@ async function onSignal(frame) {
 }
 
 onFrame("call_signal", (frame) => {
-  chain = chain.then(() => onSignal(frame)).catch((error) => console.error("call signal", error));
+  if (!finished.has(frame.call_id)) queue(frame.call_id, () => onSignal(frame));
 });
 
 onFrame("call_media", (frame) => {
   if (frame.event === "ended" && frame.call_id === call.callId) end("ended");
-  if (frame.event === "ended") finished.add(frame.call_id);
+  if (frame.event === "ended") { finished.add(frame.call_id); chains.delete(frame.call_id); }
 });
 
 afterRender((frame) => {
@@ -239,5 +258,5 @@ afterRender((frame) => {
   else renderPanel();
   // An offer that came before this screen: take it now.
   const offer = inCall && !call.callId ? early.offers.get(d.call_id) : undefined;
-  if (offer) chain = chain.then(() => onSignal(offer)).catch((error) => console.error("call signal", error));
+  if (offer) queue(offer.call_id, () => onSignal(offer));
 });

@@ -14,7 +14,16 @@ const SIDE = "console";
 const call = { callId: "", pc: null, local: null, remote: null, state: "", channel: null, muted: false,
   cameraOff: false, remoteAudio: true, remoteVideo: true, pending: [], announced: false, lastEnded: "" };
 const finished = new Set();
-let chain = Promise.resolve();
+// Each call's start and signals run in order on their own chain: a peer connection closed while
+// one of its operations was pending never settles that operation (Chromium, per the WebRTC
+// spec), which must not hold up the next call.
+const chains = new Map();  // call id -> promise of its last step
+
+function queue(callId, work, what) {
+  const next = (chains.get(callId) ?? Promise.resolve()).then(work)
+    .catch((error) => console.error(what, error));
+  chains.set(callId, next);
+}
 window.branchlineCall = call;
 
 function holder() {
@@ -26,10 +35,15 @@ function holder() {
   return node;
 }
 
-function control(name, pressed, label, toggle) {
-  const node = el("button", { type: "button", "data-call-control": name, "aria-pressed": String(pressed) }, label);
+function control(name, toggle) {
+  const node = el("button", { type: "button", "data-call-control": name, "aria-pressed": "false" });
   node.addEventListener("click", toggle);
   return node;
+}
+
+function showControl(node, pressed, label) {
+  node.setAttribute("aria-pressed", String(pressed));
+  if (node.textContent !== label) node.textContent = label;
 }
 
 function renderPanel() {
@@ -62,10 +76,14 @@ function renderPanel() {
   const notes = [!call.remoteAudio ? t("call.media.customer_muted") : "",
     !call.remoteVideo ? t("call.media.customer_camera_off") : ""];
   panel.querySelector('[data-role="remote-note"]').textContent = notes.filter(Boolean).join(" · ");
-  panel.querySelector('[data-role="call-controls"]').replaceChildren(
-    control("mute", call.muted, t(call.muted ? "call.media.unmute" : "call.media.mute"), () => setLocal({ muted: !call.muted })),
-    control("camera", call.cameraOff, t(call.cameraOff ? "call.media.camera_on" : "call.media.camera_off"),
-      () => setLocal({ cameraOff: !call.cameraOff })));
+  // Updated in place (never rebuilt: a button replaced on each render slips from under a press).
+  const controls = panel.querySelector('[data-role="call-controls"]');
+  if (!controls.children.length) {
+    controls.append(control("mute", () => setLocal({ muted: !call.muted })),
+      control("camera", () => setLocal({ cameraOff: !call.cameraOff })));
+  }
+  showControl(controls.children[0], call.muted, t(call.muted ? "call.media.unmute" : "call.media.mute"));
+  showControl(controls.children[1], call.cameraOff, t(call.cameraOff ? "call.media.camera_on" : "call.media.camera_off"));
 }
 
 function setLocal(change) {
@@ -141,6 +159,7 @@ function end(reason) {
   if (!call.callId) return;
   const callId = call.callId;
   finished.add(callId);
+  chains.delete(callId);
   for (const track of call.local?.getTracks() ?? []) track.stop();
   call.pc?.close();
   Object.assign(call, { callId: "", pc: null, state: "closed", channel: null, lastEnded: callId });
@@ -161,13 +180,14 @@ async function onSignal(frame) {
 }
 
 onFrame("call_signal", (frame) => {
-  chain = chain.then(() => onSignal(frame)).catch((error) => console.error("call signal", error));
+  if (!finished.has(frame.call_id)) queue(frame.call_id, () => onSignal(frame), "call signal");
 });
 
 onFrame("call_media", (frame) => {
   if (frame.event !== "ended") return;
   finished.add(frame.call_id);
   if (frame.call_id === call.callId) end("ended");
+  chains.delete(frame.call_id);
 });
 
 afterRender((frame) => {
@@ -177,8 +197,7 @@ afterRender((frame) => {
   if (call.callId && call.callId !== active) end("ended");
   if (active && !call.callId && !finished.has(active)) {
     call.callId = active;
-    chain = chain.then(() => start(active, calls.media?.ice_servers ?? []))
-      .catch((error) => console.error("call start", error));
+    queue(active, () => start(active, calls.media?.ice_servers ?? []), "call start");
     return;
   }
   renderPanel();
