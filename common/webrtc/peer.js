@@ -41,7 +41,7 @@ export class PeerCall {
   constructor({ side, t, texts, holder, sendFrame, ended = "", panelClass = "call-media" }) {
     Object.assign(this, { side, t, texts, holder, sendFrame, ended, panelClass });
     this.call = { callId: "", pc: null, local: null, remote: null, state: "", channel: null, muted: false,
-      cameraOff: false, remoteAudio: true, remoteVideo: true, pending: [], announced: false };
+      cameraOff: false, remoteAudio: true, remoteVideo: true, pending: [], announced: false, marks: {} };
     this.finished = new Set();
     // Each call's steps run in order on their own chain: a peer connection closed while one
     // of its operations was pending never settles that operation (Chromium, per the WebRTC
@@ -84,10 +84,11 @@ export class PeerCall {
   async open(callId, iceServers, ws) {
     const call = this.call;
     Object.assign(call, { callId, state: "new", muted: false, cameraOff: false, remoteAudio: true,
-      remoteVideo: true, pending: call.pending ?? [], announced: false, channel: null });
+      remoteVideo: true, pending: call.pending ?? [], announced: false, channel: null, marks: {} });
     const warm = this.warm?.callId === callId ? this.warm.stream : null;
     this.warm = null;
     call.local = await (warm ?? openCamera());
+    this.mark("camera");
     if (call.callId !== callId) {  // ended while the camera was opening
       call.local.getTracks().forEach((track) => track.stop());
       return false;
@@ -102,6 +103,7 @@ export class PeerCall {
     });
     pc.addEventListener("connectionstatechange", () => {
       call.state = pc.connectionState;
+      if (call.state === "connected") this.mark("connected");
       this.render();
       if (pc.connectionState === "failed") {
         this.sendFrame({ type: "call_media", event: "ended", call_id: callId });
@@ -115,7 +117,13 @@ export class PeerCall {
     return true;
   }
 
+  /** When this call reached a step (wall clock ms; `call.marks`, read by bench/call_setup.py). */
+  mark(step) {
+    this.call.marks[step] ??= performance.timeOrigin + performance.now();
+  }
+
   signal(callId, kind, payload) {
+    if (kind !== "candidate") this.mark(`sent_${kind}`);
     this.sendFrame({ type: "call_signal", call_id: callId, kind, payload });
   }
 
@@ -133,6 +141,7 @@ export class PeerCall {
   /** The other side's description; then the candidates that came before it. */
   async remoteDescription(type, sdp) {
     const pc = this.call.pc;
+    this.mark(`got_${type}`);
     await pc.setRemoteDescription({ type, sdp });
     for (const candidate of this.call.pending.splice(0)) await pc.addIceCandidate(candidate);
   }

@@ -196,7 +196,9 @@ def test_console_restart_mid_call_ends_it_on_both_sides(
     assert data["call_id"] == call_id
     kiosk.page.locator(f"#media {PANEL}").wait_for(state="detached", timeout=10_000)
     assert "again" in kiosk.button("request").inner_text()
-    assert ended_on(kiosk.page, call_id) == ["ended"]
+    # The kiosk's peer connection may fail (its peer gone) before the new process is up and
+    # ends the call: then the kiosk page hangs up itself; either way it ends once.
+    assert ended_on(kiosk.page, call_id) in (["ended"], ["failed"])
     assert ended_on(teller.page, call_id) == ["console_link_lost"]
     # The teller's page is back on the new process, the call gone from it.
     teller.page.locator('[data-role="connection"][data-state="connected"]').wait_for(
