@@ -45,6 +45,7 @@ setup(
         ],
         # The page side of recordings, served by the kiosk and the console.
         "branchline.common.recordings": ["recorder.js"],
+        "branchline.common.webrtc": ["peer.js"],
         "branchline.server.console": [
             "static/*.html",
             "static/*.js",

@@ -26,6 +26,7 @@ from branchline.agent.recordings.terminal import register_terminal_recordings
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 from branchline.common.recordings.routes import register_recorder_script
+from branchline.common.webrtc import register_peer_script
 
 if TYPE_CHECKING:
     from branchline.agent.daemon import Agent
@@ -156,6 +157,7 @@ def make_app(session: KioskSession) -> web.Application:
     app.router.add_get(phone.QR_PATH, phone.qr_image)
     app.router.add_static("/static/", static_dir(), append_version=False)
     register_recorder_script(app)
+    register_peer_script(app)
     register_terminal_recordings(
         app,
         session.agent.recordings,

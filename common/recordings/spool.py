@@ -305,7 +305,6 @@ class RecordingSpool:
 
     # -- closing ----------------------------------------------------------------------
 
-    # long: the checks, the join, the e-journal entry and the state change are one step
     def close(
         self,
         recording_id: str,
@@ -338,49 +337,63 @@ class RecordingSpool:
                     "SELECT idx FROM chunks WHERE recording_id = ? ORDER BY idx", (recording_id,)
                 )
             ]
-            if indexes != list(range(len(indexes))):
-                missing = sorted(set(range(indexes[-1] + 1)) - set(indexes))
-                raise FailedPrecondition(
-                    f"recording_id: chunks {missing[:10]} are missing; send them before closing",
-                    field="recording_id",
-                    reason="chunks_missing",
-                )
-            digest, size = self._join(recording_id, len(indexes))
-            if self._ejournal is not None and not self._journaled(txn_ref, recording_id, digest):
-                self._ejournal.append(
-                    EJOURNAL_KIND,
-                    {
-                        "reference": txn_ref,
-                        "recording_id": recording_id,
-                        "kind": kind,
-                        "source": source,
-                        "sha256": digest,
-                        "size": size,
-                    },
-                )
-            conn.execute(
-                "UPDATE recordings SET state = 'closed', txn_ref = ?, kind = ?, source = ?,"
-                " media_type = ?, session_token = ?, sha256 = ?, size = ?, ended_at = ?"
-                " WHERE recording_id = ?",
-                (
-                    txn_ref,
-                    kind,
-                    source,
-                    media_type,
-                    session_token,
-                    digest,
-                    size,
-                    time.time(),
-                    recording_id,
-                ),
+            if not indexes:
+                # Declared, then its page went away before a first chunk (an agent restart
+                # mid-call): nothing to keep, as close_abandoned drops it.
+                conn.execute("DELETE FROM recordings WHERE recording_id = ?", (recording_id,))
+            else:
+                meta = (txn_ref, kind, source, media_type, session_token)
+                row = self._seal(conn, recording_id, indexes, meta)
+        if not indexes:  # raised once the transaction kept the delete
+            raise FailedPrecondition(
+                f"recording_id: recording {recording_id} has no chunk; nothing was recorded",
+                field="recording_id",
+                reason="recording_empty",
             )
-            conn.execute("DELETE FROM chunks WHERE recording_id = ?", (recording_id,))
-            row = self._row(conn, recording_id)
         assert row is not None
         for chunk in self._dir(recording_id).glob("*.chunk"):
             chunk.unlink()
         self._dir(recording_id).rmdir()
         return self._closed(row)
+
+    def _seal(
+        self,
+        conn: sqlite3.Connection,
+        recording_id: str,
+        indexes: list[int],
+        meta: tuple[str, str, str, str, str],
+    ) -> sqlite3.Row | None:
+        """Join the chunks, journal the digest and mark the recording closed (in ``conn``'s
+        transaction)."""
+        txn_ref, kind, source, media_type, session_token = meta
+        if indexes != list(range(len(indexes))):
+            missing = sorted(set(range(indexes[-1] + 1)) - set(indexes))
+            raise FailedPrecondition(
+                f"recording_id: chunks {missing[:10]} are missing; send them before closing",
+                field="recording_id",
+                reason="chunks_missing",
+            )
+        digest, size = self._join(recording_id, len(indexes))
+        if self._ejournal is not None and not self._journaled(txn_ref, recording_id, digest):
+            self._ejournal.append(
+                EJOURNAL_KIND,
+                {
+                    "reference": txn_ref,
+                    "recording_id": recording_id,
+                    "kind": kind,
+                    "source": source,
+                    "sha256": digest,
+                    "size": size,
+                },
+            )
+        conn.execute(
+            "UPDATE recordings SET state = 'closed', txn_ref = ?, kind = ?, source = ?,"
+            " media_type = ?, session_token = ?, sha256 = ?, size = ?, ended_at = ?"
+            " WHERE recording_id = ?",
+            (*meta, digest, size, time.time(), recording_id),
+        )
+        conn.execute("DELETE FROM chunks WHERE recording_id = ?", (recording_id,))
+        return self._row(conn, recording_id)
 
     def _journaled(self, txn_ref: str, recording_id: str, digest: str) -> bool:
         """A close that crashed after its e-journal entry is not journaled twice."""

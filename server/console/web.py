@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from branchline.common.errors import InvalidArgument
+from branchline.common.webrtc import register_peer_script
 from branchline.server.console import cheques_web
 from branchline.server.console.call_media import FRAME_TYPES as CALL_FRAMES
 from branchline.server.console.session import ConsoleSession
@@ -171,6 +172,7 @@ def make_app(session: ConsoleSession) -> web.Application:
     )
     app.router.add_static("/static/", static_dir(), append_version=False)
     session.recordings.register(app)
+    register_peer_script(app)
 
     async def headers(request: web.Request, response: web.StreamResponse) -> None:
         for name, value in SECURITY_HEADERS.items():

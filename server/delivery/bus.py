@@ -63,6 +63,9 @@ class LocalBus:
         self._holds: HoldsTerminal | None = None
         self._held_terminals: HeldTerminals | None = None
         self._events: dict[str, asyncio.Event] = {}
+        # Signals so far, by topic: a watch loop that marks before it reads the database
+        # is woken by a signal that came while it was reading (not lost until the poll).
+        self._signals: dict[str, int] = {}
 
     def attach(self, deliver: DeliverLocal, holds: HoldsTerminal, held: HeldTerminals) -> None:
         """Called once by the TerminalLink servicer that owns the streams."""
@@ -79,14 +82,24 @@ class LocalBus:
         """Wake every ``wait(topic)`` on this replica (and, when shared, on the others)."""
         self._wake(topic)
 
+    def mark(self, topic: str | tuple[str, ...]) -> tuple[int, ...]:
+        """Where the signals of ``topic`` are now: give it to ``wait(since=)``."""
+        topics = (topic,) if isinstance(topic, str) else topic
+        return tuple(self._signals.get(name, 0) for name in topics)
+
     def _wake(self, topic: str) -> None:
+        self._signals[topic] = self._signals.get(topic, 0) + 1
         event = self._events.pop(topic, None)
         if event is not None:
             event.set()
 
-    async def wait(self, topic: str | tuple[str, ...], timeout: float) -> bool:
+    async def wait(
+        self, topic: str | tuple[str, ...], timeout: float, since: tuple[int, ...] | None = None
+    ) -> bool:
         """Sleep until ``topic`` (or any of several) is signalled or ``timeout`` passes;
-        True when signalled."""
+        True when signalled. ``since``: a ``mark`` — signalled since then returns at once."""
+        if since is not None and self.mark(topic) != since:
+            return True
         topics = (topic,) if isinstance(topic, str) else topic
         events = []
         for name in topics:
@@ -120,9 +133,20 @@ class LocalBus:
         self._events.clear()
 
 
-async def wait_or_sleep(bus: LocalBus | None, topic: str | tuple[str, ...], timeout: float) -> None:
-    """A watch loop's pause: woken early by ``topic`` when a bus is there."""
+async def wait_or_sleep(
+    bus: LocalBus | None,
+    topic: str | tuple[str, ...],
+    timeout: float,
+    since: tuple[int, ...] | None = None,
+) -> None:
+    """A watch loop's pause: woken early by ``topic`` when a bus is there (at once when it
+    was signalled after the ``since`` mark)."""
     if bus is None:
         await asyncio.sleep(timeout)
     else:
-        await bus.wait(topic, timeout)
+        await bus.wait(topic, timeout, since)
+
+
+def mark(bus: LocalBus | None, topic: str | tuple[str, ...]) -> tuple[int, ...] | None:
+    """``bus.mark(topic)``, None without a bus."""
+    return None if bus is None else bus.mark(topic)

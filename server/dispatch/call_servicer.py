@@ -23,7 +23,13 @@ from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
 from branchline.server.auth import TELLER, Authorizer
-from branchline.server.delivery.bus import TOPIC_CALLS, TOPIC_DISPATCH, LocalBus, wait_or_sleep
+from branchline.server.delivery.bus import (
+    TOPIC_CALLS,
+    TOPIC_DISPATCH,
+    LocalBus,
+    mark,
+    wait_or_sleep,
+)
 from branchline.server.dispatch import call_convert as convert
 from branchline.server.dispatch.boundary import bound, identify, link_refusal, rpc
 from branchline.server.dispatch.calls import CallService, CallView, Outcome
@@ -111,6 +117,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         last = max(0, request.after_id)
         first = True
         while True:
+            seen = mark(self._bus, TOPIC_CALLS)  # a signal stored while reading wakes at once
             signals = await asyncio.to_thread(
                 self._service.signals_after,
                 actor,
@@ -123,7 +130,7 @@ class CallsServicer(pb_grpc.CallsServicer):
                 last = signal.signal_id
                 yield convert.signal_to_pb(signal)
             if not signals:
-                await wait_or_sleep(self._bus, TOPIC_CALLS, WATCH_POLL_SECONDS)
+                await wait_or_sleep(self._bus, TOPIC_CALLS, WATCH_POLL_SECONDS, seen)
 
     @rpc
     async def SendCommand(
@@ -356,8 +363,11 @@ class CallLink:
     async def run(self, interval: float = PUSH_INTERVAL) -> None:
         """Push what changed to every connected terminal, forever: at once when a call
         changed on any replica (the bus's ``calls`` topic), else every ``interval``."""
+        seen = mark(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH))
         while True:
-            await wait_or_sleep(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH), interval)
+            await wait_or_sleep(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH), interval, seen)
+            # Marked before reading: a change made while pushing is pushed next, at once.
+            seen = mark(self._bus, (TOPIC_CALLS, TOPIC_DISPATCH))
             try:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep pushing

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,30 +23,53 @@ SCREENSHOTS = ROOT / "var" / "screenshots" / "console"
 VIEWPORT = {"width": 1600, "height": 1000}
 
 
-@contextmanager
-def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> Iterator[str]:
-    """``branchline-console --as WHO`` for the stack's server (on ``port``, or a free one);
-    its page's address."""
+def start_console(
+    stack: Stack, who: str, lang: str = "en", port: int = 0, *, append: bool = False
+) -> tuple[Proc, str]:
+    """``branchline-console --as WHO`` for the stack's server (on ``port``, or a free one),
+    served; the process and its page's address. ``append``: a restart keeps the log."""
     port = port or free_port()
-    name = "console-" + who.replace(":", "-")
+    name = console_name(who)
     proc: Proc = stack._spawn(  # noqa: SLF001 - the stack's own process launcher
         name,
         ["branchline.server.console.main", "--target", f"127.0.0.1:{stack.server_port}",
          "--tls-dir", str(stack.pki), "--as", who, "--listen", f"127.0.0.1:{port}",
          "--lang", lang, "--state-dir", str(stack.root / name)],
+        append=append,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
+    wait_for(lambda: page_served(url), 30, f"the console of {who}")
+    return proc, url
+
+
+def console_name(who: str) -> str:
+    return "console-" + who.replace(":", "-")
+
+
+@contextmanager
+def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> Iterator[str]:
+    """A console (``start_console``) for the ``with`` block; stopped after it, or the one
+    ``restart_console`` started in its place."""
+    _, url = start_console(stack, who, lang, port)
     try:
-        wait_for(lambda: page_served(url), 30, f"the console of {who}")
         yield url
     finally:
-        proc.stop()
+        stack.procs[console_name(who)].stop()
+
+
+def restart_console(stack: Stack, who: str, url: str, lang: str = "en") -> None:
+    """Kill ``who``'s console process (a crash, nothing said) and start it again on the
+    same port and state directory."""
+    stack.procs[console_name(who)].stop(signal.SIGKILL)
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    start_console(stack, who, lang, port, append=True)
 
 
 class Console:
     """A staff member's console page: what it received, and the buttons they press."""
 
     def __init__(self, browser: Browser, url: str, test_name: str) -> None:
+        self.url = url
         self.context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
         self.page: Page = self.context.new_page()
         self.frames: list[dict[str, Any]] = []

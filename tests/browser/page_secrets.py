@@ -18,6 +18,8 @@ SESSION_TOKEN = re.compile(r"eyJ[A-Za-z0-9_=-]{16,}(?:\.[A-Za-z0-9_=-]{16,})?")
 # recording's SHA-256 (64, public: it is printed in the e-journal) is not one of them.
 HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{16,48}(?![0-9A-Za-z])")
 DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+# A SHA-256 (a recording's, public): its hex may hold a Luhn-valid run of 13-19 digits.
+SHA256 = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{64}(?![0-9A-Za-z])")
 
 
 def luhn(number: str) -> bool:
@@ -73,7 +75,9 @@ def secrets_in(received: Received) -> list[str]:
         if encode_format0(PIN, pan).hex().upper() in everything.upper():
             found.append("a clear PIN block")
     found += [
-        f"a card-like number {run[:6]}..." for run in DIGIT_RUN.findall(everything) if luhn(run)
+        f"a card-like number {run[:6]}..."
+        for run in DIGIT_RUN.findall(SHA256.sub("", everything))
+        if luhn(run)
     ]
     if PIN in everything:
         found.append("the PIN's digits")

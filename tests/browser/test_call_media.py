@@ -5,7 +5,8 @@ decode the other side's video (``getStats()`` inbound-rtp ``framesDecoded`` > 0)
 camera off on one side show on the other; the teller reads the card remotely (masked PAN),
 asks for a signature the customer gives on the pad and sees it, and ends the call, which ends
 on the kiosk page too (``branchline:call-ended``) with "call again" offered. An agent restart
-mid-call ends the call on both sides and the customer is offered to call again.
+mid-call ends the call on both sides, the customer is offered to call again, and the new call
+from the same page connects with media.
 
 Issue 14 item 2: during a cash deposit, while the back-office clerk (BO-1, its own console)
 counts the carrier, the kiosk page shows the clerk's camera live (``window.branchlineDesk``'s
@@ -19,9 +20,9 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.console_support import Console, console_process
+from tests.browser.console_support import Console, console_process, restart_console
 from tests.browser.kiosk_support import Kiosk, KioskBranch
 from tests.browser.media_support import (
     RECORD_EVENTS,
@@ -173,10 +174,56 @@ def test_agent_restart_mid_call_ends_it_on_both_sides(
     kiosk.page.locator('[data-role="call-ended"][data-reason="restarted"]').wait_for()
     ended = [e for e in call_events(teller.page) if e["name"] == "branchline:call-ended"]
     assert any(e["callId"] == call_id for e in ended)
-    # The customer is offered to call again. (A new call after the restart reaches the
-    # server and the teller, but its media does not connect yet when an earlier call ran in
-    # the same page before the restart: a known bug, see docs/flows/calls.md "Not yet".)
-    kiosk.page.locator('[data-screen="video"] [data-action="request"]').wait_for()
+    # The customer calls again from the same page: the new call connects with media on both
+    # sides (call_in waits for decoded frames), the earlier call's leftovers in the page
+    # notwithstanding.
+    again = call_in(kiosk, teller)
+    assert again != call_id
+    teller.page.locator('[data-action="calls.end"]').click()
+    kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
+
+
+def test_console_restart_mid_call_ends_it_on_both_sides(
+    kiosk: Kiosk, teller: Console, branch: KioskBranch
+) -> None:
+    call_id = call_in(kiosk, teller)
+    restart_console(branch.stack, f"teller:{TELLER}", teller.url)
+    # The teller's page lost its console process: its media stops at once ...
+    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=10_000)
+    # ... and the new process ends the call it left (console_restarted): the customer sees
+    # it end, the media panel goes, and "call again" is offered.
+    data = kiosk.wait_screen("video", timeout=30, until=lambda d: d.get("state") == "ended")
+    assert data["call_id"] == call_id
+    kiosk.page.locator(f"#media {PANEL}").wait_for(state="detached", timeout=10_000)
+    assert "again" in kiosk.button("request").inner_text()
+    # The kiosk's peer connection may fail (its peer gone) before the new process is up and
+    # ends the call: then the kiosk page hangs up itself; either way it ends once.
+    assert ended_on(kiosk.page, call_id) in (["ended"], ["failed"])
+    assert ended_on(teller.page, call_id) == ["console_link_lost"]
+    # The teller's page is back on the new process, the call gone from it.
+    teller.page.locator('[data-role="connection"][data-state="connected"]').wait_for(
+        state="attached", timeout=30_000
+    )
+    teller.page.locator(f'[data-role="current-call"][data-call="{call_id}"]').wait_for(
+        state="detached", timeout=10_000
+    )
+
+
+def test_kiosk_page_reload_mid_call_ends_it_and_offers_to_call_again(
+    kiosk: Kiosk, teller: Console
+) -> None:
+    """A kiosk page reloads only when its browser crashed or was restarted: its media is gone,
+    and the teller's page cannot resume it without a new offer, so the call ends on both
+    sides and the customer, on the reloaded page, is offered to call again (docs/kiosk.md)."""
+    call_id = call_in(kiosk, teller)
+    kiosk.page.reload()
+    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=20_000)
+    assert ended_on(teller.page, call_id) == ["ended"]
+    data = kiosk.wait_screen("video", timeout=30, until=lambda d: d.get("state") == "ended")
+    assert data["call_id"] == call_id
+    kiosk.page.locator(f"#media {PANEL}").wait_for(state="detached", timeout=10_000)
+    assert "again" in kiosk.button("request").inner_text()
+    assert kiosk.page.evaluate("window.branchlineCall.pc") is None
 
 
 def test_deposit_shows_the_back_office_on_the_customers_screen(
@@ -232,6 +279,16 @@ def mute_and_camera_seen_across(kiosk: Kiosk, teller: Console) -> None:
     kiosk.page.locator(f'#media {PANEL}[data-remote-video="on"]').wait_for(timeout=10_000)
     kiosk.page.locator(f'#media {PANEL} [data-call-control="mute"]').click()
     teller.page.locator(f'{PANEL}[data-remote-audio="on"]').wait_for(timeout=10_000)
+
+
+def ended_on(page: Page, call_id: str) -> list[object]:
+    """The reasons of the page's ``branchline:call-ended`` events for ``call_id``."""
+    events = call_events(page)
+    return [
+        e["reason"]
+        for e in events
+        if e["name"] == "branchline:call-ended" and e["callId"] == call_id
+    ]
 
 
 def _try_sign(branch: KioskBranch) -> dict[str, str] | None:

@@ -71,6 +71,22 @@ def test_local_bus_refuses_pushes_and_wakes_waiters() -> None:
     asyncio.run(main())
 
 
+def test_a_signal_while_a_watcher_reads_is_not_lost() -> None:
+    """A watch loop marks before reading the database; a signal that came meanwhile (nobody
+    was waiting) wakes its next wait at once instead of after the poll."""
+
+    async def main() -> None:
+        bus = LocalBus()
+        seen = bus.mark(("calls", "dispatch"))
+        bus.signal("dispatch")  # while the loop was reading
+        assert await asyncio.wait_for(bus.wait(("calls", "dispatch"), 30, seen), 1) is True
+        seen = bus.mark(("calls", "dispatch"))
+        assert await bus.wait(("calls", "dispatch"), 0.05, seen) is False
+        assert await bus.wait("tube", 0.05, bus.mark("tube")) is False
+
+    asyncio.run(main())
+
+
 def test_pushes_and_signals_cross_replicas_on_postgresql(pg_url: str) -> None:
     engine = open_database(pg_url)
 

@@ -220,6 +220,14 @@ def test_the_spool_bounds_and_names_what_was_wrong(tmp_path: Path) -> None:
         with pytest.raises(DomainError) as bad:
             spool.put_chunk(rid, index, data)
         assert getattr(bad.value, "field", "") == field, (rid, index)
+    # Declared, no chunk ever came (its page went away): closing it says so and drops it.
+    spool.declare("none", "TX", "call")
+    with pytest.raises(DomainError) as empty:
+        spool.close("none", "TX", "call")
+    assert getattr(empty.value, "reason", "") == "recording_empty"
+    with pytest.raises(DomainError) as gone:
+        spool.close("none", "TX", "call")
+    assert type(gone.value).__name__ == "NotFound"
     spool.put_chunk("ok", 0, b"a")
     spool.put_chunk("ok", 2, b"c")
     with pytest.raises(DomainError) as other_bytes:

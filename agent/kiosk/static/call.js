@@ -8,16 +8,20 @@
 // window events `branchline:call-streams` {callId, side, local, remote} (when the remote
 // media arrives) and `branchline:call-ended` {callId, side, reason}.
 
-import { state, registerScreens, onFrame, afterRender, t, el, button, field, select, formValues, title, send, sendFrame } from "./ui.js";
+import { state, registerScreens, onFrame, afterRender, t, el, button, field, select, formValues, title, sendFrame } from "./ui.js";
+import { PeerCall } from "/webrtc/peer.js";
 
-const SIDE = "kiosk";
-const call = { callId: "", pc: null, local: null, remote: null, state: "", channel: null, muted: false,
-  cameraOff: false, remoteAudio: true, remoteVideo: true, pending: [], announced: false };
-const finished = new Set();
+const media = new PeerCall({
+  side: "kiosk",
+  t,
+  texts: { connection: "call.connection.", remoteMuted: "call.teller_muted", remoteCameraOff: "call.teller_camera_off",
+    mute: "call.mute", unmute: "call.unmute", cameraOn: "call.camera_on", cameraOff: "call.camera_off" },
+  holder: () => document.getElementById("media"),
+  sendFrame,
+});
+const call = media.call;
 // Offers (and their candidates) that arrived before the screen showed their call connected.
 const early = { offers: new Map(), candidates: new Map() };
-let chain = Promise.resolve();
-window.branchlineCall = call;
 
 // ---- the screen ------------------------------------------------------------------------
 
@@ -64,136 +68,10 @@ registerScreens({
   },
 });
 
-// ---- the media panel (outside the screen) ----------------------------------------------
-
-function holder() {
-  return document.getElementById("media");
-}
-
-function control(name, pressed, label, toggle) {
-  const node = el("button", { type: "button", "data-call-control": name, "aria-pressed": String(pressed) }, label);
-  node.addEventListener("click", toggle);
-  return node;
-}
-
-function renderPanel() {
-  const root = holder();
-  if (!call.callId) {
-    root.querySelector('[data-role="call-media"]')?.remove();
-    return;
-  }
-  let panel = root.querySelector('[data-role="call-media"]');
-  if (!panel || panel.dataset.call !== call.callId) {
-    panel?.remove();
-    panel = el("section", { "data-role": "call-media", class: "call-media", "data-call": call.callId },
-      el("video", { "data-role": "remote-video", autoplay: true, playsinline: true }),
-      el("video", { "data-role": "local-video", autoplay: true, playsinline: true, muted: true }),
-      el("p", { "data-role": "call-connection", role: "status", "aria-live": "polite" }),
-      el("p", { "data-role": "remote-note", role: "status" }),
-      el("div", { class: "actions", "data-role": "call-controls" }));
-    root.append(panel);
-  }
-  const remote = panel.querySelector('[data-role="remote-video"]');
-  const local = panel.querySelector('[data-role="local-video"]');
-  if (call.remote && remote.srcObject !== call.remote) remote.srcObject = call.remote;
-  if (call.local && local.srcObject !== call.local) { local.srcObject = call.local; local.muted = true; }
-  Object.assign(panel.dataset, { state: call.state || "new", muted: String(call.muted), camera: call.cameraOff ? "off" : "on",
-    remoteAudio: call.remoteAudio ? "on" : "off", remoteVideo: call.remoteVideo ? "on" : "off" });
-  panel.querySelector('[data-role="call-connection"]').textContent = t(`call.connection.${call.state || "new"}`);
-  const notes = [!call.remoteAudio ? t("call.teller_muted") : "", !call.remoteVideo ? t("call.teller_camera_off") : ""];
-  panel.querySelector('[data-role="remote-note"]').textContent = notes.filter(Boolean).join(" · ");
-  panel.querySelector('[data-role="call-controls"]').replaceChildren(
-    control("mute", call.muted, t(call.muted ? "call.unmute" : "call.mute"), () => setLocal({ muted: !call.muted })),
-    control("camera", call.cameraOff, t(call.cameraOff ? "call.camera_on" : "call.camera_off"),
-      () => setLocal({ cameraOff: !call.cameraOff })));
-}
-
-function setLocal(change) {
-  Object.assign(call, change);
-  for (const track of call.local?.getAudioTracks() ?? []) track.enabled = !call.muted;
-  for (const track of call.local?.getVideoTracks() ?? []) track.enabled = !call.cameraOff;
-  tellRemote();
-  renderPanel();
-}
-
-function tellRemote() {
-  if (call.channel?.readyState === "open") {
-    call.channel.send(JSON.stringify({ audio: !call.muted, video: !call.cameraOff }));
-  }
-}
-
-function useChannel(channel) {
-  call.channel = channel;
-  channel.addEventListener("open", tellRemote);
-  channel.addEventListener("message", (event) => {
-    const remote = JSON.parse(event.data);
-    call.remoteAudio = remote.audio !== false;
-    call.remoteVideo = remote.video !== false;
-    renderPanel();
-  });
-}
-
-// ---- the peer connection ---------------------------------------------------------------
-
-async function start(callId) {
-  Object.assign(call, { callId, state: "new", muted: false, cameraOff: false, remoteAudio: true, remoteVideo: true,
-    pending: early.candidates.get(callId) ?? [], announced: false, channel: null });
-  early.offers.delete(callId);
-  early.candidates.delete(callId);
-  try {
-    call.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-  } catch (error) {
-    console.warn("no camera or microphone", error);
-    call.local = new MediaStream();
-  }
-  if (call.callId !== callId) return;  // ended while the camera was opening
-  const iceServers = state.frame?.data?.media?.ice_servers ?? [];
-  const pc = new RTCPeerConnection({ iceServers });
-  call.pc = pc;
-  call.remote = new MediaStream();
-  for (const track of call.local.getTracks()) pc.addTrack(track, call.local);
-  pc.addEventListener("track", (event) => {
-    call.remote.addTrack(event.track);
-    renderPanel();
-    if (!call.announced) {
-      call.announced = true;
-      window.dispatchEvent(new CustomEvent("branchline:call-streams",
-        { detail: { callId, side: SIDE, local: call.local, remote: call.remote } }));
-    }
-  });
-  pc.addEventListener("icecandidate", (event) => {
-    if (event.candidate) {
-      sendFrame({ type: "call_signal", call_id: callId, kind: "candidate", payload: JSON.stringify(event.candidate.toJSON()) });
-    }
-  });
-  pc.addEventListener("connectionstatechange", () => {
-    call.state = pc.connectionState;
-    renderPanel();
-    if (pc.connectionState === "failed") {
-      sendFrame({ type: "call_media", event: "ended", call_id: callId });
-      end("failed");
-    }
-  });
-  pc.addEventListener("datachannel", (event) => useChannel(event.channel));
-  // The agent gone (restart, crash): the media stops with it; the agent hangs up once back.
-  state.ws?.addEventListener("close", () => { if (call.callId === callId) end("agent_link_lost"); });
-  sendFrame({ type: "call_media", event: "joined", call_id: callId });
-  renderPanel();
-}
-
-function end(reason) {
-  if (!call.callId) return;
-  const callId = call.callId;
-  finished.add(callId);
-  for (const track of call.local?.getTracks() ?? []) track.stop();
-  call.pc?.close();
-  Object.assign(call, { callId: "", pc: null, state: "closed", channel: null });
-  renderPanel();
-  window.dispatchEvent(new CustomEvent("branchline:call-ended", { detail: { callId, side: SIDE, reason } }));
-}
+// ---- the peer connection (common/webrtc/peer.js): this page answers ------------------------
 
 async function onSignal(frame) {
-  if (finished.has(frame.call_id)) return;
+  if (media.finished.has(frame.call_id)) return;
   if (frame.kind === "offer") {
     // Only the page showing this call takes it (never a page left on another screen).
     const shown = state.frame?.screen === "video" ? state.frame.data : null;
@@ -204,18 +82,21 @@ async function onSignal(frame) {
       early.offers.set(frame.call_id, frame);
       return;
     }
-    if (call.callId && call.callId !== frame.call_id) end("replaced");
-    if (!call.pc) await start(frame.call_id);
+    if (call.callId && call.callId !== frame.call_id) media.end("replaced");
+    if (!call.pc) {
+      call.pending = early.candidates.get(frame.call_id) ?? [];
+      early.offers.delete(frame.call_id);
+      early.candidates.delete(frame.call_id);
+      const pc = await media.open(frame.call_id, shown.media?.ice_servers ?? [], state.ws);
+      if (pc) call.pc.addEventListener("datachannel", (event) => media.useChannel(event.channel));
+    }
     if (!call.pc || call.callId !== frame.call_id) return;
-    await call.pc.setRemoteDescription({ type: "offer", sdp: frame.payload });
+    await media.remoteDescription("offer", frame.payload);
     const answer = await call.pc.createAnswer();
     await call.pc.setLocalDescription(answer);
-    sendFrame({ type: "call_signal", call_id: frame.call_id, kind: "answer", payload: answer.sdp });
-    for (const candidate of call.pending.splice(0)) await call.pc.addIceCandidate(candidate);
+    media.signal(frame.call_id, "answer", answer.sdp);
   } else if (frame.kind === "candidate" && frame.call_id === call.callId) {
-    const candidate = JSON.parse(frame.payload);
-    if (call.pc?.remoteDescription) await call.pc.addIceCandidate(candidate);
-    else call.pending.push(candidate);
+    await media.candidate(frame.payload);
   } else if (frame.kind === "candidate" && early.offers.has(frame.call_id)) {
     const list = early.candidates.get(frame.call_id) ?? [];
     if (list.length < 64) list.push(JSON.parse(frame.payload));
@@ -224,20 +105,24 @@ async function onSignal(frame) {
 }
 
 onFrame("call_signal", (frame) => {
-  chain = chain.then(() => onSignal(frame)).catch((error) => console.error("call signal", error));
+  if (!media.finished.has(frame.call_id)) media.queue(frame.call_id, () => onSignal(frame));
 });
 
 onFrame("call_media", (frame) => {
-  if (frame.event === "ended" && frame.call_id === call.callId) end("ended");
-  if (frame.event === "ended") finished.add(frame.call_id);
+  if (frame.event !== "ended") return;
+  if (frame.call_id === call.callId) media.end("ended");
+  media.forget(frame.call_id);
 });
 
 afterRender((frame) => {
   const d = frame.data ?? {};
   const inCall = frame.screen === "video" && d.state === "connected";
-  if (!inCall && call.callId) end(d.state === "ended" ? "ended" : "left");
-  else renderPanel();
+  if (!inCall && call.callId) media.end(d.state === "ended" ? "ended" : "left");
+  else media.render();
+  // The teller is answering: open the camera now, not when the offer comes (set-up time).
+  if (frame.screen === "video" && (d.state === "connecting" || inCall) && d.call_id) media.prepare(d.call_id);
+  else if (!call.callId) media.cool();
   // An offer that came before this screen: take it now.
   const offer = inCall && !call.callId ? early.offers.get(d.call_id) : undefined;
-  if (offer) chain = chain.then(() => onSignal(offer)).catch((error) => console.error("call signal", error));
+  if (offer) media.queue(offer.call_id, () => onSignal(offer));
 });

@@ -28,6 +28,8 @@ function setConnection(connected) {
 function connect() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   page.ws = ws;
+  // Sequence numbers are a process's own: a restarted console counts from 1 again.
+  page.seq = 0;
   ws.addEventListener("open", () => setConnection(true));
   ws.addEventListener("message", (event) => receive(JSON.parse(event.data)));
   ws.addEventListener("close", () => {
@@ -41,7 +43,8 @@ function receive(frame) {
     page.messages = frame.messages;
     page.lang = frame.lang;
   } else if (frame.type === "state") {
-    if (page.frame && frame.seq < page.frame.seq && frame.seq !== 1) return;
+    if (frame.seq < page.seq) return;
+    page.seq = frame.seq;
     page.frame = frame;
     page.receivedAt = Date.now();
     render();
