@@ -91,7 +91,9 @@ class RecordingMethods:
             return service.list_for(viewer, txn_ref)
 
         rows = await asyncio.to_thread(listed)
-        return rec_pb.ListRecordingsReply(recordings=[recording_to_pb(r) for r in rows])
+        return rec_pb.ListRecordingsReply(
+            recordings=[recording_to_pb(r, staff=False) for r in rows]
+        )
 
     @refusals
     async def FetchJobRecording(

@@ -48,8 +48,11 @@ def recording_to_pb(row: Any, staff: bool = True) -> pb.Recording:
     )
 
 
-async def pieces(row: Any, path: Path, offset: int) -> AsyncIterator[pb.RecordingPiece]:
-    """The stored file from ``offset`` in pieces; the first carries the recording."""
+async def pieces(
+    row: Any, path: Path, offset: int, staff: bool = False
+) -> AsyncIterator[pb.RecordingPiece]:
+    """The stored file from ``offset`` in pieces; the first carries the recording (with what
+    only staff see when ``staff``)."""
     if offset > row.size:
         raise InvalidArgument("offset", f"past the end ({row.size} bytes)")
     first = True
@@ -61,7 +64,7 @@ async def pieces(row: Any, path: Path, offset: int) -> AsyncIterator[pb.Recordin
                 return
             piece = pb.RecordingPiece(offset=offset, data=data)
             if first:
-                piece.recording.CopyFrom(recording_to_pb(row))
+                piece.recording.CopyFrom(recording_to_pb(row, staff))
                 first = False
             yield piece
             offset += len(data)
@@ -165,29 +168,8 @@ class RecordingsServicer(pb_grpc.RecordingsServicer):
         row, path = await asyncio.to_thread(
             self._service.open_for, viewer, request.sha256, request.txn_ref
         )
-<<<<<<< HEAD
-        if request.offset > row.size:
-            raise InvalidArgument("offset", f"past the end ({row.size} bytes)")
-        first = True
-        offset = request.offset
-        with path.open("rb") as f:
-            f.seek(offset)
-            while True:
-                data = await asyncio.to_thread(f.read, PIECE)
-                if not data and not first:
-                    return
-                piece = pb.RecordingPiece(offset=offset, data=data)
-                if first:
-                    piece.recording.CopyFrom(recording_to_pb(row, not viewer.is_customer))
-                    first = False
-                yield piece
-                offset += len(data)
-                if not data:
-                    return
-=======
-        async for piece in pieces(row, path, request.offset):
+        async for piece in pieces(row, path, request.offset, staff=not viewer.is_customer):
             yield piece
->>>>>>> jobs16
 
     @refusals
     async def SetLegalHold(
