@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Row, delete, false, func, select, tex
 from sqlalchemy.dialects import postgresql, sqlite
 
 from branchline.server import fleet_history
+from branchline.server.delivery.bus import TOPIC_FLEET, signal_in_transaction
 from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import devices as devices_table
 from branchline.server.storage.schema import fleet_events, terminals
@@ -389,6 +390,8 @@ def _append_events(conn: Connection, events: Iterable[dict[str, Any]]) -> None:
         # has one writer at a time already.) Taken last, after any row locks: no deadlock.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
     conn.execute(fleet_events.insert(), rows)
+    # Fleet.WatchTerminals on every replica reads the new rows at once.
+    signal_in_transaction(conn, TOPIC_FLEET)
 
 
 def _event(
