@@ -314,8 +314,7 @@ def submit(
             )
         )
         row = conn.execute(select(mobile_jobs).where(mobile_jobs.c.job_id == job_id)).one()
-        # The replica holding the terminal's stream pushes it at once (job_link.JobPusher).
-        signal_in_transaction(conn, TOPIC_JOBS)
+        signal_in_transaction(conn, TOPIC_JOBS)  # the stream's replica pushes it at once
     return _job(row)
 
 
