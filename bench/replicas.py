@@ -30,7 +30,18 @@ be 0: ``rN_postings_minus_completed``, ``rN_posted_minus_completed``,
 
 All processes — replicas, nginx, PostgreSQL and the load's client processes — share this
 machine: on 2 cores a second replica competes with the clients and the database for the
-same CPU, which bounds the scaling this can show.
+same CPU, which bounds the scaling this can show. So the window's CPU seconds are measured
+per group (``bench/cpu_profile.py``): ``rN_cpu_<replica>_s``, ``rN_cpu_replicas_s`` (their
+sum), ``rN_cpu_postgres_s`` (the replicas' backends, by ``application_name``),
+``rN_cpu_nginx_s``, ``rN_cpu_clients_s``, ``rN_cpu_machine_busy_s`` of
+``rN_cpu_machine_total_s`` (everything on the machine, other jobs included); and
+``rN_msgs_per_replica_cpu_s`` (messages acknowledged per CPU second the replicas used) and
+``rN_msgs_per_server_cpu_s`` (per CPU second of replicas + their PostgreSQL backends +
+nginx): the server side's efficiency, which does not depend on how many cores were free.
+The replicas' backends are sampled every 0.2 s in the window (``pg_stat_activity``): the
+most frequent states and wait events are printed (``rN_pg_active_avg``: backends running
+or waiting in a statement, on average; ``rN_pg_lock_wait_avg``: of them waiting on a
+heavyweight lock — row, transaction or advisory).
 
 With ``BRANCHLINE_BENCH_SMOKE=1``: the tube ingest smoke plan (20 terminals, 3 s window) and
 N in 1, 2 only.
@@ -45,9 +56,10 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from bench import balancer
+from bench import balancer, cpu_profile
 from bench import tube_ingest as ingest
 
 DEFAULT_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -68,6 +80,12 @@ def pg_dsn() -> str:
 
 def start_replica(root: Path, db_url: str, name: str) -> tuple[subprocess.Popen[str], str]:
     log = root / f"server-{name}.log"
+    # Its PostgreSQL backends carry its name: the profile finds them in pg_stat_activity.
+    db_url = (
+        make_url(db_url)
+        .update_query_dict({"application_name": f"{cpu_profile.APP_PREFIX}{name}"})
+        .render_as_string(hide_password=False)
+    )
     hsm = f"soft://{root / 'keystore.json'}?master_key_file={root / 'hsm-master.key'}"
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -153,6 +171,7 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
         specs = ingest.prepare_bank(root, db_url, plan.terminals)
         servers: list[subprocess.Popen[str]] = []
         nginx = None
+        backends = cpu_profile.Backends(pg_dsn())
         try:
             ports = []
             for n in range(1, replicas + 1):
@@ -160,8 +179,17 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
                 servers.append(proc)
                 ports.append(int(target.rsplit(":", 1)[1]))
             nginx, port = balancer.start(root / "nginx", ports)
-            load = ingest.apply_load(f"127.0.0.1:{port}", specs, plan, bare=False)
+            groups = cpu_profile.CpuGroups(
+                {f"r{n}": proc.pid for n, proc in enumerate(servers, 1)}, nginx.pid, backends
+            )
+            probes = groups.probes()
+            with cpu_profile.WaitSampler(backends) as sampler:
+                probes["pg_waits"] = sampler.mark
+                load = ingest.apply_load(
+                    f"127.0.0.1:{port}", specs, plan, bare=False, probes=probes
+                )
         finally:
+            backends.close()
             if nginx is not None:
                 nginx.terminate()
                 nginx.wait(10)
@@ -184,9 +212,36 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
         }
         for key, value in verify(db_url, plan.terminals, stats.completed).items():
             figures[f"{prefix}_{key}"] = value
+        figures.update(profile_figures(prefix, load, sampler, replicas))
         figures[f"{prefix}_server_log_errors"] = float(
             sum(len(ingest.log_errors(root / f"server-r{n}.log")) for n in range(1, replicas + 1))
         )
+    return figures
+
+
+def profile_figures(
+    prefix: str, load: ingest.LoadResult, sampler: cpu_profile.WaitSampler, replicas: int
+) -> dict[str, float]:
+    """The window's CPU seconds per group, messages per CPU second, and the backends' states
+    (the most frequent printed)."""
+    window = {name: values[3] - values[2] for name, values in load.samples.items()}
+    figures = {
+        f"{prefix}_{name}_s": value for name, value in window.items() if name.startswith("cpu_")
+    }
+    replica_cpu = sum(window[f"cpu_r{n}"] for n in range(1, replicas + 1))
+    server_cpu = replica_cpu + window["cpu_postgres"] + window["cpu_nginx"]
+    msgs = load.stats.msgs_in_window
+    figures[f"{prefix}_cpu_replicas_s"] = replica_cpu
+    figures[f"{prefix}_msgs_per_replica_cpu_s"] = msgs / replica_cpu if replica_cpu else 0.0
+    figures[f"{prefix}_msgs_per_server_cpu_s"] = msgs / server_cpu if server_cpu else 0.0
+    opens, closes = load.samples["pg_waits"][2:4]
+    counts, taken = sampler.between(opens, closes)
+    active = sum(n for state, n in counts.items() if state.startswith("active"))
+    locks = sum(n for state, n in counts.items() if ":Lock:" in state)
+    figures[f"{prefix}_pg_active_avg"] = active / taken if taken else 0.0
+    figures[f"{prefix}_pg_lock_wait_avg"] = locks / taken if taken else 0.0
+    for state, n in counts.most_common(10):
+        print(f"   {prefix} backends {state:44} {n / max(taken, 1):6.2f} on average", flush=True)
     return figures
 
 

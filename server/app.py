@@ -63,6 +63,9 @@ class ServerSettings:
     pan_token_key: Path = Path("var/server/pan-token.key")
     # FX rate feed: seconds between checks of the current rate version.
     rate_poll_seconds: float = 1.0
+    # Replicas (PostgreSQL): how long a pusher woken by the delivery bus waits at most
+    # without a signal (server/delivery/bus.py, wait_for_change).
+    bus_backstop_seconds: float = 2.0
     # Video-teller calls: the zone PIN key (in the HSM keystore) a PIN asked for by a
     # teller is translated to; the teller side holds the same key.
     teller_zpk: str = "TELLER-ZPK"

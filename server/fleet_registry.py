@@ -1,3 +1,4 @@
+# long-module: every registry transition with the fleet event it appends, so the event log's ordering lock is taken in one place
 """The fleet registry: every terminal, its devices, and an append-only log of changes.
 
 Plain functions over a SQLAlchemy engine, so the gRPC servicers, the heartbeat sweep and
@@ -17,10 +18,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, false, func, select, text, true, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from branchline.server import fleet_history
+from branchline.server.delivery.bus import TOPIC_FLEET, signal_in_transaction
 from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import devices as devices_table
 from branchline.server.storage.schema import fleet_events, terminals
@@ -274,12 +288,26 @@ def touch_terminals(engine: Engine, terminal_ids: Sequence[str], now: datetime) 
         )
 
 
+# A terminal whose stream another replica holds is marked offline here only after this many
+# timeouts: that replica's own sweep (which knows what it heard in memory) judges it first;
+# this only catches the terminals of a replica that died without its sweep.
+FOREIGN_GRACE = 3
+
+
 def mark_stale_offline(
-    engine: Engine, timeout_seconds: float, now: datetime, alive: Sequence[str] = ()
+    engine: Engine,
+    timeout_seconds: float,
+    now: datetime,
+    alive: Sequence[str] = (),
+    replica: str | None = None,
 ) -> list[str]:
     """Mark offline every online terminal silent for longer than ``timeout_seconds``,
     except those in ``alive`` (this replica has heard from them, or holds one of their
-    messages).
+    messages). With ``replica`` (the sweeping replica's name), a terminal another replica
+    holds must be silent ``FOREIGN_GRACE`` times as long: under load that replica writes
+    its terminals' liveness late, and marking them offline from here only made them flap
+    (offline, then online at its next flush — two fleet events, each under the event log's
+    lock, which serialised the replicas' batches).
 
     Returns their ids, sorted. Safe to run on every replica at once: each terminal is
     reported by exactly one of them.
@@ -291,6 +319,15 @@ def mark_stale_offline(
         # flight, or another replica's sweep): no deadlocks between concurrent sweeps.
         query = select(terminals.c.terminal_id, terminals.c.branch, terminals.c.last_seen_at)
         query = query.where(terminals.c.online == true(), terminals.c.last_seen_at < cutoff)
+        if replica is not None:
+            foreign_cutoff = now - timedelta(seconds=timeout_seconds * FOREIGN_GRACE)
+            query = query.where(
+                or_(
+                    terminals.c.connected_replica.is_(None),
+                    terminals.c.connected_replica == replica,
+                    terminals.c.last_seen_at < foreign_cutoff,
+                )
+            )
         if alive:
             query = query.where(terminals.c.terminal_id.not_in(list(alive)))
         stale = conn.execute(
@@ -389,6 +426,8 @@ def _append_events(conn: Connection, events: Iterable[dict[str, Any]]) -> None:
         # has one writer at a time already.) Taken last, after any row locks: no deadlock.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
     conn.execute(fleet_events.insert(), rows)
+    # Fleet.WatchTerminals on every replica reads the new rows at once.
+    signal_in_transaction(conn, TOPIC_FLEET)
 
 
 def _event(

@@ -175,6 +175,11 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def replica(self) -> str:
+        """This replica's name (``terminals.connected_replica`` of the streams it holds)."""
+        return self._replica
+
     def add_handler(self, body: str, handler: MessageHandler) -> None:
         """Let another component answer one TerminalMessage body (the oneof field's name)."""
         if body in self._handlers or body in BUILT_IN_BODIES:
@@ -453,7 +458,9 @@ async def sweep_stale(link: TerminalLinkServicer, timeout: float) -> None:
         now = _now()
         try:
             stale = await link.applier.apply(
-                functools.partial(registry.mark_stale_offline, engine, timeout, now, alive),
+                functools.partial(
+                    registry.mark_stale_offline, engine, timeout, now, alive, link.replica
+                ),
                 priority=True,
             )
         except Exception:  # the database may be briefly unreachable; keep sweeping

@@ -39,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         pin_try_limit=args.pin_try_limit,
         pan_token_key=args.pan_token_key,
         rate_poll_seconds=args.rate_poll_seconds,
+        bus_backstop_seconds=args.bus_backstop_seconds,
         teller_zpk=args.teller_zpk,
         tube_stale_minutes=args.tube_stale_minutes,
         metrics_listen=args.metrics_listen,
@@ -49,6 +50,12 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
             "branchline-server: --rate-poll-seconds must be more than 0, at most 3600",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not 0 < settings.bus_backstop_seconds <= 3600:
+        print(
+            "branchline-server: --bus-backstop-seconds must be more than 0, at most 3600",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -211,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="seconds between checks for a new FX rate version, pushed to terminals (default 1)",
+    )
+    parser.add_argument(
+        "--bus-backstop-seconds",
+        type=float,
+        default=2.0,
+        help="replicas on PostgreSQL: the longest a pusher woken by the delivery bus waits "
+        "without a signal, in case a notification was lost (default 2)",
     )
     parser.add_argument(
         "--tube-stale-minutes",

@@ -19,7 +19,9 @@ terminal that is not connected is refused, as before.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Connection, text
 
@@ -35,22 +37,57 @@ HeldTerminals = Callable[[], list[str]]
 TOPIC_TUBE = "tube"
 TOPIC_CALLS = "calls"
 TOPIC_DISPATCH = "dispatch"
-TOPICS = (TOPIC_TUBE, TOPIC_CALLS, TOPIC_DISPATCH)
+# A new FX rate table (set by any process: the ledger CLI, a replica).
+TOPIC_RATES = "rates"
+# A phone's job stored for a terminal (the gateway reached any replica).
+TOPIC_JOBS = "jobs"
+# A pairing opened, canceled or ended (a phone through the gateway, a terminal).
+TOPIC_PAIRING = "pairing"
+# The back office's video signal for a terminal (TubeDesk.SendDeskSignal).
+TOPIC_DESK = "desk"
+# A row appended to ``fleet_events`` (registration, disconnection, state, device, timeout).
+TOPIC_FLEET = "fleet"
+TOPICS = (
+    TOPIC_TUBE,
+    TOPIC_CALLS,
+    TOPIC_DISPATCH,
+    TOPIC_RATES,
+    TOPIC_JOBS,
+    TOPIC_PAIRING,
+    TOPIC_DESK,
+    TOPIC_FLEET,
+)
 
 # Where a pooled PostgreSQL connection keeps the bus's NOTIFY channel (``Connection.info``,
 # set by PgBus on every checkout), so a store can signal inside its own transaction.
 CHANNEL_INFO_KEY = "branchline_bus_channel"
+# How long a pusher woken by the bus waits at most when no signal comes (PostgreSQL): the
+# backstop for a lost notification. ``--bus-backstop-seconds`` sets it.
+DEFAULT_BACKSTOP_SECONDS = 2.0
+
+
+def channel_name(schema: str) -> str:
+    """The NOTIFY channel of one schema: a plain lower-case identifier under 63 bytes."""
+    clean = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:32]
+    digest = hashlib.sha256(schema.encode()).hexdigest()[:8]
+    return f"branchline_bus_{clean}_{digest}"
 
 
 def signal_in_transaction(conn: Connection, topic: str) -> None:
     """Signal ``topic`` on every replica when ``conn``'s transaction commits (PostgreSQL
-    NOTIFY is sent at commit; nothing on a rollback). Nothing without a shared bus."""
+    NOTIFY is sent at commit; nothing on a rollback). On PostgreSQL this works from any
+    process (a CLI has no bus: the channel is derived from the schema, as the replicas
+    derive it); on SQLite there is one server process and nothing to tell."""
+    if conn.dialect.name != "postgresql":
+        return
     channel = conn.info.get(CHANNEL_INFO_KEY)
-    if channel:
-        conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": channel, "payload": f"s {topic} -"},
-        )
+    if not channel:
+        schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        channel = conn.info[CHANNEL_INFO_KEY] = channel_name(schema)
+    conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": channel, "payload": f"s {topic} -"},
+    )
 
 
 class LocalBus:
@@ -58,7 +95,9 @@ class LocalBus:
 
     shared = False
 
-    def __init__(self) -> None:
+    def __init__(self, backstop: float = DEFAULT_BACKSTOP_SECONDS) -> None:
+        # See DEFAULT_BACKSTOP_SECONDS; used only when the bus is shared.
+        self.backstop = backstop
         self._deliver: DeliverLocal | None = None
         self._holds: HoldsTerminal | None = None
         self._held_terminals: HeldTerminals | None = None
@@ -86,6 +125,20 @@ class LocalBus:
         """Where the signals of ``topic`` are now: give it to ``wait(since=)``."""
         topics = (topic,) if isinstance(topic, str) else topic
         return tuple(self._signals.get(name, 0) for name in topics)
+
+    def wake(self, topic: str) -> None:
+        """Wake ``topic``'s waiters on this replica only (a local event: a terminal
+        registered here, so its pushers should look at once)."""
+        self._wake(topic)
+
+    def wake_on_connect(self, topic: str) -> Callable[[str, str], Awaitable[None]]:
+        """A TerminalLink connect hook: a terminal registered here, so ``topic``'s pusher
+        looks at once (its wait may be the bus's backstop)."""
+
+        async def hook(_terminal_id: str, _branch: str) -> None:
+            self.wake(topic)
+
+        return hook
 
     def _wake(self, topic: str) -> None:
         self._signals[topic] = self._signals.get(topic, 0) + 1
@@ -150,3 +203,17 @@ async def wait_or_sleep(
 def mark(bus: LocalBus | None, topic: str | tuple[str, ...]) -> tuple[int, ...] | None:
     """``bus.mark(topic)``, None without a bus."""
     return None if bus is None else bus.mark(topic)
+
+
+async def wait_for_change(bus: LocalBus | None, topic: str | tuple[str, ...], poll: float) -> None:
+    """The pause of a pusher or watch whose every writer signals ``topic``: on a shared bus
+    (PostgreSQL) the signal is what wakes it, and ``poll`` stretches to the bus's backstop
+    (a lost notification costs that long) instead of every replica querying the database
+    for every terminal every ``poll``. In one process (SQLite) writers in worker threads
+    do not signal, so it polls every ``poll`` as before."""
+    if bus is None:
+        await asyncio.sleep(poll)
+    elif bus.shared:
+        await bus.wait(topic, max(poll, bus.backstop))
+    else:
+        await bus.wait(topic, poll)

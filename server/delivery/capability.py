@@ -6,15 +6,16 @@ for a terminal whose stream is not on this replica."""
 from __future__ import annotations
 
 from branchline.server.capability import Hub
-from branchline.server.delivery.bus import LocalBus
+from branchline.server.delivery.bus import DEFAULT_BACKSTOP_SECONDS, LocalBus
 
 
 def make_bus(hub: Hub) -> LocalBus:
+    backstop = getattr(hub.settings, "bus_backstop_seconds", DEFAULT_BACKSTOP_SECONDS)
     if hub.engine.dialect.name == "postgresql":
         from branchline.server.delivery.pg import PgBus
 
-        return PgBus(hub.engine, hub.settings.replica)
-    return LocalBus()
+        return PgBus(hub.engine, hub.settings.replica, backstop)
+    return LocalBus(backstop)
 
 
 class DeliveryCapability:

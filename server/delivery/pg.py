@@ -22,9 +22,7 @@ transaction, many rows); ``send`` itself never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -34,7 +32,12 @@ import psycopg2
 from sqlalchemy import Engine, and_, delete, event, or_, text, update
 
 from branchline.common.logs import log_event
-from branchline.server.delivery.bus import CHANNEL_INFO_KEY, LocalBus
+from branchline.server.delivery.bus import (
+    CHANNEL_INFO_KEY,
+    DEFAULT_BACKSTOP_SECONDS,
+    LocalBus,
+    channel_name,
+)
 from branchline.server.delivery.schema import link_deliveries
 from branchline.server.storage.engine import write_transaction
 from branchline.v1 import terminal_link_pb2 as pb
@@ -58,13 +61,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def channel_name(schema: str) -> str:
-    """The NOTIFY channel of one schema: a plain lower-case identifier under 63 bytes."""
-    clean = re.sub(r"[^a-z0-9_]", "_", schema.lower())[:32]
-    digest = hashlib.sha256(schema.encode()).hexdigest()[:8]
-    return f"branchline_bus_{clean}_{digest}"
-
-
 def parse_payload(payload: str) -> tuple[str, str, str] | None:
     """``p <id> <terminal>`` or ``s <topic> <replica>`` as (kind, first, rest); None if
     malformed."""
@@ -82,8 +78,10 @@ class PgBus(LocalBus):
 
     shared = True
 
-    def __init__(self, engine: Engine, replica: str) -> None:
-        super().__init__()
+    def __init__(
+        self, engine: Engine, replica: str, backstop: float = DEFAULT_BACKSTOP_SECONDS
+    ) -> None:
+        super().__init__(backstop)
         self._engine = engine
         self._replica = replica
         with engine.connect() as conn:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from branchline.common.errors import DomainError
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
+from branchline.server.applier import Applier
 from branchline.server.auth import TELLER, Authorizer
 from branchline.server.delivery.bus import (
     TOPIC_CALLS,
@@ -36,6 +37,7 @@ from branchline.server.dispatch.calls import CallService, CallView, Outcome
 from branchline.server.dispatch.model import Actor
 from branchline.server.dispatch.tasks.core import TERMINAL
 from branchline.server.link import PushRefused, TerminalLinkServicer
+from branchline.server.writes import apply_write
 from branchline.v1 import calls_pb2 as pb
 from branchline.v1 import calls_pb2_grpc as pb_grpc
 from branchline.v1 import terminal_link_pb2 as link_pb2
@@ -50,9 +52,17 @@ SERVICE_NAMES = (pb.DESCRIPTOR.services_by_name["Calls"].full_name,)
 class CallsServicer(pb_grpc.CallsServicer):
     """Tellers: the queue, answering and ending calls, signalling, device commands."""
 
-    def __init__(self, service: CallService, auth: Authorizer, bus: LocalBus | None = None) -> None:
+    def __init__(
+        self,
+        service: CallService,
+        auth: Authorizer,
+        bus: LocalBus | None = None,
+        applier: Applier | None = None,
+    ) -> None:
         self._service = service
         self._auth = auth
+        # Writes join the TerminalLink's group-commit batches (server/writes.py).
+        self._applier = applier
         # Tells every replica's pusher and watchers that a call changed (delivery bus).
         self._bus = bus
 
@@ -83,7 +93,7 @@ class CallsServicer(pb_grpc.CallsServicer):
         self, request: pb.AnswerCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.Call:
         actor = await self._teller(context, "AnswerCall")
-        view = await asyncio.to_thread(self._service.answer, actor, request.call_id)
+        view = await apply_write(self._applier, self._service.answer, actor, request.call_id)
         log_event(log, "call_answered", call_id=view.call_id, teller=actor.id)
         self._changed()
         return convert.call_to_pb(view)
@@ -93,7 +103,9 @@ class CallsServicer(pb_grpc.CallsServicer):
         self, request: pb.EndCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.Call:
         actor = await self._teller(context, "EndCall")
-        view = await asyncio.to_thread(self._service.end, actor, request.call_id, request.reason)
+        view = await apply_write(
+            self._applier, self._service.end, actor, request.call_id, request.reason
+        )
         log_event(log, "call_ended", call_id=view.call_id, teller=actor.id)
         self._changed()
         return convert.call_to_pb(view)
@@ -103,8 +115,13 @@ class CallsServicer(pb_grpc.CallsServicer):
         self, request: pb.SendSignalRequest, context: grpc.aio.ServicerContext
     ) -> pb.CallSignal:
         actor = await self._teller(context, "SendSignal")
-        signal = await asyncio.to_thread(
-            self._service.add_signal, actor, request.call_id, request.kind, request.payload
+        signal = await apply_write(
+            self._applier,
+            self._service.add_signal,
+            actor,
+            request.call_id,
+            request.kind,
+            request.payload,
         )
         self._changed()
         return convert.signal_to_pb(signal)
@@ -137,7 +154,8 @@ class CallsServicer(pb_grpc.CallsServicer):
         self, request: pb.SendCommandRequest, context: grpc.aio.ServicerContext
     ) -> pb.PeripheralCommand:
         actor = await self._teller(context, "SendCommand")
-        command = await asyncio.to_thread(
+        command = await apply_write(
+            self._applier,
             self._service.send_command,
             actor,
             request.call_id,
@@ -221,6 +239,8 @@ class CallLink:
         self._link = link
         self._engine = engine
         self._bus = bus
+        # Writes join the link's group-commit batches (server/writes.py).
+        self._applier = getattr(link, "applier", None)
         self._pushed: dict[str, _Pushed] = {}
         link.add_handler("call_request", self._call_request)
         link.add_handler("call_leave", self._call_leave)
@@ -245,7 +265,8 @@ class CallLink:
         branch = terminal.branch if terminal is not None else ""
         try:
             bound(body)
-            view = await asyncio.to_thread(
+            view = await apply_write(
+                self._applier,
                 self._service.request_call,
                 Actor(TERMINAL, terminal_id),
                 branch,
@@ -273,8 +294,12 @@ class CallLink:
         body = message.call_leave
         try:
             bound(body)
-            view = await asyncio.to_thread(
-                self._service.leave, Actor(TERMINAL, terminal_id), body.call_id, body.reason
+            view = await apply_write(
+                self._applier,
+                self._service.leave,
+                Actor(TERMINAL, terminal_id),
+                body.call_id,
+                body.reason,
             )
         except DomainError as exc:
             return link_refusal(message, "call_leave", exc)
@@ -288,7 +313,8 @@ class CallLink:
         body = message.call_signal
         try:
             bound(body)
-            signal = await asyncio.to_thread(
+            signal = await apply_write(
+                self._applier,
                 self._service.add_signal,
                 Actor(TERMINAL, terminal_id),
                 body.call_id,
@@ -322,8 +348,8 @@ class CallLink:
         )
         try:
             bound(body)
-            command = await asyncio.to_thread(
-                self._service.record_outcome, Actor(TERMINAL, terminal_id), outcome
+            command = await apply_write(
+                self._applier, self._service.record_outcome, Actor(TERMINAL, terminal_id), outcome
             )
         except DomainError as exc:
             return link_refusal(message, "command_outcome", exc)
@@ -445,13 +471,13 @@ def _changed(before: CallView | None, after: CallView) -> bool:
     ) != (after.call_id, after.state, after.teller_id, after.position, after.estimated_wait_seconds)
 
 
-async def sweep(service: CallService, interval: float) -> None:
+async def sweep(service: CallService, interval: float, applier: Applier | None = None) -> None:
     """Ring free tellers for calls still queued (after anything that was missed), forever."""
     while True:
         await asyncio.sleep(interval)
         try:
-            missed = await asyncio.to_thread(service.expire_ringing)
-            matched = await asyncio.to_thread(service.match_queued)
+            missed = await apply_write(applier, service.expire_ringing)
+            matched = await apply_write(applier, service.match_queued)
         except Exception:
             log.exception("call sweep failed")
             continue

@@ -31,11 +31,11 @@ class DispatchTasksCapability:
         )
         hub.provide("dispatch_service", service)
         dispatch.add_dispatch_services(
-            hub.server, service, hub.auth, hub.engine, hub.optional("bus")
+            hub.server, service, hub.auth, hub.engine, hub.optional("bus"), hub.link.applier
         )
         hub.service_names.extend(dispatch.SERVICE_NAMES)
         interval = _sweep_interval(settings.offer_timeout)
-        hub.background("offer_sweep", lambda: dispatch.sweep(service, interval))
+        hub.background("offer_sweep", lambda: dispatch.sweep(service, interval, hub.link.applier))
 
 
 class CallsCapability:
@@ -50,14 +50,16 @@ class CallsCapability:
         )
         hub.add_servicer(
             calls_pb2_grpc.add_CallsServicer_to_server,
-            call_servicer.CallsServicer(service, hub.auth, hub.optional("bus")),
+            call_servicer.CallsServicer(service, hub.auth, hub.optional("bus"), hub.link.applier),
             *call_servicer.SERVICE_NAMES,
         )
         # CallLink registers its TerminalLink handlers and connect hook on the link itself.
         call_link = call_servicer.CallLink(service, hub.link, hub.engine, hub.optional("bus"))
         hub.background("link", call_link.run)
         interval = _sweep_interval(settings.offer_timeout)
-        hub.background("ring_sweep", lambda: call_servicer.sweep(service, interval))
+        hub.background(
+            "ring_sweep", lambda: call_servicer.sweep(service, interval, hub.link.applier)
+        )
 
 
 DISPATCH_TASKS = DispatchTasksCapability()

@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 from branchline.common.errors import InvalidArgument, PermissionDenied
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry
+from branchline.server.applier import Applier
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer
 from branchline.server.delivery.bus import TOPIC_DISPATCH, LocalBus, wait_or_sleep
 from branchline.server.dispatch import convert
 from branchline.server.dispatch.boundary import identify, rpc
 from branchline.server.dispatch.model import Actor, LobbyManager
 from branchline.server.dispatch.tasks import DispatchService, EventScope
+from branchline.server.writes import apply_write
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 
@@ -70,6 +72,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self._service = service
         self._auth = auth
         self.bus: LocalBus | None = None
+        # Writes join the TerminalLink's group-commit batches (server/writes.py).
+        self.applier: Applier | None = None
 
     async def _staff(
         self, context: grpc.aio.ServicerContext, method: str, roles: Sequence[str] = STAFF
@@ -88,8 +92,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self, request: pb.SetDutyRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         actor = await self._staff(context, "SetDuty")
-        record = await asyncio.to_thread(
-            self._service.set_duty, actor, request.on_duty, request.teller_id or None
+        record = await apply_write(
+            self.applier, self._service.set_duty, actor, request.on_duty, request.teller_id or None
         )
         log_event(
             log, "duty", actor=str(actor), teller=request.teller_id or actor.id, on=request.on_duty
@@ -102,7 +106,7 @@ class DispatchServicer(pb_grpc.DispatchServicer):
     ) -> pb.StaffMember:
         actor = await self._staff(context, "SetPresence", (TELLER,))
         return convert.staff_to_pb(
-            await asyncio.to_thread(self._service.set_presence, actor, request.away)
+            await apply_write(self.applier, self._service.set_presence, actor, request.away)
         )
 
     @rpc
@@ -149,7 +153,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         answer = convert.ANSWER_BY_PB.get(request.answer)
         if answer is None:
             raise InvalidArgument("answer", "must be accept, wait or reject", reason="required")
-        task = await asyncio.to_thread(
+        task = await apply_write(
+            self.applier,
             self._service.answer_offer,
             actor,
             request.task_id,
@@ -166,7 +171,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self, request: pb.ReassignRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "Reassign")
-        task = await asyncio.to_thread(
+        task = await apply_write(
+            self.applier,
             self._service.reassign,
             actor,
             request.task_id,
@@ -183,7 +189,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self, request: pb.DesignateRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor = await self._staff(context, "Designate", (LOBBY,))
-        task = await asyncio.to_thread(
+        task = await apply_write(
+            self.applier,
             self._service.designate,
             actor,
             request.task_id,
@@ -213,8 +220,8 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         if request.outcome not in (pb.RESULT_OUTCOME_SUCCESS, pb.RESULT_OUTCOME_FAILURE):
             raise InvalidArgument("outcome", "must be success or failure", reason="required")
         success = request.outcome == pb.RESULT_OUTCOME_SUCCESS
-        task = await asyncio.to_thread(
-            self._service.complete, actor, request.task_id, success, request.reason
+        task = await apply_write(
+            self.applier, self._service.complete, actor, request.task_id, success, request.reason
         )
         log_event(log, "task_completed", task_id=request.task_id, teller=actor.id, success=success)
         return convert.task_to_pb(task)
@@ -228,6 +235,8 @@ class TasksServicer(pb_grpc.TasksServicer):
         self._auth = auth
         self._engine = engine
         self.bus: LocalBus | None = None
+        # Writes join the TerminalLink's group-commit batches (server/writes.py).
+        self.applier: Applier | None = None
 
     async def _origin(self, context: grpc.aio.ServicerContext, method: str) -> tuple[Actor, str]:
         """The calling terminal and its branch; it must be registered as a mobile counter."""
@@ -253,7 +262,8 @@ class TasksServicer(pb_grpc.TasksServicer):
         self, request: pb.SendTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor, branch = await self._origin(context, "SendTask")
-        task = await asyncio.to_thread(
+        task = await apply_write(
+            self.applier,
             self._service.send_task,
             actor,
             branch,
@@ -280,7 +290,8 @@ class TasksServicer(pb_grpc.TasksServicer):
         self, request: pb.UploadMaterialRequest, context: grpc.aio.ServicerContext
     ) -> pb.Material:
         actor, _ = await self._origin(context, "UploadMaterial")
-        material = await asyncio.to_thread(
+        material = await apply_write(
+            self.applier,
             self._service.upload_material,
             actor,
             request.task_id,
@@ -319,8 +330,8 @@ class TasksServicer(pb_grpc.TasksServicer):
         self, request: pb.CancelTaskRequest, context: grpc.aio.ServicerContext
     ) -> pb.Task:
         actor, _ = await self._origin(context, "CancelTask")
-        task = await asyncio.to_thread(
-            self._service.cancel_task, actor, request.task_id, request.reason
+        task = await apply_write(
+            self.applier, self._service.cancel_task, actor, request.task_id, request.reason
         )
         return convert.task_to_pb(task)
 
@@ -342,6 +353,8 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
     def __init__(self, service: DispatchService, auth: Authorizer) -> None:
         self._service = service
         self._auth = auth
+        # Writes join the TerminalLink's group-commit batches (server/writes.py).
+        self.applier: Applier | None = None
 
     async def _operator(self, context: grpc.aio.ServicerContext, method: str) -> Actor:
         return await identify(self._auth, context, (OPERATOR,), f"DispatchAdmin.{method}")
@@ -351,7 +364,8 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         self, request: pb.AddBranchRequest, context: grpc.aio.ServicerContext
     ) -> pb.Branch:
         await self._operator(context, "AddBranch")
-        branch = await asyncio.to_thread(
+        branch = await apply_write(
+            self.applier,
             self._service.add_branch,
             request.branch_id,
             request.name,
@@ -372,7 +386,8 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         self, request: pb.AddTellerRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         await self._operator(context, "AddTeller")
-        teller = await asyncio.to_thread(
+        teller = await apply_write(
+            self.applier,
             self._service.add_teller,
             request.teller_id,
             request.name,
@@ -386,7 +401,8 @@ class DispatchAdminServicer(pb_grpc.DispatchAdminServicer):
         self, request: pb.AddLobbyManagerRequest, context: grpc.aio.ServicerContext
     ) -> pb.StaffMember:
         await self._operator(context, "AddLobbyManager")
-        manager = await asyncio.to_thread(
+        manager = await apply_write(
+            self.applier,
             self._service.add_lobby_manager,
             request.manager_id,
             request.name,
@@ -433,14 +449,18 @@ def add_dispatch_services(
     auth: Authorizer,
     engine: Engine,
     bus: LocalBus | None = None,
+    applier: Applier | None = None,
 ) -> None:
-    """``bus``: the delivery bus whose ``dispatch`` topic wakes watch streams at once."""
+    """``bus``: the delivery bus whose ``dispatch`` topic wakes watch streams at once;
+    ``applier``: the TerminalLink's, which every write joins."""
     dispatch = DispatchServicer(service, auth)
     tasks = TasksServicer(service, auth, engine)
+    admin = DispatchAdminServicer(service, auth)
     dispatch.bus = tasks.bus = bus
+    dispatch.applier = tasks.applier = admin.applier = applier
     pb_grpc.add_DispatchServicer_to_server(dispatch, server)
     pb_grpc.add_TasksServicer_to_server(tasks, server)
-    pb_grpc.add_DispatchAdminServicer_to_server(DispatchAdminServicer(service, auth), server)
+    pb_grpc.add_DispatchAdminServicer_to_server(admin, server)
 
 
 SERVICE_NAMES = tuple(
@@ -449,13 +469,13 @@ SERVICE_NAMES = tuple(
 )
 
 
-async def sweep(service: DispatchService, interval: float) -> None:
+async def sweep(service: DispatchService, interval: float, applier: Applier | None = None) -> None:
     """Move expired offers on and match free tellers with waiting tasks, forever."""
     while True:
         await asyncio.sleep(interval)
         try:
-            expired = await asyncio.to_thread(service.expire_offers)
-            matched = await asyncio.to_thread(service.match_free_tellers)
+            expired = await apply_write(applier, service.expire_offers)
+            matched = await apply_write(applier, service.match_free_tellers)
         except Exception:  # the database may be briefly unreachable; keep sweeping
             log.exception("dispatch sweep failed")
             continue

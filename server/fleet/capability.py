@@ -16,7 +16,7 @@ class FleetCapability:
     def setup(self, hub: Hub) -> None:
         hub.add_servicer(
             fleet_pb2_grpc.add_FleetServicer_to_server,
-            FleetServicer(hub.engine, hub.auth),
+            FleetServicer(hub.engine, hub.auth, hub.optional("bus")),
             *SERVICE_NAMES,
         )
         timeout = hub.settings.heartbeat_timeout

@@ -1,7 +1,8 @@
 """Fleet: operations' view of terminals and devices (list, get, watch, device history).
 
 Watch tails the ``fleet_events`` table, so a watcher on one replica sees changes made
-through any replica sharing the database.
+through any replica sharing the database; every append signals the delivery bus's
+``fleet`` topic, which wakes the watch at once (its poll is the backstop).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from branchline.server import fleet_history
 from branchline.server import fleet_registry as registry
 from branchline.server.auth import OPERATOR, Authorizer
 from branchline.server.convert import event_to_pb, terminal_to_pb, timestamp
+from branchline.server.delivery.bus import TOPIC_FLEET, LocalBus, wait_for_change
 from branchline.v1 import common_pb2
 from branchline.v1 import fleet_pb2 as pb
 from branchline.v1 import fleet_pb2_grpc as pb_grpc
@@ -28,9 +30,10 @@ DEFAULT_HISTORY = 50
 
 
 class FleetServicer(pb_grpc.FleetServicer):
-    def __init__(self, engine: Engine, auth: Authorizer) -> None:
+    def __init__(self, engine: Engine, auth: Authorizer, bus: LocalBus | None = None) -> None:
         self._engine = engine
         self._auth = auth
+        self._bus = bus
 
     @refusals
     async def ListTerminals(
@@ -99,7 +102,8 @@ class FleetServicer(pb_grpc.FleetServicer):
                 current = await asyncio.to_thread(_get, self._engine, event.terminal_id)
                 yield event_to_pb(event, current)
             if not events:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                # Woken by any replica's (or process's) new fleet_events row.
+                await wait_for_change(self._bus, TOPIC_FLEET, WATCH_POLL_SECONDS)
 
 
 def _get(engine: Engine, terminal_id: str) -> registry.TerminalRecord | None:

@@ -24,6 +24,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, select, text, update
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from branchline.server.delivery.bus import TOPIC_RATES, signal_in_transaction
 from branchline.server.ledger.accounts import check_identifier
 from branchline.server.ledger.money import (
     BASE_CURRENCY,
@@ -175,6 +176,8 @@ def set_rates(
                 .values(superseded_at=now)
             )
         table = load_rate_table(conn, int(version_id))
+        # Every replica's rate feed pushes it at once (whichever process set it).
+        signal_in_transaction(conn, TOPIC_RATES)
     assert table is not None
     return table
 

@@ -8,6 +8,7 @@ What the customer is told never says more than "incorrect PIN" and the attempts 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 
 from branchline.common.errors import InvalidArgument, NotFound, Unavailable, check_text
 from branchline.common.redaction import mask_pan
+from branchline.server.applier import Applier
 from branchline.server.ledger import cards as card_store
 from branchline.server.ledger.accounts import Account, card_accounts_of
 from branchline.server.ledger.cards import CardRecord
@@ -24,6 +26,7 @@ from branchline.server.ledger.pan_token import PanTokenizer, validate_pan
 from branchline.server.ledger.sessions import LABEL as SESSION_LABEL
 from branchline.server.ledger.sessions import CustomerSessions
 from branchline.server.storage import write_transaction
+from branchline.server.writes import apply_write
 from branchline.v1 import terminal_link_pb2 as pb
 
 # (card, pan, pin_block, ksn, pin_block_format) -> verified
@@ -87,6 +90,23 @@ def verify_pin(
     request: pb.PinVerifyRequest,
     now: datetime,
 ) -> pb.PinVerifyResult:
+    checked = check_pin(engine, tokenizer, hsm_verify, request)
+    return record_pin(engine, settings, terminal_id, request, checked, now)
+
+
+@dataclass(frozen=True)
+class CheckedPin:
+    """The HSM's answer for one request, before it is recorded."""
+
+    token: str
+    card: CardRecord
+    verified: bool
+
+
+def check_pin(
+    engine: Engine, tokenizer: PanTokenizer, hsm_verify: HsmVerify, request: pb.PinVerifyRequest
+) -> CheckedPin:
+    """Validate, find the card, ask the HSM: no write, no transaction held meanwhile."""
     validate_request(request)
     token = tokenizer.token(request.pan)
     card = card_store.get_card(engine, token)
@@ -108,18 +128,33 @@ def verify_pin(
             request.pin_block_format,
         )
     )
+    return CheckedPin(token, card, verified)
+
+
+def record_pin(
+    engine: Engine,
+    settings: PinSettings,
+    terminal_id: str,
+    request: pb.PinVerifyRequest,
+    checked: CheckedPin,
+    now: datetime,
+) -> pb.PinVerifyResult:
+    """Count the attempt on the card and store the answer (a repeat gets the first one):
+    the write, a unit of the link's applier on the server."""
     with write_transaction(engine) as conn:
-        card_store.lock_card_row(conn, token)
+        card_store.lock_card_row(conn, checked.token)
         first = stored_response(conn, terminal_id, request.request_id)
         if first is not None:
             return pb.PinVerifyResult.FromString(first)
-        outcome = card_store.record_pin_result(conn, token, verified, settings.try_limit, now)
+        outcome = card_store.record_pin_result(
+            conn, checked.token, checked.verified, settings.try_limit, now
+        )
         result = pb.PinVerifyResult(
             request_id=request.request_id,
             verified=outcome.verified,
             attempts_left=outcome.attempts_left,
             locked=outcome.locked,
-            pan_masked=card.pan_masked,
+            pan_masked=checked.card.pan_masked,
         )
         result.message = customer_message(result)
         store_response(conn, terminal_id, request.request_id, KIND, result.SerializeToString(), now)
@@ -161,7 +196,35 @@ class PinVerifier:
     def verify(
         self, terminal_id: str, request: pb.PinVerifyRequest, now: datetime
     ) -> pb.PinVerifyResult:
-        result = self._verify(terminal_id, request, now)
+        return self._with_session(
+            terminal_id, request, self._verify(terminal_id, request, now), now
+        )
+
+    async def verify_through(
+        self,
+        applier: Applier | None,
+        terminal_id: str,
+        request: pb.PinVerifyRequest,
+        now: datetime,
+    ) -> pb.PinVerifyResult:
+        """``verify`` on the server: the HSM asked on a thread of its own, the attempt
+        recorded as a unit of the link's applier (server/writes.py), never a write beside
+        its batch."""
+        checked = await asyncio.to_thread(
+            check_pin, self._engine, self._tokenizer, self._hsm_verify, request
+        )
+        result = await apply_write(
+            applier, record_pin, self._engine, self._settings, terminal_id, request, checked, now
+        )
+        return await asyncio.to_thread(self._with_session, terminal_id, request, result, now)
+
+    def _with_session(
+        self,
+        terminal_id: str,
+        request: pb.PinVerifyRequest,
+        result: pb.PinVerifyResult,
+        now: datetime,
+    ) -> pb.PinVerifyResult:
         if result.verified:
             card = card_store.get_card(self._engine, self._tokenizer.token(request.pan))
             assert card is not None  # verified a moment ago; cards are never deleted

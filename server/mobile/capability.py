@@ -9,6 +9,7 @@ a job's recordings are watched through the ``recordings`` capability's service."
 from __future__ import annotations
 
 from branchline.server.capability import Hub
+from branchline.server.delivery.bus import TOPIC_JOBS
 from branchline.server.mobile.job_link import JobPusher
 from branchline.server.mobile.link import PairingPusher, purge_forever
 from branchline.server.mobile.servicer import MobileServicer
@@ -26,17 +27,27 @@ class MobileCapability:
         hub.add_servicer(
             mobile_pb2_grpc.add_MobileServicer_to_server,
             MobileServicer(
-                hub.engine, hub.auth, withheld=withheld, recordings=hub.optional("recordings")
+                hub.engine,
+                hub.auth,
+                withheld=withheld,
+                recordings=hub.optional("recordings"),
+                applier=hub.link.applier,
             ),
             *SERVICE_NAMES,
         )
         verifier = hub.optional("pin_verifier")
+        bus = hub.optional("bus")
         jobs = JobPusher(
-            hub.engine, hub.link, lambda: verifier.sessions if verifier is not None else None
+            hub.engine,
+            hub.link,
+            lambda: verifier.sessions if verifier is not None else None,
+            bus=bus,
         )
         hub.handle("phone_job_update", jobs.on_update)
+        if bus is not None:  # a terminal registering here gets its waiting jobs at once
+            hub.on_connect(bus.wake_on_connect(TOPIC_JOBS))
         hub.background("phone_job_push", jobs.run)
-        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url)
+        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url, bus=bus)
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)
         hub.on_connect(pusher.forget)

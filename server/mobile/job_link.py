@@ -1,7 +1,10 @@
 """Phones' jobs on the TerminalLink stream.
 
 Server -> terminal: ``phone_job`` (131), pushed (ack_seq 0) by the replica holding the
-terminal's stream, again every ``REPUSH`` until the terminal reports the job ``received``
+terminal's stream — at once when the delivery bus's ``jobs`` topic says a job was stored
+(through whichever replica the gateway reached), when the terminal registers, and every
+``PUSH_INTERVAL`` as the backstop (on PostgreSQL the bus's) — again every ``REPUSH`` until
+the terminal reports the job ``received``
 (the terminal dedups on job_id, so a job is carried out once however often it arrives).
 Before each push the terminal's live service list is checked again: a job whose service
 the terminal no longer offers (out of service, a device lost) fails ``service_unavailable``
@@ -28,11 +31,13 @@ from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
+from branchline.server.delivery.bus import TOPIC_JOBS, LocalBus, wait_for_change
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.mobile import jobs
 from branchline.server.mobile.convert import phone_account
 from branchline.server.mobile.schema import mobile_pairings
 from branchline.server.mobile.services import service_list
+from branchline.server.writes import apply_write
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import terminal_link_pb2 as link_pb
 
@@ -85,9 +90,13 @@ class JobPusher:
         link: TerminalLinkServicer,
         sessions: Callable[[], Any],
         clock: Callable[[], datetime] = _now,
+        bus: LocalBus | None = None,
     ) -> None:
         self._engine = engine
         self._link = link
+        self._bus = bus
+        # Writes (a job refused before it is sent, its progress) join the link's batches.
+        self._applier = getattr(link, "applier", None)
         # The customer sessions (the PIN capability's), looked up when needed: None without
         # --hsm, and then jobs signed in at the bank cannot be carried out.
         self._sessions = sessions
@@ -100,24 +109,33 @@ class JobPusher:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
                 log.exception("phone job push failed")
-            await asyncio.sleep(interval)
+            if self._pushed and self._bus is not None and self._bus.shared:
+                # A job pushed and not yet received goes again within REPUSH, whatever
+                # the bus's backstop.
+                await self._bus.wait(TOPIC_JOBS, REPUSH)
+            else:
+                await wait_for_change(self._bus, TOPIC_JOBS, interval)
 
     async def push_once(self) -> None:
-        for terminal_id in self._link.connected_terminals():
-            waiting = await asyncio.to_thread(jobs.waiting, self._engine, terminal_id)
-            for job in waiting:
-                if time.monotonic() - self._pushed.get(job.job_id, -REPUSH) < REPUSH:
-                    continue
-                message = await asyncio.to_thread(self._prepare, job)
-                if message is None:
-                    continue
-                try:
-                    self._link.push(terminal_id, link_pb.ServerMessage(phone_job=message))
-                except PushRefused as exc:
-                    log_event(log, "phone_job_push_dropped", logging.DEBUG, why=str(exc))
-                    continue
-                self._pushed[job.job_id] = time.monotonic()
-                log_event(log, "phone_job_pushed", terminal_id=terminal_id, job_id=job.job_id)
+        connected = self._link.connected_terminals()
+        waiting = await asyncio.to_thread(jobs.waiting_for, self._engine, connected)
+        # Forget jobs no longer waiting (received, failed, or their terminal left).
+        still = {job.job_id for job in waiting}
+        self._pushed = {k: v for k, v in self._pushed.items() if k in still}
+        for job in waiting:
+            if time.monotonic() - self._pushed.get(job.job_id, -REPUSH) < REPUSH:
+                continue
+            message = await apply_write(self._applier, self._prepare, job)
+            if message is None:
+                continue
+            terminal_id = job.terminal_id
+            try:
+                self._link.push(terminal_id, link_pb.ServerMessage(phone_job=message))
+            except PushRefused as exc:
+                log_event(log, "phone_job_push_dropped", logging.DEBUG, why=str(exc))
+                continue
+            self._pushed[job.job_id] = time.monotonic()
+            log_event(log, "phone_job_pushed", terminal_id=terminal_id, job_id=job.job_id)
 
     def _prepare(self, job: jobs.Job) -> pb.PhoneJobOffer | None:
         """The offer to push, or None when the job was refused (never sent)."""
@@ -153,8 +171,14 @@ class JobPusher:
                 {"statement": [_line(s) for s in update.statement]} if update.statement else {}
             ),
         )
-        job = await asyncio.to_thread(
-            jobs.advance, self._engine, terminal_id, update.job_id, progress, self._clock()
+        job = await apply_write(
+            self._applier,
+            jobs.advance,
+            self._engine,
+            terminal_id,
+            update.job_id,
+            progress,
+            self._clock(),
         )
         if job.state != jobs.SUBMITTED:
             self._pushed.pop(job.job_id, None)

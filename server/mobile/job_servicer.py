@@ -20,12 +20,14 @@ from branchline.common.errors import FailedPrecondition, InvalidArgument
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
+from branchline.server.applier import Applier
 from branchline.server.auth import MOBILE, Authorizer
 from branchline.server.ledger.accounts import account_from_row
 from branchline.server.ledger.fx import current_rates
 from branchline.server.mobile import bank_auth, jobs, pairing
 from branchline.server.mobile.convert import job_to_pb, phone_account
 from branchline.server.mobile.services import ServiceList, service_list
+from branchline.server.writes import apply_write
 from branchline.v1 import mobile_pb2 as pb
 
 log = logging.getLogger("branchline.server.mobile")
@@ -146,6 +148,7 @@ class JobMethods:
     _clock: Callable[[], datetime]
     _withheld: frozenset[str]
     _auth: Authorizer
+    _applier: Applier | None
 
     def _now(self) -> datetime:
         return self._clock()
@@ -155,6 +158,8 @@ class JobMethods:
         self, request: pb.LoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoginResult:
         await self._auth.require(context, MOBILE, "Mobile.Login")
+        # Not through the applier: the password hash check (argon2, tens of ms) would stall
+        # every terminal's batch behind it.
         result = await asyncio.to_thread(login, self._engine, request, self._now())
         log_event(log, "phone_login", customer_id=result.customer_id)
         return result
@@ -164,15 +169,15 @@ class JobMethods:
         self, request: pb.QuoteRequest, context: grpc.aio.ServicerContext
     ) -> pb.QuoteResult:
         await self._auth.require(context, MOBILE, "Mobile.Quote")
-        return await asyncio.to_thread(quote, self._engine, request, self._now())
+        return await apply_write(self._applier, quote, self._engine, request, self._now())
 
     @refusals
     async def SubmitJob(
         self, request: pb.SubmitJobRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhoneJob:
         await self._auth.require(context, MOBILE, "Mobile.SubmitJob")
-        job = await asyncio.to_thread(
-            submit_job, self._engine, request, self._now(), self._withheld
+        job = await apply_write(
+            self._applier, submit_job, self._engine, request, self._now(), self._withheld
         )
         log_event(log, "phone_job_submitted", job_id=job.job_id, service=job.service)
         return job_to_pb(job)
@@ -187,4 +192,4 @@ class JobMethods:
             paired = _paired(self._engine, request.session, self._now())
             return jobs.get(self._engine, request.job_id[:64], paired.pairing_id)
 
-        return job_to_pb(await asyncio.to_thread(get))
+        return job_to_pb(await apply_write(self._applier, get))

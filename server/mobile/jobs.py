@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, insert, select, update
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from branchline.server.delivery.bus import TOPIC_JOBS, signal_in_transaction
 from branchline.server.ledger.schema import accounts
 from branchline.server.mobile.schema import mobile_jobs, mobile_logins
 from branchline.server.mobile.services import AUTH_AT_TERMINAL, ServiceList
@@ -313,6 +314,7 @@ def submit(
             )
         )
         row = conn.execute(select(mobile_jobs).where(mobile_jobs.c.job_id == job_id)).one()
+        signal_in_transaction(conn, TOPIC_JOBS)  # the stream's replica pushes it at once
     return _job(row)
 
 
@@ -330,10 +332,18 @@ def get(engine: Engine, job_id: str, pairing_id: str) -> Job:
 
 def waiting(engine: Engine, terminal_id: str) -> list[Job]:
     """The terminal's jobs not yet received (pushed again until they are)."""
+    return waiting_for(engine, [terminal_id])
+
+
+def waiting_for(engine: Engine, terminal_ids: list[str]) -> list[Job]:
+    """The jobs not yet received of any of ``terminal_ids``, oldest first: one query for
+    every terminal a replica holds, not one per terminal."""
+    if not terminal_ids:
+        return []
     with engine.connect() as conn:
         rows = conn.execute(
             select(mobile_jobs)
-            .where(mobile_jobs.c.terminal_id == terminal_id, mobile_jobs.c.state == SUBMITTED)
+            .where(mobile_jobs.c.terminal_id.in_(terminal_ids), mobile_jobs.c.state == SUBMITTED)
             .order_by(mobile_jobs.c.created_at)
         ).all()
     return [_job(r) for r in rows]

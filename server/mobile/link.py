@@ -2,8 +2,12 @@
 
 Server -> terminal: ``pairing_update`` (130), pushed (ack_seq 0) whenever the terminal's QR
 rotates or its pairing starts or ends. The replica holding a terminal's stream drives its
-rotation: every ``interval`` it reads the terminal's pairing state from the database (where
-a phone may have paired or canceled through any replica) and pushes what changed.
+rotation: it reads the terminal's pairing state from the database (where a phone may have
+paired or canceled through any replica) and pushes what changed — at once when the
+delivery bus's ``pairing`` topic (a pairing opened or ended, on any replica) or ``fleet``
+topic (a service state changed) wakes it, when a terminal registers here, and otherwise
+every ``interval`` (on PostgreSQL the bus's backstop, at most ``ROUND_AT_LEAST`` — the QR
+rotates every 30 s and an ended pairing's notice lasts 10 s).
 
 Terminal -> server: ``pairing_cancel`` (130) ends the live pairing from the terminal's
 screen; ``pairing_query`` (131) asks what to show now. Both are answered with
@@ -24,15 +28,20 @@ from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
+from branchline.server.delivery.bus import TOPIC_FLEET, TOPIC_PAIRING, LocalBus, wait_or_sleep
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.mobile import pairing
 from branchline.server.mobile.services import IN_SERVICE
+from branchline.server.writes import apply_write
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import terminal_link_pb2 as link_pb
 
 log = logging.getLogger("branchline.server.mobile.link")
 
 PUSH_INTERVAL = 0.5
+# The longest a round waits on PostgreSQL, whatever the bus's backstop (time-driven changes:
+# rotation, expiry, the end notice).
+ROUND_AT_LEAST = 5.0
 # How long after a pairing ended the terminal is told how it ended.
 END_NOTICE = timedelta(seconds=10)
 
@@ -91,10 +100,14 @@ class PairingPusher:
         link: TerminalLinkServicer,
         base_url: str,
         clock: Callable[[], datetime] = _now,
+        bus: LocalBus | None = None,
     ) -> None:
         self._engine = engine
         self._link = link
         self._base_url = base_url
+        self._bus = bus
+        # Rotations and endings join the link's group-commit batches (server/writes.py).
+        self._applier = getattr(link, "applier", None)
         self._clock = clock
         self._shown: dict[str, pb.PairingUpdate] = {}
 
@@ -107,7 +120,10 @@ class PairingPusher:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
                 log.exception("pairing push failed")
-            await asyncio.sleep(interval)
+            poll = interval
+            if self._bus is not None and self._bus.shared:
+                poll = min(max(interval, self._bus.backstop), ROUND_AT_LEAST)
+            await wait_or_sleep(self._bus, (TOPIC_PAIRING, TOPIC_FLEET), poll)
 
     async def push_once(self) -> None:
         connected = self._link.connected_terminals()
@@ -133,23 +149,24 @@ class PairingPusher:
         """Every connected terminal's update: one unit of the link's group-commit applier
         for the whole round (its reads on one connection, its handle rotations in one
         commit), not a thread and a transaction per terminal beside it."""
-        applier = getattr(self._link, "applier", None)
-        if applier is None:
+        if self._applier is None:
             return [(t, await asyncio.to_thread(self.current, t)) for t in connected]
-        result: list[tuple[str, pb.PairingUpdate]] = await applier.apply(
+        result: list[tuple[str, pb.PairingUpdate]] = await self._applier.apply(
             lambda: [(t, self.current(t)) for t in connected], priority=True
         )
         return result
 
     async def forget(self, terminal_id: str, _branch: str) -> None:
-        """A (re)connected terminal gets its state pushed afresh."""
+        """A (re)connected terminal gets its state pushed afresh, at once."""
         self._shown.pop(terminal_id, None)
+        if self._bus is not None:
+            self._bus.wake(TOPIC_PAIRING)
 
     async def on_cancel(
         self, terminal_id: str, message: link_pb.TerminalMessage
     ) -> link_pb.ServerMessage:
-        ended = await asyncio.to_thread(
-            pairing.cancel_by_terminal, self._engine, terminal_id, self._clock()
+        ended = await apply_write(
+            self._applier, pairing.cancel_by_terminal, self._engine, terminal_id, self._clock()
         )
         if ended is not None:
             log_event(log, "pairing_canceled", terminal_id=terminal_id, by="terminal")
@@ -163,7 +180,7 @@ class PairingPusher:
     async def _reply(
         self, terminal_id: str, message: link_pb.TerminalMessage
     ) -> link_pb.ServerMessage:
-        update = await asyncio.to_thread(self.current, terminal_id)
+        update = await apply_write(self._applier, self.current, terminal_id)
         self._shown[terminal_id] = update
         return link_pb.ServerMessage(ack_seq=message.seq, pairing_update=update)
 

@@ -29,6 +29,7 @@ from branchline.common.errors import (
     check_text,
     echo,
 )
+from branchline.server.delivery.bus import TOPIC_PAIRING, signal_in_transaction
 from branchline.server.mobile.schema import mobile_pairings as table
 from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import terminals
@@ -362,6 +363,8 @@ def _open(engine: Engine, where: Any, field: str, now: datetime, terminal_id: st
             )
             .values(state=SUPERSEDED)
         )
+        # The replica holding the terminal's stream tells its screen at once.
+        signal_in_transaction(conn, TOPIC_PAIRING)
         return Opened(_pairing(_reload(conn, row.handle)), token)
 
 
@@ -403,6 +406,7 @@ def _end_in(conn: Connection, handle: str, reason: str, now: datetime) -> None:
         .where(table.c.handle == handle, table.c.state == PAIRED)
         .values(state=ENDED, ended_at=now, end_reason=reason)
     )
+    signal_in_transaction(conn, TOPIC_PAIRING)
 
 
 def _ended(row: Row[Any]) -> FailedPrecondition:

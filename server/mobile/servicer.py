@@ -18,6 +18,7 @@ from branchline.common.errors import InvalidArgument
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
+from branchline.server.applier import Applier
 from branchline.server.auth import MOBILE, Authorizer
 from branchline.server.mobile import pairing
 from branchline.server.mobile.convert import pairing_to_pb, services_to_pb
@@ -25,6 +26,7 @@ from branchline.server.mobile.job_recordings import RecordingMethods
 from branchline.server.mobile.job_servicer import JobMethods
 from branchline.server.mobile.services import ServiceList, service_list
 from branchline.server.recordings.service import RecordingService
+from branchline.server.writes import apply_write
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import mobile_pb2_grpc as pb_grpc
 
@@ -66,6 +68,7 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         clock: Callable[[], datetime] = _now,
         withheld: frozenset[str] = frozenset(),
         recordings: RecordingService | None = None,
+        applier: Applier | None = None,
     ) -> None:
         self._engine = engine
         self._auth = auth
@@ -73,6 +76,9 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         self._withheld = withheld
         # The recordings capability's service (None without it: no recordings on phones).
         self._recordings = recordings
+        # Every call may write (a session's renewal, a pairing, a job): each joins the
+        # TerminalLink's group-commit batches (server/writes.py).
+        self._applier = applier
 
     @refusals
     async def OpenHandle(
@@ -84,7 +90,8 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
                 "handle", "give either the handle or the short code", reason="one_of"
             )
         if request.handle:
-            opened = await asyncio.to_thread(
+            opened = await apply_write(
+                self._applier,
                 pairing.open_handle,
                 self._engine,
                 request.handle,
@@ -92,8 +99,12 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
                 terminal_id=request.terminal_id,
             )
         else:
-            opened = await asyncio.to_thread(
-                pairing.open_short_code, self._engine, request.short_code, self._clock()
+            opened = await apply_write(
+                self._applier,
+                pairing.open_short_code,
+                self._engine,
+                request.short_code,
+                self._clock(),
             )
         log_event(
             log,
@@ -110,7 +121,8 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhonePairing:
         await self._auth.require(context, MOBILE, "Mobile.GetPairing")
-        found = await asyncio.to_thread(
+        found = await apply_write(
+            self._applier,
             pairing.session,
             self._engine,
             request.session_token,
@@ -124,7 +136,8 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhoneServiceList:
         await self._auth.require(context, MOBILE, "Mobile.GetServices")
-        return await asyncio.to_thread(
+        return await apply_write(
+            self._applier,
             services_now,
             self._engine,
             request.session_token,
@@ -143,7 +156,8 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         await self._auth.require(context, MOBILE, "Mobile.WatchServices")
         last: pb.PhoneServiceList | None = None
         while True:
-            current = await asyncio.to_thread(
+            current = await apply_write(
+                self._applier,
                 services_now,
                 self._engine,
                 request.session_token,
@@ -162,8 +176,12 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.PhonePairing:
         await self._auth.require(context, MOBILE, "Mobile.Cancel")
-        ended = await asyncio.to_thread(
-            pairing.cancel_by_phone, self._engine, request.session_token, self._clock()
+        ended = await apply_write(
+            self._applier,
+            pairing.cancel_by_phone,
+            self._engine,
+            request.session_token,
+            self._clock(),
         )
         log_event(log, "pairing_canceled", terminal_id=ended.terminal_id, by="phone")
         return pairing_to_pb(ended)

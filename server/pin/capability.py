@@ -74,7 +74,7 @@ class PinCapability:
         hub.provide("hsm", hsm)
         hub.provide("pin_verifier", verifier)
         hub.provide("pin_translator", translator)
-        hub.handle("pin_verify", pin_verify_handler(verifier))
+        hub.handle("pin_verify", pin_verify_handler(verifier, hub.link.applier))
 
 
 PIN = PinCapability()

@@ -5,12 +5,12 @@ with the field as data (``pin_verify.pan``, ``pin_verify.ksn``, ...)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
 from branchline.common.errors import Unavailable
 from branchline.common.logs import log_event
+from branchline.server.applier import Applier
 from branchline.server.ledger.pin_service import HsmFailure, PinVerifier
 from branchline.server.link import MessageHandler
 from branchline.v1 import terminal_link_pb2 as pb
@@ -18,16 +18,18 @@ from branchline.v1 import terminal_link_pb2 as pb
 log = logging.getLogger("branchline.server.link")
 
 
-def pin_verify_handler(verifier: PinVerifier | None) -> MessageHandler:
+def pin_verify_handler(
+    verifier: PinVerifier | None, applier: Applier | None = None
+) -> MessageHandler:
     """The handler for ``pin_verify``; without a verifier (no HSM) every request is refused
-    as ``hsm_unavailable``."""
+    as ``hsm_unavailable``. The attempt is recorded through ``applier`` (the link's)."""
 
     async def handle(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage:
         if verifier is None:
             raise Unavailable("this server has no HSM configured", reason="hsm_unavailable")
         try:
-            result = await asyncio.to_thread(
-                verifier.verify, terminal_id, message.pin_verify, datetime.now(UTC)
+            result = await verifier.verify_through(
+                applier, terminal_id, message.pin_verify, datetime.now(UTC)
             )
         except HsmFailure as exc:
             # What failed is for the log; the terminal only learns to try again later.

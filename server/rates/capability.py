@@ -12,7 +12,11 @@ class RatesCapability:
 
     def setup(self, hub: Hub) -> None:
         feed = RateFeed(
-            hub.engine, hub.link.broadcast, hub.link.push, hub.settings.rate_poll_seconds
+            hub.engine,
+            hub.link.broadcast,
+            hub.link.push,
+            hub.settings.rate_poll_seconds,
+            hub.optional("bus"),
         )
         hub.on_connect(feed.on_connect)
         hub.background("poll", feed.run)

@@ -1,9 +1,12 @@
 """The FX rate feed: every connected terminal holds the current rate table.
 
-Rates may be set by any process sharing the database (the ledger CLI, another replica), so
-each replica polls the current version — one indexed ``max(version_id)`` — every
-``poll_seconds`` and, when it moved, loads the table and broadcasts it to the terminals
-connected to it. A terminal gets the current table right after each registration.
+Rates may be set by any process sharing the database (the ledger CLI, another replica).
+``set_rates`` signals the delivery bus's ``rates`` topic in its transaction (PostgreSQL
+NOTIFY, from any process), which wakes every replica's feed at once; each replica also
+checks the current version — one indexed ``max(version_id)`` — every ``poll_seconds`` as
+the backstop (on PostgreSQL at least the bus's backstop), and when it moved, loads the
+table and broadcasts it to the terminals connected to it. A terminal gets the current
+table right after each registration.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 from branchline.server.convert import timestamp
+from branchline.server.delivery.bus import TOPIC_RATES, LocalBus, wait_for_change
 from branchline.server.ledger.fx import RateTable, current_rates
 from branchline.server.ledger.schema import fx_rate_versions
 from branchline.server.link import PushRefused
@@ -56,6 +60,7 @@ class RateFeed:
         broadcast: Callable[[pb.ServerMessage], int],
         push: Callable[[str, pb.ServerMessage], None],
         poll_seconds: float = 1.0,
+        bus: LocalBus | None = None,
     ) -> None:
         if poll_seconds <= 0:
             raise InvalidArgument("poll_seconds", f"must be more than zero, not {poll_seconds}")
@@ -63,6 +68,7 @@ class RateFeed:
         self._broadcast = broadcast
         self._push = push
         self.poll_seconds = poll_seconds
+        self._bus = bus
         self.version = 0
         self._message: pb.ServerMessage | None = None
         # The poll and a connect hook may check at once: one broadcast per version.
@@ -108,4 +114,4 @@ class RateFeed:
                 await self.check()
             except Exception as exc:  # the database may be briefly unreachable; keep polling
                 log_event(log, "rate_poll_failed", logging.WARNING, error=str(exc))
-            await asyncio.sleep(self.poll_seconds)
+            await wait_for_change(self._bus, TOPIC_RATES, self.poll_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from branchline.server.capability import Hub
+from branchline.server.delivery.bus import TOPIC_DESK
 from branchline.server.tube import desk_link
 from branchline.server.tube import servicer as tube
 from branchline.server.tube.link import install_tube
@@ -40,7 +41,11 @@ class TubeCapability:
         interval = min(60.0, stale_minutes * 6)
         hub.background("stale_sweep", lambda: tube.sweep(service, interval, hub.link.applier))
         # The back office's video on the customer's screen (desk_video.py).
-        hub.background("desk_video_push", lambda: desk_link.push_desk_signals(hub.link, service))
+        if bus is not None:  # a terminal registering here gets the desk's signals at once
+            hub.on_connect(bus.wake_on_connect(TOPIC_DESK))
+        hub.background(
+            "desk_video_push", lambda: desk_link.push_desk_signals(hub.link, service, bus=bus)
+        )
 
 
 TUBE = TubeCapability()

@@ -1,7 +1,9 @@
 """The back office's video on the customer's screen over gRPC and TerminalLink: the desk's
 ``TubeDesk.SendDeskSignal`` / ``WatchDeskSignals``, the terminal's ``desk_signal`` body
 (answered with the stored signal, or an ``error``), and the pusher that sends the desk's
-signals to the terminal (polling the database, so any replica's writes reach it)."""
+signals to the terminal. The pusher and the desk's watch read the database, so any
+replica's writes reach them; every signal stored wakes both through the delivery bus's
+``desk`` topic, and their poll is the backstop (on PostgreSQL the bus's)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from branchline.common.errors import DomainError, check_text
 from branchline.common.grpc_errors import refusals
 from branchline.common.logs import log_event
+from branchline.server.delivery.bus import TOPIC_DESK, LocalBus, wait_for_change
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.tube import validate as v
 from branchline.server.tube.desk_video import MAX_SDP, DeskSignalView
 from branchline.server.tube.service import TubeService
 from branchline.server.tube.servicer import TubeDeskServicer
+from branchline.server.writes import apply_write
 from branchline.v1 import terminal_link_pb2 as link_pb
 from branchline.v1 import tube_pb2 as pb
 
@@ -57,7 +61,7 @@ class TubeDeskVideoServicer(TubeDeskServicer):
     ) -> pb.DeskSignal:
         who = await self._caller(context, "SendDeskSignal")
         txn_id, kind = _bounded(request)
-        signal = await asyncio.to_thread(
+        signal = await self._write(
             self._service.add_desk_signal, who, txn_id, kind, request.payload[: MAX_SDP + 1]
         )
         return signal_to_pb(signal)
@@ -78,7 +82,7 @@ class TubeDeskVideoServicer(TubeDeskServicer):
                 last = signal.signal_id
                 yield signal_to_pb(signal)
             if not signals:
-                await asyncio.sleep(WATCH_POLL_SECONDS)
+                await wait_for_change(self._bus, TOPIC_DESK, WATCH_POLL_SECONDS)
 
 
 def install_desk_video(link: TerminalLinkServicer, service: TubeService) -> None:
@@ -88,8 +92,13 @@ def install_desk_video(link: TerminalLinkServicer, service: TubeService) -> None
         body = message.desk_signal
         try:
             txn_id, kind = _bounded(body)
-            signal = await asyncio.to_thread(
-                service.terminal_desk_signal, terminal_id, txn_id, kind, body.payload[: MAX_SDP + 1]
+            signal = await apply_write(
+                link.applier,
+                service.terminal_desk_signal,
+                terminal_id,
+                txn_id,
+                kind,
+                body.payload[: MAX_SDP + 1],
             )
         except DomainError as exc:
             error = link_pb.RequestError(code=exc.code, message=exc.message, field=exc.field)
@@ -100,28 +109,31 @@ def install_desk_video(link: TerminalLinkServicer, service: TubeService) -> None
 
 
 async def push_desk_signals(
-    link: TerminalLinkServicer, service: TubeService, interval: float = PUSH_INTERVAL
+    link: TerminalLinkServicer,
+    service: TubeService,
+    interval: float = PUSH_INTERVAL,
+    bus: LocalBus | None = None,
 ) -> None:
     """Push the desk's signals to each connected terminal, forever (the agent ignores ids it
     has seen, so a reconnect pushing recent ones again is harmless)."""
     pushed: dict[str, int] = {}
     while True:
-        await asyncio.sleep(interval)
+        await wait_for_change(bus, TOPIC_DESK, interval)
         connected = link.connected_terminals()
-        for gone in set(pushed) - set(connected):
-            del pushed[gone]
-        for terminal_id in connected:
-            try:
-                signals = await asyncio.to_thread(
-                    service.desk_signals_for_terminal, terminal_id, pushed.get(terminal_id, 0)
-                )
-            except Exception:  # the database may be briefly unreachable; keep pushing
-                log.exception("desk video push failed")
+        pushed = {t: pushed.get(t, 0) for t in connected}
+        try:
+            found = await asyncio.to_thread(service.desk_signals_for_terminals, pushed)
+        except Exception:  # the database may be briefly unreachable; keep pushing
+            log.exception("desk video push failed")
+            continue
+        refused: set[str] = set()
+        for terminal_id, signal in found:
+            if terminal_id in refused:
                 continue
-            for signal in signals:
-                try:
-                    link.push(terminal_id, link_pb.ServerMessage(desk_signal=signal_to_pb(signal)))
-                except PushRefused as exc:
-                    log_event(log, "desk_push_dropped", logging.WARNING, why=str(exc))
-                    break
-                pushed[terminal_id] = signal.signal_id
+            try:
+                link.push(terminal_id, link_pb.ServerMessage(desk_signal=signal_to_pb(signal)))
+            except PushRefused as exc:
+                log_event(log, "desk_push_dropped", logging.WARNING, why=str(exc))
+                refused.add(terminal_id)
+                continue
+            pushed[terminal_id] = signal.signal_id

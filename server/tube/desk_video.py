@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.auth import Principal
+from branchline.server.delivery.bus import TOPIC_DESK, signal_in_transaction
 from branchline.server.tube import model as m
 from branchline.server.tube import store
 from branchline.server.tube import validate as v
@@ -122,6 +123,8 @@ class DeskVideo(BackOffice):
         signal_id = tx.conn.execute(
             tube_desk_signals.insert().values(**values).returning(tube_desk_signals.c.id)
         ).scalar_one()
+        # Wakes the terminal's pusher and the desk's watch, on whichever replica they are.
+        signal_in_transaction(tx.conn, TOPIC_DESK)
         return DeskSignalView(int(signal_id), row.txn_id, sender, kind, payload, tx.now)
 
     def desk_signals_after(
@@ -145,16 +148,23 @@ class DeskVideo(BackOffice):
 
     def desk_signals_for_terminal(self, terminal_id: str, after_id: int) -> list[DeskSignalView]:
         """The desk's recent signals for the terminal's transactions after ``after_id``."""
+        return [view for _, view in self.desk_signals_for_terminals({terminal_id: after_id})]
+
+    def desk_signals_for_terminals(self, after: dict[str, int]) -> list[tuple[str, DeskSignalView]]:
+        """(terminal, signal) for the desk's recent signals of each terminal of ``after``
+        past that terminal's id: one query for every terminal a replica holds."""
+        if not after:
+            return []
         since = self.now() - PUSH_WINDOW
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(tube_desk_signals)
                 .where(
-                    tube_desk_signals.c.terminal_id == terminal_id,
+                    tube_desk_signals.c.terminal_id.in_(list(after)),
                     tube_desk_signals.c.sender == DESK,
-                    tube_desk_signals.c.id > after_id,
+                    tube_desk_signals.c.id > min(after.values()),
                     tube_desk_signals.c.at > since,
                 )
                 .order_by(tube_desk_signals.c.id)
             )
-            return [_view(r) for r in rows]
+            return [(r.terminal_id, _view(r)) for r in rows if int(r.id) > after[r.terminal_id]]

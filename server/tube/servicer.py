@@ -13,7 +13,6 @@ any replica.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from branchline.server.tube import history
 from branchline.server.tube import validate as v
 from branchline.server.tube.convert import STATE_FROM_PB
 from branchline.server.tube.service import TubeService
+from branchline.server.writes import apply_write
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 
@@ -82,9 +82,7 @@ class TubeDeskServicer(pb_grpc.TubeDeskServicer):
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a service call that writes; a refusal it raises reaches ``@refusals``."""
-        if self._applier is None:
-            return await asyncio.to_thread(fn, *args)
-        return await self._applier.apply(functools.partial(fn, *args), priority=True)
+        return await apply_write(self._applier, fn, *args)
 
     async def _caller(self, context: grpc.aio.ServicerContext, rpc: str) -> Principal:
         return await self._auth.identify(context, ANY_ROLE, f"TubeDesk.{rpc}")

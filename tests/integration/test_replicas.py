@@ -5,10 +5,16 @@ agent, the phone gateway, staff and raw TerminalLink clients all connecting thro
 balancer.
 
 Pushes cross replicas (rates; a teller's call signal; a phone's pairing made through the
-gateway; the back office's tube change through
-the delivery bus, whose ``link_deliveries`` row shows which replica delivered it), and
-SIGKILL of the replica holding the agent's stream moves the agent to the other within 10 s
-in the middle of a withdrawal, which still posts exactly once.
+gateway; a phone's job stored through one replica for a terminal on the other; the back
+office's tube change through the delivery bus, whose ``link_deliveries`` row shows which
+replica delivered it; a fleet watch on one replica seeing a terminal register on the
+other), and SIGKILL of the replica holding the agent's stream moves the agent to the other
+within 10 s in the middle of a withdrawal, which still posts exactly once.
+
+The replicas run with ``--rate-poll-seconds 60 --bus-backstop-seconds 60``: the pushers
+and watches the bus wakes (rates, phone jobs, the fleet watch) would not look at the
+database again within any of these tests' waits, so what arrives was carried by the bus's
+NOTIFY, not by a poll.
 """
 
 from __future__ import annotations
@@ -40,7 +46,15 @@ from branchline.server import fleet_registry, pki
 from branchline.server.delivery.schema import link_deliveries
 from branchline.server.ledger.schema import journal_entries, journal_legs
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
-from branchline.v1 import calls_pb2, calls_pb2_grpc, common_pb2
+from branchline.v1 import (
+    calls_pb2,
+    calls_pb2_grpc,
+    common_pb2,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    mobile_pb2,
+    mobile_pb2_grpc,
+)
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import terminal_link_pb2 as link_pb
@@ -52,6 +66,10 @@ from tests.integration.stack import Proc, Stack, wait_for
 from tests.integration.test_dispatch import cli
 
 RAW_TERMINALS = ("T-R1", "T-R2", "T-R3", "T-R4")
+# Raw terminals connected straight to one replica (not through nginx) by a test.
+DIRECT_TERMINALS = ("T-J1", "T-F1")
+# Longer than any wait below: only the bus's NOTIFY wakes the pushers and watches in time.
+BACKSTOP = "60"
 CALL_TELLER = "T1"
 AMOUNT = Decimal("20.00")
 
@@ -74,7 +92,9 @@ class RawTerminal:
     """A TerminalLink stream as an agent holds one, from a thread: registers, answers
     nothing, collects every server message."""
 
-    def __init__(self, stack: Stack, terminal_id: str, port: int) -> None:
+    def __init__(
+        self, stack: Stack, terminal_id: str, port: int, devices: tuple[str, ...] = ()
+    ) -> None:
         self.terminal_id = terminal_id
         credentials = grpc.ssl_channel_credentials(
             root_certificates=(stack.pki / "ca.pem").read_bytes(),
@@ -97,6 +117,12 @@ class RawTerminal:
                     kind=common_pb2.TERMINAL_KIND_SELF_SERVICE,
                     agent_version="test",
                     service_state=common_pb2.SERVICE_STATE_IN_SERVICE,
+                    devices=[
+                        common_pb2.Device(
+                            name=name, driver="test", status=common_pb2.DEVICE_STATUS_ONLINE
+                        )
+                        for name in devices
+                    ],
                 ),
             )
         )
@@ -192,7 +218,8 @@ def start_replica(stack: Stack, url: str, name: str, mobile_url: str) -> tuple[P
             "--tls-dir", str(stack.pki), "--replica", name,
             "--heartbeat-interval", "1", "--heartbeat-timeout", "6", "--shutdown-drain", "0",
             "--hsm", ts.soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5", "--mobile-url", mobile_url,
+            "--rate-poll-seconds", BACKSTOP, "--bus-backstop-seconds", BACKSTOP,
+            "--mobile-url", mobile_url,
         ],
     )  # fmt: skip
 
@@ -252,7 +279,7 @@ def cluster() -> Iterator[Cluster]:
         stack = Stack(root, branch=ts.BRANCH)
         stack.db_url = url
         stack.init_pki()
-        for terminal_id in RAW_TERMINALS:
+        for terminal_id in RAW_TERMINALS + DIRECT_TERMINALS:
             pki.issue_terminal_cert(stack.pki, terminal_id)
         for teller in (ts.CLERK, CALL_TELLER):
             pki.issue_user_cert(stack.pki, "teller", teller)
@@ -406,6 +433,97 @@ def test_a_phone_pairs_through_the_gateway_with_a_terminal_on_either_replica(
             f"{terminal.terminal_id} on {replica} told it is paired",
         )
         assert paired.pairing_update.matching_code
+
+
+def test_a_phones_job_through_one_replica_reaches_a_terminal_on_the_other(
+    cluster: Cluster,
+) -> None:
+    """The gateway's Mobile calls land on ra; the terminal's stream is on rb. rb's job
+    pusher waits for the bus's ``jobs`` topic (its backstop is longer than this test)."""
+    terminal = RawTerminal(
+        cluster.stack, "T-J1", cluster.port_of("rb"), devices=("card_reader", "pin_pad")
+    )
+    cluster.raw.append(terminal)
+    assert terminal.replica == "rb"
+    offer = wait_for(
+        lambda: next(
+            (m for m in reversed(terminal.all("pairing_update")) if m.pairing_update.handle), None
+        ),
+        15,
+        "a QR at T-J1 on rb",
+    )
+    mobile = mobile_pb2_grpc.MobileStub(cluster.channel("mobile", "gw1", cluster.port_of("ra")))
+    opened = mobile.OpenHandle(
+        mobile_pb2.OpenHandleRequest(handle=offer.pairing_update.handle), timeout=10
+    )
+    session = mobile_pb2.SessionRequest(session_token=opened.session_token, terminal_id="T-J1")
+    job = mobile.SubmitJob(
+        mobile_pb2.SubmitJobRequest(
+            session=session,
+            idempotency_key="replica-job-1",
+            service="video_teller",
+            auth="terminal",
+            business_type="loan",
+        ),
+        timeout=10,
+    )
+    pushed = wait_for(
+        lambda: next(
+            (m for m in terminal.all("phone_job") if m.phone_job.job_id == job.job_id), None
+        ),
+        10,
+        "the phone's job at T-J1 on rb",
+    )
+    assert pushed.ack_seq == 0
+    assert pushed.phone_job.service == "video_teller"
+    assert pushed.phone_job.matching_code == opened.pairing.matching_code
+
+
+def test_a_fleet_watch_on_one_replica_sees_a_terminal_register_on_the_other(
+    cluster: Cluster,
+) -> None:
+    """Operations watch on ra; a terminal registers on rb, then leaves. The watch waits for
+    the bus's ``fleet`` topic (its backstop is longer than this test)."""
+    channel = cluster.channel("operators", "ops", cluster.port_of("ra"))
+    watch = fleet_pb2_grpc.FleetStub(channel).WatchTerminals(
+        fleet_pb2.WatchTerminalsRequest(branch=ts.BRANCH), timeout=60
+    )
+    events: list[fleet_pb2.FleetEvent] = []
+
+    def read() -> None:
+        try:
+            for event in watch:
+                events.append(event)
+        except grpc.RpcError:
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any(e.kind == "snapshot" for e in events), 15, "the fleet snapshot")
+        terminal = RawTerminal(cluster.stack, "T-F1", cluster.port_of("rb"))
+        assert terminal.replica == "rb"
+        registered = wait_for(
+            lambda: next(
+                (e for e in events if e.kind == "registered" and e.terminal.terminal_id == "T-F1"),
+                None,
+            ),
+            10,
+            "T-F1's registration on rb seen by the watch on ra",
+        )
+        assert registered.terminal.online
+        terminal.close()
+        wait_for(
+            lambda: any(
+                e.kind == "disconnected" and e.terminal.terminal_id == "T-F1" for e in events
+            ),
+            10,
+            "T-F1's disconnection on rb seen by the watch on ra",
+        )
+    finally:
+        watch.cancel()
+        channel.close()
+        reader.join(10)
 
 
 def desk_at(cluster: Cluster, replica: str | None = None) -> pb_grpc.TubeDeskStub:

@@ -176,6 +176,24 @@ def test_silent_terminals_go_offline_once(engine: Engine) -> None:
     assert fr.mark_stale_offline(engine, 4.0, T0 + timedelta(seconds=30)) == ["chatty"]
 
 
+def test_a_replica_leaves_another_replicas_terminals_to_it_for_a_while(engine: Engine) -> None:
+    """r1's sweep marks its own silent terminal offline after the timeout; r2's terminal,
+    as late in the database (r2 writes liveness late under load), only after
+    FOREIGN_GRACE timeouts — by then r2 is taken for dead."""
+    register(engine, "mine", replica="r1", now=T0)
+    register(engine, "theirs", replica="r2", now=T0)
+    after_one = T0 + timedelta(seconds=11)
+    assert fr.mark_stale_offline(engine, 10, after_one, replica="r1") == ["mine"]
+    theirs = fr.get_terminal(engine, "theirs")
+    assert theirs is not None and theirs.online
+    # r2's own sweep (or a sweep that does not say which replica it is) judges it at once.
+    assert fr.mark_stale_offline(engine, 10, after_one, replica="r2") == ["theirs"]
+    register(engine, "theirs", replica="r2", now=T0)
+    past_grace = T0 + timedelta(seconds=10 * fr.FOREIGN_GRACE + 1)
+    assert fr.mark_stale_offline(engine, 10, past_grace - timedelta(seconds=2), replica="r1") == []
+    assert fr.mark_stale_offline(engine, 10, past_grace, replica="r1") == ["theirs"]
+
+
 def test_a_late_heartbeat_brings_a_timed_out_terminal_back(engine: Engine) -> None:
     register(engine)
     fr.mark_stale_offline(engine, 10, T0 + timedelta(seconds=60))

@@ -1,0 +1,168 @@
+"""Where a benchmark's time goes on this machine: CPU seconds per process group and what
+PostgreSQL's backends were waiting on (Linux ``/proc`` and ``pg_stat_activity``).
+
+``bench/replicas.py`` hands these to ``tube_ingest.apply_load`` as probes, read when the
+window opens and when it closes:
+
+- ``CpuGroups``: CPU seconds (user + system) of each replica, of nginx (master and
+  workers), of the replicas' PostgreSQL backends (found by ``application_name``, which the
+  bench sets per replica), of the load's client processes (the bench's other children) and
+  of the whole machine (busy and total CPU seconds from ``/proc/stat``: other jobs on a
+  shared machine show up as the difference).
+- ``WaitSampler``: every ``interval`` the state and wait event of each of the replicas'
+  backends (``active:Lock:transactionid``, ``idle in transaction:Client:ClientRead``,
+  ``active:IO:WALSync`` ...), counted; its probe returns how many samples it has taken, so
+  the window's samples are the ones between its two readings.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+APP_PREFIX = "blbench-"
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After "(comm)": state is field 3 of stat, so utime (14) and stime (15) are at 11, 12.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_of(pid: int) -> list[int]:
+    """Every live process whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+class Backends:
+    """The PostgreSQL backends of the replicas (``application_name`` ``blbench-...``)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._engine = create_engine(dsn, poolclass=NullPool)
+
+    def rows(self) -> list[tuple[int, str, str, str, str]]:
+        """(pid, application_name, state, wait_event_type, wait_event) of each."""
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT pid, application_name, coalesce(state, ''), "
+                    "coalesce(wait_event_type, ''), coalesce(wait_event, '') "
+                    "FROM pg_stat_activity WHERE application_name LIKE :prefix"
+                ),
+                {"prefix": APP_PREFIX + "%"},
+            ).all()
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in found]
+
+    def cpu(self) -> float:
+        return sum(process_cpu(pid) for pid, *_ in self.rows())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+class CpuGroups:
+    """Probes (name -> read) of the CPU seconds of each group of processes."""
+
+    def __init__(
+        self,
+        replicas: dict[str, int],
+        nginx: int,
+        backends: Backends,
+        exclude: Iterable[int] = (),
+    ) -> None:
+        self.replicas = replicas
+        self.nginx = nginx
+        self.backends = backends
+        self._not_clients = set(replicas.values()) | {nginx} | set(exclude)
+
+    def _clients(self) -> float:
+        return sum(
+            process_cpu(pid) for pid in children_of(os.getpid()) if pid not in self._not_clients
+        )
+
+    def probes(self) -> dict[str, Callable[[], float]]:
+        found: dict[str, Callable[[], float]] = {
+            f"cpu_{name}": (lambda pid=pid: process_cpu(pid))  # type: ignore[misc]
+            for name, pid in self.replicas.items()
+        }
+        found["cpu_nginx"] = lambda: (
+            process_cpu(self.nginx) + sum(process_cpu(pid) for pid in children_of(self.nginx))
+        )
+        found["cpu_postgres"] = self.backends.cpu
+        found["cpu_clients"] = self._clients
+        found["cpu_machine_busy"] = lambda: machine_cpu()[0]
+        found["cpu_machine_total"] = lambda: machine_cpu()[1]
+        return found
+
+
+class WaitSampler:
+    """Samples the replicas' backends' states and wait events on a thread of its own."""
+
+    def __init__(self, backends: Backends, interval: float = 0.2) -> None:
+        self._backends = backends
+        self._interval = interval
+        self.samples: list[list[str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="wait-sampler")
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rows = self._backends.rows()
+            except Exception:  # the database is busy or away: skip this sample
+                rows = []
+            self.samples.append(
+                [":".join(filter(None, (state, kind, event))) for _, _, state, kind, event in rows]
+            )
+            time.sleep(self._interval)
+
+    def mark(self) -> float:
+        """The probe: how many samples so far."""
+        return float(len(self.samples))
+
+    def between(self, start: float, end: float) -> tuple[Counter[str], int]:
+        """How often each state was seen in samples ``start``..``end``, and how many
+        samples that was."""
+        taken = self.samples[int(start) : int(end)]
+        counts: Counter[str] = Counter()
+        for sample in taken:
+            counts.update(sample)
+        return counts, len(taken)
