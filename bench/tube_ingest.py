@@ -473,10 +473,17 @@ async def _worker_main(
     desk = pb_grpc.TubeDeskStub(desk_channel)
     back_office = None if bare else desk
     terminals = [Terminal(spec, target, stats) for spec in specs]
-    await asyncio.gather(*(t.connect() for t in terminals))
     stop = asyncio.Event()
     windows: list[Window] = []
-    beats = [asyncio.create_task(t.heartbeats(stop, windows)) for t in terminals]
+    beats: list[asyncio.Task[None]] = []
+
+    async def connect(terminal: Terminal) -> None:
+        # Heartbeats from its registration on, as the agent: not once the whole worker has
+        # registered (its first terminals were silent past the timeout while the rest did).
+        await terminal.connect()
+        beats.append(asyncio.create_task(terminal.heartbeats(stop, windows)))
+
+    await asyncio.gather(*(connect(t) for t in terminals))
     loop = asyncio.get_running_loop()
     pipe.send(("ready", len(terminals)))
     while True:
