@@ -103,9 +103,13 @@ class JobPusher:
             await asyncio.sleep(interval)
 
     async def push_once(self) -> None:
-        for terminal_id in self._link.connected_terminals():
-            waiting = await asyncio.to_thread(jobs.waiting, self._engine, terminal_id)
-            for job in waiting:
+        connected = self._link.connected_terminals()
+        if not connected:
+            return
+        # One query for every connected terminal, not a thread and a query each.
+        waiting = await asyncio.to_thread(jobs.waiting_for, self._engine, connected)
+        for terminal_id, found in waiting.items():
+            for job in found:
                 if time.monotonic() - self._pushed.get(job.job_id, -REPUSH) < REPUSH:
                     continue
                 message = await asyncio.to_thread(self._prepare, job)

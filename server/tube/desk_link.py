@@ -110,14 +110,16 @@ async def push_desk_signals(
         connected = link.connected_terminals()
         for gone in set(pushed) - set(connected):
             del pushed[gone]
-        for terminal_id in connected:
-            try:
-                signals = await asyncio.to_thread(
-                    service.desk_signals_for_terminal, terminal_id, pushed.get(terminal_id, 0)
-                )
-            except Exception:  # the database may be briefly unreachable; keep pushing
-                log.exception("desk video push failed")
-                continue
+        if not connected:
+            continue
+        try:  # one query for every connected terminal, not a thread and a query each
+            new = await asyncio.to_thread(
+                service.desk_signals_for_terminals, {t: pushed.get(t, 0) for t in connected}
+            )
+        except Exception:  # the database may be briefly unreachable; keep pushing
+            log.exception("desk video push failed")
+            continue
+        for terminal_id, signals in new.items():
             for signal in signals:
                 try:
                     link.push(terminal_id, link_pb.ServerMessage(desk_signal=signal_to_pb(signal)))
