@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, exc
@@ -37,13 +38,6 @@ class FastRow(tuple):  # type: ignore[type-arg]
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
-    _index: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[self._index[name]]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def _mapping(self) -> dict[str, Any]:
@@ -51,11 +45,9 @@ class FastRow(tuple):  # type: ignore[type-arg]
 
 
 def _row_class(fields: Sequence[str]) -> type[FastRow]:
-    return type(
-        "FastRow",
-        (FastRow,),
-        {"__slots__": (), "_fields": tuple(fields), "_index": {f: i for i, f in enumerate(fields)}},
-    )
+    # One class per statement, each column a property reading its item (in C, as namedtuple).
+    names: dict[str, Any] = {f: property(itemgetter(i)) for i, f in enumerate(fields)}
+    return type("FastRow", (FastRow,), {"__slots__": (), "_fields": tuple(fields), **names})
 
 
 class FastResult:
@@ -100,6 +92,7 @@ class _Plan:
     binds: tuple[tuple[str, Any, Processor], ...]  # (name, value when not given, processor)
     results: tuple[Processor, ...]
     row: type[FastRow] | None  # None: the statement returns no rows
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -111,13 +104,17 @@ class _Plan:
         return tuple(out)
 
     def make_rows(self, raw: list[tuple[Any, ...]]) -> list[Any]:
-        row, results = self.row, self.results
+        row = self.row
         assert row is not None
-        if not any(results):
+        if not self.processed:
             return [row(r) for r in raw]
-        return [
-            row(p(v) if p is not None else v for p, v in zip(results, r, strict=True)) for r in raw
-        ]
+        out = []
+        for r in raw:
+            values = list(r)
+            for i, process in self.processed:
+                values[i] = process(values[i])
+            out.append(row(values))
+        return out
 
 
 _plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
@@ -158,7 +155,8 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
     columns = compiled._result_columns
     row = _row_class([c[0] for c in columns]) if columns else None
     results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
-    return _Plan(compiled.string, tuple(binds), results, row)
+    processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
+    return _Plan(compiled.string, tuple(binds), results, row, processed)
 
 
 def execute(
