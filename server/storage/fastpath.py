@@ -103,7 +103,7 @@ class _Plan:
             out.append(process(value) if process is not None and value is not None else value)
         return tuple(out)
 
-    def make_rows(self, raw: list[tuple[Any, ...]]) -> list[Any]:
+    def make_rows(self, raw: Sequence[Any]) -> list[Any]:
         row = self.row
         assert row is not None
         if not self.processed:
