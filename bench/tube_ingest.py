@@ -473,10 +473,17 @@ async def _worker_main(
     desk = pb_grpc.TubeDeskStub(desk_channel)
     back_office = None if bare else desk
     terminals = [Terminal(spec, target, stats) for spec in specs]
-    await asyncio.gather(*(t.connect() for t in terminals))
     stop = asyncio.Event()
     windows: list[Window] = []
-    beats = [asyncio.create_task(t.heartbeats(stop, windows)) for t in terminals]
+    beats: list[asyncio.Task[None]] = []
+
+    async def connect(terminal: Terminal) -> None:
+        # Heartbeats from its registration on, as the agent: not once the whole worker has
+        # registered (its first terminals were silent past the timeout while the rest did).
+        await terminal.connect()
+        beats.append(asyncio.create_task(terminal.heartbeats(stop, windows)))
+
+    await asyncio.gather(*(connect(t) for t in terminals))
     loop = asyncio.get_running_loop()
     pipe.send(("ready", len(terminals)))
     while True:
@@ -985,8 +992,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run() -> dict[str, float]:
-    plan = current_plan()
+def run(plan: Plan | None = None) -> dict[str, float]:
+    plan = plan or current_plan()
     figures: dict[str, float] = {"terminals": float(plan.terminals), "window_s": plan.window}
     with tempfile.TemporaryDirectory(prefix="bench-tube-") as tmp:
         root = Path(tmp)
@@ -1034,11 +1041,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tube_ingest", description=__doc__)
     parser.add_argument("--bare-server", action="store_true", help="serve the bare ceiling")
     parser.add_argument("--listen", default="127.0.0.1:0")
+    parser.add_argument("--terminals", type=int, help="terminal streams (default 500)")
+    parser.add_argument("--window", type=float, help="measured window, s (default 20)")
+    parser.add_argument("--warmup", type=float, help="warm-up before it, s (default 5)")
     args = parser.parse_args(argv)
     if args.bare_server:
         asyncio.run(serve_bare(args.listen))
         return 0
-    for name, value in run().items():
+    plan = current_plan()
+    plan = Plan(
+        terminals=args.terminals or plan.terminals,
+        workers=plan.workers,
+        warmup=args.warmup if args.warmup is not None else plan.warmup,
+        window=args.window or plan.window,
+    )
+    for name, value in run(plan).items():
         print(f"{name:32} {value:12.3f}")
     return 0
 

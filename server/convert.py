@@ -15,13 +15,16 @@ from branchline.common.enum_maps import (
 from branchline.server.fleet_registry import DeviceRecord, FleetEvent, TerminalRecord
 from branchline.v1 import common_pb2, fleet_pb2
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def timestamp(at: datetime | None) -> Timestamp | None:
+    """``Timestamp.FromDatetime`` in integer arithmetic (it costs ~0.1 ms; the request path
+    converts two per reply); a naive datetime is local time, as before."""
     if at is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(at.astimezone(UTC))
-    return ts
+    since = (at if at.tzinfo is not None else at.astimezone(UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def device_from_pb(device: common_pb2.Device) -> DeviceRecord:

@@ -27,6 +27,7 @@ from branchline.server.ledger.money import (
 from branchline.server.ledger.schema import accounts, bill_holdings, card_accounts, cards, customers
 from branchline.server.storage import write_transaction
 from branchline.server.storage.engine import connect
+from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key
 
 CASH = "cash"
@@ -196,7 +197,7 @@ def get_account(engine: Engine, account_id: str) -> Account | None:
 def customer_accounts(conn: Connection, customer_id: str) -> list[Account]:
     """The customer's accounts in a stable order (kind, currency, id)."""
     query = by_key(accounts, ("customer_id",), order_by=("kind", "currency", "account_id"))
-    rows = conn.execute(query, {key("customer_id"): customer_id}).all()
+    rows = execute(conn, query, {key("customer_id"): customer_id}).all()
     return [account_from_row(r) for r in rows]
 
 
@@ -280,7 +281,7 @@ def ensure_internal_account(
     """The branch's internal account for ``currency``, created when first needed."""
     account_id = internal_account_id(kind, branch, currency)
     query = by_key(accounts, ("account_id",), ("account_id",))
-    exists = conn.execute(query, {key("account_id"): account_id}).first()
+    exists = execute(conn, query, {key("account_id"): account_id}).first()
     if exists is None:
         values = dict(
             account_id=account_id,
@@ -303,7 +304,7 @@ def lock_accounts(conn: Connection, account_ids: Iterable[str]) -> dict[str, Row
     locked: dict[str, Row] = {}  # type: ignore[type-arg]
     for account_id in sorted(set(account_ids)):
         query = by_key(accounts, ("account_id",), lock=True)
-        row = conn.execute(query, {key("account_id"): account_id}).first()
+        row = execute(conn, query, {key("account_id"): account_id}).first()
         if row is None:
             raise NotFound(f"account {account_id!r} does not exist", reason="unknown_account")
         locked[account_id] = row

@@ -45,6 +45,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.schema import accounts, bill_holdings, holds, journal_entries
 from branchline.server.storage.engine import connect
+from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
 
 ACTIVE = "active"
@@ -106,7 +107,7 @@ def hold_from_row(row: Row, replayed: bool = False) -> Hold:  # type: ignore[typ
 
 def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = False) -> Row:  # type: ignore[type-arg]
     acc.check_identifier(hold_id, field_name)
-    row = conn.execute(by_key(holds, ("hold_id",), lock=lock), {key("hold_id"): hold_id}).first()
+    row = execute(conn, by_key(holds, ("hold_id",), lock=lock), {key("hold_id"): hold_id}).first()
     if row is None:
         raise NotFound(
             f"{field_name}: hold {hold_id!r} does not exist",
@@ -118,7 +119,7 @@ def hold_row(conn: Connection, hold_id: object, field_name: str, lock: bool = Fa
 
 def get_hold(engine: Engine, hold_id: str) -> Hold | None:
     with connect(engine) as conn:
-        row = conn.execute(by_key(holds, ("hold_id",)), {key("hold_id"): hold_id}).first()
+        row = execute(conn, by_key(holds, ("hold_id",)), {key("hold_id"): hold_id}).first()
     return hold_from_row(row) if row is not None else None
 
 
@@ -264,7 +265,8 @@ def _mark_captured(
     posting: Posting,
     now: datetime,
 ) -> None:
-    conn.execute(
+    execute(
+        conn,
         update_by_key(holds, "hold_id"),
         {
             "status": CAPTURED,

@@ -29,6 +29,7 @@ from branchline.server.ledger.schema import (
     journal_legs,
 )
 from branchline.server.storage.engine import connect
+from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key
 
 MAX_STATEMENT_ROWS = 500
@@ -110,7 +111,7 @@ def balances(engine: Engine, customer_id: str) -> list[Account]:
         if found:  # an account's customer exists (foreign key): no need to look
             return found
         query = by_key(customers, ("customer_id",), ("customer_id",))
-        if conn.execute(query, {key("customer_id"): customer_id}).first() is None:
+        if execute(conn, query, {key("customer_id"): customer_id}).first() is None:
             raise NotFound(
                 f"balances.customer_id: {customer_id!r} does not exist",
                 field="balances.customer_id",

@@ -38,6 +38,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.requests import WithdrawalRequest
 from branchline.server.ledger.schema import accounts, bill_holdings, holds
+from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key
 
 
@@ -161,7 +162,8 @@ def _insert_hold(
     """Write the hold (and reserve its amount and bill); its id."""
     hold_id = uuid.uuid4().hex
     now, bill_id = request.now, request.bill_id
-    conn.execute(
+    execute(
+        conn,
         _INSERT_HOLD,
         {
             "hold_id": hold_id,
@@ -184,7 +186,7 @@ def _insert_hold(
             "reason": None,
         },
     )
-    conn.execute(_HOLD_MORE, {"amount": debit[1], key("account_id"): account_id})
+    execute(conn, _HOLD_MORE, {"amount": debit[1], key("account_id"): account_id})
     if bill_id is not None:
         conn.execute(
             update(bill_holdings)
@@ -195,7 +197,8 @@ def _insert_hold(
 
 
 def _replayed_hold(conn: Connection, reference: Reference, digest: str) -> Hold | None:
-    row = conn.execute(
+    row = execute(
+        conn,
         by_key(holds, ("terminal_id", "request_id")),
         {key("terminal_id"): reference.terminal_id, key("request_id"): reference.request_id},
     ).first()

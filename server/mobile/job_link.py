@@ -118,24 +118,27 @@ class JobPusher:
 
     async def push_once(self) -> None:
         connected = self._link.connected_terminals()
+        if not connected:
+            return
+        # One query for every connected terminal, not a thread and a query each.
         waiting = await asyncio.to_thread(jobs.waiting_for, self._engine, connected)
         # Forget jobs no longer waiting (received, failed, or their terminal left).
-        still = {job.job_id for job in waiting}
+        still = {job.job_id for found in waiting.values() for job in found}
         self._pushed = {k: v for k, v in self._pushed.items() if k in still}
-        for job in waiting:
-            if time.monotonic() - self._pushed.get(job.job_id, -REPUSH) < REPUSH:
-                continue
-            message = await apply_write(self._applier, self._prepare, job)
-            if message is None:
-                continue
-            terminal_id = job.terminal_id
-            try:
-                self._link.push(terminal_id, link_pb.ServerMessage(phone_job=message))
-            except PushRefused as exc:
-                log_event(log, "phone_job_push_dropped", logging.DEBUG, why=str(exc))
-                continue
-            self._pushed[job.job_id] = time.monotonic()
-            log_event(log, "phone_job_pushed", terminal_id=terminal_id, job_id=job.job_id)
+        for terminal_id, found in waiting.items():
+            for job in found:
+                if time.monotonic() - self._pushed.get(job.job_id, -REPUSH) < REPUSH:
+                    continue
+                message = await apply_write(self._applier, self._prepare, job)
+                if message is None:
+                    continue
+                try:
+                    self._link.push(terminal_id, link_pb.ServerMessage(phone_job=message))
+                except PushRefused as exc:
+                    log_event(log, "phone_job_push_dropped", logging.DEBUG, why=str(exc))
+                    continue
+                self._pushed[job.job_id] = time.monotonic()
+                log_event(log, "phone_job_pushed", terminal_id=terminal_id, job_id=job.job_id)
 
     def _prepare(self, job: jobs.Job) -> pb.PhoneJobOffer | None:
         """The offer to push, or None when the job was refused (never sent)."""

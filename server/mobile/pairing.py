@@ -160,7 +160,7 @@ def terminal_pairing(engine: Engine, terminal_id: str, now: datetime) -> Termina
     with connect(engine) as conn:
         row = _live_row(conn, terminal_id)
         if row is not None and row.session_expires_at > now:
-            return TerminalPairing(None, _pairing(row))
+            return TerminalPairing(None, pairing_from_row(row))
         offer = conn.execute(
             select(table)
             .where(
@@ -173,7 +173,7 @@ def terminal_pairing(engine: Engine, terminal_id: str, now: datetime) -> Termina
         ).first()
     if row is not None:
         _end(engine, row.handle, TIMED_OUT, now)
-    return TerminalPairing(_offer(offer) if offer is not None else None, None)
+    return TerminalPairing(offer_from_row(offer) if offer is not None else None, None)
 
 
 def rotate(engine: Engine, terminal_id: str, now: datetime) -> TerminalPairing:
@@ -246,7 +246,7 @@ def session(
                 .where(table.c.handle == row.handle)
                 .values(session_expires_at=now + SESSION_IDLE)
             )
-        return _pairing(_reload(conn, row.handle))
+        return pairing_from_row(_reload(conn, row.handle))
 
 
 def cancel_by_phone(engine: Engine, token: str, now: datetime) -> Pairing:
@@ -287,13 +287,13 @@ def last_ended(engine: Engine, terminal_id: str, since: datetime) -> Pairing | N
             .order_by(table.c.ended_at.desc())
             .limit(1)
         ).first()
-    return _pairing(row) if row is not None else None
+    return pairing_from_row(row) if row is not None else None
 
 
 def pairing_by_id(engine: Engine, pairing_id: str) -> Pairing | None:
     with connect(engine) as conn:
         row = conn.execute(select(table).where(table.c.handle == pairing_id)).first()
-    return _pairing(row) if row is not None and row.paired_at is not None else None
+    return pairing_from_row(row) if row is not None and row.paired_at is not None else None
 
 
 def purge(engine: Engine, now: datetime) -> int:
@@ -365,7 +365,7 @@ def _open(engine: Engine, where: Any, field: str, now: datetime, terminal_id: st
         )
         # The replica holding the terminal's stream tells its screen at once.
         signal_in_transaction(conn, TOPIC_PAIRING)
-        return Opened(_pairing(_reload(conn, row.handle)), token)
+        return Opened(pairing_from_row(_reload(conn, row.handle)), token)
 
 
 def _check_openable(row: Row[Any], field: str, now: datetime) -> None:
@@ -397,7 +397,7 @@ def _end(engine: Engine, handle: str, reason: str, now: datetime) -> Pairing:
         ).scalar_one()
         _lock_terminal(conn, terminal_id)
         _end_in(conn, handle, reason, now)
-        return _pairing(_reload(conn, handle))
+        return pairing_from_row(_reload(conn, handle))
 
 
 def _end_in(conn: Connection, handle: str, reason: str, now: datetime) -> None:
@@ -442,11 +442,11 @@ def _reload(conn: Connection, handle: str) -> Row[Any]:
     return conn.execute(select(table).where(table.c.handle == handle)).one()
 
 
-def _offer(row: Row[Any]) -> Offer:
+def offer_from_row(row: Row[Any]) -> Offer:
     return Offer(row.handle, row.short_code, row.terminal_id, row.issued_at, row.expires_at)
 
 
-def _pairing(row: Row[Any]) -> Pairing:
+def pairing_from_row(row: Row[Any]) -> Pairing:
     return Pairing(
         pairing_id=row.handle,
         terminal_id=row.terminal_id,

@@ -106,6 +106,11 @@ def count_raw_statements(engine: Engine, counter: Callable[[int], None]) -> None
     _raw_counters[id(engine)] = counter
 
 
+def raw_counter(engine: Engine) -> Callable[[int], None] | None:
+    """Who to tell of statements run on ``engine``'s DBAPI cursors directly (or None)."""
+    return _raw_counters.get(id(engine))
+
+
 @contextmanager
 def savepoint(conn: Connection) -> Iterator[Connection]:
     """A SAVEPOINT of ``conn``'s transaction: released on success, rolled back to (alone)
@@ -113,7 +118,7 @@ def savepoint(conn: Connection) -> Iterator[Connection]:
     Python per savepoint, this ~0.01 ms, and the request path takes several per message."""
     name = f"bl_sp_{next(_savepoint_names)}"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    counter = _raw_counters.get(id(conn.engine))
+    counter = raw_counter(conn.engine)
     try:
         cursor.execute(f"SAVEPOINT {name}")
         try:

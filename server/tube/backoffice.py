@@ -162,10 +162,11 @@ class BackOffice(TubeCore):
                 changed = store.change(tx.conn, txn_id, values)
                 tx.event(changed, event, who, detail)
                 row = changed
+        txn = convert.txn_to_pb(row)
         if changed is not None:
             self._log("tube_desk_change", changed, teller=teller_id)
-            self._notify(changed)
-        return convert.txn_to_pb(row)
+            self._notify(changed, txn)
+        return txn
 
     def receive_carrier(
         self, principal: Principal, txn_id: str, carrier_id: int, now: datetime | None = None

@@ -61,10 +61,12 @@ class TubeCore:
     def now(self) -> datetime:
         return self._clock()
 
-    def _notify(self, row: Any) -> None:
+    def _notify(self, row: Any, txn: pb.TubeTransaction | None = None) -> None:
         """Tell the listeners about ``row`` once its change is durable (at once outside a
-        group-commit batch, after the batch's commit inside one)."""
-        txn = convert.txn_to_pb(row)
+        group-commit batch, after the batch's commit inside one). ``txn``: the row as a
+        message already (the reply's), so it is not converted twice."""
+        if txn is None:
+            txn = convert.txn_to_pb(row)
         after_commit(self.engine, lambda: self._tell(txn))
 
     def _tell(self, txn: pb.TubeTransaction) -> None:

@@ -120,20 +120,22 @@ async def push_desk_signals(
     while True:
         await wait_for_change(bus, TOPIC_DESK, interval)
         connected = link.connected_terminals()
-        pushed = {t: pushed.get(t, 0) for t in connected}
-        try:
-            found = await asyncio.to_thread(service.desk_signals_for_terminals, pushed)
+        for gone in set(pushed) - set(connected):
+            del pushed[gone]
+        if not connected:
+            continue
+        try:  # one query for every connected terminal, not a thread and a query each
+            new = await asyncio.to_thread(
+                service.desk_signals_for_terminals, {t: pushed.get(t, 0) for t in connected}
+            )
         except Exception:  # the database may be briefly unreachable; keep pushing
             log.exception("desk video push failed")
             continue
-        refused: set[str] = set()
-        for terminal_id, signal in found:
-            if terminal_id in refused:
-                continue
-            try:
-                link.push(terminal_id, link_pb.ServerMessage(desk_signal=signal_to_pb(signal)))
-            except PushRefused as exc:
-                log_event(log, "desk_push_dropped", logging.WARNING, why=str(exc))
-                refused.add(terminal_id)
-                continue
-            pushed[terminal_id] = signal.signal_id
+        for terminal_id, signals in new.items():
+            for signal in signals:
+                try:
+                    link.push(terminal_id, link_pb.ServerMessage(desk_signal=signal_to_pb(signal)))
+                except PushRefused as exc:
+                    log_event(log, "desk_push_dropped", logging.WARNING, why=str(exc))
+                    break
+                pushed[terminal_id] = signal.signal_id

@@ -199,7 +199,7 @@ class TerminalEvents(Answers):
             raise Raced() from None
         if changed is not None:
             self._log("tube_event_applied", changed, tube_event=ev.kind, reason=ev.reason or None)
-            self._notify(changed)
+            self._notify(changed, reply.txn)
         return reply
 
     def _change(

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from branchline.server.dispatch.schema import teller_skills, tellers
 from branchline.server.ledger.schema import cards, request_results
 from branchline.server.storage.engine import write_transaction
+from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
 from branchline.server.storage.schema import terminals
 from branchline.server.tube.model import BACK_OFFICE_SKILL
@@ -92,7 +93,7 @@ def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
                 )
-            conn.execute(_INSERT_EVENTS, tx.events)
+            execute(conn, _INSERT_EVENTS, tx.events)
 
 
 # -- transactions ---------------------------------------------------------------------------
@@ -105,18 +106,18 @@ _INSERT = tube_transactions.insert().returning(*tube_transactions.c)
 def load(conn: Connection, txn_id: str, *, lock: bool = False) -> Row[Any] | None:
     # lock: FOR UPDATE; on SQLite a no-op, its write transactions are one at a time already
     query = by_key(tube_transactions, ("txn_id",), lock=lock)
-    return conn.execute(query, {key("txn_id"): txn_id}).first()
+    return execute(conn, query, {key("txn_id"): txn_id}).first()
 
 
 def insert(conn: Connection, values: dict[str, Any]) -> Row[Any]:
     """Insert the record; the stored row comes back with it (RETURNING)."""
-    return conn.execute(_INSERT, values).one()
+    return execute(conn, _INSERT, values).one()
 
 
 def change(conn: Connection, txn_id: str, values: dict[str, Any]) -> Row[Any]:
     """Change the record; the changed row comes back with it (RETURNING)."""
     statement = update_by_key(tube_transactions, "txn_id", returning=True)
-    return conn.execute(statement, {**values, key("txn_id"): txn_id}).one()
+    return execute(conn, statement, {**values, key("txn_id"): txn_id}).one()
 
 
 def of_terminal(conn: Connection, terminal_id: str, states: tuple[str, ...]) -> list[Row[Any]]:
@@ -176,8 +177,8 @@ def stale(
 
 def stored_reply(conn: Connection, terminal_id: str, request_id: str) -> tuple[str, bytes] | None:
     query = by_key(request_results, ("terminal_id", "request_id"), ("kind", "response"))
-    row = conn.execute(
-        query, {key("terminal_id"): terminal_id, key("request_id"): request_id}
+    row = execute(
+        conn, query, {key("terminal_id"): terminal_id, key("request_id"): request_id}
     ).first()
     return (str(row.kind), bytes(row.response)) if row is not None else None
 
@@ -188,7 +189,8 @@ _INSERT_REPLY = request_results.insert()
 def store_reply(
     conn: Connection, terminal_id: str, request_id: str, kind: str, reply: bytes, now: datetime
 ) -> None:
-    conn.execute(
+    execute(
+        conn,
         _INSERT_REPLY,
         {
             "terminal_id": terminal_id,
@@ -274,17 +276,18 @@ def events_of(conn: Connection, txn_id: str) -> list[Row[Any]]:
 
 def terminal_branch(conn: Connection, terminal_id: str) -> str | None:
     query = by_key(terminals, ("terminal_id",), ("branch",))
-    found = conn.execute(query, {key("terminal_id"): terminal_id}).scalar()
+    found = execute(conn, query, {key("terminal_id"): terminal_id}).scalar()
     return str(found) if found is not None else None
 
 
 def teller(conn: Connection, teller_id: str) -> tuple[str, bool] | None:
     """The teller's branch and whether they hold the back-office skill; None if unknown."""
     query = by_key(tellers, ("teller_id",), ("branch_id",))
-    row = conn.execute(query, {key("teller_id"): teller_id}).first()
+    row = execute(conn, query, {key("teller_id"): teller_id}).first()
     if row is None:
         return None
-    skilled = conn.execute(
+    skilled = execute(
+        conn,
         by_key(teller_skills, ("teller_id", "skill"), ("skill",)),
         {key("teller_id"): teller_id, key("skill"): BACK_OFFICE_SKILL},
     ).first()
@@ -293,5 +296,5 @@ def teller(conn: Connection, teller_id: str) -> tuple[str, bool] | None:
 
 def pan_masked(conn: Connection, card_token: str) -> str:
     query = by_key(cards, ("card_token",), ("pan_masked",))
-    found = conn.execute(query, {key("card_token"): card_token}).scalar()
+    found = execute(conn, query, {key("card_token"): card_token}).scalar()
     return str(found) if found is not None else ""

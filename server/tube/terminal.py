@@ -77,7 +77,7 @@ class TerminalSide(TerminalEvents):
         except IntegrityError:  # the same request or txn_id, stored a moment ago elsewhere
             raise Raced() from None
         self._log("tube_opened", row, customer_id=row.customer_id)
-        self._notify(row)
+        self._notify(row, reply.txn)
         return reply
 
     # -- tube_query -------------------------------------------------------------------------

@@ -247,3 +247,50 @@ def _terminal(engine: Engine) -> fr.TerminalRecord:
     record = fr.get_terminal(engine, "t1")
     assert record is not None
     return record
+
+
+def test_pusher_round_shows_what_each_terminal_alone_would(engine: Engine) -> None:
+    """The pusher's round (two queries for every terminal) against ``current_update`` (one
+    terminal at a time), in every state; the round leaves the writes (a rotation due, a
+    session run out) to ``current_update`` itself."""
+    from branchline.server.mobile import link as ml
+    from branchline.server.mobile import pairing_round
+
+    now = T0 + timedelta(hours=1)
+    for t in ("fresh", "stale", "none", "paired", "expired", "ended", "out"):
+        register(engine, t)
+    fresh = p.issue_handle(engine, "fresh", now - timedelta(seconds=10))
+    p.issue_handle(engine, "stale", now - timedelta(seconds=40))
+    p.open_handle(engine, p.issue_handle(engine, "paired", now).handle, now)
+    old = now - timedelta(minutes=30)
+    p.open_handle(engine, p.issue_handle(engine, "expired", old).handle, old)
+    p.open_handle(engine, p.issue_handle(engine, "ended", now).handle, now)
+    p.cancel_by_terminal(engine, "ended", now - timedelta(seconds=3))
+    p.issue_handle(engine, "ended", now - timedelta(seconds=2))
+    p.issue_handle(engine, "out", now - timedelta(seconds=5))
+    fr.record_heartbeat(engine, "out", "out_of_service", now)
+    ids = ["fresh", "stale", "none", "paired", "expired", "ended", "out", "ghost"]
+    fell_back: list[str] = []
+
+    def alone(terminal_id: str) -> object:
+        return ml.current_update(engine, terminal_id, "https://g", now)
+
+    def fallback(terminal_id: str) -> object:
+        fell_back.append(terminal_id)
+        return alone(terminal_id)
+
+    def build(serving: bool, shown: p.TerminalPairing, last: str) -> object:
+        return ml.build_update("https://g", serving, shown, last)
+
+    got = dict(pairing_round.updates(engine, ids, now, ml.END_NOTICE, build, fallback))  # type: ignore[arg-type]
+    assert sorted(fell_back) == ["expired", "none", "stale"]
+    # Asked again at the same moment, one at a time: the same answers (the writes are done).
+    assert got == {t: alone(t) for t in ids}
+    states = {t: u.state for t, u in got.items()}  # type: ignore[attr-defined]
+    assert states == {
+        "fresh": ml.OFFERING, "stale": ml.OFFERING, "none": ml.OFFERING, "paired": ml.PAIRED,
+        "expired": ml.OFFERING, "ended": ml.OFFERING, "out": ml.IDLE, "ghost": ml.IDLE,
+    }  # fmt: skip
+    assert got["fresh"].handle == fresh.handle  # type: ignore[attr-defined]
+    assert got["expired"].last_end_reason == p.TIMED_OUT  # type: ignore[attr-defined]
+    assert got["ended"].last_end_reason == p.CANCELED_BY_TERMINAL  # type: ignore[attr-defined]

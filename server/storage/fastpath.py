@@ -1,0 +1,199 @@
+"""Prebuilt statements run straight on the DBAPI cursor (SQLite): the request path's SQL
+without SQLAlchemy's per-execution machinery.
+
+Measured (bench/tube_profile.py, 2026-12-07): a reused Core statement still costs ~0.15 ms
+of Python per ``conn.execute`` (execution context, events, result metadata) against
+~0.02 ms in SQLite itself, and a withdrawal runs ~58 of them. ``execute`` compiles a
+statement once per set of parameter names — with SQLAlchemy, so the SQL, the bind and
+result type processing are SQLAlchemy's own — and then only binds the values, runs the
+string on the connection's DBAPI cursor and processes the result columns.
+
+Only for SQLite and plain statements (no expanding ``IN``, no post-compile parameters, no
+Python-side column defaults): anything else, and every other database, goes through
+``conn.execute`` unchanged. Database errors are raised as SQLAlchemy's (``IntegrityError``,
+``OperationalError``) exactly as ``conn.execute`` raises them. The statements run here are
+counted in ``branchline_sql_statements_total`` like the savepoints (``count_raw_statements``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, exc
+from sqlalchemy.sql.base import Executable
+
+from branchline.server.storage.engine import raw_counter
+
+# Distinct (statement, parameter names) plans kept; prebuilt statements need a few dozen.
+MAX_PLANS = 1024
+_MISSING = object()
+
+
+class FastRow(tuple):  # type: ignore[type-arg]
+    """A result row: attribute access by column name, like SQLAlchemy's ``Row``."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+def _row_class(fields: Sequence[str]) -> type[FastRow]:
+    # One class per statement, each column a property reading its item (in C, as namedtuple).
+    names: dict[str, Any] = {f: property(itemgetter(i)) for i, f in enumerate(fields)}
+    return type("FastRow", (FastRow,), {"__slots__": (), "_fields": tuple(fields), **names})
+
+
+class FastResult:
+    """The rows of one execution, with the ``Result`` methods the request path uses."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise exc.NoResultFound() if not self._rows else exc.MultipleResultsFound()
+        return self._rows[0]
+
+    def one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise exc.MultipleResultsFound()
+        return self.first()
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> FastResult:
+        return FastResult([row[0] for row in self._rows], self.rowcount)
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    binds: tuple[tuple[str, Any, Processor], ...]  # (name, value when not given, processor)
+    results: tuple[Processor, ...]
+    row: type[FastRow] | None  # None: the statement returns no rows
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
+
+    def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, default, process in self.binds:
+            value = given.get(name, default)
+            if value is _MISSING:
+                raise exc.ArgumentError(f"fastpath: a value is required for {name!r}")
+            out.append(process(value) if process is not None and value is not None else value)
+        return tuple(out)
+
+    def make_rows(self, raw: Sequence[Any]) -> list[Any]:
+        row = self.row
+        assert row is not None
+        if not self.processed:
+            return [row(r) for r in raw]
+        out = []
+        for r in raw:
+            values = list(r)
+            for i, process in self.processed:
+                values[i] = process(values[i])
+            out.append(row(values))
+        return out
+
+
+_plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+
+
+def _plan(conn: Connection, statement: Executable, names: tuple[str, ...]) -> _Plan | None:
+    cache_key = (id(statement), names)
+    found = _plans.get(cache_key)
+    if found is not None and found[0] is statement:
+        return found[1]
+    plan = _compile(conn, statement, names)
+    if len(_plans) >= MAX_PLANS:
+        _plans.clear()
+    _plans[cache_key] = (statement, plan)  # the statement kept: its id stays its own
+    return plan
+
+
+def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) -> _Plan | None:
+    dialect = conn.dialect
+    compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))  # type: ignore[attr-defined]
+    if (
+        not compiled.positional
+        or compiled.post_compile_params
+        or compiled.literal_execute_params
+        or getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+        or getattr(compiled, "postfetch", None)
+    ):
+        return None  # SQLAlchemy's execution context has work to do here
+    processors = compiled._bind_processors
+    binds = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        default = _MISSING if bind.required or bind.callable else bind.effective_value
+        if name not in names and default is _MISSING:
+            return None
+        binds.append((name, _MISSING if name in names else default, processors.get(name)))
+    columns = compiled._result_columns
+    row = _row_class([c[0] for c in columns]) if columns else None
+    results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+    processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
+    return _Plan(compiled.string, tuple(binds), results, row, processed)
+
+
+def execute(
+    conn: Connection,
+    statement: Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+) -> Any:
+    """``conn.execute(statement, params)``, on the DBAPI cursor where it can be (SQLite).
+
+    ``statement`` should be built once (``storage.prebuilt``): its plan is kept by identity.
+    A list of parameter sets runs as one ``executemany`` (no rows come back)."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(statement, params)  # type: ignore[call-overload]
+    many = isinstance(params, list)
+    sets: Sequence[Mapping[str, Any]] = params if many else [params or {}]  # type: ignore[assignment,list-item]
+    if not sets:
+        return conn.execute(statement, params)  # type: ignore[call-overload]
+    plan = _plan(conn, statement, tuple(sets[0]))
+    if plan is None or (many and plan.row is not None):
+        return conn.execute(statement, params)  # type: ignore[call-overload]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            values: Any = [plan.parameters(p) for p in sets]
+            cursor.executemany(plan.sql, values)
+        else:
+            values = plan.parameters(sets[0])
+            cursor.execute(plan.sql, values)
+        raw = cursor.fetchall() if plan.row is not None else None
+        rowcount = cursor.rowcount
+    except sqlite3.Error as error:
+        raise exc.DBAPIError.instance(
+            plan.sql, values, error, sqlite3.Error, dialect=conn.dialect
+        ) from error
+    finally:
+        cursor.close()
+    counter = raw_counter(conn.engine)
+    if counter is not None:
+        counter(1)
+    return FastResult(plan.make_rows(raw) if raw is not None else [], rowcount)
