@@ -70,3 +70,18 @@ def domain_error(
         error.message = f"{code}: {message}"
         error.args = (error.message,)
     return error
+
+
+class Refused(Exception):
+    """A customer request an engine will not take: ``kind`` one of BY_KIND's, ``code`` the
+    stable reason, ``field`` the request field's path when one field was wrong."""
+
+    def __init__(self, kind: str, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def as_domain(self) -> DomainError:
+        return domain_error(self.kind, self.code, self.message, self.field)

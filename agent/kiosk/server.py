@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from branchline.agent.kiosk import call_media
 from branchline.agent.kiosk.flows import phone
 from branchline.agent.kiosk.session import KioskSession
 from branchline.agent.recordings.terminal import register_terminal_recordings
-from branchline.common.errors import InvalidArgument
 from branchline.common.logs import log_event
 from branchline.common.recordings.routes import register_recorder_script
+from branchline.common.web.pages import Send, add_security_headers, same_origin, serve_page
 from branchline.common.webrtc import register_peer_script
 
 if TYPE_CHECKING:
@@ -34,12 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("branchline.agent.kiosk")
 
 URL_FILE = "kiosk.url"
-# A page's actions are small; anything bigger is not from our page.
-MAX_MESSAGE = 16 * 1024
 # Pings to find a page that went away; generous, so a loaded terminal does not drop a live one.
 HEARTBEAT = 15.0
-# Frames waiting for one page before it is dropped as not reading.
-MAX_BACKLOG = 256
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -53,15 +47,6 @@ def static_dir() -> Path:
     return Path(str(resources.files("branchline.agent.kiosk").joinpath("static")))
 
 
-def _same_origin(request: web.Request) -> bool:
-    """A WebSocket from another origin (some other page in a browser) is refused."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser (tests, tools)
-    parts = urlsplit(origin)
-    return parts.netloc == request.host
-
-
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(static_dir() / "index.html", headers=SECURITY_HEADERS)
 
@@ -70,82 +55,30 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def parse_action(text: str) -> tuple[str, dict[str, Any]]:
-    """(action, data) from a page's frame; InvalidArgument naming what was wrong."""
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise InvalidArgument("frame", "is not JSON", reason="invalid_frame") from None
-    if not isinstance(message, dict) or message.get("type") != "action":
-        raise InvalidArgument("type", 'must be "action"', reason="invalid_frame")
-    action = message.get("action")
-    if not isinstance(action, str) or not action:
-        raise InvalidArgument("action", "must name an action", reason="invalid_frame")
-    data = message.get("data", {})
-    if not isinstance(data, dict):
-        raise InvalidArgument("data", "must be an object", reason="invalid_frame")
-    return action, data
-
-
-def _other_frame(text: str) -> dict[str, Any] | None:
-    """A call's signalling frame (``call_media.FRAME_TYPES``), or None for the rest."""
-    with contextlib.suppress(ValueError):
-        message = json.loads(text)
-        if isinstance(message, dict) and message.get("type") in call_media.FRAME_TYPES:
-            return message
-    return None
-
-
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    if not _same_origin(request):
+    if not same_origin(request):
         raise web.HTTPForbidden(text="the kiosk page is served to its own origin only")
     session = request.app[SESSION_KEY]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE)
-    await ws.prepare(request)
-    outbox: asyncio.Queue[str] = asyncio.Queue()
 
-    def send(text: str) -> None:
-        if outbox.qsize() >= MAX_BACKLOG:
-            raise RuntimeError("page is not reading its frames")
-        outbox.put_nowait(text)
+    async def on_frame(send: Send, frame: dict[str, Any]) -> bool:
+        if session.call_media is None:
+            return False
+        await session.call_media.on_frame(send, frame)
+        return True
 
-    async def write() -> None:
-        while True:
-            await ws.send_str(await outbox.get())
-
-    disconnect = session.connect(send)
-    writer = asyncio.ensure_future(write())
-    try:
-        async for message in ws:
-            if message.type is not WSMsgType.TEXT:
-                continue
-            other = _other_frame(message.data)
-            if other is not None and session.call_media is not None:
-                await session.call_media.on_frame(send, other)
-                continue
-            try:
-                action, data = parse_action(message.data)
-            except InvalidArgument as exc:
-                send(
-                    session.encode(
-                        {
-                            "type": "refused",
-                            "action": "",
-                            "field": exc.field,
-                            "message": exc.message,
-                        }
-                    )
-                )
-                continue
-            await session.handle(action, data)
-    finally:
-        disconnect()
+    async def page_gone(send: Send) -> None:
         if session.call_media is not None:
             session.call_media.page_gone(send)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await writer
-    return ws
+
+    return await serve_page(
+        request,
+        session,
+        heartbeat=HEARTBEAT,
+        frame_types=call_media.FRAME_TYPES,
+        on_frame=on_frame,
+        refused=lambda exc: {"field": exc.field},
+        page_gone=page_gone,
+    )
 
 
 def make_app(session: KioskSession) -> web.Application:
@@ -163,12 +96,7 @@ def make_app(session: KioskSession) -> web.Application:
         session.agent.recordings,
         lambda: session.customer.token if session.customer is not None else "",
     )
-
-    async def headers(request: web.Request, response: web.StreamResponse) -> None:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-
-    app.on_response_prepare.append(headers)
+    add_security_headers(app, SECURITY_HEADERS)
     return app
 
 

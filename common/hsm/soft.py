@@ -124,12 +124,6 @@ class SoftHsm(Hsm):
             block = validate.block(pin_block, 16, "AES DUKPT PIN block")
         return ksn, block, validate.pan(pan)
 
-    @staticmethod
-    def _fixed_key_inputs(pin_block: bytes, pan: str, in_format: int) -> tuple[bytes, str]:
-        block = validate.block(pin_block, 8)
-        validate.pin_format(in_format, (0, 1, 3), "source PIN block format")
-        return block, validate.pan(pan)
-
     # --- PIN extraction (the clear PIN stays in these frames) -------------------------
 
     @staticmethod
@@ -226,7 +220,7 @@ class SoftHsm(Hsm):
         out_format: int = 0,
     ) -> tuple[bytes, int]:
         """CA with the PIN length the payShield response carries beside the block."""
-        block, pan = self._fixed_key_inputs(pin_block, pan, in_format)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.pin_format(out_format, (0, 1, 3), "destination PIN block format")
         tpk = self._key(tpk_name, (KeyType.TPK,), "source TPK", Algorithm.TDES).value
         zpk = self._zpk(zpk_name)
@@ -291,7 +285,7 @@ class SoftHsm(Hsm):
         in_format: int = 0,
         pin_key_type: KeyType = KeyType.TPK,
     ) -> PvvRecord:
-        block, pan = self._fixed_key_inputs(pin_block, pan, in_format)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.pvki(pvki)
         key = self._pin_key(pin_key_name, pin_key_type)
         pvk = self._pvk(pvk_name)
@@ -310,7 +304,7 @@ class SoftHsm(Hsm):
         in_format: int = 0,
         pin_key_type: KeyType = KeyType.TPK,
     ) -> Ibm3624Record:
-        block, pan = self._fixed_key_inputs(pin_block, pan, in_format)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.decimalization_table(decimalization_table)
         validate.validation_data(validation_data, pad)
         key = self._pin_key(pin_key_name, pin_key_type)

@@ -86,6 +86,14 @@ def pin_format(value: object, allowed: tuple[int, ...], what: str) -> int:
     return value
 
 
+def fixed_key_inputs(pin_block: object, pan_value: object, in_format: object) -> tuple[bytes, str]:
+    """A fixed-key (TPK or ZPK) PIN block's inputs checked: the 8-byte block, its format
+    (ISO 0, 1 or 3) and the PAN; (block, PAN)."""
+    block_bytes = block(pin_block, 8)
+    pin_format(in_format, (0, 1, 3), "source PIN block format")
+    return block_bytes, pan(pan_value)
+
+
 def pvki(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 9:
         raise InvalidInputError(f"PVKI must be a single digit 0-9, got {value!r}")

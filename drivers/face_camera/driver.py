@@ -29,8 +29,6 @@ from branchline.drivers.base import (
     DeviceError,
     DeviceGone,
     DeviceStatus,
-    Driver,
-    DriverContext,
     SelfTestResult,
     StatusReport,
 )
@@ -46,7 +44,8 @@ from branchline.drivers.face_camera.capture import (
 from branchline.drivers.face_camera.frames import Command, Malformed
 from branchline.drivers.face_camera.link import FaceModuleLink, NoReply, describe
 from branchline.drivers.face_camera.options import FaceModuleOptions, read_face_module_options
-from branchline.drivers.transport import Transport, open_transport
+from branchline.drivers.serial_link import SerialLinkDriver, status_failure
+from branchline.drivers.transport import Transport
 
 CAPTURE_TIMEOUT_S = 5.0
 
@@ -87,35 +86,17 @@ def capture_result(capture: Capture) -> dict[str, Any]:
     return {**capture_facts(capture), "jpeg_b64": base64.b64encode(capture.jpeg).decode("ascii")}
 
 
-class FaceModuleDriver(Driver):
+class FaceModuleDriver(SerialLinkDriver[FaceModuleLink]):
     device_class = "face_camera"
-
-    def __init__(self, context: DriverContext, options: FaceModuleOptions) -> None:
-        super().__init__(context, options)
-        self.options = options
-        self._transport: Transport | None = None
-        self._link: FaceModuleLink | None = None
+    device_name = "face camera"
+    options: FaceModuleOptions
 
     @classmethod
     def read_options(cls, reader: SectionReader) -> FaceModuleOptions:
         return read_face_module_options(reader)
 
-    def open(self) -> None:
-        self._transport = open_transport(self.options.port, self.options.baudrate)
-        self._transport.tap = self.tap
-        self._transport.discard_input()
-        self._link = FaceModuleLink(self._transport)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-        self._transport = None
-        self._link = None
-
-    def _line(self) -> FaceModuleLink:
-        if self._link is None:
-            raise DeviceGone("face camera is not open")
-        return self._link
+    def make_link(self, transport: Transport) -> FaceModuleLink:
+        return FaceModuleLink(transport)
 
     def module_status(self, cancel: CancelToken | None = None) -> ModuleStatus:
         payload = self._line().exchange(Command.STATUS, b"", self.options.status_timeout, cancel)
@@ -135,14 +116,10 @@ class FaceModuleDriver(Driver):
     def poll(self) -> StatusReport:
         try:
             status = self.module_status()
-        except NoReply as exc:
-            return StatusReport(DeviceStatus.OFFLINE, exc.message, {"module": "no_reply"})
         except DeviceGone:
             raise
         except DeviceError as exc:
-            if exc.completion is Completion.INVALID_DATA:
-                return StatusReport(DeviceStatus.OFFLINE, exc.message, {"module": "garbled"})
-            return StatusReport(DeviceStatus.HARDWARE_ERROR, exc.message, {"module": exc.code})
+            return status_failure(exc, "module", NoReply)
         liveness = "unavailable" if status.ir_fault else "available"
         if status.sensor_fault:
             return StatusReport(

@@ -42,8 +42,6 @@ from branchline.drivers.base import (
     DeviceError,
     DeviceGone,
     DeviceStatus,
-    Driver,
-    DriverContext,
     SelfTestResult,
     StatusReport,
 )
@@ -51,7 +49,8 @@ from branchline.drivers.id_reader.frames import Command, Malformed, parse_text_a
 from branchline.drivers.id_reader.identity import IdentityCard, parse_identity, validate
 from branchline.drivers.id_reader.link import Ga467Link, NoReply, describe
 from branchline.drivers.id_reader.options import IdReaderOptions, read_id_reader_options
-from branchline.drivers.transport import Transport, open_transport
+from branchline.drivers.serial_link import SerialLinkDriver, status_failure
+from branchline.drivers.transport import Transport
 
 SW3_OK = 0x90
 SW3_CARD_FOUND = 0x9F
@@ -78,37 +77,17 @@ def _timeout(params: dict[str, Any], default: float) -> float:
     return param.seconds(params, "timeout_s", default, maximum=MAX_TIMEOUT_S)
 
 
-class Ga467IdReaderDriver(Driver):
+class Ga467IdReaderDriver(SerialLinkDriver[Ga467Link]):
     device_class = "id_reader"
-
-    def __init__(self, context: DriverContext, options: IdReaderOptions) -> None:
-        super().__init__(context, options)
-        self.options = options
-        self._transport: Transport | None = None
-        self._link: Ga467Link | None = None
+    device_name = "ID reader"
+    options: IdReaderOptions
 
     @classmethod
     def read_options(cls, reader: SectionReader) -> IdReaderOptions:
         return read_id_reader_options(reader)
 
-    # -- life cycle -------------------------------------------------------------------------
-
-    def open(self) -> None:
-        self._transport = open_transport(self.options.port, self.options.baudrate)
-        self._transport.tap = self.tap
-        self._transport.discard_input()
-        self._link = Ga467Link(self._transport)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-        self._transport = None
-        self._link = None
-
-    def _line(self) -> Ga467Link:
-        if self._link is None:
-            raise DeviceGone("ID reader is not open")
-        return self._link
+    def make_link(self, transport: Transport) -> Ga467Link:
+        return Ga467Link(transport)
 
     # -- status ------------------------------------------------------------------------------
 
@@ -121,14 +100,10 @@ class Ga467IdReaderDriver(Driver):
     def poll(self) -> StatusReport:
         try:
             self._sam_status()
-        except NoReply as exc:
-            return StatusReport(DeviceStatus.OFFLINE, exc.message, {"sam": "no_reply"})
         except DeviceGone:
             raise
         except DeviceError as exc:
-            if exc.completion is Completion.INVALID_DATA:  # damaged twice: a bad line
-                return StatusReport(DeviceStatus.OFFLINE, exc.message, {"sam": "garbled"})
-            return StatusReport(DeviceStatus.HARDWARE_ERROR, exc.message, {"sam": exc.code})
+            return status_failure(exc, "sam", NoReply)
         # No read counter in the facts: a fact change is a status event to the server.
         return StatusReport(DeviceStatus.ONLINE, "", {"sam": "ok"})
 

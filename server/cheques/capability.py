@@ -32,8 +32,10 @@ async def sweep(core: ChequeCore, interval: float, applier: Applier) -> None:
             # would wait on the applier's batch for the write lock, and fail under saturation.
             purged = await applier.apply(functools.partial(sweep_images, core), priority=True)
             stale = await applier.apply(functools.partial(sweep_stale, core), priority=True)
+            # Committed: the terminals learn their purchases' incidents.
+            await asyncio.to_thread(core.changed_by_others, stale)
             if purged or stale:
-                log.info("cheque sweep: %d captures purged, %d stale purchases", purged, stale)
+                log.info("cheque sweep: %d captures purged, %d stale purchases", purged, len(stale))
         except Exception:
             log.exception("cheque image sweep failed")
         await asyncio.sleep(interval)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ log = logging.getLogger("branchline.server.cheques")
 
 # Told, after the commit, about each changed purchase: (branch, purchase_id).
 Listener = Callable[[str, str], None]
+# Told the record of each purchase someone other than its terminal changed (the cheque_update push).
+Pusher = Callable[[pb.ChequePurchase], None]
 KINDS = {
     "InvalidArgument": "invalid_argument",
     "PermissionDenied": "permission_denied",
@@ -74,6 +76,7 @@ class ChequeCore:
         self._matcher_lock = threading.Lock()
         self.clock = clock
         self._listeners: list[Listener] = []
+        self._pushers: list[Pusher] = []
 
     # --- plumbing ---
 
@@ -86,6 +89,28 @@ class ChequeCore:
                 listener(branch, purchase_id)
             except Exception:  # a listener never breaks the sale
                 log.exception("cheque listener failed")
+
+    def add_pusher(self, pusher: Pusher) -> None:
+        self._pushers.append(pusher)
+
+    def changed_by_others(self, purchase_ids: Iterable[str]) -> None:
+        """After the commit of a change someone other than the purchases' terminal made (the
+        desk's stock or purchaser, the sweep's incident): their records as they now read go
+        to the pushers (the terminal learns by ``cheque_update``), the listeners are told."""
+        ids = list(dict.fromkeys(purchase_ids))
+        if not ids:
+            return
+        with self.engine.connect() as conn:
+            now = self.clock()
+            settings = rules.config(conn)
+            records = [view.purchase(conn, pid, settings, now) for pid in ids]
+        for record in records:
+            for pusher in list(self._pushers):
+                try:
+                    pusher(record)
+                except Exception:  # a push is a hint: it never breaks the change
+                    log.exception("cheque pusher failed")
+            self.notify(record.branch, record.purchase_id)
 
     def matcher(self) -> FaceMatcher:
         with self._matcher_lock:

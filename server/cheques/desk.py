@@ -78,6 +78,30 @@ def check_purchaser(conn: Connection, purchaser_id: str, branch: str) -> None:
     check_account(conn, str(found), branch)
 
 
+def offering(conn: Connection, terminal_id: str) -> list[str]:
+    """The terminal's purchases whose offers follow its stock (told when it changes)."""
+    return list(
+        conn.execute(
+            select(cheque_purchases.c.purchase_id).where(
+                cheque_purchases.c.terminal_id == terminal_id,
+                cheque_purchases.c.state.in_(view.OFFERING),
+            )
+        ).scalars()
+    )
+
+
+def buying(conn: Connection, purchaser_id: str) -> list[str]:
+    """The purchaser's unfinished purchases (their face attempts left follow the purchaser)."""
+    return list(
+        conn.execute(
+            select(cheque_purchases.c.purchase_id).where(
+                cheque_purchases.c.purchaser_id == purchaser_id,
+                cheque_purchases.c.state.not_in(view.FINAL),
+            )
+        ).scalars()
+    )
+
+
 def stock_range(conn: Connection, row: Any) -> pb.StockRange:
     kinds = rules.book_types(conn)
     kind = kinds.get(row.book_type)

@@ -5,6 +5,12 @@ Terminal -> server: ``cheque_start`` .. ``cheque_query`` (150-156), each answere
 message, field), never an aborted stream. A failure of the server itself (database down) is
 answered with kind ``unavailable``, which is NOT stored: the terminal sends the same message
 (same request_id) again later.
+
+Server -> terminal: ``cheque_update`` (151, ack_seq 0) with the record of a purchase someone
+other than its terminal changed (``ChequeCore.changed_by_others``): the desk loaded or
+unloaded the terminal's stock (the offers of a purchase still choosing), unlocked the
+purchaser (the face attempts left), or the sweep opened a stale incident (its id). A push is a
+hint: the terminal reads its purchases with ``cheque_query`` after every reconnect.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from branchline.common.logs import log_event
 from branchline.server.cheques import identify, order, settle
 from branchline.server.cheques.core import ChequeCore, error_kind
 from branchline.server.link import TerminalLinkServicer
+from branchline.server.link_push import LinkPusher
 from branchline.v1 import cheques_pb2 as pb
 from branchline.v1 import terminal_link_pb2 as link_pb
 
@@ -63,8 +70,29 @@ def dispatch(
         )
 
 
-def install_cheques(link: TerminalLinkServicer, core: ChequeCore) -> None:
+class ChequePusher(LinkPusher):
+    """Pushes ``cheque_update`` to the purchase's terminal; safe to call from any thread."""
+
+    def __init__(self, link: TerminalLinkServicer) -> None:
+        super().__init__(link, "cheque", log)
+
+    def notify(self, purchase: pb.ChequePurchase) -> None:
+        self.send(
+            purchase.terminal_id,
+            link_pb.ServerMessage(cheque_update=purchase),
+            purchase_id=purchase.purchase_id,
+            state=pb.ChequeState.Name(purchase.state),
+        )
+
+
+def install_cheques(link: TerminalLinkServicer, core: ChequeCore) -> ChequePusher:
+    """Answer the cheque bodies on ``link`` and push the changes others make through it."""
+    pusher = ChequePusher(link)
+    pusher.bind_running()
+    core.add_pusher(pusher.notify)
+
     async def handle(terminal_id: str, message: link_pb.TerminalMessage) -> link_pb.ServerMessage:
+        pusher.bind(asyncio.get_running_loop())
         body = message.WhichOneof("body") or ""
         try:
             reply = await asyncio.to_thread(dispatch, core, terminal_id, message)
@@ -89,3 +117,4 @@ def install_cheques(link: TerminalLinkServicer, core: ChequeCore) -> None:
 
     for body in BODIES:
         link.add_handler(body, handle)
+    return pusher

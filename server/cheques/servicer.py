@@ -57,6 +57,11 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
 
         return await asyncio.to_thread(run)
 
+    async def _tell(self, find: Callable[..., list[str]], *args: Any) -> None:
+        """After a desk change: the purchases it changed, pushed to their terminals."""
+        ids = await self._read(find, *args)
+        await asyncio.to_thread(self._core.changed_by_others, ids)
+
     @refusals
     async def LoadStock(
         self, request: pb.LoadStockRequest, context: grpc.aio.ServicerContext
@@ -75,6 +80,7 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
             f"teller:{who.name}",
             self._core.clock(),
         )
+        await self._tell(desk.offering, terminal_id)
         return await self._read(_range, range_id)
 
     @refusals
@@ -91,6 +97,7 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
             f"teller:{who.name}",
             self._core.clock(),
         )
+        await self._tell(desk.offering, found.terminal_id)
         return await self._read(_range, int(request.range_id))
 
     @refusals
@@ -148,6 +155,7 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
             f"teller:{who.name}",
             self._core.clock(),
         )
+        await self._tell(desk.buying, purchaser_id)
         return (await self._read(desk.list_purchasers, branch, purchaser_id))[0]
 
     @refusals

@@ -222,10 +222,11 @@ def finish(core: ChequeCore, terminal_id: str, msg: pb.ChequeFinish) -> pb.Chequ
 STALE_AFTER = timedelta(minutes=30)
 
 
-def sweep_stale(core: ChequeCore, older_than: timedelta = STALE_AFTER) -> int:
+def sweep_stale(core: ChequeCore, older_than: timedelta = STALE_AFTER) -> list[str]:
     """Open an incident (once) for each purchase not final long after its last change: the
-    server never settles it alone (the terminal's journal finishes it), people look."""
-    opened = 0
+    server never settles it alone (the terminal's journal finishes it), people look. Returns
+    the purchases given an incident (their terminals are told once this commits)."""
+    opened: list[str] = []
     with write_transaction(core.engine) as conn:
         now = core.clock()
         rows = conn.execute(
@@ -244,5 +245,5 @@ def sweep_stale(core: ChequeCore, older_than: timedelta = STALE_AFTER) -> int:
                 .where(cheque_purchases.c.purchase_id == row.purchase_id)
                 .values(incident_id=incident)
             )
-            opened += 1
+            opened.append(row.purchase_id)
     return opened

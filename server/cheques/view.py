@@ -20,6 +20,8 @@ from branchline.server.ledger.money import asset, format_amount, from_minor
 from branchline.v1 import cheques_pb2 as pb
 
 FINAL = ("completed", "canceled", "failed", "locked")
+# The states whose record carries the offers (what the customer may still order).
+OFFERING = ("started", "id_checked", "identified")
 STATES = {
     "started": pb.CHEQUE_STATE_STARTED,
     "id_checked": pb.CHEQUE_STATE_ID_CHECKED,
@@ -180,7 +182,7 @@ def purchase(
         ).one()
         limit = int(settings["face_max_attempts"])
         out.face_attempts_left = max(limit - int(buyer.failed_faces), 0)
-    if row.state in ("started", "id_checked", "identified"):
+    if row.state in OFFERING:
         out.offers.extend(offers(conn, account, row.terminal_id, now))
     books = _books(conn, purchase_id, row.currency)
     out.books.extend(books)

@@ -6,24 +6,19 @@ go to the session. A page that stops reading is dropped (it reconnects and gets 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from branchline.common.errors import InvalidArgument
+from branchline.common.web.pages import Send, add_security_headers, same_origin, serve_page
 from branchline.common.webrtc import register_peer_script
 from branchline.server.console import cheques_web
 from branchline.server.console.call_media import FRAME_TYPES as CALL_FRAMES
 from branchline.server.console.session import ConsoleSession
 
-MAX_MESSAGE = 16 * 1024
-MAX_BACKLOG = 256
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
@@ -37,14 +32,6 @@ SESSION_KEY: web.AppKey[ConsoleSession] = web.AppKey("session", ConsoleSession)
 
 def static_dir() -> Path:
     return Path(str(resources.files("branchline.server.console").joinpath("static")))
-
-
-def _same_origin(request: web.Request) -> bool:
-    """Another site open in the same browser must not drive the console."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser (tests, tools)
-    return urlsplit(origin).netloc == request.host
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -63,22 +50,6 @@ async def loopback_only(request: web.Request, handler: Any) -> web.StreamRespons
         raise web.HTTPMisdirectedRequest(text="the console answers to a loopback address only")
     response: web.StreamResponse = await handler(request)
     return response
-
-
-def parse_action(text: str) -> tuple[str, dict[str, Any]]:
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise InvalidArgument("frame", "is not JSON", reason="invalid_frame") from None
-    if not isinstance(message, dict) or message.get("type") != "action":
-        raise InvalidArgument("type", 'must be "action"', reason="invalid_frame")
-    action = message.get("action")
-    if not isinstance(action, str) or not action:
-        raise InvalidArgument("action", "must name an action", reason="invalid_frame")
-    data = message.get("data", {})
-    if not isinstance(data, dict):
-        raise InvalidArgument("data", "must be an object", reason="invalid_frame")
-    return action, data
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -102,60 +73,24 @@ async def signature(request: web.Request) -> web.Response:
     return web.Response(body=png, content_type="image/png")
 
 
-def _other_frame(text: str) -> dict[str, Any] | None:
-    """A call's signalling frame (``call_media.FRAME_TYPES``), or None for the rest."""
-    with contextlib.suppress(ValueError):
-        message = json.loads(text)
-        if isinstance(message, dict) and message.get("type") in CALL_FRAMES:
-            return message
-    return None
-
-
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    if not _same_origin(request):
+    if not same_origin(request):
         raise web.HTTPForbidden(text="the console page is served to its own origin only")
     session = request.app[SESSION_KEY]
-    ws = web.WebSocketResponse(heartbeat=5.0, max_msg_size=MAX_MESSAGE)
-    await ws.prepare(request)
-    outbox: asyncio.Queue[str] = asyncio.Queue()
 
-    def send(text: str) -> None:
-        if outbox.qsize() >= MAX_BACKLOG:
-            raise RuntimeError("page is not reading its frames")
-        outbox.put_nowait(text)
+    async def on_frame(send: Send, frame: dict[str, Any]) -> bool:
+        await session.handle_frame(send, frame)
+        return True
 
-    async def write() -> None:
-        while True:
-            await ws.send_str(await outbox.get())
-
-    disconnect = session.connect(send)
-    writer = asyncio.ensure_future(write())
-    try:
-        async for message in ws:
-            if message.type is not WSMsgType.TEXT:
-                continue
-            other = _other_frame(message.data)
-            if other is not None:
-                await session.handle_frame(send, other)
-                continue
-            try:
-                action, data = parse_action(message.data)
-            except InvalidArgument as exc:
-                refusal = {"status": exc.status, "field": exc.field, "reason": exc.reason}
-                send(
-                    session.encode(
-                        {"type": "refused", "action": "", **refusal, "message": exc.message}
-                    )
-                )
-                continue
-            await session.handle(action, data)
-    finally:
-        disconnect()
-        await session.page_gone(send)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await writer
-    return ws
+    return await serve_page(
+        request,
+        session,
+        heartbeat=5.0,
+        frame_types=CALL_FRAMES,
+        on_frame=on_frame,
+        refused=lambda exc: {"status": exc.status, "field": exc.field, "reason": exc.reason},
+        page_gone=session.page_gone,
+    )
 
 
 def make_app(session: ConsoleSession) -> web.Application:
@@ -168,17 +103,12 @@ def make_app(session: ConsoleSession) -> web.Application:
     app.router.add_get("/display", cheques_web.display_page)
     app.router.add_post(
         "/cheques/enrol/{purchaser_id}",
-        cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], _same_origin),
+        cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], same_origin),
     )
     app.router.add_static("/static/", static_dir(), append_version=False)
     session.recordings.register(app)
     register_peer_script(app)
-
-    async def headers(request: web.Request, response: web.StreamResponse) -> None:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-
-    app.on_response_prepare.append(headers)
+    add_security_headers(app, SECURITY_HEADERS)
     return app
 
 

@@ -27,7 +27,8 @@ import logging
 from branchline.common.logs import log_event
 from branchline.server.applier import ServerBusy
 from branchline.server.delivery.bus import TOPIC_TUBE, LocalBus
-from branchline.server.link import PushRefused, TerminalLinkServicer
+from branchline.server.link import TerminalLinkServicer
+from branchline.server.link_push import LinkPusher
 from branchline.server.tube.service import TubeService
 from branchline.v1 import terminal_link_pb2 as link_pb
 from branchline.v1 import tube_pb2 as pb
@@ -37,47 +38,21 @@ log = logging.getLogger("branchline.server.tube.link")
 BODIES = ("tube_open", "tube_event", "tube_query")
 
 
-class TubePusher:
+class TubePusher(LinkPusher):
     """Pushes ``tube_update`` to the transaction's terminal; safe to call from any thread."""
 
     def __init__(self, link: TerminalLinkServicer, bus: LocalBus | None = None) -> None:
-        self._link = link
+        super().__init__(link, "tube", log)
         self._bus = bus
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
 
     def notify(self, txn: pb.TubeTransaction) -> None:
         if self._bus is not None:
             self._bus.signal_threadsafe(self._loop, TOPIC_TUBE)
         if txn.updated_by == f"terminal:{txn.terminal_id}":
             return  # the terminal's own change: it has the reply
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            log_event(log, "tube_push_dropped", logging.DEBUG, txn_id=txn.txn_id, why="no loop")
-            return
-        # Service calls run on worker threads; the link's queues belong to the loop.
-        loop.call_soon_threadsafe(self._push, txn)
-
-    def _push(self, txn: pb.TubeTransaction) -> None:
-        try:
-            self._link.push_anywhere(txn.terminal_id, link_pb.ServerMessage(tube_update=txn))
-        except PushRefused as exc:
-            log_event(
-                log,
-                "tube_push_dropped",
-                logging.DEBUG,
-                terminal_id=txn.terminal_id,
-                txn_id=txn.txn_id,
-                why=str(exc),
-            )
-            return
-        log_event(
-            log,
-            "tube_pushed",
-            logging.DEBUG,
-            terminal_id=txn.terminal_id,
+        self.send(
+            txn.terminal_id,
+            link_pb.ServerMessage(tube_update=txn),
             txn_id=txn.txn_id,
             state=pb.TubeState.Name(txn.state),
         )
@@ -96,10 +71,7 @@ def install_tube(
 ) -> TubePusher:
     """Answer the tube bodies on ``link`` and push the back office's changes through it."""
     pusher = TubePusher(link, bus)
-    try:
-        pusher.bind(asyncio.get_running_loop())
-    except RuntimeError:
-        pass  # bound on the first message instead
+    pusher.bind_running()
     service.add_listener(pusher.notify)
 
     async def handle(terminal_id: str, message: link_pb.TerminalMessage) -> link_pb.ServerMessage:

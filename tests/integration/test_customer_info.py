@@ -16,18 +16,16 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from branchline.sim.enrol_pin_pad import enrolment_block
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import customer_info_pb2_grpc as info_grpc
 from tests.integration.stack import PY, Stack, wait_for
 from tests.integration.test_pin_verification import (
-    BDK,
     KSN0,
     PAN,
     PIN,
     customer_session,
-    desk_pin_pad_key,
     hsm_cli,
+    soft_hsm,
 )
 
 
@@ -58,24 +56,7 @@ def customer_info(stack: Stack) -> info_grpc.CustomerInfoStub:
 
 # long: starts a whole stack of processes in order for the module's tests
 def start(stack: Stack) -> None:
-    subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.hsm_cli",
-            "new-master-key",
-            "--out",
-            str(stack.root / "hsm-master.key"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
-    hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
-    hsm_cli(stack, "create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
-    desk = enrolment_block(desk_pin_pad_key(lambda *a: hsm_cli(stack, *a).stdout), PIN, PAN)
-    soft = f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
+    desk, soft = soft_hsm(stack)
     server_cli(
         stack,
         "cards",

@@ -20,7 +20,7 @@ import pytest
 from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
 from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
 from branchline.sim.card.samples import SAMPLE_CARDS
-from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
+from branchline.sim.enrol_pin_pad import ENROL_KSN, EnrolmentBlock, enrolment_block
 from branchline.v1 import agent_local_pb2
 from tests.integration.stack import PY, Stack, wait_for
 
@@ -82,9 +82,9 @@ def start_payshield(stack: Stack) -> str:
     return f"payshield://127.0.0.1:{wait_for(port, 30, 'payShield simulator')}"
 
 
-# long: starts a whole stack of processes in order for the module's tests
-@pytest.fixture(params=["soft", "payshield"])
-def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
+def soft_hsm(stack: Stack) -> tuple[EnrolmentBlock, str]:
+    """The soft HSM's master key and keys (BDK, PVK, ZPK) made with the HSM CLI: the bank
+    desk's enrolment PIN pad's block for PIN and PAN, and the soft HSM's URL."""
     subprocess.run(
         [
             PY,
@@ -105,6 +105,13 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     soft_url = (
         f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
     )
+    return desk, soft_url
+
+
+# long: starts a whole stack of processes in order for the module's tests
+@pytest.fixture(params=["soft", "payshield"])
+def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
+    desk, soft_url = soft_hsm(stack)
     pan_key = stack.root / "pan-token.key"
     enroll = subprocess.run(
         [

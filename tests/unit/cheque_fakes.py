@@ -284,11 +284,15 @@ def make_world(
     server: FakeServer | None = None,
     printer: FakePrinter | None = None,
     settings: TransactionSettings | None = None,
+    *,
+    uplink: Any = None,
+    terminal_id: str = "K-1",
 ) -> World:
+    """The engine over ``uplink`` (default: a FakeUplink answering as ``server`` does)."""
     server = server or FakeServer()
     printer = printer or FakePrinter()
-    store = Store(state_dir, "K-1")
-    sender = OutboxSender(store.outbox, FakeUplink(server), retry_seconds=0.05)  # type: ignore[arg-type]
+    store = Store(state_dir, terminal_id)
+    sender = OutboxSender(store.outbox, uplink or FakeUplink(server), retry_seconds=0.05)  # type: ignore[arg-type]
 
     def id_reader(command: str, params: dict[str, Any]) -> dict[str, Any]:
         return {"sam": "ok"} if command == "sam_status" else dict(ID_CARD)
@@ -305,7 +309,7 @@ def make_world(
         owners=owners,
         service=SimpleNamespace(state=ServiceState.IN_SERVICE),
         config=SimpleNamespace(
-            terminal=SimpleNamespace(terminal_id="K-1", branch="BR-1"),
+            terminal=SimpleNamespace(terminal_id=terminal_id, branch="BR-1"),
             devices=[SimpleNamespace(name="face_camera", driver_name="face_module")],
         ),
     )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from branchline.server.cheques import admin, identify, order, settle
 from branchline.server.cheques.core import ChequeCore
 from branchline.server.cheques.seed import Company, id_number, seed_company, seed_rules
+from branchline.server.dispatch.schema import branches, teller_skills, tellers
 from branchline.server.faces.dlib_backend import DlibFaceMatcher
 from branchline.server.faces.settings import FaceSettings
 from branchline.server.fleet_registry import register_terminal
@@ -258,6 +259,37 @@ def populate(engine: Engine, balance: str = "1000.00") -> None:
         )
     admin.load_stock(engine, TERMINAL, "transfer_cheque", 10000001, 10000100, "staff:S1", T0)
     admin.load_stock(engine, TERMINAL, "cash_cheque", 20000001, 20000050, "staff:S1", T0)
+
+
+# The desk's staff: a back-office teller of the branch, a teller without the skill, and a
+# back-office teller of another branch.
+DESK_STAFF: tuple[tuple[str, str, list[str]], ...] = (
+    ("BO-1", BRANCH, ["back_office"]),
+    ("T-9", BRANCH, []),
+    ("BO-2", "B02", ["back_office"]),
+)
+
+
+def add_desk_staff(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for branch in (BRANCH, "B02"):
+            conn.execute(branches.insert().values(branch_id=branch, name=branch, created_at=T0))
+        for teller, branch, skills in DESK_STAFF:
+            conn.execute(
+                tellers.insert().values(
+                    teller_id=teller,
+                    name=teller,
+                    branch_id=branch,
+                    on_duty=False,
+                    away=False,
+                    load=0,
+                    idle_since=T0,
+                    handled=0,
+                    updated_at=T0,
+                )
+            )
+            for skill in skills:
+                conn.execute(teller_skills.insert().values(teller_id=teller, skill=skill))
 
 
 def make_world(engine: Engine, balance: str = "1000.00") -> World:

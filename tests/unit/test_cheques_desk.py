@@ -15,40 +15,24 @@ import pytest
 from branchline.common.grpc_errors import error_details
 from branchline.server.auth import PRINCIPAL_METADATA_KEY, Authorizer
 from branchline.server.cheques.servicer import ChequeDeskServicer
-from branchline.server.dispatch.schema import branches, teller_skills, tellers
 from branchline.server.storage import open_database
 from branchline.v1 import cheques_pb2 as pb
 from branchline.v1 import cheques_pb2_grpc as pb_grpc
-from tests.unit.cheque_support import BASIC, BRANCH, FACES, T0, TERMINAL, World, make_world
+from tests.unit.cheque_support import (
+    BASIC,
+    FACES,
+    TERMINAL,
+    World,
+    add_desk_staff,
+    make_world,
+)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
     made = make_world(engine)
-    with engine.begin() as conn:
-        for branch in (BRANCH, "B02"):
-            conn.execute(branches.insert().values(branch_id=branch, name=branch, created_at=T0))
-        for teller, branch, skills in (
-            ("BO-1", BRANCH, ["back_office"]),
-            ("T-9", BRANCH, []),
-            ("BO-2", "B02", ["back_office"]),
-        ):
-            conn.execute(
-                tellers.insert().values(
-                    teller_id=teller,
-                    name=teller,
-                    branch_id=branch,
-                    on_duty=False,
-                    away=False,
-                    load=0,
-                    idle_since=T0,
-                    handled=0,
-                    updated_at=T0,
-                )
-            )
-            for skill in skills:
-                conn.execute(teller_skills.insert().values(teller_id=teller, skill=skill))
+    add_desk_staff(engine)
     yield made
     engine.dispose()
 

@@ -242,9 +242,9 @@ def test_two_terminals_worth_of_orders_at_once_never_share_a_serial(world: World
 def test_a_purchase_left_unfinished_gets_one_stale_incident(world: World) -> None:
     pid = world.identified()
     world.order(pid, transfer_cheque=1)
-    assert sweep_stale(world.core) == 0
+    assert sweep_stale(world.core) == []
     world.clock.advance(minutes=31)
-    assert sweep_stale(world.core) == 1
-    assert sweep_stale(world.core) == 0
+    assert sweep_stale(world.core) == [pid]
+    assert sweep_stale(world.core) == []
     reply = world.core.query("T-CQ1", pid).purchases[0]
     assert reply.incident_id and reply.state == pb.CHEQUE_STATE_ORDERED  # not settled by it

@@ -23,48 +23,11 @@ from branchline.drivers.base import (
     DeviceStatus,
     DriverContext,
 )
-from branchline.drivers.face_camera import driver as driver_module
 from branchline.drivers.face_camera.driver import FaceModuleDriver
 from branchline.drivers.face_camera.options import FaceModuleOptions
-from branchline.drivers.transport import Transport
 from branchline.sim.devices.base import SimError
 from branchline.sim.devices.face_camera import SimulatedFaceCamera
-
-
-class Loopback(Transport):
-    """The driver's line straight into a simulated device's on_bytes, and back."""
-
-    def __init__(self, device: SimulatedFaceCamera) -> None:
-        super().__init__()
-        self.device = device
-        self.silent = False
-        self._inbox = bytearray()
-        self._lock = threading.Lock()
-        device.send = self._receive
-
-    def _receive(self, data: bytes) -> None:
-        with self._lock:
-            self._inbox += data
-
-    def write(self, data: bytes) -> None:
-        if not self.silent:
-            self.device.on_bytes(data)
-
-    def _read_some(self, size: int, timeout: float) -> bytes:
-        with self._lock:
-            out = bytes(self._inbox[:size])
-            del self._inbox[: len(out)]
-        if not out:
-            time.sleep(min(timeout, 0.005))
-        return out
-
-    def discard_input(self) -> None:
-        with self._lock:
-            self._inbox.clear()
-
-    def close(self) -> None:
-        pass
-
+from tests.unit.loopback import Loopback, wire
 
 OPTIONS = FaceModuleOptions(port="loop", baudrate=921600, status_timeout=0.2, transfer_timeout=0.5)
 
@@ -76,9 +39,7 @@ def device(tmp_path: Path) -> SimulatedFaceCamera:
 
 @pytest.fixture
 def line(device: SimulatedFaceCamera, monkeypatch: pytest.MonkeyPatch) -> Loopback:
-    loop = Loopback(device)
-    monkeypatch.setattr(driver_module, "open_transport", lambda url, baudrate: loop)
-    return loop
+    return wire(device, monkeypatch)
 
 
 @pytest.fixture

@@ -20,51 +20,13 @@ from branchline.drivers.base import (
     DeviceStatus,
     DriverContext,
 )
-from branchline.drivers.id_reader import driver as driver_module
 from branchline.drivers.id_reader.driver import Ga467IdReaderDriver, mask_id_number
 from branchline.drivers.id_reader.options import IdReaderOptions
-from branchline.drivers.transport import Transport
 from branchline.sim.devices.id_reader import SimulatedIdReader
 from branchline.sim.id_cards import SAMPLE_CARDS
+from tests.unit.loopback import Loopback, wire
 
 VALID_ID = "11010519491231002X"
-
-
-class Loopback(Transport):
-    """The driver's line straight into a simulated device's on_bytes, and back."""
-
-    def __init__(self, device: SimulatedIdReader) -> None:
-        super().__init__()
-        self.device = device
-        self.silent = False
-        self._inbox = bytearray()
-        self._lock = threading.Lock()
-        device.send = self._receive
-
-    def _receive(self, data: bytes) -> None:
-        with self._lock:
-            self._inbox += data
-
-    def write(self, data: bytes) -> None:
-        self._tapped("tx", data)
-        if not self.silent:
-            self.device.on_bytes(data)
-
-    def _read_some(self, size: int, timeout: float) -> bytes:
-        with self._lock:
-            out = bytes(self._inbox[:size])
-            del self._inbox[: len(out)]
-        if not out:
-            time.sleep(min(timeout, 0.005))
-        self._tapped("rx", out)
-        return out
-
-    def discard_input(self) -> None:
-        with self._lock:
-            self._inbox.clear()
-
-    def close(self) -> None:
-        pass
 
 
 OPTIONS = IdReaderOptions(
@@ -79,9 +41,7 @@ def device(tmp_path: Path) -> SimulatedIdReader:
 
 @pytest.fixture
 def line(device: SimulatedIdReader, monkeypatch: pytest.MonkeyPatch) -> Loopback:
-    loop = Loopback(device)
-    monkeypatch.setattr(driver_module, "open_transport", lambda url, baudrate: loop)
-    return loop
+    return wire(device, monkeypatch)
 
 
 @pytest.fixture

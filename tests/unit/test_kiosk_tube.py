@@ -50,7 +50,7 @@ class Tube:
         self.receipts.append(receipt)
         asset = request.asset
         live = Live(
-            txn_id=f"txn-{len(self.started)}",
+            key=f"txn-{len(self.started)}",
             kind=kind,
             data={
                 "customer_id": "C-1",
@@ -256,7 +256,7 @@ async def test_a_recovered_transaction_takes_the_screen_by_itself(
     page = Page(session)
     tube = Tube(agent, monkeypatch)
     live = Live(
-        txn_id="txn-r",
+        key="txn-r",
         kind=m.WITHDRAWAL,
         data={
             "customer_id": "C-1",
@@ -309,7 +309,7 @@ async def test_after_a_restart_the_page_never_shows_attract_before_the_recovered
     await asyncio.sleep(0.05)
     assert page.last["screen"] == "resuming"
     live = Live(
-        txn_id="txn-r",
+        key="txn-r",
         kind=m.WITHDRAWAL,
         data={"customer_id": "C-1", "asset": {"currency": "CNY", "amount": "1"}},
         stage="awaiting_delivery",

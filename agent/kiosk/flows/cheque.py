@@ -16,16 +16,12 @@ from typing import TYPE_CHECKING, Any
 from branchline.agent.cheques import customer
 from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
-from branchline.agent.kiosk import i18n
-from branchline.agent.kiosk.flows import card_pin, menu
+from branchline.agent.kiosk.flows import card_pin, journaled, menu
 from branchline.agent.kiosk.flows.tube import record_request
 from branchline.common.errors import (
     DomainError,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
 )
 
 if TYPE_CHECKING:
@@ -36,23 +32,11 @@ SERVICE = "cheque"
 
 def refusal(exc: ChequeRefused) -> DomainError:
     """The engine's refusal in the project's error model (the page names the field)."""
-    field = exc.field
-    if exc.kind == "invalid":
-        return InvalidArgument(field, exc.message, reason=exc.code)
-    if exc.kind == "not_found":
-        return NotFound(exc.message, field=field, reason=exc.code)
-    if exc.kind == "refused":
-        return PermissionDenied(exc.message, rule=exc.code, field=field)
-    if exc.kind == "unavailable":
-        return Unavailable(exc.message, field=field, reason=exc.code)
-    return FailedPrecondition(exc.message, field=field, reason=exc.code)
+    return journaled.refusal(exc, exc.field)
 
 
 def code_key(lang: str, code: str) -> str:
-    if not code:
-        return ""
-    key = f"cheque.code.{code}"
-    return key if key in i18n.catalogue(lang) else "cheque.code.other"
+    return journaled.code_key(lang, "cheque", code)
 
 
 def show(session: KioskSession) -> None:
@@ -83,18 +67,7 @@ def purchase_data(session: KioskSession, live: Live) -> dict[str, Any]:
 
 def follow(session: KioskSession, live: Live) -> None:
     session.scratch["purchase_id"] = live.purchase_id
-    session.show("cheque", **purchase_data(session, live))
-    session.run(_follow(session, live), "cheque")
-
-
-async def _follow(session: KioskSession, live: Live) -> None:
-    while True:
-        changed = live.changed
-        if session.screen == "cheque":
-            session.update(**purchase_data(session, live))
-        if live.finished:
-            return
-        await changed.wait()
+    journaled.follow(session, live, "cheque", purchase_data)
 
 
 def _current(session: KioskSession) -> Live | None:
@@ -216,12 +189,7 @@ async def on_action(session: KioskSession, action: str, data: dict[str, Any]) ->
 
 def adopt_recovered(session: KioskSession) -> bool:
     """After an agent restart: a purchase the engine recovered takes the screen."""
-    if session.screen not in ("attract", "out_of_service", "resuming") or session.customer:
-        return False
-    for live in session.agent.cheques.live.values():
-        seen = "seen_" + live.purchase_id
-        if live.recovered and not live.finished and not session.scratch.get(seen):
-            session.scratch[seen] = True
-            follow(session, live)
-            return True
-    return False
+    live = journaled.recovered(session, session.agent.cheques.live.values())
+    if live is not None:
+        follow(session, live)
+    return live is not None

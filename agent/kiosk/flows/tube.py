@@ -13,17 +13,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from branchline.agent.kiosk import i18n
+from branchline.agent.kiosk.flows import journaled
 from branchline.agent.tube import customer
 from branchline.agent.tube import machines as m
 from branchline.agent.tube.engine import Intent, Live, TubeRefused
-from branchline.common.errors import (
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
-)
+from branchline.common.errors import DomainError, FailedPrecondition
 from branchline.v1 import tube_pb2 as pb
 
 if TYPE_CHECKING:
@@ -57,24 +51,12 @@ _FIELD = re.compile(r"^([a-z_][a-z_.]*): ")
 def refusal(exc: TubeRefused) -> DomainError:
     """The engine's refusal in the project's error model, the field taken from its message."""
     match = _FIELD.match(exc.message)
-    field = match.group(1) if match else ""
-    if exc.kind == "invalid":
-        return InvalidArgument(field, exc.message, reason=exc.code)
-    if exc.kind == "not_found":
-        return NotFound(exc.message, field=field, reason=exc.code)
-    if exc.kind == "refused":
-        return PermissionDenied(exc.message, rule=exc.code, field=field)
-    if exc.kind == "unavailable":
-        return Unavailable(exc.message, field=field, reason=exc.code)
-    return FailedPrecondition(exc.message, field=field, reason=exc.code)
+    return journaled.refusal(exc, match.group(1) if match else "")
 
 
 def code_key(lang: str, code: str) -> str:
     """The catalogue key telling the customer why a step was not taken (``""``: none)."""
-    if not code:
-        return ""
-    key = f"tube.code.{code}"
-    return key if key in i18n.catalogue(lang) else "tube.code.other"
+    return journaled.code_key(lang, "tube", code)
 
 
 def can_cancel(live: Live) -> bool:
@@ -145,18 +127,7 @@ def record_request(txn_ref: str, kind: str) -> dict[str, str]:
 def follow(session: KioskSession, live: Live) -> None:
     """Show ``live`` from now on, until it is finished and the customer moves on."""
     session.scratch["txn_id"] = live.txn_id
-    session.show("tube", **tube_data(session, live))
-    session.run(_follow(session, live), "tube")
-
-
-async def _follow(session: KioskSession, live: Live) -> None:
-    while True:
-        changed = live.changed
-        if session.screen == "tube":
-            session.update(**tube_data(session, live))
-        if live.finished:
-            return
-        await changed.wait()
+    journaled.follow(session, live, "tube", tube_data)
 
 
 def relabel(session: KioskSession) -> None:
@@ -176,11 +147,10 @@ def adopt_recovered(session: KioskSession) -> None:
         return
     if session.customer is not None:
         return
-    for live in session.agent.tube.live.values():
-        if live.recovered and not live.finished and not session.scratch.get("seen_" + live.txn_id):
-            session.scratch["seen_" + live.txn_id] = True
-            follow(session, live)
-            return
+    live = journaled.recovered(session, session.agent.tube.live.values())
+    if live is not None:
+        follow(session, live)
+        return
     if session.screen == "resuming" and session.clock() >= session.scratch.get(
         "resuming_until", 0.0
     ):

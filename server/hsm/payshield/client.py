@@ -241,9 +241,7 @@ class PayShieldHsm(Hsm):
         in_format: int = 0,
         out_format: int = 0,
     ) -> bytes:
-        block = validate.block(pin_block, 8)
-        validate.pin_format(in_format, (0, 1, 3), "source PIN block format")
-        pan = validate.pan(pan)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.pin_format(out_format, (0, 1, 3), "destination PIN block format")
         request = m.TranslateTpkToZpk(
             self._ref(tpk_name, "source TPK"),
@@ -308,9 +306,7 @@ class PayShieldHsm(Hsm):
         in_format: int = 0,
         pin_key_type: KeyType = KeyType.TPK,
     ) -> PvvRecord:
-        block = validate.block(pin_block, 8)
-        validate.pin_format(in_format, (0, 1, 3), "source PIN block format")
-        pan = validate.pan(pan)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.pvki(pvki)
         request = m.GeneratePvv(
             self._key_type_code(pin_key_type),
@@ -337,9 +333,7 @@ class PayShieldHsm(Hsm):
         in_format: int = 0,
         pin_key_type: KeyType = KeyType.TPK,
     ) -> Ibm3624Record:
-        block = validate.block(pin_block, 8)
-        validate.pin_format(in_format, (0, 1, 3), "source PIN block format")
-        pan = validate.pan(pan)
+        block, pan = validate.fixed_key_inputs(pin_block, pan, in_format)
         validate.decimalization_table(decimalization_table)
         padded = validate.validation_data(validation_data, pad)
         request = m.GenerateIbmOffset(
