@@ -22,18 +22,24 @@ class MobileCapability:
 
     def setup(self, hub: Hub) -> None:
         withheld = frozenset() if hub.optional("cheques") is not None else CHEQUE_ONLY
-        hub.add_servicer(
-            mobile_pb2_grpc.add_MobileServicer_to_server,
-            MobileServicer(hub.engine, hub.auth, withheld=withheld),
-            *SERVICE_NAMES,
-        )
         verifier = hub.optional("pin_verifier")
         jobs = JobPusher(
             hub.engine, hub.link, lambda: verifier.sessions if verifier is not None else None
         )
+        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url)
+        hub.add_servicer(
+            mobile_pb2_grpc.add_MobileServicer_to_server,
+            MobileServicer(
+                hub.engine,
+                hub.auth,
+                withheld=withheld,
+                on_pairing=pusher.wakeup.set,
+                on_job=jobs.wakeup.set,
+            ),
+            *SERVICE_NAMES,
+        )
         hub.handle("phone_job_update", jobs.on_update)
         hub.background("phone_job_push", jobs.run)
-        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url)
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)
         hub.on_connect(pusher.forget)

@@ -33,6 +33,7 @@ from branchline.server.mobile import jobs
 from branchline.server.mobile.convert import phone_account
 from branchline.server.mobile.schema import mobile_pairings
 from branchline.server.mobile.services import service_list
+from branchline.server.mobile.wakeup import Wakeup
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import terminal_link_pb2 as link_pb
 
@@ -93,6 +94,8 @@ class JobPusher:
         self._sessions = sessions
         self._clock = clock
         self._pushed: dict[str, float] = {}
+        # Set by the Mobile API when a job is submitted through this replica.
+        self.wakeup = Wakeup()
 
     async def run(self, interval: float = PUSH_INTERVAL) -> None:
         while True:
@@ -100,7 +103,7 @@ class JobPusher:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
                 log.exception("phone job push failed")
-            await asyncio.sleep(interval)
+            await self.wakeup.sleep(interval)
 
     async def push_once(self) -> None:
         for terminal_id in self._link.connected_terminals():

@@ -146,6 +146,7 @@ class JobMethods:
     _clock: Callable[[], datetime]
     _withheld: frozenset[str]
     _auth: Authorizer
+    _on_job: Callable[[], None]
 
     def _now(self) -> datetime:
         return self._clock()
@@ -174,6 +175,7 @@ class JobMethods:
         job = await asyncio.to_thread(
             submit_job, self._engine, request, self._now(), self._withheld
         )
+        self._on_job()
         log_event(log, "phone_job_submitted", job_id=job.job_id, service=job.service)
         return job_to_pb(job)
 

@@ -27,6 +27,7 @@ from branchline.server import fleet_registry as registry
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.mobile import pairing
 from branchline.server.mobile.services import IN_SERVICE
+from branchline.server.mobile.wakeup import Wakeup
 from branchline.v1 import mobile_pb2 as pb
 from branchline.v1 import terminal_link_pb2 as link_pb
 
@@ -97,6 +98,8 @@ class PairingPusher:
         self._base_url = base_url
         self._clock = clock
         self._shown: dict[str, pb.PairingUpdate] = {}
+        # Set by the Mobile API when a phone pairs or cancels through this replica.
+        self.wakeup = Wakeup()
 
     def current(self, terminal_id: str) -> pb.PairingUpdate:
         return current_update(self._engine, terminal_id, self._base_url, self._clock())
@@ -107,7 +110,7 @@ class PairingPusher:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
                 log.exception("pairing push failed")
-            await asyncio.sleep(interval)
+            await self.wakeup.sleep(interval)
 
     async def push_once(self) -> None:
         connected = self._link.connected_terminals()

@@ -63,11 +63,16 @@ class MobileServicer(JobMethods, pb_grpc.MobileServicer):
         auth: Authorizer,
         clock: Callable[[], datetime] = _now,
         withheld: frozenset[str] = frozenset(),
+        on_pairing: Callable[[], None] = lambda: None,
+        on_job: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._auth = auth
         self._clock = clock
         self._withheld = withheld
+        # Wake this replica's pushers: a pairing started or ended, a job was stored.
+        self._on_pairing = on_pairing
+        self._on_job = on_job
 
     @refusals
     async def OpenHandle(
@@ -90,6 +95,7 @@ class MobileServicer(JobMethods, pb_grpc.MobileServicer):
             opened = await asyncio.to_thread(
                 pairing.open_short_code, self._engine, request.short_code, self._clock()
             )
+        self._on_pairing()
         log_event(
             log,
             "phone_paired",
@@ -160,5 +166,6 @@ class MobileServicer(JobMethods, pb_grpc.MobileServicer):
         ended = await asyncio.to_thread(
             pairing.cancel_by_phone, self._engine, request.session_token, self._clock()
         )
+        self._on_pairing()
         log_event(log, "pairing_canceled", terminal_id=ended.terminal_id, by="phone")
         return pairing_to_pb(ended)

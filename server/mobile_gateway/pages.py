@@ -165,6 +165,7 @@ def _shell(lang: str, title: str, body: str, status: int = 200) -> web.Response:
 <link rel="stylesheet" href="/static/style.css">
 <script type="application/json" id="catalogue">{catalogue}</script>
 <script type="module" src="/static/app.js"></script>
+<link rel="modulepreload" href="/static/jobs.js">
 </head>
 <body>
 <header><a href="?lang={other}" lang="{other}" data-action="language">{html.escape(t(lang, "lang.switch"))}</a></header>

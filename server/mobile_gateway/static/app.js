@@ -53,12 +53,13 @@ function ended() {
 
 async function paired() {
   try {
-    const pairing = await call("GET", "/api/pairing");
+    // Both at once: the list is what the customer waits for after scanning.
+    const [pairing, list] = await Promise.all([call("GET", "/api/pairing"), call("GET", "/api/services")]);
     csrf = pairing.csrf_token;
     const code = document.querySelector('[data-role="matching-code"]');
     code.textContent = pairing.matching_code;
     code.dataset.code = pairing.matching_code;
-    showServices(await call("GET", "/api/services"));
+    showServices(list);
   } catch (error) {
     if (error.status === 410) ended(); else showError(error.message);
     return;
