@@ -105,9 +105,7 @@ def one_round(browser: Any, kiosk: Any, url: str) -> dict[str, float]:
         phone = context.new_page()
         answer = phone.goto(url, wait_until="commit")
         assert answer is not None and answer.status == 200, answer and answer.status
-        phone.locator(f'[data-role="services"] [data-service="{SERVICE}"]').wait_for(
-            timeout=10_000
-        )
+        phone.locator(f'[data-role="services"] [data-service="{SERVICE}"]').wait_for(timeout=10_000)
         page, scripts, scan = (float(v) for v in phone.evaluate(PHASES))
         bare = float(phone.evaluate(BARE))
         phone.locator(f'[data-service="{SERVICE}"] button').click()
@@ -151,8 +149,9 @@ def run() -> dict[str, float]:
     samples: dict[str, list[float]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        kiosk_branch(language="en", inactivity_timeout=600, server_extra=("--mobile-url", base))
-        as branch,
+        kiosk_branch(
+            language="en", inactivity_timeout=600, server_extra=("--mobile-url", base)
+        ) as branch,
         phone_gateway(branch.stack, port, *LIMITS),
         sync_playwright() as pw,
     ):
