@@ -234,3 +234,30 @@ def test_enrol_as_a_process_with_the_password_piped_in(bank: tuple[str, Engine])
     assert PASSWORD not in done.stdout + done.stderr
     assert sign_in(engine, "C-5", PASSWORD, secret, NOW) == "C-5"
     assert "clerk:BO-1" in audit_text(engine)
+
+
+def test_the_simulated_authenticator_app_gives_codes_the_bank_accepts(
+    bank: tuple[str, Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from branchline.sim import authenticator
+
+    db, engine = bank
+    code, out, _ = cli(db, "reset", "--customer", "C-1", "--totp", "--json", capsys=capsys)
+    uri_file = tmp_path / "c1.otpauth"
+    uri_file.write_text(json.loads(out)["otpauth_uri"] + "\n")
+    assert authenticator.main([str(uri_file), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert 0 < shown["valid_for_s"] <= 30
+    check = bank_auth.LoginCheck("C-1", PASSWORD, shown["code"])
+    assert bank_auth.login(engine, check, datetime.now(UTC)) == "C-1"
+    for bad, says in (
+        ("https://example.com/", "not an otpauth://totp/ URI"),
+        ("otpauth://totp/X:C-1?secret=!!!!", "not base32"),
+        ("otpauth://totp/X:C-1?secret=ABCDEFGH&digits=8", "6 digits"),
+        ("otpauth://totp/X:C-1?issuer=X", "no secret"),
+    ):
+        uri_file.write_text(bad)
+        assert authenticator.main([str(uri_file)]) == 2
+        assert says in capsys.readouterr().err
+    assert authenticator.main([str(tmp_path / "missing")]) == 2
+    assert "missing" in capsys.readouterr().err
