@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -43,6 +44,9 @@ DEMO_PIN = "1234"
 # ANSI X9.24-1's example BDK and initial KSN: the simulated PIN pad's DUKPT keys.
 DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
+# Customer C-1's mobile-banking password (the phone's sign-in at the bank), a demo's only.
+DEMO_MOBILE_PASSWORD = "branchline-demo"
+GATEWAY = "gw1"
 
 
 # long: one TOML template with a table per simulated device, read best as a whole
@@ -235,10 +239,39 @@ class Bank:
         )  # fmt: skip
         marker.write_text("set up\n")
 
+    @property
+    def totp_uri_file(self) -> Path:
+        return self.var / "demo" / "mobile-C-1.otpauth"
+
+    def set_up_mobile(self) -> None:
+        """Once per var/ folder: C-1 enrolled for mobile banking (``branchline-server mobile``);
+        the provisioning URI, shown once by the bank, kept for the simulated authenticator
+        app (a demo's secret, 0600), its QR beside it for a real app."""
+        uri_file = self.totp_uri_file
+        if uri_file.exists():
+            return
+        qr = uri_file.with_suffix(".png")
+        qr.unlink(missing_ok=True)
+        enrol = ("mobile", "--actor", "demo", "enrol", "--customer", "C-1")
+        password = DEMO_MOBILE_PASSWORD + "\n"
+        try:
+            shown = self.server(*enrol, "--qr", str(qr), "--json", stdin=password)
+        except SystemExit as exc:  # enrolled in an earlier run whose URI file was removed
+            if "already_enrolled" not in str(exc):
+                raise
+            again = ("mobile", "--actor", "demo", "reset", "--customer", "C-1")
+            shown = self.server(
+                *again, "--password", "--totp", "--qr", str(qr), "--json", stdin=password
+            )
+        # Whole or not at all: the banner's authenticator command may read it any moment.
+        partial = uri_file.with_suffix(".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.loads(shown)["otpauth_uri"] + "\n")
+        partial.replace(uri_file)
+
     def pin_pad_key(self, ksn: str = DEMO_KSN) -> str:
         """The initial DUKPT key injected into a simulated PIN pad (as a key custodian would)."""
-        import json
-
         return str(
             json.loads(self.hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", ksn))[
                 "initial_key"
@@ -253,6 +286,15 @@ def _cheques_in_background(bank: Bank) -> None:
         print(f"cheque sale data not set up: {exc}", flush=True)
         return
     print("cheques        sale data ready (purchaser: the simulator's valid ID card)", flush=True)
+
+
+def _mobile_in_background(bank: Bank) -> None:
+    try:
+        bank.set_up_mobile()
+    except (OSError, subprocess.SubprocessError, SystemExit) as exc:
+        print(f"mobile banking not set up: {exc}", flush=True)
+        return
+    print("mobile banking C-1 enrolled (the phone's sign-in at the bank)", flush=True)
 
 
 def _operator_channel(listen: str, pki: Path) -> grpc.Channel:
@@ -284,8 +326,6 @@ def _staff_branch(listen: str, pki: Path) -> None:
 
 
 def _load_pin_pad(config_state: Path, key_hex: str) -> str:
-    import json
-
     with grpc.insecure_channel(f"unix:{config_state / 'agent.sock'}") as channel:
         reply = agent_local_pb2_grpc.AgentLocalStub(channel).RunCommand(
             agent_local_pb2.DeviceCommandRequest(
@@ -330,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         "--console", default="127.0.0.1:8790", help="the clerk's staff console (loopback)"
     )
     parser.add_argument(
+        "--phone",
+        default="127.0.0.1:8443",
+        help="the phone gateway's HTTPS address, which the kiosk's QR carries (default %(default)s)",
+    )
+    parser.add_argument(
         "--metrics-listen",
         default="127.0.0.1:9460",
         help="the server's Prometheus endpoint (default %(default)s; port 0: any free port)",
@@ -354,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
                 TERMINAL_ID,
                 "--teller",
                 CLERK,
+                "--mobile",
+                GATEWAY,
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -361,8 +408,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"made development certificates in {pki}")
     if not (pki / "tellers" / f"{CLERK}.pem").exists():  # a var/ from before the tube demo
         _cli("branchline.server.main", "pki", "issue", str(pki), "--role", "teller", "--id", CLERK)
+    if not (pki / "mobile" / f"{GATEWAY}.pem").exists():  # a var/ from before the phone
+        _cli(
+            "branchline.server.main", "pki", "issue", str(pki), "--role", "mobile", "--id", GATEWAY
+        )
     bank = Bank(var)
     bank.set_up()
+    totp_uri = bank.totp_uri_file
+    # Hashing the password (argon2id) takes a moment: in the background too.
+    threading.Thread(target=_mobile_in_background, args=(bank,), daemon=True).start()
     # The cheque sale's data loads dlib once (a few seconds): in the background, so the demo
     # is up as fast as before; it says when a cheque purchase can be made.
     threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
@@ -386,9 +440,26 @@ def main(argv: list[str] | None = None) -> int:
                 str(bank.pan_key),
                 "--metrics-listen",
                 args.metrics_listen,
+                "--mobile-url",
+                f"https://{args.phone}",
             ],
             var,
         ),
+        "mobile": _spawn(
+            "mobile",
+            [
+                "branchline.server.mobile_gateway.main",
+                "--tls-dir",
+                str(pki),
+                "--name",
+                GATEWAY,
+                "--listen",
+                args.phone,
+                "--server",
+                args.listen,
+            ],
+            var,
+        ),  # fmt: skip
         "sim": _spawn("sim", ["branchline.sim.main", "--run-dir", str(var / "sim")], var),
     }
     started = time.monotonic()
@@ -439,7 +510,7 @@ kiosk          http://{args.kiosk}/
   FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
                  then {bin_dir}/branchline-diag rates
   receipts       {var / "sim" / "printer"}/
-  logs           {var / "demo"}/{{server,sim,agent}}.log
+  logs           {var / "demo"}/{{server,sim,agent,mobile}}.log
 
 Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad key {loaded}):
   customer       {sys.executable} -m branchline.sim.customer --state-dir {var / "agent"} --run-dir {var / "sim"} deposit --account C1-CNY --amount 200.00
@@ -450,6 +521,12 @@ Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad k
                  {teller} tube send TXN --carrier 8 and
                  {sys.executable} -m branchline.sim.act --run-dir {var / "sim"} tube_station backoffice_send carrier_id=8
   balances       {bin_dir}/branchline-server --db {bank.db} ledger balances --customer C-1
+
+Phone (scan the kiosk's QR, or open the address and type the kiosk's short code):
+phone          https://{args.phone}/
+  mobile banking customer C-1, password {DEMO_MOBILE_PASSWORD}; a TOTP code:
+                 {sys.executable} -m branchline.sim.authenticator {totp_uri}
+                 (or scan {totp_uri.with_suffix(".png")} with an authenticator app)
 
 Ctrl-C stops them all.""",
                 flush=True,
@@ -466,7 +543,7 @@ Ctrl-C stops them all.""",
                 stop = True
         time.sleep(0.2)
 
-    names = [n for n in ("console", "agent", "sim", "server") if n in procs]
+    names = [n for n in ("console", "mobile", "agent", "sim", "server") if n in procs]
     for name in names:
         proc = procs[name]
         if proc.poll() is None:
