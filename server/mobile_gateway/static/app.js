@@ -28,6 +28,7 @@ async function call(method, path, body) {
 function showServices(list) {
   const root = document.querySelector('[data-role="services"]');
   root.replaceChildren();
+  root.dataset.live = "true"; // the page's own list (if any) replaced: these buttons work
   if (!list.services.length) {
     root.append(Object.assign(document.createElement("li"), { textContent: t("paired.none") }));
   }
