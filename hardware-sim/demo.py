@@ -21,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from branchline.sim.demo_phone import DEMO_MOBILE_PASSWORD, GATEWAY, gateway_args, set_up_mobile
 from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
 from branchline.sim.face_scenes import PEOPLE, PHOTO_DIR
 from branchline.sim.id_cards import SAMPLE_CARDS
@@ -44,9 +45,6 @@ DEMO_PIN = "1234"
 # ANSI X9.24-1's example BDK and initial KSN: the simulated PIN pad's DUKPT keys.
 DEMO_BDK = "0123456789ABCDEFFEDCBA9876543210"
 DEMO_KSN = "FFFF9876543210E00000"
-# Customer C-1's mobile-banking password (the phone's sign-in at the bank), a demo's only.
-DEMO_MOBILE_PASSWORD = "branchline-demo"
-GATEWAY = "gw1"
 
 
 # long: one TOML template with a table per simulated device, read best as a whole
@@ -239,37 +237,6 @@ class Bank:
         )  # fmt: skip
         marker.write_text("set up\n")
 
-    @property
-    def totp_uri_file(self) -> Path:
-        return self.var / "demo" / "mobile-C-1.otpauth"
-
-    def set_up_mobile(self) -> None:
-        """Once per var/ folder: C-1 enrolled for mobile banking (``branchline-server mobile``);
-        the provisioning URI, shown once by the bank, kept for the simulated authenticator
-        app (a demo's secret, 0600), its QR beside it for a real app."""
-        uri_file = self.totp_uri_file
-        if uri_file.exists():
-            return
-        qr = uri_file.with_suffix(".png")
-        qr.unlink(missing_ok=True)
-        enrol = ("mobile", "--actor", "demo", "enrol", "--customer", "C-1")
-        password = DEMO_MOBILE_PASSWORD + "\n"
-        try:
-            shown = self.server(*enrol, "--qr", str(qr), "--json", stdin=password)
-        except SystemExit as exc:  # enrolled in an earlier run whose URI file was removed
-            if "already_enrolled" not in str(exc):
-                raise
-            again = ("mobile", "--actor", "demo", "reset", "--customer", "C-1")
-            shown = self.server(
-                *again, "--password", "--totp", "--qr", str(qr), "--json", stdin=password
-            )
-        # Whole or not at all: the banner's authenticator command may read it any moment.
-        partial = uri_file.with_suffix(".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.loads(shown)["otpauth_uri"] + "\n")
-        partial.replace(uri_file)
-
     def pin_pad_key(self, ksn: str = DEMO_KSN) -> str:
         """The initial DUKPT key injected into a simulated PIN pad (as a key custodian would)."""
         return str(
@@ -286,15 +253,6 @@ def _cheques_in_background(bank: Bank) -> None:
         print(f"cheque sale data not set up: {exc}", flush=True)
         return
     print("cheques        sale data ready (purchaser: the simulator's valid ID card)", flush=True)
-
-
-def _mobile_in_background(bank: Bank) -> None:
-    try:
-        bank.set_up_mobile()
-    except (OSError, subprocess.SubprocessError, SystemExit) as exc:
-        print(f"mobile banking not set up: {exc}", flush=True)
-        return
-    print("mobile banking C-1 enrolled (the phone's sign-in at the bank)", flush=True)
 
 
 def _operator_channel(listen: str, pki: Path) -> grpc.Channel:
@@ -388,23 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     pki = var / "pki"
     if not (pki / "ca.pem").exists():
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "branchline.server.main",
-                "pki",
-                "init",
-                str(pki),
-                "--terminal",
-                TERMINAL_ID,
-                "--teller",
-                CLERK,
-                "--mobile",
-                GATEWAY,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+            [sys.executable, "-m", "branchline.server.main", "pki", "init", str(pki),
+             "--terminal", TERMINAL_ID, "--teller", CLERK, "--mobile", GATEWAY],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
         print(f"made development certificates in {pki}")
     if not (pki / "tellers" / f"{CLERK}.pem").exists():  # a var/ from before the tube demo
         _cli("branchline.server.main", "pki", "issue", str(pki), "--role", "teller", "--id", CLERK)
@@ -414,9 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     bank = Bank(var)
     bank.set_up()
-    totp_uri = bank.totp_uri_file
+    totp_uri = var / "demo" / "mobile-C-1.otpauth"
     # Hashing the password (argon2id) takes a moment: in the background too.
-    threading.Thread(target=_mobile_in_background, args=(bank,), daemon=True).start()
+    threading.Thread(target=set_up_mobile, args=(bank.server, totp_uri), daemon=True).start()
     # The cheque sale's data loads dlib once (a few seconds): in the background, so the demo
     # is up as fast as before; it says when a cheque purchase can be made.
     threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
@@ -445,21 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
             var,
         ),
-        "mobile": _spawn(
-            "mobile",
-            [
-                "branchline.server.mobile_gateway.main",
-                "--tls-dir",
-                str(pki),
-                "--name",
-                GATEWAY,
-                "--listen",
-                args.phone,
-                "--server",
-                args.listen,
-            ],
-            var,
-        ),  # fmt: skip
+        "mobile": _spawn("mobile", gateway_args(pki, args.phone, args.listen), var),
         "sim": _spawn("sim", ["branchline.sim.main", "--run-dir", str(var / "sim")], var),
     }
     started = time.monotonic()
