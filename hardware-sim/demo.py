@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import grpc
 
+from branchline.sim.demo_phone import DEMO_MOBILE_PASSWORD, GATEWAY, gateway_args, set_up_mobile
 from branchline.sim.enrol_pin_pad import ENROL_KSN, enrolment_block
 from branchline.sim.face_scenes import PEOPLE, PHOTO_DIR
 from branchline.sim.id_cards import SAMPLE_CARDS
@@ -237,8 +239,6 @@ class Bank:
 
     def pin_pad_key(self, ksn: str = DEMO_KSN) -> str:
         """The initial DUKPT key injected into a simulated PIN pad (as a key custodian would)."""
-        import json
-
         return str(
             json.loads(self.hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", ksn))[
                 "initial_key"
@@ -284,8 +284,6 @@ def _staff_branch(listen: str, pki: Path) -> None:
 
 
 def _load_pin_pad(config_state: Path, key_hex: str) -> str:
-    import json
-
     with grpc.insecure_channel(f"unix:{config_state / 'agent.sock'}") as channel:
         reply = agent_local_pb2_grpc.AgentLocalStub(channel).RunCommand(
             agent_local_pb2.DeviceCommandRequest(
@@ -330,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         "--console", default="127.0.0.1:8790", help="the clerk's staff console (loopback)"
     )
     parser.add_argument(
+        "--phone",
+        default="127.0.0.1:8443",
+        help="the phone gateway's HTTPS address, which the kiosk's QR carries (default %(default)s)",
+    )
+    parser.add_argument(
         "--metrics-listen",
         default="127.0.0.1:9460",
         help="the server's Prometheus endpoint (default %(default)s; port 0: any free port)",
@@ -343,26 +346,22 @@ def main(argv: list[str] | None = None) -> int:
     pki = var / "pki"
     if not (pki / "ca.pem").exists():
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "branchline.server.main",
-                "pki",
-                "init",
-                str(pki),
-                "--terminal",
-                TERMINAL_ID,
-                "--teller",
-                CLERK,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+            [sys.executable, "-m", "branchline.server.main", "pki", "init", str(pki),
+             "--terminal", TERMINAL_ID, "--teller", CLERK, "--mobile", GATEWAY],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
         print(f"made development certificates in {pki}")
     if not (pki / "tellers" / f"{CLERK}.pem").exists():  # a var/ from before the tube demo
         _cli("branchline.server.main", "pki", "issue", str(pki), "--role", "teller", "--id", CLERK)
+    if not (pki / "mobile" / f"{GATEWAY}.pem").exists():  # a var/ from before the phone
+        _cli(
+            "branchline.server.main", "pki", "issue", str(pki), "--role", "mobile", "--id", GATEWAY
+        )
     bank = Bank(var)
     bank.set_up()
+    totp_uri = var / "demo" / "mobile-C-1.otpauth"
+    # Hashing the password (argon2id) takes a moment: in the background too.
+    threading.Thread(target=set_up_mobile, args=(bank.server, totp_uri), daemon=True).start()
     # The cheque sale's data loads dlib once (a few seconds): in the background, so the demo
     # is up as fast as before; it says when a cheque purchase can be made.
     threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
@@ -386,9 +385,12 @@ def main(argv: list[str] | None = None) -> int:
                 str(bank.pan_key),
                 "--metrics-listen",
                 args.metrics_listen,
+                "--mobile-url",
+                f"https://{args.phone}",
             ],
             var,
         ),
+        "mobile": _spawn("mobile", gateway_args(pki, args.phone, args.listen), var),
         "sim": _spawn("sim", ["branchline.sim.main", "--run-dir", str(var / "sim")], var),
     }
     started = time.monotonic()
@@ -439,7 +441,7 @@ kiosk          http://{args.kiosk}/
   FX rates       {bin_dir}/branchline-server --db sqlite:///{var / "server" / "branchline.db"} ledger rates --set USD=7.10:7.20
                  then {bin_dir}/branchline-diag rates
   receipts       {var / "sim" / "printer"}/
-  logs           {var / "demo"}/{{server,sim,agent}}.log
+  logs           {var / "demo"}/{{server,sim,agent,mobile}}.log
 
 Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad key {loaded}):
   customer       {sys.executable} -m branchline.sim.customer --state-dir {var / "agent"} --run-dir {var / "sim"} deposit --account C1-CNY --amount 200.00
@@ -450,6 +452,12 @@ Tube deposit (customer C-1: the simulator's visa card, PIN {DEMO_PIN}; PIN pad k
                  {teller} tube send TXN --carrier 8 and
                  {sys.executable} -m branchline.sim.act --run-dir {var / "sim"} tube_station backoffice_send carrier_id=8
   balances       {bin_dir}/branchline-server --db {bank.db} ledger balances --customer C-1
+
+Phone (scan the kiosk's QR, or open the address and type the kiosk's short code):
+phone          https://{args.phone}/
+  mobile banking customer C-1, password {DEMO_MOBILE_PASSWORD}; a TOTP code:
+                 {sys.executable} -m branchline.sim.authenticator {totp_uri}
+                 (or scan {totp_uri.with_suffix(".png")} with an authenticator app)
 
 Ctrl-C stops them all.""",
                 flush=True,
@@ -466,7 +474,7 @@ Ctrl-C stops them all.""",
                 stop = True
         time.sleep(0.2)
 
-    names = [n for n in ("console", "agent", "sim", "server") if n in procs]
+    names = [n for n in ("console", "mobile", "agent", "sim", "server") if n in procs]
     for name in names:
         proc = procs[name]
         if proc.poll() is None:

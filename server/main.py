@@ -13,6 +13,7 @@ from branchline.server import cards_cli, health_cli
 from branchline.server.app import DispatchServer, ServerSettings, StartupError, default_replica_name
 from branchline.server.cheques import cli as cheques_cli
 from branchline.server.ledger import cli as ledger_cli
+from branchline.server.mobile import cli as mobile_cli
 
 EXIT_USAGE = 2
 
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     cards_cli.add_parser(sub)
     cheques_cli.add_parser(sub)
     ledger_cli.add_parser(sub)
+    mobile_cli.add_parser(sub)
     pki = sub.add_parser("pki", help="development PKI")
     pki_sub = pki.add_subparsers(dest="pki_command", required=True)
     init = pki_sub.add_parser(
@@ -310,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         return cheques_cli.run(args)
     if args.command == "ledger":
         return ledger_cli.run(args)
+    if args.command == "mobile":
+        return mobile_cli.run(args)
     if args.command == "pki":
         if args.pki_command in ("issue", "issue-user"):
             return _pki_issue(args)

@@ -205,7 +205,12 @@ def mark(bus: LocalBus | None, topic: str | tuple[str, ...]) -> tuple[int, ...] 
     return None if bus is None else bus.mark(topic)
 
 
-async def wait_for_change(bus: LocalBus | None, topic: str | tuple[str, ...], poll: float) -> None:
+async def wait_for_change(
+    bus: LocalBus | None,
+    topic: str | tuple[str, ...],
+    poll: float,
+    since: tuple[int, ...] | None = None,
+) -> None:
     """The pause of a pusher or watch whose every writer signals ``topic``: on a shared bus
     (PostgreSQL) the signal is what wakes it, and ``poll`` stretches to the bus's backstop
     (a lost notification costs that long) instead of every replica querying the database
@@ -214,6 +219,14 @@ async def wait_for_change(bus: LocalBus | None, topic: str | tuple[str, ...], po
     if bus is None:
         await asyncio.sleep(poll)
     elif bus.shared:
-        await bus.wait(topic, max(poll, bus.backstop))
+        await bus.wait(topic, max(poll, bus.backstop), since)
     else:
-        await bus.wait(topic, poll)
+        await bus.wait(topic, poll, since)
+
+
+def wake_local(bus: LocalBus | None, topic: str) -> Callable[[], None]:
+    """A callback (from the event loop's thread) waking ``topic``'s waiters on this replica:
+    a phone acted through this replica's Mobile API, so its pushers look at once."""
+    if bus is None:
+        return lambda: None
+    return lambda: bus.wake(topic)

@@ -14,10 +14,7 @@ caller cannot tell an unknown customer from a wrong password or code.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,35 +24,23 @@ from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import Engine, insert, select, update
 
 from branchline.common.errors import InvalidArgument, PermissionDenied
+
+# The codes themselves are shared with the simulated authenticator app; bank_auth's names
+# stay, re-exported for its callers (``name as name``).
+from branchline.common.totp import DIGITS as DIGITS
+from branchline.common.totp import STEP_SECONDS as STEP_SECONDS
+from branchline.common.totp import hotp as hotp
+from branchline.common.totp import secret_bytes as secret_bytes
+from branchline.common.totp import totp as totp
 from branchline.server.mobile.schema import mobile_credentials
 from branchline.server.storage.engine import write_transaction
 
-STEP_SECONDS = 30
-DIGITS = 6
 DRIFT_STEPS = 1
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MAX_PASSWORD = 256
 
 _HASHER = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
-
-
-def hotp(key: bytes, counter: int, digits: int = DIGITS, digest: str = "sha1") -> str:
-    """RFC 4226 HOTP: HMAC over the 8-byte counter, dynamic truncation, ``digits`` digits."""
-    mac = hmac.new(key, struct.pack(">Q", counter), getattr(hashlib, digest)).digest()
-    offset = mac[-1] & 0x0F
-    code = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(code % 10**digits).zfill(digits)
-
-
-def totp(key: bytes, unix_time: float, digits: int = DIGITS, digest: str = "sha1") -> str:
-    """RFC 6238 TOTP at ``unix_time`` (T0 = 0, 30-second steps)."""
-    return hotp(key, int(unix_time) // STEP_SECONDS, digits, digest)
-
-
-def secret_bytes(secret_b32: str) -> bytes:
-    text = secret_b32.strip().replace(" ", "").upper()
-    return base64.b32decode(text + "=" * (-len(text) % 8))
 
 
 def hash_password(password: str) -> str:

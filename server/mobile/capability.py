@@ -9,7 +9,7 @@ a job's recordings are watched through the ``recordings`` capability's service."
 from __future__ import annotations
 
 from branchline.server.capability import Hub
-from branchline.server.delivery.bus import TOPIC_JOBS
+from branchline.server.delivery.bus import TOPIC_JOBS, TOPIC_PAIRING, wake_local
 from branchline.server.mobile.job_link import JobPusher
 from branchline.server.mobile.link import PairingPusher, purge_forever
 from branchline.server.mobile.servicer import MobileServicer
@@ -24,17 +24,6 @@ class MobileCapability:
 
     def setup(self, hub: Hub) -> None:
         withheld = frozenset() if hub.optional("cheques") is not None else CHEQUE_ONLY
-        hub.add_servicer(
-            mobile_pb2_grpc.add_MobileServicer_to_server,
-            MobileServicer(
-                hub.engine,
-                hub.auth,
-                withheld=withheld,
-                recordings=hub.optional("recordings"),
-                applier=hub.link.applier,
-            ),
-            *SERVICE_NAMES,
-        )
         verifier = hub.optional("pin_verifier")
         bus = hub.optional("bus")
         jobs = JobPusher(
@@ -43,11 +32,26 @@ class MobileCapability:
             lambda: verifier.sessions if verifier is not None else None,
             bus=bus,
         )
+        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url, bus=bus)
+        hub.add_servicer(
+            mobile_pb2_grpc.add_MobileServicer_to_server,
+            MobileServicer(
+                hub.engine,
+                hub.auth,
+                withheld=withheld,
+                recordings=hub.optional("recordings"),
+                applier=hub.link.applier,
+                # A phone acting through this replica wakes its pushers at once (other
+                # replicas hear it through the bus's signal in the same transaction).
+                on_pairing=wake_local(bus, TOPIC_PAIRING),
+                on_job=wake_local(bus, TOPIC_JOBS),
+            ),
+            *SERVICE_NAMES,
+        )
         hub.handle("phone_job_update", jobs.on_update)
         if bus is not None:  # a terminal registering here gets its waiting jobs at once
             hub.on_connect(bus.wake_on_connect(TOPIC_JOBS))
         hub.background("phone_job_push", jobs.run)
-        pusher = PairingPusher(hub.engine, hub.link, hub.settings.mobile_url, bus=bus)
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)
         hub.on_connect(pusher.forget)

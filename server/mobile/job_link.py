@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
-from branchline.server.delivery.bus import TOPIC_JOBS, LocalBus, wait_for_change
+from branchline.server.delivery.bus import TOPIC_JOBS, LocalBus, mark, wait_for_change
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.mobile import jobs
 from branchline.server.mobile.convert import phone_account
@@ -105,6 +105,8 @@ class JobPusher:
 
     async def run(self, interval: float = PUSH_INTERVAL) -> None:
         while True:
+            # A job stored while this round reads is looked at right after it.
+            since = mark(self._bus, TOPIC_JOBS)
             try:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
@@ -112,9 +114,9 @@ class JobPusher:
             if self._pushed and self._bus is not None and self._bus.shared:
                 # A job pushed and not yet received goes again within REPUSH, whatever
                 # the bus's backstop.
-                await self._bus.wait(TOPIC_JOBS, REPUSH)
+                await self._bus.wait(TOPIC_JOBS, REPUSH, since)
             else:
-                await wait_for_change(self._bus, TOPIC_JOBS, interval)
+                await wait_for_change(self._bus, TOPIC_JOBS, interval, since)
 
     async def push_once(self) -> None:
         connected = self._link.connected_terminals()

@@ -149,6 +149,7 @@ class JobMethods:
     _withheld: frozenset[str]
     _auth: Authorizer
     _applier: Applier | None
+    _on_job: Callable[[], None]
 
     def _now(self) -> datetime:
         return self._clock()
@@ -179,6 +180,7 @@ class JobMethods:
         job = await apply_write(
             self._applier, submit_job, self._engine, request, self._now(), self._withheld
         )
+        self._on_job()
         log_event(log, "phone_job_submitted", job_id=job.job_id, service=job.service)
         return job_to_pb(job)
 

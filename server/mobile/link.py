@@ -28,7 +28,13 @@ from sqlalchemy import Engine
 
 from branchline.common.logs import log_event
 from branchline.server import fleet_registry as registry
-from branchline.server.delivery.bus import TOPIC_FLEET, TOPIC_PAIRING, LocalBus, wait_or_sleep
+from branchline.server.delivery.bus import (
+    TOPIC_FLEET,
+    TOPIC_PAIRING,
+    LocalBus,
+    mark,
+    wait_or_sleep,
+)
 from branchline.server.link import PushRefused, TerminalLinkServicer
 from branchline.server.mobile import pairing, pairing_round
 from branchline.server.mobile.services import IN_SERVICE
@@ -137,7 +143,10 @@ class PairingPusher:
         )
 
     async def run(self, interval: float = PUSH_INTERVAL) -> None:
+        topics = (TOPIC_PAIRING, TOPIC_FLEET)
         while True:
+            # A phone pairing while this round reads is looked at right after it.
+            since = mark(self._bus, topics)
             try:
                 await self.push_once()
             except Exception:  # the database may be briefly unreachable; keep going
@@ -145,7 +154,7 @@ class PairingPusher:
             poll = interval
             if self._bus is not None and self._bus.shared:
                 poll = min(max(interval, self._bus.backstop), ROUND_AT_LEAST)
-            await wait_or_sleep(self._bus, (TOPIC_PAIRING, TOPIC_FLEET), poll)
+            await wait_or_sleep(self._bus, topics, poll, since)
 
     async def push_once(self) -> None:
         connected = self._link.connected_terminals()

@@ -1,4 +1,5 @@
-"""The table of phone pairings, on the server's one metadata (migrations ``0009_mobile``, ``0011_phones``).
+"""The table of phone pairings, on the server's one metadata (migrations ``0009_mobile``,
+``0011_phones``, ``0012_bench16_mobile_audit``).
 
 One row per handle the server issued for a terminal's QR. Rows live in the database, not
 in a replica, so any replica (and any gateway instance) can open, watch or cancel them.
@@ -99,3 +100,17 @@ mobile_jobs = Table(
     ),
 )
 Index("ix_mobile_jobs_terminal_id_state", mobile_jobs.c.terminal_id, mobile_jobs.c.state)
+
+# The bank's staff actions on mobile-banking enrolments (``branchline-server mobile``):
+# enrol, reset, unlock. Never a password or TOTP secret, only what was done.
+mobile_audit = Table(
+    "mobile_audit",
+    metadata,
+    Column("audit_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+Index("ix_mobile_audit_customer_id", mobile_audit.c.customer_id)

@@ -69,6 +69,8 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         withheld: frozenset[str] = frozenset(),
         recordings: RecordingService | None = None,
         applier: Applier | None = None,
+        on_pairing: Callable[[], None] = lambda: None,
+        on_job: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._auth = auth
@@ -79,6 +81,9 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
         # Every call may write (a session's renewal, a pairing, a job): each joins the
         # TerminalLink's group-commit batches (server/writes.py).
         self._applier = applier
+        # Wake this replica's pushers: a pairing started or ended, a job was stored.
+        self._on_pairing = on_pairing
+        self._on_job = on_job
 
     @refusals
     async def OpenHandle(
@@ -106,6 +111,7 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
                 request.short_code,
                 self._clock(),
             )
+        self._on_pairing()
         log_event(
             log,
             "phone_paired",
@@ -183,5 +189,6 @@ class MobileServicer(JobMethods, RecordingMethods, pb_grpc.MobileServicer):
             request.session_token,
             self._clock(),
         )
+        self._on_pairing()
         log_event(log, "pairing_canceled", terminal_id=ended.terminal_id, by="phone")
         return pairing_to_pb(ended)

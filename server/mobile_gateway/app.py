@@ -153,11 +153,24 @@ async def open_from_qr(request: web.Request) -> web.Response:
     """``/p/<handle>``: the first opening pairs; a later one is 410 with a page saying so."""
     _limit_phone(request)
     lang = pages.language(request)
+    backend = request.app[BACKEND_KEY]
     try:
-        opened = await request.app[BACKEND_KEY].open_handle(handle=request.match_info["handle"])
+        opened = await backend.open_handle(handle=request.match_info["handle"])
     except Refusal as exc:
         return pages.refusal_page(lang, exc.status, exc.reason)
-    response = pages.paired_page(lang)
+    # The list in the page itself: shown as soon as it arrives, not after the scripts and
+    # two more round trips (the script refreshes it). Paired already: the list may wait.
+    try:
+        listed = await backend.services(opened.session_token, opened.pairing.terminal_id)
+    except Refusal:
+        response = pages.paired_page(lang)
+    else:
+        response = pages.paired_page(
+            lang,
+            tuple(listed.services),
+            opened.pairing.matching_code,
+            "terminal" in listed.auth_methods,
+        )
     _paired(response, opened)
     return response
 

@@ -1,7 +1,9 @@
 """The phone's pages, in zh-CN and en: the app shell, the typed-code form, refusals.
 
 Server-rendered HTML with every text escaped; the script (``/static/app.js``) only fetches
-the JSON API and fills in live data. The catalogue for the script rides in a JSON data
+the JSON API and fills in live data. The page a QR opens already lists the terminal's
+services and the matching code (what the customer waits for after scanning), before any
+script runs; the script then takes the list over (``data-live``) and makes it work. The catalogue for the script rides in a JSON data
 block, which the CSP does not execute.
 """
 
@@ -171,6 +173,7 @@ def _shell(lang: str, title: str, body: str, status: int = 200) -> web.Response:
 <link rel="stylesheet" href="/static/style.css">
 <script type="application/json" id="catalogue">{catalogue}</script>
 <script type="module" src="/static/app.js"></script>
+<link rel="modulepreload" href="/static/jobs.js">
 </head>
 <body>
 <header><a href="?lang={other}" lang="{other}" data-action="language">{html.escape(t(lang, "lang.switch"))}</a></header>
@@ -203,14 +206,35 @@ def code_form(lang: str, status: int = 200, error_key: str = "") -> web.Response
     return _shell(lang, t(lang, "pair.title"), body, status)
 
 
-def paired_page(lang: str) -> web.Response:
+def _first_list(lang: str, services: tuple[str, ...]) -> str:
+    """The service list as the script renders it; its buttons disabled until the script
+    replaces them with working ones."""
+    if not services:
+        return f"<li>{html.escape(t(lang, 'paired.none'))}</li>"
+    return "".join(
+        f'<li data-service="{html.escape(s)}"><button type="button" data-action="open" disabled>'
+        f"{html.escape(t(lang, f'service.{s}'))}</button></li>"
+        for s in services
+    )
+
+
+def paired_page(
+    lang: str,
+    services: tuple[str, ...] | None = None,
+    matching_code: str = "",
+    auth_at_terminal: bool = False,
+) -> web.Response:
+    """``services``: the list now (None: the script fetches it)."""
+    code = html.escape(matching_code)
+    listed = _first_list(lang, services) if services is not None else ""
+    auth_hidden = "" if auth_at_terminal else " hidden"
     body = f"""<section data-screen="paired" aria-labelledby="title">
 <h1 id="title">{html.escape(t(lang, "paired.title"))}</h1>
 <p>{html.escape(t(lang, "paired.matching"))}
- <strong data-role="matching-code" class="matching"></strong></p>
+ <strong data-role="matching-code" class="matching" data-code="{code}">{code}</strong></p>
 <h2>{html.escape(t(lang, "paired.services"))}</h2>
-<ul data-role="services" aria-live="polite"></ul>
-<p data-role="auth" hidden>{html.escape(t(lang, "paired.auth_terminal"))}</p>
+<ul data-role="services" aria-live="polite">{listed}</ul>
+<p data-role="auth"{auth_hidden}>{html.escape(t(lang, "paired.auth_terminal"))}</p>
 <p role="alert" data-role="error" hidden></p>
 <button type="button" data-action="cancel">{html.escape(t(lang, "paired.cancel"))}</button>
 </section>"""

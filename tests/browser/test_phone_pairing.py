@@ -9,17 +9,14 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 
-from branchline.server import pki
+from tests.browser.phone_support import PHONE, phone_gateway, read_qr
 from tests.integration.stack import Stack, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -28,7 +25,6 @@ pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed"),
 ]
-PHONE = {"width": 390, "height": 844}
 TUBE = ("tube_deposit", "tube_withdrawal")
 
 
@@ -53,34 +49,20 @@ def branch() -> Iterator[tuple[Stack, str, subprocess.Popen[bytes]]]:
     root = Path(tempfile.mkdtemp(prefix="bl-m-", dir="/tmp"))
     stack = Stack(root)
     stack.init_pki()
-    pki.issue_user_cert(stack.pki, "mobile", "gw1")
     gateway_port, kiosk_port = _free_port(), _free_port()
     gateway_url = f"https://127.0.0.1:{gateway_port}"
-    gateway_log = open(root / "gateway.log", "wb")  # noqa: SIM115 - the child writes to it
-    gateway: subprocess.Popen[bytes] | None = None
     try:
         stack.start_server(extra=["--mobile-url", gateway_url])
-        gateway = subprocess.Popen(
-            [
-                sys.executable, "-m", "branchline.server.mobile_gateway.main",
-                "--tls-dir", str(stack.pki), "--name", "gw1",
-                "--listen", f"127.0.0.1:{gateway_port}",
-                "--server", f"127.0.0.1:{stack.server_port}",
-            ],
-            stdout=gateway_log, stderr=subprocess.STDOUT, cwd=root,
-        )  # fmt: skip
-        stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
-        stack.required_devices = ("card_reader", "pin_pad")
-        stack.agent_extra = f'\n[kiosk]\nlisten = "127.0.0.1:{kiosk_port}"\nlanguage = "en"\n'
-        stack.start_sim()
-        stack.start_agent()
-        kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
-        wait_for(lambda: _page_up(kiosk_url), 30, "the kiosk page")
-        yield stack, kiosk_url, gateway
+        with phone_gateway(stack, gateway_port) as gateway:
+            stack.devices = ("card_reader", "pin_pad", "printer", "tube_station")
+            stack.required_devices = ("card_reader", "pin_pad")
+            stack.agent_extra = f'\n[kiosk]\nlisten = "127.0.0.1:{kiosk_port}"\nlanguage = "en"\n'
+            stack.start_sim()
+            stack.start_agent()
+            kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
+            wait_for(lambda: _page_up(kiosk_url), 30, "the kiosk page")
+            yield stack, kiosk_url, gateway
     finally:
-        if gateway is not None:
-            gateway.terminate()
-            gateway.wait(10)
         stack.stop_all()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -99,15 +81,9 @@ def test_scan_the_kiosk_qr_and_follow_the_terminal_on_the_phone(
         try:
             kiosk = browser.new_page(viewport={"width": 1080, "height": 1440})
             kiosk.goto(kiosk_url)
-            qr = kiosk.locator('img[data-role="qr"]')
-            qr.wait_for(state="visible", timeout=30_000)
-            # The pages' CSP forbids string evaluation: poll from here.
-            wait_for(lambda: qr.evaluate("img => img.naturalWidth") > 0, 10, "the QR image")
-            shot = tmp_path / "kiosk.png"
-            kiosk.screenshot(path=str(shot), full_page=True)
-            decoded = zxingcpp.read_barcodes(Image.open(shot))
-            urls = [d.text for d in decoded if d.text.startswith("https://")]
-            assert len(urls) == 1, [d.text for d in decoded]
+            decoded = read_qr(kiosk, tmp_path / "kiosk.png")
+            urls = [text for text in decoded if text.startswith("https://")]
+            assert len(urls) == 1, decoded
             url = urls[0]
             assert re.fullmatch(r"https://127\.0\.0\.1:\d+/p/[A-Za-z0-9_-]{20,64}", url)
             short = kiosk.locator('[data-role="short-code"]').get_attribute("data-code")

@@ -28,9 +28,10 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
     listen = f"127.0.0.1:{free_port()}"
     kiosk = f"127.0.0.1:{free_port()}"
     console = f"127.0.0.1:{free_port()}"
+    phone = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [PY, "-m", "branchline.sim.demo", "--var", str(var), "--listen", listen, "--kiosk", kiosk]
-        + ["--console", console, "--metrics-listen", "127.0.0.1:0"],
+        + ["--console", console, "--metrics-listen", "127.0.0.1:0", "--phone", phone],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -67,6 +68,25 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
         assert page.status == 200 and b"<html" in page.read().lower()
     with urllib.request.urlopen(page_url + "healthz", timeout=10) as health_page:
         assert health_page.read() == b"ok"
+
+    # The phone gateway at the address the banner gives; C-1's TOTP code from the printed
+    # authenticator command (the enrolment's URI, branchline-server mobile enrol).
+    assert f"phone          https://{phone}/" in output.splitlines(), output
+    from tests.browser.phone_support import gateway_up
+
+    assert gateway_up(f"https://{phone}"), (var / "demo" / "mobile.log").read_text()
+    assert "mobile banking customer C-1, password branchline-demo" in output, output
+    app = next(
+        line.split() for line in output.splitlines() if "branchline.sim.authenticator" in line
+    )
+    # The enrolment runs in the background (argon2id): the URI file appears when done.
+    uri_file = Path(app[-1])
+    deadline = time.monotonic() + 120
+    while not uri_file.exists():
+        assert time.monotonic() < deadline, "C-1 never enrolled for mobile banking"
+        time.sleep(0.2)
+    code = subprocess.run(app, capture_output=True, text=True, timeout=30)
+    assert code.returncode == 0 and re.fullmatch(r"\d{6}  \(valid \d+ s more\)\n", code.stdout)
 
     health = subprocess.run(
         [

@@ -28,6 +28,7 @@ async function call(method, path, body) {
 function showServices(list) {
   const root = document.querySelector('[data-role="services"]');
   root.replaceChildren();
+  root.dataset.live = "true"; // the page's own list (if any) replaced: these buttons work
   if (!list.services.length) {
     root.append(Object.assign(document.createElement("li"), { textContent: t("paired.none") }));
   }
@@ -53,12 +54,13 @@ function ended() {
 
 async function paired() {
   try {
-    const pairing = await call("GET", "/api/pairing");
+    // Both at once: the list is what the customer waits for after scanning.
+    const [pairing, list] = await Promise.all([call("GET", "/api/pairing"), call("GET", "/api/services")]);
     csrf = pairing.csrf_token;
     const code = document.querySelector('[data-role="matching-code"]');
     code.textContent = pairing.matching_code;
     code.dataset.code = pairing.matching_code;
-    showServices(await call("GET", "/api/services"));
+    showServices(list);
   } catch (error) {
     if (error.status === 410) ended(); else showError(error.message);
     return;
