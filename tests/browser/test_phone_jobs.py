@@ -31,6 +31,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from branchline.common.totp import STEP_SECONDS
 from branchline.server import pki
 from branchline.server.mobile import bank_auth
 from branchline.server.storage.engine import open_database
@@ -135,10 +136,26 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-def _totp() -> str:
+# The last TOTP step each customer signed in with in this module.
+_STEPS_USED: dict[str, int] = {}
+
+
+def _totp(customer_id: str) -> str:
+    """The code the customer's authenticator shows, for a step the customer has not signed in
+    with yet: the bank accepts each step once, so a second sign-in within the same 30 s (a
+    quick machine runs these tests that fast) takes the next step's code, which its drift
+    window allows, or waits for the clock beyond that, as a customer would."""
     import time
 
-    return bank_auth.totp(bank_auth.secret_bytes(SECRET), time.time())
+    while True:
+        now = time.time()
+        step = int(now // STEP_SECONDS)
+        use = max(step, _STEPS_USED.get(customer_id, -1) + 1)
+        if use <= step + 1:
+            break
+        time.sleep((step + 1) * STEP_SECONDS - now + 0.1)
+    _STEPS_USED[customer_id] = use
+    return bank_auth.totp(bank_auth.secret_bytes(SECRET), use * STEP_SECONDS)
 
 
 def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
@@ -230,7 +247,7 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     phone.locator("#auth-bank").check()
     phone.locator("#job-customer_id").fill("C-1")
     phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp())
+    phone.locator("#job-totp").fill(_totp("C-1"))
     phone.locator('[data-action="login"]').click()
     phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
         state="attached", timeout=10_000
@@ -270,7 +287,7 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     csrf = phone.request.get(GATEWAY["url"] + "/api/pairing").json()["csrf_token"]
     other = phone.request.post(
         GATEWAY["url"] + "/api/login",
-        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp()},
+        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp("C-2")},
         headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
     )
     assert other.status == 200, other.text()
@@ -330,7 +347,7 @@ def test_value_out_canceled_at_the_terminal_releases_nothing(
     phone.locator("#auth-bank").check()
     phone.locator("#job-customer_id").fill("C-2")
     phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp())
+    phone.locator("#job-totp").fill(_totp("C-2"))
     phone.locator('[data-action="login"]').click()
     phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
         state="attached", timeout=10_000
@@ -369,7 +386,7 @@ def test_bank_login_locks_after_repeated_failures(
     assert answers[-1] == (403, "login_locked")
     right = phone.request.post(
         GATEWAY["url"] + "/api/login",
-        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp()},
+        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp("C-2")},
         headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
     )
     assert (right.status, right.json()["error"]) == (403, "login_locked")
@@ -386,7 +403,7 @@ def sign_in_at_the_bank(phone: Page, customer_id: str, service: str) -> None:
     phone.locator("#auth-bank").check()
     phone.locator("#job-customer_id").fill(customer_id)
     phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp())
+    phone.locator("#job-totp").fill(_totp(customer_id))
     phone.locator('[data-action="login"]').click()
     phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
         state="attached", timeout=10_000
