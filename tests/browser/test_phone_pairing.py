@@ -49,7 +49,10 @@ def branch() -> Iterator[tuple[Stack, str, subprocess.Popen[bytes]]]:
     root = Path(tempfile.mkdtemp(prefix="bl-m-", dir="/tmp"))
     stack = Stack(root)
     stack.init_pki()
-    gateway_port, kiosk_port = _free_port(), _free_port()
+    gateway_port = _free_port()
+    kiosk_port = _free_port()
+    while kiosk_port == gateway_port:  # the kernel may hand the same free port out twice
+        kiosk_port = _free_port()
     gateway_url = f"https://127.0.0.1:{gateway_port}"
     try:
         stack.start_server(extra=["--mobile-url", gateway_url])
@@ -60,7 +63,9 @@ def branch() -> Iterator[tuple[Stack, str, subprocess.Popen[bytes]]]:
             stack.start_sim()
             stack.start_agent()
             kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
-            wait_for(lambda: _page_up(kiosk_url), 30, "the kiosk page")
+            # An agent start is mostly Python importing; on a busy CI machine it can take
+            # longer than 30 s (the page answers as soon as the agent is up).
+            wait_for(lambda: _page_up(kiosk_url), 90, "the kiosk page")
             yield stack, kiosk_url, gateway
     finally:
         stack.stop_all()
