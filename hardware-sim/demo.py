@@ -8,7 +8,6 @@ Ctrl-C. Everything lives under ``var/``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -124,11 +123,8 @@ def _console(server: str, pki: Path, listen: str, var: Path) -> subprocess.Popen
     """The back-office clerk's staff console, once the server knows the clerk."""
     args = ["branchline.server.console.main", "--target", server, "--tls-dir", str(pki)]
     proc = _spawn("console", [*args, "--as", f"teller:{CLERK}", "--listen", listen], var)
-    host, _, port = listen.rpartition(":")
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 0.5):
-            break
+    while time.monotonic() < deadline and proc.poll() is None and not _listening(listen):
         time.sleep(0.1)
     return proc
 
@@ -298,6 +294,15 @@ def _load_pin_pad(config_state: Path, key_hex: str) -> str:
     return str(reply.completion)
 
 
+def _listening(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), 0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _registered(listen: str, pki: Path) -> bool:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=(pki / "ca.pem").read_bytes(),
@@ -360,11 +365,6 @@ def main(argv: list[str] | None = None) -> int:
     bank = Bank(var)
     bank.set_up()
     totp_uri = var / "demo" / "mobile-C-1.otpauth"
-    # Hashing the password (argon2id) takes a moment: in the background too.
-    threading.Thread(target=set_up_mobile, args=(bank.server, totp_uri), daemon=True).start()
-    # The cheque sale's data loads dlib once (a few seconds): in the background, so the demo
-    # is up as fast as before; it says when a cheque purchase can be made.
-    threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
     config = var / "demo" / "agent.toml"
     config.write_text(agent_config(var, args.listen, args.kiosk))
 
@@ -394,7 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         "sim": _spawn("sim", ["branchline.sim.main", "--run-dir", str(var / "sim")], var),
     }
     started = time.monotonic()
-    while not (var / "sim" / "dev" / "printer").exists() and time.monotonic() - started < 20:
+    # The agent starts once the simulator's devices exist and the server listens: started
+    # earlier, it would back off after a refused connection and register seconds later.
+    while time.monotonic() - started < 20 and not (
+        (var / "sim" / "dev" / "printer").exists() and _listening(args.listen)
+    ):
         time.sleep(0.1)
     procs["agent"] = _spawn("agent", ["branchline.agent.main", "--config", str(config)], var)
 
@@ -418,6 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         if not ready and not stop and _registered(args.listen, pki):
             ready = True
             up_after = time.monotonic() - started
+            # Hashing the password (argon2id) and loading dlib for the cheque sale's faces
+            # take seconds of CPU: after registration, in the background, each saying when
+            # it is done.
+            threading.Thread(
+                target=set_up_mobile, args=(bank.server, totp_uri), daemon=True
+            ).start()
+            threading.Thread(target=_cheques_in_background, args=(bank,), daemon=True).start()
             _staff_branch(args.listen, pki)
             loaded = _load_pin_pad(var / "agent", bank.pin_pad_key())
             procs["console"] = _console(args.listen, pki, args.console, var)
