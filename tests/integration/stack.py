@@ -160,23 +160,11 @@ class Stack:
         return proc
 
     def init_pki(self) -> None:
-        subprocess.run(
-            [
-                PY,
-                "-m",
-                "branchline.server.main",
-                "pki",
-                "init",
-                str(self.pki),
-                "--terminal",
-                self.terminal_id,
-                "--terminal",
-                "T-OTHER",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        # In process: ``branchline-server pki init`` does the same, and a subprocess that
+        # imports the whole server costs seconds per stack on a busy machine.
+        from branchline.server.pki import init_pki
+
+        init_pki(self.pki, [self.terminal_id, "T-OTHER"])
 
     def start_server(self, extra: list[str] | None = None) -> Proc:
         proc = self._spawn(
