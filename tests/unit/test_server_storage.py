@@ -22,6 +22,13 @@ from branchline.server.storage import metadata, open_database, terminals, write_
 TABLES = {"alembic_version", "devices", "fleet_events", "terminals"}
 
 
+@pytest.fixture
+def db_url(empty_db_url: str) -> str:
+    """Migrations are what these tests check: each starts from an empty database, not the
+    migrated copy the other unit tests get (conftest)."""
+    return empty_db_url
+
+
 def _head() -> set[str]:
     """Every head: capabilities keep their own migration branches off the fleet's root."""
     return set(ScriptDirectory.from_config(storage_engine.alembic_config()).get_heads())
