@@ -63,6 +63,7 @@ def send_command(
                 "terminal's devices",
                 field="call_id",
             )
+        access.lock_appends(tx.conn, "call_commands", call_id, "teller")
         command_id = tx.conn.execute(
             call_commands.insert()
             .values(
