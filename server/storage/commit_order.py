@@ -15,6 +15,11 @@ a time anyway; the rows go in at the same point there.
 A unit of work rolled back to its SAVEPOINT takes its rows with it (``storage.engine``'s
 ``savepoint`` calls ``mark`` and ``rollback_to``). Rows appended within one transaction get
 ids in the order they were appended. Reads inside the writing transaction do not see them.
+
+Tables whose writer needs the new row's id at once (``call_signals``, ``call_commands``,
+``tube_desk_signals``: the id is the sender's answer) cannot wait for the commit; they are
+tailed per stream (one call's teller signals, say), so ``take_turns`` makes the appends to
+one stream wait for each other instead, and nothing else.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class EventLog:
 # Connection -> (log, rows) appended in its open transaction, in order.
 _pending: dict[Connection, list[tuple[EventLog, Rows]]] = {}
 
+# Names the advisory locks of ``take_turns`` (two-int form, with the stream's hash).
+STREAM_LOCK_CLASS = 0x626C_6373  # "blcs"
+_LOCK_STREAM = text("SELECT pg_advisory_xact_lock(:class_id, hashtext(:stream))")
 _LOCK_LOGS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
 
@@ -96,3 +104,16 @@ def flush(conn: Connection, pending: list[tuple[EventLog, Rows]]) -> None:
         conn.execute(_LOCK_LOGS, {"keys": [log.lock_key for log in logs]})
     for log in logs:
         log.insert(conn, by_log[log])
+
+
+def take_turns(conn: Connection, stream: str) -> None:
+    """Before appending a row to ``stream`` (e.g. ``call_signals:<call>:teller``) of a table
+    its readers tail by id, in the appending transaction (PostgreSQL; SQLite has one writer).
+
+    Ids are drawn at insert and visible at commit: two transactions appending to one stream
+    at once (a console's requests served by two replicas while it reconnects, two consoles
+    of one teller) could commit out of id order, and a reader that read the higher id would
+    skip the lower. Held to the commit, this lock makes them take turns; writers of other
+    streams never wait on it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_STREAM, {"class_id": STREAM_LOCK_CLASS, "stream": stream})

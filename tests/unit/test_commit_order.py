@@ -192,45 +192,44 @@ def test_rows_are_appended_only_inside_a_write_transaction(engine: Engine) -> No
         commit_order.append(conn, fr.EVENT_LOG, [event("t1")])
 
 
-def test_appends_to_one_stream_of_a_call_take_turns_and_other_streams_do_not_wait(
+def test_appends_to_one_stream_take_turns_and_other_streams_do_not_wait(
     pg_engine: Engine,
 ) -> None:
-    """call_signals and call_commands are tailed by id per call and sender: a second writer
-    of the same stream waits for the first one's commit; writers of other streams do not."""
+    """call_signals, call_commands and tube_desk_signals are tailed by id per stream (a
+    call's teller signals, say): a second writer of the same stream waits for the first
+    one's commit; writers of other streams do not."""
     from sqlalchemy.exc import OperationalError
 
-    from branchline.server.dispatch.calls.access import lock_appends
-
-    def append(table: str, call_id: str, sender: str) -> str:
+    def append(stream: str) -> str:
         try:
             with write_transaction(pg_engine) as conn:
                 conn.execute(text("SET LOCAL lock_timeout = '1s'"))
-                lock_appends(conn, table, call_id, sender)
+                commit_order.take_turns(conn, stream)
             return "appended"
         except OperationalError as exc:
             assert getattr(exc.orig, "pgcode", None) == "55P03"  # lock_not_available
             return "waited"
 
+    streams = [
+        "call_signals:C-1:teller",
+        "call_signals:C-1:terminal",
+        "call_signals:C-2:teller",
+        "call_commands:C-1",
+    ]
+    results: dict[str, str] = {}
     with write_transaction(pg_engine) as first:
-        lock_appends(first, "call_signals", "C-1", "teller")
-        results: dict[tuple[str, str, str], str] = {}
-        streams = [
-            ("call_signals", "C-1", "teller"),
-            ("call_signals", "C-1", "terminal"),
-            ("call_signals", "C-2", "teller"),
-            ("call_commands", "C-1", "teller"),
-        ]
+        commit_order.take_turns(first, streams[0])
         threads = [
-            threading.Thread(target=lambda s=s: results.__setitem__(s, append(*s))) for s in streams
+            threading.Thread(target=lambda s=s: results.__setitem__(s, append(s))) for s in streams
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(30)
     assert results == {
-        ("call_signals", "C-1", "teller"): "waited",
-        ("call_signals", "C-1", "terminal"): "appended",
-        ("call_signals", "C-2", "teller"): "appended",
-        ("call_commands", "C-1", "teller"): "appended",
+        "call_signals:C-1:teller": "waited",
+        "call_signals:C-1:terminal": "appended",
+        "call_signals:C-2:teller": "appended",
+        "call_commands:C-1": "appended",
     }
-    assert append("call_signals", "C-1", "teller") == "appended"  # once the first committed
+    assert append(streams[0]) == "appended"  # once the first one committed

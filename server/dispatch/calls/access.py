@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, text
+from sqlalchemy import Connection, Row, select
 
 from branchline.common.errors import FailedPrecondition, NotFound, PermissionDenied, echo
 from branchline.server.dispatch import validate as check
@@ -29,25 +29,6 @@ def teller(core: CallCore, actor: Actor) -> Teller | LobbyManager:
     if actor.role != TELLER:
         raise PermissionDenied(f"calls are answered by tellers; not by {actor}", rule="role")
     return core.dispatch.staff(actor)
-
-
-# Names the "append to a call's signals or commands" advisory locks (with the stream's hash).
-APPEND_LOCK_CLASS = 0x626C_6373  # "blcs"
-_LOCK_APPENDS = text("SELECT pg_advisory_xact_lock(:class_id, hashtext(:stream))")
-
-
-def lock_appends(conn: Connection, table: str, call_id: str, sender: str) -> None:
-    """Before appending a row to one stream of a call (its teller's signals, its terminal's,
-    its commands), which the other side tails by id (PostgreSQL; SQLite has one writer).
-
-    Ids are drawn at insert and visible at commit: two transactions appending to the same
-    stream at once (a console's requests served by two replicas while it reconnects, two
-    consoles of one teller) could commit out of id order, and a reader that read the higher
-    id would skip the lower. Held to the commit, this lock makes them take turns; writers of
-    other streams never wait on it."""
-    if conn.dialect.name == "postgresql":
-        stream = f"{table}:{call_id}:{sender}"
-        conn.execute(_LOCK_APPENDS, {"class_id": APPEND_LOCK_CLASS, "stream": stream})
 
 
 def call_or_404(conn: Connection, call_id: str, *, lock: bool = False) -> Row[Any]:
