@@ -3,6 +3,7 @@ nothing and see nothing twice, while no lock is held across the writing transact
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -149,8 +150,6 @@ def test_a_unit_rolled_back_to_its_savepoint_writes_no_event(engine: Engine) -> 
 def test_the_applier_writes_a_batchs_events_at_its_commit_and_drops_a_failed_units(
     engine: Engine,
 ) -> None:
-    import asyncio
-
     def unit(name: str, fail: bool = False) -> str:
         with write_transaction(engine) as conn:
             fr._append_events(conn, [event("t1", name)])
@@ -161,11 +160,13 @@ def test_the_applier_writes_a_batchs_events_at_its_commit_and_drops_a_failed_uni
     async def run() -> list[Any]:
         applier = Applier(engine)
         try:
-            return await asyncio.gather(
-                applier.apply(lambda: unit("a")),
-                applier.apply(lambda: unit("b", fail=True)),
-                applier.apply(lambda: unit("c")),
-                return_exceptions=True,
+            return list(
+                await asyncio.gather(
+                    applier.apply(lambda: unit("a")),
+                    applier.apply(lambda: unit("b", fail=True)),
+                    applier.apply(lambda: unit("c")),
+                    return_exceptions=True,
+                )
             )
         finally:
             applier.stop()
