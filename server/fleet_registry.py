@@ -1,4 +1,4 @@
-# long-module: every registry transition with the fleet event it appends, so the event log's ordering lock is taken in one place
+# long-module: every registry transition with the fleet event it appends, so the event log is written in one place
 """The fleet registry: every terminal, its devices, and an append-only log of changes.
 
 Plain functions over a SQLAlchemy engine, so the gRPC servicers, the heartbeat sweep and
@@ -27,7 +27,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    text,
     true,
     update,
 )
@@ -35,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from branchline.server import fleet_history
 from branchline.server.delivery.bus import TOPIC_FLEET, signal_in_transaction
+from branchline.server.storage import commit_order
 from branchline.server.storage.engine import connect, write_transaction
 from branchline.server.storage.schema import devices as devices_table
 from branchline.server.storage.schema import fleet_events, terminals
@@ -52,6 +52,7 @@ UNKNOWN_SERVICE_STATE = ""
 DEFAULT_EVENT_PAGE = 500
 
 # Arbitrary constant naming the "append to fleet_events" advisory lock in PostgreSQL.
+# (commit_order takes it just before COMMIT: do not change it while old replicas run.)
 EVENT_LOG_LOCK_KEY = 0x6272_6C6E_6576_6E74  # "brlnevnt"
 
 
@@ -377,8 +378,8 @@ def events_after(
 ) -> list[FleetEvent]:
     """Up to ``limit`` events with id > ``after_id`` (of ``branch``; None or "" for all), oldest first.
 
-    Ids become visible in increasing order, so a reader that remembers the last id it saw
-    never misses an event.
+    Ids become visible in increasing order (``storage.commit_order``), so a reader that
+    remembers the last id it saw never misses an event.
     """
     query = (
         select(fleet_events)
@@ -419,15 +420,18 @@ def _append_events(conn: Connection, events: Iterable[dict[str, Any]]) -> None:
     rows = list(events)
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        # Sequence values are handed out at insert but become visible at commit, so two
-        # writers could commit ids out of order and a tailing reader would skip the lower
-        # one. Holding this lock from insert to commit makes ids visible in order. (SQLite
-        # has one writer at a time already.) Taken last, after any row locks: no deadlock.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
-    conn.execute(fleet_events.insert(), rows)
+    # Inserted just before COMMIT under the log's lock (storage.commit_order): ids become
+    # visible in order, so a tailing reader skips none, and no lock is held meanwhile.
+    commit_order.append(conn, EVENT_LOG, rows)
     # Fleet.WatchTerminals on every replica reads the new rows at once.
     signal_in_transaction(conn, TOPIC_FLEET)
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(fleet_events.insert(), rows)
+
+
+EVENT_LOG = commit_order.EventLog("fleet_events", EVENT_LOG_LOCK_KEY, _insert_events)
 
 
 def _event(

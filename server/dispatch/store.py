@@ -24,14 +24,12 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
     Row,
     bindparam,
     func,
     select,
-    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
@@ -54,9 +52,11 @@ from branchline.server.dispatch.schema import (
     teller_skills,
     tellers,
 )
+from branchline.server.storage import commit_order
 from branchline.server.storage.engine import write_transaction
 
 # Arbitrary constant naming the "append to dispatch_events" advisory lock in PostgreSQL.
+# (commit_order takes it just before COMMIT: do not change it while old replicas run.)
 EVENT_LOG_LOCK_KEY = 0x6272_6C6E_6473_7076  # "brlndspv"
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing
 # and may simply run again.
@@ -158,14 +158,7 @@ _EVENT_COLUMNS = (
     "at",
 )
 _INSERT_EVENTS = dispatch_events.insert()
-# PostgreSQL: the advisory lock and the rows in one statement (one round trip less on every
-# write). The lock is a CTE every new row is joined to, so it is held before the first row
-# exists, hence before the first id is drawn from the sequence.
-_PG_EVENT_LOCK = (
-    select(func.pg_advisory_xact_lock(bindparam("b_key", type_=BigInteger())).label("locked"))
-    .cte("event_log_lock")
-    .prefix_with("MATERIALIZED", dialect="postgresql")
-)
+# PostgreSQL: every row in one statement, whatever their number (one round trip).
 _PG_EVENT_ROWS = (
     func.unnest(
         *(
@@ -179,9 +172,7 @@ _PG_EVENT_ROWS = (
 _PG_INSERT_EVENTS = dispatch_events.insert().from_select(
     list(_EVENT_COLUMNS),
     # In the transaction's order: the ids too.
-    select(*(_PG_EVENT_ROWS.c[name] for name in _EVENT_COLUMNS))
-    .select_from(_PG_EVENT_LOCK.join(_PG_EVENT_ROWS, true()))
-    .order_by(_PG_EVENT_ROWS.c.ord),
+    select(*(_PG_EVENT_ROWS.c[name] for name in _EVENT_COLUMNS)).order_by(_PG_EVENT_ROWS.c.ord),
 )
 
 
@@ -190,15 +181,20 @@ def _append_events(tx: Tx) -> None:
         return
     # Watch streams on every replica hear of it at commit (the delivery bus; PostgreSQL).
     signal_in_transaction(tx.conn, TOPIC_DISPATCH)
-    if tx.postgres:
-        # As in the fleet log: ids become visible in order, so tailing readers miss none.
-        # Taken last, after every row lock of the transaction: no deadlock.
-        params: dict[str, Any] = {"b_key": EVENT_LOG_LOCK_KEY}
-        for name in _EVENT_COLUMNS:
-            params[f"b_{name}"] = [event[name] for event in tx.events]
-        tx.conn.execute(_PG_INSERT_EVENTS, params)
+    # As in the fleet log: inserted just before COMMIT under the log's lock, so ids become
+    # visible in order and tailing readers miss none (storage.commit_order).
+    commit_order.append(tx.conn, EVENT_LOG, tx.events)
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        params = {f"b_{name}": [row[name] for row in rows] for name in _EVENT_COLUMNS}
+        conn.execute(_PG_INSERT_EVENTS, params)
         return
-    tx.conn.execute(_INSERT_EVENTS, tx.events)
+    conn.execute(_INSERT_EVENTS, rows)
+
+
+EVENT_LOG = commit_order.EventLog("dispatch_events", EVENT_LOG_LOCK_KEY, _insert_events)
 
 
 # -- locks ---------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from branchline.server.storage import commit_order
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 # Arbitrary constant naming the "schema migration" advisory lock in PostgreSQL.
@@ -83,6 +85,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     Inside ``batch_transaction`` on this thread (the group-commit applier) it is a SAVEPOINT
     of the batch's one transaction instead: undone alone on error, durable with the batch.
+    Event-log rows appended in it (``commit_order.append``) are inserted just before COMMIT.
     """
     ambient = _ambient_connection(engine)
     if ambient is not None:
@@ -91,7 +94,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         return
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
+        with conn.begin(), commit_order.collecting(conn):
             yield conn
 
 
@@ -119,6 +122,7 @@ def savepoint(conn: Connection) -> Iterator[Connection]:
     name = f"bl_sp_{next(_savepoint_names)}"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     counter = raw_counter(conn.engine)
+    appended = commit_order.mark(conn)
     try:
         cursor.execute(f"SAVEPOINT {name}")
         try:
@@ -126,6 +130,7 @@ def savepoint(conn: Connection) -> Iterator[Connection]:
         except BaseException:
             cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             cursor.execute(f"RELEASE SAVEPOINT {name}")
+            commit_order.rollback_to(conn, appended)  # its event-log rows go with it
             if counter is not None:
                 counter(3)
             raise
@@ -169,14 +174,15 @@ def batch_transaction(engine: Engine) -> Iterator[Connection]:
 
     Every ``write_transaction`` and ``connect`` of ``engine`` on this thread joins it (as a
     SAVEPOINT, and its connection) until the block ends; the block's end is the one
-    commit — one fsync of the log for all of them. Work that must survive its neighbours'
-    failure runs in ``savepoint(conn)``.
+    commit — one fsync of the log for all of them, preceded by the inserts of every
+    event-log row the batch appended (``commit_order``). Work that must survive its
+    neighbours' failure runs in ``savepoint(conn)``.
     """
     if getattr(_batch, "current", None) is not None:
         raise RuntimeError("batch_transaction: one batch per thread at a time")
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
-        with conn.begin():
+        with conn.begin(), commit_order.collecting(conn):
             _batch.current = (engine, conn)
             try:
                 yield conn

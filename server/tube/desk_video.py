@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, select
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.auth import Principal
 from branchline.server.delivery.bus import TOPIC_DESK, signal_in_transaction
+from branchline.server.storage import commit_order
 from branchline.server.tube import model as m
 from branchline.server.tube import store
 from branchline.server.tube import validate as v
@@ -133,6 +134,8 @@ class DeskVideo(BackOffice):
             "payload": payload,
             "at": tx.now,
         }
+        # The desk's signals are tailed per terminal, the terminal's per transaction.
+        commit_order.take_turns(tx.conn, f"tube_desk_signals:{row.terminal_id}:{sender}")
         signal_id = tx.conn.execute(
             tube_desk_signals.insert().values(**values).returning(tube_desk_signals.c.id)
         ).scalar_one()

@@ -1,9 +1,11 @@
 """Reads and writes of the tube tables, inside the caller's transaction.
 
 Lock order: the one tube_transactions row a change is about (``FOR UPDATE``), then the
-inserts, then, last, the event log's advisory lock (PostgreSQL), which makes event ids
-visible in order so that tailing watchers miss none. Ledger calls never run inside these
-transactions (they take their own, and are idempotent on their reference).
+inserts. The change's ``tube_events`` rows are inserted when the transaction (the
+applier's whole batch) commits, under the log's advisory lock (``storage.commit_order``),
+which makes event ids visible in order so that tailing watchers miss none. Ledger calls
+never run inside these transactions (they take their own, and are idempotent on their
+reference).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select, text
+from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import OperationalError
 
 from branchline.server.dispatch.schema import teller_skills, tellers
 from branchline.server.ledger.schema import cards, request_results
+from branchline.server.storage import commit_order
 from branchline.server.storage.engine import write_transaction
 from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
@@ -30,6 +33,7 @@ from branchline.server.tube.model import BACK_OFFICE_SKILL
 from branchline.server.tube.schema import tube_events, tube_incidents, tube_transactions
 
 # Arbitrary constant naming the "append to tube_events" advisory lock in PostgreSQL.
+# (commit_order takes it just before COMMIT: do not change it while old replicas run.)
 EVENT_LOG_LOCK_KEY = 0x6272_6C6E_7475_6265  # "brlntube"
 RETRYABLE_PGCODES = ("40P01", "40001")
 ATTEMPTS = 5
@@ -83,17 +87,19 @@ class Tx:
 _INSERT_EVENTS = tube_events.insert()
 
 
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    execute(conn, _INSERT_EVENTS, rows)
+
+
+EVENT_LOG = commit_order.EventLog("tube_events", EVENT_LOG_LOCK_KEY, _insert_events)
+
+
 @contextmanager
 def transaction(engine: Engine, now: datetime) -> Iterator[Tx]:
     with write_transaction(engine) as conn:
         tx = Tx(conn, now)
         yield tx
-        if tx.events:
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY}
-                )
-            execute(conn, _INSERT_EVENTS, tx.events)
+        commit_order.append(conn, EVENT_LOG, tx.events)
 
 
 # -- transactions ---------------------------------------------------------------------------

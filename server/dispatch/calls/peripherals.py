@@ -34,6 +34,7 @@ from branchline.server.dispatch.calls.model import (
 from branchline.server.dispatch.model import (
     Actor,
 )
+from branchline.server.storage import commit_order
 
 
 def send_command(
@@ -63,6 +64,7 @@ def send_command(
                 "terminal's devices",
                 field="call_id",
             )
+        commit_order.take_turns(tx.conn, f"call_commands:{call_id}")
         command_id = tx.conn.execute(
             call_commands.insert()
             .values(

@@ -21,6 +21,7 @@ from branchline.server.dispatch.model import (
     TELLER,
     Actor,
 )
+from branchline.server.storage import commit_order
 
 
 def add_signal(core: CallCore, actor: Actor, call_id: str, kind: str, payload: str) -> SignalView:
@@ -45,6 +46,7 @@ def add_signal(core: CallCore, actor: Actor, call_id: str, kind: str, payload: s
                 f"call_id: call {call_id} is {row.state}; signalling needs a teller on it",
                 field="call_id",
             )
+        commit_order.take_turns(tx.conn, f"call_signals:{call_id}:{sender}")
         signal_id = tx.conn.execute(
             call_signals.insert()
             .values(call_id=call_id, sender=sender, kind=kind, payload=payload, at=tx.now)
