@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Select, exc
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.util import find_tables
 
-from branchline.server.storage.engine import raw_counter
+from branchline.server.storage.engine import batch_state, raw_counter
 
 # Distinct (statement, parameter names) plans kept; prebuilt statements need a few dozen.
 MAX_PLANS = 1024
@@ -93,6 +95,8 @@ class _Plan:
     results: tuple[Processor, ...]
     row: type[FastRow] | None  # None: the statement returns no rows
     processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
+    reads: str | None  # a SELECT of this one table: its rows may be kept in a batch's cache
+    writes: str | None  # the table it writes; "" when it may write anything; None: a read
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -156,7 +160,18 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
     row = _row_class([c[0] for c in columns]) if columns else None
     results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
     processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
-    return _Plan(compiled.string, tuple(binds), results, row, processed)
+    reads, writes = _effect(statement)
+    return _Plan(compiled.string, tuple(binds), results, row, processed, reads, writes)
+
+
+def _effect(statement: Executable) -> tuple[str | None, str | None]:
+    """(the one table a SELECT reads, or None; the table a statement writes, "" for any)."""
+    if isinstance(statement, Select):
+        tables = {t.name for t in find_tables(statement, check_columns=True)}
+        return (tables.pop() if len(tables) == 1 else None), None
+    if isinstance(statement, UpdateBase):
+        return None, statement.table.name  # type: ignore[attr-defined]
+    return None, ""
 
 
 def execute(
@@ -177,13 +192,45 @@ def execute(
     plan = _plan(conn, statement, tuple(sets[0]))
     if plan is None or (many and plan.row is not None):
         return conn.execute(statement, params)  # type: ignore[call-overload]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    state = batch_state(conn)
+    if state is None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return _run(conn, cursor, plan, sets, many)
+        finally:
+            cursor.close()
+    if plan.writes is not None:
+        state.before_write(plan.writes or None)
+        return _run(conn, state.cursor, plan, sets, many)
+    if plan.reads is None:
+        return _run(conn, state.cursor, plan, sets, many)
+    values = plan.parameters(sets[0])
+    cache_key = (plan.sql, values)
+    try:
+        rows = state.cached(cache_key)
+    except TypeError:  # a value that cannot be a key: read it, keep nothing
+        return _run(conn, state.cursor, plan, sets, many, values)
+    if rows is None:
+        rows = _run(conn, state.cursor, plan, sets, many, values)._rows
+        state.keep(plan.reads, cache_key, rows)
+    return FastResult(list(rows), -1)
+
+
+def _run(
+    conn: Connection,
+    cursor: Any,
+    plan: _Plan,
+    sets: Sequence[Mapping[str, Any]],
+    many: bool,
+    values: Any = None,
+) -> FastResult:
     try:
         if many:
-            values: Any = [plan.parameters(p) for p in sets]
+            values = [plan.parameters(p) for p in sets]
             cursor.executemany(plan.sql, values)
         else:
-            values = plan.parameters(sets[0])
+            if values is None:
+                values = plan.parameters(sets[0])
             cursor.execute(plan.sql, values)
         raw = cursor.fetchall() if plan.row is not None else None
         rowcount = cursor.rowcount
@@ -191,8 +238,6 @@ def execute(
         raise exc.DBAPIError.instance(
             plan.sql, values, error, sqlite3.Error, dialect=conn.dialect
         ) from error
-    finally:
-        cursor.close()
     counter = raw_counter(conn.engine)
     if counter is not None:
         counter(1)
