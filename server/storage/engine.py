@@ -216,9 +216,7 @@ def batch_transaction(engine: Engine) -> Iterator[Connection]:
                     state.close()
 
 
-def _sqlite_before_execute(
-    conn: Connection, _cursor: Any, statement: str, *_args: Any
-) -> None:
+def _sqlite_before_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
     # A statement SQLAlchemy runs on the batch's connection that is not a plain read may
     # write anything: issue the batch's pending savepoint and forget its cached rows.
     state = batch_state(conn)

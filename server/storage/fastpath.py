@@ -97,8 +97,26 @@ class _Plan:
     processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
     reads: str | None  # a SELECT of this one table: its rows may be kept in a batch's cache
     writes: str | None  # the table it writes; "" when it may write anything; None: a read
+    # Every bound value given by name (no literal in the statement): one itemgetter reads
+    # them, and only the values with a processor are processed.
+    getter: Callable[[Mapping[str, Any]], Any] | None
+    bind_processed: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        if self.getter is not None:
+            try:
+                got = self.getter(given)
+            except KeyError:
+                pass  # the loop below names the missing one
+            else:
+                values = got if len(self.binds) > 1 else (got,)
+                if not self.bind_processed:
+                    return values  # type: ignore[no-any-return]
+                out = list(values)
+                for i, process in self.bind_processed:
+                    if out[i] is not None:
+                        out[i] = process(out[i])
+                return tuple(out)
         out = []
         for name, default, process in self.binds:
             value = given.get(name, default)
@@ -145,8 +163,7 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
         or compiled.literal_execute_params
         or getattr(compiled, "insert_prefetch", None)
         or getattr(compiled, "update_prefetch", None)
-        or getattr(compiled, "postfetch", None)
-    ):
+    ):  # (``postfetch``, a column set to a SQL expression, is only reported, never fetched)
         return None  # SQLAlchemy's execution context has work to do here
     processors = compiled._bind_processors
     binds = []
@@ -161,7 +178,20 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
     results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
     processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
     reads, writes = _effect(statement)
-    return _Plan(compiled.string, tuple(binds), results, row, processed, reads, writes)
+    named = all(default is _MISSING for _, default, _ in binds)
+    getter = itemgetter(*(name for name, _, _ in binds)) if named and binds else None
+    bind_processed = tuple((i, p) for i, (_, _, p) in enumerate(binds) if p is not None)
+    return _Plan(
+        compiled.string,
+        tuple(binds),
+        results,
+        row,
+        processed,
+        reads,
+        writes,
+        getter,
+        bind_processed,
+    )
 
 
 def _effect(statement: Executable) -> tuple[str | None, str | None]:
@@ -242,3 +272,25 @@ def _run(
     if counter is not None:
         counter(1)
     return FastResult(plan.make_rows(raw) if raw is not None else [], rowcount)
+
+
+def remember(
+    conn: Connection, statement: Executable, params: Mapping[str, Any], rows: Sequence[Any]
+) -> None:
+    """Tell a SQLite batch's read cache that ``execute(conn, statement, params)`` would now
+    return ``rows`` (a row just written and returned by ``RETURNING``), so that read costs
+    no statement. Nothing happens outside a SQLite batch, or when the rows' columns are not
+    the read's."""
+    if conn.dialect.name != "sqlite":
+        return
+    state = batch_state(conn)
+    if state is None:
+        return
+    plan = _plan(conn, statement, tuple(params))
+    if plan is None or plan.reads is None or plan.row is None:
+        return
+    fields = plan.row._fields
+    if any(getattr(r, "_fields", None) != fields for r in rows):
+        return
+    values = plan.parameters(params)
+    state.keep(plan.reads, (plan.sql, values), [plan.row(r) for r in rows])
