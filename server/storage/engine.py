@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,8 +76,7 @@ def upgrade_to_head(engine: Engine) -> None:
         command.upgrade(config, "heads")
 
 
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine) -> AbstractContextManager[Connection]:
     """A transaction that will write; committed on success, rolled back on error.
 
     On SQLite it starts with BEGIN IMMEDIATE: a deferred transaction that reads and then
@@ -86,12 +85,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     Inside ``batch_transaction`` on this thread (the group-commit applier) it is a SAVEPOINT
     of the batch's one transaction instead: undone alone on error, durable with the batch.
+    (Context managers returned, not generators: the request path takes several a message.)
     """
     ambient = _ambient_connection(engine)
     if ambient is not None:
-        with savepoint(ambient):
-            yield ambient
-        return
+        return savepoint(ambient)
+    return _own_write_transaction(engine)
+
+
+@contextmanager
+def _own_write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin():
@@ -148,16 +151,13 @@ def _eager_savepoint(conn: Connection) -> Iterator[Connection]:
         cursor.close()
 
 
-@contextmanager
-def connect(engine: Engine) -> Iterator[Connection]:
+def connect(engine: Engine) -> AbstractContextManager[Connection]:
     """``engine.connect()`` for reads, except inside ``batch_transaction`` on this thread:
     there the batch's connection, so a read sees the batch's own uncommitted writes."""
     ambient = _ambient_connection(engine)
     if ambient is not None:
-        yield ambient
-        return
-    with engine.connect() as conn:
-        yield conn
+        return nullcontext(ambient)
+    return engine.connect()  # closed when the block ends
 
 
 @dataclass(frozen=True)
