@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, exc
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.util import find_tables
 
 from branchline.server.storage.engine import batch_state, raw_counter
@@ -113,9 +114,9 @@ class _Plan:
                 if not self.bind_processed:
                     return values  # type: ignore[no-any-return]
                 out = list(values)
-                for i, process in self.bind_processed:
+                for i, processor in self.bind_processed:
                     if out[i] is not None:
-                        out[i] = process(out[i])
+                        out[i] = processor(out[i])
                 return tuple(out)
         out = []
         for name, default, process in self.binds:
@@ -197,10 +198,13 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
 def _effect(statement: Executable) -> tuple[str | None, str | None]:
     """(the one table a SELECT reads, or None; the table a statement writes, "" for any)."""
     if isinstance(statement, Select):
-        tables = {t.name for t in find_tables(statement, check_columns=True)}
-        return (tables.pop() if len(tables) == 1 else None), None
+        found = find_tables(statement, check_columns=True)
+        tables = {t.name for t in found if isinstance(t, TableClause)}
+        one = len(tables) == 1 and all(isinstance(t, TableClause) for t in found)
+        return (tables.pop() if one else None), None
     if isinstance(statement, UpdateBase):
-        return None, statement.table.name  # type: ignore[attr-defined]
+        table = statement.table
+        return None, table.name if isinstance(table, TableClause) else ""
     return None, ""
 
 
