@@ -205,14 +205,19 @@ class Applier:
         self.stats.batches += 1
         self.stats.units += len(units)
         self.stats.largest_batch = max(self.stats.largest_batch, len(units))
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Unit[Any]]] = {}
         for unit in units:
             for hook in unit.hooks:
                 try:
                     hook()
                 except Exception:  # a hook's trouble never undoes a committed change
                     log.exception("after-commit hook failed")
+            by_loop.setdefault(unit.loop, []).append(unit)
+        # One wake-up per event loop for the whole batch (each call_soon_threadsafe writes
+        # to the loop's self-pipe: ~13 us a unit on the applier thread).
+        for loop, resolved in by_loop.items():
             try:
-                unit.loop.call_soon_threadsafe(_resolve, unit)
+                loop.call_soon_threadsafe(_resolve_all, resolved)
             except RuntimeError:  # its event loop has closed: nobody is waiting
                 continue
 
@@ -229,10 +234,11 @@ class Applier:
             _hooks.pending = None
 
 
-def _resolve(unit: _Unit[Any]) -> None:
-    if unit.future.done():  # the caller gave up (its stream ended)
-        return
-    if unit.error is not None:
-        unit.future.set_exception(unit.error)
-    else:
-        unit.future.set_result(unit.result)
+def _resolve_all(units: list[_Unit[Any]]) -> None:
+    for unit in units:
+        if unit.future.done():  # the caller gave up (its stream ended)
+            continue
+        if unit.error is not None:
+            unit.future.set_exception(unit.error)
+        else:
+            unit.future.set_result(unit.result)

@@ -339,21 +339,21 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
         request_iterator: AsyncIterator[pb.TerminalMessage],
         outgoing: asyncio.Queue[pb.ServerMessage],
     ) -> AsyncGenerator[pb.ServerMessage, None]:
-        """Replies and pushes share one queue, so the stream yields them in order."""
+        """Replies and pushes share one queue, so the stream yields them in order. The
+        reader's end is queued behind its last reply (``_END``): one plain ``get`` a message,
+        not a task and an ``asyncio.wait`` each (measured on the request path)."""
         reader = asyncio.create_task(self._read(terminal_id, request_iterator, outgoing))
+        ended = functools.partial(_queue_end, outgoing)
+        reader.add_done_callback(ended)
         try:
             while True:
-                getter = asyncio.ensure_future(outgoing.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    yield getter.result()
-                    continue
-                getter.cancel()
-                while not outgoing.empty():
-                    yield outgoing.get_nowait()
-                reader.result()  # re-raises a refusal of a built-in message
-                return
+                reply = await outgoing.get()
+                if reply is _END:
+                    reader.result()  # re-raises a refusal of a built-in message
+                    return
+                yield reply
         finally:
+            reader.remove_done_callback(ended)
             reader.cancel()
 
     async def _read(
@@ -422,6 +422,17 @@ class TerminalLinkServicer(pb_grpc.TerminalLinkServicer):
                 reason="already_registered",
             )
         raise InvalidArgument("body", "empty or unknown message body")
+
+
+# Queued after a stream's last reply when its reader ends (compared by identity).
+_END = pb.ServerMessage()
+
+
+def _queue_end(outgoing: asyncio.Queue[pb.ServerMessage], _reader: object) -> None:
+    try:
+        outgoing.put_nowait(_END)
+    except asyncio.QueueFull:  # pushes fill it: room comes as the stream sends them
+        asyncio.ensure_future(outgoing.put(_END))
 
 
 BUILT_IN_BODIES = frozenset({"register", "heartbeat", "device_status"})

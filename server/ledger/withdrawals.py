@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.fx import convert, usable_rate_table
-from branchline.server.ledger.holds import ACTIVE, Hold, hold_from_row, hold_row
+from branchline.server.ledger.holds import ACTIVE, Hold, hold_from_row
 from branchline.server.ledger.money import (
     Asset,
     LedgerSettings,
@@ -82,7 +82,7 @@ def authorise_withdrawal(
             raise over_balance(
                 "withdrawal.amount", row.account_id, debit_minor, available, debit.code
             )
-        hold_id = _insert_hold(
+        hold = _insert_hold(
             conn,
             request,
             digest,
@@ -92,7 +92,7 @@ def authorise_withdrawal(
             version,
             settings,
         )
-        return hold_from_row(hold_row(conn, hold_id, "hold_id"))
+        return hold_from_row(hold)
 
     return run_write(engine, op)
 
@@ -141,7 +141,7 @@ def _debit(
 
 
 # Built once (``storage.prebuilt``).
-_INSERT_HOLD = holds.insert()
+_INSERT_HOLD = holds.insert().returning(*holds.c)  # the stored hold, not read again
 _HOLD_MORE = (
     update(accounts)
     .where(accounts.c.account_id == bindparam(key("account_id")))
@@ -158,11 +158,11 @@ def _insert_hold(
     dispensed: tuple[str, int],
     rate_version: int | None,
     settings: LedgerSettings,
-) -> str:
-    """Write the hold (and reserve its amount and bill); its id."""
+) -> Row:  # type: ignore[type-arg]
+    """Write the hold (and reserve its amount and bill); the stored hold."""
     hold_id = uuid.uuid4().hex
     now, bill_id = request.now, request.bill_id
-    execute(
+    hold = execute(
         conn,
         _INSERT_HOLD,
         {
@@ -185,7 +185,7 @@ def _insert_hold(
             "entry_id": None,
             "reason": None,
         },
-    )
+    ).one()
     execute(conn, _HOLD_MORE, {"amount": debit[1], key("account_id"): account_id})
     if bill_id is not None:
         conn.execute(
@@ -193,7 +193,7 @@ def _insert_hold(
             .where(bill_holdings.c.bill_id == bill_id)
             .values(hold_id=hold_id, updated_at=now)
         )
-    return hold_id
+    return hold
 
 
 def _replayed_hold(conn: Connection, reference: Reference, digest: str) -> Hold | None:

@@ -23,10 +23,13 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Select, exc
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.util import find_tables
 
-from branchline.server.storage.engine import raw_counter
+from branchline.server.storage.engine import batch_state, raw_counter
 
 # Distinct (statement, parameter names) plans kept; prebuilt statements need a few dozen.
 MAX_PLANS = 1024
@@ -93,8 +96,28 @@ class _Plan:
     results: tuple[Processor, ...]
     row: type[FastRow] | None  # None: the statement returns no rows
     processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
+    reads: str | None  # a SELECT of this one table: its rows may be kept in a batch's cache
+    writes: str | None  # the table it writes; "" when it may write anything; None: a read
+    # Every bound value given by name (no literal in the statement): one itemgetter reads
+    # them, and only the values with a processor are processed.
+    getter: Callable[[Mapping[str, Any]], Any] | None
+    bind_processed: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+        if self.getter is not None:
+            try:
+                got = self.getter(given)
+            except KeyError:
+                pass  # the loop below names the missing one
+            else:
+                values = got if len(self.binds) > 1 else (got,)
+                if not self.bind_processed:
+                    return values  # type: ignore[no-any-return]
+                out = list(values)
+                for i, processor in self.bind_processed:
+                    if out[i] is not None:
+                        out[i] = processor(out[i])
+                return tuple(out)
         out = []
         for name, default, process in self.binds:
             value = given.get(name, default)
@@ -141,8 +164,7 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
         or compiled.literal_execute_params
         or getattr(compiled, "insert_prefetch", None)
         or getattr(compiled, "update_prefetch", None)
-        or getattr(compiled, "postfetch", None)
-    ):
+    ):  # (``postfetch``, a column set to a SQL expression, is only reported, never fetched)
         return None  # SQLAlchemy's execution context has work to do here
     processors = compiled._bind_processors
     binds = []
@@ -156,7 +178,34 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
     row = _row_class([c[0] for c in columns]) if columns else None
     results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
     processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
-    return _Plan(compiled.string, tuple(binds), results, row, processed)
+    reads, writes = _effect(statement)
+    named = all(default is _MISSING for _, default, _ in binds)
+    getter = itemgetter(*(name for name, _, _ in binds)) if named and binds else None
+    bind_processed = tuple((i, p) for i, (_, _, p) in enumerate(binds) if p is not None)
+    return _Plan(
+        compiled.string,
+        tuple(binds),
+        results,
+        row,
+        processed,
+        reads,
+        writes,
+        getter,
+        bind_processed,
+    )
+
+
+def _effect(statement: Executable) -> tuple[str | None, str | None]:
+    """(the one table a SELECT reads, or None; the table a statement writes, "" for any)."""
+    if isinstance(statement, Select):
+        found = find_tables(statement, check_columns=True)
+        tables = {t.name for t in found if isinstance(t, TableClause)}
+        one = len(tables) == 1 and all(isinstance(t, TableClause) for t in found)
+        return (tables.pop() if one else None), None
+    if isinstance(statement, UpdateBase):
+        table = statement.table
+        return None, table.name if isinstance(table, TableClause) else ""
+    return None, ""
 
 
 def execute(
@@ -177,13 +226,45 @@ def execute(
     plan = _plan(conn, statement, tuple(sets[0]))
     if plan is None or (many and plan.row is not None):
         return conn.execute(statement, params)  # type: ignore[call-overload]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    state = batch_state(conn)
+    if state is None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            return _run(conn, cursor, plan, sets, many)
+        finally:
+            cursor.close()
+    if plan.writes is not None:
+        state.before_write(plan.writes or None)
+        return _run(conn, state.cursor, plan, sets, many)
+    if plan.reads is None:
+        return _run(conn, state.cursor, plan, sets, many)
+    values = plan.parameters(sets[0])
+    cache_key = (plan.sql, values)
+    try:
+        rows = state.cached(cache_key)
+    except TypeError:  # a value that cannot be a key: read it, keep nothing
+        return _run(conn, state.cursor, plan, sets, many, values)
+    if rows is None:
+        rows = _run(conn, state.cursor, plan, sets, many, values)._rows
+        state.keep(plan.reads, cache_key, rows)
+    return FastResult(list(rows), -1)
+
+
+def _run(
+    conn: Connection,
+    cursor: Any,
+    plan: _Plan,
+    sets: Sequence[Mapping[str, Any]],
+    many: bool,
+    values: Any = None,
+) -> FastResult:
     try:
         if many:
-            values: Any = [plan.parameters(p) for p in sets]
+            values = [plan.parameters(p) for p in sets]
             cursor.executemany(plan.sql, values)
         else:
-            values = plan.parameters(sets[0])
+            if values is None:
+                values = plan.parameters(sets[0])
             cursor.execute(plan.sql, values)
         raw = cursor.fetchall() if plan.row is not None else None
         rowcount = cursor.rowcount
@@ -191,9 +272,29 @@ def execute(
         raise exc.DBAPIError.instance(
             plan.sql, values, error, sqlite3.Error, dialect=conn.dialect
         ) from error
-    finally:
-        cursor.close()
     counter = raw_counter(conn.engine)
     if counter is not None:
         counter(1)
     return FastResult(plan.make_rows(raw) if raw is not None else [], rowcount)
+
+
+def remember(
+    conn: Connection, statement: Executable, params: Mapping[str, Any], rows: Sequence[Any]
+) -> None:
+    """Tell a SQLite batch's read cache that ``execute(conn, statement, params)`` would now
+    return ``rows`` (a row just written and returned by ``RETURNING``), so that read costs
+    no statement. Nothing happens outside a SQLite batch, or when the rows' columns are not
+    the read's."""
+    if conn.dialect.name != "sqlite":
+        return
+    state = batch_state(conn)
+    if state is None:
+        return
+    plan = _plan(conn, statement, tuple(params))
+    if plan is None or plan.reads is None or plan.row is None:
+        return
+    fields = plan.row._fields
+    if any(getattr(r, "_fields", None) != fields for r in rows):
+        return
+    values = plan.parameters(params)
+    state.keep(plan.reads, (plan.sql, values), [plan.row(r) for r in rows])

@@ -164,7 +164,8 @@ class BackOffice(TubeCore):
                 row = changed
         txn = convert.txn_to_pb(row)
         if changed is not None:
-            self._log("tube_desk_change", changed, teller=teller_id)
+            # DEBUG, as the terminal's changes: tube_events records it with the teller.
+            self._log("tube_desk_change", changed, logging.DEBUG, teller=teller_id)
             self._notify(changed, txn)
         return txn
 

@@ -86,10 +86,11 @@ class TubeCore:
                 return account
         return None
 
-    def _log(self, event: str, row: Any, **fields: Any) -> None:
+    def _log(self, event: str, row: Any, level: int = logging.INFO, **fields: Any) -> None:
         log_event(
             log,
             event,
+            level,
             txn_id=row.txn_id,
             terminal_id=row.terminal_id,
             branch=row.branch,

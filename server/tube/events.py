@@ -11,6 +11,7 @@ the ledger's reference makes both one posting.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -198,7 +199,14 @@ class TerminalEvents(Answers):
         except IntegrityError:
             raise Raced() from None
         if changed is not None:
-            self._log("tube_event_applied", changed, tube_event=ev.kind, reason=ev.reason or None)
+            # DEBUG, as tube_opened: tube_events records the change.
+            self._log(
+                "tube_event_applied",
+                changed,
+                logging.DEBUG,
+                tube_event=ev.kind,
+                reason=ev.reason or None,
+            )
             self._notify(changed, reply.txn)
         return reply
 

@@ -26,7 +26,7 @@ from branchline.server.dispatch.schema import teller_skills, tellers
 from branchline.server.ledger.schema import cards, request_results
 from branchline.server.storage import commit_order
 from branchline.server.storage.engine import write_transaction
-from branchline.server.storage.fastpath import execute
+from branchline.server.storage.fastpath import execute, remember
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
 from branchline.server.storage.schema import terminals
 from branchline.server.tube.model import BACK_OFFICE_SKILL
@@ -117,13 +117,22 @@ def load(conn: Connection, txn_id: str, *, lock: bool = False) -> Row[Any] | Non
 
 def insert(conn: Connection, values: dict[str, Any]) -> Row[Any]:
     """Insert the record; the stored row comes back with it (RETURNING)."""
-    return execute(conn, _INSERT, values).one()
+    row = execute(conn, _INSERT, values).one()
+    _remember(conn, row)
+    return row
 
 
 def change(conn: Connection, txn_id: str, values: dict[str, Any]) -> Row[Any]:
     """Change the record; the changed row comes back with it (RETURNING)."""
     statement = update_by_key(tube_transactions, "txn_id", returning=True)
-    return execute(conn, statement, {**values, key("txn_id"): txn_id}).one()
+    row = execute(conn, statement, {**values, key("txn_id"): txn_id}).one()
+    _remember(conn, row)
+    return row
+
+
+def _remember(conn: Connection, row: Row[Any]) -> None:
+    # The next ``load`` of it in the same batch (a confirm's apply after its claim) is this.
+    remember(conn, by_key(tube_transactions, ("txn_id",)), {key("txn_id"): row.txn_id}, [row])
 
 
 def of_terminal(conn: Connection, terminal_id: str, states: tuple[str, ...]) -> list[Row[Any]]:
