@@ -7,7 +7,7 @@ file may override ``engine`` to add checks around it (the dispatch tests check t
 invariants after each test).
 
 Migrating a SQLite file costs half a second, paid by some 200 tests: each worker migrates one
-template and every test gets a copy of it (SQLite's backup API). (A PostgreSQL database
+template and every test gets a copy of it (sqlite_template.py). (A PostgreSQL database
 copied with ``CREATE DATABASE ... TEMPLATE`` was no quicker here: its drop forces a
 checkpoint.) Migrations themselves are tested from an empty database in
 test_server_storage.py, which asks for ``empty_db_url``.
@@ -16,7 +16,6 @@ test_server_storage.py, which asks for ``empty_db_url``.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from sqlalchemy import Engine
 
 from branchline.server.storage import open_database
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from tests.unit.sqlite_template import migrated_sqlite
 
 
 @pytest.fixture
@@ -46,26 +46,11 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store migrated to head, once per worker."""
-    path = tmp_path_factory.mktemp("template") / "server.db"
-    open_database(f"sqlite:///{path}").dispose()
-    return path
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database migrated to head, this test's own."""
     if request.param == "sqlite":
-        path = tmp_path / "var" / "db" / "server.db"
-        path.parent.mkdir(parents=True)
-        template = request.getfixturevalue("sqlite_template")
-        with sqlite3.connect(template) as source, sqlite3.connect(path) as copy:
-            source.backup(copy)
-        source.close()
-        copy.close()
-        yield f"sqlite:///{path}"
+        yield migrated_sqlite(tmp_path / "var" / "db" / "server.db")
         return
     url = str(request.getfixturevalue("pg_url"))
     open_database(url).dispose()

@@ -36,6 +36,7 @@ from branchline.server.tube import servicer as tube
 from branchline.server.tube.service import TubeService
 from branchline.v1 import calls_pb2_grpc, fleet_pb2_grpc, tube_pb2_grpc
 from branchline.v1 import tube_pb2 as pb
+from tests.unit.sqlite_template import migrated_sqlite
 from tests.unit.tube_support import DEPOSIT, SESSIONS, Books, Clock, cash, populate, tube_event
 from tests.unit.tube_support import tube_open as open_message
 
@@ -89,7 +90,7 @@ async def restartable_stack(
         lobby_managers=["L1"],
         operators=["ops"],
     )
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     books = populate(engine)
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
     tasks = DispatchService(engine)

@@ -21,6 +21,7 @@ from branchline.common.errors import ResourceExhausted
 from branchline.server.applier import BUSY_REASON, Applier, ServerBusy, after_commit
 from branchline.server.storage import open_database
 from branchline.server.storage.engine import connect, write_transaction
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,7 +37,7 @@ probe = Table(
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'applier.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "applier.db"))
     probe_meta.create_all(engine)
     yield engine
     engine.dispose()

@@ -21,6 +21,7 @@ from branchline.server.auth import Authorizer
 from branchline.server.storage import open_database
 from branchline.v1 import assistant_pb2 as pb
 from branchline.v1 import assistant_pb2_grpc as pb_grpc
+from tests.unit.sqlite_template import migrated_sqlite
 
 TERMINAL = (("branchline-principal", "terminal:T1"),)
 OTHER_TERMINAL = (("branchline-principal", "terminal:T2"),)
@@ -30,7 +31,7 @@ LOBBY = (("branchline-principal", "lobby:l-1"),)
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = open_database(migrated_sqlite(tmp_path / "db.sqlite"))
     learning.import_file(engine, knowledge.load(), "test")
     yield engine
     engine.dispose()

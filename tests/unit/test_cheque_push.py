@@ -33,6 +33,7 @@ from branchline.v1 import cheques_pb2_grpc as pb_grpc
 from branchline.v1 import terminal_link_pb2_grpc as link_grpc
 from tests.unit.cheque_fakes import make_world as make_terminal
 from tests.unit.cheque_support import BASIC, BRANCH, TERMINAL, add_desk_staff, make_world
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(120)
 DESK = {"metadata": ((PRINCIPAL_METADATA_KEY, "teller:BO-1"),), "timeout": 30}
@@ -62,7 +63,7 @@ def offer(live: Live, book_type: str) -> pb.BookOffer:
 def test_desk_and_sweep_changes_are_pushed_to_the_terminal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     world = make_world(engine)
     add_desk_staff(engine)
     code, _ = admin.issue_code(engine, BASIC.account_id, "staff:S1", world.clock())

@@ -26,11 +26,12 @@ from tests.unit.cheque_support import (
     add_desk_staff,
     make_world,
 )
+from tests.unit.sqlite_template import migrated_sqlite
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     made = make_world(engine)
     add_desk_staff(engine)
     yield made

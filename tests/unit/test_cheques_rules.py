@@ -16,13 +16,14 @@ from branchline.server.cheques.schema import cheque_face_decisions, cheque_incid
 from branchline.server.storage import open_database
 from branchline.v1 import cheques_pb2 as pb
 from tests.unit.cheque_support import BASIC, BIDEN_ID, GENERAL, World, make_world, new_pid
+from tests.unit.sqlite_template import migrated_sqlite
 
 STAFF = "teller:S1"
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     yield make_world(engine)
     engine.dispose()
 
@@ -294,7 +295,7 @@ def test_over_the_period_limit_is_refused(world: World) -> None:
 
 
 def test_the_fee_must_be_available_in_the_account(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'poor.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "poor.db"))
     world = make_world(engine, balance="20.00")
     pid = world.identified()
     reply = refused(

@@ -16,6 +16,7 @@ from branchline.server.ledger.sessions import LABEL, CustomerSessions, SessionRe
 from branchline.server.storage import open_database
 from branchline.v1 import terminal_link_pb2 as pb
 from tests.unit.ledger_support import T0, customer
+from tests.unit.sqlite_template import migrated_sqlite
 
 KEY = bytes(range(32))
 PAN = "4761739001010010"
@@ -69,7 +70,7 @@ def test_a_forged_or_altered_token_is_refused() -> None:
 
 
 def test_a_verified_pin_opens_a_session_with_the_cards_accounts(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     tokenizer = PanTokenizer(KEY)
     customer(engine, "C-1")
     enroll_card(

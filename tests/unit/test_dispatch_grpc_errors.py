@@ -32,6 +32,7 @@ from branchline.v1 import calls_pb2, calls_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 from branchline.v1 import terminal_link_pb2 as link_pb2
+from tests.unit.sqlite_template import migrated_sqlite
 
 LONG_ID = "T" * 5000
 Call = Callable[[grpc.aio.Channel], Awaitable[Any]]
@@ -39,7 +40,7 @@ Call = Callable[[grpc.aio.Channel], Awaitable[Any]]
 
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[DispatchService]:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     service = DispatchService(engine)
     service.add_branch("B", "South")
     service.add_teller("T1", "Teller T1", "B", ["loan"])

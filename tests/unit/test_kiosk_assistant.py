@@ -23,6 +23,7 @@ from branchline.server.storage import open_database
 from branchline.v1 import assistant_pb2_grpc as pb_grpc
 from branchline.v1 import calls_pb2
 from tests.unit.kiosk_support import FakeAgent, Page, until
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
@@ -42,7 +43,7 @@ class Calls:
 
 @pytest_asyncio.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[AssistantService, str]]:
-    engine = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = open_database(migrated_sqlite(tmp_path / "db.sqlite"))
     learning.import_file(engine, knowledge.load(), "test")
     service = AssistantService(engine)
     server = grpc.aio.server()

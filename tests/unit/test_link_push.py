@@ -30,6 +30,7 @@ from branchline.server.storage import open_database
 from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
 IN_SERVICE = SERVICE_STATE_TO_PB[ServiceState.IN_SERVICE]
@@ -44,7 +45,7 @@ async def _until(condition: object, what: str, timeout: float = 10.0) -> None:
 
 
 async def _stack(tmp_path: Path) -> AsyncIterator[tuple[TerminalLinkServicer, Uplink]]:
-    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
     servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
     server = grpc.aio.server()
     pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
@@ -113,7 +114,7 @@ def test_pushes_reach_the_agent_handler_and_connect_hooks_run(tmp_path: Path) ->
 
 
 def test_installed_handlers_answer_and_built_ins_cannot_be_replaced(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
     servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
 
     async def handler(terminal_id: str, message: pb.TerminalMessage) -> pb.ServerMessage | None:
@@ -212,7 +213,7 @@ def test_a_malformed_stream_ends_with_the_field_in_the_status_details(
     tmp_path: Path, messages: list[pb.TerminalMessage], status: str, field: str, reason: str
 ) -> None:
     async def scenario() -> grpc.aio.AioRpcError:
-        engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+        engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
         server = grpc.aio.server()
         servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
         pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)

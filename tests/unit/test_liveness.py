@@ -29,6 +29,7 @@ from branchline.server.storage import open_database
 from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
 TIMEOUT = 1.0
@@ -68,7 +69,7 @@ def _register(terminal_id: str) -> pb.Register:
 
 
 def test_a_terminal_waiting_on_the_applier_stays_online(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
     # Batches of 2: the queue below takes many batches, with housekeeping between them.
     applier = Applier(engine, max_batch=2)
     servicer = TerminalLinkServicer(engine, "r1", 0.25, Authorizer(insecure=True), applier)
@@ -130,7 +131,7 @@ def test_a_terminal_waiting_on_the_applier_stays_online(tmp_path: Path) -> None:
 
 
 def test_heartbeats_are_answered_without_waiting_for_the_database(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'fleet.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
     applier = Applier(engine, queue_limit=1)
     servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True), applier)
     started, release = threading.Event(), threading.Event()

@@ -28,6 +28,7 @@ from branchline.server.rates.feed import RateFeed, latest_version
 from branchline.server.storage import open_database
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -66,7 +67,7 @@ def _bid(book: RateBook, currency: str) -> str | None:
 
 def test_new_versions_are_broadcast_and_each_registration_gets_the_table(tmp_path: Path) -> None:
     async def scenario() -> None:
-        engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+        engine = open_database(migrated_sqlite(tmp_path / "server.db"))
         servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
         feed = RateFeed(engine, servicer.broadcast, servicer.push, poll_seconds=0.05)
         servicer.on_connect(feed.on_connect)

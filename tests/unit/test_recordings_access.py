@@ -31,6 +31,7 @@ from branchline.server.storage import open_database
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 from tests.unit.recording_media import chunks, webm_test_pattern
+from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -46,7 +47,7 @@ class Clock:
 
 
 def service(tmp_path: Path, clock: Clock | None = None) -> RecordingService:
-    engine = open_database(f"sqlite:///{tmp_path / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "server.db"))
     return RecordingService(
         engine, ContentStore(tmp_path / "store"), timedelta(days=90), clock or Clock()
     )

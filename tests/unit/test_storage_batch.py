@@ -20,6 +20,7 @@ from branchline.server.storage.engine import (
 )
 from branchline.server.storage.fastpath import execute, remember
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
+from tests.unit.sqlite_template import migrated_sqlite
 
 meta = MetaData()
 rows = Table(
@@ -41,7 +42,7 @@ class Boom(Exception):
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'batch.db'}")
+    engine = open_database(migrated_sqlite(tmp_path / "batch.db"))
     meta.create_all(engine)
     with write_transaction(engine) as conn:
         conn.execute(INSERT, [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])

@@ -28,6 +28,7 @@ from branchline.server.tube.service import TubeService
 from branchline.server.tube.servicer import TubeDeskServicer
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
+from tests.unit.sqlite_template import migrated_sqlite
 from tests.unit.tube_support import (
     DEPOSIT,
     PAN_MASKED,
@@ -87,7 +88,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         lobby_managers=["L1"],
         operators=["ops"],
     )
-    engine = open_database(f"sqlite:///{root / 'server.db'}")
+    engine = open_database(migrated_sqlite(root / "server.db"))
     books = populate(engine)
     svc = TubeService(engine, EmbeddedLedger(engine), SESSIONS, clock=Clock())
     credentials = grpc.ssl_server_credentials(

@@ -27,6 +27,7 @@ from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as link_pb
 from branchline.v1 import terminal_link_pb2_grpc as link_grpc
 from branchline.v1 import tube_pb2 as pb
+from tests.unit.sqlite_template import migrated_sqlite
 from tests.unit.tube_support import (
     BO,
     DEPOSIT,
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Books]]:
-    engine = open_database(f"sqlite:///{tmp_path_factory.mktemp('tube') / 'server.db'}")
+    engine = open_database(migrated_sqlite(tmp_path_factory.mktemp("tube") / "server.db"))
     books = populate(engine)
     yield engine, books
     engine.dispose()
