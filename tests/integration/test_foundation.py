@@ -109,7 +109,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
 
 @pytest.fixture
 def up(shared: Shared) -> Stack:
-    return shared.stack
+    stack = shared.stack
+    if stack.procs["agent"].popen.poll() is not None:  # the sd_notify test stopped it
+        stack.start_agent()
+    return stack
 
 
 @pytest.fixture(scope="module")
@@ -293,32 +296,6 @@ def test_heartbeat_timeout_marks_a_silent_terminal_offline(up: Stack) -> None:
     finally:
         agent.send_signal(signal.SIGCONT)
     wait_for(lambda: registered(stack).online, 15, "online again once heartbeats resume")
-
-
-def test_sd_notify_ready_watchdog_stopping(stack: Stack) -> None:
-    notify_path = stack.root / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify_path))
-    sock.settimeout(15)
-    try:
-        # A stack of its own: its agent runs under the notify socket and is stopped.
-        stack.start_all(agent_env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
-        messages: list[str] = []
-
-        def receive_until(predicate: str) -> None:
-            while predicate not in messages:
-                messages.append(sock.recv(4096).decode().split("\n")[0])
-
-        receive_until("READY=1")
-        ready_index = messages.index("READY=1")
-        for _ in range(3):
-            messages.append(sock.recv(4096).decode().split("\n")[0])
-        assert messages[ready_index + 1 :].count("WATCHDOG=1") >= 2
-        stack.procs["agent"].popen.send_signal(signal.SIGTERM)
-        receive_until("STOPPING=1")
-        assert stack.procs["agent"].popen.wait(20) == 0
-    finally:
-        sock.close()
 
 
 # long: one server start covers every refusal at the mTLS boundary, in order
@@ -515,3 +492,32 @@ def test_device_command_and_spy_show_the_printer_wire(up: Stack) -> None:
     assert "receipt.lines[0]: expected text" in bad.stdout
     unknown = stack.diag("printer", "fly")
     assert unknown.returncode == 3 and "unknown_command" in unknown.stdout
+
+
+def test_sd_notify_ready_watchdog_stopping(up: Stack) -> None:
+    # Last on the shared stack: its agent is replaced by one under the notify socket, which the
+    # test stops (``up`` starts the usual agent again for any test after it).
+    stack = up
+    notify_path = stack.root / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(15)
+    try:
+        assert stack.procs["agent"].stop() == 0
+        stack.start_agent(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+        messages: list[str] = []
+
+        def receive_until(predicate: str) -> None:
+            while predicate not in messages:
+                messages.append(sock.recv(4096).decode().split("\n")[0])
+
+        receive_until("READY=1")
+        ready_index = messages.index("READY=1")
+        for _ in range(3):
+            messages.append(sock.recv(4096).decode().split("\n")[0])
+        assert messages[ready_index + 1 :].count("WATCHDOG=1") >= 2
+        stack.procs["agent"].popen.send_signal(signal.SIGTERM)
+        receive_until("STOPPING=1")
+        assert stack.procs["agent"].popen.wait(20) == 0
+    finally:
+        sock.close()
