@@ -125,6 +125,8 @@ class Stack:
     agent_extra: str = ""
     # The server's database when not the stack's own SQLite file (replicas on PostgreSQL).
     db_url: str = ""
+    # The server's --shutdown-drain: how long it stays up NOT_SERVING once told to stop.
+    shutdown_drain: float = 2.0
 
     @property
     def pki(self) -> Path:
@@ -191,7 +193,7 @@ class Stack:
                 "--heartbeat-timeout",
                 str(self.heartbeat_timeout),
                 "--shutdown-drain",
-                "2",
+                str(self.shutdown_drain),
                 "--replica",
                 "test-replica",
                 *(extra or []),

@@ -21,6 +21,7 @@ SECRETS = (PAN, "%B4761", f";{PAN}=", f"{PAN}D", "TEST/VISA CARD^")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: every test leaves the reader online with no card in it.
     with running_stack(tmp_path_factory.mktemp("card_reader")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         stack.devices = ("card_reader",)
         stack.required_devices = ()
         stack.start_all()

@@ -102,6 +102,7 @@ class Shared(NamedTuple):
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     """Server, simulator and agent for the tests that leave them as they found them."""
     with running_stack(tmp_path_factory.mktemp("foundation")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         started = time.monotonic()
         stack.start_all()
         yield Shared(stack, started)
@@ -119,6 +120,7 @@ def up(shared: Shared) -> Stack:
 def bare_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A server no terminal ever registered with, for the tests of refused identities."""
     with running_stack(tmp_path_factory.mktemp("bare")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         stack.start_server()
         yield stack
 

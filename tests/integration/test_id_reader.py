@@ -52,6 +52,7 @@ def assert_no_full_id_number_logged(stack: Stack) -> None:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test clears the faults it sets.
     with running_stack(tmp_path_factory.mktemp(DEVICE)) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         stack.devices = (DEVICE,)
         stack.required_devices = ()
         stack.start_all()

@@ -31,6 +31,7 @@ Result = tuple[str, str, dict[str, Any]]
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test loads the key it needs and clears its faults.
     with running_stack(tmp_path_factory.mktemp("pin_pad")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         stack.devices = ("pin_pad",)
         stack.required_devices = ()
         stack.start_all()

@@ -64,6 +64,7 @@ def take_out_at_the_terminal(stack: Stack) -> None:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test leaves both stations empty and its faults cleared.
     with running_stack(tmp_path_factory.mktemp("tube_station")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
         stack.devices = (DEVICE,)
         stack.required_devices = (DEVICE,)
         stack.start_all()
