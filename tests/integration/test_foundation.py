@@ -13,14 +13,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import grpc
 import pytest
 import zxingcpp
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from PIL import Image
 
 from branchline.server.health_cli import served_services
@@ -31,66 +29,19 @@ from branchline.v1 import (
     terminal_link_pb2,
     terminal_link_pb2_grpc,
 )
+from tests.integration.foundation_support import (
+    ONLINE,
+    agent_printer_status,
+    diag_printer_status,
+    fleet_printer,
+    fleet_printer_status,
+    registered,
+    registered_printer,
+    status_code,
+    status_details,
+    violations,
+)
 from tests.integration.stack import PY, Stack, running_stack, wait_for
-
-ONLINE = common_pb2.DEVICE_STATUS_ONLINE
-
-
-def status_code(info: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
-    return cast(grpc.Call, info.value).code()
-
-
-def status_details(info: pytest.ExceptionInfo[grpc.RpcError]) -> str:
-    return cast(grpc.Call, info.value).details() or ""
-
-
-def violations(info: pytest.ExceptionInfo[grpc.RpcError]) -> list[tuple[str, str]]:
-    """The BadRequest field violations in a refused call's status details."""
-    status = rpc_status.from_call(cast(grpc.Call, info.value))
-    assert status is not None, "the status carries no details"
-    found: list[tuple[str, str]] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found.extend((v.field, v.reason) for v in bad.field_violations)
-    return found
-
-
-def fleet_printer(stack: Stack) -> common_pb2.Device | None:
-    terminal = stack.terminal()
-    if terminal is None:
-        return None
-    return next((d for d in terminal.devices if d.name == "printer"), None)
-
-
-def registered(stack: Stack) -> fleet_pb2.Terminal:
-    terminal = stack.terminal()
-    assert terminal is not None, "terminal not registered"
-    return terminal
-
-
-def registered_printer(stack: Stack) -> common_pb2.Device:
-    device = fleet_printer(stack)
-    assert device is not None, "printer not reported"
-    return device
-
-
-def fleet_printer_status(stack: Stack) -> int | None:
-    device = fleet_printer(stack)
-    return device.status if device is not None else None
-
-
-def agent_printer_status(stack: Stack) -> str:
-    return str(stack.agent_device("printer")["status"])
-
-
-def diag_printer_status(stack: Stack) -> str:
-    import json
-
-    result = stack.diag("status", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    return next(d["status"] for d in data["devices"] if d["name"] == "printer")
 
 
 class Shared(NamedTuple):
