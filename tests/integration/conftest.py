@@ -5,26 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, running_stack
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    # Unix socket paths are limited to 107 bytes: keep the root short.
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="bl-", dir="/tmp"))
-    s = Stack(root)
-    s.init_pki()
-    try:
+    with running_stack(tmp_path) as s:
         yield s
-    finally:
-        s.stop_all()
-        for proc in s.procs.values():
-            (tmp_path / proc.log_path.name).write_text(proc.log())
-        import shutil
-
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,8 @@ class Stack:
     agent_extra: str = ""
     # The server's database when not the stack's own SQLite file (replicas on PostgreSQL).
     db_url: str = ""
+    # The server's --shutdown-drain: how long it stays up NOT_SERVING once told to stop.
+    shutdown_drain: float = 2.0
 
     @property
     def pki(self) -> Path:
@@ -167,7 +172,13 @@ class Stack:
         init_pki(self.pki, [self.terminal_id, "T-OTHER"])
 
     def start_server(self, extra: list[str] | None = None) -> Proc:
-        proc = self._spawn(
+        proc = self.spawn_server(extra)
+        self.wait_server(proc)
+        return proc
+
+    def spawn_server(self, extra: list[str] | None = None) -> Proc:
+        """The server process, not yet listening (``wait_server`` waits for it)."""
+        return self._spawn(
             "server",
             [
                 "branchline.server.main",
@@ -182,13 +193,14 @@ class Stack:
                 "--heartbeat-timeout",
                 str(self.heartbeat_timeout),
                 "--shutdown-drain",
-                "2",
+                str(self.shutdown_drain),
                 "--replica",
                 "test-replica",
                 *(extra or []),
             ],
         )
 
+    def wait_server(self, proc: Proc) -> None:
         def port() -> int:
             if proc.popen.poll() is not None:
                 raise AssertionError(f"server exited {proc.popen.returncode}:\n{proc.log()}")
@@ -198,12 +210,25 @@ class Stack:
             return 0
 
         self.server_port = wait_for(port, 30, "server to listen")
-        return proc
 
     def start_sim(self) -> Proc:
-        proc = self._spawn("sim", ["branchline.sim.main", "--run-dir", str(self.sim_dir)])
-        wait_for(lambda: (self.sim_dir / "control.sock").exists(), 30, "simulator control socket")
+        proc = self.spawn_sim()
+        self.wait_sim()
         return proc
+
+    def spawn_sim(self) -> Proc:
+        return self._spawn("sim", ["branchline.sim.main", "--run-dir", str(self.sim_dir)])
+
+    def wait_sim(self) -> None:
+        wait_for(lambda: (self.sim_dir / "control.sock").exists(), 30, "simulator control socket")
+
+    def start_all(self, agent_env: dict[str, str] | None = None) -> None:
+        """Server and simulator side by side (neither needs the other), then the agent."""
+        server = self.spawn_server()
+        self.spawn_sim()
+        self.wait_server(server)
+        self.wait_sim()
+        self.start_agent(env=agent_env)
 
     def agent_config(self, **overrides: str) -> Path:
         sections = "".join(
@@ -286,6 +311,14 @@ required_devices = {required}
             grpc.insecure_channel(f"unix:{self.agent_socket}")
         )
 
+    def agent_device(self, name: str) -> dict[str, Any]:
+        """One device as ``branchline-diag status --json`` shows it, asked in process (a diag
+        subprocess per poll costs about a second on a busy machine)."""
+        from branchline.agent.diag import device_dict
+
+        status = self.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
+        return device_dict(next(d for d in status.devices if d.name == name))
+
     def device_command(
         self, device: str, command: str, timeout: float = 60, **params: Any
     ) -> tuple[str, str, dict[str, Any]]:
@@ -320,3 +353,20 @@ required_devices = {required}
         for name in [*order, "server"]:
             if name in self.procs:
                 self.procs[name].stop()
+
+
+@contextmanager
+def running_stack(log_dir: Path) -> Iterator[Stack]:
+    """A stack in its own short root; on the way out its processes stop and their logs are
+    copied to ``log_dir``."""
+    # Unix socket paths are limited to 107 bytes: keep the root short.
+    root = Path(tempfile.mkdtemp(prefix="bl-", dir="/tmp"))
+    s = Stack(root)
+    s.init_pki()
+    try:
+        yield s
+    finally:
+        s.stop_all()
+        for proc in s.procs.values():
+            (log_dir / proc.log_path.name).write_text(proc.log())
+        shutil.rmtree(root, ignore_errors=True)

@@ -4,27 +4,42 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, running_stack, wait_for
 
 PAN = "4761739001010010"
 # Anything that would show card data in a log: the PAN, either track, the track 2 equivalent.
 SECRETS = (PAN, "%B4761", f";{PAN}=", f"{PAN}D", "TEST/VISA CARD^")
 
 
-def start(stack: Stack) -> None:
-    stack.devices = ("card_reader",)
-    stack.required_devices = ()
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(lambda: agent_status(stack)[0] == "online", 15, "card reader online")
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # One stack for the module: every test leaves the reader online with no card in it.
+    with running_stack(tmp_path_factory.mktemp("card_reader")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = ("card_reader",)
+        stack.required_devices = ()
+        stack.start_all()
+        yield stack
+
+
+@pytest.fixture
+def stack(shared: Stack) -> Stack:
+    wait_for(lambda: agent_status(shared)[0] == "online", 15, "card reader online")
+    return shared
 
 
 def agent_status(stack: Stack) -> tuple[str, str, dict[str, str]]:
+    device = stack.agent_device("card_reader")
+    return device["status"], device["detail"], device["facts"]
+
+
+def diag_status(stack: Stack) -> tuple[str, str, dict[str, str]]:
     result = stack.diag("status", "--json")
     assert result.returncode == 0, result.stderr
     device = next(d for d in json.loads(result.stdout)["devices"] if d["name"] == "card_reader")
@@ -62,7 +77,8 @@ def eject_and_wait_at_gate(stack: Stack, **params: Any) -> tuple[threading.Threa
 
 
 def test_read_tracks_and_chip_eject_take_and_no_card_data_in_the_log(stack: Stack) -> None:
-    start(stack)
+    # The module's first test: the stack is fresh (the bin count is still 0 below).
+    assert diag_status(stack)[0] == "online"
     insert(stack)
     completion, _, tracks = command(stack, "read_tracks")
     assert completion == "success", tracks
@@ -102,7 +118,6 @@ def test_read_tracks_and_chip_eject_take_and_no_card_data_in_the_log(stack: Stac
 
 
 def test_faults_end_cleanly_and_recover_without_restarting_the_agent(stack: Stack) -> None:
-    start(stack)
     agent = stack.procs["agent"].popen
 
     # Jam: the motor command fails, status shows the jam until an initialise after the fix.
@@ -160,7 +175,6 @@ def test_faults_end_cleanly_and_recover_without_restarting_the_agent(stack: Stac
 
 
 def test_unplug_replug_recovers_by_itself(stack: Stack) -> None:
-    start(stack)
     sim = stack.sim()
     request = sim_control_pb2.SimDeviceRequest(device="card_reader")
     sim.Unplug(request, timeout=5)

@@ -8,6 +8,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from branchline.drivers.cheque_printer.driver import IppChequePrinterDriver
 from branchline.drivers.cheque_printer.leaf import Leaf, render_leaf
 from branchline.drivers.cheque_printer.options import ChequePrinterOptions
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, running_stack, wait_for
 
 DEVICE = "cheque_printer"
 BOOK = {
@@ -45,12 +46,27 @@ def sim_facts(stack: Stack) -> dict[str, str]:
     return dict(next(d for d in listed.devices if d.name == DEVICE).facts)
 
 
-@pytest.fixture
-def printer_stack(stack: Stack) -> Stack:
+def start_printer(stack: Stack) -> Stack:
     stack.start_sim()
     wait_for(lambda: (stack.sim_dir / "dev" / "cheque_printer.uri").exists(), 15, "printer URI")
     stack.sim_act(DEVICE, "set_leaf_time", seconds="0.01")
     return stack
+
+
+@pytest.fixture
+def printer_stack(stack: Stack) -> Stack:
+    """A simulator of its own, for a test that prints: it reads back job ids, leaf counts and
+    retained or spoiled serials from a printer that never printed before (the simulator has no
+    reset)."""
+    return start_printer(stack)
+
+
+@pytest.fixture(scope="module")
+def idle_printer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One simulator for the tests that leave no leaf printed and clear what they set; the
+    ones asserting an empty job history run before the one job of get_jobs_and_cancel_job."""
+    with running_stack(tmp_path_factory.mktemp("idle_printer")) as stack:
+        yield start_printer(stack)
 
 
 def make_driver(stack: Stack, take_timeout: float = 5.0) -> IppChequePrinterDriver:
@@ -134,9 +150,9 @@ def test_a_book_not_taken_is_retracted(printer_stack: Stack) -> None:
     ],
 )
 def test_a_fault_before_the_book_prints_nothing(
-    printer_stack: Stack, fault: str, code: str, status: DeviceStatus, detail: str
+    idle_printer: Stack, fault: str, code: str, status: DeviceStatus, detail: str
 ) -> None:
-    stack = printer_stack
+    stack = idle_printer
     driver = make_driver(stack)
     try:
         stack.sim_fault(DEVICE, fault, True)
@@ -197,8 +213,8 @@ def test_running_out_of_stock_mid_book_stops_and_retracts_the_printed_leaves(
     assert sim_facts(stack)["retained"] == "50000001,50000002"
 
 
-def test_wrong_stock_stops_before_printing(printer_stack: Stack) -> None:
-    stack = printer_stack
+def test_wrong_stock_stops_before_printing(idle_printer: Stack) -> None:
+    stack = idle_printer
     stack.sim_act(DEVICE, "load_stock", first="60000001", count="5")
     driver = make_driver(stack)
     try:
@@ -216,6 +232,7 @@ def test_wrong_stock_stops_before_printing(printer_stack: Stack) -> None:
     finally:
         driver.close()
     assert sim_facts(stack)["leaves_printed"] == "0"
+    stack.sim_act(DEVICE, "load_stock", first="10000001", count="100")  # the power-on pack
 
 
 def test_a_canceled_book_cancels_its_job_and_retracts_what_printed(printer_stack: Stack) -> None:
@@ -259,8 +276,8 @@ def test_a_canceled_book_cancels_its_job_and_retracts_what_printed(printer_stack
     assert sim_facts(stack)["retained"] == "70000001"
 
 
-def test_bad_book_parameters_are_named(printer_stack: Stack) -> None:
-    driver = make_driver(printer_stack)
+def test_bad_book_parameters_are_named(idle_printer: Stack) -> None:
+    driver = make_driver(idle_printer)
     try:
         for params, words in (
             ({**book(1, 1), "company": 5}, "print_book.company: text is required"),
@@ -282,35 +299,8 @@ def test_bad_book_parameters_are_named(printer_stack: Stack) -> None:
         driver.close()
 
 
-def test_get_jobs_and_cancel_job(printer_stack: Stack) -> None:
-    stack = printer_stack
-    stack.sim_act(DEVICE, "set_leaf_time", seconds="3")
-    driver = make_driver(stack)
-    try:
-        pdf = render_leaf(Leaf(serial=10000001, **BOOK))
-        job_id = driver.client.print_job("slow leaf", "application/pdf", pdf)
-        wait_for(
-            lambda: driver.client.job_attributes(job_id)["job-state"] == 5, 5, "job processing"
-        )
-        assert [j["job-id"] for j in driver.client.jobs("not-completed")] == [job_id]
-        driver.client.cancel_job(job_id)
-        attrs = driver.client.job_attributes(job_id)
-        assert (attrs["job-state"], attrs["job-state-reasons"]) == (7, "job-canceled-by-user")
-        assert driver.client.jobs("not-completed") == []
-        with pytest.raises(IppRefused) as caught:
-            driver.client.cancel_job(job_id)
-        assert caught.value.status == 0x0404 and "already canceled" in caught.value.message
-        with pytest.raises(IppRefused) as caught:
-            driver.client.job_attributes(999)
-        assert caught.value.status == 0x0406 and "job-id 999: no such job" in caught.value.message
-        with pytest.raises(IppRefused) as caught:
-            driver.client.print_job("not a pdf", "application/pdf", b"hello")
-        assert "not a PDF" in caught.value.message
-    finally:
-        driver.close()
-
-
-def test_a_malformed_request_is_refused_naming_the_byte(printer_stack: Stack) -> None:
+def test_a_malformed_request_is_refused_naming_the_byte(idle_printer: Stack) -> None:
+    printer_stack = idle_printer  # the only test sending it a malformed frame
     uri = (printer_stack.sim_dir / "dev" / "cheque_printer.uri").read_text().strip()
     url = uri.replace("ipp://", "http://")
     request = urllib.request.Request(
@@ -325,8 +315,8 @@ def test_a_malformed_request_is_refused_naming_the_byte(printer_stack: Stack) ->
     assert sim_facts(printer_stack)["bad_frames"] == "1"
 
 
-def test_unplugged_printer_is_gone_and_comes_back_on_the_same_uri(printer_stack: Stack) -> None:
-    stack = printer_stack
+def test_unplugged_printer_is_gone_and_comes_back_on_the_same_uri(idle_printer: Stack) -> None:
+    stack = idle_printer
     uri_file = stack.sim_dir / "dev" / "cheque_printer.uri"
     uri = uri_file.read_text().strip()
     driver = make_driver(stack)
@@ -355,18 +345,48 @@ def test_unplugged_printer_is_gone_and_comes_back_on_the_same_uri(printer_stack:
         driver.close()
 
 
+def test_get_jobs_and_cancel_job(idle_printer: Stack) -> None:
+    # After the tests asserting an empty job history on this printer: it leaves a job in it.
+    stack = idle_printer
+    stack.sim_act(DEVICE, "set_leaf_time", seconds="3")
+    driver = make_driver(stack)
+    try:
+        pdf = render_leaf(Leaf(serial=10000001, **BOOK))
+        job_id = driver.client.print_job("slow leaf", "application/pdf", pdf)
+        wait_for(
+            lambda: driver.client.job_attributes(job_id)["job-state"] == 5, 5, "job processing"
+        )
+        assert [j["job-id"] for j in driver.client.jobs("not-completed")] == [job_id]
+        driver.client.cancel_job(job_id)
+        attrs = driver.client.job_attributes(job_id)
+        assert (attrs["job-state"], attrs["job-state-reasons"]) == (7, "job-canceled-by-user")
+        assert driver.client.jobs("not-completed") == []
+        with pytest.raises(IppRefused) as caught:
+            driver.client.cancel_job(job_id)
+        assert caught.value.status == 0x0404 and "already canceled" in caught.value.message
+        with pytest.raises(IppRefused) as caught:
+            driver.client.job_attributes(999)
+        assert caught.value.status == 0x0406 and "job-id 999: no such job" in caught.value.message
+        with pytest.raises(IppRefused) as caught:
+            driver.client.print_job("not a pdf", "application/pdf", b"hello")
+        assert "not a PDF" in caught.value.message
+    finally:
+        driver.close()
+        stack.sim_act(DEVICE, "set_leaf_time", seconds="0.01")
+
+
 def test_the_agent_reports_self_tests_and_prints_through_the_device(stack: Stack) -> None:
     stack.devices = (DEVICE,)
     stack.required_devices = ()
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
+    stack.shutdown_drain = 0  # no client to drain when the test ends
+    stack.start_all()
 
     def status() -> str:
-        data = json.loads(stack.diag("status", "--json").stdout)
-        return str(next(d["status"] for d in data["devices"] if d["name"] == DEVICE))
+        return str(stack.agent_device(DEVICE)["status"])
 
     wait_for(lambda: status() == "online", 20, "cheque printer online")
+    data = json.loads(stack.diag("status", "--json").stdout)
+    assert next(d["status"] for d in data["devices"] if d["name"] == DEVICE) == "online"
     result = stack.diag("selftest", DEVICE, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "specimen leaf job validated" in result.stdout

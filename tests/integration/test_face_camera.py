@@ -5,6 +5,7 @@ captures through the server's face checks and matcher."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,17 @@ from branchline.server.faces.dlib_backend import DlibFaceMatcher
 from branchline.server.faces.settings import FaceSettings
 from branchline.server.faces.verify import enrol, verify
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, running_stack, wait_for
 
 DEVICE = "face_camera"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 
 
 def device_status(stack: Stack) -> str:
+    return str(stack.agent_device(DEVICE)["status"])
+
+
+def diag_status(stack: Stack) -> str:
     result = stack.diag("status", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -33,19 +38,26 @@ def capture(stack: Stack, **scene: str) -> tuple[str, str, dict[str, Any]]:
     return stack.device_command(DEVICE, "capture", timeout_s=2)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # One stack for the module: each test clears the faults it sets.
+    with running_stack(tmp_path_factory.mktemp(DEVICE)) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = (DEVICE,)
+        stack.required_devices = ()
+        stack.start_all()
+        yield stack
+
+
 @pytest.fixture
-def face_stack(stack: Stack) -> Stack:
-    stack.devices = (DEVICE,)
-    stack.required_devices = ()
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(lambda: device_status(stack) == "online", 15, "face camera online")
-    return stack
+def face_stack(shared: Stack) -> Stack:
+    wait_for(lambda: device_status(shared) == "online", 15, "face camera online")
+    return shared
 
 
 def test_every_presentation_over_the_wire_and_to_a_decision(face_stack: Stack) -> None:
     stack = face_stack
+    assert diag_status(stack) == "online"
     results: dict[str, dict[str, Any]] = {}
     for name, scene in {
         "live": {"scene": "live", "person": "obama"},
@@ -125,3 +137,4 @@ def test_faults_and_unplug_recover_without_restarting_the_agent(face_stack: Stac
     completion, problem, result = stack.device_command(DEVICE, "capture", timeout_s=1)
     assert completion == "success" and result["face_count"] == 1, problem
     assert agent.poll() is None  # never restarted
+    stack.sim_fault(DEVICE, "bad_crc", False)  # the module's stack as it was

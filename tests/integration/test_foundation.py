@@ -11,15 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple
 
 import grpc
 import pytest
 import zxingcpp
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from PIL import Image
 
 from branchline.server.health_cli import served_services
@@ -30,73 +29,56 @@ from branchline.v1 import (
     terminal_link_pb2,
     terminal_link_pb2_grpc,
 )
-from tests.integration.stack import PY, Stack, wait_for
-
-ONLINE = common_pb2.DEVICE_STATUS_ONLINE
-
-
-def status_code(info: pytest.ExceptionInfo[grpc.RpcError]) -> grpc.StatusCode:
-    return cast(grpc.Call, info.value).code()
-
-
-def status_details(info: pytest.ExceptionInfo[grpc.RpcError]) -> str:
-    return cast(grpc.Call, info.value).details() or ""
-
-
-def violations(info: pytest.ExceptionInfo[grpc.RpcError]) -> list[tuple[str, str]]:
-    """The BadRequest field violations in a refused call's status details."""
-    status = rpc_status.from_call(cast(grpc.Call, info.value))
-    assert status is not None, "the status carries no details"
-    found: list[tuple[str, str]] = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            found.extend((v.field, v.reason) for v in bad.field_violations)
-    return found
+from tests.integration.foundation_support import (
+    ONLINE,
+    agent_printer_status,
+    diag_printer_status,
+    fleet_printer,
+    fleet_printer_status,
+    registered,
+    registered_printer,
+    status_code,
+    status_details,
+    violations,
+)
+from tests.integration.stack import PY, Stack, running_stack, wait_for
 
 
-def fleet_printer(stack: Stack) -> common_pb2.Device | None:
-    terminal = stack.terminal()
-    if terminal is None:
-        return None
-    return next((d for d in terminal.devices if d.name == "printer"), None)
+class Shared(NamedTuple):
+    stack: Stack
+    started: float  # time.monotonic() when its processes were started
 
 
-def registered(stack: Stack) -> fleet_pb2.Terminal:
-    terminal = stack.terminal()
-    assert terminal is not None, "terminal not registered"
-    return terminal
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """Server, simulator and agent for the tests that leave them as they found them."""
+    with running_stack(tmp_path_factory.mktemp("foundation")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        started = time.monotonic()
+        stack.start_all()
+        yield Shared(stack, started)
 
 
-def registered_printer(stack: Stack) -> common_pb2.Device:
-    device = fleet_printer(stack)
-    assert device is not None, "printer not reported"
-    return device
+@pytest.fixture
+def up(shared: Shared) -> Stack:
+    stack = shared.stack
+    if stack.procs["agent"].popen.poll() is not None:  # the sd_notify test stopped it
+        stack.start_agent()
+    return stack
 
 
-def fleet_printer_status(stack: Stack) -> int | None:
-    device = fleet_printer(stack)
-    return device.status if device is not None else None
+@pytest.fixture(scope="module")
+def bare_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A server no terminal ever registered with, for the tests of refused identities."""
+    with running_stack(tmp_path_factory.mktemp("bare")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.start_server()
+        yield stack
 
 
-def agent_printer_status(stack: Stack) -> str:
-    import json
-
-    result = stack.diag("status", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    return next(d["status"] for d in data["devices"] if d["name"] == "printer")
-
-
-def start_all(stack: Stack, **agent_env: str) -> None:
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent(env=agent_env or None)
-
-
-def test_terminal_and_printer_online_and_selftest_prints_terminal_id(stack: Stack) -> None:
-    started = time.monotonic()
-    start_all(stack)
+def test_terminal_and_printer_online_and_selftest_prints_terminal_id(shared: Shared) -> None:
+    # The module's first test: the shared stack was started by the fixture just now.
+    stack, started = shared
     terminal = wait_for(
         lambda: (t := stack.terminal()) is not None and t.online and t,
         10,
@@ -131,8 +113,8 @@ def test_terminal_and_printer_online_and_selftest_prints_terminal_id(stack: Stac
     assert "T-0001" in human.stdout and "printer" in human.stdout and "online" in human.stdout
 
 
-def test_unplug_replug_and_paper_out(stack: Stack) -> None:
-    start_all(stack)
+def test_unplug_replug_and_paper_out(up: Stack) -> None:
+    stack = up
     wait_for(lambda: fleet_printer_status(stack) == ONLINE, 15, "printer online")
     agent_pid = stack.procs["agent"].popen.pid
     sim = stack.sim()
@@ -150,7 +132,7 @@ def test_unplug_replug_and_paper_out(stack: Stack) -> None:
 
     sim.Replug(sim_control_pb2.SimDeviceRequest(device="printer"), timeout=5)
     wait_for(lambda: fleet_printer_status(stack) == ONLINE, 5, "printer back online after replug")
-    assert agent_printer_status(stack) == "online"
+    assert diag_printer_status(stack) == "online"
     assert stack.procs["agent"].popen.pid == agent_pid and stack.procs["agent"].popen.poll() is None
 
     stack.sim_fault("printer", "paper_out", True)
@@ -174,8 +156,8 @@ def test_unplug_replug_and_paper_out(stack: Stack) -> None:
     wait_for(lambda: fleet_printer_status(stack) == ONLINE, 5, "printer online after cover closed")
 
 
-def test_garbage_on_the_printer_line_does_not_crash_the_agent(stack: Stack) -> None:
-    start_all(stack)
+def test_garbage_on_the_printer_line_does_not_crash_the_agent(up: Stack) -> None:
+    stack = up
     wait_for(lambda: fleet_printer_status(stack) == ONLINE, 15, "printer online")
     sim = stack.sim()
     rng = __import__("random").Random(7)
@@ -191,8 +173,8 @@ def test_garbage_on_the_printer_line_does_not_crash_the_agent(stack: Stack) -> N
     wait_for(lambda: agent_printer_status(stack) == "online", 5, "printer online after garbage")
 
 
-def test_maintenance_mode_is_acknowledged_and_reported(stack: Stack) -> None:
-    start_all(stack)
+def test_maintenance_mode_is_acknowledged_and_reported(up: Stack) -> None:
+    stack = up
     wait_for(
         lambda: (
             (t := stack.terminal()) is not None
@@ -218,6 +200,7 @@ def test_maintenance_mode_is_acknowledged_and_reported(stack: Stack) -> None:
 
 
 def test_health_serving_then_not_serving_while_shutting_down(stack: Stack) -> None:
+    # A server of its own: the test shuts it down.
     stack.start_server()
     channel = grpc.insecure_channel(f"127.0.0.1:{stack.server_port}")
     # Health is on the TLS port like everything else: use the operator's credentials.
@@ -252,8 +235,8 @@ def test_health_serving_then_not_serving_while_shutting_down(stack: Stack) -> No
     assert stack.procs["server"].popen.wait(20) == 0
 
 
-def test_heartbeat_timeout_marks_a_silent_terminal_offline(stack: Stack) -> None:
-    start_all(stack)
+def test_heartbeat_timeout_marks_a_silent_terminal_offline(up: Stack) -> None:
+    stack = up
     wait_for(lambda: (t := stack.terminal()) is not None and t.online, 15, "online")
     agent = stack.procs["agent"].popen
     agent.send_signal(signal.SIGSTOP)  # silent, but its TCP connection stays open
@@ -268,36 +251,9 @@ def test_heartbeat_timeout_marks_a_silent_terminal_offline(stack: Stack) -> None
     wait_for(lambda: registered(stack).online, 15, "online again once heartbeats resume")
 
 
-def test_sd_notify_ready_watchdog_stopping(stack: Stack) -> None:
-    notify_path = stack.root / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify_path))
-    sock.settimeout(15)
-    try:
-        stack.start_server()
-        stack.start_sim()
-        stack.start_agent(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
-        messages: list[str] = []
-
-        def receive_until(predicate: str) -> None:
-            while predicate not in messages:
-                messages.append(sock.recv(4096).decode().split("\n")[0])
-
-        receive_until("READY=1")
-        ready_index = messages.index("READY=1")
-        for _ in range(3):
-            messages.append(sock.recv(4096).decode().split("\n")[0])
-        assert messages[ready_index + 1 :].count("WATCHDOG=1") >= 2
-        stack.procs["agent"].popen.send_signal(signal.SIGTERM)
-        receive_until("STOPPING=1")
-        assert stack.procs["agent"].popen.wait(20) == 0
-    finally:
-        sock.close()
-
-
 # long: one server start covers every refusal at the mTLS boundary, in order
-def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path) -> None:
-    stack.start_server()
+def test_mtls_refuses_another_ca_and_impersonation(bare_server: Stack, tmp_path: Path) -> None:
+    stack = bare_server
     target = f"127.0.0.1:{stack.server_port}"
     pki = stack.pki
 
@@ -391,13 +347,17 @@ def test_mtls_refuses_another_ca_and_impersonation(stack: Stack, tmp_path: Path)
     assert violations(unknown) == [("terminal_id", "unknown_terminal")]
 
 
-def test_agent_with_wrong_certificate_stays_unregistered(stack: Stack) -> None:
-    stack.start_server()
+def test_agent_with_wrong_certificate_stays_unregistered(bare_server: Stack) -> None:
+    stack = bare_server
     stack.start_sim()
     proc = stack.start_agent(cert="T-OTHER")
-    wait_for(lambda: "PERMISSION_DENIED" in proc.log(), 15, "agent logs the refusal")
-    assert proc.popen.poll() is None, "the agent keeps running and retrying"
-    assert stack.terminal("T-0001") is None and stack.terminal("T-OTHER") is None
+    try:
+        wait_for(lambda: "PERMISSION_DENIED" in proc.log(), 15, "agent logs the refusal")
+        assert proc.popen.poll() is None, "the agent keeps running and retrying"
+        assert stack.terminal("T-0001") is None and stack.terminal("T-OTHER") is None
+    finally:  # the bare server as it was: no agent, no simulator
+        proc.stop()
+        stack.procs["sim"].stop()
 
 
 def test_plaintext_only_on_loopback(tmp_path: Path) -> None:
@@ -431,8 +391,9 @@ def test_diag_when_agent_is_not_running(tmp_path: Path) -> None:
     assert "agent is not running" in result.stderr
 
 
-def test_second_agent_on_the_same_state_dir_is_refused(stack: Stack) -> None:
-    start_all(stack)
+def test_second_agent_on_the_same_state_dir_is_refused(up: Stack) -> None:
+    stack = up
+    wait_for(lambda: agent_printer_status(stack) == "online", 15, "the first agent up")
     second = subprocess.run(
         [PY, "-m", "branchline.agent.main", "--config", str(stack.root / "agent.toml")],
         capture_output=True,
@@ -445,8 +406,8 @@ def test_second_agent_on_the_same_state_dir_is_refused(stack: Stack) -> None:
     assert sys.executable
 
 
-def test_device_command_and_spy_show_the_printer_wire(stack: Stack) -> None:
-    start_all(stack)
+def test_device_command_and_spy_show_the_printer_wire(up: Stack) -> None:
+    stack = up
     wait_for(lambda: agent_printer_status(stack) == "online", 15, "printer online")
     spy = subprocess.Popen(
         [
@@ -464,13 +425,17 @@ def test_device_command_and_spy_show_the_printer_wire(stack: Stack) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
+    # The spy is attached once it shows the printer's status poll (every 0.5 s).
+    assert spy.stdout is not None
+    first = spy.stdout.readline()
+    assert first.startswith(("tx", "rx")), first
     completion, problem, result = stack.device_command(
         "printer", "print_receipt", title="Statement", lines=["Balance 100.00 CNY"], qr="TX-1"
     )
     assert completion == "success", problem
     assert result["bytes"] > 0
-    out, _ = spy.communicate(timeout=30)
+    rest, _ = spy.communicate(timeout=30)
+    out = first + rest
     assert "tx  10 04 01" in out  # DLE EOT 1, the real-time status request
     assert "rx  12" in out  # the printer's status byte
     assert "Statement" in out or "Balance" in out
@@ -480,3 +445,32 @@ def test_device_command_and_spy_show_the_printer_wire(stack: Stack) -> None:
     assert "receipt.lines[0]: expected text" in bad.stdout
     unknown = stack.diag("printer", "fly")
     assert unknown.returncode == 3 and "unknown_command" in unknown.stdout
+
+
+def test_sd_notify_ready_watchdog_stopping(up: Stack) -> None:
+    # Last on the shared stack: its agent is replaced by one under the notify socket, which the
+    # test stops (``up`` starts the usual agent again for any test after it).
+    stack = up
+    notify_path = stack.root / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(15)
+    try:
+        assert stack.procs["agent"].stop() == 0
+        stack.start_agent(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+        messages: list[str] = []
+
+        def receive_until(predicate: str) -> None:
+            while predicate not in messages:
+                messages.append(sock.recv(4096).decode().split("\n")[0])
+
+        receive_until("READY=1")
+        ready_index = messages.index("READY=1")
+        for _ in range(3):
+            messages.append(sock.recv(4096).decode().split("\n")[0])
+        assert messages[ready_index + 1 :].count("WATCHDOG=1") >= 2
+        stack.procs["agent"].popen.send_signal(signal.SIGTERM)
+        receive_until("STOPPING=1")
+        assert stack.procs["agent"].popen.wait(20) == 0
+    finally:
+        sock.close()

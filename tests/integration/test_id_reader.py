@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, running_stack, wait_for
 
 DEVICE = "id_reader"
 VALID_ID = "11010519491231002X"
@@ -16,6 +17,10 @@ ALL_IDS = (VALID_ID, "440304199506123513", "310101198807150037", "32010219630805
 
 
 def device_status(stack: Stack) -> str:
+    return str(stack.agent_device(DEVICE)["status"])
+
+
+def diag_status(stack: Stack) -> str:
     result = stack.diag("status", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -43,19 +48,26 @@ def assert_no_full_id_number_logged(stack: Stack) -> None:
         assert id_number[:17] not in log
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # One stack for the module: each test clears the faults it sets.
+    with running_stack(tmp_path_factory.mktemp(DEVICE)) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = (DEVICE,)
+        stack.required_devices = ()
+        stack.start_all()
+        yield stack
+
+
 @pytest.fixture
-def id_stack(stack: Stack) -> Stack:
-    stack.devices = (DEVICE,)
-    stack.required_devices = ()
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(lambda: device_status(stack) == "online", 15, "ID reader online")
-    return stack
+def id_stack(shared: Stack) -> Stack:
+    wait_for(lambda: device_status(shared) == "online", 15, "ID reader online")
+    return shared
 
 
 def test_cards_are_read_parsed_and_validated(id_stack: Stack) -> None:
     stack = id_stack
+    assert diag_status(stack) == "online"
     completion, problem, result = read(stack, "valid")
     assert completion == "success", problem
     assert result["name"] == "李秀英"
@@ -146,3 +158,4 @@ def test_faults_and_unplug_recover_without_restarting_the_agent(id_stack: Stack)
 
     assert agent.poll() is None and stack.procs["agent"].popen.pid == agent.pid
     assert_no_full_id_number_logged(stack)
+    stack.sim_fault(DEVICE, "bad_checksum", False)  # the module's stack as it was

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from branchline.common import paycrypto
 from branchline.common.paycrypto import aes_dukpt, tdes_dukpt
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, running_stack, wait_for
 
 # ANSI X9.24-1 test BDK and KSN; X9.24-3 AES-128 test BDK and a 12-byte initial KSN.
 TDES_BDK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
@@ -25,16 +27,29 @@ PAN = "4111111111111111"
 Result = tuple[str, str, dict[str, Any]]
 
 
-def start(stack: Stack) -> None:
-    stack.devices = ("pin_pad",)
-    stack.required_devices = ()
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(lambda: agent_status(stack)[0] == "online", 15, "PIN pad online")
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # One stack for the module: each test loads the key it needs and clears its faults.
+    with running_stack(tmp_path_factory.mktemp("pin_pad")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = ("pin_pad",)
+        stack.required_devices = ()
+        stack.start_all()
+        yield stack
+
+
+@pytest.fixture
+def stack(shared: Stack) -> Stack:
+    wait_for(lambda: agent_status(shared)[0] == "online", 15, "PIN pad online")
+    return shared
 
 
 def agent_status(stack: Stack) -> tuple[str, str, dict[str, str]]:
+    device = stack.agent_device("pin_pad")
+    return device["status"], device["detail"], device["facts"]
+
+
+def diag_status(stack: Stack) -> tuple[str, str, dict[str, str]]:
     result = stack.diag("status", "--json")
     assert result.returncode == 0, result.stderr
     device = next(d for d in json.loads(result.stdout)["devices"] if d["name"] == "pin_pad")
@@ -85,9 +100,9 @@ def aes_pin(result: dict[str, Any]) -> str:
 
 
 def test_tdes_key_load_pin_entry_diag_and_nothing_secret_in_the_logs(stack: Stack) -> None:
-    start(stack)
     ipek = tdes_dukpt.derive_ipek(TDES_BDK, bytes.fromhex(TDES_KSN))
-    assert agent_status(stack)[1] == "no key loaded"
+    # The module's first test: the pad on the fresh stack has no key yet.
+    assert diag_status(stack)[:2] == ("online", "no key loaded")
     completion, detail, loaded = load_tdes(stack)
     assert completion == "success", detail
     assert loaded["kcv"] == paycrypto.tdes_kcv(ipek).hex().upper()
@@ -121,7 +136,6 @@ def test_tdes_key_load_pin_entry_diag_and_nothing_secret_in_the_logs(stack: Stac
 
 
 def test_aes_dev_key_and_format4_pin_block(stack: Stack) -> None:
-    start(stack)
     loaded = stack.sim_act(
         "pin_pad", "load_dev_key", algorithm="aes", bdk_hex=AES_BDK.hex(), ksn_hex=AES_KSN
     )
@@ -138,7 +152,6 @@ def test_aes_dev_key_and_format4_pin_block(stack: Stack) -> None:
 
 
 def test_timeout_cancel_clear_and_lengths(stack: Stack) -> None:
-    start(stack)
     assert load_tdes(stack)[0] == "success"
 
     completion, detail, _ = read_pin(stack, "12", timeout_s=1)
@@ -159,7 +172,6 @@ def test_timeout_cancel_clear_and_lengths(stack: Stack) -> None:
 
 
 def test_ksn_exhaustion_and_tamper(stack: Stack) -> None:
-    start(stack)
     assert load_tdes(stack)[0] == "success"
     stack.sim_fault("pin_pad", "exhaust_ksn", True)
     completion, detail, _ = command(stack, "read_pin", pan=PAN)
@@ -179,10 +191,10 @@ def test_ksn_exhaustion_and_tamper(stack: Stack) -> None:
     assert (completion, detail.split(":")[0]) == ("hardware_error", "tamper")
     stack.sim_fault("pin_pad", "tamper", False)
     wait_for(lambda: agent_status(stack)[1] == "no key loaded", 5, "keys gone after tamper")
+    stack.sim_fault("pin_pad", "exhaust_ksn", False)  # one-shot; cleared for the next test
 
 
 def test_unplug_replug_keeps_the_key(stack: Stack) -> None:
-    start(stack)
     completion, _, loaded = load_tdes(stack)
     assert completion == "success"
     sim = stack.sim()

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from branchline.v1 import agent_local_pb2, common_pb2
-from tests.integration.stack import PY, Stack, wait_for
+from tests.integration.stack import PY, Stack, running_stack, wait_for
 
 DEVICE = "tube_station"
 
@@ -52,18 +53,32 @@ def failing(stack: Stack, name: str, **params: Any) -> tuple[str, str]:
     return completion, problem
 
 
+def take_out_at_the_terminal(stack: Stack) -> None:
+    """The customer takes the carrier that came back, through the product's own commands."""
+    command(stack, "open_door")
+    stack.sim_act(DEVICE, "remove")
+    assert command(stack, "wait_removed", timeout_s=5)["state"] == "empty"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # One stack for the module: each test leaves both stations empty and its faults cleared.
+    with running_stack(tmp_path_factory.mktemp("tube_station")) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = (DEVICE,)
+        stack.required_devices = (DEVICE,)
+        stack.start_all()
+        yield stack
+
+
 @pytest.fixture
-def tube(stack: Stack) -> Stack:
-    stack.devices = (DEVICE,)
-    stack.required_devices = (DEVICE,)
-    stack.start_server()
-    stack.start_sim()
-    stack.start_agent()
-    wait_status(stack, "online", timeout=15)
-    return stack
+def tube(shared: Stack) -> Stack:
+    wait_status(shared, "online", timeout=15)
+    return shared
 
 
 def test_carrier_to_the_back_office_and_back(tube: Stack) -> None:
+    # The module's first test: the station's counters below start from zero.
     stack = tube
     stack.sim_act(DEVICE, "set_travel_time", seconds="1.0")
     assert stack.sim_act(DEVICE, "load", carrier_id="4711")["terminal_state"] == "loaded"
@@ -123,6 +138,7 @@ def test_send_test_and_spy_from_branchline_diag(tube: Stack) -> None:
 
     bad = stack.diag(DEVICE, "send", "carrier_id=abc")
     assert bad.returncode == 3 and "carrier_id: expected a whole number" in bad.stdout
+    take_out_at_the_terminal(stack)
 
 
 def test_faults_end_in_the_right_status_and_recover(tube: Stack) -> None:
@@ -191,3 +207,4 @@ def test_silent_controller_disagreeing_sensor_and_unplug(tube: Stack) -> None:
     stack.sim_act(DEVICE, "load", carrier_id="77")
     assert command(stack, "send", carrier_id=77)["state"] == "arrived"
     assert stack.procs["agent"].popen.pid == agent_pid and stack.procs["agent"].popen.poll() is None
+    stack.sim_act(DEVICE, "backoffice_remove")  # the back office takes carrier 77
