@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.browser.console_support import Console, console_process, restart_console
 from tests.browser.kiosk_support import Kiosk, KioskBranch
@@ -29,7 +29,7 @@ from tests.browser.media_support import (
     add_video_teller,
     call_events,
     frames_decoded,
-    launch_media_chromium,
+    media_browser,
     teller_on_calls,
 )
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
@@ -51,12 +51,8 @@ PANEL = '[data-role="call-media"]'
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """This module's Chromium has a fake camera and microphone."""
-    with sync_playwright() as playwright:
-        chromium = launch_media_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with media_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from branchline.server import pki
 from branchline.v1 import dispatch_pb2 as dpb
@@ -33,7 +33,8 @@ from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 from tests.browser.back_office import station_status
 from tests.browser.console_support import Console, console_process
-from tests.browser.kiosk_support import CHROMIUM, CHROMIUM_ARGS, Kiosk, KioskBranch
+from tests.browser.kiosk_support import Kiosk, KioskBranch
+from tests.browser.media_support import media_browser
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
 from tests.browser.test_kiosk_tube import (
     CARRIERS,
@@ -50,7 +51,6 @@ pytestmark = pytest.mark.timeout(300)
 # A recording whose page went away is closed by the agent after this many idle seconds.
 KIOSK = {"language": "en", "inactivity_timeout": 120, "recording_idle_seconds": 4}
 CUSTOMER_TIMEOUT = 60
-FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 RETRYABLE = (
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.UNAVAILABLE,
@@ -61,14 +61,8 @@ RETRYABLE = (
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium with a fake camera and microphone, allowed without asking."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with media_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
