@@ -19,7 +19,7 @@ from branchline.server.mobile import bank_auth
 from branchline.server.storage.engine import open_database
 from tests.browser.cheque_support import CHEQUE_DEVICES, seed_cheques
 from tests.browser.kiosk_support import Kiosk, KioskBranch, free_port, kiosk_branch
-from tests.browser.phone_support import PHONE, phone_gateway, read_qr
+from tests.browser.phone_support import PHONE, phone_gateway, read_qr, wait_gateway
 from tests.browser.test_recordings_pages import audit_of
 from tests.integration.stack import wait_for
 
@@ -43,15 +43,17 @@ def phone_branch(logs: Path, **kiosk: float | str) -> Iterator[KioskBranch]:
         **kiosk,
     ) as started:
         stack = started.stack
-        seed_cheques(stack)
-        stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
-        stack.sim_act("id_reader", "place", card="valid")
-        engine = open_database(f"sqlite:///{stack.root / 'server.db'}")
-        bank_auth.enroll(engine, "C-1", PASSWORD, SECRET)
-        bank_auth.enroll(engine, "C-2", PASSWORD, SECRET)
-        engine.dispose()
         try:
-            with phone_gateway(stack, port):
+            # The gateway starts up (a Python process) while the bank's data is seeded here.
+            with phone_gateway(stack, port, wait=False) as gateway:
+                seed_cheques(stack)
+                stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
+                stack.sim_act("id_reader", "place", card="valid")
+                engine = open_database(f"sqlite:///{stack.root / 'server.db'}")
+                bank_auth.enroll(engine, "C-1", PASSWORD, SECRET)
+                bank_auth.enroll(engine, "C-2", PASSWORD, SECRET)
+                engine.dispose()
+                wait_gateway(stack, url, gateway)
                 GATEWAY["url"] = url
                 yield started
         finally:

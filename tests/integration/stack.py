@@ -200,10 +200,23 @@ class Stack:
         self.server_port = wait_for(port, 30, "server to listen")
         return proc
 
-    def start_sim(self) -> Proc:
+    def start_sim(self, wait: bool = True) -> Proc:
+        """``wait=False``: spawn it only (its start-up overlaps the caller's other work);
+        ``wait_sim`` before using it."""
         proc = self._spawn("sim", ["branchline.sim.main", "--run-dir", str(self.sim_dir)])
-        wait_for(lambda: (self.sim_dir / "control.sock").exists(), 30, "simulator control socket")
+        if wait:
+            self.wait_sim()
         return proc
+
+    def wait_sim(self) -> None:
+        proc = self.procs["sim"]
+
+        def up() -> bool:
+            if proc.popen.poll() is not None:
+                raise AssertionError(f"simulator exited {proc.popen.returncode}:\n{proc.log()}")
+            return (self.sim_dir / "control.sock").exists()
+
+        wait_for(up, 30, "simulator control socket")
 
     def agent_config(self, **overrides: str) -> Path:
         sections = "".join(
