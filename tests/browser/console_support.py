@@ -68,7 +68,7 @@ def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> 
 def console_processes(stack: Stack, *whos: str, lang: str = "en") -> Iterator[list[str]]:
     """Several consoles (``console_process``) started together, each a Python start-up that
     a busy machine makes take seconds; their pages' addresses in ``whos``' order."""
-    urls: list[str] = []
+    started: list[tuple[Proc, str]] = []
     ports: set[int] = set()
     try:
         for who in whos:
@@ -76,13 +76,13 @@ def console_processes(stack: Stack, *whos: str, lang: str = "en") -> Iterator[li
             while port in ports:  # none has bound yet: the kernel may hand one out twice
                 port = free_port()
             ports.add(port)
-            urls.append(spawn_console(stack, who, lang, port)[1])
-        for who, url in zip(whos, urls, strict=True):
+            started.append(spawn_console(stack, who, lang, port))
+        for who, (_, url) in zip(whos, started, strict=True):
             wait_for(lambda u=url: page_served(u), 30, f"the console of {who}")  # type: ignore[misc]
-        yield urls
+        yield [url for _, url in started]
     finally:
-        for who in whos[: len(urls)]:
-            stack.procs[console_name(who)].stop()
+        for proc, _ in started:
+            proc.stop()
 
 
 def restart_console(stack: Stack, who: str, url: str, lang: str = "en") -> None:
