@@ -81,8 +81,10 @@ def console_processes(stack: Stack, *whos: str, lang: str = "en") -> Iterator[li
             wait_for(lambda u=url: page_served(u), 30, f"the console of {who}")  # type: ignore[misc]
         yield [url for _, url in started]
     finally:
-        for proc, _ in started:
+        for who, (proc, _) in zip(whos, started, strict=False):
             proc.stop()
+            # Or the one ``restart_console`` started in its place.
+            stack.procs[console_name(who)].stop()
 
 
 def restart_console(stack: Stack, who: str, url: str, lang: str = "en") -> None:

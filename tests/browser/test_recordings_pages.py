@@ -32,7 +32,7 @@ from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 from tests.browser.back_office import station_status
-from tests.browser.console_support import Console, console_process
+from tests.browser.console_support import Console, console_processes
 from tests.browser.kiosk_support import Kiosk, KioskBranch
 from tests.browser.media_support import media_browser
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
@@ -65,26 +65,31 @@ def browser() -> Iterator[Browser]:
         yield chromium
 
 
-@pytest.fixture(scope="module")
-def console_url(branch: KioskBranch) -> Iterator[str]:
-    with console_process(branch.stack, f"teller:{CLERK}") as url:
-        yield url
-
-
 LOBBY = "L-REC"
 
 
 @pytest.fixture(scope="module")
-def lobby_url(branch: KioskBranch) -> Iterator[str]:
-    """A lobby manager of the terminal's branch: sets and lifts legal holds."""
+def console_urls(branch: KioskBranch) -> Iterator[tuple[str, str]]:
+    """The clerk's console and that of a lobby manager of the terminal's branch (sets and
+    lifts legal holds), started together."""
     stack = branch.stack
     pki.issue_user_cert(stack.pki, "lobby", LOBBY)
     dpb_grpc.DispatchAdminStub(stack.operator_channel()).AddLobbyManager(
         dpb.AddLobbyManagerRequest(manager_id=LOBBY, name="Lobby", branch=stack.branch),
         timeout=10,
     )
-    with console_process(stack, f"lobby:{LOBBY}") as url:
-        yield url
+    with console_processes(stack, f"teller:{CLERK}", f"lobby:{LOBBY}") as (clerk, lobby):
+        yield clerk, lobby
+
+
+@pytest.fixture(scope="module")
+def console_url(console_urls: tuple[str, str]) -> str:
+    return console_urls[0]
+
+
+@pytest.fixture(scope="module")
+def lobby_url(console_urls: tuple[str, str]) -> str:
+    return console_urls[1]
 
 
 @pytest.fixture
