@@ -28,6 +28,15 @@ def start_console(
 ) -> tuple[Proc, str]:
     """``branchline-console --as WHO`` for the stack's server (on ``port``, or a free one),
     served; the process and its page's address. ``append``: a restart keeps the log."""
+    proc, url = spawn_console(stack, who, lang, port, append=append)
+    wait_for(lambda: page_served(url), 30, f"the console of {who}")
+    return proc, url
+
+
+def spawn_console(
+    stack: Stack, who: str, lang: str = "en", port: int = 0, *, append: bool = False
+) -> tuple[Proc, str]:
+    """``start_console`` without waiting for its page (start several, then wait for all)."""
     port = port or free_port()
     name = console_name(who)
     proc: Proc = stack._spawn(  # noqa: SLF001 - the stack's own process launcher
@@ -37,9 +46,7 @@ def start_console(
          "--lang", lang, "--state-dir", str(stack.root / name)],
         append=append,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    wait_for(lambda: page_served(url), 30, f"the console of {who}")
-    return proc, url
+    return proc, f"http://127.0.0.1:{port}/"
 
 
 def console_name(who: str) -> str:
@@ -55,6 +62,29 @@ def console_process(stack: Stack, who: str, lang: str = "en", port: int = 0) -> 
         yield url
     finally:
         stack.procs[console_name(who)].stop()
+
+
+@contextmanager
+def console_processes(stack: Stack, *whos: str, lang: str = "en") -> Iterator[list[str]]:
+    """Several consoles (``console_process``) started together, each a Python start-up that
+    a busy machine makes take seconds; their pages' addresses in ``whos``' order."""
+    started: list[tuple[Proc, str]] = []
+    ports: set[int] = set()
+    try:
+        for who in whos:
+            port = free_port()
+            while port in ports:  # none has bound yet: the kernel may hand one out twice
+                port = free_port()
+            ports.add(port)
+            started.append(spawn_console(stack, who, lang, port))
+        for who, (_, url) in zip(whos, started, strict=True):
+            wait_for(lambda u=url: page_served(u), 30, f"the console of {who}")  # type: ignore[misc]
+        yield [url for _, url in started]
+    finally:
+        for who, (proc, _) in zip(whos, started, strict=False):
+            proc.stop()
+            # Or the one ``restart_console`` started in its place.
+            stack.procs[console_name(who)].stop()
 
 
 def restart_console(stack: Stack, who: str, url: str, lang: str = "en") -> None:

@@ -133,7 +133,8 @@ def kiosk_branch(
             # As at a branch: a tube fault takes the tube services away, not the terminal.
             required_devices=("card_reader", "pin_pad"),
             extra_devices=extra_devices,
-            server_extra=server_extra,
+            # Nothing balances load onto this server: it stops without the health drain.
+            server_extra=("--shutdown-drain", "0", *server_extra),
         )
         url = f"http://127.0.0.1:{port}/"
         wait_for(lambda: page_served(url), 30, "the kiosk page")

@@ -4,7 +4,10 @@ call (``window.branchlineCall``, docs/flows/calls.md "Media")."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page, Playwright
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from branchline.server import pki
 from branchline.v1 import dispatch_pb2 as dpb
@@ -48,6 +51,18 @@ for (const name of ["branchline:call-streams", "branchline:call-ended"]) {
 
 def launch_media_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=MEDIA_ARGS)
+
+
+@contextmanager
+def media_browser() -> Iterator[Browser]:
+    """A module's Chromium with the fake camera and microphone (Playwright's sync API holds an
+    event loop in this thread while open: one per module, see conftest.py's ``browser``)."""
+    with sync_playwright() as playwright:
+        chromium = launch_media_chromium(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def frames_decoded(page: Page, holder: str = "branchlineCall") -> int:

@@ -35,12 +35,19 @@ def gateway_up(url: str) -> bool:
         return False
 
 
+def wait_gateway(stack: Stack, url: str, gateway: subprocess.Popen[bytes]) -> None:
+    """Until the gateway at ``url`` answers its health check (or has exited: its log)."""
+    wait_for(lambda: gateway.poll() is not None or gateway_up(url), 30, "the phone gateway")
+    assert gateway.poll() is None, (stack.root / "gateway.log").read_text()
+
+
 @contextmanager
 def phone_gateway(
-    stack: Stack, port: int, *extra: str, name: str = "gw1"
+    stack: Stack, port: int, *extra: str, name: str = "gw1", wait: bool = True
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``branchline-mobile`` on ``https://127.0.0.1:<port>`` for the stack's server (its
-    ``mobile`` certificate issued from the stack's PKI); its log in ``gateway.log``."""
+    ``mobile`` certificate issued from the stack's PKI); its log in ``gateway.log``.
+    ``wait=False``: the block gets it while it starts up (``wait_gateway`` before use)."""
     if not (stack.pki / "mobile" / f"{name}.pem").exists():
         pki.issue_user_cert(stack.pki, "mobile", name)
     log = open(stack.root / "gateway.log", "wb")  # noqa: SIM115 - the child writes to it
@@ -54,9 +61,8 @@ def phone_gateway(
         stdout=log, stderr=subprocess.STDOUT, cwd=stack.root,
     )  # fmt: skip
     try:
-        url = f"https://127.0.0.1:{port}"
-        wait_for(lambda: gateway.poll() is not None or gateway_up(url), 30, "the phone gateway")
-        assert gateway.poll() is None, (stack.root / "gateway.log").read_text()
+        if wait:
+            wait_gateway(stack, f"https://127.0.0.1:{port}", gateway)
         yield gateway
     finally:
         gateway.terminate()

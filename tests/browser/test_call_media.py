@@ -20,16 +20,16 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from tests.browser.console_support import Console, console_process, restart_console
+from tests.browser.console_support import Console, console_processes, restart_console
 from tests.browser.kiosk_support import Kiosk, KioskBranch
 from tests.browser.media_support import (
     RECORD_EVENTS,
     add_video_teller,
     call_events,
     frames_decoded,
-    launch_media_chromium,
+    media_browser,
     teller_on_calls,
 )
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
@@ -51,26 +51,29 @@ PANEL = '[data-role="call-media"]'
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """This module's Chromium has a fake camera and microphone."""
-    with sync_playwright() as playwright:
-        chromium = launch_media_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with media_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
-def teller(branch: KioskBranch, browser: Browser) -> Iterator[Console]:
-    """Video teller V1 of the terminal's branch (skill "other"), on duty in their console."""
+def console_urls(branch: KioskBranch) -> Iterator[tuple[str, str]]:
+    """The consoles of video teller V1 of the terminal's branch (skill "other") and of the
+    back-office clerk, started together."""
     add_video_teller(branch.stack, TELLER)
-    with console_process(branch.stack, f"teller:{TELLER}") as url:
-        console = Console(browser, url, "call-media-teller")
-        try:
-            teller_on_calls(console)
-            console.page.evaluate(RECORD_EVENTS)
-            yield console
-        finally:
-            console.close()
+    with console_processes(branch.stack, f"teller:{TELLER}", f"teller:{CLERK}") as (vt, clerk):
+        yield vt, clerk
+
+
+@pytest.fixture(scope="module")
+def teller(console_urls: tuple[str, str], browser: Browser) -> Iterator[Console]:
+    """Video teller V1 on duty in their console."""
+    console = Console(browser, console_urls[0], "call-media-teller")
+    try:
+        teller_on_calls(console)
+        console.page.evaluate(RECORD_EVENTS)
+        yield console
+    finally:
+        console.close()
 
 
 def call_in(kiosk: Kiosk, teller: Console) -> str:
@@ -227,43 +230,40 @@ def test_kiosk_page_reload_mid_call_ends_it_and_offers_to_call_again(
 
 
 def test_deposit_shows_the_back_office_on_the_customers_screen(
-    kiosk: Kiosk, branch: KioskBranch, browser: Browser
+    kiosk: Kiosk, console_urls: tuple[str, str], browser: Browser
 ) -> None:
-    with console_process(branch.stack, f"teller:{CLERK}") as url:
-        clerk = Console(browser, url, "desk-video-clerk")
-        try:
-            clerk.page.locator('[data-screen="backoffice"]').wait_for(timeout=30_000)
-            kiosk.sign_in("deposit")
-            fill_deposit(kiosk, "C1-CNY", "CNY", "150.00")
-            load_and_send(kiosk)
-            txn_id = carrier_arrives(kiosk, clerk)
-            # The clerk opens the count: their camera goes to this customer's screen.
-            clerk.row(txn_id).locator('[data-action="open_count"]').click()
-            shown = kiosk.page.locator(f'#media [data-role="desk-video"][data-txn="{txn_id}"]')
-            shown.and_(kiosk.page.locator('[data-state="connected"]')).wait_for(timeout=20_000)
-            wait_for(
-                lambda: frames_decoded(kiosk.page, "branchlineDesk") > 0,
-                20,
-                "the kiosk decoding the back office's video",
-            )
-            kiosk.shot("desk-video")
-            count_notes(clerk, txn_id, {"100": "1", "50": "1"}, "150.00")
-            # What was counted appears beside the video, which goes on.
-            beside = shown.locator('[data-role="desk-counted"][data-counted="true"]')
-            beside.wait_for(timeout=30_000)
-            assert amount_in(beside.inner_text()) == 150
-            kiosk.wait_screen("tube", timeout=30, until=tube_step("decide"), shot="desk-counted")
-            assert frames_decoded(kiosk.page, "branchlineDesk") > 0
-            kiosk.click("confirm")
-            finish_tube(kiosk, "completed")
-            # The transaction is over: the video stops on both sides.
-            clerk.page.locator('[data-role="desk-video"]').wait_for(
-                state="detached", timeout=30_000
-            )
-            kiosk.finish()
-            shown.wait_for(state="detached", timeout=10_000)
-        finally:
-            clerk.close()
+    clerk = Console(browser, console_urls[1], "desk-video-clerk")
+    try:
+        clerk.page.locator('[data-screen="backoffice"]').wait_for(timeout=30_000)
+        kiosk.sign_in("deposit")
+        fill_deposit(kiosk, "C1-CNY", "CNY", "150.00")
+        load_and_send(kiosk)
+        txn_id = carrier_arrives(kiosk, clerk)
+        # The clerk opens the count: their camera goes to this customer's screen.
+        clerk.row(txn_id).locator('[data-action="open_count"]').click()
+        shown = kiosk.page.locator(f'#media [data-role="desk-video"][data-txn="{txn_id}"]')
+        shown.and_(kiosk.page.locator('[data-state="connected"]')).wait_for(timeout=20_000)
+        wait_for(
+            lambda: frames_decoded(kiosk.page, "branchlineDesk") > 0,
+            20,
+            "the kiosk decoding the back office's video",
+        )
+        kiosk.shot("desk-video")
+        count_notes(clerk, txn_id, {"100": "1", "50": "1"}, "150.00")
+        # What was counted appears beside the video, which goes on.
+        beside = shown.locator('[data-role="desk-counted"][data-counted="true"]')
+        beside.wait_for(timeout=30_000)
+        assert amount_in(beside.inner_text()) == 150
+        kiosk.wait_screen("tube", timeout=30, until=tube_step("decide"), shot="desk-counted")
+        assert frames_decoded(kiosk.page, "branchlineDesk") > 0
+        kiosk.click("confirm")
+        finish_tube(kiosk, "completed")
+        # The transaction is over: the video stops on both sides.
+        clerk.page.locator('[data-role="desk-video"]').wait_for(state="detached", timeout=30_000)
+        kiosk.finish()
+        shown.wait_for(state="detached", timeout=10_000)
+    finally:
+        clerk.close()
 
 
 def mute_and_camera_seen_across(kiosk: Kiosk, teller: Console) -> None:

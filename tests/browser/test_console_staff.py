@@ -26,7 +26,7 @@ from branchline.server import pki
 from branchline.v1 import agent_local_pb2, calls_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
-from tests.browser.console_support import Console, console_process
+from tests.browser.console_support import Console, console_process, console_processes
 from tests.browser.kiosk_support import KioskBranch, free_port
 from tests.integration.stack import Stack, wait_for
 from tests.integration.test_dispatch import channel, origin, register_terminal, staff
@@ -84,15 +84,32 @@ def origin_state(stack: Stack, task_id: str) -> pb.Task:
 OpenConsole = Callable[[str], Console]
 
 
+# The staff whose console processes the module's tests share, started together (a console
+# process holds no state of its own the tests depend on: each test opens a new page). The
+# operator's is started per test: the restart test starts its own on its state directory.
+SHARED = ("teller:T1", "teller:BO-1", "lobby:L1")
+
+
+@pytest.fixture(scope="module")
+def shared_consoles(staffed: KioskBranch) -> Iterator[dict[str, str]]:
+    with console_processes(staffed.stack, *SHARED) as urls:
+        yield dict(zip(SHARED, urls, strict=True))
+
+
 @pytest.fixture
 def console_of(
-    browser: Browser, staffed: KioskBranch, request: pytest.FixtureRequest
+    browser: Browser,
+    staffed: KioskBranch,
+    shared_consoles: dict[str, str],
+    request: pytest.FixtureRequest,
 ) -> Iterator[OpenConsole]:
-    """Start a console process as WHO and open its page; both closed after the test."""
+    """WHO's console page (its process shared, or started for the test); closed after."""
     with ExitStack() as stack:
 
         def open_console(who: str) -> Console:
-            url = stack.enter_context(console_process(staffed.stack, who))
+            url = shared_consoles.get(who) or stack.enter_context(
+                console_process(staffed.stack, who)
+            )
             console = Console(browser, url, f"{request.node.name}-{who.replace(':', '-')}")
             stack.callback(console.close)
             return console

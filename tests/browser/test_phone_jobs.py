@@ -11,30 +11,21 @@ as the call ahead is answered; a withdrawal whose rate changed after the phone's
 confirmed again at the new rate; a cheque book ordered on the phone and bought at the
 terminal through the cheque sale (ID card, face, fee once, serials issued)."""
 
-# long-module: the issue's acceptance shares one stack of real processes (server, simulator,
-# agent, gateway) across its tests; split, each part would start its own.
 from __future__ import annotations
 
-import base64
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from branchline.common.totp import STEP_SECONDS
 from branchline.server import pki
 from branchline.server.mobile import bank_auth
-from branchline.server.storage.engine import open_database
 from branchline.v1 import calls_pb2
 from tests.browser.back_office import (
     Carriers,
@@ -47,17 +38,30 @@ from tests.browser.back_office import (
 )
 from tests.browser.cheque_support import (
     ACCOUNT,
-    CHEQUE_DEVICES,
     FEE,
     at,
     identify,
     order_and_take,
     purchase_count,
-    seed_cheques,
 )
-from tests.browser.kiosk_support import Kiosk, KioskBranch, kiosk_branch
-from tests.browser.media_support import add_video_teller, launch_media_chromium
-from tests.browser.test_recordings_pages import audit_of
+from tests.browser.kiosk_support import Kiosk, KioskBranch
+from tests.browser.media_support import add_video_teller, media_browser
+from tests.browser.phone_jobs_support import (
+    GATEWAY,
+    PASSWORD,
+    bank_login,
+    end_bank_session,
+    finish_tube,
+    job_id,
+    job_state,
+    phone_branch,
+    recordings_answer,
+    scan,
+    sign_in_at_the_bank,
+    totp,
+    unpair,
+    watch_recording,
+)
 from tests.integration.stack import wait_for
 from tests.integration.test_calls import connected, local, request, start_agent
 from tests.integration.test_pin_verification import PIN
@@ -65,167 +69,22 @@ from tests.integration.test_tube import tube_rates_version
 from tests.integration.tube_support import BRANCH, balances, ledger, station_loaded
 
 pytestmark = pytest.mark.timeout(300)
-KIOSK = {"language": "en", "inactivity_timeout": 120}
-PHONE = {"width": 390, "height": 844}
-SECRET = base64.b32encode(b"branchline-phone-c1!").decode()
-PASSWORD = "correct horse battery"
+KIOSK: dict[str, float | str] = {"language": "en", "inactivity_timeout": 120}
 CARRIERS = Carriers(next_id=700)
-GATEWAY: dict[str, Any] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
+# One branch for the module (the tests share its processes; each ends on attract, unpaired).
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskBranch]:
-    port = _free_port()
-    url = f"https://127.0.0.1:{port}"
-    logs = tmp_path_factory.mktemp("phone-logs")
-    with kiosk_branch(
-        logs,
-        server_extra=("--mobile-url", url),
-        customer_timeout=90,
-        extra_devices=CHEQUE_DEVICES,
-        **KIOSK,  # type: ignore[arg-type]
-    ) as started:
-        stack = started.stack
-        seed_cheques(stack)
-        stack.sim_act("cheque_printer", "set_leaf_time", seconds="0.01")
-        stack.sim_act("id_reader", "place", card="valid")
-        pki.issue_user_cert(stack.pki, "mobile", "gw1")
-        engine = open_database(f"sqlite:///{stack.root / 'server.db'}")
-        bank_auth.enroll(engine, "C-1", PASSWORD, SECRET)
-        bank_auth.enroll(engine, "C-2", PASSWORD, SECRET)
-        engine.dispose()
-        log = open(stack.root / "gateway.log", "wb")  # noqa: SIM115 - the child writes to it
-        gateway = subprocess.Popen(
-            [
-                sys.executable, "-m", "branchline.server.mobile_gateway.main",
-                "--tls-dir", str(stack.pki), "--name", "gw1",
-                "--listen", f"127.0.0.1:{port}", "--server", f"127.0.0.1:{stack.server_port}",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, cwd=stack.root,
-        )  # fmt: skip
-        GATEWAY.update(url=url, proc=gateway)
-        wait_for(lambda: _listening(port) or gateway.poll() is not None, 30, "the gateway")
-        assert gateway.poll() is None, (stack.root / "gateway.log").read_text()
-        try:
-            yield started
-        finally:
-            gateway.terminate()
-            gateway.wait(10)
-            (logs / "gateway.log").write_bytes((stack.root / "gateway.log").read_bytes())
+    with phone_branch(tmp_path_factory.mktemp("phone-logs"), **KIOSK) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium with a fake camera: the kiosk page records tube transactions."""
-    with sync_playwright() as playwright:
-        chromium = launch_media_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-# The last TOTP step each customer signed in with in this module.
-_STEPS_USED: dict[str, int] = {}
-
-
-def _totp(customer_id: str) -> str:
-    """The code the customer's authenticator shows, for a step the customer has not signed in
-    with yet: the bank accepts each step once, so a second sign-in within the same 30 s (a
-    quick machine runs these tests that fast) takes the next step's code, which its drift
-    window allows, or waits for the clock beyond that, as a customer would."""
-    import time
-
-    while True:
-        now = time.time()
-        step = int(now // STEP_SECONDS)
-        use = max(step, _STEPS_USED.get(customer_id, -1) + 1)
-        if use <= step + 1:
-            break
-        time.sleep((step + 1) * STEP_SECONDS - now + 0.1)
-    _STEPS_USED[customer_id] = use
-    return bank_auth.totp(bank_auth.secret_bytes(SECRET), use * STEP_SECONDS)
-
-
-def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
-    """Screenshot the kiosk, decode its QR, open the URL on a phone-sized context."""
-    qr = kiosk.page.locator('img[data-role="qr"]')
-    qr.wait_for(state="visible", timeout=30_000)
-    wait_for(lambda: qr.evaluate("img => img.naturalWidth") > 0, 10, "the QR image")
-    shot = tmp_path / "kiosk.png"
-    kiosk.page.screenshot(path=str(shot), full_page=True)
-    urls = [d.text for d in zxingcpp.read_barcodes(Image.open(shot))]
-    assert len(urls) == 1 and urls[0].startswith(GATEWAY["url"] + "/p/"), urls
-    context = browser.new_context(
-        viewport=PHONE,  # type: ignore[arg-type]
-        ignore_https_errors=True,
-        is_mobile=True,
-        has_touch=True,
-    )
-    phone = context.new_page()
-    answer = phone.goto(urls[0])
-    assert answer is not None and answer.status == 200
-    phone.locator('[data-service="tube_withdrawal"] button').wait_for(timeout=10_000)
-    code = phone.locator('[data-role="matching-code"]').get_attribute("data-code")
-    kiosk.page.locator(f'[data-role="matching-code"][data-code="{code}"]').wait_for(timeout=10_000)
-    return phone
-
-
-def unpair(kiosk: Kiosk, phone: Page) -> None:
-    """End the pairing from the phone; once the kiosk offers a new QR, close the phone."""
-    phone.locator('[data-action="cancel"]').click()
-    kiosk.wait_screen(
-        "attract", timeout=30, until=lambda d: (d.get("phone") or {}).get("state") == "offering"
-    )
-    phone.context.close()
-
-
-def job_state(phone: Page) -> str:
-    return phone.locator('[data-role="job-state"]').get_attribute("data-state") or ""
-
-
-def watch_recording(phone: Page, stack: Any) -> str:
-    """The job's recording listed on the phone and played there; the viewing audited as the
-    phone's, for the job's customer."""
-    box = phone.locator('[data-role="recordings"][data-state]')
-    box.wait_for(state="attached", timeout=90_000)
-    said = (box.get_attribute("data-state"), box.get_attribute("data-reason"), box.inner_text())
-    assert said[0] == "listed", said
-    watch = box.locator('[data-action="watch"]').first
-    sha = watch.get_attribute("data-sha256") or ""
-    watch.click()
-    player = phone.locator('[data-role="recording-player"]')
-    wait_for(
-        lambda: player.evaluate("v => v.readyState >= 1 && v.duration > 0"),
-        30,
-        "the recording playing on the phone",
-    )
-    audit = audit_of(stack, sha)
-    assert any(a.startswith("phone ") and what == "viewed" for a, what in audit), audit
-    return sha
-
-
-def recordings_answer(phone: Page, job_id: str) -> tuple[int, str]:
-    answer = phone.request.get(f"{GATEWAY['url']}/api/jobs/{job_id}/recordings")
-    return answer.status, str(answer.json().get("error", ""))
-
-
-def finish_tube(kiosk: Kiosk) -> str:
-    done = kiosk.wait_screen("tube", timeout=60, until=lambda d: bool(d.get("finished")))
-    assert done["outcome"] == "completed", done
-    kiosk.click("done")
-    return str(done["reference"])
+    with media_browser() as chromium:
+        yield chromium
 
 
 # long: one customer's withdrawal from the phone to the posting, every step in order
@@ -243,15 +102,7 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     )
     assert refused.status == 403 and refused.json()["error"] == "csrf"
 
-    phone.locator('[data-service="tube_withdrawal"] button').click()
-    phone.locator("#auth-bank").check()
-    phone.locator("#job-customer_id").fill("C-1")
-    phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp("C-1"))
-    phone.locator('[data-action="login"]').click()
-    phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
-        state="attached", timeout=10_000
-    )
+    sign_in_at_the_bank(phone, "C-1", "tube_withdrawal")
     phone.locator("#job-account_id").select_option("C1-CNY")
     phone.locator("#job-currency").fill("CNY")
     phone.locator("#job-amount").fill("120.00")
@@ -283,15 +134,10 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     # The transaction's recording, watched on the phone by the customer signed in at the bank;
     # once someone else signs in on this phone, refused.
     watch_recording(phone, stack)
-    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
-    csrf = phone.request.get(GATEWAY["url"] + "/api/pairing").json()["csrf_token"]
-    other = phone.request.post(
-        GATEWAY["url"] + "/api/login",
-        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp("C-2")},
-        headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
-    )
+    job = job_id(phone)
+    other = bank_login(phone, "C-2", PASSWORD, totp("C-2"))
     assert other.status == 200, other.text()
-    assert recordings_answer(phone, job_id) == (403, "own_recordings_only")
+    assert recordings_answer(phone, job) == (403, "own_recordings_only")
     kiosk.page.locator('[data-action="finish"]').click()
     kiosk.wait_screen("attract", timeout=30)
     unpair(kiosk, phone)
@@ -329,11 +175,11 @@ def test_deposit_signed_in_at_the_terminal_with_card_and_pin(
     # The card customer's recording, on the phone that ordered the job; another phone paired
     # later does not find the job at all.
     watch_recording(phone, stack)
-    job_id = phone.locator('[data-role="job-state"]').get_attribute("data-job-id") or ""
+    job = job_id(phone)
     kiosk.finish()
     unpair(kiosk, phone)
     stranger = scan(kiosk, browser, tmp_path)
-    assert recordings_answer(stranger, job_id) == (404, "not_found")
+    assert recordings_answer(stranger, job) == (404, "not_found")
     unpair(kiosk, stranger)
 
 
@@ -343,15 +189,7 @@ def test_value_out_canceled_at_the_terminal_releases_nothing(
     stack = kiosk.stack
     before = balances(stack)
     phone = scan(kiosk, browser, tmp_path)
-    phone.locator('[data-service="tube_withdrawal"] button').click()
-    phone.locator("#auth-bank").check()
-    phone.locator("#job-customer_id").fill("C-2")
-    phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp("C-2"))
-    phone.locator('[data-action="login"]').click()
-    phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
-        state="attached", timeout=10_000
-    )
+    sign_in_at_the_bank(phone, "C-2", "tube_withdrawal")
     phone.locator("#job-account_id").select_option("C2-CNY")
     phone.locator("#job-currency").fill("CNY")
     phone.locator("#job-amount").fill("40")
@@ -386,7 +224,7 @@ def test_bank_login_locks_after_repeated_failures(
     assert answers[-1] == (403, "login_locked")
     right = phone.request.post(
         GATEWAY["url"] + "/api/login",
-        data={"customer_id": "C-2", "password": PASSWORD, "totp": _totp("C-2")},
+        data={"customer_id": "C-2", "password": PASSWORD, "totp": totp("C-2")},
         headers={"Origin": GATEWAY["url"], "X-CSRF-Token": csrf},
     )
     assert (right.status, right.json()["error"]) == (403, "login_locked")
@@ -396,25 +234,6 @@ def test_bank_login_locks_after_repeated_failures(
     )
     assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", offered["phone"]["short_code"])
     phone.context.close()
-
-
-def sign_in_at_the_bank(phone: Page, customer_id: str, service: str) -> None:
-    phone.locator(f'[data-service="{service}"] button').click()
-    phone.locator("#auth-bank").check()
-    phone.locator("#job-customer_id").fill(customer_id)
-    phone.locator("#job-password").fill(PASSWORD)
-    phone.locator("#job-totp").fill(_totp(customer_id))
-    phone.locator('[data-action="login"]').click()
-    phone.locator('[data-role="login"][data-state="signed_in"]').wait_for(
-        state="attached", timeout=10_000
-    )
-
-
-def end_bank_session(kiosk: Kiosk) -> None:
-    """Signed in at the bank, nobody's card is in: finish from the menu."""
-    kiosk.wait_screen("menu", timeout=30)
-    kiosk.page.locator('[data-action="finish"]').click()
-    kiosk.wait_screen("attract", timeout=30)
 
 
 # long: two jobs from one phone, each to its end on both screens

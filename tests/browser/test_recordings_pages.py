@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from branchline.server import pki
 from branchline.v1 import dispatch_pb2 as dpb
@@ -32,8 +32,9 @@ from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 from tests.browser.back_office import station_status
-from tests.browser.console_support import Console, console_process
-from tests.browser.kiosk_support import CHROMIUM, CHROMIUM_ARGS, Kiosk, KioskBranch
+from tests.browser.console_support import Console, console_processes
+from tests.browser.kiosk_support import Kiosk, KioskBranch
+from tests.browser.media_support import media_browser
 from tests.browser.test_console_backoffice import carrier_arrives, count_notes
 from tests.browser.test_kiosk_tube import (
     CARRIERS,
@@ -50,7 +51,6 @@ pytestmark = pytest.mark.timeout(300)
 # A recording whose page went away is closed by the agent after this many idle seconds.
 KIOSK = {"language": "en", "inactivity_timeout": 120, "recording_idle_seconds": 4}
 CUSTOMER_TIMEOUT = 60
-FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 RETRYABLE = (
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.UNAVAILABLE,
@@ -61,36 +61,35 @@ RETRYABLE = (
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Chromium with a fake camera and microphone, allowed without asking."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture(scope="module")
-def console_url(branch: KioskBranch) -> Iterator[str]:
-    with console_process(branch.stack, f"teller:{CLERK}") as url:
-        yield url
+    with media_browser() as chromium:
+        yield chromium
 
 
 LOBBY = "L-REC"
 
 
 @pytest.fixture(scope="module")
-def lobby_url(branch: KioskBranch) -> Iterator[str]:
-    """A lobby manager of the terminal's branch: sets and lifts legal holds."""
+def console_urls(branch: KioskBranch) -> Iterator[tuple[str, str]]:
+    """The clerk's console and that of a lobby manager of the terminal's branch (sets and
+    lifts legal holds), started together."""
     stack = branch.stack
     pki.issue_user_cert(stack.pki, "lobby", LOBBY)
     dpb_grpc.DispatchAdminStub(stack.operator_channel()).AddLobbyManager(
         dpb.AddLobbyManagerRequest(manager_id=LOBBY, name="Lobby", branch=stack.branch),
         timeout=10,
     )
-    with console_process(stack, f"lobby:{LOBBY}") as url:
-        yield url
+    with console_processes(stack, f"teller:{CLERK}", f"lobby:{LOBBY}") as (clerk, lobby):
+        yield clerk, lobby
+
+
+@pytest.fixture(scope="module")
+def console_url(console_urls: tuple[str, str]) -> str:
+    return console_urls[0]
+
+
+@pytest.fixture(scope="module")
+def lobby_url(console_urls: tuple[str, str]) -> str:
+    return console_urls[1]
 
 
 @pytest.fixture

@@ -211,16 +211,26 @@ class Stack:
 
         self.server_port = wait_for(port, 30, "server to listen")
 
-    def start_sim(self) -> Proc:
+    def start_sim(self, wait: bool = True) -> Proc:
+        """``wait=False``: spawn it only (its start-up overlaps the caller's other work);
+        ``wait_sim`` before using it."""
         proc = self.spawn_sim()
-        self.wait_sim()
+        if wait:
+            self.wait_sim()
         return proc
 
     def spawn_sim(self) -> Proc:
         return self._spawn("sim", ["branchline.sim.main", "--run-dir", str(self.sim_dir)])
 
     def wait_sim(self) -> None:
-        wait_for(lambda: (self.sim_dir / "control.sock").exists(), 30, "simulator control socket")
+        proc = self.procs["sim"]
+
+        def up() -> bool:
+            if proc.popen.poll() is not None:
+                raise AssertionError(f"simulator exited {proc.popen.returncode}:\n{proc.log()}")
+            return (self.sim_dir / "control.sock").exists()
+
+        wait_for(up, 30, "simulator control socket")
 
     def start_all(self, agent_env: dict[str, str] | None = None) -> None:
         """Server and simulator side by side (neither needs the other), then the agent."""

@@ -151,6 +151,8 @@ def start_branch(
     """``extra_devices``: simulated devices the agent drives besides the card reader, PIN
     pad, printer and tube station (e.g. the cheque sale's); ``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
     ``required_devices``: those whose loss takes the terminal out of service (default all)."""
+    # The simulator needs nothing of the bank's: it starts up while the bank is set up.
+    stack.start_sim(wait=False)
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
     pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
@@ -176,7 +178,7 @@ def start_branch(
         TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
         + agent_extra
     )
-    stack.start_sim()
+    stack.wait_sim()
     stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
     start_agent(stack, agent_env)
     initial = json.loads(hsm(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0))
