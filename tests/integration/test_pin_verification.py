@@ -28,7 +28,7 @@ from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
 from branchline.sim.enrol_pin_pad import ENROL_KSN, EnrolmentBlock, enrolment_block
 from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
 from tests.integration.cli_support import in_process, run_main
-from tests.integration.launch import Background
+from tests.integration.launch import Background, server_and_agent
 from tests.integration.stack import Stack, wait_for
 
 BDK = "0123456789ABCDEFFEDCBA9876543210"  # ANSI X9.24-1 example BDK
@@ -112,18 +112,28 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     sim = Background(stack.start_sim)
     desk, soft_url = soft_hsm(stack)
     pan_key = stack.root / "pan-token.key"
+    urls = {"soft": soft_url}
+    # The payShield simulator starts while the card is enrolled.
+    hsm_up = Background(
+        (lambda: urls.update(payshield=start_payshield(stack)))
+        if request.param == "payshield"
+        else (lambda: None)
+    )
     enrolled = server_cli(
         stack, "cards", "enroll", "--pan", "-", "--customer", "C-1", "--name", "Test Customer",
         "--pvk", "PVK", *desk.cli_args(), "--hsm", soft_url, stdin=PAN + "\n",
     )  # fmt: skip
     assert "476173******0010" in enrolled
 
-    url = soft_url if request.param == "soft" else start_payshield(stack)
-    stack.start_server(
-        extra=["--hsm", url, "--pan-token-key", str(pan_key), "--pin-try-limit", str(TRY_LIMIT)]
-    )
-    sim.join()
-    stack.start_agent()
+    hsm_up.join()
+    url = urls[request.param]
+    # No load balancer in front: the server stops without a drain period.
+    server_and_agent(
+        stack,
+        ["--hsm", url, "--pan-token-key", str(pan_key), "--pin-try-limit", str(TRY_LIMIT),
+         "--shutdown-drain", "0"],
+        after=sim,
+    )  # fmt: skip
     wait_for(lambda: devices_online(stack) >= 2, 20, "card reader and PIN pad online")
     # The technician's view says the same.
     assert stack.diag("status", "--json").stdout.count('"online"') >= 2
