@@ -28,7 +28,7 @@ from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 from tests.integration.cli_support import in_process as in_process  # back_office.py uses it
-from tests.integration.launch import Background
+from tests.integration.launch import Background, server_and_agent
 from tests.integration.stack import Stack, wait_for
 from tests.integration.test_pin_verification import (
     BDK,
@@ -142,16 +142,29 @@ def start_branch(
     """``extra_devices``: simulated devices the agent drives besides the card reader, PIN
     pad, printer and tube station (e.g. the cheque sale's); ``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
     ``required_devices``: those whose loss takes the terminal out of service (default all)."""
-    # The simulator needs nothing of the bank's: it starts while the bank is set up.
+    # The simulator needs nothing of the bank's: it starts while the bank is set up; the
+    # agent starts with the server (it connects once the server listens).
     sim = Background(stack.start_sim)
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
     pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
-    stack.start_server(
-        extra=[
-            "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5", *server_extra,
-        ]
+    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station", *extra_devices)
+    stack.required_devices = stack.devices if required_devices is None else required_devices
+    stack.agent_extra = (
+        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
+        + agent_extra
+    )
+
+    def agent() -> None:
+        stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
+        stack.start_agent(env=agent_env)
+
+    server_and_agent(
+        stack,
+        ["--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
+         "--rate-poll-seconds", "0.5", *server_extra],
+        start_agent=agent,
+        after=sim,
     )  # fmt: skip
     admin = dpb_grpc.DispatchAdminStub(stack.operator_channel())
     for branch in (BRANCH, OTHER_BRANCH):
@@ -163,15 +176,7 @@ def start_branch(
             ),
             timeout=10,
         )
-    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station", *extra_devices)
-    stack.required_devices = stack.devices if required_devices is None else required_devices
-    stack.agent_extra = (
-        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
-        + agent_extra
-    )
-    sim.join()
-    stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
-    start_agent(stack, agent_env)
+    agent_ready(stack)
     initial = json.loads(hsm(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0))
     completion, problem, _ = stack.device_command(
         "pin_pad", "load_key", algorithm="tdes", key_hex=initial["initial_key"], ksn_hex=KSN0
@@ -181,6 +186,10 @@ def start_branch(
 
 def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
     stack.start_agent(env=env)
+    agent_ready(stack)
+
+
+def agent_ready(stack: Stack) -> None:
     wait_for(lambda: devices_open(stack), 30, "card reader, PIN pad, printer and tube station open")
     wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
 
