@@ -1,5 +1,6 @@
-"""Issue 5 acceptance, video-teller calls: server, simulator, three agents and
-``branchline-teller`` as real processes.
+"""Issue 5 acceptance, video-teller calls: server, simulator and three agents as real
+processes; ``branchline-teller``'s waiting device commands as processes too, its other
+commands through its ``main`` in the test's process (cli_support).
 
 Three terminals queue for one teller and each sees its position pushed as the queue moves;
 in the session the teller relays signalling, reads the card remotely (masked PAN only),
@@ -285,9 +286,14 @@ def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
     # the server listens, on the port chosen here).
     stack.server_port = port
     sim = Background(stack.start_sim)
+
+    def first_agent() -> None:
+        sim.join()  # K-1 opens the simulator's devices
+        start_agent(stack, "K-1", K1_DEVICES)
+
     together(
         lambda: start_server(stack, port),
-        lambda: (sim.join(), start_agent(stack, "K-1", K1_DEVICES)),
+        first_agent,
         lambda: start_agent(stack, "K-2", ()),
         lambda: start_agent(stack, "K-3", ()),
     )

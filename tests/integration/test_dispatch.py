@@ -1,5 +1,7 @@
-"""Issue 5 acceptance, cross-branch tasks: the server and ``branchline-teller`` as real
-processes, a mobile counter as a gRPC client with its own terminal certificate.
+"""Issue 5 acceptance, cross-branch tasks: the server and ``branchline-teller ... watch`` as
+real processes, the teller's other commands through ``branchline-teller``'s own ``main`` in
+the test's process (cli_support), a mobile counter as a gRPC client with its own terminal
+certificate.
 
 The idle-teller and lobby-manager paths, accept / wait / reject / reassign / designate,
 materials, success and failure results, offer expiry, a server restart in the middle of a
