@@ -1,5 +1,6 @@
-"""Issue 5 acceptance, video-teller calls: server, simulator, three agents and
-``branchline-teller`` as real processes.
+"""Issue 5 acceptance, video-teller calls: server, simulator and three agents as real
+processes; ``branchline-teller``'s waiting device commands as processes too, its other
+commands through its ``main`` in the test's process (cli_support).
 
 Three terminals queue for one teller and each sees its position pushed as the queue moves;
 in the session the teller relays signalling, reads the card remotely (masked PAN only),
@@ -30,6 +31,7 @@ from branchline.common import paycrypto
 from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.hsm import SoftHsm, open_hsm
+from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
 from branchline.v1 import (
     agent_local_pb2,
@@ -42,6 +44,8 @@ from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_pb2_grpc
+from tests.integration.cli_support import in_process
+from tests.integration.launch import Background, together
 from tests.integration.stack import DEVICE_SECTIONS, PY, Proc, Stack, wait_for
 from tests.integration.test_dispatch import channel, cli, free_port
 from tests.integration.test_pin_verification import BDK, KSN0, PAN, hsm_cli
@@ -51,6 +55,7 @@ ID_NUMBER = "11010519491231002X"  # the simulator's "valid" ID card
 BRANCH = "B"
 SDP_OFFER = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SDP_ANSWER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=kiosk\r\n"
+K1_DEVICES = ("card_reader", "pin_pad", "printer", "id_reader")
 CANDIDATE = "candidate:842163049 1 udp 1677729535 192.0.2.10 3478 typ srflx"
 
 
@@ -195,19 +200,7 @@ def call_stack(stack: Stack) -> Iterator[Stack]:
         pki.issue_terminal_cert(stack.pki, terminal)
     for name in ("T1", "T2"):
         pki.issue_user_cert(stack.pki, "teller", name)
-    subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.hsm_cli",
-            "new-master-key",
-            "--out",
-            str(stack.root / "hsm-master.key"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    in_process(hsm_main, ["new-master-key", "--out", str(stack.root / "hsm-master.key")])
     hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
     hsm_cli(stack, "create-key", "TELLER-ZPK", "--type", "zpk", "--algorithm", "tdes")
     yield stack
@@ -289,12 +282,22 @@ def test_three_terminals_queue_and_the_teller_drives_the_first_ones_devices(
     stack = call_stack
     stack.branch = BRANCH
     port = free_port()
-    start_server(stack, port)
+    # Server, simulator and the three agents start side by side (each agent connects once
+    # the server listens, on the port chosen here).
+    stack.server_port = port
+    sim = Background(stack.start_sim)
+
+    def first_agent() -> None:
+        sim.join()  # K-1 opens the simulator's devices
+        start_agent(stack, "K-1", K1_DEVICES)
+
+    together(
+        lambda: start_server(stack, port),
+        first_agent,
+        lambda: start_agent(stack, "K-2", ()),
+        lambda: start_agent(stack, "K-3", ()),
+    )
     populate(stack)
-    stack.start_sim()
-    start_agent(stack, "K-1", ("card_reader", "pin_pad", "printer", "id_reader"))
-    start_agent(stack, "K-2", ())
-    start_agent(stack, "K-3", ())
     for terminal in ("K-1", "K-2", "K-3"):
         wait_for(lambda t=terminal: connected(local(stack, t)), 30, f"{terminal} connected")  # type: ignore[misc]
     wait_for(
@@ -643,11 +646,13 @@ def pg_url() -> Iterator[str]:
 
 # long: one end-to-end scenario, step by step, over one stack of processes
 def test_concurrent_terminals_and_answers_one_call_per_teller(
-    call_stack: Stack, backend: str | None
+    backend: str | None, call_stack: Stack
 ) -> None:
     """Six terminals ask at the same instant (through two replicas on PostgreSQL) while one
     teller is free: one call rings, five queue at distinct positions; four clients of that
     teller answering at once: one answer wins."""
+    # ``backend`` comes first: its schema is dropped after the stack's servers stopped (a
+    # drop waits for every connection to it: the other way round it waited forever).
     stack = call_stack
     terminals = [f"KC-{i}" for i in range(6)]
     for terminal in terminals:

@@ -8,7 +8,6 @@ refused another customer's, and prints the statement: the simulator's PNG carrie
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import grpc
@@ -18,90 +17,52 @@ from PIL import Image
 
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import customer_info_pb2_grpc as info_grpc
-from tests.integration.stack import PY, Stack, wait_for
+from tests.integration.launch import Background, server_and_agent
+from tests.integration.stack import Stack, wait_for
 from tests.integration.test_pin_verification import (
     KSN0,
     PAN,
     PIN,
     customer_session,
+    devices_online,
     hsm_cli,
+    server_cli,
     soft_hsm,
 )
-
-
-def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.main",
-            "--db",
-            f"sqlite:///{stack.root / 'server.db'}",
-            "--pan-token-key",
-            str(stack.root / "pan-token.key"),
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def customer_info(stack: Stack) -> info_grpc.CustomerInfoStub:
     return info_grpc.CustomerInfoStub(grpc.insecure_channel(f"unix:{stack.agent_socket}"))
 
 
-# long: starts a whole stack of processes in order for the module's tests
 def start(stack: Stack) -> None:
+    stack.devices = ("card_reader", "pin_pad", "printer")
+    stack.required_devices = ("card_reader", "pin_pad", "printer")
+    # The simulator needs nothing of the bank's: it starts while the bank is set up.
+    sim = Background(stack.start_sim)
     desk, soft = soft_hsm(stack)
     server_cli(
-        stack,
-        "cards",
-        "enroll",
-        "--pan",
-        "-",
-        "--customer",
-        "C-1",
-        "--name",
-        "Test Customer",
-        "--pvk",
-        "PVK",
-        *desk.cli_args(),
-        "--hsm",
-        soft,
-        stdin=PAN + "\n",
-    )
-    server_cli(
-        stack, "ledger", "open-account", "--customer", "C-1", "--currency", "CNY", "--id", "ACC-1"
-    )
+        stack, "cards", "enroll", "--pan", "-", "--customer", "C-1", "--name", "Test Customer",
+        "--pvk", "PVK", *desk.cli_args(), "--hsm", soft, stdin=PAN + "\n",
+    )  # fmt: skip
+    ledger = ("ledger", "open-account", "--customer")
+    server_cli(stack, *ledger, "C-1", "--currency", "CNY", "--id", "ACC-1")
     server_cli(stack, "ledger", "link", "--pan", "-", "--account", "ACC-1", stdin=PAN + "\n")
     for ref, amount in (("dep-1", "250.00"), ("dep-2", "19.90")):
         server_cli(
             stack, "ledger", "deposit", "--account", "ACC-1", "--currency", "CNY",
             "--amount", amount, "--branch", stack.branch, "--ref", ref,
         )  # fmt: skip
-    server_cli(
-        stack, "ledger", "open-account", "--customer", "C-2", "--currency", "CNY", "--id", "ACC-2"
-    )
+    server_cli(stack, *ledger, "C-2", "--currency", "CNY", "--id", "ACC-2")
     server_cli(stack, "ledger", "rates", "--set", "USD=7.10:7.20", "XAU=540.50:548.00")
-    stack.start_server(
-        extra=[
-            "--hsm", soft, "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5",
-        ]
+    # No load balancer in front: the server stops without a drain period.
+    server_and_agent(
+        stack,
+        ["--hsm", soft, "--pan-token-key", str(stack.root / "pan-token.key"),
+         "--rate-poll-seconds", "0.5", "--shutdown-drain", "0"],
+        after=sim,
     )  # fmt: skip
-    stack.devices = ("card_reader", "pin_pad", "printer")
-    stack.required_devices = ("card_reader", "pin_pad", "printer")
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(
-        lambda: stack.diag("status", "--json").stdout.count('"online"') >= 3,
-        20,
-        "card reader, PIN pad and printer online",
-    )
+    wait_for(lambda: devices_online(stack) >= 3, 20, "card reader, PIN pad and printer online")
     initial = json.loads(
         hsm_cli(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0).stdout
     )

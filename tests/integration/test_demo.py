@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.integration.stack import PY
 
 
@@ -22,8 +24,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 # long: one end-to-end scenario, step by step, over one stack of processes
-def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
+def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c(
+    request: pytest.FixtureRequest,
+) -> None:
     var = Path(tempfile.mkdtemp(prefix="bl-demo-", dir="/tmp"))
     listen = f"127.0.0.1:{free_port()}"
     kiosk = f"127.0.0.1:{free_port()}"
@@ -36,6 +50,9 @@ def test_demo_registers_within_ten_seconds_and_stops_on_ctrl_c() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # A failed assertion must not leave the demo's server, agent and simulator running
+    # (they loaded the machine for the rest of the suite): Ctrl-C, as a person would.
+    request.addfinalizer(lambda: stop(proc))
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 60

@@ -1,5 +1,7 @@
-"""Issue 5 acceptance, cross-branch tasks: the server and ``branchline-teller`` as real
-processes, a mobile counter as a gRPC client with its own terminal certificate.
+"""Issue 5 acceptance, cross-branch tasks: the server and ``branchline-teller ... watch`` as
+real processes, the teller's other commands through ``branchline-teller``'s own ``main`` in
+the test's process (cli_support), a mobile counter as a gRPC client with its own terminal
+certificate.
 
 The idle-teller and lobby-manager paths, accept / wait / reject / reassign / designate,
 materials, success and failure results, offer expiry, a server restart in the middle of a
@@ -25,10 +27,13 @@ import pytest
 
 from branchline.common.grpc_errors import error_details
 from branchline.server import pki
+from branchline.server.main import main as server_main
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
+from branchline.server.teller.main import main as teller_main
 from branchline.v1 import common_pb2, terminal_link_pb2, terminal_link_pb2_grpc
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
+from tests.integration.cli_support import run_main
 from tests.integration.stack import PY, Proc, Stack, wait_for
 
 FOLDERS = {"teller": "tellers", "lobby": "lobby", "operator": "operators", "terminal": "terminals"}
@@ -61,23 +66,12 @@ def staff(stack: Stack, who: str, port: int | None = None) -> pb_grpc.DispatchSt
 def cli(
     stack: Stack, who: str, *args: str, port: int | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.teller",
-            "--target",
-            f"127.0.0.1:{port or stack.server_port}",
-            "--tls-dir",
-            str(stack.pki),
-            "--as",
-            who,
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    """``branchline-teller`` as ``who``: its ``main`` in this process (cli_support)."""
+    return run_main(
+        teller_main,
+        ["--target", f"127.0.0.1:{port or stack.server_port}", "--tls-dir", str(stack.pki),
+         "--as", who, *args],
+    )  # fmt: skip
 
 
 def cli_ok(stack: Stack, who: str, *args: str) -> dict[str, Any]:
@@ -213,23 +207,9 @@ def issue_certificates(stack: Stack) -> None:
     for manager in ("L1", "LA"):
         pki.issue_user_cert(stack.pki, "lobby", manager)
     # One through the command, as an administrator would.
-    result = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.main",
-            "pki",
-            "issue-user",
-            str(stack.pki),
-            "--role",
-            "teller",
-            "--id",
-            "T3",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    result = run_main(
+        server_main,
+        ["pki", "issue-user", str(stack.pki), "--role", "teller", "--id", "T3", "--json"],
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cert"].endswith("tellers/T3.pem")
@@ -827,22 +807,11 @@ def test_role_violations_and_malformed_requests_are_refused_naming_the_rule(dsta
     code, details = refused(lambda: t1.GetTask(pb.GetTaskRequest(task_id="tk-nope"), timeout=10))
     assert code == grpc.StatusCode.NOT_FOUND and details.startswith("task_id: no task")
     # Health and reflection list the dispatch services.
-    health = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.main",
-            "health",
-            "--target",
-            f"127.0.0.1:{stack.server_port}",
-            "--tls-dir",
-            str(stack.pki),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    health = run_main(
+        server_main,
+        ["health", "--target", f"127.0.0.1:{stack.server_port}", "--tls-dir", str(stack.pki),
+         "--json"],
+    )  # fmt: skip
     services = json.loads(health.stdout)["services"]
     for name in ("branchline.v1.Dispatch", "branchline.v1.Tasks", "branchline.v1.DispatchAdmin"):
         assert services[name] == "SERVING"

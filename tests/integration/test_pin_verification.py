@@ -15,14 +15,21 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
+from branchline.common.grpc_errors import error_details
 from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
 from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
+from branchline.server.hsm_cli import main as hsm_main
+from branchline.server.main import main as server_main
 from branchline.sim.card.samples import SAMPLE_CARDS
+from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
 from branchline.sim.enrol_pin_pad import ENROL_KSN, EnrolmentBlock, enrolment_block
-from branchline.v1 import agent_local_pb2
-from tests.integration.stack import PY, Stack, wait_for
+from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
+from tests.integration.cli_support import in_process, run_main
+from tests.integration.launch import Background, server_and_agent
+from tests.integration.stack import Stack, wait_for
 
 BDK = "0123456789ABCDEFFEDCBA9876543210"  # ANSI X9.24-1 example BDK
 KSN0 = "FFFF9876543210E00000"
@@ -39,23 +46,24 @@ def desk_pin_pad_key(hsm: Callable[..., str]) -> str:
 
 
 def hsm_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.hsm_cli",
-            "--keystore",
-            str(stack.root / "keystore.json"),
-            "--master-key-file",
-            str(stack.root / "hsm-master.key"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """``branchline-hsm`` on the stack's soft HSM (run in this process: see cli_support)."""
+    result = run_main(
+        hsm_main,
+        ["--keystore", str(stack.root / "keystore.json"),
+         "--master-key-file", str(stack.root / "hsm-master.key"), *args],
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
+    """``branchline-server`` on the stack's database, in this process; its stdout."""
+    return in_process(
+        server_main,
+        ["--db", f"sqlite:///{stack.root / 'server.db'}",
+         "--pan-token-key", str(stack.root / "pan-token.key"), *args],
+        stdin,
+    )  # fmt: skip
 
 
 def start_payshield(stack: Stack) -> str:
@@ -85,19 +93,7 @@ def start_payshield(stack: Stack) -> str:
 def soft_hsm(stack: Stack) -> tuple[EnrolmentBlock, str]:
     """The soft HSM's master key and keys (BDK, PVK, ZPK) made with the HSM CLI: the bank
     desk's enrolment PIN pad's block for PIN and PAN, and the soft HSM's URL."""
-    subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.hsm_cli",
-            "new-master-key",
-            "--out",
-            str(stack.root / "hsm-master.key"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    in_process(hsm_main, ["new-master-key", "--out", str(stack.root / "hsm-master.key")])
     hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
     hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
     hsm_cli(stack, "create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
@@ -108,55 +104,39 @@ def soft_hsm(stack: Stack) -> tuple[EnrolmentBlock, str]:
     return desk, soft_url
 
 
-# long: starts a whole stack of processes in order for the module's tests
 @pytest.fixture(params=["soft", "payshield"])
 def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
-    desk, soft_url = soft_hsm(stack)
-    pan_key = stack.root / "pan-token.key"
-    enroll = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.main",
-            "--db",
-            f"sqlite:///{stack.root / 'server.db'}",
-            "--pan-token-key",
-            str(pan_key),
-            "cards",
-            "enroll",
-            "--pan",
-            "-",
-            "--customer",
-            "C-1",
-            "--name",
-            "Test Customer",
-            "--pvk",
-            "PVK",
-            *desk.cli_args(),
-            "--hsm",
-            soft_url,
-        ],
-        input=PAN + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert enroll.returncode == 0, enroll.stderr
-    assert "476173******0010" in enroll.stdout
-
-    url = soft_url if request.param == "soft" else start_payshield(stack)
-    stack.start_server(
-        extra=["--hsm", url, "--pan-token-key", str(pan_key), "--pin-try-limit", str(TRY_LIMIT)]
-    )
+    # The simulator needs nothing of the bank's: it starts while the keys are made.
     stack.devices = ("card_reader", "pin_pad")
     stack.required_devices = ("card_reader", "pin_pad")
-    stack.start_sim()
-    stack.start_agent()
-    wait_for(
-        lambda: stack.diag("status", "--json").stdout.count('"online"') >= 2,
-        20,
-        "card reader and PIN pad online",
+    sim = Background(stack.start_sim)
+    desk, soft_url = soft_hsm(stack)
+    pan_key = stack.root / "pan-token.key"
+    urls = {"soft": soft_url}
+    # The payShield simulator starts while the card is enrolled.
+    hsm_up = Background(
+        (lambda: urls.update(payshield=start_payshield(stack)))
+        if request.param == "payshield"
+        else (lambda: None)
     )
+    enrolled = server_cli(
+        stack, "cards", "enroll", "--pan", "-", "--customer", "C-1", "--name", "Test Customer",
+        "--pvk", "PVK", *desk.cli_args(), "--hsm", soft_url, stdin=PAN + "\n",
+    )  # fmt: skip
+    assert "476173******0010" in enrolled
+
+    hsm_up.join()
+    url = urls[request.param]
+    # No load balancer in front: the server stops without a drain period.
+    server_and_agent(
+        stack,
+        ["--hsm", url, "--pan-token-key", str(pan_key), "--pin-try-limit", str(TRY_LIMIT),
+         "--shutdown-drain", "0"],
+        after=sim,
+    )  # fmt: skip
+    wait_for(lambda: devices_online(stack) >= 2, 20, "card reader and PIN pad online")
+    # The technician's view says the same.
+    assert stack.diag("status", "--json").stdout.count('"online"') >= 2
     # The key custodian's ceremony: derive the PIN pad's initial key in the HSM, inject it.
     initial = json.loads(
         hsm_cli(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0).stdout
@@ -169,9 +149,21 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     yield stack
 
 
+def agent_devices(stack: Stack) -> list[common_pb2.Device]:
+    """The devices as the agent reports them (its local API: no process per look)."""
+    try:
+        status = stack.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return []
+    return list(status.devices)
+
+
+def devices_online(stack: Stack) -> int:
+    return sum(d.status == common_pb2.DEVICE_STATUS_ONLINE for d in agent_devices(stack))
+
+
 def device_busy_with(stack: Stack, device: str, command: str) -> bool:
-    data = json.loads(stack.diag("status", "--json").stdout)
-    return any(d["name"] == device and d["detail"] == f"running {command}" for d in data["devices"])
+    return any(d.name == device and d.detail == f"running {command}" for d in agent_devices(stack))
 
 
 def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResult:
@@ -189,19 +181,50 @@ def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResu
     worker = threading.Thread(target=call)
     worker.start()
     wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
-    stack.sim_act("card_reader", "insert", card="visa")
-    wait_for(lambda: device_busy_with(stack, "pin_pad", "read_pin"), 30, "PIN entry started")
+    # The command shows as running a moment before the driver opens the gate: a person
+    # simply pushes the card again.
+    wait_for(lambda: try_insert(stack, "visa"), 10, "the card reader to take the card")
+    wait_for(lambda: pin_entry_active(stack), 30, "PIN entry started")
     stack.sim_act("pin_pad", "press", keys=pin + "E")
     wait_for(
         lambda: device_busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
         30,
         "card ejected",
     )
-    if worker.is_alive():
-        stack.sim_act("card_reader", "take")
+    # The eject shows as running a moment before the card reaches the gate: a person takes
+    # it once it is out.
+    wait_for(lambda: try_take(stack, worker), 20, "the card at the gate")
     worker.join(60)
     assert not worker.is_alive()
     return outcome["result"]
+
+
+def pin_entry_active(stack: Stack) -> bool:
+    """The simulated PIN pad takes keys (pressed earlier, they are ignored, as on a real pad)."""
+    listed = stack.sim().ListDevices(sim_control_pb2.ListSimDevicesRequest(), timeout=5)
+    return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
+
+
+def try_insert(stack: Stack, card: str) -> bool:
+    """The card pushed into the slot; False while the gate is still closed."""
+    try:
+        stack.sim_act("card_reader", "insert", card=card)
+    except grpc.RpcError as exc:
+        if error_details(exc).reason == GATE_CLOSED:
+            return False
+        raise
+    return True
+
+
+def try_take(stack: Stack, worker: threading.Thread) -> bool:
+    """The card taken from the gate; without a card there, done once the sign-in ended."""
+    try:
+        stack.sim_act("card_reader", "take")
+    except grpc.RpcError as exc:
+        if error_details(exc).reason == NO_CARD_AT_GATE:
+            return not worker.is_alive()  # the sign-in ended without handing the card back
+        raise
+    return True
 
 
 def expected_pin_blocks(count: int) -> set[str]:
@@ -244,26 +267,8 @@ def test_pin_verified_wrong_pin_counted_card_locks_and_nothing_leaks(pin_stack: 
     assert (after.verified, after.locked) == (False, True)
     assert after.message == "incorrect PIN; the card is locked"
 
-    shown = subprocess.run(
-        [
-            PY,
-            "-m",
-            "branchline.server.main",
-            "--db",
-            f"sqlite:///{stack.root / 'server.db'}",
-            "--pan-token-key",
-            str(stack.root / "pan-token.key"),
-            "cards",
-            "show",
-            "--pan",
-            PAN,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert json.loads(shown.stdout)["locked"] is True
+    shown = server_cli(stack, "cards", "show", "--pan", PAN, "--json")
+    assert json.loads(shown)["locked"] is True
 
     stack.stop_all()
     card = SAMPLE_CARDS["visa"]

@@ -21,6 +21,7 @@ import pytest
 
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
+from tests.integration.launch import server_and_agent
 from tests.integration.stack import Stack, wait_for
 from tests.unit.recording_media import chunks, probe, webm_test_pattern
 
@@ -83,8 +84,9 @@ def test_recordings_reach_the_store_seekable_journaled_and_survive_a_server_outa
     stack.devices = ()
     stack.required_devices = ()
     stack.agent_extra = '[kiosk]\nlisten = "127.0.0.1:0"\n'
-    stack.start_server(extra=args)
-    stack.start_agent()
+    # No load balancer in front: the server stops without a drain period.
+    args = [*args, "--shutdown-drain", "0"]
+    server_and_agent(stack, args)
     wait_for(lambda: (stack.state_dir / "kiosk.url").exists(), 30, "the kiosk page")
 
     media = webm_test_pattern(seconds=3.0)

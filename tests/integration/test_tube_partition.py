@@ -39,6 +39,8 @@ from tests.integration.tube_support import (
     tube,
 )
 
+NO_DRAIN = ("--shutdown-drain", "0")
+
 
 @pytest.fixture
 def branch(tmp_path: Path) -> Iterator[Stack]:
@@ -46,7 +48,8 @@ def branch(tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(root)
     stack.init_pki()
     try:
-        start_branch(stack, customer_timeout=60)
+        # No load balancer in front: a stopped server is gone at once (no drain period).
+        start_branch(stack, customer_timeout=60, server_extra=NO_DRAIN)
         yield stack
     finally:
         stack.stop_all()
@@ -65,7 +68,7 @@ def heal(stack: Stack) -> None:
     stack.start_server(
         extra=[
             "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5", "--listen", f"127.0.0.1:{port}",
+            "--rate-poll-seconds", "0.5", *NO_DRAIN, "--listen", f"127.0.0.1:{port}",
         ]
     )  # fmt: skip
     assert stack.server_port == port

@@ -9,10 +9,7 @@ the server's TubeDesk with its own certificate, and the simulator's back-office 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,19 +18,28 @@ from typing import Any, cast
 
 import grpc
 
-from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.main import main as server_main
-from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
 from branchline.sim.enrol_pin_pad import enrolment_block
-from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
+from branchline.v1 import agent_local_pb2, common_pb2
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
+from tests.integration.cli_support import in_process as in_process  # back_office.py uses it
+from tests.integration.launch import Background, server_and_agent
 from tests.integration.stack import Stack, wait_for
-from tests.integration.test_pin_verification import BDK, KSN0, PAN, PIN, desk_pin_pad_key
+from tests.integration.test_pin_verification import (
+    BDK,
+    KSN0,
+    PAN,
+    PIN,
+    desk_pin_pad_key,
+    pin_entry_active,
+)
+from tests.integration.test_pin_verification import try_insert as _try_insert
+from tests.integration.test_pin_verification import try_take as _try_take
 
 PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
 CARDS = {"visa": PAN, "magstripe": PAN2}
@@ -52,21 +58,6 @@ poll_seconds = 0.5
 send_command_timeout = 30
 """
 S = pb.TubeState
-
-
-def in_process(main: Callable[[list[str]], int], args: list[str], stdin: str | None = None) -> str:
-    """Run a Branchline CLI's ``main`` in this process (a Python start-up per call made the
-    bank's set-up the slowest part of these tests); returns what it printed."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin or "")
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-    finally:
-        sys.stdin = saved
-    assert code == 0, f"{args[:4]}: {out.getvalue()}{err.getvalue()}"
-    return out.getvalue()
 
 
 def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
@@ -151,16 +142,29 @@ def start_branch(
     """``extra_devices``: simulated devices the agent drives besides the card reader, PIN
     pad, printer and tube station (e.g. the cheque sale's); ``agent_extra``: more agent config after [transactions] (e.g. a [kiosk] table);
     ``required_devices``: those whose loss takes the terminal out of service (default all)."""
-    # The simulator needs nothing of the bank's: it starts up while the bank is set up.
-    stack.start_sim(wait=False)
+    # The simulator needs nothing of the bank's: it starts while the bank is set up; the
+    # agent starts with the server (it connects once the server listens).
+    sim = Background(stack.start_sim)
     prepare_bank(stack)
     pki.issue_user_cert(stack.pki, "teller", CLERK)
     pki.issue_user_cert(stack.pki, "teller", OTHER_CLERK)
-    stack.start_server(
-        extra=[
-            "--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
-            "--rate-poll-seconds", "0.5", *server_extra,
-        ]
+    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station", *extra_devices)
+    stack.required_devices = stack.devices if required_devices is None else required_devices
+    stack.agent_extra = (
+        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
+        + agent_extra
+    )
+
+    def agent() -> None:
+        stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
+        stack.start_agent(env=agent_env)
+
+    server_and_agent(
+        stack,
+        ["--hsm", soft_hsm(stack), "--pan-token-key", str(stack.root / "pan-token.key"),
+         "--rate-poll-seconds", "0.5", *server_extra],
+        start_agent=agent,
+        after=sim,
     )  # fmt: skip
     admin = dpb_grpc.DispatchAdminStub(stack.operator_channel())
     for branch in (BRANCH, OTHER_BRANCH):
@@ -172,15 +176,7 @@ def start_branch(
             ),
             timeout=10,
         )
-    stack.devices = ("card_reader", "pin_pad", "printer", "tube_station", *extra_devices)
-    stack.required_devices = stack.devices if required_devices is None else required_devices
-    stack.agent_extra = (
-        TRANSACTIONS.format(customer=customer_timeout, delivery=delivery_timeout, take=take_timeout)
-        + agent_extra
-    )
-    stack.wait_sim()
-    stack.sim_act("tube_station", "set_travel_time", seconds="0.6")
-    start_agent(stack, agent_env)
+    agent_ready(stack)
     initial = json.loads(hsm(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0))
     completion, problem, _ = stack.device_command(
         "pin_pad", "load_key", algorithm="tdes", key_hex=initial["initial_key"], ksn_hex=KSN0
@@ -190,6 +186,10 @@ def start_branch(
 
 def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
     stack.start_agent(env=env)
+    agent_ready(stack)
+
+
+def agent_ready(stack: Stack) -> None:
     wait_for(lambda: devices_open(stack), 30, "card reader, PIN pad, printer and tube station open")
     wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
 
@@ -290,32 +290,6 @@ def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
     result = outcome["result"]
     assert result.verified, result
     return result.session_id
-
-
-def pin_entry_active(stack: Stack) -> bool:
-    """The simulated PIN pad takes keys (pressed earlier, they are ignored, as on a real pad)."""
-    listed = stack.sim().ListDevices(sim_control_pb2.ListSimDevicesRequest(), timeout=5)
-    return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
-
-
-def _try_take(stack: Stack, worker: threading.Thread) -> bool:
-    try:
-        stack.sim_act("card_reader", "take")
-    except grpc.RpcError as exc:
-        if error_details(exc).reason == NO_CARD_AT_GATE:
-            return not worker.is_alive()  # the sign-in ended without handing the card back
-        raise
-    return True
-
-
-def _try_insert(stack: Stack, card: str) -> bool:
-    try:
-        stack.sim_act("card_reader", "insert", card=card)
-    except grpc.RpcError as exc:
-        if error_details(exc).reason == GATE_CLOSED:
-            return False
-        raise
-    return True
 
 
 def asset(kind: str, currency: str, amount: str, bill_id: str = "") -> pb.TubeAsset:
