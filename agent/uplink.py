@@ -73,6 +73,8 @@ class Uplink:
         self._waiting: dict[int, asyncio.Future[link_pb2.ServerMessage]] = {}
         self.connected = False
         self.last_error = ""
+        # How the reconnect loop waits between attempts (a test records the delays).
+        self.pause_before_retry: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._push_handlers: dict[str, PushHandler] = {}
         self._connected_hooks: list[ConnectedHook] = []
         self._push_tasks: set[asyncio.Task[None]] = set()
@@ -188,11 +190,14 @@ class Uplink:
                     log_event(
                         log, "uplink_disconnected", logging.WARNING, server=self._config.server
                     )
+                    # A link that was up starts over: the first retry comes soon, not after
+                    # the backoff the attempts before this connection had grown to.
+                    backoff = BACKOFF_FIRST
                 self.connected = False
                 # Answers to this stream's requests can never arrive now: fail them at once
                 # rather than let each wait out its timeout, and resend nothing stale.
                 self._fail_waiting(f"link lost ({self.last_error or 'stream closed'})")
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            await self.pause_before_retry(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _session(self) -> None:

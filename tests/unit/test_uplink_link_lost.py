@@ -7,6 +7,7 @@ is waiting, then a fresh one on the same port takes the reconnect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
-from branchline.agent.uplink import Uplink, UplinkUnavailable
+from branchline.agent.uplink import BACKOFF_FIRST, Uplink, UplinkUnavailable
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from branchline.v1 import tube_pb2
@@ -117,3 +118,59 @@ async def link_lost(tmp_path: Path) -> None:
         await server.stop(0)
         if second is not None:
             await second.stop(0)
+
+
+def test_a_link_that_was_up_retries_at_once_after_it_drops(tmp_path: Path) -> None:
+    """Attempts while the server is down wait longer and longer; once a connection has been
+    up, the first retry after it drops waits the shortest time again, not the grown one."""
+    asyncio.run(backoff_resets(tmp_path))
+
+
+async def backoff_resets(tmp_path: Path) -> None:
+    probe, port = await serve(Silent())  # a free port, then nothing listening on it
+    await probe.stop(None)
+    config = TerminalConfig(
+        terminal_id="T-BACKOFF",
+        branch="B1",
+        kind="self_service",
+        server=f"127.0.0.1:{port}",
+        state_dir=tmp_path,
+        heartbeat_interval=5.0,
+        tls=None,
+        required_devices=(),
+    )
+    uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
+    delays: list[float] = []
+    retried = asyncio.Event()
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        retried.set()
+        await asyncio.sleep(0.01)
+
+    uplink.pause_before_retry = record
+    connected = asyncio.Event()
+
+    async def on_connected() -> None:
+        connected.set()
+
+    uplink.on_connected(on_connected)
+    task = asyncio.create_task(uplink.run())
+    try:
+        while len(delays) < 4:
+            await asyncio.wait_for(retried.wait(), 30)
+            retried.clear()
+        assert delays[3] > BACKOFF_FIRST, delays  # 0.5, 1, 2, 4 s (jittered by half at most)
+        servicer = Silent()
+        server, _ = await serve(servicer, port)
+        await asyncio.wait_for(connected.wait(), 30)
+        before = len(delays)
+        await server.stop(None)
+        while len(delays) == before:
+            await asyncio.wait_for(retried.wait(), 30)
+            retried.clear()
+        assert delays[before] <= BACKOFF_FIRST, delays
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
