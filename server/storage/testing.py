@@ -171,7 +171,8 @@ class MigratedSchemaPool:
                 conn.execute(text(f"SET LOCAL lock_timeout = '{self._lock_timeout}'"))
                 conn.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{renamed}"'))
         except DBAPIError:
-            return self._give_up(schema, schema)
+            self._give_up(schema, schema)
+            return None
         try:
             with self._admin.begin() as conn:
                 terminate_connections(conn, schema)
@@ -181,14 +182,14 @@ class MigratedSchemaPool:
                 conn.execute(text(f"SET LOCAL lock_timeout = '{self._lock_timeout}'"))
                 empty_schema(conn, renamed, migrated)
         except (_ChangedSchema, DBAPIError):
-            return self._give_up(renamed, schema)
+            self._give_up(renamed, schema)
+            return None
         return renamed
 
     def _give_up(self, schema: str, tagged: str) -> None:
         """Drop ``schema``, whose connections are named ``tagged`` (its name at hand-out)."""
         self.dropped += 1
         drop_schema(self._admin, schema, tagged)
-        return None
 
 
 class _ChangedSchema(Exception):
