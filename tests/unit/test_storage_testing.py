@@ -200,6 +200,7 @@ def test_a_lock_the_reset_cannot_get_gives_the_schema_up(dsn: str, admin: Engine
     try:
         with pool.schema() as url:
             holder.begin()
+            holder.info["pid"] = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
             holder.execute(text(f'LOCK TABLE "{schema_of(url)}".terminals IN SHARE MODE'))
             release = threading.Thread(target=release_when_drop_waits, args=(admin, holder))
             release.start()
@@ -214,7 +215,7 @@ def test_a_lock_the_reset_cannot_get_gives_the_schema_up(dsn: str, admin: Engine
 def release_when_drop_waits(admin: Engine, holder: Connection) -> None:
     """Roll ``holder`` back once a DROP SCHEMA waits for its lock: the reset has given up by
     then (a generous bound keeps a broken reset from hanging the test)."""
-    pid = holder.connection.dbapi_connection.info.backend_pid  # type: ignore[attr-defined]
+    pid = holder.info["pid"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with admin.connect() as conn:
