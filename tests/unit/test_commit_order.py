@@ -31,8 +31,8 @@ def details(engine: Engine, after: int = 0) -> list[str]:
 
 
 @pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    db = open_database(pg_url)
+def pg_engine(pg_migrated_url: str) -> Iterator[Engine]:
+    db = open_database(pg_migrated_url)
     yield db
     db.dispose()
 

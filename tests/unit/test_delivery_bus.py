@@ -87,8 +87,8 @@ def test_a_signal_while_a_watcher_reads_is_not_lost() -> None:
     asyncio.run(main())
 
 
-def test_pushes_and_signals_cross_replicas_on_postgresql(pg_url: str) -> None:
-    engine = open_database(pg_url)
+def test_pushes_and_signals_cross_replicas_on_postgresql(pg_migrated_url: str) -> None:
+    engine = open_database(pg_migrated_url)
 
     async def main() -> None:
         a, b = PgBus(engine, "ra"), PgBus(engine, "rb")
@@ -141,9 +141,9 @@ def test_pushes_and_signals_cross_replicas_on_postgresql(pg_url: str) -> None:
         engine.dispose()
 
 
-def test_a_missed_notification_is_swept_up(pg_url: str) -> None:
+def test_a_missed_notification_is_swept_up(pg_migrated_url: str) -> None:
     """B is not listening when A sends: B's sweep on (re)listen delivers it."""
-    engine = open_database(pg_url)
+    engine = open_database(pg_migrated_url)
 
     async def main() -> None:
         a, b = PgBus(engine, "ra"), PgBus(engine, "rb")
@@ -170,8 +170,8 @@ def test_a_missed_notification_is_swept_up(pg_url: str) -> None:
 
 
 @pytest.mark.parametrize("payload", ["p 1", "garbage", "p x T"])
-def test_malformed_notifications_are_ignored(pg_url: str, payload: str) -> None:
-    engine = open_database(pg_url)
+def test_malformed_notifications_are_ignored(pg_migrated_url: str, payload: str) -> None:
+    engine = open_database(pg_migrated_url)
     try:
         bus = PgBus(engine, "ra")
         replica = Replica()
@@ -182,8 +182,8 @@ def test_malformed_notifications_are_ignored(pg_url: str, payload: str) -> None:
         engine.dispose()
 
 
-def test_a_store_signals_at_commit_and_not_on_rollback(pg_url: str) -> None:
-    engine = open_database(pg_url)
+def test_a_store_signals_at_commit_and_not_on_rollback(pg_migrated_url: str) -> None:
+    engine = open_database(pg_migrated_url)
 
     async def main() -> None:
         bus = PgBus(engine, "ra")
