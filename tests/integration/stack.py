@@ -380,3 +380,15 @@ def running_stack(log_dir: Path) -> Iterator[Stack]:
         for proc in s.procs.values():
             (log_dir / proc.log_path.name).write_text(proc.log())
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def device_stack(log_dir: Path, device: str) -> Iterator[Stack]:
+    """A whole module's stack for one device's tests: server, simulator and an agent that
+    drives only ``device`` (not required, so a fault leaves the terminal in service)."""
+    with running_stack(log_dir) as stack:
+        stack.shutdown_drain = 0  # no client to drain when the module ends
+        stack.devices = (device,)
+        stack.required_devices = ()
+        stack.start_all()
+        yield stack

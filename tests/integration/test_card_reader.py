@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, running_stack, wait_for
+from tests.integration.stack import Stack, device_stack, wait_for
 
 PAN = "4761739001010010"
 # Anything that would show card data in a log: the PAN, either track, the track 2 equivalent.
@@ -20,11 +20,7 @@ SECRETS = (PAN, "%B4761", f";{PAN}=", f"{PAN}D", "TEST/VISA CARD^")
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: every test leaves the reader online with no card in it.
-    with running_stack(tmp_path_factory.mktemp("card_reader")) as stack:
-        stack.shutdown_drain = 0  # no client to drain when the module ends
-        stack.devices = ("card_reader",)
-        stack.required_devices = ()
-        stack.start_all()
+    with device_stack(tmp_path_factory.mktemp("card_reader"), "card_reader") as stack:
         yield stack
 
 

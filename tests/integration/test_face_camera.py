@@ -16,7 +16,7 @@ from branchline.server.faces.dlib_backend import DlibFaceMatcher
 from branchline.server.faces.settings import FaceSettings
 from branchline.server.faces.verify import enrol, verify
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, running_stack, wait_for
+from tests.integration.stack import Stack, device_stack, wait_for
 
 DEVICE = "face_camera"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
@@ -41,11 +41,7 @@ def capture(stack: Stack, **scene: str) -> tuple[str, str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test clears the faults it sets.
-    with running_stack(tmp_path_factory.mktemp(DEVICE)) as stack:
-        stack.shutdown_drain = 0  # no client to drain when the module ends
-        stack.devices = (DEVICE,)
-        stack.required_devices = ()
-        stack.start_all()
+    with device_stack(tmp_path_factory.mktemp(DEVICE), DEVICE) as stack:
         yield stack
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, running_stack, wait_for
+from tests.integration.stack import Stack, device_stack, wait_for
 
 DEVICE = "id_reader"
 VALID_ID = "11010519491231002X"
@@ -51,11 +51,7 @@ def assert_no_full_id_number_logged(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test clears the faults it sets.
-    with running_stack(tmp_path_factory.mktemp(DEVICE)) as stack:
-        stack.shutdown_drain = 0  # no client to drain when the module ends
-        stack.devices = (DEVICE,)
-        stack.required_devices = ()
-        stack.start_all()
+    with device_stack(tmp_path_factory.mktemp(DEVICE), DEVICE) as stack:
         yield stack
 
 

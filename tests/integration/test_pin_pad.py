@@ -16,7 +16,7 @@ import pytest
 from branchline.common import paycrypto
 from branchline.common.paycrypto import aes_dukpt, tdes_dukpt
 from branchline.v1 import sim_control_pb2
-from tests.integration.stack import Stack, running_stack, wait_for
+from tests.integration.stack import Stack, device_stack, wait_for
 
 # ANSI X9.24-1 test BDK and KSN; X9.24-3 AES-128 test BDK and a 12-byte initial KSN.
 TDES_BDK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
@@ -30,11 +30,7 @@ Result = tuple[str, str, dict[str, Any]]
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # One stack for the module: each test loads the key it needs and clears its faults.
-    with running_stack(tmp_path_factory.mktemp("pin_pad")) as stack:
-        stack.shutdown_drain = 0  # no client to drain when the module ends
-        stack.devices = ("pin_pad",)
-        stack.required_devices = ()
-        stack.start_all()
+    with device_stack(tmp_path_factory.mktemp("pin_pad"), "pin_pad") as stack:
         yield stack
 
 

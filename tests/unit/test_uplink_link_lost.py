@@ -48,6 +48,19 @@ class Silent(pb_grpc.TerminalLinkServicer):
                 self.got_request.set()
 
 
+def terminal_config(state_dir: Path, port: int, terminal_id: str) -> TerminalConfig:
+    return TerminalConfig(
+        terminal_id=terminal_id,
+        branch="B1",
+        kind="self_service",
+        server=f"127.0.0.1:{port}",
+        state_dir=state_dir,
+        heartbeat_interval=5.0,
+        tls=None,
+        required_devices=(),
+    )
+
+
 async def serve(servicer: Silent, port: int = 0) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
     pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
@@ -65,16 +78,7 @@ def test_a_request_fails_with_link_lost_within_a_second_and_is_not_resent(
 async def link_lost(tmp_path: Path) -> None:
     first = Silent()
     server, port = await serve(first)
-    config = TerminalConfig(
-        terminal_id="T-LOST",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    config = terminal_config(tmp_path, port, "T-LOST")
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     connected = asyncio.Event()
 
@@ -129,16 +133,7 @@ def test_a_link_that_was_up_retries_at_once_after_it_drops(tmp_path: Path) -> No
 async def backoff_resets(tmp_path: Path) -> None:
     probe, port = await serve(Silent())  # a free port, then nothing listening on it
     await probe.stop(None)
-    config = TerminalConfig(
-        terminal_id="T-BACKOFF",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    config = terminal_config(tmp_path, port, "T-BACKOFF")
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     delays: list[float] = []
     retried = asyncio.Event()
