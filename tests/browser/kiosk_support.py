@@ -381,7 +381,7 @@ class Kiosk:
 
     def sign_in(self, service: str, pin: str = "", card: str = "visa") -> None:
         """From attract: choose ``service``, insert the card, type the PIN."""
-        from tests.integration.test_pin_verification import PIN
+        from tests.integration.pin_support import PIN
 
         self.wait_screen("attract")
         self.click("start", service=service)

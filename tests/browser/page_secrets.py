@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from branchline.common.paycrypto import encode_format0
 from tests.browser.kiosk_support import Received
-from tests.integration.test_pin_verification import PIN
+from tests.integration.pin_support import PIN
 from tests.integration.tube_support import PAN, PAN2
 
 # A session token is base64url JSON claims and a signature: "eyJ..." "." "...".

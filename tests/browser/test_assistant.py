@@ -111,7 +111,7 @@ def test_answers_in_each_language_and_starts_a_guided_deposit(
     kiosk.click("start", service="deposit")
     kiosk.wait_screen("card", until=lambda d: d.get("service") == "deposit")
     kiosk.insert_card()
-    from tests.integration.test_pin_verification import PIN
+    from tests.integration.pin_support import PIN
 
     kiosk.type_pin(PIN)
     kiosk.wait_screen("deposit_form")

@@ -122,7 +122,7 @@ def test_purchase_by_card_and_pin(kiosk: Kiosk) -> None:
     kiosk.click("method", method="card")
     kiosk.wait_screen("card")
     kiosk.insert_card()
-    from tests.integration.test_pin_verification import PIN
+    from tests.integration.pin_support import PIN
 
     kiosk.type_pin(PIN)
     kiosk.wait_screen("cheque_method", until=lambda d: bool(d.get("signed_in")))

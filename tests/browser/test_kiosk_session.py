@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.browser.kiosk_support import Kiosk, screenshots_of
 from tests.browser.page_secrets import secrets_in
+from tests.integration.pin_support import PAN, PIN
 from tests.integration.stack import wait_for
-from tests.integration.test_pin_verification import PAN, PIN
 
 # A short inactivity limit so the timeout test takes seconds (the agent refuses 4 or less;
 # the module's other tests leave no screen idle that long); the warning keeps the 20 s WCAG

@@ -12,37 +12,36 @@ import json
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
-from branchline.common.grpc_errors import error_details
 from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
 from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
 from branchline.server.hsm_cli import main as hsm_main
 from branchline.server.main import main as server_main
 from branchline.sim.card.samples import SAMPLE_CARDS
-from branchline.sim.devices.card_reader import GATE_CLOSED, NO_CARD_AT_GATE
-from branchline.sim.enrol_pin_pad import ENROL_KSN, EnrolmentBlock, enrolment_block
-from branchline.v1 import agent_local_pb2, common_pb2, sim_control_pb2
+from branchline.sim.enrol_pin_pad import EnrolmentBlock, enrolment_block
+from branchline.v1 import agent_local_pb2
 from tests.integration.cli_support import in_process, run_main
 from tests.integration.launch import Background, server_and_agent
+from tests.integration.pin_support import (
+    BDK,
+    KSN0,
+    PAN,
+    PIN,
+    desk_pin_pad_key,
+    device_busy_with,
+    devices_online,
+    pin_entry_active,
+    try_insert,
+    try_take,
+)
 from tests.integration.stack import Stack, wait_for
 
-BDK = "0123456789ABCDEFFEDCBA9876543210"  # ANSI X9.24-1 example BDK
-KSN0 = "FFFF9876543210E00000"
-PAN = "4761739001010010"  # the simulator's "visa" card
-PIN = "918273"
 WRONG_PIN = "555000"
 TRY_LIMIT = 3
-
-
-def desk_pin_pad_key(hsm: Callable[..., str]) -> str:
-    """The initial key of the bank desk's (simulated) enrolment PIN pad, from the HSM CLI."""
-    out = hsm("--json", "derive-initial-key", "--bdk", "BDK", "--ksn", ENROL_KSN)
-    return str(json.loads(out)["initial_key"])
 
 
 def hsm_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -149,23 +148,6 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     yield stack
 
 
-def agent_devices(stack: Stack) -> list[common_pb2.Device]:
-    """The devices as the agent reports them (its local API: no process per look)."""
-    try:
-        status = stack.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
-    except grpc.RpcError:
-        return []
-    return list(status.devices)
-
-
-def devices_online(stack: Stack) -> int:
-    return sum(d.status == common_pb2.DEVICE_STATUS_ONLINE for d in agent_devices(stack))
-
-
-def device_busy_with(stack: Stack, device: str, command: str) -> bool:
-    return any(d.name == device and d.detail == f"running {command}" for d in agent_devices(stack))
-
-
 def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResult:
     """A customer inserts the card, types ``pin`` and Enter, and takes the card back."""
     outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
@@ -197,34 +179,6 @@ def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResu
     worker.join(60)
     assert not worker.is_alive()
     return outcome["result"]
-
-
-def pin_entry_active(stack: Stack) -> bool:
-    """The simulated PIN pad takes keys (pressed earlier, they are ignored, as on a real pad)."""
-    listed = stack.sim().ListDevices(sim_control_pb2.ListSimDevicesRequest(), timeout=5)
-    return any(d.name == "pin_pad" and d.facts.get("entry") == "active" for d in listed.devices)
-
-
-def try_insert(stack: Stack, card: str) -> bool:
-    """The card pushed into the slot; False while the gate is still closed."""
-    try:
-        stack.sim_act("card_reader", "insert", card=card)
-    except grpc.RpcError as exc:
-        if error_details(exc).reason == GATE_CLOSED:
-            return False
-        raise
-    return True
-
-
-def try_take(stack: Stack, worker: threading.Thread) -> bool:
-    """The card taken from the gate; without a card there, done once the sign-in ended."""
-    try:
-        stack.sim_act("card_reader", "take")
-    except grpc.RpcError as exc:
-        if error_details(exc).reason == NO_CARD_AT_GATE:
-            return not worker.is_alive()  # the sign-in ended without handing the card back
-        raise
-    return True
 
 
 def expected_pin_blocks(count: int) -> set[str]:

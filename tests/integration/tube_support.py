@@ -29,17 +29,18 @@ from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 from tests.integration.cli_support import in_process as in_process  # back_office.py uses it
 from tests.integration.launch import Background, server_and_agent
-from tests.integration.stack import Stack, wait_for
-from tests.integration.test_pin_verification import (
+from tests.integration.pin_support import (
     BDK,
     KSN0,
     PAN,
     PIN,
+    agent_devices,
     desk_pin_pad_key,
     pin_entry_active,
 )
-from tests.integration.test_pin_verification import try_insert as _try_insert
-from tests.integration.test_pin_verification import try_take as _try_take
+from tests.integration.pin_support import try_insert as _try_insert
+from tests.integration.pin_support import try_take as _try_take
+from tests.integration.stack import Stack, wait_for
 
 PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
 CARDS = {"visa": PAN, "magstripe": PAN2}
@@ -192,15 +193,6 @@ def start_agent(stack: Stack, env: dict[str, str] | None = None) -> None:
 def agent_ready(stack: Stack) -> None:
     wait_for(lambda: devices_open(stack), 30, "card reader, PIN pad, printer and tube station open")
     wait_for(lambda: agent_connected(stack), 20, "the agent's link to the server")
-
-
-def agent_devices(stack: Stack) -> list[common_pb2.Device]:
-    """The agent's devices as it reports them (the local API: no process per look)."""
-    try:
-        status = stack.agent_local().GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
-    except grpc.RpcError:
-        return []
-    return list(status.devices)
 
 
 def devices_open(stack: Stack) -> bool:
