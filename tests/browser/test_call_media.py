@@ -186,6 +186,27 @@ def test_agent_restart_mid_call_ends_it_on_both_sides(
     kiosk.wait_screen("video", until=lambda d: d.get("state") == "ended")
 
 
+def test_kiosk_page_reload_mid_call_ends_it_and_offers_to_call_again(
+    kiosk: Kiosk, teller: Console
+) -> None:
+    """A kiosk page reloads only when its browser crashed or was restarted: its media is gone,
+    and the teller's page cannot resume it without a new offer, so the call ends on both
+    sides and the customer, on the reloaded page, is offered to call again (docs/kiosk.md)."""
+    call_id = call_in(kiosk, teller)
+    kiosk.page.reload()
+    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=20_000)
+    assert ended_on(teller.page, call_id) == ["ended"]
+    data = kiosk.wait_screen("video", timeout=30, until=lambda d: d.get("state") == "ended")
+    assert data["call_id"] == call_id
+    kiosk.page.locator(f"#media {PANEL}").wait_for(state="detached", timeout=10_000)
+    assert "again" in kiosk.button("request").inner_text()
+    assert kiosk.page.evaluate("window.branchlineCall.pc") is None
+
+
+# Last of the call tests: once the teller's console process was restarted, the next call was
+# sometimes never offered to it (1 run in 3, 2026-12-07; the server logged the call ringing and
+# leaving after 17 s, the new console nothing): an open problem of its own, see the closing
+# note. The calls above run on the first process.
 def test_console_restart_mid_call_ends_it_on_both_sides(
     kiosk: Kiosk, teller: Console, branch: KioskBranch
 ) -> None:
@@ -210,23 +231,6 @@ def test_console_restart_mid_call_ends_it_on_both_sides(
     teller.page.locator(f'[data-role="current-call"][data-call="{call_id}"]').wait_for(
         state="detached", timeout=10_000
     )
-
-
-def test_kiosk_page_reload_mid_call_ends_it_and_offers_to_call_again(
-    kiosk: Kiosk, teller: Console
-) -> None:
-    """A kiosk page reloads only when its browser crashed or was restarted: its media is gone,
-    and the teller's page cannot resume it without a new offer, so the call ends on both
-    sides and the customer, on the reloaded page, is offered to call again (docs/kiosk.md)."""
-    call_id = call_in(kiosk, teller)
-    kiosk.page.reload()
-    teller.page.locator(f'{PANEL}[data-state="ended"]').wait_for(timeout=20_000)
-    assert ended_on(teller.page, call_id) == ["ended"]
-    data = kiosk.wait_screen("video", timeout=30, until=lambda d: d.get("state") == "ended")
-    assert data["call_id"] == call_id
-    kiosk.page.locator(f"#media {PANEL}").wait_for(state="detached", timeout=10_000)
-    assert "again" in kiosk.button("request").inner_text()
-    assert kiosk.page.evaluate("window.branchlineCall.pc") is None
 
 
 def test_deposit_shows_the_back_office_on_the_customers_screen(
