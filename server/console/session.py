@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import grpc
@@ -41,6 +42,24 @@ from branchline.server.console.tasks import LOBBY_ACTIONS, TELLER_ACTIONS, TaskD
 from branchline.v1 import dispatch_pb2 as dpb
 
 log = logging.getLogger("branchline.server.console")
+# A view's follower that failed starts again after this long (it logged why).
+FOLLOWER_RESTART_SECONDS = 1.0
+
+
+async def _supervised(name: str, follower: Callable[[], Awaitable[None]]) -> None:
+    """Run a view's follower (its poll or watch loop) for the console's life: one that fails
+    is logged and started again, so a view never goes quietly stale (a dead calls follower
+    would show a teller no new call)."""
+    while True:
+        try:
+            await follower()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # whatever it was, the view must keep following
+            log_event(log, "console_follower_failed", logging.ERROR, follower=name, error=repr(exc))
+            await asyncio.sleep(FOLLOWER_RESTART_SECONDS)
+
 
 BACK_OFFICE_SKILL = "back_office"
 SIGN_IN_RETRY = 1.0
@@ -127,30 +146,30 @@ class ConsoleSession:
             await asyncio.sleep(SIGN_IN_RETRY)
         self.views = views_for(self.me["role"], self.me["skills"])
         log_event(log, "console_signed_in", who=str(self.settings.identity), views=self.views)
-        followers: list[Any] = []
+        followers: list[Awaitable[None]] = []
         if "backoffice" in self.views:
             self.desk = BackOfficeDesk(self.client, self.publish)
             self.desk_media = DeskMedia(self.client, self.send_frame)
-            followers.append(self.desk.run(self._down))
+            followers.append(_supervised("backoffice", partial(self.desk.run, self._down)))
         if "fleet" in self.views:
             self.fleet = FleetBoard(self.client, self.publish)
-            followers.append(self.fleet.run(self._down))
+            followers.append(_supervised("fleet", partial(self.fleet.run, self._down)))
         if "tasks" in self.views or "lobby" in self.views:
             self.tasks = TaskDesk(self.client, self.me, self.publish)
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await self.tasks.refresh_roster()
-            followers.append(self.tasks.run(self._down))
+            followers.append(_supervised("tasks", partial(self.tasks.run, self._down)))
         if "calls" in self.views:
             self.calls = CallDesk(self.client, self.publish, self.send_frame, self.settings.ice)
-            followers.append(self.calls.run(self._down))
+            followers.append(_supervised("calls", partial(self.calls.run, self._down)))
         if "cheques" in self.views:
             self.cheques = ChequeDesk(self.client, self.publish)
-            followers.append(self.cheques.run(self._down))
+            followers.append(_supervised("cheques", partial(self.cheques.run, self._down)))
         if "assistant" in self.views:
             self.assistant = AssistantDesk(
                 self.client, self.me["role"], self.publish, self._current_call_id
             )
-            followers.append(self.assistant.run(self._down))
+            followers.append(_supervised("assistant", partial(self.assistant.run, self._down)))
         if "recordings" in self.views:
             self.recdesk = RecordingsDesk(self.client, self.publish, self.me["role"])
         self.publish()
