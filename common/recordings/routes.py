@@ -26,6 +26,7 @@ from aiohttp import web
 
 from branchline.common.errors import DomainError, InvalidArgument, PermissionDenied
 from branchline.common.recordings.spool import MAX_CHUNK, RecordingSpool
+from branchline.common.web.pages import read_bounded
 
 HTTP_STATUS = {
     "INVALID_ARGUMENT": 400,
@@ -70,17 +71,6 @@ def _handler(
     return wrapped
 
 
-async def _read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, or at most ``limit + 1`` bytes of it (so the caller sees it is too big)."""
-    data = bytearray()
-    while len(data) <= limit:
-        piece = await request.content.read(limit + 1 - len(data))
-        if not piece:
-            break
-        data.extend(piece)
-    return bytes(data)
-
-
 def _index(text: str) -> int:
     if not text.isdigit() or len(text) > 6:
         raise InvalidArgument("index", "must be a chunk number from 0")
@@ -93,7 +83,7 @@ async def put_chunk(request: web.Request) -> web.Response:
     index = _index(request.match_info["index"])
     if request.content_length is not None and request.content_length > MAX_CHUNK:
         raise InvalidArgument("chunk", f"is {request.content_length} bytes, at most {MAX_CHUNK}")
-    data = await _read_bounded(request, MAX_CHUNK)
+    data = await read_bounded(request, MAX_CHUNK)
     if len(data) > MAX_CHUNK:
         raise InvalidArgument("chunk", f"is larger than {MAX_CHUNK} bytes")
     kept = await asyncio.to_thread(spool.put_chunk, recording_id, index, data)
@@ -116,7 +106,7 @@ class Meta(NamedTuple):
 
 
 async def _meta(request: web.Request) -> Meta:
-    raw = await _read_bounded(request, MAX_CLOSE_BODY)
+    raw = await read_bounded(request, MAX_CLOSE_BODY)
     if len(raw) > MAX_CLOSE_BODY:
         raise InvalidArgument("body", f"at most {MAX_CLOSE_BODY} bytes")
     try:

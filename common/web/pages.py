@@ -34,6 +34,20 @@ class PageSession(Protocol):
     async def handle(self, action: str, data: dict[str, Any]) -> Any: ...
 
 
+async def read_bounded(request: web.Request, limit: int) -> bytes:
+    """The whole body, or its first ``limit + 1`` bytes (so the caller sees it is too big).
+
+    ``StreamReader.read(n)`` returns what has arrived so far, not ``n`` bytes: a body that
+    comes in two TCP segments must be read until the end."""
+    data = bytearray()
+    while len(data) <= limit:
+        piece = await request.content.read(limit + 1 - len(data))
+        if not piece:
+            break
+        data.extend(piece)
+    return bytes(data)
+
+
 def same_origin(request: web.Request) -> bool:
     """A WebSocket from another origin (some other page in the same browser) is refused."""
     origin = request.headers.get("Origin")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from branchline.common.web.pages import read_bounded
+
 if TYPE_CHECKING:
     from branchline.server.console.session import ConsoleSession
 
@@ -35,7 +37,7 @@ def enrol_handler(session_of: Any, same_origin: Any) -> Any:
             }
             session.refuse(action, refusal)
             return web.json_response(refusal, status=403)
-        image = await request.content.read(MAX_IMAGE + 1)
+        image = await read_bounded(request, MAX_IMAGE)
         answer = await session.handle(
             action,
             {

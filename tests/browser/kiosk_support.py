@@ -34,6 +34,7 @@ from playwright.sync_api import (
     WebSocket,
     expect,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from branchline.common.grpc_errors import error_details
 from branchline.sim.devices.card_reader import GATE_CLOSED
@@ -324,13 +325,21 @@ class Kiosk:
             elif screen == "tube" and self.button("cancel").count() == 0:
                 pass  # the engine ends it by its own rules
             elif screen == "video" and self.button("leave").count():
-                self.click("leave")
+                self._click_if_still_there("leave")
             else:
                 for action in ("cancel", "back", "finish", "done", "ok"):
                     if self.button(action).count():
-                        self.click(action)
+                        self._click_if_still_there(action)
                         break
             self.page.wait_for_timeout(500)
+
+    def _click_if_still_there(self, action: str) -> None:
+        # The screen can move on between seeing a button and pressing it (the engine's own
+        # timers, a click just made): a short try, and the loop looks at the page again.
+        try:
+            self.button(action).click(timeout=3000)
+        except PlaywrightTimeoutError:
+            pass
 
     def switch_language(self) -> str:
         """Press the language switch: the page turns to the other language; returns it."""
