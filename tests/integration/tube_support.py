@@ -321,17 +321,24 @@ def server_record(stack: Stack, txn_id: str, teller: str = CLERK) -> pb.TubeTran
 
 
 def server_state(stack: Stack, txn_id: str, state: int, timeout: float = 30) -> pb.TubeTransaction:
+    seen: list[str] = []  # what the server said last, for the failure's message
+
     def look() -> pb.TubeTransaction | None:
         try:
             record = server_record(stack, txn_id)
-        except grpc.RpcError:
+        except grpc.RpcError as exc:
+            seen[:] = [f"{exc.code().name}: {exc.details()}"]
             return None
+        seen[:] = [pb.TubeState.Name(record.state)]
         return record if record.state == state else None
 
-    return cast(
-        pb.TubeTransaction,
-        wait_for(look, timeout, f"server state {pb.TubeState.Name(state)}", interval=0.2),
-    )
+    try:
+        return cast(
+            pb.TubeTransaction,
+            wait_for(look, timeout, f"server state {pb.TubeState.Name(state)}", interval=0.2),
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the server last said {seen}") from None
 
 
 def balances(stack: Stack, customer: str = "C-1") -> dict[str, Decimal]:
