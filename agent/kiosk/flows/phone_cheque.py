@@ -17,7 +17,12 @@ from branchline.agent.cheques import customer as cheque_customer
 from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
 from branchline.agent.kiosk.flows import cheque, deposit
-from branchline.agent.kiosk.flows.phone_job_state import account_for, jobs_of, report
+from branchline.agent.kiosk.flows.phone_job_state import (
+    account_for,
+    end_job,
+    follow_transaction,
+    jobs_of,
+)
 from branchline.v1 import mobile_pb2
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ async def run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
         session.scratch.pop(LEAVES, None)
         raise cheque.refusal(exc) from None
     cheque.follow(session, live)
+    await follow_transaction(session, offer, "cheque", live.purchase_id)
     session.spawn(_follow(session, offer, live), "phone_job_follow", "")
 
 
@@ -59,12 +65,13 @@ async def _follow(session: KioskSession, offer: mobile_pb2.PhoneJobOffer, live: 
         await changed.wait()
     view = cheque_customer.view(session.agent.cheques, live)
     completed = live.stage == m.COMPLETED
-    await report(
+    session.scratch.pop(LEAVES, None)
+    jobs_of(session).clear()
+    await end_job(
         session,
         offer.job_id,
         "done" if completed else "failed",
+        offer.service,
         reason="" if completed else (live.code or live.stage),
         receipt_reference=view["reference"] if completed else "",
     )
-    session.scratch.pop(LEAVES, None)
-    jobs_of(session).current = None
