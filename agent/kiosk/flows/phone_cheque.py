@@ -21,6 +21,7 @@ from branchline.agent.kiosk.flows.phone_job_state import (
     account_for,
     end_job,
     follow_transaction,
+    intend_transaction,
     jobs_of,
 )
 from branchline.v1 import mobile_pb2
@@ -47,6 +48,7 @@ async def run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     """Start the sale for the signed-in customer's account and follow it to its end."""
     customer = deposit.signed_in(session)
     session.scratch[LEAVES] = int(offer.cheque_leaves)
+    await intend_transaction(session, offer, "cheque")
     try:
         live = await cheque_customer.start_card(
             session.agent.cheques, customer, account_for(session)

@@ -51,6 +51,7 @@ from branchline.agent.kiosk.flows.phone_job_state import (
     end_job,
     finish,
     follow_transaction,
+    intend_transaction,
     jobs_of,
     report,
 )
@@ -271,6 +272,7 @@ async def _tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     request = tube_pb2.StartTubeRequest(
         session_id=customer.session_id, account_id=account_for(session), asset=asset
     )
+    await intend_transaction(session, offer, "tube")
     await tube.start(session, kind, request, True)
     live = session.agent.tube.live.get(session.scratch.get("txn_id", ""))
     if live is None:

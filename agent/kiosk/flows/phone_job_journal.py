@@ -1,7 +1,10 @@
 """The phone job this terminal is carrying out, journaled (``journal.db``, table ``phone_job``).
 
-The job is written before the terminal reports it ``received``, the transaction it starts
-(a tube transaction or a cheque sale) as soon as the engine has journaled it, and its end
+The job is written before the terminal reports it ``received``; the kind of transaction it
+is about to start (a tube transaction or a cheque sale) just before it asks the engine, and
+the transaction's id once the engine has journaled it (a crash between the two: the
+transaction is the first of that kind the journal began since, the terminal serving one
+customer and one transaction at a time); and its end
 (the ``phone_job_update`` to send, serialized) before it is sent; the row goes once the
 server has acknowledged the end. So after a restart the agent knows what it left:
 
@@ -28,13 +31,17 @@ class JournaledJob:
     txn_kind: str
     txn_id: str
     final: mobile_pb2.PhoneJobUpdate | None
+    # When the row last changed (for a transaction about to start: when it was asked for).
+    updated_at: float = 0.0
 
 
 def _job(row: sqlite3.Row) -> JournaledJob:
     final = None
     if row["final"] is not None:
         final = mobile_pb2.PhoneJobUpdate.FromString(bytes(row["final"]))
-    return JournaledJob(row["job_id"], row["service"], row["txn_kind"], row["txn_id"], final)
+    return JournaledJob(
+        row["job_id"], row["service"], row["txn_kind"], row["txn_id"], final, row["updated_at"]
+    )
 
 
 def remember(db: Database, job_id: str, service: str) -> None:
@@ -46,6 +53,21 @@ def remember(db: Database, job_id: str, service: str) -> None:
             " ON CONFLICT (job_id) DO NOTHING",
             (job_id, service, now, now),
         )
+
+
+def intend(db: Database, job_id: str, txn_kind: str) -> None:
+    """The job is about to start a transaction of ``txn_kind`` (``tube`` or ``cheque``)."""
+    link(db, job_id, txn_kind, "")
+
+
+def begun_since(db: Database, since: float) -> list[tuple[str, str]]:
+    """``(id, kind)`` of the transactions the journal began at or after ``since``, oldest
+    first."""
+    with db.reading() as conn:
+        rows = conn.execute(
+            "SELECT id, kind FROM txn WHERE created_at >= ? ORDER BY created_at, id", (since,)
+        ).fetchall()
+    return [(row["id"], row["kind"]) for row in rows]
 
 
 def link(db: Database, job_id: str, txn_kind: str, txn_id: str) -> None:

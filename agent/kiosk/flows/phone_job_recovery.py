@@ -84,7 +84,10 @@ async def _outcome(session: KioskSession, job: journal.JournaledJob) -> mobile_p
         completed = (cheque_machine.COMPLETED,)
     else:
         return abandoned
-    live = await _finished(session, engine, job.txn_id)
+    txn_id = job.txn_id or await _begun_for(session, engine, job)
+    if not txn_id:  # killed before the engine journaled anything: nothing began
+        return abandoned
+    live = await _finished(session, engine, txn_id)
     if live is None:
         abandoned.reason = UNRECOVERABLE
         return abandoned
@@ -96,6 +99,15 @@ async def _outcome(session: KioskSession, job: journal.JournaledJob) -> mobile_p
     else:
         reference = str(cheque_customer.view(engine, live)["reference"])
     return mobile_pb2.PhoneJobUpdate(job_id=job.job_id, state="done", receipt_reference=reference)
+
+
+async def _begun_for(session: KioskSession, engine: Any, job: journal.JournaledJob) -> str:
+    """The transaction the job asked for when the agent died before linking it: the first
+    of the engine's kinds begun since (one customer, one transaction at a time)."""
+    db = db_of(session)
+    assert db is not None
+    begun = await asyncio.to_thread(journal.begun_since, db, job.updated_at)
+    return next((txn_id for txn_id, kind in begun if engine.owns(kind)), "")
 
 
 async def _finished(session: KioskSession, engine: Any, txn_id: str) -> Any:

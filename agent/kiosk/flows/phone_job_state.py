@@ -221,6 +221,16 @@ def check_in_service(session: KioskSession) -> None:
     session.run(session.end("out_of_service"), "out_of_service")
 
 
+async def intend_transaction(
+    session: KioskSession, offer: mobile_pb2.PhoneJobOffer, kind: str
+) -> None:
+    """Journaled before the engine is asked: a restart in between still finds the
+    transaction (``phone_job_recovery.py``)."""
+    db = db_of(session)
+    if db is not None:
+        await asyncio.to_thread(journal.intend, db, offer.job_id, kind)
+
+
 async def follow_transaction(
     session: KioskSession, offer: mobile_pb2.PhoneJobOffer, kind: str, txn_id: str
 ) -> None:
