@@ -85,6 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
         "job.reason.terminal_offline": "The terminal lost its connection to the bank.",
         "job.reason.pairing_ended": "This phone's session ended before it started.",
         "job.reason.transaction_unrecoverable": "Bank staff will check the transaction.",
+        "job.reason.session_ended": "The session at the terminal ended before it was done.",
         "lang.switch": "中文",
     },
     "zh-CN": {
@@ -156,6 +157,7 @@ TEXT: dict[str, dict[str, str]] = {
         "job.reason.terminal_offline": "终端与银行的连接中断。",
         "job.reason.pairing_ended": "手机会话在开始办理前已结束。",
         "job.reason.transaction_unrecoverable": "银行工作人员将核查该笔交易。",
+        "job.reason.session_ended": "终端上的会话在办理完成前已结束。",
         "lang.switch": "English",
     },
 }

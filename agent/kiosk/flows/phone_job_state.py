@@ -40,6 +40,8 @@ ENDS = {
     "timeout": ("abandoned", "timeout"),
     "canceled": ("canceled", "canceled_at_terminal"),
     "out_of_service": ("abandoned", "out_of_service"),
+    # Ended another way on the job's behalf (a card refused, then ok).
+    "finished": ("abandoned", "session_ended"),
 }
 
 

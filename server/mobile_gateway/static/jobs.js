@@ -16,7 +16,7 @@ const CHOICES = {
 };
 const FINISHED = ["done", "failed", "canceled", "abandoned"];
 // Why a job was abandoned, said in words (other reasons are shown as their code).
-const REASONS = ["agent_restarted", "timeout", "out_of_service", "terminal_offline", "pairing_ended", "transaction_unrecoverable"];
+const REASONS = ["agent_restarted", "timeout", "out_of_service", "terminal_offline", "pairing_ended", "transaction_unrecoverable", "session_ended"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
