@@ -9,7 +9,9 @@ is the Mobile API over mTLS with the gateway's role, as ``branchline-mobile`` ca
 - a withdrawal killed right after the bank approved it (a failpoint): the engine recovers
   the transaction, the customer cancels it at the terminal, the hold is released, and the
   job ends as its transaction did (``abandoned``, nothing paid out, nothing held);
-- the terminal out of service (its PIN pad unplugged): ``abandoned`` (``out_of_service``).
+- the terminal out of service (its PIN pad unplugged): ``abandoned`` (``out_of_service``);
+- the phone gone (pairing canceled) with the job waiting on the terminal: the server ends it
+  (``pairing_ended``), and the terminal runs nothing when start is pressed there.
 """
 
 from __future__ import annotations
@@ -257,3 +259,41 @@ def test_out_of_service_ends_the_job(branch: KioskBranch, phone: Phone) -> None:
         sim.Replug(sim_control_pb2.SimDeviceRequest(device="pin_pad"), timeout=5)
         agent_ready(stack)
     assert journaled_jobs(stack) == 0
+    asyncio.run(until_screen(branch.url, "attract", timeout=60))  # in service again
+
+
+async def start_then_dropped(url: str) -> None:
+    """At the kiosk: start a job the server has already ended; the terminal drops it."""
+    async with KioskSocket(url) as page:
+        await page.wait("phone_job")
+        await page.act("start")
+        # Straight to the end: no card asked for, nothing run.
+        await page.wait("session_ended", lambda d: d.get("reason") == "canceled", timeout=30)
+        await page.wait("attract", timeout=30)
+
+
+def test_a_job_ended_at_the_server_is_not_carried_out(branch: KioskBranch, phone: Phone) -> None:
+    """The phone leaves (its pairing canceled) while the job waits on the terminal's screen:
+    the server ends it (``pairing_ended``) and the terminal, told so when the customer
+    there presses start, runs nothing. Last: it ends this module's pairing."""
+    # In service again after the PIN pad came back (the last test).
+    wait_for(
+        lambda: "statement_view" in phone.api.GetServices(phone.session, timeout=10).services,
+        60,
+        "the terminal in service again",
+    )
+    job_id = statement(phone)
+    phone.wait_state(job_id, "ready")
+    phone.api.Cancel(phone.session, timeout=10)
+    with sqlite3.connect(branch.stack.root / "server.db") as conn:
+
+        def ended() -> bool:
+            row = conn.execute("SELECT state, reason FROM mobile_jobs WHERE job_id = ?", (job_id,))
+            return tuple(row.fetchone()) == ("abandoned", "pairing_ended")
+
+        wait_for(ended, 30, "the server's sweep ending the job")
+    asyncio.run(start_then_dropped(branch.url))
+    with sqlite3.connect(branch.stack.root / "server.db") as conn:
+        row = conn.execute("SELECT state, reason FROM mobile_jobs WHERE job_id = ?", (job_id,))
+        assert tuple(row.fetchone()) == ("abandoned", "pairing_ended")  # the first end, kept
+    assert journaled_jobs(branch.stack) == 0
