@@ -94,6 +94,19 @@ MIGRATIONS: list[list[str]] = [
             mac TEXT NOT NULL
         )""",
     ],
+    [
+        # The phone job this terminal is carrying out (agent/kiosk/flows/phone_job_journal.py):
+        # the transaction it started, and its end until the server has acknowledged it.
+        """CREATE TABLE phone_job (
+            job_id TEXT PRIMARY KEY,
+            service TEXT NOT NULL,
+            txn_kind TEXT NOT NULL DEFAULT '',
+            txn_id TEXT NOT NULL DEFAULT '',
+            final BLOB,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -51,6 +51,9 @@ TIMED = frozenset(
         "auth_error",
         "card_retained",
         "assistant",
+        # A phone's job waiting for the customer here: nobody there ends it (abandoned).
+        "phone_job",
+        "phone_job_confirm",
     }
 )
 # Actions every screen takes.
@@ -327,8 +330,11 @@ class KioskSession:
 
     async def end(self, reason: str) -> None:
         """End the customer's session: card back (or retained), data cleared, attract."""
-        from branchline.agent.kiosk.flows import card_pin, video
+        from branchline.agent.kiosk.flows import card_pin, phone_job_state, video
 
+        # A phone's job on these screens ends with the session (its transaction, once
+        # started, ends it instead).
+        await phone_job_state.abandon_current(self, reason)
         self.cancel_operation()
         await video.leave_quietly(self)
         if self.card_in:
@@ -360,8 +366,9 @@ class KioskSession:
 
     def tick(self) -> None:
         """Re-derive live screens and run the inactivity timer; called every ``TICK``."""
-        from branchline.agent.kiosk.flows import LIVE
+        from branchline.agent.kiosk.flows import LIVE, phone_job_state
 
+        phone_job_state.check_in_service(self)
         refresh = LIVE.get(self.screen)
         if refresh is not None:
             refresh(self)

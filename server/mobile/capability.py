@@ -1,6 +1,7 @@
 """The mobile capability: the Mobile API for the phone gateway, pairing on the TerminalLink,
 the rotation that keeps each connected terminal's QR fresh, the purge of old handles, and
-phones' jobs forwarded to their terminal (``job_link``).
+phones' jobs forwarded to their terminal (``job_link``) and ended as abandoned when their
+terminal cannot end them (``job_sweep``).
 
 ``cheque_book`` is listed only when an earlier capability provides ``cheques`` (the cheque
 sale); jobs signed in at the bank need the PIN capability's customer sessions (``--hsm``);
@@ -11,6 +12,7 @@ from __future__ import annotations
 from branchline.server.capability import Hub
 from branchline.server.delivery.bus import TOPIC_JOBS, TOPIC_PAIRING, wake_local
 from branchline.server.mobile.job_link import JobPusher
+from branchline.server.mobile.job_sweep import sweep_forever
 from branchline.server.mobile.link import PairingPusher, purge_forever
 from branchline.server.mobile.servicer import MobileServicer
 from branchline.v1 import mobile_pb2, mobile_pb2_grpc
@@ -52,6 +54,8 @@ class MobileCapability:
         if bus is not None:  # a terminal registering here gets its waiting jobs at once
             hub.on_connect(bus.wake_on_connect(TOPIC_JOBS))
         hub.background("phone_job_push", jobs.run)
+        # Jobs their terminal can no longer end (offline, or the phone's pairing ended).
+        hub.background("phone_job_sweep", lambda: sweep_forever(hub.engine, hub.link.applier))
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)
         hub.on_connect(pusher.forget)

@@ -9,7 +9,9 @@ that card's customer when the terminal reports it) or ``bank`` (the phone signed
 
 States: submitted (stored; pushed to the terminal until it reports ``received``), received,
 ready (shown on the terminal), authenticating, confirming, running, then done / failed /
-canceled. Only the terminal the job is for moves it, forward only.
+canceled / abandoned (the terminal left it unfinished: restarted, timed out, out of service,
+or gone offline; ``job_sweep.py`` for the server's side). Only the terminal the job is for
+moves it, forward only; the first end is the one kept.
 
 Exactly once: a repeat of (pairing, idempotency key) returns the stored job; the server
 pushes a job until its terminal reports it received, and the terminal dedups on job_id.
@@ -48,7 +50,8 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 SUBMITTED = "submitted"
-FINISHED = frozenset({"done", "failed", "canceled"})
+ABANDONED = "abandoned"
+FINISHED = frozenset({"done", "failed", "canceled", ABANDONED})
 # The order a job moves in on the terminal (forward only; finished from anywhere).
 ORDER = ("submitted", "received", "ready", "authenticating", "confirming", "running")
 

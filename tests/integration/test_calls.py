@@ -46,9 +46,9 @@ from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_pb2_grpc
 from tests.integration.cli_support import in_process
 from tests.integration.launch import Background, together
+from tests.integration.pin_support import BDK, KSN0, PAN, hsm_cli
 from tests.integration.stack import DEVICE_SECTIONS, PY, Proc, Stack, wait_for
 from tests.integration.test_dispatch import channel, cli, free_port
-from tests.integration.test_pin_verification import BDK, KSN0, PAN, hsm_cli
 
 PIN = "4821"
 ID_NUMBER = "11010519491231002X"  # the simulator's "valid" ID card

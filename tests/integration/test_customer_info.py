@@ -18,8 +18,7 @@ from PIL import Image
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import customer_info_pb2_grpc as info_grpc
 from tests.integration.launch import Background, server_and_agent
-from tests.integration.stack import Stack, wait_for
-from tests.integration.test_pin_verification import (
+from tests.integration.pin_support import (
     KSN0,
     PAN,
     PIN,
@@ -29,6 +28,7 @@ from tests.integration.test_pin_verification import (
     server_cli,
     soft_hsm,
 )
+from tests.integration.stack import Stack, wait_for
 
 
 def customer_info(stack: Stack) -> info_grpc.CustomerInfoStub:

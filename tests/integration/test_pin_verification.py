@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,50 +17,23 @@ import pytest
 
 from branchline.common.paycrypto import encode_format0, encrypt_pin_block_tdes
 from branchline.common.paycrypto.tdes_dukpt import derive_working_key, ksn_with_counter
-from branchline.server.hsm_cli import main as hsm_main
-from branchline.server.main import main as server_main
 from branchline.sim.card.samples import SAMPLE_CARDS
-from branchline.sim.enrol_pin_pad import EnrolmentBlock, enrolment_block
-from branchline.v1 import agent_local_pb2
-from tests.integration.cli_support import in_process, run_main
 from tests.integration.launch import Background, server_and_agent
 from tests.integration.pin_support import (
     BDK,
     KSN0,
     PAN,
     PIN,
-    desk_pin_pad_key,
-    device_busy_with,
+    customer_session,
     devices_online,
-    pin_entry_active,
-    try_insert,
-    try_take,
+    hsm_cli,
+    server_cli,
+    soft_hsm,
 )
 from tests.integration.stack import Stack, wait_for
 
 WRONG_PIN = "555000"
 TRY_LIMIT = 3
-
-
-def hsm_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """``branchline-hsm`` on the stack's soft HSM (run in this process: see cli_support)."""
-    result = run_main(
-        hsm_main,
-        ["--keystore", str(stack.root / "keystore.json"),
-         "--master-key-file", str(stack.root / "hsm-master.key"), *args],
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def server_cli(stack: Stack, *args: str, stdin: str | None = None) -> str:
-    """``branchline-server`` on the stack's database, in this process; its stdout."""
-    return in_process(
-        server_main,
-        ["--db", f"sqlite:///{stack.root / 'server.db'}",
-         "--pan-token-key", str(stack.root / "pan-token.key"), *args],
-        stdin,
-    )  # fmt: skip
 
 
 def start_payshield(stack: Stack) -> str:
@@ -87,20 +58,6 @@ def start_payshield(stack: Stack) -> str:
         return 0
 
     return f"payshield://127.0.0.1:{wait_for(port, 30, 'payShield simulator')}"
-
-
-def soft_hsm(stack: Stack) -> tuple[EnrolmentBlock, str]:
-    """The soft HSM's master key and keys (BDK, PVK, ZPK) made with the HSM CLI: the bank
-    desk's enrolment PIN pad's block for PIN and PAN, and the soft HSM's URL."""
-    in_process(hsm_main, ["new-master-key", "--out", str(stack.root / "hsm-master.key")])
-    hsm_cli(stack, "import-key", "BDK", "--type", "bdk", "--algorithm", "tdes", "--hex", BDK)
-    hsm_cli(stack, "create-key", "PVK", "--type", "pvk", "--algorithm", "tdes")
-    hsm_cli(stack, "create-key", "ZPK", "--type", "zpk", "--algorithm", "tdes")
-    desk = enrolment_block(desk_pin_pad_key(lambda *a: hsm_cli(stack, *a).stdout), PIN, PAN)
-    soft_url = (
-        f"soft://{stack.root / 'keystore.json'}?master_key_file={stack.root / 'hsm-master.key'}"
-    )
-    return desk, soft_url
 
 
 @pytest.fixture(params=["soft", "payshield"])
@@ -146,39 +103,6 @@ def pin_stack(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Stack]:
     assert completion == "success", problem
     assert loaded["kcv"].upper() == initial["kcv"].upper()
     yield stack
-
-
-def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResult:
-    """A customer inserts the card, types ``pin`` and Enter, and takes the card back."""
-    outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
-
-    def call() -> None:
-        outcome["result"] = stack.agent_local().AuthenticateCustomer(
-            agent_local_pb2.AuthenticateRequest(
-                card_timeout_seconds=20, pin_timeout_seconds=20, eject_after=True
-            ),
-            timeout=90,
-        )
-
-    worker = threading.Thread(target=call)
-    worker.start()
-    wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
-    # The command shows as running a moment before the driver opens the gate: a person
-    # simply pushes the card again.
-    wait_for(lambda: try_insert(stack, "visa"), 10, "the card reader to take the card")
-    wait_for(lambda: pin_entry_active(stack), 30, "PIN entry started")
-    stack.sim_act("pin_pad", "press", keys=pin + "E")
-    wait_for(
-        lambda: device_busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
-        30,
-        "card ejected",
-    )
-    # The eject shows as running a moment before the card reaches the gate: a person takes
-    # it once it is out.
-    wait_for(lambda: try_take(stack, worker), 20, "the card at the gate")
-    worker.join(60)
-    assert not worker.is_alive()
-    return outcome["result"]
 
 
 def expected_pin_blocks(count: int) -> set[str]:

@@ -321,7 +321,7 @@ def cluster() -> Iterator[Cluster]:
 
 
 def load_pin_key(stack: Stack) -> None:
-    from tests.integration.test_pin_verification import KSN0
+    from tests.integration.pin_support import KSN0
 
     initial = json.loads(
         ts.hsm(stack, "--json", "derive-initial-key", "--bdk", "BDK", "--ksn", KSN0)

@@ -17,7 +17,13 @@ from branchline.agent.cheques import customer as cheque_customer
 from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
 from branchline.agent.kiosk.flows import cheque, deposit
-from branchline.agent.kiosk.flows.phone_job_state import account_for, jobs_of, report
+from branchline.agent.kiosk.flows.phone_job_state import (
+    account_for,
+    end_job,
+    follow_transaction,
+    intend_transaction,
+    jobs_of,
+)
 from branchline.v1 import mobile_pb2
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ async def run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     """Start the sale for the signed-in customer's account and follow it to its end."""
     customer = deposit.signed_in(session)
     session.scratch[LEAVES] = int(offer.cheque_leaves)
+    await intend_transaction(session, offer, "cheque")
     try:
         live = await cheque_customer.start_card(
             session.agent.cheques, customer, account_for(session)
@@ -50,6 +57,7 @@ async def run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
         session.scratch.pop(LEAVES, None)
         raise cheque.refusal(exc) from None
     cheque.follow(session, live)
+    await follow_transaction(session, offer, "cheque", live.purchase_id)
     session.spawn(_follow(session, offer, live), "phone_job_follow", "")
 
 
@@ -59,12 +67,13 @@ async def _follow(session: KioskSession, offer: mobile_pb2.PhoneJobOffer, live: 
         await changed.wait()
     view = cheque_customer.view(session.agent.cheques, live)
     completed = live.stage == m.COMPLETED
-    await report(
+    session.scratch.pop(LEAVES, None)
+    jobs_of(session).clear()
+    await end_job(
         session,
         offer.job_id,
         "done" if completed else "failed",
+        offer.service,
         reason="" if completed else (live.code or live.stage),
         receipt_reference=view["reference"] if completed else "",
     )
-    session.scratch.pop(LEAVES, None)
-    jobs_of(session).current = None

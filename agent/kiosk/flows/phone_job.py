@@ -14,12 +14,19 @@ it ``received``; a job already seen is only acknowledged again (exactly once). T
    never sent to the page).
 4. Value out (withdrawal, cheque book): the ``phone_job_confirm`` screen; nothing is
    released before the customer presses confirm here.
-5. Run; every step is reported back (``phone_job_update``), and the end with the receipt
-   reference (or the statement's lines for ``statement_view``).
+5. Run, once the server has recorded the job ``running`` (a job the server ended meanwhile
+   is dropped); every step is reported back (``phone_job_update``), and the end with the
+   receipt reference (or the statement's lines for ``statement_view``).
+
+A job left unfinished ends ``abandoned`` with a reason, once (``phone_job_state.py``):
+the kiosk session ending on its screens (``timeout``: nobody there, page closed or not),
+the terminal going out of service (``out_of_service``), an agent restart
+(``phone_job_recovery.py``: the job follows the transaction it started).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,15 +35,23 @@ from branchline.agent.customer.statement import fetch_statement
 from branchline.agent.kiosk.flows import (
     deposit,
     phone_cheque,
+    phone_job_recovery,
     phone_quote,
     statement,
     tube,
     video,
 )
+from branchline.agent.kiosk.flows import phone_job_journal as journal
 from branchline.agent.kiosk.flows.phone_job_state import (
+    FINISHED,
     account_for,
     current,
+    db_of,
+    dropped,
+    end_job,
     finish,
+    follow_transaction,
+    intend_transaction,
     jobs_of,
     report,
 )
@@ -102,16 +117,34 @@ def attach(session: KioskSession) -> None:
             await report(session, offer.job_id, "received")
             return
         jobs.seen.add(offer.job_id)
-        await report(session, offer.job_id, "received")
+        db = db_of(session)
+        if db is not None:  # journaled before the server hears it was received
+            await asyncio.to_thread(journal.remember, db, offer.job_id, offer.service)
+        at_server = await report(session, offer.job_id, "received")
+        if at_server in FINISHED:  # ended at the server meanwhile (its pairing ended)
+            await dropped(session, offer, at_server)
+            return
         why = refusal_reason(session, offer)
         if why:
-            await report(session, offer.job_id, "failed", reason=why)
+            await end_job(session, offer.job_id, "failed", offer.service, reason=why)
             return
-        jobs.current = offer
+        jobs.take(offer)
         show_ready(session)
-        await report(session, offer.job_id, "ready")
+        await _step(session, offer, "ready")
 
     session.agent.uplink.on_push("phone_job", on_push)
+    phone_job_recovery.start(session)
+
+
+async def _step(
+    session: KioskSession, offer: mobile_pb2.PhoneJobOffer, state: str, **fields: Any
+) -> bool:
+    """Report a step; False (and the job dropped here) when the server had ended the job."""
+    at_server = await report(session, offer.job_id, state, **fields)
+    if at_server in FINISHED:
+        await dropped(session, offer, at_server)
+        return False
+    return True
 
 
 def job_data(offer: mobile_pb2.PhoneJobOffer) -> dict[str, Any]:
@@ -161,8 +194,8 @@ async def on_ready(session: KioskSession, action: str, data: dict[str, Any]) -> 
         )  # fmt: skip
         session.run(after_sign_in_async(session), "phone_job")
         return
-    await report(session, offer.job_id, "authenticating")
-    card_pin.start(session, "phone_job")
+    if await _step(session, offer, "authenticating"):
+        card_pin.start(session, "phone_job")
 
 
 def after_sign_in(session: KioskSession) -> None:
@@ -173,15 +206,16 @@ def after_sign_in(session: KioskSession) -> None:
 async def after_sign_in_async(session: KioskSession) -> None:
     offer = current(session)
     customer = deposit.signed_in(session)
-    await report(session, offer.job_id, "authenticating", customer_id=customer.customer_id)
+    if not await _step(session, offer, "authenticating", customer_id=customer.customer_id):
+        return
     if offer.needs_presence:
         try:
             rate = phone_quote.confirm_data(session, offer)
         except DomainError as exc:  # no rates here now, or an account that cannot pay out
             await finish(session, offer, "failed", reason=exc.reason or "refused")
             raise
-        await report(session, offer.job_id, "confirming")
-        _show_confirm(session, offer, rate)
+        if await _step(session, offer, "confirming"):
+            _show_confirm(session, offer, rate)
         return
     await _run(session, offer)
 
@@ -213,7 +247,13 @@ async def on_confirm(session: KioskSession, action: str, data: dict[str, Any]) -
 
 async def _run(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     runner = RUNNERS[offer.service]
-    await report(session, offer.job_id, "running")
+    at_server = await report(session, offer.job_id, "running")
+    if at_server in FINISHED:
+        await dropped(session, offer, at_server)
+        return
+    if at_server != "running":  # nothing runs that the server has not recorded
+        await finish(session, offer, "failed", reason="bank_unavailable")
+        return
     try:
         await runner(session, offer)
     except DomainError as exc:
@@ -232,11 +272,13 @@ async def _tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
     request = tube_pb2.StartTubeRequest(
         session_id=customer.session_id, account_id=account_for(session), asset=asset
     )
+    await intend_transaction(session, offer, "tube")
     await tube.start(session, kind, request, True)
     live = session.agent.tube.live.get(session.scratch.get("txn_id", ""))
     if live is None:
         await finish(session, offer, "failed", reason="not_started")
         return
+    await follow_transaction(session, offer, "tube", live.txn_id)
     session.spawn(_follow_tube(session, offer, live), "phone_job_follow", "")
 
 
@@ -246,14 +288,15 @@ async def _follow_tube(session: KioskSession, offer: mobile_pb2.PhoneJobOffer, l
         await changed.wait()
     view = tube_customer.view(session.agent.tube, live)
     state = "done" if live.stage in (m.COMPLETED, m.HANDED_TO_TELLER) else "failed"
-    await report(
+    jobs_of(session).clear()
+    await end_job(
         session,
         offer.job_id,
         state,
+        offer.service,
         reason="" if state == "done" else (live.code or live.stage),
         receipt_reference=view.receipt_reference or "",
     )
-    jobs_of(session).current = None
 
 
 async def _statement_view(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None:
@@ -293,6 +336,7 @@ async def _video(session: KioskSession, offer: mobile_pb2.PhoneJobOffer) -> None
     video.show(session)
     await video._request(session, offer.business_type, video.MODES["video_teller"])
     call_id = str(session.scratch.get("call_id", ""))
+    jobs_of(session).followed = True
     session.spawn(_follow_call(session, offer, call_id), "phone_job_follow", "")
 
 
@@ -313,14 +357,19 @@ async def _follow_call(
                             shown = call.position
                             await report(session, offer.job_id, "running", queue_position=shown)
                     elif call.state in (calls_pb2.CALL_STATE_RINGING, calls_pb2.CALL_STATE_ACTIVE):
-                        await report(session, offer.job_id, "done")
+                        jobs_of(session).clear()
+                        await end_job(session, offer.job_id, "done", offer.service)
                         return
                     else:
-                        await report(session, offer.job_id, "canceled", reason="left_queue")
+                        jobs_of(session).clear()
+                        await end_job(
+                            session, offer.job_id, "canceled", offer.service, reason="left_queue"
+                        )
                         return
                 await events.get()
     finally:
-        jobs_of(session).current = None
+        if jobs_of(session).current is offer:
+            jobs_of(session).clear()
 
 
 RUNNERS: dict[str, Callable[[KioskSession, mobile_pb2.PhoneJobOffer], Awaitable[None]]] = {

@@ -14,7 +14,9 @@ const CHOICES = {
   cheque_leaves: ["10", "25", "50"],
   business_type: ["account_opening", "loan", "card_services", "foreign_exchange", "other"],
 };
-const FINISHED = ["done", "failed", "canceled"];
+const FINISHED = ["done", "failed", "canceled", "abandoned"];
+// Why a job was abandoned, said in words (other reasons are shown as their code).
+const REASONS = ["agent_restarted", "timeout", "out_of_service", "terminal_offline", "pairing_ended", "transaction_unrecoverable", "session_ended"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -128,8 +130,9 @@ function follow(job, ctx, status) {
     let line = t(`job.state.${j.state}`);
     if (j.queue_position) line += ` ${t("job.queue")} ${j.queue_position}`;
     if (j.receipt_reference) line += ` ${t("job.receipt")} ${j.receipt_reference}`;
-    if (j.reason) line += ` (${j.reason})`;
+    if (j.reason) line += REASONS.includes(j.reason) ? ` ${t(`job.reason.${j.reason}`)}` : ` (${j.reason})`;
     status.textContent = line;
+    status.dataset.reason = j.reason || "";
     status.dataset.receipt = j.receipt_reference || "";
     status.dataset.queue = j.queue_position || "";
     if (j.statement && j.statement.length) {
