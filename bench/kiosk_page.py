@@ -110,7 +110,7 @@ def run() -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     from tests.browser.kiosk_support import VIEWPORT, Kiosk, kiosk_branch, launch_chromium
-    from tests.integration.test_pin_verification import PIN
+    from tests.integration.pin_support import PIN
 
     with kiosk_branch(language="en", inactivity_timeout=600) as branch, sync_playwright() as pw:
         browser = launch_chromium(pw)
