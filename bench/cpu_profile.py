@@ -15,6 +15,9 @@ window opens and when it closes:
   the window's samples are the ones between its two readings. A backend waiting on a
   heavyweight lock is counted with what its statement was doing
   (``active:Lock:transactionid (SELECT accounts FOR UPDATE)``): which rows are contended.
+- ``CpuCaps``: caps each replica at a fixed share of a core (a cgroup's CFS quota; root
+  only), so that a run measures what N replicas of equal capacity add — not how much CPU
+  the machine's other jobs left them (``BRANCHLINE_BENCH_REPLICA_CPU`` in replicas.py).
 """
 
 from __future__ import annotations
@@ -141,6 +144,45 @@ def statement_shape(query: str) -> str:
     table = _TABLE.search(query)
     locking = " FOR UPDATE" if "FOR UPDATE" in query.upper() else ""
     return f"{verb} {table.group(1) if table else '?'}{locking}"
+
+
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CAP_PERIOD_US = 100_000
+
+
+class CpuCaps:
+    """Each process ``cap``-ped at ``cores`` of CPU in a cgroup of its own (the cgroup v1
+    ``cpu`` controller, else v2's ``cpu.max``); ``close`` removes the groups once the
+    processes have exited."""
+
+    def __init__(self, cores: float) -> None:
+        if cores <= 0:
+            raise ValueError(f"a CPU cap must be positive, not {cores}")
+        self.cores = cores
+        self._v1 = (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
+        self._groups: list[Path] = []
+
+    def cap(self, name: str, pid: int) -> None:
+        parent = CGROUP_V1_CPU if self._v1 else CGROUP_ROOT
+        group = parent / f"{APP_PREFIX}{os.getpid()}-{name}"
+        group.mkdir()
+        self._groups.append(group)
+        quota = int(self.cores * CAP_PERIOD_US)
+        if self._v1:
+            (group / "cpu.cfs_period_us").write_text(str(CAP_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (group / "cpu.max").write_text(f"{quota} {CAP_PERIOD_US}")
+        (group / "cgroup.procs").write_text(str(pid))  # every thread of the process
+
+    def close(self) -> None:
+        for group in self._groups:
+            try:
+                group.rmdir()
+            except OSError:  # a process still in it: left for the next run to report
+                pass
+        self._groups.clear()
 
 
 class WaitSampler:
