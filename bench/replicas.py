@@ -223,18 +223,7 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
         stats = load.stats
         if stats.failures:
             print(f"   {prefix} failures: {dict(stats.failures.most_common(5))}", flush=True)
-        figures = {
-            key.replace("tube_", f"{prefix}_", 1): value
-            for key, value in ingest._load_figures("tube", load).items()
-            if key.split("_", 1)[1]
-            in {
-                "msgs_per_s",
-                "txn_per_s",
-                "ack_p50_ms",
-                "ack_p99_ms",
-                "failed_steps",
-            }
-        }
+        figures = load_figures(prefix, load)
         for key, value in verify(db_url, plan.terminals, stats.completed).items():
             figures[f"{prefix}_{key}"] = value
         figures.update(profile_figures(prefix, load, sampler, replicas))
@@ -244,6 +233,18 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
             sum(len(ingest.log_errors(root / f"server-r{n}.log")) for n in range(1, replicas + 1))
         )
     return figures
+
+
+LOAD_FIGURES = {"msgs_per_s", "txn_per_s", "ack_p50_ms", "ack_p99_ms", "failed_steps"}
+
+
+def load_figures(prefix: str, load: ingest.LoadResult) -> dict[str, float]:
+    """The load's throughput and latency figures, named for this run (``rN_...``)."""
+    return {
+        key.replace("tube_", f"{prefix}_", 1): value
+        for key, value in ingest._load_figures("tube", load).items()
+        if key.split("_", 1)[1] in LOAD_FIGURES
+    }
 
 
 def profile_figures(

@@ -395,20 +395,7 @@ def write_entry(
             "posted_at": now,
         },
     ).one()
-    entry_id = entry.entry_id
-    rows, later = [], []
-    for leg in legs:
-        row = {
-            "entry_id": entry_id,
-            "account_id": leg.account_id,
-            "currency": leg.currency,
-            "amount_minor": leg.amount_minor,
-        }
-        if acc.is_internal_id(leg.account_id):
-            later.append(row)
-            continue
-        balance[leg.account_id] += leg.amount_minor
-        rows.append({**row, "balance_after_minor": balance[leg.account_id]})
+    rows, later = _leg_rows(entry.entry_id, legs, balance)
     if rows:
         execute(conn, _INSERT_LEGS, rows)
     internal_legs.post_at_commit(conn, later)
@@ -426,6 +413,27 @@ def write_entry(
     written = [SimpleNamespace(**r) for r in rows]
     written += [SimpleNamespace(**r, balance_after_minor=None) for r in later]
     return load_posting(conn, entry, replayed=False, legs=written)
+
+
+def _leg_rows(
+    entry_id: int, legs: Sequence[LegSpec], balance: dict[str, int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The customer legs' rows with running balances (``balance`` is advanced), and the
+    internal legs' rows, whose balances are settled at commit (``internal_legs``)."""
+    rows, later = [], []
+    for leg in legs:
+        row: dict[str, Any] = {
+            "entry_id": entry_id,
+            "account_id": leg.account_id,
+            "currency": leg.currency,
+            "amount_minor": leg.amount_minor,
+        }
+        if acc.is_internal_id(leg.account_id):
+            later.append(row)
+            continue
+        balance[leg.account_id] += leg.amount_minor
+        rows.append({**row, "balance_after_minor": balance[leg.account_id]})
+    return rows, later
 
 
 # Built once (``storage.prebuilt``); the entry comes back with its id (RETURNING).
