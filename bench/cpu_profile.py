@@ -12,12 +12,18 @@ window opens and when it closes:
 - ``WaitSampler``: every ``interval`` the state and wait event of each of the replicas'
   backends (``active:Lock:transactionid``, ``idle in transaction:Client:ClientRead``,
   ``active:IO:WALSync`` ...), counted; its probe returns how many samples it has taken, so
-  the window's samples are the ones between its two readings.
+  the window's samples are the ones between its two readings. A backend waiting on a
+  heavyweight lock is counted with what its statement was doing
+  (``active:Lock:transactionid (SELECT accounts FOR UPDATE)``): which rows are contended.
+- ``CpuCaps``: caps each replica at a fixed share of a core (a cgroup's CFS quota; root
+  only), so that a run measures what N replicas of equal capacity add — not how much CPU
+  the machine's other jobs left them (``BRANCHLINE_BENCH_REPLICA_CPU`` in replicas.py).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -70,18 +76,19 @@ class Backends:
     def __init__(self, dsn: str) -> None:
         self._engine = create_engine(dsn, poolclass=NullPool)
 
-    def rows(self) -> list[tuple[int, str, str, str, str]]:
-        """(pid, application_name, state, wait_event_type, wait_event) of each."""
+    def rows(self) -> list[tuple[int, str, str, str, str, str]]:
+        """(pid, application_name, state, wait_event_type, wait_event, query) of each."""
         with self._engine.connect() as conn:
             found = conn.execute(
                 text(
                     "SELECT pid, application_name, coalesce(state, ''), "
-                    "coalesce(wait_event_type, ''), coalesce(wait_event, '') "
+                    "coalesce(wait_event_type, ''), coalesce(wait_event, ''), "
+                    "coalesce(query, '') "
                     "FROM pg_stat_activity WHERE application_name LIKE :prefix"
                 ),
                 {"prefix": APP_PREFIX + "%"},
             ).all()
-        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in found]
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in found]
 
     def cpu(self) -> float:
         return sum(process_cpu(pid) for pid, *_ in self.rows())
@@ -125,6 +132,59 @@ class CpuGroups:
         return found
 
 
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def statement_shape(query: str) -> str:
+    """``SELECT accounts FOR UPDATE``: a statement's verb, first table and row lock."""
+    if "pg_advisory" in query:
+        return "pg_advisory_xact_lock"
+    words = query.split(None, 1)
+    verb = words[0].upper() if words else "?"
+    table = _TABLE.search(query)
+    locking = " FOR UPDATE" if "FOR UPDATE" in query.upper() else ""
+    return f"{verb} {table.group(1) if table else '?'}{locking}"
+
+
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CAP_PERIOD_US = 100_000
+
+
+class CpuCaps:
+    """Each process ``cap``-ped at ``cores`` of CPU in a cgroup of its own (the cgroup v1
+    ``cpu`` controller, else v2's ``cpu.max``); ``close`` removes the groups once the
+    processes have exited."""
+
+    def __init__(self, cores: float) -> None:
+        if cores <= 0:
+            raise ValueError(f"a CPU cap must be positive, not {cores}")
+        self.cores = cores
+        self._v1 = (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists()
+        self._groups: list[Path] = []
+
+    def cap(self, name: str, pid: int) -> None:
+        parent = CGROUP_V1_CPU if self._v1 else CGROUP_ROOT
+        group = parent / f"{APP_PREFIX}{os.getpid()}-{name}"
+        group.mkdir()
+        self._groups.append(group)
+        quota = int(self.cores * CAP_PERIOD_US)
+        if self._v1:
+            (group / "cpu.cfs_period_us").write_text(str(CAP_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (group / "cpu.max").write_text(f"{quota} {CAP_PERIOD_US}")
+        (group / "cgroup.procs").write_text(str(pid))  # every thread of the process
+
+    def close(self) -> None:
+        for group in self._groups:
+            try:
+                group.rmdir()
+            except OSError:  # a process still in it: left for the next run to report
+                pass
+        self._groups.clear()
+
+
 class WaitSampler:
     """Samples the replicas' backends' states and wait events on a thread of its own."""
 
@@ -150,7 +210,11 @@ class WaitSampler:
             except Exception:  # the database is busy or away: skip this sample
                 rows = []
             self.samples.append(
-                [":".join(filter(None, (state, kind, event))) for _, _, state, kind, event in rows]
+                [
+                    ":".join(filter(None, (state, kind, event)))
+                    + (f" ({statement_shape(query)})" if kind == "Lock" else "")
+                    for _, _, state, kind, event, query in rows
+                ]
             )
             time.sleep(self._interval)
 

@@ -43,6 +43,13 @@ most frequent states and wait events are printed (``rN_pg_active_avg``: backends
 or waiting in a statement, on average; ``rN_pg_lock_wait_avg``: of them waiting on a
 heavyweight lock — row, transaction or advisory).
 
+With ``BRANCHLINE_BENCH_REPLICA_CPU=0.2`` (root only): each replica, once listening, is
+capped at that share of one core (``cpu_profile.CpuCaps``; ``rN_replica_cpu_cap``). On a
+machine with fewer free cores than the stack needs, messages/s otherwise follows how much
+CPU the other processes leave N replicas; with equal fixed capacities ``rN_over_r1``
+measures what the database side (row locks, the event logs' locks, commits) lets a second
+and third replica add.
+
 With ``BRANCHLINE_BENCH_SMOKE=1``: the tube ingest smoke plan (20 terminals, 3 s window) and
 N in 1, 2 only.
 """
@@ -63,6 +70,7 @@ from bench import balancer, cpu_profile
 from bench import tube_ingest as ingest
 
 DEFAULT_DSN = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+CPU_CAP_VARIABLE = "BRANCHLINE_BENCH_REPLICA_CPU"
 REPLICA_COUNTS = (1, 2, 3)
 SMOKE_COUNTS = (1, 2)
 # Fewer terminals than the SQLite ingest bench: three bank set-ups on PostgreSQL, and a
@@ -76,6 +84,17 @@ def pg_dsn() -> str:
         or os.environ.get("BRANCHLINE_TEST_PG_DSN")
         or DEFAULT_DSN
     )
+
+
+def cpu_cap() -> float | None:
+    """The share of a core each replica is capped at (``BRANCHLINE_BENCH_REPLICA_CPU``)."""
+    value = os.environ.get(CPU_CAP_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{CPU_CAP_VARIABLE}: a share of one core (0.2), not {value!r}") from None
 
 
 def start_replica(root: Path, db_url: str, name: str) -> tuple[subprocess.Popen[str], str]:
@@ -172,12 +191,16 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
         servers: list[subprocess.Popen[str]] = []
         nginx = None
         backends = cpu_profile.Backends(pg_dsn())
+        cap = cpu_cap()
+        caps = cpu_profile.CpuCaps(cap) if cap is not None else None
         try:
             ports = []
             for n in range(1, replicas + 1):
                 proc, target = start_replica(root, db_url, f"r{n}")
                 servers.append(proc)
                 ports.append(int(target.rsplit(":", 1)[1]))
+                if caps is not None:
+                    caps.cap(f"r{n}", proc.pid)
             nginx, port = balancer.start(root / "nginx", ports)
             groups = cpu_profile.CpuGroups(
                 {f"r{n}": proc.pid for n, proc in enumerate(servers, 1)}, nginx.pid, backends
@@ -195,28 +218,33 @@ def measure(replicas: int, plan: ingest.Plan) -> dict[str, float]:
                 nginx.wait(10)
             for proc in servers:
                 ingest._stop(proc)
+            if caps is not None:
+                caps.close()
         stats = load.stats
         if stats.failures:
             print(f"   {prefix} failures: {dict(stats.failures.most_common(5))}", flush=True)
-        figures = {
-            key.replace("tube_", f"{prefix}_", 1): value
-            for key, value in ingest._load_figures("tube", load).items()
-            if key.split("_", 1)[1]
-            in {
-                "msgs_per_s",
-                "txn_per_s",
-                "ack_p50_ms",
-                "ack_p99_ms",
-                "failed_steps",
-            }
-        }
+        figures = load_figures(prefix, load)
         for key, value in verify(db_url, plan.terminals, stats.completed).items():
             figures[f"{prefix}_{key}"] = value
         figures.update(profile_figures(prefix, load, sampler, replicas))
+        if cap is not None:
+            figures[f"{prefix}_replica_cpu_cap"] = cap
         figures[f"{prefix}_server_log_errors"] = float(
             sum(len(ingest.log_errors(root / f"server-r{n}.log")) for n in range(1, replicas + 1))
         )
     return figures
+
+
+LOAD_FIGURES = {"msgs_per_s", "txn_per_s", "ack_p50_ms", "ack_p99_ms", "failed_steps"}
+
+
+def load_figures(prefix: str, load: ingest.LoadResult) -> dict[str, float]:
+    """The load's throughput and latency figures, named for this run (``rN_...``)."""
+    return {
+        key.replace("tube_", f"{prefix}_", 1): value
+        for key, value in ingest._load_figures("tube", load).items()
+        if key.split("_", 1)[1] in LOAD_FIGURES
+    }
 
 
 def profile_figures(

@@ -155,7 +155,7 @@ def open_account(
         account_id if account_id is not None else f"A{uuid.uuid4().hex[:20].upper()}",
         "account.account_id",
     )
-    if new_id.startswith("int:"):
+    if is_internal_id(new_id):
         raise InvalidArgument("account.account_id", "'int:' is for internal ones")
     with write_transaction(engine) as conn:
         if (
@@ -271,8 +271,16 @@ def bill_holdings_of(
 # --- internal accounts and row locks, inside the caller's transaction ---
 
 
+INTERNAL_PREFIX = "int:"  # customers' account ids may not start with it (open_account)
+
+
 def internal_account_id(kind: str, branch: str, currency: str) -> str:
-    return f"int:{kind}:{branch}:{currency}"
+    return f"{INTERNAL_PREFIX}{kind}:{branch}:{currency}"
+
+
+def is_internal_id(account_id: str) -> bool:
+    """The id of one of the bank's internal accounts (made by ``internal_account_id``)."""
+    return account_id.startswith(INTERNAL_PREFIX)
 
 
 def ensure_internal_account(

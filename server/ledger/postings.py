@@ -3,9 +3,12 @@
 Every entry carries an idempotency reference (terminal id + request id, e.g. the outbox
 key), UNIQUE in the database: a repeat — a retry, or the same request reaching another
 replica — gets the first entry back (``replayed=True``); the same reference with a
-different request is refused. Account rows are locked (``SELECT … FOR UPDATE``, in id
-order) before balances are read, so two withdrawals cannot both spend the same money;
+different request is refused. Customer account rows are locked (``SELECT … FOR UPDATE``, in
+id order) before balances are read, so two withdrawals cannot both spend the same money;
 the cached balance and each leg's running balance are written in the same transaction.
+Legs on the bank's internal accounts (the branch vault ...) are inserted, and those
+accounts locked and their balances written, when the transaction commits
+(``internal_legs``): the vault's row is not held through a whole batch.
 
 Legs are signed credit-positive: a deposit credits (+) the customer and debits (-) the
 branch vault. Customer accounts never go below what active holds reserve.
@@ -17,7 +20,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -28,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from branchline.server.ledger import accounts as acc
+from branchline.server.ledger import internal_legs
 from branchline.server.ledger.money import (
     asset,
     format_amount,
@@ -41,7 +45,7 @@ from branchline.server.ledger.schema import (
     journal_legs,
 )
 from branchline.server.storage import write_transaction
-from branchline.server.storage.engine import connect
+from branchline.server.storage.engine import connect, in_batch
 from branchline.server.storage.fastpath import execute
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
 
@@ -85,7 +89,8 @@ class PostedLeg:
     account_id: str
     currency: str
     amount: Decimal
-    balance_after: Decimal
+    # None: an internal account's leg of a posting not committed yet (``internal_legs``).
+    balance_after: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -131,11 +136,15 @@ def request_hash(payload: Mapping[str, object]) -> str:
 
 
 def run_write(engine: Engine, op: Callable[[Connection], T]) -> T:
-    """Run ``op`` in a write transaction, again when a racing replica made it fail."""
+    """Run ``op`` in a write transaction, again when a racing replica made it fail.
+
+    A posting it returns from a transaction of its own (not a batch's) has been committed:
+    its internal legs' balances after are read back (``settled``)."""
     for attempt in range(ATTEMPTS):
         try:
             with write_transaction(engine) as conn:
-                return op(conn)
+                result = op(conn)
+            return settled(engine, result) if isinstance(result, Posting) else result  # type: ignore[return-value]
         except (IntegrityError, OperationalError) as exc:
             retry = isinstance(exc, IntegrityError) or (
                 getattr(exc.orig, "pgcode", None) in _RETRY_PGCODES
@@ -164,34 +173,55 @@ def load_posting(
 ) -> Posting:
     """The posting of ``entry``; ``legs``: its legs as just written (in order), not read."""
     if legs is None:
-        legs = execute(
-            conn,
-            by_key(journal_legs, ("entry_id",), order_by=("leg_id",)),
-            {key("entry_id"): entry.entry_id},
-        ).all()
-    posted = []
-    for leg in legs:
-        of = asset(leg.currency, "leg.currency")
-        posted.append(
-            PostedLeg(
-                leg.account_id,
-                leg.currency,
-                from_minor(leg.amount_minor, of),
-                from_minor(leg.balance_after_minor, of),
-            )
-        )
+        legs = entry_legs(conn, int(entry.entry_id))
     return Posting(
         entry_id=int(entry.entry_id),
         reference=Reference(entry.terminal_id, entry.request_id),
         kind=entry.kind,
         description=entry.description,
         posted_at=entry.posted_at,
-        legs=tuple(posted),
+        legs=_posted_legs(legs),
         reverses_entry_id=entry.reverses_entry_id,
         rate_version=entry.rate_version_id,
         hold_id=entry.hold_id,
         replayed=replayed,
     )
+
+
+def _posted_legs(legs: Sequence[Any]) -> tuple[PostedLeg, ...]:
+    posted = []
+    for leg in legs:
+        of = asset(leg.currency, "leg.currency")
+        after = leg.balance_after_minor
+        posted.append(
+            PostedLeg(
+                leg.account_id,
+                leg.currency,
+                from_minor(leg.amount_minor, of),
+                None if after is None else from_minor(after, of),
+            )
+        )
+    return tuple(posted)
+
+
+def settled(engine: Engine, posting: Posting) -> Posting:
+    """``posting`` with its internal legs' balances after, once its transaction committed
+    (inside a batch on this thread it has not: returned as it is)."""
+    if all(leg.balance_after is not None for leg in posting.legs) or in_batch(engine):
+        return posting
+    with connect(engine) as conn:
+        return replace(posting, legs=_posted_legs(entry_legs(conn, posting.entry_id)))
+
+
+def entry_legs(conn: Connection, entry_id: int) -> list[Any]:
+    """The entry's legs in leg id order, then (posted in this transaction and not committed
+    yet) its legs on internal accounts, in their order."""
+    legs: list[Any] = execute(
+        conn,
+        by_key(journal_legs, ("entry_id",), order_by=("leg_id",)),
+        {key("entry_id"): entry_id},
+    ).all()
+    return legs + internal_legs.pending(conn, entry_id)
 
 
 def replay(conn: Connection, reference: Reference, digest: str) -> Posting | None:
@@ -259,11 +289,20 @@ def expire_due_holds(conn: Connection, account_ids: Sequence[str], now: datetime
 
 
 def lock_for_posting(conn: Connection, account_ids: Sequence[str], now: datetime) -> dict[str, Row]:  # type: ignore[type-arg]
-    """Lock the accounts (id order) and end their expired holds, so ``held`` is current."""
-    locked = acc.lock_accounts(conn, account_ids)
+    """Lock the customer accounts (id order) and end their expired holds, so ``held`` is
+    current. Internal accounts are read, not locked: their legs wait for the commit
+    (``internal_legs``), which locks them then."""
+    customer = [a for a in account_ids if not acc.is_internal_id(a)]
+    locked = acc.lock_accounts(conn, customer)
     reserved = [a for a, row in locked.items() if row.customer_id is not None and row.held_minor]
     if reserved and expire_due_holds(conn, reserved, now):
-        locked = acc.lock_accounts(conn, account_ids)
+        locked = acc.lock_accounts(conn, customer)
+    for account_id in sorted({a for a in account_ids if acc.is_internal_id(a)}):
+        row = execute(conn, by_key(accounts, ("account_id",)), {key("account_id"): account_id})
+        found = row.first()
+        if found is None:
+            raise NotFound(f"account {account_id!r} does not exist", reason="unknown_account")
+        locked[account_id] = found
     return locked
 
 
@@ -335,7 +374,10 @@ def write_entry(
     hold_id: str | None = None,
     capture: HoldCapture | None = None,
 ) -> Posting:
-    """Post ``legs`` against accounts the caller locked; refuse an overdraft of any of them."""
+    """Post ``legs`` against accounts the caller locked (``lock_for_posting``); refuse an
+    overdraft of any of them. The legs on internal accounts are inserted, and their
+    balances written, at the commit (``internal_legs``): the posting's legs are the
+    customers' first, then the internal ones, each group in the given order."""
     _check_balanced(locked, legs)
     balance, held, net = _covered(locked, legs, capture, field_name)
     entry = execute(
@@ -353,21 +395,12 @@ def write_entry(
             "posted_at": now,
         },
     ).one()
-    entry_id = entry.entry_id
-    rows = []
-    for leg in legs:
-        balance[leg.account_id] += leg.amount_minor
-        rows.append(
-            {
-                "entry_id": entry_id,
-                "account_id": leg.account_id,
-                "currency": leg.currency,
-                "amount_minor": leg.amount_minor,
-                "balance_after_minor": balance[leg.account_id],
-            }
-        )
-    execute(conn, _INSERT_LEGS, rows)
-    for account_id in set(net) | ({capture.account_id} if capture else set()):
+    rows, later = _leg_rows(entry.entry_id, legs, balance)
+    if rows:
+        execute(conn, _INSERT_LEGS, rows)
+    internal_legs.post_at_commit(conn, later)
+    changed = {r["account_id"] for r in rows} | ({capture.account_id} if capture else set())
+    for account_id in changed:
         execute(
             conn,
             update_by_key(accounts, "account_id"),
@@ -377,7 +410,30 @@ def write_entry(
                 key("account_id"): account_id,
             },
         )
-    return load_posting(conn, entry, replayed=False, legs=[SimpleNamespace(**r) for r in rows])
+    written = [SimpleNamespace(**r) for r in rows]
+    written += [SimpleNamespace(**r, balance_after_minor=None) for r in later]
+    return load_posting(conn, entry, replayed=False, legs=written)
+
+
+def _leg_rows(
+    entry_id: int, legs: Sequence[LegSpec], balance: dict[str, int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The customer legs' rows with running balances (``balance`` is advanced), and the
+    internal legs' rows, whose balances are settled at commit (``internal_legs``)."""
+    rows, later = [], []
+    for leg in legs:
+        row: dict[str, Any] = {
+            "entry_id": entry_id,
+            "account_id": leg.account_id,
+            "currency": leg.currency,
+            "amount_minor": leg.amount_minor,
+        }
+        if acc.is_internal_id(leg.account_id):
+            later.append(row)
+            continue
+        balance[leg.account_id] += leg.amount_minor
+        rows.append({**row, "balance_after_minor": balance[leg.account_id]})
+    return rows, later
 
 
 # Built once (``storage.prebuilt``); the entry comes back with its id (RETURNING).

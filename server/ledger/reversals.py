@@ -21,6 +21,7 @@ from branchline.server.ledger.postings import (
     LegSpec,
     Posting,
     check_reference,
+    entry_legs,
     load_posting,
     lock_for_posting,
     replay,
@@ -29,7 +30,7 @@ from branchline.server.ledger.postings import (
     write_entry,
 )
 from branchline.server.ledger.requests import ReversalRequest
-from branchline.server.ledger.schema import bill_holdings, journal_entries, journal_legs
+from branchline.server.ledger.schema import bill_holdings, journal_entries
 
 
 def reverse(engine: Engine, request: ReversalRequest) -> Posting:
@@ -57,11 +58,7 @@ def reverse(engine: Engine, request: ReversalRequest) -> Posting:
         original = _reversible(conn, request)
         legs = [
             LegSpec(leg.account_id, leg.currency, -leg.amount_minor)
-            for leg in conn.execute(
-                select(journal_legs)
-                .where(journal_legs.c.entry_id == entry_id)
-                .order_by(journal_legs.c.leg_id)
-            )
+            for leg in entry_legs(conn, entry_id)
         ]
         locked = lock_for_posting(conn, [leg.account_id for leg in legs], now)
         first = first_answer(conn)

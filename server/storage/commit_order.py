@@ -20,6 +20,11 @@ Tables whose writer needs the new row's id at once (``call_signals``, ``call_com
 ``tube_desk_signals``: the id is the sender's answer) cannot wait for the commit; they are
 tailed per stream (one call's teller signals, say), so ``take_turns`` makes the appends to
 one stream wait for each other instead, and nothing else.
+
+The same mechanism carries other work a transaction keeps for its commit: an ``EventLog``
+without a lock key is applied first, before any log's lock is taken, and takes whatever
+locks it needs itself — the ledger's legs on the bank's internal accounts
+(``ledger.internal_legs``: the branch vault's row is locked only from there to the commit).
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ Rows = list[dict[str, Any]]
 
 @dataclass(frozen=True, eq=False)
 class EventLog:
-    """A table tailed by id: its advisory lock's key and how to insert its rows."""
+    """A table tailed by id: its advisory lock's key and how to insert its rows. Without a
+    key (None): rows applied at commit before the logs' locks, under locks of their own."""
 
     name: str
-    lock_key: int
+    lock_key: int | None
     insert: Callable[[Connection, Rows], None]
 
 
@@ -78,6 +84,11 @@ def collecting(conn: Connection) -> Iterator[None]:
         del _pending[conn]
 
 
+def appended(conn: Connection, log: EventLog) -> Rows:
+    """The rows appended to ``log`` in ``conn``'s open transaction so far, in order."""
+    return [row for each, rows in _pending.get(conn, ()) if each is log for row in rows]
+
+
 def mark(conn: Connection) -> int | None:
     """Where a SAVEPOINT starts in ``conn``'s appended rows (None: not collecting)."""
     pending = _pending.get(conn)
@@ -92,13 +103,18 @@ def rollback_to(conn: Connection, position: int | None) -> None:
 
 
 def flush(conn: Connection, pending: list[tuple[EventLog, Rows]]) -> None:
-    """Lock the written logs (PostgreSQL), then insert each log's rows in one statement."""
+    """Apply the rows of logs without a lock key (by name); then lock the written logs
+    (PostgreSQL) and insert each log's rows in one statement."""
     by_log: dict[EventLog, Rows] = {}
     for log, rows in pending:
         by_log.setdefault(log, []).extend(rows)
+    # First, and outside the logs' locks: what they wait for (row locks) never holds the
+    # logs, and a flush holding a log's lock waits on nothing but its commit.
+    for log in sorted((log for log in by_log if log.lock_key is None), key=lambda g: g.name):
+        log.insert(conn, by_log.pop(log))
     if not by_log:
         return
-    logs = sorted(by_log, key=lambda log: log.lock_key)
+    logs = sorted(by_log, key=lambda log: log.lock_key or 0)
     if conn.dialect.name == "postgresql":
         # In key order: two flushes never wait on each other's second lock.
         conn.execute(_LOCK_LOGS, {"keys": [log.lock_key for log in logs]})

@@ -282,7 +282,9 @@ def ledger_step(
     return LedgerOutcome(
         entry_id=posting.entry_id,
         balance_after=balance,
-        available_after=balance - after.held if after is not None else None,
+        available_after=(
+            balance - after.held if after is not None and balance is not None else None
+        ),
         detail=f"entry {posting.entry_id}",
     )
 
