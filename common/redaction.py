@@ -1,6 +1,8 @@
 """The one redaction rule every Branchline process applies to logs, errors and gRPC details.
 
-- PANs (13-19 digit runs passing the Luhn check) are masked to first 6 / last 4.
+- PANs (13-19 digit runs passing the Luhn check) are masked to first 6 / last 4, except
+  inside a SHA-256 in hex (64 hex digits standing alone: a recording's digest, an
+  e-journal hash), which is public and whose digits may by chance form such a run.
 - Magnetic track data (``%B...?`` track 1, ``;PAN=...?`` track 2) is dropped.
 - Values under sensitive keys (pin_block, track1/2/3, pin, pan, key material) are dropped
   from structured log fields.
@@ -15,6 +17,9 @@ from typing import Any
 _TRACK1 = re.compile(r"%B\d{12,19}\^[^?]{0,80}\?")
 _TRACK2 = re.compile(r";\d{12,19}=[\dD]{0,40}\?")
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+# A SHA-256 in hex, standing alone. About 1 in 230 random digests holds a Luhn-valid run of
+# 13-19 decimal digits: masked, a recording's digest in the e-journal no longer named it.
+SHA256_HEX = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{64}(?![0-9A-Za-z])")
 
 SENSITIVE_KEYS = frozenset(
     {
@@ -59,10 +64,23 @@ def _mask_match(m: re.Match[str]) -> str:
     return mask_pan(run) if luhn_ok(run) else run
 
 
+def mask_card_numbers(text: str, runs: re.Pattern[str] = _DIGIT_RUN) -> str:
+    """Mask the Luhn-valid digit runs (``runs``) of ``text``, SHA-256 digests left whole.
+
+    A digest is bounded by no letter or digit, so no run outside it reaches into it."""
+    pieces: list[str] = []
+    last = 0
+    for digest in SHA256_HEX.finditer(text):
+        pieces += [runs.sub(_mask_match, text[last : digest.start()]), digest.group(0)]
+        last = digest.end()
+    pieces.append(runs.sub(_mask_match, text[last:]))
+    return "".join(pieces)
+
+
 def redact_text(text: str) -> str:
     text = _TRACK1.sub("[track1 dropped]", text)
     text = _TRACK2.sub("[track2 dropped]", text)
-    return _DIGIT_RUN.sub(_mask_match, text)
+    return mask_card_numbers(text)
 
 
 def redact_value(key: str, value: Any) -> Any:

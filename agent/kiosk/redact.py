@@ -2,8 +2,8 @@
 
 Every frame the page gets passes ``scrub``. It drops values under secret keys (PAN, PIN,
 PIN block, KSN, track data, session token or handle), masks any digit run that is a card
-number, drops magnetic track data, and removes the current session's own secrets wherever
-they appear. Anything it had to change is reported, because it means a screen was built
+number (not inside a recording's SHA-256: ``mask_card_numbers``), drops magnetic track
+data, and removes the current session's own secrets wherever they appear. Anything it had to change is reported, because it means a screen was built
 with something it should never have held.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from branchline.common.logs import log_event
-from branchline.common.redaction import SENSITIVE_KEYS, luhn_ok, mask_pan
+from branchline.common.redaction import SENSITIVE_KEYS, mask_card_numbers
 
 log = logging.getLogger("branchline.agent.kiosk")
 
@@ -39,9 +39,7 @@ def _scrub_text(text: str, secrets: tuple[str, ...], found: list[str], where: st
     original = text
     text = _TRACK1.sub(DROPPED, text)
     text = _TRACK2.sub(DROPPED, text)
-    text = _DIGIT_RUN.sub(
-        lambda m: mask_pan(m.group(0)) if luhn_ok(m.group(0)) else m.group(0), text
-    )
+    text = mask_card_numbers(text, _DIGIT_RUN)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, DROPPED)

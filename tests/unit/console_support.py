@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ from branchline.v1 import tube_pb2 as pb
 from tests.unit.sqlite_template import migrated_sqlite
 from tests.unit.tube_support import DEPOSIT, SESSIONS, Books, Clock, cash, populate, tube_event
 from tests.unit.tube_support import tube_open as open_message
+
+# What runs while the server is down (restartable_stack): plain, or a coroutine function.
+Meanwhile = Callable[[], Awaitable[None] | None]
 
 
 @dataclass
@@ -80,9 +84,9 @@ class Stack:
 @contextlib.asynccontextmanager
 async def restartable_stack(
     tmp_path: Path,
-) -> AsyncIterator[tuple[Stack, Callable[[Callable[[], None]], Awaitable[None]]]]:
+) -> AsyncIterator[tuple[Stack, Callable[[Meanwhile], Awaitable[None]]]]:
     """The stack, and ``restart(meanwhile)``: stop the server, run ``meanwhile`` (the
-    database stays), start a new server on the same port."""
+    database stays; a coroutine function is awaited), start a new server on the same port."""
     layout = pki.init_pki(
         tmp_path / "pki",
         ["K-1"],
@@ -117,9 +121,11 @@ async def restartable_stack(
     server, port = await serve(0)
     current = [server]
 
-    async def restart(meanwhile: Callable[[], None]) -> None:
+    async def restart(meanwhile: Meanwhile) -> None:
         await current[0].stop(0)
-        meanwhile()
+        done = meanwhile()
+        if inspect.isawaitable(done):
+            await done
         await asyncio.sleep(1.0)
         current[0], _ = await serve(port)
 

@@ -42,6 +42,16 @@ def sql(store: Store, statement: str, *args: object) -> None:
         conn.execute(statement, args)
 
 
+def test_a_recordings_digest_is_journaled_whole_and_found_again(store: Store) -> None:
+    """Its digits may form a Luhn-valid run: masked, the e-journal would no longer name the
+    recording, and the spool's check for an entry already written would never match."""
+    digest = "db76454a4b5eb60f691194d29564863028942b05f1f0dcefde17b767aca1bb5d"
+    store.ejournal.append("recording", {"reference": "TXN-1", "sha256": digest, "note": PAN})
+    (entry,) = store.ejournal.find("recording", "TXN-1")
+    assert entry.fields()["sha256"] == digest and entry.fields()["note"] == "401234***8909"
+    assert store.ejournal.verify().ok
+
+
 def test_append_show_and_verify(store: Store) -> None:
     assert store.ejournal.verify().ok and store.ejournal.verify().entries == 0
     assert store.ejournal.append("card_inserted", {"amount": Decimal("1.10"), "s": 0.5}) == 1

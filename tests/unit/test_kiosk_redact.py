@@ -61,3 +61,9 @@ def test_encode_gives_the_clean_json_and_nothing_changes_a_clean_frame() -> None
     assert json.loads(encode(frame)) == frame
     assert scrub(frame) == (frame, [])
     assert PAN not in encode({"data": {"pan": PAN, "text": PAN}})
+
+
+def test_a_recordings_sha256_reaches_the_page_whole() -> None:
+    digest = "db76454a4b5eb60f691194d29564863028942b05f1f0dcefde17b767aca1bb5d"
+    clean, found = scrub({"recordings": [{"sha256": digest, "note": f"card {PAN}"}]})
+    assert clean["recordings"][0]["sha256"] == digest and found == ["recordings[0].note"]

@@ -68,3 +68,17 @@ def test_filter_covers_message_fields_and_exceptions() -> None:
     assert lines[0]["msg"] == "declined 401234***8909"
     assert lines[1]["pin_block"] == "[dropped]"
     assert "401234***8909" in lines[2]["exception"]
+
+
+# A recording's SHA-256 from a CI run: its digits "29564863028942" pass the Luhn check.
+DIGEST = "db76454a4b5eb60f691194d29564863028942b05f1f0dcefde17b767aca1bb5d"
+
+
+def test_a_sha256_is_left_whole_though_its_digits_pass_the_luhn_check() -> None:
+    assert redact_text("29564863028942") == "295648****8942"  # what the digest holds
+    out = redact_text(f"recording {DIGEST} of card {PAN}, {DIGEST.upper()}")
+    assert out == f"recording {DIGEST} of card 401234***8909, {DIGEST.upper()}"
+    assert redact_fields({"sha256": DIGEST}) == {"sha256": DIGEST}
+    # Not a digest (65 hex digits, or glued to a word): the card-number rule applies.
+    assert redact_text(DIGEST + "0") != DIGEST + "0"
+    assert redact_text("x" + DIGEST) != "x" + DIGEST

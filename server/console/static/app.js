@@ -73,7 +73,9 @@ function render() {
   document.querySelector('[data-role="me"]').textContent = me.role === "operator"
     ? t("me.operator", me) : t("me.signed_in", { ...me, role: t(`role.${me.role}`) });
 
-  if (!frame.views.includes(page.view)) page.view = frame.views[0] || "";
+  // A console process still signing in (just restarted) lists no views yet: the screen the
+  // person is on stays theirs, or a call ringing at a teller would ring on a screen not shown.
+  if (frame.views.length && !frame.views.includes(page.view)) page.view = frame.views[0];
   const nav = document.querySelector('[data-role="views"]');
   nav.replaceChildren(...frame.views.map((view) => {
     const node = el("button", { type: "button", "data-view-button": view,
