@@ -62,6 +62,8 @@ class CoreBanking(Protocol):
 
     def balances(self, customer_id: str) -> list[Account]: ...
 
+    def customer_account(self, customer_id: str, account_id: str) -> Account | None: ...
+
     def statement(
         self, account_id: str, limit: int = 20, since: datetime | None = None
     ) -> Statement: ...
@@ -121,6 +123,9 @@ class EmbeddedLedger:
 
     def balances(self, customer_id: str) -> list[Account]:
         return statements.balances(self.engine, customer_id)
+
+    def customer_account(self, customer_id: str, account_id: str) -> Account | None:
+        return statements.customer_account(self.engine, customer_id, account_id)
 
     def statement(
         self, account_id: str, limit: int = 20, since: datetime | None = None

@@ -120,6 +120,20 @@ def balances(engine: Engine, customer_id: str) -> list[Account]:
         return []
 
 
+def customer_account(engine: Engine, customer_id: str, account_id: str) -> Account | None:
+    """One account of the customer with its balance, held and available amounts; None when
+    it is not theirs (or does not exist). Read by the account's key: inside a group-commit
+    batch on SQLite the same read as the postings' lock, answered from the batch's cache
+    (``storage/batch.py``) where ``balances`` is a read of its own each time."""
+    with connect(engine) as conn:
+        row = execute(conn, by_key(accounts, ("account_id",)), {key("account_id"): account_id})
+        found = row.first()
+        if found is not None and found.customer_id == customer_id:
+            return account_from_row(found)
+    balances(engine, customer_id)  # refuses an unknown customer, as balances does
+    return None
+
+
 def audit(engine: Engine) -> list[str]:
     """What is inconsistent in the ledger; an empty list when every invariant holds.
 

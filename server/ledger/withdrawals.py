@@ -38,7 +38,7 @@ from branchline.server.ledger.postings import (
 )
 from branchline.server.ledger.requests import WithdrawalRequest
 from branchline.server.ledger.schema import accounts, bill_holdings, holds
-from branchline.server.storage.fastpath import execute
+from branchline.server.storage.fastpath import execute, remember
 from branchline.server.storage.prebuilt import by_key, key
 
 
@@ -146,7 +146,9 @@ _HOLD_MORE = (
     update(accounts)
     .where(accounts.c.account_id == bindparam(key("account_id")))
     .values(held_minor=accounts.c.held_minor + bindparam("amount"))
+    .returning(*accounts.c)  # the account as it now is: the balances after, not read again
 )
+_ACCOUNT = by_key(accounts, ("account_id",))
 
 
 def _insert_hold(
@@ -186,7 +188,8 @@ def _insert_hold(
             "reason": None,
         },
     ).one()
-    execute(conn, _HOLD_MORE, {"amount": debit[1], key("account_id"): account_id})
+    account = execute(conn, _HOLD_MORE, {"amount": debit[1], key("account_id"): account_id}).one()
+    remember(conn, _ACCOUNT, {key("account_id"): account_id}, [account])
     if bill_id is not None:
         conn.execute(
             update(bill_holdings)

@@ -17,7 +17,13 @@ and teller rows two or three times, and took 13 savepoints, each two statements)
   ``SAVEPOINT`` for every savepoint begun since the last write (they would all roll back to
   the same state). The outermost of them releases it; an inner one that fails rolls back to
   it and leaves it for the outer one. A savepoint under which nothing was written costs no
-  statement at all.
+  statement at all. Every physical savepoint has the same name: they nest strictly (context
+  managers on one thread), so ``ROLLBACK TO`` and ``RELEASE`` always mean the innermost one,
+  and the three statements stay in the sqlite3 module's prepared-statement cache (a new name
+  each time was a new statement to prepare, and pushed a prepared one out of the cache).
+* **Statements counted per batch.** The batch's raw statements are added up here and told to
+  the metrics counter once, when the batch ends (a locked counter increment per statement
+  was ~2 % of the applier thread's samples).
 
 PostgreSQL never gets here: its batch runs every statement through SQLAlchemy, savepoints
 eagerly (``engine.savepoint``).
@@ -25,7 +31,6 @@ eagerly (``engine.savepoint``).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import Any
@@ -34,13 +39,17 @@ from sqlalchemy import Connection
 
 from branchline.server.storage import commit_order
 
-_names = itertools.count()
+# The one name of every physical savepoint (see the module's docstring).
+_NAME = "bl_lsp"
+_SAVEPOINT = f"SAVEPOINT {_NAME}"
+_ROLLBACK_TO = f"ROLLBACK TO SAVEPOINT {_NAME}"
+_RELEASE = f"RELEASE SAVEPOINT {_NAME}"
 
 
 class LazySavepoint:
-    """One ``savepoint(conn)`` of a batch: its physical SAVEPOINT's name once one was issued
-    for it (None until something is written under it), and whether it is the outermost of
-    the savepoints sharing that name (the one that releases it)."""
+    """One ``savepoint(conn)`` of a batch: whether a physical SAVEPOINT was issued for it
+    (``name``, None until something is written under it), and whether it is the outermost of
+    the savepoints sharing that physical one (the one that releases it)."""
 
     __slots__ = ("_state", "name", "owner", "_appended")
 
@@ -71,21 +80,29 @@ class LazySavepoint:
 class BatchState:
     """The batch's connection with its read cache and the savepoints not issued yet."""
 
-    __slots__ = ("conn", "cursor", "_counter", "_rows", "_by_table", "pending")
+    __slots__ = ("conn", "cursor", "_counter", "statements", "_rows", "_by_table", "pending")
 
     def __init__(self, conn: Connection, counter: Callable[[int], None] | None) -> None:
         self.conn = conn
         # One DBAPI cursor for the batch's raw statements (fastpath, savepoints).
         self.cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self._counter = counter
+        self.statements = 0  # run on ``cursor`` and not yet told to ``_counter``
         self._rows: dict[Hashable, list[Any]] = {}
         self._by_table: dict[str, list[Hashable]] = {}
         self.pending: list[LazySavepoint] = []
 
     def close(self) -> None:
+        self.flush_count()
         self._rows.clear()
         self._by_table.clear()
         self.cursor.close()
+
+    def flush_count(self) -> None:
+        """Tell the metrics counter of the statements run since the last time."""
+        if self.statements and self._counter is not None:
+            self._counter(self.statements)
+        self.statements = 0
 
     # -- the read cache ----------------------------------------------------------------------
 
@@ -114,11 +131,10 @@ class BatchState:
         return LazySavepoint(self)
 
     def _issue(self) -> None:
-        name = f"bl_lsp_{next(_names)}"
-        self._run(f"SAVEPOINT {name}")
+        self._run(_SAVEPOINT)
         self.pending[0].owner = True
         for savepoint in self.pending:
-            savepoint.name = name
+            savepoint.name = _NAME
         self.pending.clear()
 
     def end(self, savepoint: LazySavepoint, *, failed: bool) -> None:
@@ -126,12 +142,11 @@ class BatchState:
             self.pending.remove(savepoint)
             return
         if failed:
-            self._run(f"ROLLBACK TO SAVEPOINT {savepoint.name}")
+            self._run(_ROLLBACK_TO)
             self.before_write(None)  # the rows read since may be gone
         if savepoint.owner:
-            self._run(f"RELEASE SAVEPOINT {savepoint.name}")
+            self._run(_RELEASE)
 
     def _run(self, sql: str) -> None:
         self.cursor.execute(sql)
-        if self._counter is not None:
-            self._counter(1)
+        self.statements += 1

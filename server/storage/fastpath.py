@@ -29,6 +29,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.util import find_tables
 
+from branchline.server.storage.batch import BatchState
 from branchline.server.storage.engine import batch_state, raw_counter
 
 # Distinct (statement, parameter names) plans kept; prebuilt statements need a few dozen.
@@ -235,17 +236,17 @@ def execute(
             cursor.close()
     if plan.writes is not None:
         state.before_write(plan.writes or None)
-        return _run(conn, state.cursor, plan, sets, many)
+        return _run(conn, state.cursor, plan, sets, many, state=state)
     if plan.reads is None:
-        return _run(conn, state.cursor, plan, sets, many)
+        return _run(conn, state.cursor, plan, sets, many, state=state)
     values = plan.parameters(sets[0])
     cache_key = (plan.sql, values)
     try:
         rows = state.cached(cache_key)
     except TypeError:  # a value that cannot be a key: read it, keep nothing
-        return _run(conn, state.cursor, plan, sets, many, values)
+        return _run(conn, state.cursor, plan, sets, many, values, state)
     if rows is None:
-        rows = _run(conn, state.cursor, plan, sets, many, values)._rows
+        rows = _run(conn, state.cursor, plan, sets, many, values, state)._rows
         state.keep(plan.reads, cache_key, rows)
     return FastResult(list(rows), -1)
 
@@ -257,6 +258,7 @@ def _run(
     sets: Sequence[Mapping[str, Any]],
     many: bool,
     values: Any = None,
+    state: BatchState | None = None,
 ) -> FastResult:
     try:
         if many:
@@ -272,9 +274,12 @@ def _run(
         raise exc.DBAPIError.instance(
             plan.sql, values, error, sqlite3.Error, dialect=conn.dialect
         ) from error
-    counter = raw_counter(conn.engine)
-    if counter is not None:
-        counter(1)
+    if state is not None:  # counted with the batch's, told to the metrics once per batch
+        state.statements += 1
+    else:
+        counter = raw_counter(conn.engine)
+        if counter is not None:
+            counter(1)
     return FastResult(plan.make_rows(raw) if raw is not None else [], rowcount)
 
 

@@ -3,6 +3,7 @@ the enums both ways."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ EVENT_FROM_PB: Mapping[int, str] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a reply converts 3 to 5 of them; most recur
 def amount_text(minor: int | None, currency: str) -> str:
     """A stored amount as the decimal string of the wire ("100.00", "12.500")."""
     if minor is None or not currency:

@@ -81,10 +81,7 @@ class TubeCore:
             return store.load(conn, txn_id)
 
     def customer_account(self, customer_id: str, account_id: str) -> Account | None:
-        for account in self.ledger.balances(customer_id):
-            if account.account_id == account_id:
-                return account
-        return None
+        return self.ledger.customer_account(customer_id, account_id)
 
     def _log(self, event: str, row: Any, level: int = logging.INFO, **fields: Any) -> None:
         log_event(

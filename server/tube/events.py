@@ -25,6 +25,7 @@ from branchline.server.ledger.money import asset as ledger_asset
 from branchline.server.ledger.money import to_minor
 from branchline.server.ledger.postings import Posting, Reference
 from branchline.server.ledger.requests import BillDeposit, DepositRequest
+from branchline.server.storage.engine import batch_state
 from branchline.server.tube import convert, rules, store
 from branchline.server.tube import model as m
 from branchline.server.tube import validate as v
@@ -131,7 +132,11 @@ class TerminalEvents(Answers):
         return self._apply(terminal_id, request_id, txn_id, ev, step, outcome, now)
 
     def _claim(self, txn_id: str, ev: rules.EventInput, step: rules.Step, now: datetime) -> Any:
-        """Mark the record ``pending`` with the event before its ledger call."""
+        """Mark the record ``pending`` with the event before its ledger call.
+
+        Not in a SQLite group-commit batch: there the claim, the ledger call and the change
+        commit together or not at all, and no other writer runs until then, so nobody could
+        ever see the mark (one UPDATE a confirm saved; the record is read, as ever)."""
         with store.transaction(self.engine, now) as tx:
             row = store.load(tx.conn, txn_id, lock=True)
             assert row is not None
@@ -140,7 +145,7 @@ class TerminalEvents(Answers):
                 return None
             if again != step:
                 raise Raced()
-            if row.pending != ev.kind:
+            if row.pending != ev.kind and batch_state(tx.conn) is None:
                 row = store.change(tx.conn, txn_id, {"pending": ev.kind})
             return row
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Engine
 
+from branchline.common.errors import NotFound
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.adapter import CoreBanking, EmbeddedLedger
 from branchline.server.ledger.cards import enroll_card
@@ -88,3 +90,33 @@ def test_tube_flows_through_the_interface(ledger: EmbeddedLedger) -> None:
     found = core.find_posting(ref("t1:3"))
     assert found is not None and found.hold_id == hold.hold_id
     assert core.get_hold(walked.hold_id) is not None
+
+
+def test_customer_account_is_one_of_the_customers_own_with_its_balances(
+    ledger: EmbeddedLedger,
+) -> None:
+    """What the tube reads after a hold: the account by its key, only the customer's own."""
+    core: CoreBanking = ledger
+    account = ledger_support.funded(ledger, "500")
+    other = open_account(ledger.engine, "c2")
+    hold = core.authorise_withdrawal(
+        WithdrawalRequest(
+            ref("t1:5"),
+            account_id=account.account_id,
+            branch=BRANCH,
+            currency="CNY",
+            amount="100",
+            now=T0,
+        )
+    )
+    found = core.customer_account("c1", account.account_id)
+    assert found is not None and found == core.balances("c1")[0]
+    assert (found.balance, found.held, found.available) == (
+        Decimal("500.00"),
+        hold.amount,
+        Decimal("400.00"),
+    )
+    assert core.customer_account("c1", other.account_id) is None  # another customer's
+    assert core.customer_account("c1", "no-such-account") is None
+    with pytest.raises(NotFound):
+        core.customer_account("nobody", account.account_id)  # as balances("nobody")
