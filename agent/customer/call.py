@@ -16,7 +16,6 @@ import base64
 import contextlib
 import hashlib
 import logging
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from branchline.agent.refusal import domain_error
 from branchline.agent.service_state import NotInService
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.errors import DomainError
+from branchline.common.ids import random_hex
 from branchline.common.logs import log_event
 from branchline.common.redaction import mask_pan
 from branchline.drivers.base import Completion, DeviceError
@@ -148,7 +148,7 @@ class CallSession:
     async def request_teller(self, business_type: str, mode: calls_pb2.CallMode) -> calls_pb2.Call:
         reply = await self._ask(
             call_request=calls_pb2.CallRequest(
-                request_id=f"call-{uuid.uuid4().hex[:24]}", business_type=business_type, mode=mode
+                request_id=f"call-{random_hex(12)}", business_type=business_type, mode=mode
             )
         )
         self._set_call(reply.call_update)

@@ -8,10 +8,11 @@ transactions are recovered from the journal, not from sessions.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from branchline.common.ids import random_hex
 
 # The server's sessions last 10 minutes; the agent forgets its handle a little sooner.
 LOCAL_TTL = 9 * 60.0
@@ -64,7 +65,7 @@ class SessionStore:
             oldest = min(self._sessions.values(), key=lambda s: s.opened_at)
             del self._sessions[oldest.session_id]
         session = CustomerSession(
-            session_id=secrets.token_hex(16),
+            session_id=random_hex(16),
             token=token,
             customer_id=customer_id,
             pan_masked=pan_masked,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from branchline.common.errors import (
     PermissionDenied,
     check_text,
 )
+from branchline.common.ids import random_hex
 from branchline.common.logs import log_event
 from branchline.common.redaction import redact_text
 from branchline.server.assistant import rules
@@ -197,7 +197,7 @@ class AssistantService:
         )
 
     def _open(self, conn: Any, terminal_id: str, lang: str) -> str:
-        conversation_id = f"conv-{uuid.uuid4().hex[:24]}"
+        conversation_id = f"conv-{random_hex(12)}"
         now = self.clock()
         conn.execute(
             insert(assistant_conversations).values(

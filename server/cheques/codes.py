@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, select, update
 
 from branchline.common.errors import InvalidArgument, PermissionDenied
+from branchline.common.ids import random_hex
 from branchline.server.cheques.schema import cheque_accounts, cheque_purchase_codes
 
 CODE_DIGITS = 8
@@ -29,7 +29,7 @@ def issue_code(
     Issuing resets the account's wrong-code count."""
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     salt = secrets.token_hex(16)
-    code_id = uuid.uuid4().hex
+    code_id = random_hex()
     conn.execute(
         cheque_purchase_codes.insert().values(
             code_id=code_id,

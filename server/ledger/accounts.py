@@ -9,7 +9,6 @@ with legs signed credit-positive, the vault's balance is minus what it physicall
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from branchline.common.errors import InvalidArgument, NotFound
+from branchline.common.ids import random_hex
 from branchline.server.ledger.money import (
     Asset,
     asset,
@@ -152,7 +152,7 @@ def open_account(
         raise InvalidArgument("account.kind", f"{kind!r} is not one of {', '.join(CUSTOMER_KINDS)}")
     of = asset_for_kind(kind, currency, "account.currency")
     new_id = check_identifier(
-        account_id if account_id is not None else f"A{uuid.uuid4().hex[:20].upper()}",
+        account_id if account_id is not None else f"A{random_hex(10).upper()}",
         "account.account_id",
     )
     if is_internal_id(new_id):

@@ -9,12 +9,12 @@ releases it. Lock order: account rows (by id), then the hold row, then the bill 
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from branchline.common.ids import random_hex
 from branchline.server.ledger import accounts as acc
 from branchline.server.ledger.fx import convert, usable_rate_table
 from branchline.server.ledger.holds import ACTIVE, Hold, hold_from_row
@@ -162,7 +162,7 @@ def _insert_hold(
     settings: LedgerSettings,
 ) -> Row:  # type: ignore[type-arg]
     """Write the hold (and reserve its amount and bill); the stored hold."""
-    hold_id = uuid.uuid4().hex
+    hold_id = random_hex()
     now, bill_id = request.now, request.bill_id
     hold = execute(
         conn,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,6 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, bindparam, insert, select, update
 
 from branchline.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from branchline.common.ids import random_hex
 from branchline.server.delivery.bus import TOPIC_JOBS, signal_in_transaction
 from branchline.server.ledger.schema import accounts
 from branchline.server.mobile.schema import mobile_jobs, mobile_logins
@@ -297,7 +297,7 @@ def submit(
                 field="service",
                 reason="job_in_progress",
             )
-        job_id = f"pj-{secrets.token_hex(12)}"
+        job_id = f"pj-{random_hex(12)}"
         conn.execute(
             insert(mobile_jobs).values(
                 job_id=job_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from branchline.common.errors import (
     check_text,
     echo,
 )
+from branchline.common.ids import random_hex
 from branchline.common.logs import log_event
 from branchline.server.recordings.remux import RemuxError, remux
 from branchline.server.recordings.schema import recording_audit, recording_uploads, recordings
@@ -154,7 +154,7 @@ class RecordingService:
                     )
                 upload_id = str(row.upload_id)
             else:
-                upload_id = uuid.uuid4().hex
+                upload_id = random_hex()
                 conn.execute(
                     insert(recording_uploads).values(
                         upload_id=upload_id,
