@@ -24,24 +24,14 @@ from branchline.server.pki import init_pki
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import terminal_link_pb2 as pb
 from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.server_support import settings
 
 GATEWAY = "https://phone.example:8443"
 
 
 def server_settings(tmp_path: Path) -> ServerSettings:
-    return ServerSettings(
-        listen="127.0.0.1:0",
-        db_url=f"sqlite:///{tmp_path / 'server.db'}",
-        tls_ca=None,
-        tls_cert=None,
-        tls_key=None,
-        insecure_loopback=True,
-        heartbeat_interval=5.0,
-        heartbeat_timeout=15.0,
-        shutdown_drain=0.0,
-        replica="r1",
-        mobile_url=GATEWAY,
-    )
+    """A loopback server (server_support) whose pairing QR names the phone gateway."""
+    return settings(tmp_path, mobile_url=GATEWAY)
 
 
 @dataclass
@@ -66,22 +56,9 @@ class Stack:
 @asynccontextmanager
 async def stack(tmp_path: Path, limits: Limits | None = None) -> AsyncIterator[Stack]:
     layout = init_pki(tmp_path / "pki", ["T-GW"], mobile_gateways=["gw1"])
-    db_url = f"sqlite:///{tmp_path / 'server.db'}"
-    server = DispatchServer(
-        ServerSettings(
-            listen="127.0.0.1:0",
-            db_url=db_url,
-            tls_ca=None,
-            tls_cert=None,
-            tls_key=None,
-            insecure_loopback=True,
-            heartbeat_interval=5.0,
-            heartbeat_timeout=15.0,
-            shutdown_drain=0.0,
-            replica="r1",
-            mobile_url="https://127.0.0.1:8443",
-        )
-    )
+    served = settings(tmp_path, mobile_url="https://127.0.0.1:8443")
+    db_url = served.db_url
+    server = DispatchServer(served)
     running = asyncio.create_task(server.run())
     await until(lambda: server.port and server.hub and server.hub._running, "the server")
     config = TerminalConfig(
