@@ -20,7 +20,7 @@ from branchline.server.storage.engine import open_database
 from tests.browser.cheque_support import CHEQUE_DEVICES, seed_cheques
 from tests.browser.kiosk_support import Kiosk, KioskBranch, free_port, kiosk_branch
 from tests.browser.phone_support import PHONE, phone_gateway, read_qr, wait_gateway
-from tests.browser.test_recordings_pages import audit_of
+from tests.browser.recordings_support import audit_of
 from tests.integration.stack import wait_for
 
 SECRET = base64.b32encode(b"branchline-phone-c1!").decode()

@@ -32,9 +32,10 @@ from tests.browser.media_support import (
     media_browser,
     teller_on_calls,
 )
-from tests.browser.test_console_backoffice import carrier_arrives, count_notes
-from tests.browser.test_kiosk_tube import (
+from tests.browser.tube_pages_support import (
     amount_in,
+    carrier_arrives,
+    count_notes,
     fill_deposit,
     finish_tube,
     load_and_send,

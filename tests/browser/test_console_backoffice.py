@@ -20,8 +20,10 @@ from playwright.sync_api import Browser
 from tests.browser.back_office import station_status
 from tests.browser.console_support import Console, console_process, newest_carrier
 from tests.browser.kiosk_support import Kiosk, KioskBranch
-from tests.browser.test_kiosk_tube import (
+from tests.browser.tube_pages_support import (
     amount_in,
+    carrier_arrives,
+    count_notes,
     fill_deposit,
     finish_tube,
     load_and_send,
@@ -48,34 +50,6 @@ def clerk(browser: Browser, console_url: str, request: pytest.FixtureRequest) ->
         yield console
     finally:
         console.close()
-
-
-def carrier_arrives(kiosk: Kiosk, clerk: Console) -> str:
-    """The carrier shows on the console as it travels; the clerk takes it out and receives it."""
-    txn = newest_carrier(clerk, "in_transit")
-    row = clerk.row(txn["txn_id"], "in_transit")
-    assert txn["pan_masked"] in row.inner_text() and txn["terminal_id"] in row.inner_text()
-    assert "*" in txn["pan_masked"]
-    wait_for(
-        lambda: station_status(kiosk.stack).get("backoffice_state") == "arrived",
-        20,
-        "the carrier at the back office",
-    )
-    clerk.shot("arrived")
-    row.locator('[data-action="backoffice.receive"]').click()
-    clerk.row(txn["txn_id"], "received")
-    kiosk.stack.sim_act("tube_station", "backoffice_remove")
-    return str(txn["txn_id"])
-
-
-def count_notes(clerk: Console, txn_id: str, notes: dict[str, str], total: str) -> None:
-    clerk.row(txn_id).locator('[data-action="open_count"]').click()
-    form = clerk.page.locator(f'form[data-form="count"][data-txn="{txn_id}"]')
-    for value, how_many in notes.items():
-        form.locator(f'input[name="denominations.{value}"]').fill(how_many)
-    form.locator('input[name="amount"]').fill(total)
-    clerk.shot("count")
-    form.locator('[data-action="backoffice.count"]').click()
 
 
 # long: one end-to-end scenario, step by step, over one stack of processes

@@ -33,8 +33,8 @@ from branchline.v1 import common_pb2, terminal_link_pb2, terminal_link_pb2_grpc
 from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from tests.browser.console_support import Console, console_process
+from tests.integration.dispatch_support import channel
 from tests.integration.stack import Stack
-from tests.integration.test_dispatch import channel
 from tests.unit.cheque_support import OBAMA_ID, capture, good_card
 
 FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"

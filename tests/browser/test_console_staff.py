@@ -28,8 +28,8 @@ from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.browser.console_support import Console, console_process, console_processes
 from tests.browser.kiosk_support import KioskBranch, free_port
+from tests.integration.dispatch_support import channel, origin, register_terminal, staff
 from tests.integration.stack import Stack, wait_for
-from tests.integration.test_dispatch import channel, origin, register_terminal, staff
 
 KIOSK = {"language": "en", "inactivity_timeout": 60}
 PNG = bytes.fromhex(

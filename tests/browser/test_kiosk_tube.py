@@ -10,13 +10,10 @@ simulator's back-office station. Balances are read from the ledger.
 
 from __future__ import annotations
 
-import re
 import time
 from decimal import Decimal
-from typing import Any
 
 from tests.browser.back_office import (
-    Carriers,
     back_office_counts,
     back_office_sends,
     newest_txn,
@@ -25,50 +22,19 @@ from tests.browser.back_office import (
     wait_door_open,
 )
 from tests.browser.kiosk_support import Kiosk
+from tests.browser.tube_pages_support import (
+    CARRIERS,
+    amount_in,
+    fill_deposit,
+    finish_tube,
+    load_and_send,
+    tube_step,
+)
 from tests.integration.stack import wait_for
-from tests.integration.tube_support import balances, station_loaded, tidy_tube
+from tests.integration.tube_support import balances, tidy_tube
 
 KIOSK = {"language": "en", "inactivity_timeout": 60}
 CUSTOMER_TIMEOUT = 60
-CARRIERS = Carriers()
-
-
-def amount_in(text: str) -> Decimal:
-    """The number in a formatted amount ("CNY 1,234.50", "¥1,234.50", "US$50.00")."""
-    found = re.search(r"-?[\d,]+(?:\.\d+)?", text)
-    assert found, text
-    return Decimal(found.group(0).replace(",", ""))
-
-
-def tube_step(step: str) -> Any:
-    return lambda d: d.get("step") == step and not d.get("finished")
-
-
-def fill_deposit(kiosk: Kiosk, account: str, currency: str, amount: str) -> None:
-    kiosk.wait_screen("deposit_form")
-    kiosk.fill("kind", "cash")
-    kiosk.fill("account_id", account)
-    kiosk.fill("currency", currency)
-    kiosk.fill("amount", amount)
-    kiosk.click("submit")
-
-
-def load_and_send(kiosk: Kiosk) -> None:
-    """The customer puts the carrier in the station and presses Send on the screen."""
-    kiosk.wait_screen("tube", until=tube_step("load_carrier"), shot="tube-load_carrier")
-    kiosk.stack.sim_act("tube_station", "load", carrier_id=str(CARRIERS.take()))
-    wait_for(lambda: station_loaded(kiosk.stack), 10, "the agent to see the carrier")
-    kiosk.click("send")
-
-
-def finish_tube(kiosk: Kiosk, outcome: str) -> dict[str, Any]:
-    done = kiosk.wait_screen(
-        "tube", timeout=60, until=lambda d: bool(d.get("finished")), shot=f"tube-{outcome}"
-    )
-    assert done["outcome"] == outcome, done
-    assert done["reference"] and done["reference"] in kiosk.text()
-    kiosk.click("done")
-    return done
 
 
 def test_cash_deposit_confirmed_and_posted(kiosk: Kiosk) -> None:

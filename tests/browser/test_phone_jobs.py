@@ -62,11 +62,16 @@ from tests.browser.phone_jobs_support import (
     unpair,
     watch_recording,
 )
+from tests.integration.calls_support import connected, local, request, start_agent
 from tests.integration.pin_support import PIN
 from tests.integration.stack import wait_for
-from tests.integration.test_calls import connected, local, request, start_agent
-from tests.integration.test_tube import tube_rates_version
-from tests.integration.tube_support import BRANCH, balances, ledger, station_loaded
+from tests.integration.tube_support import (
+    BRANCH,
+    balances,
+    ledger,
+    station_loaded,
+    tube_rates_version,
+)
 
 pytestmark = pytest.mark.timeout(300)
 KIOSK: dict[str, float | str] = {"language": "en", "inactivity_timeout": 120}

@@ -17,7 +17,6 @@ lobby manager puts a recording on legal hold and lifts it from the console, with
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,11 @@ from tests.browser.back_office import station_status
 from tests.browser.console_support import Console, console_processes
 from tests.browser.kiosk_support import Kiosk, KioskBranch
 from tests.browser.media_support import media_browser
-from tests.browser.test_console_backoffice import carrier_arrives, count_notes
-from tests.browser.test_kiosk_tube import (
+from tests.browser.recordings_support import audit_of
+from tests.browser.tube_pages_support import (
     CARRIERS,
+    carrier_arrives,
+    count_notes,
     fill_deposit,
     finish_tube,
     load_and_send,
@@ -153,14 +154,6 @@ def check_decodes(stack: Stack, rec: pb.Recording, seconds: float, name: str) ->
     assert frames > 0, name
     assert 0.6 * seconds - 1.0 <= duration <= seconds + 1.0, (name, duration, seconds)
     assert abs(rec.duration_seconds - duration) < 0.5
-
-
-def audit_of(stack: Stack, sha: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(stack.root / "server.db") as db:
-        rows = db.execute(
-            "SELECT actor, action FROM recording_audit WHERE sha256 = ? ORDER BY audit_id", (sha,)
-        ).fetchall()
-    return [(str(a), str(b)) for a, b in rows]
 
 
 def recording_indicator(page: Page, state: str) -> None:

@@ -44,15 +44,15 @@ from branchline.v1 import dispatch_pb2 as dpb
 from branchline.v1 import dispatch_pb2_grpc as dpb_grpc
 from branchline.v1 import terminal_link_pb2 as link_pb2
 from branchline.v1 import terminal_link_pb2_grpc as link_pb2_grpc
+from tests.integration.calls_support import BRANCH, connected, local, request, start_agent
 from tests.integration.cli_support import in_process
-from tests.integration.launch import Background, together
+from tests.integration.dispatch_support import channel, cli
+from tests.integration.launch import Background, free_port, together
 from tests.integration.pin_support import BDK, KSN0, PAN, hsm_cli
-from tests.integration.stack import DEVICE_SECTIONS, PY, Proc, Stack, wait_for
-from tests.integration.test_dispatch import channel, cli, free_port
+from tests.integration.stack import PY, Stack, wait_for
 
 PIN = "4821"
 ID_NUMBER = "11010519491231002X"  # the simulator's "valid" ID card
-BRANCH = "B"
 SDP_OFFER = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SDP_ANSWER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=kiosk\r\n"
 K1_DEVICES = ("card_reader", "pin_pad", "printer", "id_reader")
@@ -147,47 +147,6 @@ def finished(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(out.splitlines()[-1]))
 
 
-def start_agent(
-    stack: Stack, terminal_id: str, devices: tuple[str, ...], branch: str = BRANCH
-) -> Proc:
-    """One more agent of ``branch``, with its own state directory and the simulator's devices
-    it names."""
-    state = stack.root / f"agent-{terminal_id}"
-    sections = "".join(
-        f"\n[device.{name}]\n" + DEVICE_SECTIONS[name].format(dev=stack.sim_dir / "dev" / name)
-        for name in devices
-    )
-    required = "[" + ", ".join(f'"{n}"' for n in devices) + "]"
-    config = stack.root / f"agent-{terminal_id}.toml"
-    config.write_text(
-        f"""
-[terminal]
-id = "{terminal_id}"
-branch = "{branch}"
-server = "127.0.0.1:{stack.server_port}"
-state_dir = "{state}"
-heartbeat_interval = 1.0
-ca_file = "{stack.pki / "ca.pem"}"
-cert_file = "{stack.pki / "terminals" / (terminal_id + ".pem")}"
-key_file = "{stack.pki / "terminals" / (terminal_id + ".key")}"
-required_devices = {required}
-{sections}"""
-    )
-    proc = stack._spawn(f"agent-{terminal_id}", ["branchline.agent.main", "--config", str(config)])
-    wait_for(lambda: (state / "agent.sock").exists() or proc.popen.poll() is not None, 30, "agent")
-    assert proc.popen.poll() is None, proc.log()
-    return proc
-
-
-def local(stack: Stack, terminal_id: str) -> agent_local_pb2_grpc.AgentLocalStub:
-    sock = stack.root / f"agent-{terminal_id}" / "agent.sock"
-    return agent_local_pb2_grpc.AgentLocalStub(grpc.insecure_channel(f"unix:{sock}"))
-
-
-def connected(stub: agent_local_pb2_grpc.AgentLocalStub) -> bool:
-    return bool(stub.GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5).server_connected)
-
-
 def busy_with(stack: Stack, device: str, command: str) -> bool:
     stub = local(stack, "K-1")
     status = stub.GetStatus(agent_local_pb2.GetStatusRequest(), timeout=5)
@@ -257,15 +216,6 @@ def load_pin_pad_key(stack: Stack) -> None:
         timeout=30,
     )
     assert reply.completion == "success", reply.detail
-
-
-def request(stack: Stack, terminal: str) -> calls_pb2.Call:
-    return local(stack, terminal).RequestTeller(
-        agent_local_pb2.RequestTellerRequest(
-            business_type="loan", mode=calls_pb2.CALL_MODE_VIDEO_TELLER
-        ),
-        timeout=15,
-    )
 
 
 def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -29,49 +28,25 @@ from branchline.common.grpc_errors import error_details
 from branchline.server import pki
 from branchline.server.main import main as server_main
 from branchline.server.storage.testing import TEST_PG_DSN_VARIABLE, temporary_postgres_schema
-from branchline.server.teller.main import main as teller_main
-from branchline.v1 import common_pb2, terminal_link_pb2, terminal_link_pb2_grpc
+from branchline.v1 import common_pb2
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
 from tests.integration.cli_support import run_main
+from tests.integration.dispatch_support import (
+    channel,
+    cli,
+    origin,
+    register_terminal,
+    staff,
+)
+from tests.integration.launch import free_port
 from tests.integration.stack import PY, Proc, Stack, wait_for
 
-FOLDERS = {"teller": "tellers", "lobby": "lobby", "operator": "operators", "terminal": "terminals"}
 PHOTO = bytes(range(256)) * 40
 ID_DATA = json.dumps({"name": "Li Lei", "id_number": "11010519491231002X"}).encode()
 
 
 # -- clients -------------------------------------------------------------------------------
-
-
-def channel(stack: Stack, who: str, port: int | None = None) -> grpc.Channel:
-    role, _, ident = who.partition(":")
-    folder = stack.pki / FOLDERS[role]
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=(stack.pki / "ca.pem").read_bytes(),
-        private_key=(folder / f"{ident}.key").read_bytes(),
-        certificate_chain=(folder / f"{ident}.pem").read_bytes(),
-    )
-    return grpc.secure_channel(f"127.0.0.1:{port or stack.server_port}", credentials)
-
-
-def origin(stack: Stack, terminal: str = "MC-1", port: int | None = None) -> pb_grpc.TasksStub:
-    return pb_grpc.TasksStub(channel(stack, f"terminal:{terminal}", port))
-
-
-def staff(stack: Stack, who: str, port: int | None = None) -> pb_grpc.DispatchStub:
-    return pb_grpc.DispatchStub(channel(stack, who, port))
-
-
-def cli(
-    stack: Stack, who: str, *args: str, port: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``branchline-teller`` as ``who``: its ``main`` in this process (cli_support)."""
-    return run_main(
-        teller_main,
-        ["--target", f"127.0.0.1:{port or stack.server_port}", "--tls-dir", str(stack.pki),
-         "--as", who, *args],
-    )  # fmt: skip
 
 
 def cli_ok(stack: Stack, who: str, *args: str) -> dict[str, Any]:
@@ -193,12 +168,6 @@ class Feed:
 # -- setup ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def issue_certificates(stack: Stack) -> None:
     for terminal in ("MC-1", "MC-2"):
         pki.issue_terminal_cert(stack.pki, terminal)
@@ -213,26 +182,6 @@ def issue_certificates(stack: Stack) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["cert"].endswith("tellers/T3.pem")
-
-
-def register_terminal(
-    stack: Stack, terminal: str, branch: str, kind: int, port: int | None = None
-) -> None:
-    """Register over TerminalLink as the agent would, then hang up (the record stays)."""
-    ch = channel(stack, f"terminal:{terminal}", port)
-    register = terminal_link_pb2.Register(
-        terminal_id=terminal,
-        branch=branch,
-        kind=kind,  # type: ignore[arg-type]
-        agent_version="test",
-        service_state=common_pb2.SERVICE_STATE_IN_SERVICE,
-    )
-    call = terminal_link_pb2_grpc.TerminalLinkStub(ch).Connect(
-        iter([terminal_link_pb2.TerminalMessage(seq=1, register=register)]), timeout=10
-    )
-    assert next(call).register_ack.terminal_id == terminal
-    call.cancel()
-    ch.close()
 
 
 def populate(stack: Stack, port: int | None = None) -> None:

@@ -29,7 +29,7 @@ from branchline.server.hsm import (
     SoftHsm,
 )
 from tests.hsm_support import enroll_pin_for_testing
-from tests.unit.test_hsm_fixtures import (
+from tests.unit.hsm_fixtures import (
     A4_PAN,
     A4_PIN,
     A4_PIN_BLOCK,

@@ -62,8 +62,8 @@ from branchline.v1 import terminal_link_pb2_grpc as link_grpc
 from branchline.v1 import tube_pb2 as pb
 from branchline.v1 import tube_pb2_grpc as pb_grpc
 from tests.integration import tube_support as ts
+from tests.integration.dispatch_support import cli
 from tests.integration.stack import Proc, Stack, wait_for
-from tests.integration.test_dispatch import cli
 
 RAW_TERMINALS = ("T-R1", "T-R2", "T-R3", "T-R4")
 # Raw terminals connected straight to one replica (not through nginx) by a test.

@@ -50,6 +50,7 @@ from tests.integration.tube_support import (
     start_branch,
     station_online,
     tube,
+    tube_rates_version,
 )
 
 CARRIERS = Carriers()
@@ -186,10 +187,6 @@ def test_foreign_currency_deposit_and_withdrawal_post_at_the_rate_shown(branch: 
     ledger(stack, "rates", "--set", "USD=7.00:7.30", "XAU=540.50:548.00")
     deliver_withdrawal(stack, session, start.txn_id)
     assert balances(stack)["C1-CNY"] - after["C1-CNY"] == Decimal("-330.00")
-
-
-def tube_rates_version(stack: Stack) -> int:
-    return int(json.loads(stack.diag("rates", "--json").stdout).get("version") or 0)
 
 
 def deliver_withdrawal(stack: Stack, session: str, txn_id: str) -> pb.TubeView:

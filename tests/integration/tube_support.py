@@ -232,6 +232,11 @@ def agent_connected(stack: Stack) -> bool:
     return bool(status.server_connected)
 
 
+def tube_rates_version(stack: Stack) -> int:
+    """The version of the rates the agent holds (0 before any), from its diag command."""
+    return int(json.loads(stack.diag("rates", "--json").stdout).get("version") or 0)
+
+
 def teller_channel(stack: Stack, teller: str) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=(stack.pki / "ca.pem").read_bytes(),

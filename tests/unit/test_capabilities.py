@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from branchline.server.app import DispatchServer, ServerSettings, StartupError
+from branchline.server.app import DispatchServer, StartupError
 from branchline.server.capabilities import CAPABILITIES
 from branchline.server.capability import Capability, Hub
 from branchline.server.fleet.servicer import FleetServicer
 from branchline.v1 import fleet_pb2, fleet_pb2_grpc
+from tests.unit.server_support import run_until_ready, settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,24 +58,6 @@ class Serving:
         )
 
 
-def settings(tmp_path: Path, **overrides: Any) -> ServerSettings:
-    values: dict[str, Any] = {
-        "listen": "127.0.0.1:0",
-        "db_url": f"sqlite:///{tmp_path / 'server.db'}",
-        "tls_ca": None,
-        "tls_cert": None,
-        "tls_key": None,
-        "insecure_loopback": True,
-        "heartbeat_interval": 5.0,
-        "heartbeat_timeout": 15.0,
-        "shutdown_drain": 0.0,
-        "replica": "r1",
-        "recordings_dir": tmp_path / "recordings",
-    }
-    values.update(overrides)
-    return ServerSettings(**values)
-
-
 async def health_of(port: int, names: list[str]) -> dict[str, int]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -83,17 +65,6 @@ async def health_of(port: int, names: list[str]) -> dict[str, int]:
             name: (await stub.Check(health_pb2.HealthCheckRequest(service=name))).status
             for name in names
         }
-
-
-async def run_until_ready(server: DispatchServer) -> asyncio.Task[int]:
-    running = asyncio.create_task(server.run())
-    for _ in range(500):
-        if server.port and server.hub is not None and server.hub._running:
-            return running
-        if running.done():
-            running.result()  # raises what stopped it
-        await asyncio.sleep(0.01)
-    raise AssertionError("the server did not get ready")
 
 
 def test_the_hub_sets_up_in_order_and_stops_in_reverse(tmp_path: Path) -> None:

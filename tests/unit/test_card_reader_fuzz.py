@@ -17,7 +17,7 @@ from branchline.drivers.card_reader.frames import ACK, NAK, CommandFrame, FrameD
 from branchline.drivers.card_reader.options import CardReaderOptions
 from branchline.sim.card.emv_card import ChipCard
 from branchline.sim.card.samples import SAMPLE_CARDS
-from tests.unit.test_card_reader_fakes import FakeCancel, FakeClock, FakeTransport
+from tests.unit.card_reader_fakes import FakeCancel, FakeClock, FakeTransport
 
 TAGS: tuple[int, ...] = (0x4F, 0x50, 0x57, 0x5A, 0x61, 0x6F, 0x70, 0x77, 0x80, 0x82, 0x84)
 TAGS += (0x87, 0x88, 0x94, 0xA5, 0x5F20, 0x5F24, 0x9F38)

@@ -8,7 +8,7 @@ from branchline.drivers.base import Completion
 from branchline.drivers.card_reader import commands as cmd
 from branchline.drivers.card_reader.frames import ACK, EOT, NAK, encode_command, encode_reply
 from branchline.drivers.card_reader.link import Link, NakStorm, NoAck, ReplyTimeout
-from tests.unit.test_card_reader_fakes import FakeClock, FakeTransport, scripted
+from tests.unit.card_reader_fakes import FakeClock, FakeTransport, scripted
 
 A, N = bytes([ACK]), bytes([NAK])
 STATUS_FRAME = encode_command(0x31, 0x30)

@@ -29,16 +29,16 @@ from branchline.common.errors import (
 from branchline.common.paycrypto import tdes_dukpt
 from branchline.server.dispatch.call_schema import call_commands, call_signatures
 from branchline.server.dispatch.calls import CallService, Outcome, TranslationFailed
+from branchline.server.dispatch.model import Actor
 from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.hsm import Algorithm, HsmError, KeyType, MasterKey, SoftHsm
 from branchline.sim.devices.signature import draw_signature
 from tests.unit.dispatch_invariants import check_invariants
-from tests.unit.test_dispatch_service import (
+from tests.unit.dispatch_support import (
     MC,
     T1,
     T2,
     T3,
-    Actor,
     Clock,
     populate,
     teller,

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from branchline.common.errors import DomainError, FailedPrecondition, PermissionDenied
 from branchline.server.dispatch.tasks import DispatchService
 from tests.unit.dispatch_invariants import check_invariants
-from tests.unit.test_dispatch_service import L1, MC, T1, T2, populate, teller
+from tests.unit.dispatch_support import L1, MC, T1, T2, populate, teller
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ No gRPC here: the rules live in the service, so these tests show them directly.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,36 +20,15 @@ from branchline.common.errors import (
     NotFound,
     PermissionDenied,
 )
-from branchline.server.dispatch.model import LOBBY, TELLER, Actor
+from branchline.server.dispatch.model import LOBBY, Actor
 from branchline.server.dispatch.schema import material_blobs
 from branchline.server.dispatch.tasks import DispatchService, EventScope
 from branchline.server.storage import open_database
 from tests.unit.dispatch_invariants import check_invariants
+from tests.unit.dispatch_support import L1, MC, T1, T2, T3, Clock, populate, teller
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 OPS = Actor("operator", "ops")
-MC = Actor("terminal", "MC-1")
 OTHER_MC = Actor("terminal", "MC-2")
-L1 = Actor(LOBBY, "L1")
-
-
-def teller(teller_id: str) -> Actor:
-    return Actor(TELLER, teller_id)
-
-
-T1, T2, T3 = teller("T1"), teller("T2"), teller("T3")
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-    history: list[datetime] = field(default_factory=list)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -70,17 +48,6 @@ def svc(engine: Engine, clock: Clock) -> DispatchService:
     service = DispatchService(engine, offer_timeout=30, clock=clock)
     populate(service, clock)
     return service
-
-
-def populate(service: DispatchService, clock: Clock | None = None) -> None:
-    """Branch A (the mobile counter's), branch B with tellers T1..T3 and lobby manager L1."""
-    service.add_branch("A", "North")
-    service.add_branch("B", "South")
-    for teller_id in ("T1", "T2", "T3"):
-        service.add_teller(teller_id, f"Teller {teller_id}", "B", ["loan", "account_opening"])
-    service.add_teller("T9", "Teller T9", "A", ["loan"])
-    service.add_lobby_manager("L1", "Lobby L1", "B")
-    service.add_lobby_manager("L9", "Lobby L9", "A")
 
 
 def on_duty(service: DispatchService, clock: Clock, *actors: Actor) -> None:

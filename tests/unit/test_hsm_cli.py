@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from branchline.server.hsm_cli import main
-from tests.unit.test_hsm_fixtures import MASTER_HEX, TPK
+from tests.unit.hsm_fixtures import MASTER_HEX, TPK
 
 BIN = Path(sys.executable).parent
 

@@ -17,7 +17,7 @@ from branchline.common.hsm.errors import (
     MasterKeyError,
     MasterKeyMismatchError,
 )
-from tests.unit.test_hsm_fixtures import (
+from tests.unit.hsm_fixtures import (
     AES_BDK,
     MASTER,
     MASTER_HEX,

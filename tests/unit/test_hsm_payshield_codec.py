@@ -36,7 +36,7 @@ from branchline.common.hsm.payshield.wire import (
 from branchline.server.hsm.payshield import PayShieldHsm
 from branchline.sim.hsm.emulation import PayShieldEmulation
 from tests.hsm_support import enroll_pin_for_testing
-from tests.unit.test_hsm_fixtures import (
+from tests.unit.hsm_fixtures import (
     A4_PAN,
     A4_PIN_BLOCK,
     AES_KSN,

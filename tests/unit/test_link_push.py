@@ -8,7 +8,6 @@ them by body to the handler installed for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,10 +16,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from branchline.agent.config import TerminalConfig
-from branchline.agent.service_state import ServiceState
-from branchline.agent.uplink import Uplink, UplinkUnavailable
-from branchline.common.enum_maps import SERVICE_STATE_TO_PB
+from branchline.agent.uplink import UplinkUnavailable
 from branchline.server.auth import Authorizer
 from branchline.server.ledger.pan_token import PanTokenizer
 from branchline.server.ledger.pin_service import PinSettings, PinVerifier
@@ -30,46 +26,15 @@ from branchline.server.storage import open_database
 from branchline.v1 import common_pb2
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+from tests.unit.link_support import IN_SERVICE, link_stack, until
 from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
-IN_SERVICE = SERVICE_STATE_TO_PB[ServiceState.IN_SERVICE]
-
-
-async def _until(condition: object, what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-async def _stack(tmp_path: Path) -> AsyncIterator[tuple[TerminalLinkServicer, Uplink]]:
-    engine = open_database(migrated_sqlite(tmp_path / "fleet.db"))
-    servicer = TerminalLinkServicer(engine, "r1", 5.0, Authorizer(insecure=True))
-    server = grpc.aio.server()
-    pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    config = TerminalConfig(
-        terminal_id="T-PUSH",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
-    uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
-    yield servicer, uplink
-    await server.stop(0)
-    engine.dispose()
 
 
 def test_pushes_reach_the_agent_handler_and_connect_hooks_run(tmp_path: Path) -> None:
     async def scenario() -> None:
-        stack = _stack(tmp_path)
+        stack = link_stack(tmp_path)
         servicer, uplink = await anext(stack)
         hooked: list[tuple[str, str]] = []
         received: list[pb.ServerMessage] = []
@@ -95,19 +60,19 @@ def test_pushes_reach_the_agent_handler_and_connect_hooks_run(tmp_path: Path) ->
             uplink.send(heartbeat=pb.Heartbeat())
 
         runner = asyncio.create_task(uplink.run())
-        await _until(lambda: uplink.connected and received, "the hook's push")
+        await until(lambda: uplink.connected and received, "the hook's push")
         await asyncio.wait_for(reconnected.wait(), 5)
         assert hooked == [("T-PUSH", "B1")]
         assert servicer.connected_terminals() == ["T-PUSH"]
         assert servicer.broadcast(pb.ServerMessage(status_ack=pb.StatusAck())) == 1
-        await _until(lambda: len(received) == 2, "the broadcast")
+        await until(lambda: len(received) == 2, "the broadcast")
         assert all(m.ack_seq == 0 for m in received)
         # Requests still get their own answers while pushes flow.
         answer = await uplink.request(heartbeat=pb.Heartbeat(service_state=IN_SERVICE))
         assert answer.HasField("heartbeat_ack") and answer.ack_seq > 0
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-        await _until(lambda: servicer.connected_terminals() == [], "the disconnect")
+        await until(lambda: servicer.connected_terminals() == [], "the disconnect")
         await anext(stack, None)
 
     asyncio.run(scenario())
@@ -132,12 +97,12 @@ def test_a_push_with_no_handler_is_logged_and_ignored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
-        stack = _stack(tmp_path)
+        stack = link_stack(tmp_path)
         servicer, uplink = await anext(stack)
         runner = asyncio.create_task(uplink.run())
-        await _until(lambda: servicer.connected_terminals() == ["T-PUSH"], "registration")
+        await until(lambda: servicer.connected_terminals() == ["T-PUSH"], "registration")
         servicer.push("T-PUSH", pb.ServerMessage(status_ack=pb.StatusAck()))
-        await _until(lambda: "push_ignored" in caplog.text, "the log line")
+        await until(lambda: "push_ignored" in caplog.text, "the log line")
         assert uplink.connected
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
@@ -243,13 +208,13 @@ def test_a_refused_request_is_answered_with_the_field_as_data(tmp_path: Path) ->
     data; the stream stays up."""
 
     async def scenario() -> None:
-        stack = _stack(tmp_path)
+        stack = link_stack(tmp_path)
         servicer, uplink = await anext(stack)
         engine = servicer._engine
         verifier = PinVerifier(engine, PanTokenizer(b"k" * 32), lambda *a: False, PinSettings(3))
         servicer.add_handler("pin_verify", pin_verify_handler(verifier))
         runner = asyncio.create_task(uplink.run())
-        await _until(lambda: uplink.connected, "registration")
+        await until(lambda: uplink.connected, "registration")
         good = pb.PinVerifyRequest(
             request_id="pin-1",
             pan="4761739001010010",
@@ -283,11 +248,11 @@ def test_a_refused_request_is_answered_with_the_field_as_data(tmp_path: Path) ->
 
 def test_pin_verify_without_an_hsm_is_unavailable(tmp_path: Path) -> None:
     async def scenario() -> None:
-        stack = _stack(tmp_path)
+        stack = link_stack(tmp_path)
         servicer, uplink = await anext(stack)
         servicer.add_handler("pin_verify", pin_verify_handler(None))
         runner = asyncio.create_task(uplink.run())
-        await _until(lambda: uplink.connected, "registration")
+        await until(lambda: uplink.connected, "registration")
         reply = await uplink.request(pin_verify=pb.PinVerifyRequest(request_id="pin-1"))
         assert (reply.error.code, reply.error.field) == ("hsm_unavailable", "")
         assert reply.error.message == "this server has no HSM configured"

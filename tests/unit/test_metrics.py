@@ -25,6 +25,7 @@ from branchline.common.hsm.errors import HsmError
 from branchline.common.metrics_http import bind_socket, is_loopback_host, parse_listen
 from branchline.server.app import DispatchServer, ServerSettings, StartupError
 from branchline.server.dispatch.calls import CallService
+from branchline.server.dispatch.model import Actor
 from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.hsm import Algorithm, KeyType, MasterKey, SoftHsm
 from branchline.server.metrics.collector import DatabaseCollector
@@ -32,8 +33,8 @@ from branchline.server.metrics.instruments import MeteredHsm, ServerMetrics
 from branchline.server.pin.link import pin_verify_handler
 from branchline.server.tube import store as tube_store
 from branchline.v1 import terminal_link_pb2 as pb
-from tests.unit.test_dispatch_service import MC, Actor, Clock, populate
-from tests.unit.test_link_push import IN_SERVICE, _stack, _until
+from tests.unit.dispatch_support import MC, Clock, populate
+from tests.unit.link_support import IN_SERVICE, link_stack, until
 
 K1 = Actor("terminal", "K-1")
 
@@ -244,13 +245,13 @@ def test_the_link_times_each_message_and_counts_refusals(tmp_path: Path) -> None
     """A real TerminalLink stream (the agent's Uplink over a socket) with the observer."""
 
     async def scenario() -> None:
-        stack = _stack(tmp_path)
+        stack = link_stack(tmp_path)
         servicer, uplink = await anext(stack)
         metrics = ServerMetrics()
         servicer.observe_messages(metrics.link_message)
         servicer.add_handler("pin_verify", pin_verify_handler(None))
         runner = asyncio.create_task(uplink.run())
-        await _until(lambda: uplink.connected, "registration")
+        await until(lambda: uplink.connected, "registration")
         registry = metrics.registry
         before = value(registry, "branchline_link_message_seconds_count", body="heartbeat")
         await uplink.request(heartbeat=pb.Heartbeat(service_state=IN_SERVICE))

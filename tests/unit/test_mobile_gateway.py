@@ -6,137 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from openapi_spec_validator import validate
 from yarl import URL
 
-from branchline.agent.config import TerminalConfig
-from branchline.agent.device_owner import DeviceSnapshot
-from branchline.agent.service_state import ServiceState
-from branchline.agent.uplink import Uplink
 from branchline.drivers.base import DeviceStatus
-from branchline.server.app import DispatchServer, ServerSettings
 from branchline.server.mobile import pairing
-from branchline.server.mobile_gateway.app import Limits, make_app
-from branchline.server.mobile_gateway.backend import Backend, BackendSettings
-from branchline.server.mobile_gateway.main import https_context
+from branchline.server.mobile_gateway.app import Limits
 from branchline.server.mobile_gateway.openapi import document
-from branchline.server.pki import init_pki
 from branchline.server.storage import open_database
 from branchline.v1 import mobile_pb2 as mpb
-from branchline.v1 import terminal_link_pb2 as pb
+from tests.unit.link_support import snapshot, until
+from tests.unit.mobile_support import same_origin, stack
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
-DEVICES = ("card_reader", "pin_pad", "tube_station", "printer")
-
-
-@dataclass
-class Stack:
-    base: str
-    uplink: Uplink
-    updates: list[mpb.PairingUpdate]
-    client_ssl: ssl.SSLContext
-    db_url: str
-
-    def phone(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=self.client_ssl),
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
-        )
-
-    async def offer(self) -> mpb.PairingUpdate:
-        await _until(lambda: self.updates and self.updates[-1].state == "offering", "a QR")
-        return self.updates[-1]
-
-
-async def _until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def _snapshot(name: str, status: DeviceStatus = DeviceStatus.ONLINE) -> DeviceSnapshot:
-    return DeviceSnapshot(name=name, driver="sim", status=status, detail="")
-
-
-@asynccontextmanager
-async def stack(tmp_path: Path, limits: Limits | None = None) -> AsyncIterator[Stack]:
-    layout = init_pki(tmp_path / "pki", ["T-GW"], mobile_gateways=["gw1"])
-    db_url = f"sqlite:///{tmp_path / 'server.db'}"
-    server = DispatchServer(
-        ServerSettings(
-            listen="127.0.0.1:0",
-            db_url=db_url,
-            tls_ca=None,
-            tls_cert=None,
-            tls_key=None,
-            insecure_loopback=True,
-            heartbeat_interval=5.0,
-            heartbeat_timeout=15.0,
-            shutdown_drain=0.0,
-            replica="r1",
-            mobile_url="https://127.0.0.1:8443",
-        )
-    )
-    running = asyncio.create_task(server.run())
-    await _until(lambda: server.port and server.hub and server.hub._running, "the server")
-    config = TerminalConfig(
-        terminal_id="T-GW",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{server.port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
-    uplink = Uplink(
-        config, lambda: [_snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
-    )
-    updates: list[mpb.PairingUpdate] = []
-
-    async def on_update(message: pb.ServerMessage) -> None:
-        updates.append(message.pairing_update)
-
-    uplink.on_push("pairing_update", on_update)
-    link_task = asyncio.create_task(uplink.run())
-    backend = Backend(BackendSettings(f"127.0.0.1:{server.port}"))
-    runner = web.AppRunner(make_app(backend, limits or Limits()))
-    await runner.setup()
-    site = web.TCPSite(
-        runner, "127.0.0.1", 0, ssl_context=https_context(layout.server_cert, layout.server_key)
-    )
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    client_ssl = ssl.create_default_context(cafile=str(layout.ca_cert))
-    try:
-        yield Stack(f"https://127.0.0.1:{port}", uplink, updates, client_ssl, db_url)
-    finally:
-        await runner.cleanup()
-        await backend.close()
-        link_task.cancel()
-        await asyncio.gather(link_task, return_exceptions=True)
-        server.request_stop()
-        await running
-
-
-def _same_origin(base: str, csrf: str = "") -> dict[str, str]:
-    headers = {"Origin": base, "Content-Type": "application/json"}
-    if csrf:
-        headers["X-CSRF-Token"] = csrf
-    return headers
 
 
 # long: the whole QR path, one phone after another, as a customer meets it
@@ -157,7 +45,7 @@ async def test_the_qr_url_pairs_once_then_answers_410(tmp_path: Path) -> None:
                 assert first.headers["Referrer-Policy"] == "no-referrer"
             async with phone.get(s.base + "/api/pairing") as got:
                 pairing_json = await got.json()
-            await _until(lambda: s.updates[-1].state == "paired", "the terminal's code")
+            await until(lambda: s.updates[-1].state == "paired", "the terminal's code")
             assert pairing_json["matching_code"] == s.updates[-1].matching_code
             async with phone.get(s.base + "/api/services") as listed:
                 services = await listed.json()
@@ -213,18 +101,18 @@ async def test_another_terminals_session_and_missing_csrf_are_refused(tmp_path: 
                 assert (await other.json())["error"] == "session_bound_to_terminal"
             phone.cookie_jar.update_cookies({"bl_terminal": "T-GW"}, URL(s.base))
 
-            async with phone.post(s.base + "/api/cancel", headers=_same_origin(s.base)) as bare:
+            async with phone.post(s.base + "/api/cancel", headers=same_origin(s.base)) as bare:
                 assert bare.status == 403
                 body = await bare.json()
                 assert (body["error"], body["field"]) == ("csrf", "X-CSRF-Token")
             cross = {"Origin": "https://evil.example", "X-CSRF-Token": csrf}
             async with phone.post(s.base + "/api/cancel", headers=cross) as forged:
                 assert forged.status == 403 and (await forged.json())["error"] == "cross_site"
-            ok = _same_origin(s.base, csrf)
+            ok = same_origin(s.base, csrf)
             async with phone.post(s.base + "/api/cancel", headers=ok) as canceled:
                 assert canceled.status == 200
                 assert (await canceled.json())["end_reason"] == "canceled_by_phone"
-        await _until(lambda: s.updates[-1].last_end_reason == "canceled_by_phone", "the notice")
+        await until(lambda: s.updates[-1].last_end_reason == "canceled_by_phone", "the notice")
 
         async with s.phone() as later:
             later.cookie_jar.update_cookies({"bl_session": "made-up-token"}, URL(s.base))
@@ -241,19 +129,19 @@ async def test_short_code_pairs_and_the_list_follows_the_tube(tmp_path: Path) ->
             async with phone.post(
                 s.base + "/api/pair",
                 data=json.dumps({"short_code": offer.short_code.lower()}),
-                headers=_same_origin(s.base),
+                headers=same_origin(s.base),
             ) as paired:
                 assert paired.status == 200
                 assert (await paired.json())["terminal_id"] == "T-GW"
             async with phone.post(
-                s.base + "/api/pair", data="{}", headers=_same_origin(s.base)
+                s.base + "/api/pair", data="{}", headers=same_origin(s.base)
             ) as missing:
                 assert missing.status == 400 and (await missing.json())["field"] == "short_code"
             async with phone.get(s.base + "/api/services/events") as events:
                 first = await _next_event(events)
                 assert first[0] == "services" and "tube_deposit" in first[1]["services"]
                 jammed_at = asyncio.get_running_loop().time()
-                s.uplink.device_changed(_snapshot("tube_station", DeviceStatus.USER_ERROR))
+                s.uplink.device_changed(snapshot("tube_station", DeviceStatus.USER_ERROR))
                 name, data = await asyncio.wait_for(_next_event(events), 5)
                 assert asyncio.get_running_loop().time() - jammed_at < 5
                 assert name == "services"

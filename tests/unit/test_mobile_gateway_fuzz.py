@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 
 from branchline.server.mobile_gateway.app import Limits
 from branchline.server.mobile_gateway.openapi import document
-from tests.unit.test_mobile_gateway import stack
+from tests.unit.mobile_support import stack
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(240)]
 EXAMPLES = 30  # per operation and mode: bounded, so the run stays well under a minute

@@ -14,7 +14,8 @@ import pytest
 from branchline.drivers.base import DeviceStatus
 from branchline.server.mobile_gateway.app import Limits
 from branchline.server.mobile_gateway.openapi import document
-from tests.unit.test_mobile_gateway import _same_origin, _snapshot, _until, stack
+from tests.unit.link_support import snapshot, until
+from tests.unit.mobile_support import same_origin, stack
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 JOB = {"idempotency_key": "gw-job-0001", "service": "video_teller", "auth": "terminal"}
@@ -31,13 +32,13 @@ async def test_jobs_need_csrf_are_validated_forwarded_and_followed(tmp_path: Pat
                 csrf = (await got.json())["csrf_token"]
             body = {**JOB, "business_type": "loan"}
             async with phone.post(
-                s.base + "/api/jobs", json=body, headers=_same_origin(s.base)
+                s.base + "/api/jobs", json=body, headers=same_origin(s.base)
             ) as bare:
                 assert bare.status == 403 and (await bare.json())["error"] == "csrf"
             cross = {"Origin": "https://evil.example", "X-CSRF-Token": csrf}
             async with phone.post(s.base + "/api/jobs", json=body, headers=cross) as forged:
                 assert forged.status == 403 and (await forged.json())["error"] == "cross_site"
-            ok = _same_origin(s.base, csrf)
+            ok = same_origin(s.base, csrf)
             bad = {**JOB, "business_type": "heist"}
             async with phone.post(s.base + "/api/jobs", json=bad, headers=ok) as invalid:
                 assert invalid.status == 400
@@ -74,7 +75,7 @@ async def test_jobs_need_csrf_are_validated_forwarded_and_followed(tmp_path: Pat
                 assert refused.status == 403, await refused.text()
                 assert (await refused.json())["error"] == "login_failed"
 
-            s.uplink.device_changed(_snapshot("tube_station", DeviceStatus.USER_ERROR))
+            s.uplink.device_changed(snapshot("tube_station", DeviceStatus.USER_ERROR))
 
             async def tube_gone() -> bool:
                 async with phone.get(s.base + "/api/services") as listed:
@@ -90,7 +91,7 @@ async def test_jobs_need_csrf_are_validated_forwarded_and_followed(tmp_path: Pat
                 await check()
                 if gone:
                     break
-                await _until(lambda: True, "a pause", 0.1)
+                await until(lambda: True, "a pause", 0.1)
             assert gone
             deposit = {
                 "idempotency_key": "gw-job-0002", "service": "tube_deposit", "auth": "terminal",

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 from cryptography import x509
 
 from branchline.agent.config import TerminalConfig
-from branchline.agent.device_owner import DeviceSnapshot
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
 from branchline.common.grpc_errors import error_details
 from branchline.drivers.base import DeviceStatus
-from branchline.server.app import DispatchServer, ServerSettings
+from branchline.server.app import DispatchServer
 from branchline.server.auth import MOBILE, principal_from_cert
 from branchline.server.mobile import pairing
 from branchline.server.mobile_gateway.backend import Backend, BackendSettings, Refusal
@@ -29,47 +26,19 @@ from branchline.server.pki import init_pki
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import mobile_pb2_grpc as mpb_grpc
 from branchline.v1 import terminal_link_pb2 as pb
+from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.mobile_support import GATEWAY, server_settings
 
 pytestmark = pytest.mark.timeout(90)
-GATEWAY = "https://phone.example:8443"
-DEVICES = ("card_reader", "pin_pad", "tube_station", "printer")
-
-
-def _settings(tmp_path: Path) -> ServerSettings:
-    return ServerSettings(
-        listen="127.0.0.1:0",
-        db_url=f"sqlite:///{tmp_path / 'server.db'}",
-        tls_ca=None,
-        tls_cert=None,
-        tls_key=None,
-        insecure_loopback=True,
-        heartbeat_interval=5.0,
-        heartbeat_timeout=15.0,
-        shutdown_drain=0.0,
-        replica="r1",
-        mobile_url=GATEWAY,
-    )
-
-
-async def _until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-def _snapshot(name: str, status: DeviceStatus = DeviceStatus.ONLINE) -> DeviceSnapshot:
-    return DeviceSnapshot(name=name, driver="sim", status=status, detail="")
 
 
 # long: one scenario from QR to cancel, each step depending on the state the last one left
 def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
     # long: the scenario itself, steps in order
     async def scenario() -> None:
-        server = DispatchServer(_settings(tmp_path))
+        server = DispatchServer(server_settings(tmp_path))
         running = asyncio.create_task(server.run())
-        await _until(lambda: server.port and server.hub and server.hub._running, "the server")
+        await until(lambda: server.port and server.hub and server.hub._running, "the server")
         assert "branchline.v1.Mobile" in server.hub.service_names  # type: ignore[union-attr]
         config = TerminalConfig(
             terminal_id="T-QR",
@@ -82,7 +51,7 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
             required_devices=(),
         )
         uplink = Uplink(
-            config, lambda: [_snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
+            config, lambda: [snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
         )
         updates: list[mpb.PairingUpdate] = []
 
@@ -91,7 +60,7 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
 
         uplink.on_push("pairing_update", on_update)
         link_task = asyncio.create_task(uplink.run())
-        await _until(lambda: updates, "the first QR")
+        await until(lambda: updates, "the first QR")
         offer = updates[-1]
         assert offer.state == "offering"
         assert offer.url == f"{GATEWAY}/p/{offer.handle}"
@@ -102,7 +71,7 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
             opened = await phone.OpenHandle(mpb.OpenHandleRequest(handle=offer.handle))
             code = opened.pairing.matching_code
             assert opened.pairing.terminal_id == "T-QR" and len(code) == 4
-            await _until(lambda: updates[-1].state == "paired", "the terminal's matching code")
+            await until(lambda: updates[-1].state == "paired", "the terminal's matching code")
             assert updates[-1].matching_code == code
             assert opened.session_token not in str(updates[-1])
 
@@ -115,7 +84,7 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
             watch = phone.WatchServices(session)
             first = await watch.read()
             assert "tube_deposit" in first.services and first.auth_methods == ["terminal"]
-            uplink.device_changed(_snapshot("tube_station", DeviceStatus.USER_ERROR))
+            uplink.device_changed(snapshot("tube_station", DeviceStatus.USER_ERROR))
             jammed = await asyncio.wait_for(watch.read(), 5)
             assert "tube_deposit" not in jammed.services
             assert "tube_withdrawal" not in jammed.services
@@ -138,10 +107,10 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
             # The phone cancels a second pairing; the terminal is told.
             fresh = reply.pairing_update
             second = await phone.OpenHandle(mpb.OpenHandleRequest(short_code=fresh.short_code))
-            await _until(lambda: updates[-1].state == "paired", "the second pairing")
+            await until(lambda: updates[-1].state == "paired", "the second pairing")
             done = await phone.Cancel(mpb.SessionRequest(session_token=second.session_token))
             assert done.state == "ended" and done.end_reason == pairing.CANCELED_BY_PHONE
-            await _until(lambda: updates[-1].state == "offering", "a QR after the phone left")
+            await until(lambda: updates[-1].state == "offering", "a QR after the phone left")
             assert updates[-1].last_end_reason == pairing.CANCELED_BY_PHONE
 
             with pytest.raises(grpc.aio.AioRpcError) as neither:
@@ -170,7 +139,7 @@ def test_only_the_gateway_role_may_call_the_mobile_api(tmp_path: Path) -> None:
     (NOT_FOUND); an operator's certificate is refused before that."""
     layout = init_pki(tmp_path / "pki", ["T1"], mobile_gateways=["gw1"])
     settings = dataclasses.replace(
-        _settings(tmp_path),
+        server_settings(tmp_path),
         tls_ca=layout.ca_cert,
         tls_cert=layout.server_cert,
         tls_key=layout.server_key,
@@ -199,7 +168,7 @@ def test_only_the_gateway_role_may_call_the_mobile_api(tmp_path: Path) -> None:
     async def scenario() -> None:
         server = DispatchServer(settings)
         running = asyncio.create_task(server.run())
-        await _until(lambda: server.port and server.hub and server.hub._running, "the server")
+        await until(lambda: server.port and server.hub and server.hub._running, "the server")
         try:
             assert await call_as(server.port, "mobile", "gw1") == grpc.StatusCode.NOT_FOUND
             assert (

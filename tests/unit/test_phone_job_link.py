@@ -24,7 +24,8 @@ from branchline.server.mobile import bank_auth
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import mobile_pb2_grpc as mpb_grpc
 from branchline.v1 import terminal_link_pb2 as pb
-from tests.unit.test_mobile_link import DEVICES, _settings, _snapshot, _until
+from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.mobile_support import server_settings
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = base64.b32encode(b"phone-job-secret-123").decode()
@@ -34,16 +35,16 @@ SECRET = base64.b32encode(b"phone-job-secret-123").decode()
 def test_job_forwarded_once_followed_and_refused_when_device_lost(tmp_path: Path) -> None:
     # long: the scenario itself
     async def scenario() -> None:
-        server = DispatchServer(_settings(tmp_path))
+        server = DispatchServer(server_settings(tmp_path))
         running = asyncio.create_task(server.run())
-        await _until(lambda: server.port and server.hub and server.hub._running, "the server")
+        await until(lambda: server.port and server.hub and server.hub._running, "the server")
         config = TerminalConfig(
             terminal_id="T-JOB", branch="B1", kind="self_service",
             server=f"127.0.0.1:{server.port}", state_dir=tmp_path, heartbeat_interval=5.0,
             tls=None, required_devices=(),
         )  # fmt: skip
         uplink = Uplink(
-            config, lambda: [_snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
+            config, lambda: [snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
         )
         offers: list[mpb.PairingUpdate] = []
         pushed: list[mpb.PhoneJobOffer] = []
@@ -57,7 +58,7 @@ def test_job_forwarded_once_followed_and_refused_when_device_lost(tmp_path: Path
         uplink.on_push("pairing_update", on_pairing)
         uplink.on_push("phone_job", on_job)
         link_task = asyncio.create_task(uplink.run())
-        await _until(lambda: offers and offers[-1].state == "offering", "the QR")
+        await until(lambda: offers and offers[-1].state == "offering", "the QR")
         engine = server.hub.engine  # type: ignore[union-attr]
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             phone = mpb_grpc.MobileStub(channel)
@@ -83,13 +84,13 @@ def test_job_forwarded_once_followed_and_refused_when_device_lost(tmp_path: Path
             job = await phone.SubmitJob(deposit)
             again = await phone.SubmitJob(deposit)
             assert again.job_id == job.job_id and job.state == "submitted"
-            await _until(lambda: pushed, "the job pushed to the terminal")
+            await until(lambda: pushed, "the job pushed to the terminal")
             offer = pushed[0]
             assert (offer.job_id, offer.amount, offer.auth) == (job.job_id, "200", "terminal")
             assert offer.matching_code == opened.pairing.matching_code
             assert not offer.session_token  # card + PIN at the terminal: no session sent
             # Not yet received: pushed again (the terminal dedups on job_id).
-            await _until(lambda: len(pushed) >= 2, "the job pushed again", timeout=6)
+            await until(lambda: len(pushed) >= 2, "the job pushed again", timeout=6)
             assert {p.job_id for p in pushed} == {job.job_id}
 
             async def report(state: str, **fields: object) -> pb.ServerMessage:
@@ -121,12 +122,12 @@ def test_job_forwarded_once_followed_and_refused_when_device_lost(tmp_path: Path
                     business_type="loan",
                 )  # fmt: skip
             )
-            await _until(lambda: len(pushed) > count, "the video job pushed")
+            await until(lambda: len(pushed) > count, "the video job pushed")
             video = pushed[-1]
             await uplink.request(
                 phone_job_update=mpb.PhoneJobUpdate(job_id=video.job_id, state="failed")
             )
-            uplink.device_changed(_snapshot("tube_station", DeviceStatus.USER_ERROR))
+            uplink.device_changed(snapshot("tube_station", DeviceStatus.USER_ERROR))
             listed = phone.WatchServices(session)
             await _until_async(listed, lambda s: "tube_withdrawal" not in s.services)
             listed.cancel()

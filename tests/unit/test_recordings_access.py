@@ -357,7 +357,7 @@ def test_a_retention_out_of_bounds_stops_the_server_naming_the_option(tmp_path: 
     import asyncio
 
     from branchline.server.app import DispatchServer, StartupError
-    from tests.unit.test_capabilities import settings
+    from tests.unit.server_support import settings
 
     server = DispatchServer(
         settings(tmp_path, recordings_dir=tmp_path / "r", recording_retention_days=0.0)

@@ -24,7 +24,7 @@ from branchline.server.app import DispatchServer
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 from tests.unit.recording_media import chunks, probe, webm_test_pattern
-from tests.unit.test_capabilities import run_until_ready, settings
+from tests.unit.server_support import run_until_ready, settings
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 

@@ -11,9 +11,11 @@ import pytest
 
 from branchline.common.grpc_errors import error_details
 from branchline.v1 import tube_pb2 as pb
-from tests.unit.test_tube_desk import Desk, _sent_deposit, desk
+from tests.unit.tube_desk_support import Desk, desk, sent_deposit
 
-__all__ = ["desk"]  # the module-scoped server fixture, shared with test_tube_desk
+__all__ = [
+    "desk"
+]  # the module-scoped server fixture, shared with test_tube_desk (tube_desk_support)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,9 +31,9 @@ def ids(found: pb.TubeList) -> list[str]:
 
 
 def test_history_by_reference_terminal_customer_and_date(desk: Desk) -> None:
-    _sent_deposit(desk, "HIST-1", carrier=41)
-    _sent_deposit(desk, "HIST-2", carrier=42)
-    _sent_deposit(desk, "HIST-9", terminal="K-9", carrier=49)
+    sent_deposit(desk, "HIST-1", carrier=41)
+    sent_deposit(desk, "HIST-2", carrier=42)
+    sent_deposit(desk, "HIST-9", terminal="K-9", carrier=49)
     bo1 = desk.stub("teller:BO-1")
     by_ref = bo1.SearchHistory(pb.HistoryRequest(reference="BLTX:K-1:HIST-1\n"))
     assert ids(by_ref) == ["HIST-1"]
