@@ -38,14 +38,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from branchline.common.grpc_errors import error_details
 from branchline.sim.devices.card_reader import GATE_CLOSED
+from tests.integration.pin_support import PAN, pin_entry_active
 from tests.integration.stack import Stack, wait_for
-from tests.integration.tube_support import (
-    PAN,
-    PAN2,
-    pin_entry_active,
-    start_agent,
-    start_branch,
-)
+from tests.integration.tube_support import PAN2, start_agent, start_branch
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

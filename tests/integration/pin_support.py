@@ -113,8 +113,10 @@ def soft_hsm(stack: Stack) -> tuple[EnrolmentBlock, str]:
     return desk, soft_url
 
 
-def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResult:
-    """A customer inserts the card, types ``pin`` and Enter, and takes the card back."""
+def customer_session(
+    stack: Stack, pin: str, card: str = "visa"
+) -> agent_local_pb2.AuthenticateResult:
+    """A customer inserts ``card``, types ``pin`` and Enter, and takes the card back."""
     outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
 
     def call() -> None:
@@ -130,7 +132,7 @@ def customer_session(stack: Stack, pin: str) -> agent_local_pb2.AuthenticateResu
     wait_for(lambda: device_busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
     # The command shows as running a moment before the driver opens the gate: a person
     # simply pushes the card again.
-    wait_for(lambda: try_insert(stack, "visa"), 10, "the card reader to take the card")
+    wait_for(lambda: try_insert(stack, card), 10, "the card reader to take the card")
     wait_for(lambda: pin_entry_active(stack), 30, "PIN entry started")
     stack.sim_act("pin_pad", "press", keys=pin + "E")
     wait_for(

@@ -10,7 +10,6 @@ the server's TubeDesk with its own certificate, and the simulator's back-office 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,11 +34,9 @@ from tests.integration.pin_support import (
     PAN,
     PIN,
     agent_devices,
+    customer_session,
     desk_pin_pad_key,
-    pin_entry_active,
 )
-from tests.integration.pin_support import try_insert as _try_insert
-from tests.integration.pin_support import try_take as _try_take
 from tests.integration.stack import Stack, wait_for
 
 PAN2 = "5555555555554444"  # the simulator's "magstripe" card: the second customer
@@ -206,10 +203,6 @@ def devices_open(stack: Stack) -> bool:
     return len(devices) >= 4 and all(d.status not in closed for d in devices)
 
 
-def busy_with(stack: Stack, device: str, command: str) -> bool:
-    return any(d.name == device and d.detail == f"running {command}" for d in agent_devices(stack))
-
-
 def station(stack: Stack) -> common_pb2.Device | None:
     return next((d for d in agent_devices(stack) if d.name == "tube_station"), None)
 
@@ -256,35 +249,7 @@ def tube(stack: Stack) -> pb_grpc.TubeCustomerStub:
 
 def sign_in(stack: Stack, card: str = "visa", pin: str = PIN) -> str:
     """The customer inserts ``card``, types the PIN and takes the card back: a session id."""
-    outcome: dict[str, agent_local_pb2.AuthenticateResult] = {}
-
-    def call() -> None:
-        outcome["result"] = stack.agent_local().AuthenticateCustomer(
-            agent_local_pb2.AuthenticateRequest(
-                card_timeout_seconds=20, pin_timeout_seconds=20, eject_after=True
-            ),
-            timeout=90,
-        )
-
-    worker = threading.Thread(target=call)
-    worker.start()
-    wait_for(lambda: busy_with(stack, "card_reader", "accept_card"), 20, "card slot open")
-    # The command shows as running a moment before the driver opens the gate: a person
-    # simply pushes the card again.
-    wait_for(lambda: _try_insert(stack, card), 10, "the card reader to take the card")
-    wait_for(lambda: pin_entry_active(stack), 30, "PIN entry started")
-    stack.sim_act("pin_pad", "press", keys=pin + "E")
-    wait_for(
-        lambda: busy_with(stack, "card_reader", "eject") or not worker.is_alive(),
-        30,
-        "card ejected",
-    )
-    # The eject shows as running a moment before the card reaches the gate: a person takes
-    # it once it is out.
-    wait_for(lambda: _try_take(stack, worker), 20, "the card at the gate")
-    worker.join(60)
-    assert not worker.is_alive()
-    result = outcome["result"]
+    result = customer_session(stack, pin, card)
     assert result.verified, result
     return result.session_id
 
