@@ -19,7 +19,7 @@ from branchline.server.mobile import bank_auth
 from branchline.server.storage.engine import open_database
 from tests.browser.cheque_support import CHEQUE_DEVICES, seed_cheques
 from tests.browser.kiosk_support import Kiosk, KioskBranch, free_port, kiosk_branch
-from tests.browser.phone_support import PHONE, phone_gateway, read_qr, wait_gateway
+from tests.browser.phone_support import phone_gateway, phone_page, read_qr, wait_gateway
 from tests.browser.recordings_support import audit_of
 from tests.integration.stack import wait_for
 
@@ -87,13 +87,7 @@ def scan(kiosk: Kiosk, browser: Browser, tmp_path: Path) -> Page:
     """Screenshot the kiosk, decode its QR, open the URL on a phone-sized context."""
     urls = read_qr(kiosk.page, tmp_path / "kiosk.png")
     assert len(urls) == 1 and urls[0].startswith(GATEWAY["url"] + "/p/"), urls
-    context = browser.new_context(
-        viewport=PHONE,  # type: ignore[arg-type]
-        ignore_https_errors=True,
-        is_mobile=True,
-        has_touch=True,
-    )
-    phone = context.new_page()
+    phone = phone_page(browser)
     answer = phone.goto(urls[0])
     assert answer is not None and answer.status == 200
     phone.locator('[data-service="tube_withdrawal"] button').wait_for(timeout=10_000)

@@ -12,13 +12,25 @@ from pathlib import Path
 
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
 from branchline.server import pki
 from tests.integration.stack import Stack, wait_for
 
 # A phone's screen (CSS pixels).
 PHONE = {"width": 390, "height": 844}
+
+
+def phone_page(browser: Browser) -> Page:
+    """A page in a phone-sized context of its own (touch, mobile; the demo PKI's certificate
+    accepted)."""
+    context = browser.new_context(
+        viewport=PHONE,  # type: ignore[arg-type]
+        ignore_https_errors=True,
+        is_mobile=True,
+        has_touch=True,
+    )
+    return context.new_page()
 
 
 def gateway_up(url: str) -> bool:

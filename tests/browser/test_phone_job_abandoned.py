@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.kiosk_support import page_served
-from tests.browser.phone_support import PHONE, phone_gateway
+from tests.browser.phone_support import phone_gateway, phone_page
 from tests.integration.stack import Stack, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -86,13 +86,7 @@ def test_the_phone_shows_the_abandoned_job_once(branch: tuple[Stack, str], tmp_p
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
         try:
-            context = browser.new_context(
-                viewport=PHONE,  # type: ignore[arg-type]
-                ignore_https_errors=True,
-                is_mobile=True,
-                has_touch=True,
-            )
-            phone = context.new_page()
+            phone = phone_page(browser)
             asked: list[float] = []
             phone.on(
                 "request",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.phone_support import PHONE, phone_gateway, read_qr
+from tests.browser.phone_support import PHONE, phone_gateway, phone_page, read_qr
 from tests.integration.stack import Stack, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -94,10 +94,7 @@ def test_scan_the_kiosk_qr_and_follow_the_terminal_on_the_phone(
             short = kiosk.locator('[data-role="short-code"]').get_attribute("data-code")
             assert short and re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}", short)
 
-            phone_context = browser.new_context(
-                viewport=PHONE, ignore_https_errors=True, is_mobile=True, has_touch=True
-            )
-            phone = phone_context.new_page()
+            phone = phone_page(browser)
             answer = phone.goto(url)
             assert answer is not None and answer.status == 200
             phone.locator('[data-role="services"] [data-service="tube_deposit"]').wait_for(
