@@ -27,6 +27,22 @@ IN_SERVICE = SERVICE_STATE_TO_PB[ServiceState.IN_SERVICE]
 DEVICES = ("card_reader", "pin_pad", "tube_station", "printer")
 
 
+def loopback_terminal(
+    terminal_id: str, port: int, state_dir: Path, heartbeat_interval: float = 5.0
+) -> TerminalConfig:
+    """A terminal's configuration for a server on loopback without TLS, no devices required."""
+    return TerminalConfig(
+        terminal_id=terminal_id,
+        branch="B1",
+        kind="self_service",
+        server=f"127.0.0.1:{port}",
+        state_dir=state_dir,
+        heartbeat_interval=heartbeat_interval,
+        tls=None,
+        required_devices=(),
+    )
+
+
 async def until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -46,16 +62,7 @@ async def link_stack(tmp_path: Path) -> AsyncIterator[tuple[TerminalLinkServicer
     pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    config = TerminalConfig(
-        terminal_id="T-PUSH",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    config = loopback_terminal("T-PUSH", port, tmp_path)
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     yield servicer, uplink
     await server.stop(0)

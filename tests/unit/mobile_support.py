@@ -13,7 +13,6 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
 from branchline.server.app import DispatchServer, ServerSettings
@@ -23,7 +22,7 @@ from branchline.server.mobile_gateway.main import https_context
 from branchline.server.pki import init_pki
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import terminal_link_pb2 as pb
-from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.link_support import DEVICES, loopback_terminal, snapshot, until
 from tests.unit.server_support import settings
 
 GATEWAY = "https://phone.example:8443"
@@ -61,16 +60,7 @@ async def stack(tmp_path: Path, limits: Limits | None = None) -> AsyncIterator[S
     server = DispatchServer(served)
     running = asyncio.create_task(server.run())
     await until(lambda: server.port and server.hub and server.hub._running, "the server")
-    config = TerminalConfig(
-        terminal_id="T-GW",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{server.port}",
-        state_dir=tmp_path,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    config = loopback_terminal("T-GW", server.port, tmp_path)
     uplink = Uplink(config, lambda: [snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE)
     updates: list[mpb.PairingUpdate] = []
 

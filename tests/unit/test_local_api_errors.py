@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from branchline.agent import diag
-from branchline.agent.config import AgentConfig, TerminalConfig
+from branchline.agent.config import AgentConfig
 from branchline.agent.customer.call import CallRefused
 from branchline.agent.daemon import Agent
 from branchline.agent.local_api import socket_path, start_local_api
@@ -33,6 +33,7 @@ from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import customer_info_pb2_grpc as info_grpc
 from branchline.v1 import tube_pb2 as tube_pb
 from branchline.v1 import tube_pb2_grpc as tube_grpc
+from tests.unit.link_support import loopback_terminal
 
 pytestmark = pytest.mark.timeout(60)
 LONG = "x" * 5000
@@ -168,16 +169,7 @@ def test_each_local_service_names_the_field_of_a_malformed_request() -> None:
 
 
 async def refusals(state: Path) -> None:
-    terminal = TerminalConfig(
-        terminal_id="T-API",
-        branch="B1",
-        kind="self_service",
-        server="127.0.0.1:1",
-        state_dir=state,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    terminal = loopback_terminal("T-API", 1, state)  # nothing listens: refusals only
     agent = Agent(AgentConfig(file=state / "agent.toml", terminal=terminal, devices=()))
     path = socket_path(state)
     server = await start_local_api(agent, path)

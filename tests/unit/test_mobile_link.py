@@ -13,7 +13,6 @@ import grpc
 import pytest
 from cryptography import x509
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
 from branchline.common.grpc_errors import error_details
@@ -26,7 +25,7 @@ from branchline.server.pki import init_pki
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import mobile_pb2_grpc as mpb_grpc
 from branchline.v1 import terminal_link_pb2 as pb
-from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.link_support import DEVICES, loopback_terminal, snapshot, until
 from tests.unit.mobile_support import GATEWAY, server_settings
 
 pytestmark = pytest.mark.timeout(90)
@@ -40,16 +39,7 @@ def test_qr_pairing_service_list_and_cancel(tmp_path: Path) -> None:
         running = asyncio.create_task(server.run())
         await until(lambda: server.port and server.hub and server.hub._running, "the server")
         assert "branchline.v1.Mobile" in server.hub.service_names  # type: ignore[union-attr]
-        config = TerminalConfig(
-            terminal_id="T-QR",
-            branch="B1",
-            kind="self_service",
-            server=f"127.0.0.1:{server.port}",
-            state_dir=tmp_path,
-            heartbeat_interval=5.0,
-            tls=None,
-            required_devices=(),
-        )
+        config = loopback_terminal("T-QR", server.port, tmp_path)
         uplink = Uplink(
             config, lambda: [snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
         )

@@ -12,7 +12,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
 from branchline.common.grpc_errors import error_details
@@ -24,7 +23,7 @@ from branchline.server.mobile import bank_auth
 from branchline.v1 import mobile_pb2 as mpb
 from branchline.v1 import mobile_pb2_grpc as mpb_grpc
 from branchline.v1 import terminal_link_pb2 as pb
-from tests.unit.link_support import DEVICES, snapshot, until
+from tests.unit.link_support import DEVICES, loopback_terminal, snapshot, until
 from tests.unit.mobile_support import server_settings
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,11 +37,7 @@ def test_job_forwarded_once_followed_and_refused_when_device_lost(tmp_path: Path
         server = DispatchServer(server_settings(tmp_path))
         running = asyncio.create_task(server.run())
         await until(lambda: server.port and server.hub and server.hub._running, "the server")
-        config = TerminalConfig(
-            terminal_id="T-JOB", branch="B1", kind="self_service",
-            server=f"127.0.0.1:{server.port}", state_dir=tmp_path, heartbeat_interval=5.0,
-            tls=None, required_devices=(),
-        )  # fmt: skip
+        config = loopback_terminal("T-JOB", server.port, tmp_path)
         uplink = Uplink(
             config, lambda: [snapshot(n) for n in DEVICES], lambda: ServiceState.IN_SERVICE
         )

@@ -14,7 +14,6 @@ import grpc
 import pytest
 from sqlalchemy import Engine
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.customer_info_api import CustomerInfoServicer
 from branchline.agent.rates import BadRateTable, RateBook
 from branchline.agent.service_state import ServiceState
@@ -28,6 +27,7 @@ from branchline.server.rates.feed import RateFeed, latest_version
 from branchline.server.storage import open_database
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
+from tests.unit.link_support import loopback_terminal
 from tests.unit.sqlite_template import migrated_sqlite
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,16 +44,7 @@ async def _until(condition: object, what: str, timeout: float = 10.0) -> None:
 
 def _uplink(terminal_id: str, port: int, state_dir: Path) -> tuple[Uplink, RateBook]:
     state_dir.mkdir(exist_ok=True)
-    config = TerminalConfig(
-        terminal_id=terminal_id,
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=state_dir,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
+    config = loopback_terminal(terminal_id, port, state_dir)
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     book = RateBook(state_dir, lambda: uplink.connected)
     uplink.on_push("rate_update", book.on_push)

@@ -14,7 +14,6 @@ import pytest
 import zxingcpp
 from sqlalchemy import Engine
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.customer.session import SessionStore
 from branchline.agent.customer.statement import StatementError, fetch_statement, statement_job
 from branchline.agent.service_state import ServiceState
@@ -35,6 +34,7 @@ from branchline.sim.printer import parse, render_receipt
 from branchline.v1 import customer_info_pb2 as info_pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from tests.unit.ledger_support import BRANCH, T0, funded, ref
+from tests.unit.link_support import loopback_terminal
 
 pytestmark = pytest.mark.timeout(60)
 KEY = bytes(range(32))
@@ -145,9 +145,7 @@ def test_the_agent_gets_it_over_terminal_link_and_maps_refusals(
         pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        config = TerminalConfig(
-            "T1", "B1", "self_service", f"127.0.0.1:{port}", tmp_path, 5.0, None, ()
-        )
+        config = loopback_terminal("T1", port, tmp_path)
         uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
         sessions = SessionStore()
         agent: Any = SimpleNamespace(uplink=uplink, sessions=sessions)

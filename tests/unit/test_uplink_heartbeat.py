@@ -16,12 +16,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import Uplink
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from branchline.v1 import tube_pb2
+from tests.unit.link_support import loopback_terminal
 
 pytestmark = pytest.mark.timeout(60)
 INTERVAL = 0.3
@@ -56,16 +56,7 @@ async def busy_uplink(tmp_path: Path) -> None:
     pb_grpc.add_TerminalLinkServicer_to_server(recorder, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    config = TerminalConfig(
-        terminal_id="T-BUSY",
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=tmp_path,
-        heartbeat_interval=INTERVAL,
-        tls=None,
-        required_devices=(),
-    )
+    config = loopback_terminal("T-BUSY", port, tmp_path, heartbeat_interval=INTERVAL)
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     registered = asyncio.Event()
 

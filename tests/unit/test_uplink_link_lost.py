@@ -15,12 +15,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from branchline.agent.config import TerminalConfig
 from branchline.agent.service_state import ServiceState
 from branchline.agent.uplink import BACKOFF_FIRST, Uplink, UplinkUnavailable
 from branchline.v1 import terminal_link_pb2 as pb
 from branchline.v1 import terminal_link_pb2_grpc as pb_grpc
 from branchline.v1 import tube_pb2
+from tests.unit.link_support import loopback_terminal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,19 +48,6 @@ class Silent(pb_grpc.TerminalLinkServicer):
                 self.got_request.set()
 
 
-def terminal_config(state_dir: Path, port: int, terminal_id: str) -> TerminalConfig:
-    return TerminalConfig(
-        terminal_id=terminal_id,
-        branch="B1",
-        kind="self_service",
-        server=f"127.0.0.1:{port}",
-        state_dir=state_dir,
-        heartbeat_interval=5.0,
-        tls=None,
-        required_devices=(),
-    )
-
-
 async def serve(servicer: Silent, port: int = 0) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
     pb_grpc.add_TerminalLinkServicer_to_server(servicer, server)
@@ -78,7 +65,7 @@ def test_a_request_fails_with_link_lost_within_a_second_and_is_not_resent(
 async def link_lost(tmp_path: Path) -> None:
     first = Silent()
     server, port = await serve(first)
-    config = terminal_config(tmp_path, port, "T-LOST")
+    config = loopback_terminal("T-LOST", port, tmp_path)
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     connected = asyncio.Event()
 
@@ -133,7 +120,7 @@ def test_a_link_that_was_up_retries_at_once_after_it_drops(tmp_path: Path) -> No
 async def backoff_resets(tmp_path: Path) -> None:
     probe, port = await serve(Silent())  # a free port, then nothing listening on it
     await probe.stop(None)
-    config = terminal_config(tmp_path, port, "T-BACKOFF")
+    config = loopback_terminal("T-BACKOFF", port, tmp_path)
     uplink = Uplink(config, lambda: [], lambda: ServiceState.IN_SERVICE)
     delays: list[float] = []
     retried = asyncio.Event()
