@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -144,7 +144,9 @@ def run_write(engine: Engine, op: Callable[[Connection], T]) -> T:
         try:
             with write_transaction(engine) as conn:
                 result = op(conn)
-            return settled(engine, result) if isinstance(result, Posting) else result  # type: ignore[return-value]
+            if isinstance(result, Posting):
+                return cast(T, settled(engine, result))
+            return result
         except (IntegrityError, OperationalError) as exc:
             retry = isinstance(exc, IntegrityError) or (
                 getattr(exc.orig, "pgcode", None) in _RETRY_PGCODES
