@@ -7,6 +7,7 @@ applier as the TerminalLink servicer hands it, so batches are as large as under 
 Prints the applier thread's CPU per message and per withdrawal, the SQL statements per
 withdrawal (every statement SQLAlchemy sends, plus the savepoints on the DBAPI cursor) and,
 with ``--profile``, the cProfile of the applier thread sorted by own time (``--top`` rows).
+``--pg``: the same on a fresh PostgreSQL schema (``bench.replicas.pg_dsn``) instead of SQLite.
 
     .venv/bin/python -m bench.tube_profile --terminals 200 --rounds 5 --profile
 """
@@ -101,8 +102,7 @@ async def withdrawal(service: TubeService, applier: Applier, spec: TerminalSpec,
         assert not reply.code and reply.txn.state == expect, reply
 
 
-async def drive(args: argparse.Namespace, root: Path) -> None:
-    db_url = f"sqlite:///{root / 'server.db'}"
+async def drive(args: argparse.Namespace, root: Path, db_url: str) -> None:
     specs = prepare_bank(root, db_url, args.terminals)
     engine = open_database(db_url)
     statements = [0]
@@ -158,9 +158,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--pg", action="store_true", help="on a fresh PostgreSQL schema (bench.replicas.pg_dsn)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-tube-profile-") as tmp:
-        asyncio.run(drive(args, Path(tmp)))
+        if not args.pg:
+            asyncio.run(drive(args, Path(tmp), f"sqlite:///{Path(tmp) / 'server.db'}"))
+            return 0
+        from bench.replicas import pg_dsn
+        from branchline.server.storage.testing import temporary_postgres_schema
+
+        with temporary_postgres_schema(pg_dsn()) as db_url:
+            asyncio.run(drive(args, Path(tmp), db_url))
     return 0
 
 

@@ -1,18 +1,25 @@
-"""Prebuilt statements run straight on the DBAPI cursor (SQLite): the request path's SQL
-without SQLAlchemy's per-execution machinery.
+"""Prebuilt statements run straight on the DBAPI cursor (SQLite and PostgreSQL/psycopg2):
+the request path's SQL without SQLAlchemy's per-execution machinery.
 
 Measured (bench/tube_profile.py, 2026-12-07): a reused Core statement still costs ~0.15 ms
 of Python per ``conn.execute`` (execution context, events, result metadata) against
 ~0.02 ms in SQLite itself, and a withdrawal runs ~58 of them. ``execute`` compiles a
-statement once per set of parameter names — with SQLAlchemy, so the SQL, the bind and
-result type processing are SQLAlchemy's own — and then only binds the values, runs the
-string on the connection's DBAPI cursor and processes the result columns.
+statement once per dialect and set of parameter names — with SQLAlchemy, so the SQL, the
+bind and result type processing are SQLAlchemy's own — and then only binds the values,
+runs the string on the connection's DBAPI cursor and processes the result columns.
 
-Only for SQLite and plain statements (no expanding ``IN``, no post-compile parameters, no
-Python-side column defaults): anything else, and every other database, goes through
-``conn.execute`` unchanged. Database errors are raised as SQLAlchemy's (``IntegrityError``,
-``OperationalError``) exactly as ``conn.execute`` raises them. The statements run here are
-counted in ``branchline_sql_statements_total`` like the savepoints (``count_raw_statements``).
+Only plain statements (no expanding ``IN``, no post-compile parameters, no Python-side
+column defaults) on SQLite (positional ``?``) and psycopg2 (named ``%(name)s``, its values
+as a dict): anything else, and every other driver, goes through ``conn.execute`` unchanged.
+On PostgreSQL the result columns' processors depend on the type the server reports (a
+NUMERIC, a float), so they are chosen from the first execution's ``cursor.description``;
+the statement runs through ``Connection._cursor_execute``, SQLAlchemy's own path for a
+ready statement, so its events (the statement counter) and its error handling (a lost
+connection invalidated) are SQLAlchemy's. A list of parameter sets goes through
+``conn.execute`` there (SQLAlchemy batches an INSERT's rows into one statement).
+Database errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``)
+exactly as ``conn.execute`` raises them. On SQLite the statements run here are counted in
+``branchline_sql_statements_total`` like the savepoints (``count_raw_statements``).
 """
 
 from __future__ import annotations
@@ -103,6 +110,10 @@ class _Plan:
     # them, and only the values with a processor are processed.
     getter: Callable[[Mapping[str, Any]], Any] | None
     bind_processed: tuple[tuple[int, Callable[[Any], Any]], ...]
+    # psycopg2: the bind names in ``parameters``' order (the DBAPI takes a dict); None for
+    # a positional driver. Its result processors wait for a ``cursor.description``.
+    named: tuple[str, ...] | None = None
+    columns: tuple[Any, ...] = ()  # the result columns' types, for ``resolved``
 
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         if self.getter is not None:
@@ -127,25 +138,29 @@ class _Plan:
             out.append(process(value) if process is not None and value is not None else value)
         return tuple(out)
 
-    def make_rows(self, raw: Sequence[Any]) -> list[Any]:
+    def make_rows(self, raw: Sequence[Any], processed: Any = None) -> list[Any]:
         row = self.row
         assert row is not None
-        if not self.processed:
+        if processed is None:
+            processed = self.processed
+        if not processed:
             return [row(r) for r in raw]
         out = []
         for r in raw:
             values = list(r)
-            for i, process in self.processed:
+            for i, process in processed:
                 values[i] = process(values[i])
             out.append(row(values))
         return out
 
 
-_plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+_plans: dict[tuple[str, int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+# psycopg2 plans' result processors, by SQL and the column types the server reported.
+_resolved: dict[tuple[str, tuple[Any, ...]], tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
 
 
 def _plan(conn: Connection, statement: Executable, names: tuple[str, ...]) -> _Plan | None:
-    cache_key = (id(statement), names)
+    cache_key = (conn.dialect.name, id(statement), names)
     found = _plans.get(cache_key)
     if found is not None and found[0] is statement:
         return found[1]
@@ -159,8 +174,9 @@ def _plan(conn: Connection, statement: Executable, names: tuple[str, ...]) -> _P
 def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) -> _Plan | None:
     dialect = conn.dialect
     compiled: Any = statement.compile(dialect=dialect, column_keys=list(names))  # type: ignore[attr-defined]
+    by_name = _named(dialect.name, compiled)
     if (
-        not compiled.positional
+        (not compiled.positional and by_name is None)
         or compiled.post_compile_params
         or compiled.literal_execute_params
         or getattr(compiled, "insert_prefetch", None)
@@ -169,7 +185,7 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
         return None  # SQLAlchemy's execution context has work to do here
     processors = compiled._bind_processors
     binds = []
-    for name in compiled.positiontup:
+    for name in compiled.positiontup if by_name is None else by_name:
         bind = compiled.binds[name]
         default = _MISSING if bind.required or bind.callable else bind.effective_value
         if name not in names and default is _MISSING:
@@ -177,11 +193,14 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
         binds.append((name, _MISSING if name in names else default, processors.get(name)))
     columns = compiled._result_columns
     row = _row_class([c[0] for c in columns]) if columns else None
-    results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+    if by_name is None:
+        results = tuple(c[3]._cached_result_processor(dialect, None) for c in columns)
+    else:  # chosen by ``resolved`` from the type codes of the first execution
+        results = ()
     processed = tuple((i, p) for i, p in enumerate(results) if p is not None)
     reads, writes = _effect(statement)
-    named = all(default is _MISSING for _, default, _ in binds)
-    getter = itemgetter(*(name for name, _, _ in binds)) if named and binds else None
+    all_given = all(default is _MISSING for _, default, _ in binds)
+    getter = itemgetter(*(name for name, _, _ in binds)) if all_given and binds else None
     bind_processed = tuple((i, p) for i, (_, _, p) in enumerate(binds) if p is not None)
     return _Plan(
         compiled.string,
@@ -193,7 +212,31 @@ def _compile(conn: Connection, statement: Executable, names: tuple[str, ...]) ->
         writes,
         getter,
         bind_processed,
+        by_name,
+        tuple(c[3] for c in columns),
     )
+
+
+def _named(dialect: str, compiled: Any) -> tuple[str, ...] | None:
+    """psycopg2's bind names, when its statement can take them as a plain dict."""
+    if dialect != "postgresql" or compiled.positional or compiled.escaped_bind_names:
+        return None
+    return tuple(compiled.binds)
+
+
+def resolved(conn: Connection, plan: _Plan, description: Sequence[Any]) -> Any:
+    """A psycopg2 plan's result processors for the column types in ``description``."""
+    codes = tuple(column[1] for column in description)
+    found = _resolved.get((plan.sql, codes))
+    if found is None:
+        dialect = conn.dialect
+        found = tuple(
+            (i, p)
+            for i, (kind, code) in enumerate(zip(plan.columns, codes, strict=True))
+            if (p := kind._cached_result_processor(dialect, code)) is not None
+        )
+        _resolved[(plan.sql, codes)] = found
+    return found
 
 
 def _effect(statement: Executable) -> tuple[str | None, str | None]:
@@ -218,15 +261,20 @@ def execute(
 
     ``statement`` should be built once (``storage.prebuilt``): its plan is kept by identity.
     A list of parameter sets runs as one ``executemany`` (no rows come back)."""
-    if conn.dialect.name != "sqlite":
+    dialect = conn.dialect.name
+    if dialect != "sqlite" and (dialect != "postgresql" or conn.dialect.driver != "psycopg2"):
         return conn.execute(statement, params)  # type: ignore[call-overload]
     many = isinstance(params, list)
+    if many and dialect != "sqlite":
+        return conn.execute(statement, params)  # type: ignore[call-overload]
     sets: Sequence[Mapping[str, Any]] = params if many else [params or {}]  # type: ignore[assignment,list-item]
     if not sets:
         return conn.execute(statement, params)  # type: ignore[call-overload]
     plan = _plan(conn, statement, tuple(sets[0]))
     if plan is None or (many and plan.row is not None):
         return conn.execute(statement, params)  # type: ignore[call-overload]
+    if plan.named is not None:
+        return _run_named(conn, plan, sets[0])
     state = batch_state(conn)
     if state is None:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -281,6 +329,22 @@ def _run(
         if counter is not None:
             counter(1)
     return FastResult(plan.make_rows(raw) if raw is not None else [], rowcount)
+
+
+def _run_named(conn: Connection, plan: _Plan, given: Mapping[str, Any]) -> FastResult:
+    values = plan.parameters(given)
+    parameters = dict(zip(plan.named or (), values, strict=True))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        # SQLAlchemy's own path for a ready statement: its events and error handling.
+        conn._cursor_execute(cursor, plan.sql, parameters)
+        if plan.row is None:
+            return FastResult([], cursor.rowcount)
+        raw = cursor.fetchall()
+        processed = resolved(conn, plan, cursor.description)
+        return FastResult(plan.make_rows(raw, processed), cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def remember(
