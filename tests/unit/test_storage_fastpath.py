@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, event, select
 from sqlalchemy.exc import IntegrityError
 
 from branchline.server.ledger.schema import request_results
@@ -63,3 +63,32 @@ def test_rows_values_and_errors_as_sqlalchemy(engine: Engine) -> None:
         assert sum(counted) >= 6  # the statements run on the cursor are counted
     with pytest.raises(IntegrityError), write_transaction(engine) as conn:
         execute(conn, INSERT, _row("a"))  # the same key again: SQLAlchemy's IntegrityError
+
+
+def test_runs_on_the_cursor_on_both_databases(engine: Engine) -> None:
+    """SQLAlchemy's statement-level machinery (``before_execute``) is skipped for a prebuilt
+    statement on SQLite and on PostgreSQL alike; its cursor-level events still fire there
+    (the statement counter), and a column type the server reports (PostgreSQL's timestamp
+    with time zone, a bytea) comes back processed as SQLAlchemy would."""
+    statements: list[str] = []
+    cursor_statements: list[str] = []
+    event.listen(engine, "before_execute", lambda *a: statements.append(str(a[1])))
+    event.listen(engine, "before_cursor_execute", lambda *a: cursor_statements.append(a[2]))
+    one = by_key(request_results, ("terminal_id", "request_id"))
+    params = {key("terminal_id"): "T-1", key("request_id"): "p"}
+    with write_transaction(engine) as conn:
+        execute(conn, INSERT, _row("p"))
+        before = len(statements)
+        fast = execute(conn, one, params).one()
+        assert len(statements) == before  # not through conn.execute
+        slow = conn.execute(one, params).one()
+        assert len(statements) == before + 1
+    assert tuple(fast) == tuple(slow) and fast.created_at == AT
+    assert bytes(fast.response) == b"\x00reply"
+    if engine.dialect.name == "postgresql":  # SQLAlchemy's cursor events saw it
+        assert (
+            sum("request_results.request_id = %(k_request_id)s" in s for s in cursor_statements)
+            == 2
+        )
+    with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+        execute(conn, INSERT, _row("p"))
