@@ -20,6 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from branchline.server.storage import commit_order
 from branchline.server.storage.batch import BatchState
+from branchline.server.storage.deferred import DeferredSavepoints, with_queued
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -126,6 +127,9 @@ def savepoint(conn: Connection) -> AbstractContextManager[Connection]:
     state = batch_state(conn)
     if state is not None:
         return state.savepoint()
+    found: _Batch | None = getattr(_batch, "current", None)
+    if found is not None and found.conn is conn and found.deferred is not None:
+        return found.deferred.savepoint()
     return _eager_savepoint(conn)
 
 
@@ -169,6 +173,9 @@ class _Batch:
     engine: Engine
     conn: Connection
     state: BatchState | None  # SQLite: the read cache and lazy savepoints
+    deferred: DeferredSavepoints | None = (
+        None  # PostgreSQL: savepoints sent with the next statement
+    )
 
 
 _batch = threading.local()
@@ -212,13 +219,36 @@ def batch_transaction(engine: Engine) -> Iterator[Connection]:
         with conn.begin(), commit_order.collecting(conn):
             sqlite = conn.dialect.name == "sqlite"
             state = BatchState(conn, raw_counter(engine)) if sqlite else None
-            _batch.current = _Batch(engine, conn, state)
+            _batch.current = _Batch(engine, conn, state, _deferred_savepoints(engine, conn))
             try:
                 yield conn
             finally:
                 _batch.current = None
                 if state is not None:
                     state.close()
+
+
+def _deferred_savepoints(engine: Engine, conn: Connection) -> DeferredSavepoints | None:
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg2":
+        return None
+    if not event.contains(engine, "before_cursor_execute", _pg_before_execute):
+        event.listen(engine, "before_cursor_execute", _pg_before_execute, retval=True)
+    return DeferredSavepoints(conn, raw_counter(engine))
+
+
+def _pg_before_execute(
+    conn: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    # The batch's queued savepoints go in front of its next statement (storage.deferred).
+    found: _Batch | None = getattr(_batch, "current", None)
+    if found is not None and found.conn is conn and found.deferred is not None:
+        statement = with_queued(found.deferred, cursor, statement, executemany)
+    return statement, parameters
 
 
 def _sqlite_before_execute(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
