@@ -82,6 +82,8 @@ async def end_refused(engine: StepEngine[Any], live: Live[Any, Any], exc: DataEr
     if ending is None:
         return await _unended(engine, live, where, "the engine has no ending for this stage")
     data = {"reason": REASON, "code": ending.code, "refused_stage": stage, "refused_field": where}
+    # What the stage told the customer may be the very text refused (a server's message).
+    live.message, live.bad_field = "", ""
     try:
         await engine.advance(
             live,
@@ -99,8 +101,9 @@ async def end_refused(engine: StepEngine[Any], live: Live[Any, Any], exc: DataEr
         return await _unended(engine, live, where, why)
     # Any other failure of the ending (a disk briefly full) goes up to the runner, which tries
     # the stage again: refused again, it comes back here.
-    live.code, live.message, live.bad_field = ending.code, "", ""
-    live.touch()
+    if ending.code:
+        live.code = ending.code
+        live.touch()
     return True
 
 
