@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from google.protobuf.message import Message
 
 from branchline.agent import failpoints
+from branchline.agent.engine_refusal import PERMANENT, Ending, end_refused
 from branchline.agent.journal.db import CorruptRecord
 from branchline.agent.journal.txjournal import Transaction, UnknownTransaction
 from branchline.agent.refusal import Refused
@@ -160,6 +161,11 @@ class StepEngine(Generic[LiveT]):
 
     def staged(self, live: LiveT, step_data: dict[str, Any]) -> None:
         """What a newly journaled stage's data tells the customer (default: nothing more)."""
+
+    def refusal_ending(self, live: LiveT) -> Ending | None:
+        """How ``live`` ends when the journal refused its stage's data for good
+        (agent/engine_refusal.py); None: the engine cannot end it, people must."""
+        return None
 
     def _ids(self, key: str) -> dict[str, Any]:
         return {f"{self.KEY}_id": key}
@@ -326,6 +332,11 @@ class StepEngine(Generic[LiveT]):
                 await handler(self, live)
             except asyncio.CancelledError:
                 raise
+            except PERMANENT as exc:
+                # The journal will refuse this data every time: end it, never retry.
+                if await self._end_refused(live, exc):
+                    continue
+                return
             except Exception as exc:
                 # A bug or a journal failure: nothing was journaled, so the stage's action is
                 # still the one to run; try it again rather than leave the transaction hanging.
@@ -345,6 +356,26 @@ class StepEngine(Generic[LiveT]):
                 )
                 await asyncio.sleep(self.RETRY_AFTER)
         log_event(self._log, f"{self.NAME}_finished", **ids, kind=live.kind, outcome=live.stage)
+
+    async def _end_refused(self, live: LiveT, exc: Any) -> bool:
+        """End ``live`` after a permanent refusal; False: it could not be, stop the runner.
+        A transient failure of the ending itself runs the stage again (refused again, it
+        comes back here)."""
+        try:
+            return await end_refused(self, live, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            log_event(
+                self._log,
+                f"{self.NAME}_stage_failed",
+                logging.ERROR,
+                **self._ids(live.key),
+                stage=live.stage,
+                error=repr(again),
+            )
+            await asyncio.sleep(self.RETRY_AFTER)
+            return True
 
     # -- what handlers use ----------------------------------------------------------------
 

@@ -68,7 +68,9 @@ async def closing(engine: ChequeEngine, live: Live) -> None:
             refunded=reply.purchase.fee_refunded,
             server_state=S.Name(reply.purchase.state),
         )
-    kept = {k: v for k, v in live.stage_data.items() if k in ("plan", "book", "leaf", "reason")}
+    kept = {
+        k: v for k, v in live.stage_data.items() if k in ("plan", "book", "leaf", "reason", "code")
+    }
     await engine.advance(live, final, kept, ejournal=(f"cheque_{final}", fields))
 
 

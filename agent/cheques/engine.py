@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from branchline.agent.cheques import machine as m
 from branchline.agent.engine_base import Live as BaseLive
 from branchline.agent.engine_base import StepEngine
+from branchline.agent.engine_refusal import Ending
 from branchline.agent.refusal import Refused
 from branchline.agent.tube.sender import OutboxSender
 from branchline.agent.uplink import UplinkUnavailable
@@ -106,6 +107,11 @@ class ChequeEngine(StepEngine[Live]):
 
     def kick_sender(self) -> None:
         self.sender.kick()
+
+    def refusal_ending(self, live: Live) -> Ending:
+        from branchline.agent.cheques.ending import ending
+
+        return ending(live)
 
     def staged(self, live: Live, step_data: dict[str, Any]) -> None:
         # A purchase's stage data carries why the customer's last step was refused.

@@ -14,6 +14,9 @@ the printer refuses because it already happened reads the presenter's state).
     a fault while printing or a book not taken: faulted (leaf outcomes) -> failing -> failed;
     the customer cancels, times out, or the agent restarted while waiting for them:
     canceling -> canceled; the server refused the start: refused.
+    the journal refusing a stage's data for good (agent/cheques/ending.py): before the order
+    canceling (starting -> canceling too), from the order on failing (ordering, printing,
+    presenting -> failing too): the server voids the rest, refunds, opens an incident.
 """
 
 from __future__ import annotations
@@ -58,15 +61,15 @@ MACHINE = StateMachine(
         {
             state: frozenset(targets)
             for state, targets in {
-                STARTING: {AWAITING_ID, REFUSED},
+                STARTING: {AWAITING_ID, REFUSED, CANCELING},
                 AWAITING_ID: {CHECKING_ID, CANCELING},
                 CHECKING_ID: {AWAITING_FACE, AWAITING_ID, CANCELING},
                 AWAITING_FACE: {CHECKING_FACE, CANCELING},
                 CHECKING_FACE: {AWAITING_ORDER, AWAITING_FACE, LOCKED, CANCELING},
                 AWAITING_ORDER: {ORDERING, CANCELING},
-                ORDERING: {PRINTING, AWAITING_ORDER, CANCELING},
-                PRINTING: {PRINTING, PRESENTING, FAULTED},
-                PRESENTING: {PRINTING, FINISHING, FAULTED},
+                ORDERING: {PRINTING, AWAITING_ORDER, CANCELING, FAILING},
+                PRINTING: {PRINTING, PRESENTING, FAULTED, FAILING},
+                PRESENTING: {PRINTING, FINISHING, FAULTED, FAILING},
                 FAULTED: {FAILING},
                 FAILING: {FAILED},
                 FINISHING: {COMPLETED},

@@ -22,7 +22,17 @@ from .db import CorruptRecord, JournalError
 
 
 class DataError(JournalError, ValueError):
-    """Data that cannot be stored; the message names the field."""
+    """Data that cannot be stored; the message names the field.
+
+    Permanent: the same data is refused every time, so a caller must not simply try the
+    write again (the step runner ends the transaction instead, agent/engine_refusal.py).
+    """
+
+    @property
+    def field(self) -> str:
+        """The field path the message starts with ("data.hold_id"), without the value."""
+        head, sep, _ = str(self).partition(": ")
+        return head if sep else ""
 
 
 class SensitiveData(DataError):

@@ -65,7 +65,9 @@ async def closing(engine: TubeEngine, live: Live) -> None:
             )
             final = m.HANDED_TO_TELLER
     await _print(engine, live, final)
-    await engine.advance(live, final, ejournal=(f"tube_{final}", {}))
+    # The customer's code (an ending the journal forced) stays with the final state.
+    kept = {k: v for k, v in live.stage_data.items() if k == "code" and v}
+    await engine.advance(live, final, kept, ejournal=(f"tube_{final}", {}))
 
 
 async def _print(engine: TubeEngine, live: Live, final: str) -> None:

@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from branchline.agent.engine_base import Live as BaseLive
 from branchline.agent.engine_base import StepEngine, journaled
+from branchline.agent.engine_refusal import Ending
 from branchline.agent.journal.txjournal import Transaction
 from branchline.agent.refusal import Refused
 from branchline.agent.tube import machines as m
@@ -153,6 +154,16 @@ class TubeEngine(StepEngine[Live]):
 
     def outbox_kind(self, message: Message) -> str:
         return "tube_open" if isinstance(message, pb.TubeOpen) else "tube_event"
+
+    def staged(self, live: Live, step_data: dict[str, Any]) -> None:
+        # A code journaled with a stage is the customer's to see, after a restart too.
+        if step_data.get("code"):
+            live.code = str(step_data["code"])
+
+    def refusal_ending(self, live: Live) -> Ending:
+        from branchline.agent.tube.ending import ending
+
+        return ending(live)
 
     def kick_sender(self) -> None:
         if self.sender is not None:

@@ -12,6 +12,9 @@ Deposit:   opening -> awaiting_carrier -> sending -> sent -> counted -> confirmi
 Withdrawal: authorising -> awaiting_delivery -> arrived -> taken -> capturing -> posted
            -> completed; or -> reversing -> reversed (lost, not taken, never sent)
 Either:    -> canceling -> canceled (nothing moved), -> handing_over -> handed_to_teller.
+The journal refusing a stage's data for good ends it early (agent/tube/ending.py): the
+withdrawal's hold reversed (authorising -> reversing too), the carrier handed over (taken ->
+handing_over too), a deposit opened with the server canceled (opening -> canceling too).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ DEPOSIT_MACHINE = StateMachine(
     initial="opening",
     transitions=_table(
         {
-            "opening": {"awaiting_carrier", CANCELED},
+            "opening": {"awaiting_carrier", CANCELED, CANCELING},
             "awaiting_carrier": {"sending", CANCELING, HANDING_OVER},
             "sending": {"sent", "awaiting_carrier", HANDING_OVER},
             "sent": {"counted", HANDING_OVER},
@@ -80,10 +83,10 @@ WITHDRAWAL_MACHINE = StateMachine(
     initial="authorising",
     transitions=_table(
         {
-            "authorising": {"awaiting_delivery", CANCELED},
+            "authorising": {"awaiting_delivery", CANCELED, REVERSING},
             "awaiting_delivery": {"arrived", CANCELING, REVERSING, HANDING_OVER},
-            "arrived": {"taken", REVERSING},
-            "taken": {"capturing"},
+            "arrived": {"taken", REVERSING, HANDING_OVER},
+            "taken": {"capturing", HANDING_OVER},
             "capturing": {POSTED, HANDING_OVER},
             POSTED: {COMPLETED},
             CANCELING: {CANCELED, HANDED_TO_TELLER},

@@ -33,6 +33,7 @@ class FakeServer:
     first_serial: int = 10000001
     face_failures: int = 0  # refuse this many faces (the third locks)
     refuse_start: str = ""
+    account_number: str = "6222020200112233"  # printed on every leaf (the plan's header)
     answers: dict[str, bytes] = field(default_factory=dict)
     applied: list[tuple[str, Any]] = field(default_factory=list)
     purchase: pb.ChequePurchase = field(default_factory=pb.ChequePurchase)
@@ -67,7 +68,7 @@ class FakeServer:
         p.header.CopyFrom(
             pb.PrintHeader(
                 company_name="Acme Trading",
-                account_number="6222020200112233",
+                account_number=self.account_number,
                 bank_name="Branchline Bank",
                 bank_code="105100000017",
             )

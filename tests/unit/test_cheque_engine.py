@@ -5,6 +5,7 @@ and outbox sender, a fake server that answers per request_id, and in-memory devi
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from branchline.agent.cheques import machine as m
 from branchline.agent.cheques.engine import ChequeRefused, Live
 from branchline.agent.cheques.plan import fault_reports
 from branchline.agent.config import TransactionSettings
+from branchline.v1 import cheques_pb2 as pb
 from tests.unit.cheque_fakes import LEAF, FakePrinter, FakeServer, World, make_world
 
 BOOK = [{"book_type": "transfer_cheque", "books": 1}]
@@ -304,3 +306,27 @@ def test_engine_has_a_handler_for_every_open_state() -> None:
 
     handlers = {**steps.HANDLERS, **printing.HANDLERS, **closing.HANDLERS}
     assert set(handlers) == set(m.MACHINE.transitions) - m.FINAL
+
+
+@pytest.mark.asyncio
+async def test_a_plan_the_journal_refuses_fails_the_order_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The print header's account number passes the Luhn check: the journal takes it for a
+    # card number and will never store the plan, though the server charged the fee.
+    server = FakeServer(account_number="6222020200112230")
+    world = make_world(tmp_path, server=server)
+    caplog.set_level(logging.INFO, logger="branchline.agent")
+    live = await identified(world)
+    await finished(live)
+    assert (live.stage, live.code) == (m.FAILED, "not_completed")
+    assert steps(world, live.purchase_id)[-3:] == [m.ORDERING, m.FAILING, m.FAILED]
+    finishes = [body for kind, body in server.applied if kind == "cheque_finish"]
+    assert [(f.kind, f.reason) for f in finishes] == [(pb.FINISH_KIND_FAULT, "journal_refused")]
+    assert server.refunds == 1 and world.printer.printed == []
+    assert set(server.leaf_state.values()) == {"VOIDED"}  # the server opens an incident
+    logged = {r.getMessage(): getattr(r, "branchline_fields", {}) for r in caplog.records}
+    assert logged["cheque_journal_refused"]["field"] == "data.plan.header.account"
+    assert "cheque_stage_failed" not in logged
+    assert not [r for r in caplog.records if "6222020200112230" in repr(r.__dict__)]
+    await close(world)
