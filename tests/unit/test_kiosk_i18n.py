@@ -66,6 +66,19 @@ def test_every_key_the_page_and_flows_use_is_in_both_catalogues() -> None:
         assert missing == [], f"{lang} lacks {missing}"
 
 
+def test_fact_labels_are_plain_words() -> None:
+    """A result screen's labels (``<dt>``) are their own messages, not a "Label: {value}"
+    sentence filled with nothing (which left "Account:" beside "Reference")."""
+    filled = re.compile(r'el\("dt", \{\}, t\("[^"]+", \{')
+    pages = sorted(static_dir().rglob("*.js"))
+    assert pages
+    found = [f"{p.name}: {m.group(0)}" for p in pages for m in filled.finditer(p.read_text())]
+    assert found == []
+    for lang in ("zh-CN", "en"):
+        for key in ("cheque.account", "cheque.company", "cheque.purchaser", "cheque.fee_total"):
+            assert not re.search(r"[:：]\s*$|\{", i18n.catalogue(lang)[key]), (lang, key)
+
+
 @pytest.mark.parametrize(
     ("lang", "amount", "currency", "shown"),
     [
