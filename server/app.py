@@ -78,6 +78,9 @@ class ServerSettings:
     recording_retention_days: float = 90.0
     # Phone pairing: the gateway's public base URL, which the terminals' QR codes carry.
     mobile_url: str = "https://localhost:8443"
+    # Phone jobs: how long a terminal may be offline before its jobs that moved no value
+    # are ended ``abandoned`` (server/mobile/job_sweep.py).
+    phone_job_offline_grace: float = 60.0
 
 
 def is_loopback_listen(listen: str) -> bool:

@@ -47,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         recordings_dir=args.recordings_dir,
         recording_retention_days=args.recording_retention_days,
         mobile_url=args.mobile_url,
+        phone_job_offline_grace=args.phone_job_offline_grace,
     )
     if not 0 < settings.rate_poll_seconds <= 3600:
         print(
@@ -63,6 +64,12 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < settings.tube_stale_minutes <= 7 * 24 * 60:
         print(
             "branchline-server: --tube-stale-minutes must be more than 0, at most a week",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not 0 < settings.phone_job_offline_grace <= 24 * 3600:
+        print(
+            "branchline-server: --phone-job-offline-grace must be more than 0, at most a day",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -233,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="minutes an unfinished tube transaction may go unchanged before a 'stale' "
         "incident is opened for the back office (default 30)",
+    )
+    parser.add_argument(
+        "--phone-job-offline-grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds a terminal may be offline (past the heartbeat timeout) before its "
+        "phone jobs that moved no value end 'abandoned' (default 60)",
     )
     parser.add_argument(
         "--metrics-listen",

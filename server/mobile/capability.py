@@ -9,6 +9,8 @@ a job's recordings are watched through the ``recordings`` capability's service."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from branchline.server.capability import Hub
 from branchline.server.delivery.bus import TOPIC_JOBS, TOPIC_PAIRING, wake_local
 from branchline.server.mobile.job_link import JobPusher
@@ -55,7 +57,10 @@ class MobileCapability:
             hub.on_connect(bus.wake_on_connect(TOPIC_JOBS))
         hub.background("phone_job_push", jobs.run)
         # Jobs their terminal can no longer end (offline, or the phone's pairing ended).
-        hub.background("phone_job_sweep", lambda: sweep_forever(hub.engine, hub.link.applier))
+        grace = timedelta(seconds=hub.settings.phone_job_offline_grace)
+        hub.background(
+            "phone_job_sweep", lambda: sweep_forever(hub.engine, hub.link.applier, grace)
+        )
         hub.handle("pairing_cancel", pusher.on_cancel)
         hub.handle("pairing_query", pusher.on_query)
         hub.on_connect(pusher.forget)
