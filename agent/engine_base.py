@@ -340,15 +340,7 @@ class StepEngine(Generic[LiveT]):
             except Exception as exc:
                 # A bug or a journal failure: nothing was journaled, so the stage's action is
                 # still the one to run; try it again rather than leave the transaction hanging.
-                log_event(
-                    self._log,
-                    f"{self.NAME}_stage_failed",
-                    logging.ERROR,
-                    **ids,
-                    stage=live.stage,
-                    error=repr(exc),
-                )
-                await asyncio.sleep(self.RETRY_AFTER)
+                await self._stage_failed(live, exc)
                 continue
             if live.step == before:
                 log_event(
@@ -366,16 +358,20 @@ class StepEngine(Generic[LiveT]):
         except asyncio.CancelledError:
             raise
         except Exception as again:
-            log_event(
-                self._log,
-                f"{self.NAME}_stage_failed",
-                logging.ERROR,
-                **self._ids(live.key),
-                stage=live.stage,
-                error=repr(again),
-            )
-            await asyncio.sleep(self.RETRY_AFTER)
+            await self._stage_failed(live, again)
             return True
+
+    async def _stage_failed(self, live: LiveT, exc: Exception) -> None:
+        """Log a stage's failure and wait before the runner tries it again."""
+        log_event(
+            self._log,
+            f"{self.NAME}_stage_failed",
+            logging.ERROR,
+            **self._ids(live.key),
+            stage=live.stage,
+            error=repr(exc),
+        )
+        await asyncio.sleep(self.RETRY_AFTER)
 
     # -- what handlers use ----------------------------------------------------------------
 
