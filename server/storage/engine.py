@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-from branchline.server.storage import commit_order
+from branchline.server.storage import checkpoint, commit_order
 from branchline.server.storage.batch import BatchState
+from branchline.server.storage.checkpoint import Checkpointer
 from branchline.server.storage.deferred import DeferredSavepoints, with_queued
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -29,8 +30,6 @@ MIGRATION_LOCK_KEY = 0x6272_6C6E_6D69_6772  # "brlnmigr"
 
 # How long a SQLite writer waits for another one before "database is locked".
 SQLITE_BUSY_SECONDS = 30.0
-# How often the background thread folds the WAL back into the database file.
-SQLITE_CHECKPOINT_SECONDS = 1.0
 
 _WRITE_OPTION = "branchline_write"
 
@@ -214,6 +213,9 @@ def batch_transaction(engine: Engine) -> Iterator[Connection]:
     """
     if getattr(_batch, "current", None) is not None:
         raise RuntimeError("batch_transaction: one batch per thread at a time")
+    checkpointer = _checkpointers.get(id(engine))
+    if checkpointer is not None:  # SQLite: a log grown too long restarts first
+        checkpointer.restart_if_wanted()
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE_OPTION: True})
         with conn.begin(), commit_order.collecting(conn):
@@ -259,6 +261,15 @@ def _sqlite_before_execute(conn: Connection, _cursor: Any, statement: str, *_arg
         state.before_write(None)
 
 
+# SQLite file engines -> the thread that folds their log back (storage.checkpoint).
+_checkpointers: dict[int, Checkpointer] = {}
+
+
+def checkpointer_of(engine: Engine) -> Checkpointer | None:
+    """The thread folding ``engine``'s log back (SQLite files; None elsewhere)."""
+    return _checkpointers.get(id(engine))
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -274,36 +285,12 @@ def _sqlite_engine(url: URL) -> Engine:
     event.listen(engine, "begin", _sqlite_on_begin)
     event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
     if not in_memory:
-        checkpointer = _Checkpointer(engine)
+        # A file: URI names its file before its query string.
+        path = database.removeprefix("file:").split("?", 1)[0]
+        checkpointer = Checkpointer(engine, str(Path(path).expanduser()), SQLITE_BUSY_SECONDS)
+        _checkpointers[id(engine)] = checkpointer
         event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
     return engine
-
-
-class _Checkpointer:
-    """Folds the WAL into the database file from a thread of its own, every second.
-
-    SQLite's automatic checkpoint runs inside whichever commit crosses the threshold, and with
-    ``synchronous=FULL`` it syncs the database file there: a request's latency then carries
-    a checkpoint (p99 spikes of several ms). Connections switch it off (_sqlite_on_connect)
-    and this thread does the same work off the request path. PASSIVE never blocks writers;
-    a checkpoint that cannot finish (a long reader) is simply tried again."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(SQLITE_CHECKPOINT_SECONDS):
-            try:
-                with self._engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # a busy or closing database: try again next time
-                continue
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -316,13 +303,15 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) ->
         # that message again, so a power cut must not take the commit back. (NORMAL in WAL
         # mode keeps the database consistent but can lose the last commits.)
         cursor.execute("PRAGMA synchronous=FULL")
-        # Checkpoints run in _Checkpointer's thread, not inside a request's commit.
+        # Checkpoints run in storage.checkpoint's thread, not inside a request's commit.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         # The savepoints' statement journal (and sorts) in memory, not spilled to a temp file
         # past 64 KiB: a batch of savepoints cost ~15 % more CPU with files (tube_profile,
         # 2026-12-07). Nothing durable lives there.
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # A log restarted from its beginning (storage.checkpoint) is cut back to this size.
+        cursor.execute(f"PRAGMA journal_size_limit={checkpoint.WAL_LIMIT_BYTES}")
     finally:
         cursor.close()
 
