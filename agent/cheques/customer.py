@@ -170,6 +170,7 @@ def view(engine: ChequeEngine, live: Live) -> dict[str, Any]:
         **progress(live),
     }
     if server is not None:
+        engine.book_names.update((o.book_type, o.name) for o in server.offers if o.name)
         out.update(
             purchaser=server.purchaser_name,
             attempts_left=server.face_attempts_left,
@@ -190,6 +191,8 @@ def view(engine: ChequeEngine, live: Live) -> dict[str, Any]:
             books=[
                 {
                     "book_type": b.book_type,
+                    # The type's name as offered (the result screen's label for the book).
+                    "name": engine.book_names.get(b.book_type, ""),
                     "first": f"{b.prefix}{b.first_serial:08d}",
                     "last": f"{b.prefix}{b.last_serial:08d}",
                     "issued": b.issued_complete,

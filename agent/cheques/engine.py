@@ -79,6 +79,9 @@ class ChequeEngine(StepEngine[Live]):
     def __init__(self, agent: Agent, settings: TransactionSettings) -> None:
         super().__init__(agent, settings, Live, log)
         self._handlers: dict[str, Handler] = {}
+        # Book types' names as last offered (book_type -> name): the result screen labels
+        # the books it issued with them once the offers are no longer in the record.
+        self.book_names: dict[str, str] = {}
 
     # -- wiring -----------------------------------------------------------------------------
 

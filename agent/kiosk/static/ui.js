@@ -45,7 +45,8 @@ export function el(tag, attrs = {}, ...children) {
     if (name === "text") node.textContent = value;
     else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  // Any depth: a screen builds lists of [label, value] pairs.
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }

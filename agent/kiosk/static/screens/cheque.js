@@ -30,7 +30,7 @@ function facts(d) {
     d.company ? [el("dt", {}, t("cheque.company")), el("dd", { "data-role": "company" }, d.company)] : null,
     [el("dt", {}, t("cheque.account")), el("dd", { "data-role": "account" }, d.account)],
     d.purchaser ? [el("dt", {}, t("cheque.purchaser")), el("dd", { "data-role": "purchaser" }, d.purchaser)] : null,
-    (d.books || []).map((b) => [el("dt", {}, b.book_type),
+    (d.books || []).map((b) => [el("dt", {}, b.name || b.book_type),
       el("dd", { "data-role": "book", "data-first": b.first, "data-last": b.last }, t("cheque.book_range", b))]),
     d.fee_total ? [el("dt", {}, t("cheque.fee_total")), el("dd", { "data-role": "fee" }, d.fee_total)] : null,
     d.fee_refunded ? [el("dt", {}, t("cheque.fee_refunded")), el("dd", { "data-role": "refunded" }, d.fee_refunded)] : null,
