@@ -182,8 +182,8 @@ def order_and_take(kiosk: Kiosk, display: Page | None = None) -> dict[str, Any]:
     assert done["record"] is None  # the purchase ended: the recording is closed
     assert done["reference"].startswith("BLCQ:") and done["reference"] in kiosk.text()
     # Each book's numbers on the result screen, as a label and its range (no stray text).
-    shown = kiosk.page.locator('[data-screen]:visible [data-role="book"]')
-    expect(shown).to_have_count(len(done["books"]))
+    book_rows = kiosk.page.locator('[data-screen]:visible [data-role="book"]')
+    expect(book_rows).to_have_count(len(done["books"]))
     assert all(b["name"] for b in done["books"])  # labelled by the type's name, not its id
     assert "[object" not in kiosk.text()
     book = done["books"][0]
