@@ -119,6 +119,8 @@ def test_withdrawal_signed_in_at_the_bank_and_confirmed_at_the_terminal(
     kiosk.click("start")
     confirm = kiosk.wait_screen("phone_job_confirm", timeout=10)
     assert confirm["account_id_used"] == "C1-CNY"
+    # The service in words, not its message key.
+    assert "Withdrawal (tube)" in kiosk.text() and "service." not in kiosk.text()
     wait_for(lambda: job_state(phone) == "confirming", 10, "the phone to say: confirm there")
     # Nothing is released before the confirmation on the terminal's screen.
     assert open_txns(stack, "open") == []

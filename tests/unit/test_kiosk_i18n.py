@@ -11,6 +11,7 @@ import pytest
 
 from branchline.agent.cheques import machine as cheque_machine
 from branchline.agent.kiosk import i18n
+from branchline.agent.kiosk.flows.phone_job import CARRIED as PHONE_JOB_KINDS
 from branchline.agent.kiosk.flows.video import BUSINESS_TYPES, MODES
 from branchline.agent.kiosk.server import static_dir
 from branchline.agent.kiosk.services import SERVICE_IDS
@@ -37,6 +38,7 @@ def used_keys() -> set[str]:
     keys = set(re.findall(r'\bt\("([a-z_.]+)"', js))
     keys |= set(re.findall(r'title\("([a-z_.]+)"', js))
     keys |= {f"service.{s}" for s in SERVICE_IDS}
+    keys |= {f"phone_job.kind.{s}" for s in PHONE_JOB_KINDS}
     keys |= {f"tube.stage.{s}" for s in m.STAGES}
     keys |= {f"cheque.stage.{s}" for s in set(cheque_machine.SCREENS.values())}
     keys |= {f"cheque.outcome.{s}" for s in cheque_machine.FINAL}

@@ -3,15 +3,15 @@
 import { registerScreens, t, el, button, title } from "../ui.js";
 
 function jobLines(d) {
-  const rows = [[t("phone_job.service"), t(`service.${d.service}`)]];
+  const rows = [[t("phone_job.service"), t(`phone_job.kind.${d.service}`)]];
   if (d.amount) rows.push([t("phone_job.amount"), `${d.amount} ${d.currency}`]);
   if (d.rate) rows.push([t("phone_job.rate"), `${d.rate} (v${d.rate_version}) → ${d.equivalent}`]);
   if (d.account_id_used || d.account_id) rows.push([t("form.account"), d.account_id_used || d.account_id]);
   if (d.period_from) rows.push([t("phone_job.period"), `${d.period_from} – ${d.period_to}`]);
   if (d.cheque_leaves) rows.push([t("phone_job.cheque_leaves"), String(d.cheque_leaves)]);
-  if (d.business_type) rows.push([t("phone_job.business_type"), d.business_type]);
+  if (d.business_type) rows.push([t("phone_job.business_type"), t(`video.business.${d.business_type}`)]);
   rows.push([t("phone_job.matching_code"), d.matching_code]);
-  const list = el("dl", { class: "phone-job", "data-role": "phone-job" });
+  const list = el("dl", { class: "facts phone-job", "data-role": "phone-job" });
   for (const [k, v] of rows) list.append(el("dt", {}, k), el("dd", {}, v));
   return list;
 }
