@@ -82,13 +82,17 @@ class Checkpointer:
             return
         self.wanted = False
         size = self._wal_size()
-        with self._engine.connect() as conn:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-            try:
-                restart = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
-                busy, frames, copied = restart.one()
-            finally:
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={self._busy_ms}")
+        try:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                try:
+                    restart = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
+                    busy, frames, copied = restart.one()
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={self._busy_ms}")
+        except Exception as exc:  # never the batch's failure: the next round asks again
+            log_event(log, "sqlite_wal_restart_failed", logging.WARNING, error=repr(exc))
+            return
         log_event(
             log,
             "sqlite_wal_restarted",
