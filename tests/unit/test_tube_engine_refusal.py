@@ -122,34 +122,6 @@ async def test_refusal_before_approval_ends_without_a_reversal(
 
 
 @pytest.mark.asyncio
-async def test_restart_after_a_refusal_resumes_the_ending_not_the_stage(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(withdrawals, "random_hex", lambda nbytes=16: PAN_LIKE_HOLD)
-    released = releases(monkeypatch, world)
-    caplog.set_level(logging.INFO, logger="branchline.agent")
-    first = terminal(tmp_path, ServiceUplink(world, held={"tube_event"}))  # REVERSE not out
-    live = await withdraw(first, world.books.cash, "200.00", "W-RESTART")
-    await until(live, lambda x: x.stage == m.REVERSING)
-    await first.close()
-    assert released == [] and first.uplink.events(pb.TUBE_EVENT_REVERSE) == []
-    caplog.clear()
-
-    second = terminal(tmp_path, ServiceUplink(world))
-    await second.engine.recover()
-    again = second.engine.live["W-RESTART"]
-    await until(again, lambda x: x.finished)
-
-    assert again.stage == m.REVERSED and again.code == "not_completed"
-    assert journal_states(second.store, again.key) == [m.REVERSING, m.REVERSED]
-    assert len(second.uplink.events(pb.TUBE_EVENT_REVERSE)) == 1
-    assert released == [PAN_LIKE_HOLD] and available(world) == Decimal("1000.00")
-    assert events(caplog, "tube_journal_refused") == []  # authorising did not run again
-    assert [e["stage"] for e in events(caplog, "tube_recovering")] == [m.REVERSING]
-    await second.close()
-
-
-@pytest.mark.asyncio
 async def test_a_transient_journal_failure_is_still_tried_again(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
