@@ -106,9 +106,14 @@ async def drive(args: argparse.Namespace, root: Path, db_url: str) -> None:
     specs = prepare_bank(root, db_url, args.terminals)
     engine = open_database(db_url)
     statements = [0]
-    event.listen(
-        engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1)
-    )
+    sent: list[str] = []
+
+    def sending(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        statements[0] += 1
+        if args.trace:
+            sent.append(" ".join(sql.split())[:150])
+
+    event.listen(engine, "before_cursor_execute", sending)
     count_raw_statements(engine, lambda n: statements.__setitem__(0, statements[0] + n))
     tokenizer = PanTokenizer.from_file(root / "pan-token.key")
     sessions = CustomerSessions(tokenizer.derive_key(LABEL))
@@ -128,6 +133,7 @@ async def drive(args: argparse.Namespace, root: Path, db_url: str) -> None:
         if profile is not None:
             profile.clear()
         applier.cpu, statements[0] = 0.0, 0
+        sent.clear()
         batches, units = applier.stats.batches, applier.stats.units
         wall = time.perf_counter()
         for n in range(1, args.rounds + 1):
@@ -143,6 +149,8 @@ async def drive(args: argparse.Namespace, root: Path, db_url: str) -> None:
         print(f"applier CPU per withdrawal {applier.cpu / txns * 1000:8.3f} ms")
         print(f"SQL statements per withdrawal {statements[0] / txns:8.1f}")
         print(f"wall {wall:.1f} s, {msgs / wall:.0f} messages/s")
+        for n, sql in enumerate(sent, start=1):
+            print(f"{n:4d} {sql}")
     finally:
         applier.stop()
         engine.dispose()
@@ -160,6 +168,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument(
         "--pg", action="store_true", help="on a fresh PostgreSQL schema (bench.replicas.pg_dsn)"
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print every statement sent (with --terminals 1 --rounds 1: one withdrawal's)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-tube-profile-") as tmp:
