@@ -6,10 +6,10 @@ the database meanwhile. Two savings follow, both measured on the request path
 (bench/tube_profile.py, 2026-12-07: a withdrawal read the same account, hold, transaction
 and teller rows two or three times, and took 13 savepoints, each two statements):
 
-* **Read cache.** ``fastpath.execute`` keeps the rows of a single-table ``SELECT`` (keyed by
-  its SQL and bound values, so a ``FOR UPDATE`` read — the same SQL on SQLite — shares them)
-  and answers the same read from them until this connection writes that table: every write
-  drops its table's rows first (``before_write``), a statement SQLAlchemy runs that is not a
+* **Read cache.** ``fastpath.execute`` keeps the rows of a ``SELECT`` of plain tables (a
+  join too; keyed by its SQL and bound values, so a ``FOR UPDATE`` read — the same SQL on
+  SQLite — shares them) and answers the same read from them until this connection writes one
+  of those tables: every write drops the rows read from its table first (``before_write``), a statement SQLAlchemy runs that is not a
   ``SELECT`` drops them all (``engine``'s ``before_cursor_execute`` listener), and so does a
   ``ROLLBACK TO``. The cache ends with the batch.
 * **Lazy savepoints.** A savepoint matters only once something is written under it.
@@ -109,9 +109,11 @@ class BatchState:
     def cached(self, key: Hashable) -> list[Any] | None:
         return self._rows.get(key)
 
-    def keep(self, table: str, key: Hashable, rows: list[Any]) -> None:
+    def keep(self, tables: tuple[str, ...], key: Hashable, rows: list[Any]) -> None:
+        """Keep a read's rows until this connection writes any of ``tables``."""
         self._rows[key] = rows
-        self._by_table.setdefault(table, []).append(key)
+        for table in tables:
+            self._by_table.setdefault(table, []).append(key)
 
     def before_write(self, table: str | None) -> None:
         """About to write ``table`` (None: unknown, maybe any): issue the pending savepoint

@@ -104,7 +104,7 @@ class _Plan:
     results: tuple[Processor, ...]
     row: type[FastRow] | None  # None: the statement returns no rows
     processed: tuple[tuple[int, Callable[[Any], Any]], ...]  # the columns with a processor
-    reads: str | None  # a SELECT of this one table: its rows may be kept in a batch's cache
+    reads: tuple[str, ...]  # a SELECT of these tables only: its rows may be kept in a batch's cache
     writes: str | None  # the table it writes; "" when it may write anything; None: a read
     # Every bound value given by name (no literal in the statement): one itemgetter reads
     # them, and only the values with a processor are processed.
@@ -239,17 +239,17 @@ def resolved(conn: Connection, plan: _Plan, description: Sequence[Any]) -> Any:
     return found
 
 
-def _effect(statement: Executable) -> tuple[str | None, str | None]:
-    """(the one table a SELECT reads, or None; the table a statement writes, "" for any)."""
+def _effect(statement: Executable) -> tuple[tuple[str, ...], str | None]:
+    """(the tables a SELECT of plain tables reads, else none; the table a statement writes,
+    "" for any, None for none)."""
     if isinstance(statement, Select):
         found = find_tables(statement, check_columns=True)
-        tables = {t.name for t in found if isinstance(t, TableClause)}
-        one = len(tables) == 1 and all(isinstance(t, TableClause) for t in found)
-        return (tables.pop() if one else None), None
+        plain = bool(found) and all(isinstance(t, TableClause) for t in found)
+        return (tuple(sorted({t.name for t in found})) if plain else ()), None
     if isinstance(statement, UpdateBase):
         table = statement.table
-        return None, table.name if isinstance(table, TableClause) else ""
-    return None, ""
+        return (), table.name if isinstance(table, TableClause) else ""
+    return (), ""
 
 
 def execute(
@@ -285,7 +285,7 @@ def execute(
     if plan.writes is not None:
         state.before_write(plan.writes or None)
         return _run(conn, state.cursor, plan, sets, many, state=state)
-    if plan.reads is None:
+    if not plan.reads:
         return _run(conn, state.cursor, plan, sets, many, state=state)
     values = plan.parameters(sets[0])
     cache_key = (plan.sql, values)
@@ -360,7 +360,7 @@ def remember(
     if state is None:
         return
     plan = _plan(conn, statement, tuple(params))
-    if plan is None or plan.reads is None or plan.row is None:
+    if plan is None or not plan.reads or plan.row is None:
         return
     fields = plan.row._fields
     if any(getattr(r, "_fields", None) != fields for r in rows):

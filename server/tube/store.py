@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, select
 from sqlalchemy.exc import OperationalError
 
 from branchline.server.dispatch.schema import teller_skills, tellers
@@ -295,18 +295,31 @@ def terminal_branch(conn: Connection, terminal_id: str) -> str | None:
     return str(found) if found is not None else None
 
 
+# The teller's branch and back-office skill in one statement (it was two; every back-office
+# call asks, SendCarrier twice: before looking at its arguments and under the lock).
+_TELLER = (
+    select(tellers.c.branch_id, teller_skills.c.skill)
+    .select_from(
+        tellers.outerjoin(
+            teller_skills,
+            and_(
+                teller_skills.c.teller_id == tellers.c.teller_id,
+                teller_skills.c.skill == bindparam(key("skill")),
+            ),
+        )
+    )
+    .where(tellers.c.teller_id == bindparam(key("teller_id")))
+)
+
+
 def teller(conn: Connection, teller_id: str) -> tuple[str, bool] | None:
     """The teller's branch and whether they hold the back-office skill; None if unknown."""
-    query = by_key(tellers, ("teller_id",), ("branch_id",))
-    row = execute(conn, query, {key("teller_id"): teller_id}).first()
+    row = execute(
+        conn, _TELLER, {key("teller_id"): teller_id, key("skill"): BACK_OFFICE_SKILL}
+    ).first()
     if row is None:
         return None
-    skilled = execute(
-        conn,
-        by_key(teller_skills, ("teller_id", "skill"), ("skill",)),
-        {key("teller_id"): teller_id, key("skill"): BACK_OFFICE_SKILL},
-    ).first()
-    return str(row.branch_id), skilled is not None
+    return str(row.branch_id), row.skill is not None
 
 
 def pan_masked(conn: Connection, card_token: str) -> str:

@@ -9,7 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    select,
+    update,
+)
 
 from branchline.server.storage import open_database
 from branchline.server.storage.engine import (
@@ -35,6 +46,19 @@ BY_ID_LOCKED = by_key(rows, ("id",), lock=True)  # the same SQL on SQLite: share
 SET_NAME = update_by_key(rows, "id")
 SET_NAME_RETURNING = update_by_key(rows, "id", returning=True)
 INSERT = rows.insert()
+tags = Table(
+    "batch_probe_tag",
+    meta,
+    Column("id", Integer, primary_key=True),
+    Column("tag", String(20), nullable=False),
+)
+# A join, as the back office's teller-and-skill lookup: kept until either table is written.
+NAME_AND_TAG = (
+    select(rows.c.name, tags.c.tag)
+    .select_from(rows.outerjoin(tags, tags.c.id == rows.c.id))
+    .where(rows.c.id == bindparam(key("id")))
+)
+SET_TAG = update_by_key(tags, "id")
 
 
 class Boom(Exception):
@@ -47,6 +71,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     meta.create_all(engine)
     with write_transaction(engine) as conn:
         conn.execute(INSERT, [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}])
+        conn.execute(tags.insert(), [{"id": 1, "tag": "a"}])
     yield engine
     engine.dispose()
 
@@ -93,6 +118,28 @@ def test_a_read_is_answered_from_the_cache_until_its_table_is_written(
         conn.execute(INSERT, {"id": 3, "name": "three"})
         assert _name(conn, 1) == "eins" and _name(conn, 3) == "three"
     assert _committed(engine) == {1: "eins", 2: "two", 3: "three"}
+
+
+def _name_and_tag(conn: Connection, row_id: int) -> tuple[str, str | None]:
+    name, tag = execute(conn, NAME_AND_TAG, {key("id"): row_id}).one()
+    return str(name), tag
+
+
+def test_a_join_is_kept_until_either_of_its_tables_is_written(
+    engine: Engine, statements: list[int]
+) -> None:
+    with batch_transaction(engine) as conn:
+        assert _name_and_tag(conn, 1) == ("one", "a")
+        ran = _ran(conn, statements)
+        assert _name_and_tag(conn, 1) == ("one", "a")
+        assert _ran(conn, statements) == ran  # answered from the cache
+        execute(conn, SET_TAG, {"tag": "b", key("id"): 1})  # the joined table
+        assert _name_and_tag(conn, 1) == ("one", "b")
+        execute(conn, SET_NAME, {"name": "uno", key("id"): 1})  # the first table
+        assert _name_and_tag(conn, 1) == ("uno", "b")
+        ran = _ran(conn, statements)
+        assert _name_and_tag(conn, 2) == ("two", None)
+        assert _name_and_tag(conn, 2) == ("two", None) and _ran(conn, statements) == ran + 1
 
 
 def test_a_returned_row_seeds_the_cache(engine: Engine, statements: list[int]) -> None:
