@@ -240,7 +240,7 @@ class ConsoleSession:
         if self.fleet is not None:
             frame["fleet"] = self.fleet.snapshot()
         if self.tasks is not None:
-            frame["tasks"] = self.tasks.snapshot()
+            frame["tasks"] = self.tasks.snapshot(self.lang)
         if self.calls is not None:
             frame["calls"] = self.calls.snapshot()
         if self.cheques is not None:

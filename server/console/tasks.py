@@ -9,8 +9,7 @@ the task as it is now; a lost stream resumes after the last event seen, missing 
 from __future__ import annotations
 
 import asyncio
-import base64
-import re
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +17,10 @@ from typing import Any
 import grpc
 
 from branchline.common.errors import MAX_TEXT, FailedPrecondition, InvalidArgument, check_text
+from branchline.common.logs import log_event
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_time
-from branchline.server.console.redact import mask_id_number
+from branchline.server.console.task_facts import field_rows, masked_fields, material_view
 from branchline.server.console.watch import follow
 from branchline.v1 import dispatch_pb2 as pb
 
@@ -48,12 +48,8 @@ OPEN_STATES = (
     pb.TASK_STATE_WAITING,
     pb.TASK_STATE_ACCEPTED,
 )
-# Field names that carry a national ID number: shown partly masked.
-ID_FIELD = re.compile(r"id_?(number|no|card)", re.IGNORECASE)
-# An 18-character resident ID number inside text material.
-ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b")
-MAX_INLINE_IMAGE = 4 * 1024 * 1024
 MAX_WAIT_MINUTES = 240
+log = logging.getLogger("branchline.server.console")
 
 
 def state_name(value: int) -> str:
@@ -82,9 +78,7 @@ def task_view(task: pb.Task, now: float) -> dict[str, Any]:
         "offer_id": task.offer_id,
         "expires_in": expires,
         "customer_ref": task.customer_ref,
-        "fields": {
-            k: mask_id_number(v) if ID_FIELD.search(k) else v for k, v in task.fields.items()
-        },
+        "fields": masked_fields(task.fields),
         "note": task.note,
         "result": {
             "outcome": str(pb.ResultOutcome.Name(task.result.outcome))
@@ -107,24 +101,6 @@ def member_view(member: pb.StaffMember) -> dict[str, Any]:
         "held_tasks": member.held_tasks,
         "skills": list(member.skills),
     }
-
-
-def material_view(material: pb.Material, data: bytes) -> dict[str, Any]:
-    """An image inline (a data: URL), text with ID numbers masked, anything else by name."""
-    out: dict[str, Any] = {
-        "name": material.name,
-        "content_type": material.content_type,
-        "size": material.size,
-        "image": "",
-        "text": "",
-    }
-    if material.content_type.startswith("image/") and len(data) <= MAX_INLINE_IMAGE:
-        encoded = base64.b64encode(data).decode()
-        out["image"] = f"data:{material.content_type};base64,{encoded}"
-    elif material.content_type.startswith("text/") or material.content_type == "application/json":
-        text = data.decode("utf-8", errors="replace")
-        out["text"] = ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
-    return out
 
 
 def _reason(data: dict[str, Any], required: bool) -> str:
@@ -191,12 +167,16 @@ class TaskDesk:
             return  # the stream's reconnect brings it back
         self._changed()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, lang: str) -> dict[str, Any]:
         now = time.time()
         tasks = sorted(self.tasks.values(), key=lambda t: (t.state, t.task_id))
         detail = None
         if self.detail is not None:
-            detail = {**task_view(self.detail, now), "materials": self.materials}
+            detail = {
+                **task_view(self.detail, now),
+                "facts": field_rows(lang, self.detail.fields),
+                "materials": self.materials,
+            }
         return {
             "tasks": [task_view(t, now) for t in tasks],
             "roster": [member_view(m) for m in self.roster],
@@ -300,5 +280,15 @@ class TaskDesk:
                 self._client.dispatch.GetMaterial,
                 pb.GetMaterialRequest(task_id=task_id, sha256=material.sha256),
             )
-            shown.append(material_view(found.material, found.data))
+            # By the task's own entry: two materials of the same content share one sha256.
+            shown.append(material_view(material, found.data))
+            # A customer's documents: who looked at which, as for recordings.
+            log_event(
+                log,
+                "task_material_viewed",
+                who=f"{self._me['role']}:{self._me['id']}",
+                task_id=task_id,
+                name=material.name,
+                sha256=material.sha256,
+            )
         self.detail, self.materials = task, shown

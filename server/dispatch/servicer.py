@@ -210,6 +210,15 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         material, data = await asyncio.to_thread(
             self._service.get_material, actor, request.task_id, request.sha256
         )
+        # A customer's documents: every read by whom, as recordings' viewings are.
+        log_event(
+            log,
+            "material_read",
+            task_id=request.task_id,
+            name=material.name,
+            sha256=material.sha256,
+            by=str(actor),
+        )
         return pb.MaterialData(material=convert.material_to_pb(material), data=data)
 
     @rpc

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -37,6 +39,33 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
 )
 ID_NUMBER = "11010519491231002X"
+PAN = "4761739001010010"
+TOKEN = "tok_9f8e7d6c"
+
+
+def document_png(width: int = 96, height: int = 60) -> bytes:
+    """A small picture of a card (a blue frame on pale blue) that shows as more than blank."""
+    frame = bytes((20, 60, 140))
+    inside = bytes((235, 240, 250))
+    rows = b"".join(
+        b"\0"
+        + b"".join(
+            frame if min(x, y, width - 1 - x, height - 1 - y) < 4 else inside for x in range(width)
+        )
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +251,109 @@ def test_teller_accepts_views_materials_returns_result(
     teller.page.locator('[data-view-button="calls"]').click()
     teller.page.locator('[data-screen="calls"]').wait_for()
     teller.shot("calls")
+
+
+def test_task_detail_names_fields_in_words_and_shows_each_material(
+    console_of: OpenConsole, staffed: KioskBranch
+) -> None:
+    """The teller reads the fields by their names in words, amounts as money, ID and card
+    numbers masked and a token withheld; the photo sent as the counter CLI's default type
+    shows as a picture, the PDF says in words that there is no image; in Chinese too."""
+    stack = staffed.stack
+    teller: Console = console_of("teller:T1")
+    teller.page.locator('[data-screen="tasks"]').wait_for(timeout=30_000)
+    if teller.page.locator('[data-role="duty"][data-on-duty="false"]').count():
+        teller.page.locator('[data-role="duty"] [data-action="tasks.duty"]').click()
+    teller.page.locator('[data-role="duty"][data-on-duty="true"]').wait_for()
+    fields = {
+        "amount": "5000",
+        "id_number": ID_NUMBER,
+        "term_months": "24",
+        "card_number": PAN,
+        "card_token": TOKEN,
+        "loan_officer": "Wang Fang",
+    }
+    counter = origin(stack)
+    task = counter.SendTask(
+        pb.SendTaskRequest(
+            request_id="console-facts",
+            target_branch="B",
+            business_type="loan",
+            title="Loan application with documents",
+            fields=fields,
+        ),
+        timeout=10,
+    )
+    for name, content_type, data in (
+        ("id-front.png", "application/octet-stream", document_png()),
+        ("statement.pdf", "application/pdf", b"%PDF-1.7\n%%EOF\n"),
+    ):
+        upload = pb.UploadMaterialRequest(
+            task_id=task.task_id, name=name, content_type=content_type, data=data
+        )
+        counter.UploadMaterial(upload, timeout=10)
+    row = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="offered"]')
+    row.wait_for(timeout=15_000)
+    row.locator('[data-action="tasks.accept"]').click()
+    accepted = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="accepted"]')
+    accepted.wait_for(timeout=10_000)
+    accepted.locator('[data-action="tasks.open"]').click()
+    detail = teller.page.locator(f'[data-role="task-detail"][data-task="{task.task_id}"]')
+    detail.wait_for(timeout=10_000)
+
+    labels = detail.locator('dl[data-role="fields"] dt').all_inner_texts()
+    assert sorted(labels) == sorted(
+        ["Amount", "ID number", "Term (months)", "Card number", "Card token", "Loan officer"]
+    ), labels
+    shown = {key: detail.locator(f'dd[data-field="{key}"]').inner_text() for key in fields}
+    assert shown == {
+        "amount": "CNY 5,000.00",
+        "id_number": "1101************2X",
+        "term_months": "24",
+        "card_number": "476173******0010",
+        "card_token": "withheld (never shown here)",
+        "loan_officer": "Wang Fang",
+    }
+    text = detail.inner_text()
+    for key in fields:
+        assert key not in text, key
+    received = json.dumps(teller.frames)
+    for secret in (ID_NUMBER, PAN, TOKEN):
+        assert secret not in received
+
+    image = detail.locator('figure[data-material="id-front.png"] img')
+    wait_for(
+        lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"),
+        10,
+        "the document photo to load",
+    )
+    assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 60]
+    box = image.bounding_box()
+    assert box is not None and box["width"] >= 90  # shown at its size, not squeezed away
+    pdf = detail.locator('figure[data-material="statement.pdf"]')
+    assert pdf.locator("img").count() == 0
+    assert pdf.locator('[data-role="no-image"]').inner_text() == (
+        "No image to show for this material"
+    )
+    teller.shot("task-facts")
+
+    # In Chinese: the same fields in Chinese words, the money as Chinese staff read it.
+    teller.page.locator('[data-action="language"]').click()
+    try:
+        teller.page.locator('html[lang="zh-CN"]').wait_for(state="attached", timeout=10_000)
+        detail.locator('dd[data-field="amount"]', has_text="5,000.00 CNY").wait_for()
+        zh = detail.locator('dl[data-role="fields"] dt').all_inner_texts()
+        assert {"金额", "证件号码", "期限（月）", "卡号"} <= set(zh), zh
+        assert pdf.locator('[data-role="no-image"]').inner_text() == "此材料没有可显示的图像"
+        teller.shot("task-facts-zh")
+    finally:
+        teller.page.locator('[data-action="language"]').click()
+        teller.page.locator('html[lang="en"]').wait_for(state="attached", timeout=10_000)
+
+    # Done with it: T1 is free again for the tests after this one.
+    detail.locator('input[name="reason"]').fill("documents complete")
+    detail.locator('[data-action="tasks.complete"]').first.click()
+    teller.page.locator(f'tr[data-task="{task.task_id}"]').wait_for(state="detached")
 
 
 def test_teller_sees_the_customers_signature(console_of: OpenConsole, staffed: KioskBranch) -> None:

@@ -6,6 +6,8 @@ another teller's task (the server refuses it)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from branchline.server.console.session import ConsoleSession
@@ -42,7 +44,9 @@ def tasks(frame: dict[str, object]) -> dict[str, dict[str, object]]:
     return {t["task_id"]: t for t in shown["tasks"]}  # type: ignore[index]
 
 
-async def test_teller_accepts_views_materials_and_returns_a_result(stack: Stack) -> None:
+async def test_teller_accepts_views_materials_and_returns_a_result(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     teller = ConsoleSession(stack.settings("teller:T-1"))
     await teller.start()
     try:
@@ -64,10 +68,27 @@ async def test_teller_accepts_views_materials_and_returns_a_result(stack: Stack)
         assert tasks(teller.state_frame())[task_id]["state"] == "accepted"
         assert stack.dispatch.read_task(task_id).state == "accepted"  # type: ignore[union-attr]
 
-        assert await teller.handle("tasks.open", {"task_id": task_id}) is None
+        with caplog.at_level(logging.INFO):
+            assert await teller.handle("tasks.open", {"task_id": task_id}) is None
         detail = teller.state_frame()["tasks"]["detail"]
         assert detail["task_id"] == task_id
         assert detail["materials"][0]["image"].startswith("data:image/png;base64,")
+        # The fields in words, amounts as money; each material's reading audited by the
+        # server and logged by the console as this teller's.
+        facts = {f["key"]: (f["label"], f["value"]) for f in detail["facts"]}
+        assert facts == {
+            "amount": ("Amount", "CNY 5,000.00"),
+            "id_number": ("ID number", "1101************2X"),
+        }
+        logged = {r.getMessage(): getattr(r, "branchline_fields", {}) for r in caplog.records}
+        assert logged["material_read"]["by"] == "teller T-1"
+        assert logged["material_read"]["name"] == "id-front.png"
+        viewed = logged["task_material_viewed"]
+        assert (viewed["who"], viewed["task_id"], viewed["name"]) == (
+            "teller:T-1",
+            task_id,
+            "id-front.png",
+        )
         assert "11010519491231002X" not in str(teller.state_frame())
 
         missing = await teller.handle("tasks.complete", {"task_id": task_id, "outcome": "failure"})

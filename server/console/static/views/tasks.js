@@ -45,13 +45,22 @@ function taskRow(task, view, me) {
     el("td", {}, buttons));
 }
 
+// The console labels, formats and masks each field (server/console/task_facts.py).
+function facts(rows) {
+  return el("dl", { "data-role": "fields" }, rows.map((f) =>
+    [el("dt", {}, f.label), el("dd", { "data-field": f.key }, f.value)]));
+}
+
+function material(m) {
+  const shown = m.image ? el("img", { src: m.image, alt: m.name, "data-role": "material-image" })
+    : m.text ? el("pre", {}, m.text)
+    : el("p", { "data-role": "no-image" }, t("task.material.no_image"));
+  return el("figure", { "data-material": m.name, "data-image": String(Boolean(m.image)) },
+    shown, el("figcaption", {}, `${m.name} (${m.content_type})`));
+}
+
 function taskDetail(detail, view) {
   const v = view;
-  const fields = Object.entries(detail.fields).map(([k, value]) => el("div", {},
-    el("dt", {}, k), el("dd", { "data-field": k }, value)));
-  const materials = detail.materials.map((m) => el("figure", { "data-material": m.name },
-    m.image ? el("img", { src: m.image, alt: m.name }) : null,
-    m.text ? el("pre", {}, m.text) : null, el("figcaption", {}, `${m.name} (${m.content_type})`)));
   const reason = field(`result-reason-${detail.task_id}`, "reason", t("field.reason"), { size: 30 });
   const result = view === "tasks" && detail.state === "accepted" ? el("p", {}, reason,
     button(`${v}.complete`, t("action.success"), () => ({ task_id: detail.task_id, outcome: "success",
@@ -61,7 +70,8 @@ function taskDetail(detail, view) {
   return el("section", { class: "panel", "data-role": "task-detail", "data-task": detail.task_id },
     el("h2", {}, detail.title), el("p", {}, t(`task.state.${detail.state}`)),
     detail.result ? el("p", { "data-role": "result" }, `${t(`task.outcome.${detail.result.outcome}`)} ${detail.result.reason}`) : null,
-    el("dl", {}, fields), detail.note ? el("p", {}, detail.note) : null, materials, result,
+    el("h3", {}, t("task.fields")), facts(detail.facts), detail.note ? el("p", {}, detail.note) : null,
+    detail.materials.length ? [el("h3", {}, t("task.materials")), detail.materials.map(material)] : null, result,
     button(`${v}.close`, t("action.close")));
 }
 

@@ -1,0 +1,114 @@
+"""A task's fields and materials as the console shows them to a teller (task_facts.py):
+labelled in words of the console's language, amounts as money, ID and card numbers masked,
+secrets withheld, unknown keys humanised; a material an image only when its bytes are one
+the browser shows, else its text or nothing (the page says there is no image)."""
+
+from __future__ import annotations
+
+import base64
+
+from branchline.server.console.task_facts import (
+    MAX_INLINE_IMAGE,
+    field_rows,
+    humanised,
+    masked_fields,
+    material_view,
+)
+from branchline.v1 import dispatch_pb2 as pb
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+ID_NUMBER = "11010519491231002X"
+PAN = "4761739001010010"  # Luhn-valid
+FIELDS = {
+    "amount": "5000",
+    "id_number": ID_NUMBER,
+    "term_months": "24",
+    "card_number": PAN,
+    "card_token": "tok_9f8e7d6c",
+    "loan_officer": "Wang Fang",
+    "note_text": f"card {PAN} on file",
+}
+
+
+def rows(lang: str, fields: dict[str, str]) -> dict[str, tuple[str, str]]:
+    return {r["key"]: (r["label"], r["value"]) for r in field_rows(lang, fields)}
+
+
+def test_fields_are_labelled_in_words_of_each_language() -> None:
+    en, zh = rows("en", FIELDS), rows("zh-CN", FIELDS)
+    assert en["amount"] == ("Amount", "CNY 5,000.00")
+    assert zh["amount"] == ("金额", "5,000.00 CNY")
+    assert en["id_number"] == ("ID number", "1101************2X")
+    assert zh["id_number"][0] == "证件号码"
+    assert en["term_months"] == ("Term (months)", "24")
+    # A key the catalogue does not know: readable words, never the raw key.
+    assert en["loan_officer"] == ("Loan officer", "Wang Fang")
+    assert zh["loan_officer"][0] == "Loan officer"
+    assert [r["key"] for r in field_rows("en", FIELDS)] == sorted(FIELDS)
+    for label, _ in [*en.values(), *zh.values()]:
+        assert label not in FIELDS, label
+
+
+def test_card_numbers_masked_and_tokens_withheld() -> None:
+    en = rows("en", FIELDS)
+    assert en["card_number"] == ("Card number", "476173******0010")
+    assert en["card_token"] == ("Card token", "withheld (never shown here)")
+    assert rows("zh-CN", FIELDS)["card_token"][1] == "已隐藏（此处不显示）"
+    assert en["note_text"][1] == "card 476173******0010 on file"
+    shown = repr(field_rows("en", FIELDS)) + repr(masked_fields(FIELDS))
+    for secret in (PAN, "tok_9f8e7d6c", ID_NUMBER):
+        assert secret not in shown
+    assert masked_fields(FIELDS)["card_token"] == "[withheld]"
+    assert masked_fields(FIELDS)["id_number"] == "1101************2X"
+
+
+def test_amounts_in_the_tasks_currency_and_odd_ones_as_sent() -> None:
+    assert rows("en", {"amount": "1234.5", "currency": "usd"})["amount"][1] == "USD 1,234.50"
+    assert rows("en", {"loan_amount": "80000"})["loan_amount"] == ("Loan amount", "CNY 80,000.00")
+    assert rows("en", {"amount": "about 5k"})["amount"][1] == "about 5k"
+    assert rows("en", {"amount": "Infinity"})["amount"][1] == "Infinity"
+    assert rows("en", {"amount": "1e999"})["amount"][1] == "1e999"
+
+
+def test_humanised_keys() -> None:
+    assert humanised("loan_officer") == "Loan officer"
+    assert humanised("loanOfficer") == "Loan officer"
+    assert humanised("branch-code") == "Branch code"
+    assert humanised("_") == "_"
+
+
+def material(name: str, content_type: str, size: int) -> pb.Material:
+    return pb.Material(name=name, content_type=content_type, size=size, sha256="ab" * 32)
+
+
+def test_an_image_is_shown_by_what_its_bytes_are() -> None:
+    # Declared as the counter CLI's default: still a PNG, shown as one.
+    shown = material_view(material("id-front", "application/octet-stream", len(PNG)), PNG)
+    assert shown["image"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert shown["text"] == ""
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(40)
+    assert material_view(material("a.jpg", "image/jpeg", 44), jpeg)["image"].startswith(
+        "data:image/jpeg;base64,"
+    )
+
+
+def test_no_image_when_the_browser_cannot_show_one() -> None:
+    heic = b"\x00\x00\x00\x18ftypheic" + bytes(40)
+    for view in (
+        material_view(material("id.heic", "image/heic", len(heic)), heic),
+        material_view(material("form.pdf", "application/pdf", 9), b"%PDF-1.7\n"),
+        material_view(
+            material("huge.png", "image/png", MAX_INLINE_IMAGE + 8), PNG + bytes(MAX_INLINE_IMAGE)
+        ),
+    ):
+        assert view["image"] == "" and view["text"] == ""
+
+
+def test_text_material_masks_id_and_card_numbers() -> None:
+    data = f"id {ID_NUMBER} card {PAN}".encode()
+    shown = material_view(material("notes.txt", "text/plain", len(data)), data)
+    assert shown["image"] == ""
+    assert shown["text"] == "id 1101************2X card 476173******0010"
