@@ -24,7 +24,7 @@ from branchline.common.errors import FailedPrecondition, InvalidArgument, check_
 from branchline.common.ice import IceServers
 from branchline.server.console.call_media import CallMedia
 from branchline.server.console.client import StaffClient
-from branchline.server.console.i18n import format_time
+from branchline.server.console.i18n import business_name, format_time
 from branchline.server.console.redact import mask_pan
 from branchline.v1 import calls_pb2 as pb
 
@@ -43,11 +43,12 @@ def _name(enum: Any, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix).lower()
 
 
-def call_view(call: pb.Call) -> dict[str, Any]:
+def call_view(call: pb.Call, lang: str) -> dict[str, Any]:
     return {
         "call_id": call.call_id,
         "terminal_id": call.terminal_id,
         "business_type": call.business_type,
+        "business_name": business_name(lang, call.business_type),
         "mode": _name(pb.CallMode, call.mode, "CALL_MODE_"),
         "state": _name(pb.CallState, call.state, "CALL_STATE_"),
         "teller_id": call.teller_id,
@@ -181,10 +182,10 @@ class CallDesk:
         """The verified PNG of a signature result of the current call."""
         return self.signatures.get(command_id)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, lang: str) -> dict[str, Any]:
         return {
-            "queue": [call_view(c) for c in self.queue],
-            "current": call_view(self.current) if self.current is not None else None,
+            "queue": [call_view(c, lang) for c in self.queue],
+            "current": call_view(self.current, lang) if self.current is not None else None,
             "commands": [
                 command_view(c, i in self.signatures) for i, c in sorted(self.commands.items())
             ],

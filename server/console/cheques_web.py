@@ -14,12 +14,17 @@ if TYPE_CHECKING:
     from branchline.server.console.session import ConsoleSession
 
 MAX_IMAGE = 4 * 1024 * 1024
+# The branch display alone shows images from data: URLs (the purchaser's ID card photo in its
+# state, display.js); the staff page's policy (web.py) allows none.
+DISPLAY_CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 
 
 async def display_page(request: web.Request) -> web.FileResponse:
     from branchline.server.console.web import static_dir
 
-    return web.FileResponse(static_dir() / "display.html")
+    return web.FileResponse(
+        static_dir() / "display.html", headers={"Content-Security-Policy": DISPLAY_CSP}
+    )
 
 
 def enrol_handler(session_of: Any, same_origin: Any) -> Any:

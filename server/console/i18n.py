@@ -7,6 +7,7 @@ the page never formats money itself.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -37,6 +38,25 @@ def text(lang: str, key: str, **values: Any) -> str:
         return message.format(**values)
     except (KeyError, IndexError):
         return message
+
+
+def humanised(key: str) -> str:
+    """``loan_officer`` / ``loanOfficer`` -> ``Loan officer``: readable, never the raw key."""
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key).replace("_", " ").replace("-", " ")
+    words = " ".join(words.split()).lower()
+    return words[:1].upper() + words[1:] if words else key
+
+
+def named(lang: str, prefix: str, key: str) -> str:
+    """The catalogue's words for ``<prefix>.<key>``, else the key humanised (an id the
+    catalogue does not know yet still reads as words)."""
+    name = f"{prefix}.{key.lower()}"
+    return text(lang, name) if name in catalogue(lang) else humanised(key)
+
+
+def business_name(lang: str, business_type: str) -> str:
+    """A business type (a teller's skill: ``loan``, ``account_opening``, ...) in words."""
+    return named(lang, "business", business_type)
 
 
 def format_amount(lang: str, amount: str, currency: str) -> str:

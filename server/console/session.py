@@ -242,7 +242,7 @@ class ConsoleSession:
         if self.tasks is not None:
             frame["tasks"] = self.tasks.snapshot(self.lang)
         if self.calls is not None:
-            frame["calls"] = self.calls.snapshot()
+            frame["calls"] = self.calls.snapshot(self.lang)
         if self.cheques is not None:
             frame["cheques"] = self.cheques.snapshot()
         if self.assistant is not None:

@@ -8,19 +8,19 @@ Branchline's wire (``"5000"`` is CNY 5,000.00); the currency is the task's ``cur
 else the bank's base currency.
 
 Materials: an image only when its bytes are one the browser shows (sniffed, whatever the
-uploader declared: the counter CLI sends ``application/octet-stream`` unless told), text with
-ID numbers masked, anything else by name with a word saying there is no image.
+uploader declared: the counter CLI sends ``application/octet-stream`` unless told), by the
+URL of the console route that serves it (materials_web.py); text with ID numbers masked;
+anything else by name with a word saying there is no image.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from branchline.common.redaction import redact_text
-from branchline.server.console.i18n import catalogue, format_amount, text
+from branchline.server.console.i18n import format_amount, named, text
 from branchline.server.console.redact import mask_id_number, mask_pan
 from branchline.server.ledger.money import BASE_CURRENCY
 from branchline.v1 import dispatch_pb2 as pb
@@ -39,8 +39,6 @@ DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,6})?")
 WITHHELD = "[withheld]"
 # An 18-character resident ID number inside text material.
 ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b")
-# The largest image inlined in a state frame (the server's default upload limit).
-MAX_INLINE_IMAGE = 4 * 1024 * 1024
 # The formats every browser decodes, by their first bytes.
 IMAGE_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -73,16 +71,8 @@ def masked_fields(fields: Mapping[str, str]) -> dict[str, str]:
     return {k: masked(k, v) for k, v in fields.items()}
 
 
-def humanised(key: str) -> str:
-    """``loan_officer`` / ``loanOfficer`` -> ``Loan officer``: readable, never the raw key."""
-    words = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", key).replace("_", " ").replace("-", " ")
-    words = " ".join(words.split()).lower()
-    return words[:1].upper() + words[1:] if words else key
-
-
 def field_label(lang: str, key: str) -> str:
-    name = f"task.field.{key.lower()}"
-    return text(lang, name) if name in catalogue(lang) else humanised(key)
+    return named(lang, "task.field", key)
 
 
 def field_rows(lang: str, fields: Mapping[str, str]) -> list[dict[str, str]]:
@@ -108,20 +98,20 @@ def image_type(data: bytes) -> str:
     return next((kind for magic, kind in IMAGE_SIGNATURES if data.startswith(magic)), "")
 
 
-def material_view(material: pb.Material, data: bytes) -> dict[str, Any]:
-    """An image inline (a data: URL), text with ID numbers masked, or neither (the page says
-    there is no image)."""
+def material_view(material: pb.Material, data: bytes, url: str) -> dict[str, Any]:
+    """An image by the console route that serves it (``url``: the bytes never travel in the
+    state, which every change sends again), text with ID numbers masked, or neither (the
+    page says there is no image)."""
     out: dict[str, Any] = {
         "name": material.name,
         "content_type": material.content_type,
         "size": material.size,
         "sha256": material.sha256,
-        "image": "",
+        "image_url": "",
         "text": "",
     }
-    kind = image_type(data)
-    if kind and len(data) <= MAX_INLINE_IMAGE:
-        out["image"] = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+    if image_type(data):
+        out["image_url"] = url
     elif material.content_type.startswith("text/") or material.content_type == "application/json":
         out["text"] = masked_text(data.decode("utf-8", errors="replace"))
     return out

@@ -13,14 +13,28 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 
-from branchline.common.errors import MAX_TEXT, FailedPrecondition, InvalidArgument, check_text
+from branchline.common.errors import (
+    MAX_TEXT,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    check_text,
+    echo,
+)
 from branchline.common.logs import log_event
 from branchline.server.console.client import StaffClient
-from branchline.server.console.i18n import format_time
-from branchline.server.console.task_facts import field_rows, masked_fields, material_view
+from branchline.server.console.i18n import business_name, format_time
+from branchline.server.console.task_facts import (
+    field_rows,
+    image_type,
+    masked_fields,
+    material_view,
+)
 from branchline.server.console.watch import follow
 from branchline.v1 import dispatch_pb2 as pb
 
@@ -49,6 +63,7 @@ OPEN_STATES = (
     pb.TASK_STATE_ACCEPTED,
 )
 MAX_WAIT_MINUTES = 240
+MAX_INDEX_DIGITS = 6
 log = logging.getLogger("branchline.server.console")
 
 
@@ -60,7 +75,13 @@ def _ts(message: Any, name: str) -> str:
     return format_time(getattr(message, name).ToDatetime()) if message.HasField(name) else ""
 
 
-def task_view(task: pb.Task, now: float) -> dict[str, Any]:
+def material_url(task_id: str, index: int) -> str:
+    """Where the page loads a task's material image (materials_web.py): by its place in the
+    task's list as the console opened it."""
+    return f"/tasks/{quote(task_id, safe='')}/materials/{index}"
+
+
+def task_view(task: pb.Task, now: float, lang: str) -> dict[str, Any]:
     expires = (
         max(0, int(task.offer_expires_at.ToDatetime().timestamp() - now))
         if task.HasField("offer_expires_at") and task.state == pb.TASK_STATE_OFFERED
@@ -70,6 +91,7 @@ def task_view(task: pb.Task, now: float) -> dict[str, Any]:
         "task_id": task.task_id,
         "title": task.title,
         "business_type": task.business_type,
+        "business_name": business_name(lang, task.business_type),
         "origin_terminal": task.origin_terminal,
         "origin_branch": task.origin_branch,
         "target_branch": task.target_branch,
@@ -125,6 +147,9 @@ class TaskDesk:
         self.roster: list[pb.StaffMember] = []
         self.detail: pb.Task | None = None
         self.materials: list[dict[str, Any]] = []
+        # The open task's materials as read from the server (name, sha256, bytes): images are
+        # served from here by materials_web.py, never sent in the state.
+        self._material_data: list[tuple[pb.Material, bytes]] = []
         self.last_event_id = 0
 
     async def run(self, on_down: Callable[[], None]) -> None:
@@ -173,12 +198,12 @@ class TaskDesk:
         detail = None
         if self.detail is not None:
             detail = {
-                **task_view(self.detail, now),
+                **task_view(self.detail, now, lang),
                 "facts": field_rows(lang, self.detail.fields),
                 "materials": self.materials,
             }
         return {
-            "tasks": [task_view(t, now) for t in tasks],
+            "tasks": [task_view(t, now, lang) for t in tasks],
             "roster": [member_view(m) for m in self.roster],
             "detail": detail,
         }
@@ -233,7 +258,7 @@ class TaskDesk:
         elif action == "open":
             await self._open(_task_id(data))
         elif action == "close":
-            self.detail, self.materials = None, []
+            self.detail, self.materials, self._material_data = None, [], []
         await self.refresh_roster()
         return None
 
@@ -267,6 +292,7 @@ class TaskDesk:
             self.tasks.pop(task.task_id, None)
         if self.detail is not None and self.detail.task_id == task.task_id:
             self.detail.state = task.state
+            self.detail.teller_id = task.teller_id  # reassigned: no longer this teller's
             self.detail.result.CopyFrom(task.result)
 
     async def _open(self, task_id: str) -> None:
@@ -274,21 +300,66 @@ class TaskDesk:
         task = await self._client.call(
             self._client.dispatch.GetTask, pb.GetTaskRequest(task_id=task_id)
         )
-        shown = []
-        for material in task.materials:
+        shown, kept = [], []
+        for index, material in enumerate(task.materials):
             found = await self._client.call(
                 self._client.dispatch.GetMaterial,
                 pb.GetMaterialRequest(task_id=task_id, sha256=material.sha256),
             )
             # By the task's own entry: two materials of the same content share one sha256.
-            shown.append(material_view(material, found.data))
-            # A customer's documents: who looked at which, as for recordings.
-            log_event(
-                log,
-                "task_material_viewed",
-                who=f"{self._me['role']}:{self._me['id']}",
-                task_id=task_id,
-                name=material.name,
-                sha256=material.sha256,
+            view = material_view(material, found.data, material_url(task_id, index))
+            shown.append(view)
+            kept.append((material, found.data))
+            if view["text"]:  # shown in the state now; an image when the page loads it
+                self._viewed(task_id, index, material)
+        self.detail, self.materials, self._material_data = task, shown, kept
+
+    def _viewed(self, task_id: str, index: int, material: pb.Material) -> None:
+        # A customer's documents: who looked at which, as for recordings.
+        log_event(
+            log,
+            "task_material_viewed",
+            who=f"{self._me['role']}:{self._me['id']}",
+            task_id=task_id,
+            index=index,
+            name=material.name,
+            sha256=material.sha256,
+        )
+
+    def material_image(self, task_id: str, index: str) -> tuple[bytes, str]:
+        """The open task's material image ``index`` (its bytes and sniffed type), logged as
+        viewed by this person; refused, naming what was wrong, when this console has no such
+        task open, a teller no longer holds it, or the index names no image."""
+        detail = self.detail
+        if detail is None or detail.task_id != task_id:
+            raise NotFound(
+                f"task_id: no task {echo(task_id)} is open on this console (open it first)",
+                field="task_id",
             )
-        self.detail, self.materials = task, shown
+        if not self.lobby and detail.teller_id != self._me["id"]:
+            holder = f"teller {detail.teller_id}" if detail.teller_id else "no teller"
+            raise PermissionDenied(
+                f"task_id: task {task_id} is held by {holder}, not by teller {self._me['id']}: "
+                "its materials are shown to the teller who holds it",
+                rule="task_holder_only",
+                field="task_id",
+            )
+        if not index.isascii() or not index.isdigit():
+            raise InvalidArgument("index", f"{echo(index)} is not a material number (0, 1, ...)")
+        count = len(self._material_data)
+        # A number of more digits than any list of materials has: out of range, unparsed.
+        if len(index) > MAX_INDEX_DIGITS or int(index) >= count:
+            have = f"materials 0 to {count - 1}" if count else "no materials"
+            raise NotFound(
+                f"index: task {task_id} has {have}, no material {echo(index)}", field="index"
+            )
+        number = int(index)
+        material, data = self._material_data[number]
+        kind = image_type(data)
+        if not kind:
+            raise NotFound(
+                f"index: material {number} of task {task_id} ({material.name}) is not an image",
+                field="index",
+            )
+        self._viewed(task_id, number, material)
+        return data, kind

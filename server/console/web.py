@@ -15,13 +15,13 @@ from aiohttp import web
 
 from branchline.common.web.pages import Send, add_security_headers, same_origin, serve_page
 from branchline.common.webrtc import register_peer_script
-from branchline.server.console import cheques_web
+from branchline.server.console import cheques_web, materials_web
 from branchline.server.console.call_media import FRAME_TYPES as CALL_FRAMES
 from branchline.server.console.session import ConsoleSession
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+        "default-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -100,6 +100,9 @@ def make_app(session: ConsoleSession) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/signature/{command_id}", signature)
+    app.router.add_get(
+        materials_web.ROUTE, materials_web.material_handler(lambda r: r.app[SESSION_KEY])
+    )
     app.router.add_get("/display", cheques_web.display_page)
     app.router.add_post(
         "/cheques/enrol/{purchaser_id}",

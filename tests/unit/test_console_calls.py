@@ -40,6 +40,7 @@ async def test_call_answered_command_result_and_end(stack: Stack) -> None:
             teller, lambda f: (c := f["calls"]["current"]) and c["state"] == "ringing" and c
         )
         assert ringing["call_id"] == call.call_id and ringing["terminal_id"] == "K-1"
+        assert (ringing["business_type"], ringing["business_name"]) == ("loan", "Loans")
         assert await teller.handle("calls.answer", {"call_id": call.call_id}) is None
         assert teller.state_frame()["calls"]["current"]["state"] == "active"
 

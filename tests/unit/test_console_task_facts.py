@@ -5,12 +5,9 @@ the browser shows, else its text or nothing (the page says there is no image).""
 
 from __future__ import annotations
 
-import base64
-
+from branchline.server.console.i18n import business_name, catalogue, humanised
 from branchline.server.console.task_facts import (
-    MAX_INLINE_IMAGE,
     field_rows,
-    humanised,
     masked_fields,
     material_view,
 )
@@ -80,35 +77,48 @@ def test_humanised_keys() -> None:
     assert humanised("_") == "_"
 
 
+def test_business_types_in_words_of_each_language() -> None:
+    """The kiosk's business types (agent/kiosk/flows/video.py) by the same ids; an id the
+    catalogue does not know reads as words, never as the raw id."""
+    kiosk = ("account_opening", "loan", "card_services", "foreign_exchange", "other")
+    for lang in ("en", "zh-CN"):
+        for kind in kiosk:
+            assert f"business.{kind}" in catalogue(lang), (lang, kind)
+    assert business_name("en", "loan") == "Loans"
+    assert business_name("zh-CN", "account_opening") == "开户"
+    assert business_name("en", "back_office") == "Back office"
+    assert business_name("zh-CN", "safe_deposit_box") == "Safe deposit box"
+
+
 def material(name: str, content_type: str, size: int) -> pb.Material:
     return pb.Material(name=name, content_type=content_type, size=size, sha256="ab" * 32)
 
 
 def test_an_image_is_shown_by_what_its_bytes_are() -> None:
-    # Declared as the counter CLI's default: still a PNG, shown as one.
-    shown = material_view(material("id-front", "application/octet-stream", len(PNG)), PNG)
-    assert shown["image"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
-    assert shown["text"] == ""
+    # Declared as the counter CLI's default: still a PNG, shown as one, by its URL alone.
+    url = "/tasks/T-1/materials/0"
+    shown = material_view(material("id-front", "application/octet-stream", len(PNG)), PNG, url)
+    assert shown["image_url"] == url and shown["text"] == ""
+    assert "base64" not in str(shown) and "data:" not in str(shown)
     jpeg = b"\xff\xd8\xff\xe0" + bytes(40)
-    assert material_view(material("a.jpg", "image/jpeg", 44), jpeg)["image"].startswith(
-        "data:image/jpeg;base64,"
-    )
+    assert material_view(material("a.jpg", "image/jpeg", 44), jpeg, url)["image_url"] == url
+    # However large (the server bounds an upload): the bytes never go into the state.
+    big = PNG + bytes(5 * 1024 * 1024)
+    assert material_view(material("big.png", "image/png", len(big)), big, url)["image_url"] == url
 
 
 def test_no_image_when_the_browser_cannot_show_one() -> None:
     heic = b"\x00\x00\x00\x18ftypheic" + bytes(40)
+    url = "/tasks/T-1/materials/0"
     for view in (
-        material_view(material("id.heic", "image/heic", len(heic)), heic),
-        material_view(material("form.pdf", "application/pdf", 9), b"%PDF-1.7\n"),
-        material_view(
-            material("huge.png", "image/png", MAX_INLINE_IMAGE + 8), PNG + bytes(MAX_INLINE_IMAGE)
-        ),
+        material_view(material("id.heic", "image/heic", len(heic)), heic, url),
+        material_view(material("form.pdf", "application/pdf", 9), b"%PDF-1.7\n", url),
     ):
-        assert view["image"] == "" and view["text"] == ""
+        assert view["image_url"] == "" and view["text"] == ""
 
 
 def test_text_material_masks_id_and_card_numbers() -> None:
     data = f"id {ID_NUMBER} card {PAN}".encode()
-    shown = material_view(material("notes.txt", "text/plain", len(data)), data)
-    assert shown["image"] == ""
+    shown = material_view(material("notes.txt", "text/plain", len(data)), data, "/x")
+    assert shown["image_url"] == ""
     assert shown["text"] == "id 1101************2X card 476173******0010"

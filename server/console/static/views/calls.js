@@ -6,7 +6,9 @@ import { page, registerView, t, el, button, field, formValues, table, send, rere
 
 function renderCalls(calls) {
   const queue = calls.queue.map((c) => el("tr", { "data-call": c.call_id, "data-state": c.state },
-    el("td", {}, c.terminal_id), el("td", {}, c.business_type), el("td", {}, t(`call.mode.${c.mode}`)),
+    el("td", {}, c.terminal_id),
+    el("td", { "data-role": "business", "data-business": c.business_type }, c.business_name),
+    el("td", {}, t(`call.mode.${c.mode}`)),
     el("td", {}, t(`call.state.${c.state}`)), el("td", {}, c.position || ""), el("td", {}, c.created_at)));
   const current = calls.current;
   let panel = el("p", { class: "muted" }, t("call.none"));

@@ -1,0 +1,207 @@
+"""A task's material images from the console's own route (materials_web.py), against a real
+server: the state names each image by its URL and carries no bytes; the route serves the
+image to the teller who holds the task, typed by its bytes (the counter CLI's default
+octet-stream is still a PNG), not kept by the browser, each read logged with who; another
+teller, a teller the task was reassigned away from, a console not signed in, a role without
+the tasks screen, another site's page, an unknown task and a bad or out-of-range number are
+refused in JSON naming what was wrong, never a 500."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+
+from branchline.server.console.session import ConsoleSession
+from branchline.server.console.web import ConsoleServer
+from branchline.server.dispatch.model import Actor
+from tests.unit.console_support import Stack, stack, until
+
+__all__ = ["stack"]
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
+
+COUNTER = Actor("terminal", "MC-9")  # a mobile counter of BR-2
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+PDF = b"%PDF-1.7\n%%EOF\n"
+
+
+def send_task(stack: Stack, request_id: str) -> str:
+    """A loan task for BR-1 with an ID photo (sent as octet-stream) and a PDF."""
+    task = stack.dispatch.send_task(
+        COUNTER, "BR-2", request_id, "BR-1", "loan", "Loan application", {"amount": "5000"}
+    )
+    upload = stack.dispatch.upload_material
+    upload(COUNTER, task.task_id, "id-front.png", "application/octet-stream", PNG)
+    upload(COUNTER, task.task_id, "statement.pdf", "application/pdf", PDF)
+    return task.task_id
+
+
+async def started(stack: Stack, who: str) -> tuple[ConsoleServer, str]:
+    server = ConsoleServer(ConsoleSession(stack.settings(who)))
+    return server, await server.start()
+
+
+async def held_and_opened(stack: Stack, teller: ConsoleSession, request_id: str) -> str:
+    """A new task offered to ``teller`` (on duty), accepted and opened on its console."""
+    await until(teller, lambda f: "tasks" in f)
+    if not teller.me["on_duty"]:
+        assert await teller.handle("tasks.duty", {"on": True}) is None
+    task_id = send_task(stack, request_id)
+    await until(teller, lambda f: [t for t in f["tasks"]["tasks"] if t["task_id"] == task_id])
+    assert await teller.handle("tasks.accept", {"task_id": task_id}) is None
+    assert await teller.handle("tasks.open", {"task_id": task_id}) is None
+    return task_id
+
+
+async def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+def refusal(body: bytes) -> tuple[str, str, str]:
+    data: dict[str, Any] = json.loads(body)
+    assert data["message"]
+    return data["status"], data["reason"], data.get("field", "")
+
+
+async def test_the_holder_gets_the_image_from_the_route_and_the_state_only_its_url(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, url = await started(stack, "teller:T-1")
+    teller = server.session
+    try:
+        task_id = await held_and_opened(stack, teller, "route-1")
+        shown = teller.state_frame()["tasks"]["detail"]["materials"]
+        assert [(m["name"], m["image_url"]) for m in shown] == [
+            ("id-front.png", f"/tasks/{task_id}/materials/0"),
+            ("statement.pdf", ""),
+        ]
+        assert "data:" not in teller.encode(teller.state_frame())
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            status, headers, body = await get(url + shown[0]["image_url"].lstrip("/"))
+            assert status == 200 and body == PNG
+            assert headers["Content-Type"] == "image/png"  # sniffed: uploaded as octet-stream
+            assert headers["Cache-Control"] == "no-store"
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Cross-Origin-Resource-Policy"] == "same-origin"
+            # The console's own page asking: served.
+            again, _, _ = await get(
+                url + f"tasks/{task_id}/materials/0", **{"Sec-Fetch-Site": "same-origin"}
+            )
+            assert again == 200
+        viewed = [
+            getattr(r, "branchline_fields", {})
+            for r in caplog.records
+            if r.getMessage() == "task_material_viewed"
+        ]
+        assert [(v["who"], v["task_id"], v["index"], v["name"]) for v in viewed] == [
+            ("teller:T-1", task_id, 0, "id-front.png")
+        ] * 2
+    finally:
+        await server.stop()
+
+
+async def test_bad_requests_are_refused_by_name(stack: Stack) -> None:
+    server, url = await started(stack, "teller:T-1")
+    try:
+        task_id = await held_and_opened(stack, server.session, "route-2")
+        base = url + f"tasks/{task_id}/materials/"
+        cases = {
+            url + "tasks/T-nope/materials/0": (404, ("NOT_FOUND", "not_found", "task_id")),
+            base + "one": (400, ("INVALID_ARGUMENT", "invalid_argument", "index")),
+            base + "-1": (400, ("INVALID_ARGUMENT", "invalid_argument", "index")),
+            base + "%D9%A3": (400, ("INVALID_ARGUMENT", "invalid_argument", "index")),  # ٣
+            base + "2": (404, ("NOT_FOUND", "not_found", "index")),
+            base + "9" * 5000: (404, ("NOT_FOUND", "not_found", "index")),
+            base + "1": (404, ("NOT_FOUND", "not_found", "index")),  # the PDF: no image
+        }
+        for address, (code, named) in cases.items():
+            status, headers, body = await get(address)
+            assert (status, refusal(body)) == (code, named), address[-40:]
+            assert headers["Content-Type"].startswith("application/json")
+        status, _, body = await get(base + "1")
+        assert "statement.pdf" in json.loads(body)["message"]
+        status, _, body = await get(base + "2")
+        assert "materials 0 to 1" in json.loads(body)["message"]
+        # Another site's page pointing an <img> (or a fetch) at the address.
+        for header in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}):
+            status, _, body = await get(base + "0", **header)
+            assert (status, refusal(body)) == (403, ("PERMISSION_DENIED", "same_origin", ""))
+    finally:
+        await server.stop()
+
+
+async def test_only_the_teller_holding_the_task_or_its_lobby_manager_sees_it(
+    stack: Stack,
+) -> None:
+    one, one_url = await started(stack, "teller:T-1")
+    nine, nine_url = await started(stack, "teller:T-9")
+    lobby, lobby_url = await started(stack, "lobby:L1")
+    try:
+        task_id = await held_and_opened(stack, one.session, "route-3")
+        path = f"tasks/{task_id}/materials/0"
+        assert (await get(one_url + path))[0] == 200
+        # Another teller's console has no such task open (nor may it open it).
+        status, _, body = await get(nine_url + path)
+        assert (status, refusal(body)) == (404, ("NOT_FOUND", "not_found", "task_id"))
+        refused = await nine.session.handle("tasks.open", {"task_id": task_id})
+        assert refused is not None and refused["status"] in ("NOT_FOUND", "PERMISSION_DENIED")
+        # The lobby manager of the branch opens it: served to them as the server allows.
+        await until(lobby.session, lambda f: "tasks" in f)
+        assert await lobby.session.handle("lobby.open", {"task_id": task_id}) is None
+        assert (await get(lobby_url + path))[0] == 200
+        # T-1 hands it to T-9: still open on T-1's console, its image no longer T-1's.
+        await until(nine.session, lambda f: "tasks" in f)
+        assert await nine.session.handle("tasks.duty", {"on": True}) is None
+        move = {"task_id": task_id, "to_teller_id": "T-9", "reason": "loans desk"}
+        assert await one.session.handle("tasks.reassign", move) is None
+        status, _, body = await get(one_url + path)
+        assert (status, refusal(body)) == (
+            403,
+            ("PERMISSION_DENIED", "task_holder_only", "task_id"),
+        )
+        assert "held by teller T-9" in json.loads(body)["message"]
+        # T-9 accepts and opens it: now theirs to see.
+        await until(
+            nine.session, lambda f: [t for t in f["tasks"]["tasks"] if t["task_id"] == task_id]
+        )
+        assert await nine.session.handle("tasks.accept", {"task_id": task_id}) is None
+        assert await nine.session.handle("tasks.open", {"task_id": task_id}) is None
+        status, headers, body = await get(nine_url + path)
+        assert (status, headers["Content-Type"], body) == (200, "image/png", PNG)
+    finally:
+        for server in (one, nine, lobby):
+            await server.stop()
+
+
+async def test_refused_before_sign_in_and_without_the_tasks_screen(stack: Stack) -> None:
+    # A console whose server is not there: not signed in, so nobody's materials.
+    nowhere = dataclasses.replace(stack.settings("teller:T-1"), target="127.0.0.1:9")
+    lost = ConsoleServer(ConsoleSession(nowhere))
+    lost_url = await lost.start()
+    operator, operator_url = await started(stack, "operator:ops")
+    try:
+        status, _, body = await get(lost_url + "tasks/T-1/materials/0")
+        assert (status, refusal(body)) == (403, ("PERMISSION_DENIED", "not_signed_in", ""))
+        await until(operator.session, lambda f: "fleet" in f)
+        status, _, body = await get(operator_url + "tasks/T-1/materials/0")
+        assert (status, refusal(body)) == (403, ("PERMISSION_DENIED", "role_view", ""))
+        # The staff page shows no data: images (its images come from routes like this one);
+        # the branch display alone still does (the purchaser's photo in its state).
+        _, page, _ = await get(operator_url)
+        assert "img-src 'self';" in page["Content-Security-Policy"]
+        assert "data:" not in page["Content-Security-Policy"]
+        _, display, _ = await get(operator_url + "display")
+        assert "img-src 'self' data:;" in display["Content-Security-Policy"]
+    finally:
+        await lost.stop()
+        await operator.stop()
