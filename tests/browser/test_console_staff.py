@@ -1,11 +1,12 @@
 """Issue 13 acceptance, the other roles on the console in Chromium against real processes:
 an operator's fleet board shows a printer unplugged in the simulator as offline within 5 s and
 back online after replug, and the terminal's detail lists both in its device history; a teller
-accepts a cross-branch task, views its materials (image inline, ID number partly masked) and
-returns a result while the origin sees "accepted" and the result; a lobby manager designates a
-teller when none is idle; a teller's console refuses to show another branch's work, and the
-server refuses the call too; a teller on a video call asks the customer to sign and sees the
-signature image the customer drew on the terminal's pad.
+accepts a cross-branch task, views its materials (an image from the console's route, never in
+the state; ID number partly masked) and returns a result while the origin sees "accepted" and
+the result; a lobby manager designates a teller when none is idle; a teller's console refuses
+to show another branch's work, and the server refuses the call too; a teller on a video call
+asks the customer to sign and sees the signature image the customer drew on the terminal's
+pad.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import grpc
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Request
 
 from branchline.server import pki
 from branchline.v1 import agent_local_pb2, calls_pb2, common_pb2, sim_control_pb2
@@ -232,7 +233,10 @@ def test_teller_accepts_views_materials_returns_result(
     detail = teller.page.locator(f'[data-role="task-detail"][data-task="{task.task_id}"]')
     detail.wait_for(timeout=10_000)
     image = detail.locator('img[alt="id-front.png"]')
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 1
+    # Loaded from the console's route after the page rendered: wait for it.
+    wait_for(
+        lambda: image.evaluate("img => img.complete && img.naturalWidth") == 1, 10, "the image"
+    )
     assert detail.locator('dd[data-field="id_number"]').inner_text() == "1101************2X"
     assert ID_NUMBER not in json.dumps(teller.frames)
     teller.shot("materials")
@@ -253,6 +257,7 @@ def test_teller_accepts_views_materials_returns_result(
     teller.shot("calls")
 
 
+# long: one task from offer to result, each thing the teller reads checked where it shows
 def test_task_detail_names_fields_in_words_and_shows_each_material(
     console_of: OpenConsole, staffed: KioskBranch
 ) -> None:
@@ -294,9 +299,20 @@ def test_task_detail_names_fields_in_words_and_shows_each_material(
         counter.UploadMaterial(upload, timeout=10)
     row = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="offered"]')
     row.wait_for(timeout=15_000)
+    # The business in words, not its id.
+    business = row.locator('td[data-role="business"]')
+    assert (business.inner_text(), business.get_attribute("data-business")) == ("Loans", "loan")
     row.locator('[data-action="tasks.accept"]').click()
     accepted = teller.page.locator(f'tr[data-task="{task.task_id}"][data-state="accepted"]')
     accepted.wait_for(timeout=10_000)
+    # Every request the page makes for a material image, from here on.
+    loads: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if "/materials/" in request.url:
+            loads.append(request.url)
+
+    teller.page.on("request", on_request)
     accepted.locator('[data-action="tasks.open"]').click()
     detail = teller.page.locator(f'[data-role="task-detail"][data-task="{task.task_id}"]')
     detail.wait_for(timeout=10_000)
@@ -328,6 +344,12 @@ def test_task_detail_names_fields_in_words_and_shows_each_material(
         "the document photo to load",
     )
     assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [96, 60]
+    # From the console's route, by its URL alone: no state the page received holds an image.
+    route = f"/tasks/{task.task_id}/materials/0"
+    assert image.evaluate("img => new URL(img.src).pathname") == route
+    states = json.dumps([f for f in teller.frames if f.get("type") == "state"])
+    assert route in states and "data:" not in states
+    assert loads == [teller.url.rstrip("/") + route]
     box = image.bounding_box()
     assert box is not None and box["width"] >= 90  # shown at its size, not squeezed away
     pdf = detail.locator('figure[data-material="statement.pdf"]')
@@ -345,10 +367,15 @@ def test_task_detail_names_fields_in_words_and_shows_each_material(
         zh = detail.locator('dl[data-role="fields"] dt').all_inner_texts()
         assert {"金额", "证件号码", "期限（月）", "卡号"} <= set(zh), zh
         assert pdf.locator('[data-role="no-image"]').inner_text() == "此材料没有可显示的图像"
+        accepted.locator('td[data-role="business"]', has_text="贷款").wait_for()
         teller.shot("task-facts-zh")
     finally:
         teller.page.locator('[data-action="language"]').click()
         teller.page.locator('html[lang="en"]').wait_for(state="attached", timeout=10_000)
+    # Re-rendered by each state since (two languages): the image still shown, loaded once.
+    detail.locator('dd[data-field="amount"]', has_text="CNY 5,000.00").wait_for()
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 96
+    assert len(loads) == 1, loads
 
     # Done with it: T1 is free again for the tests after this one.
     detail.locator('input[name="reason"]').fill("documents complete")
@@ -356,6 +383,7 @@ def test_task_detail_names_fields_in_words_and_shows_each_material(
     teller.page.locator(f'tr[data-task="{task.task_id}"]').wait_for(state="detached")
 
 
+# long: one call from the queue to its end, the signature checked against its hash
 def test_teller_sees_the_customers_signature(console_of: OpenConsole, staffed: KioskBranch) -> None:
     stack = staffed.stack
     teller: Console = console_of("teller:BO-1")
@@ -375,6 +403,13 @@ def test_teller_sees_the_customers_signature(console_of: OpenConsole, staffed: K
     )
     try:
         teller.page.locator('[data-view-button="calls"]').click()
+        # The branch's queue names the business in words, not its id.
+        queued = teller.page.locator(f'tr[data-call="{call.call_id}"] td[data-role="business"]')
+        queued.wait_for(timeout=15_000)
+        assert (queued.inner_text(), queued.get_attribute("data-business")) == (
+            "Back office",
+            "back_office",
+        )
         current = teller.page.locator(f'[data-role="current-call"][data-call="{call.call_id}"]')
         current.locator('[data-action="calls.answer"]').click(timeout=15_000)
         teller.page.locator('[data-role="current-call"][data-state="active"]').wait_for()

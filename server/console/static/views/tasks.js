@@ -52,32 +52,16 @@ function facts(rows) {
     [el("dt", {}, f.label), el("dd", { "data-field": f.key }, f.value)]));
 }
 
-// A material image is loaded from the console (GET /tasks/<id>/materials/<n>, never inside
-// the state); each render builds the page anew, so the <img> that loaded it is kept and put
-// back in place (a new one would fetch the document again at every state push).
-const images = new Map();
-
-function materialImage(m, kept) {
-  const key = `${m.image_url}#${m.sha256}`;
-  const image = images.get(key) ?? el("img", { src: m.image_url, alt: m.name, "data-role": "material-image" });
-  kept.set(key, image);
-  return image;
-}
-
-function material(m, kept) {
-  const shown = m.image_url ? materialImage(m, kept)
+// An image is loaded from the console (GET /tasks/<id>/materials/<n>), never sent inside
+// the state. Each render builds a new <img> with the same URL: the document's list of
+// available images shows it again without a new request (despite no-store), so the
+// photo is read once however many states follow.
+function material(m) {
+  const shown = m.image_url ? el("img", { src: m.image_url, alt: m.name, "data-role": "material-image" })
     : m.text ? el("pre", {}, m.text)
     : el("p", { "data-role": "no-image" }, t("task.material.no_image"));
   return el("figure", { "data-material": m.name, "data-image": String(Boolean(m.image_url)) },
     shown, el("figcaption", {}, `${m.name} (${m.content_type})`));
-}
-
-function materials(list) {
-  const kept = new Map();
-  const shown = list.map((m) => material(m, kept));
-  images.clear();  // only this render's: a closed task's images are let go
-  for (const [key, image] of kept) images.set(key, image);
-  return shown;
 }
 
 function taskDetail(detail, view) {
@@ -92,13 +76,12 @@ function taskDetail(detail, view) {
     el("h2", {}, detail.title), el("p", {}, t(`task.state.${detail.state}`)),
     detail.result ? el("p", { "data-role": "result" }, `${t(`task.outcome.${detail.result.outcome}`)} ${detail.result.reason}`) : null,
     el("h3", {}, t("task.fields")), facts(detail.facts), detail.note ? el("p", {}, detail.note) : null,
-    detail.materials.length ? [el("h3", {}, t("task.materials")), materials(detail.materials)] : null, result,
+    detail.materials.length ? [el("h3", {}, t("task.materials")), detail.materials.map(material)] : null, result,
     button(`${v}.close`, t("action.close")));
 }
 
 function renderTasks(frame, view) {
   const desk = frame.tasks;
-  if (!desk.detail) images.clear();  // closed: opened again, its images are read (and logged) again
   const me = frame.me;
   const v = view;
   const duty = el("p", { "data-role": "duty", "data-on-duty": String(me.on_duty), "data-presence": me.presence },
