@@ -178,6 +178,12 @@ async def test_only_the_teller_holding_the_task_or_its_lobby_manager_sees_it(
         assert await nine.session.handle("tasks.open", {"task_id": task_id}) is None
         status, headers, body = await get(nine_url + path)
         assert (status, headers["Content-Type"], body) == (200, "image/png", PNG)
+        # The lobby manager hands it back to T-1: T-9's console learns it from its stream.
+        back = {"task_id": task_id, "to_teller_id": "T-1", "reason": "T-9 is needed elsewhere"}
+        assert await lobby.session.handle("lobby.reassign", back) is None
+        await until(nine.session, lambda f: f["tasks"]["detail"]["teller_id"] == "T-1")
+        status, _, body = await get(nine_url + path)
+        assert (status, refusal(body)[1]) == (403, "task_holder_only")
     finally:
         for server in (one, nine, lobby):
             await server.stop()
