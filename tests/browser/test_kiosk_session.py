@@ -45,15 +45,24 @@ def test_statement_viewed_and_printed_with_a_qr_that_decodes(kiosk: Kiosk) -> No
     kiosk.sign_in("statement")
     shown = kiosk.wait_screen("statement", until=lambda d: bool(d.get("account")))
     accounts = {a["account_id"] for a in shown["accounts"]}
-    assert {"C1-CNY", "C1-USD"} <= accounts
-    if shown["account"].get("account_id") != "C1-CNY":
-        kiosk.choose("account", "C1-CNY")
+    assert {"C1-CNY", "C1-USD", "C1-BILL"} <= accounts
+    # An account with no postings says so in words rather than showing an empty table.
+    if shown["account"].get("account_id") != "C1-BILL":
+        kiosk.choose("account", "C1-BILL")
+    kiosk.wait_screen(
+        "statement", until=lambda d: (d.get("account") or {}).get("account_id") == "C1-BILL"
+    )
+    empty = kiosk.page.locator('[data-role="no-lines"]')
+    empty.wait_for(timeout=10_000)
+    assert "No postings on this account" in empty.inner_text()
+    kiosk.choose("account", "C1-CNY")
     shown = kiosk.wait_screen(
         "statement",
         until=lambda d: (d.get("account") or {}).get("account_id") == "C1-CNY" and bool(d["lines"]),
         shot="statement-lines",
     )
     assert shown["balance"] and shown["can_print"] is True and shown["printed"] == ""
+    assert kiosk.page.locator('[data-role="no-lines"]').count() == 0
     # What the screen says is what the data says (first line's amount, the balance).
     screen_text = kiosk.text()
     assert shown["balance"] in screen_text and shown["lines"][0]["amount"] in screen_text

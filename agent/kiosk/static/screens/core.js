@@ -134,7 +134,9 @@ registerScreens({
     const table = el("table", { class: "lines" },
       el("caption", {}, d.account ? t("statement.caption", { account_id: d.account.account_id, currency: d.account.currency_name }) : t("statement.loading")),
       el("thead", {}, el("tr", {}, ["date", "description", "amount", "balance"].map((c) => el("th", { scope: "col" }, t(`statement.${c}`))))),
-      el("tbody", {}, d.lines.map((l) => el("tr", {}, el("td", {}, l.date), el("td", {}, l.description), el("td", {}, l.amount), el("td", {}, l.balance)))));
+      el("tbody", {}, d.account && !d.lines.length
+        ? el("tr", { "data-role": "no-lines" }, el("td", { colspan: "4" }, t("statement.no_lines")))
+        : d.lines.map((l) => el("tr", {}, el("td", {}, l.date), el("td", {}, l.description), el("td", {}, l.amount), el("td", {}, l.balance)))));
     return [
       title("statement.title"),
       choose,
