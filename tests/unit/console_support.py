@@ -29,6 +29,7 @@ from branchline.server.console.settings import (
 from branchline.server.dispatch import call_servicer
 from branchline.server.dispatch import servicer as dispatch
 from branchline.server.dispatch.calls import CallService
+from branchline.server.dispatch.model import Actor
 from branchline.server.dispatch.tasks import DispatchService
 from branchline.server.fleet.servicer import FleetServicer
 from branchline.server.ledger.adapter import EmbeddedLedger
@@ -40,6 +41,13 @@ from branchline.v1 import tube_pb2 as pb
 from tests.unit.sqlite_template import migrated_sqlite
 from tests.unit.tube_support import DEPOSIT, SESSIONS, Books, Clock, cash, populate, tube_event
 from tests.unit.tube_support import tube_open as open_message
+
+# A mobile counter of BR-2 that sends tasks, and a 1x1 PNG it uploads as a material.
+COUNTER = Actor("terminal", "MC-9")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 # What runs while the server is down (restartable_stack): plain, or a coroutine function.
 Meanwhile = Callable[[], Awaitable[None] | None]

@@ -18,18 +18,12 @@ import pytest
 
 from branchline.server.console.session import ConsoleSession
 from branchline.server.console.web import ConsoleServer
-from branchline.server.dispatch.model import Actor
-from tests.unit.console_support import Stack, stack, until
+from tests.unit.console_support import COUNTER, PNG, Stack, stack, until
 
 __all__ = ["stack"]
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 
-COUNTER = Actor("terminal", "MC-9")  # a mobile counter of BR-2
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
 PDF = b"%PDF-1.7\n%%EOF\n"
 
 
