@@ -20,6 +20,14 @@ from branchline.common.logs import log_event
 from branchline.server.console import count as counting
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_amount, format_time
+from branchline.server.console.labels import (
+    actor_name,
+    asset_name,
+    incident_name,
+    tube_event_name,
+    tube_kind_name,
+    tube_state_name,
+)
 from branchline.server.console.redact import mask_pan
 from branchline.server.console.watch import follow
 from branchline.v1 import tube_pb2 as pb
@@ -79,8 +87,11 @@ def txn_view(lang: str, txn: pb.TubeTransaction, handling: str = "") -> dict[str
         "customer_id": txn.customer_id,
         "pan_masked": mask_pan(txn.pan_masked),
         "kind": _kind(txn.kind),
+        "kind_name": tube_kind_name(lang, _kind(txn.kind)),
         "state": _state(txn.state),
+        "state_name": tube_state_name(lang, _state(txn.state)),
         "asset": ASSET.get(asset.kind, ""),
+        "asset_name": asset_name(lang, ASSET.get(asset.kind, "")),
         "currency": asset.currency,
         "declared": format_amount(lang, asset.amount, asset.currency),
         "declared_plain": asset.amount,
@@ -100,15 +111,32 @@ def txn_view(lang: str, txn: pb.TubeTransaction, handling: str = "") -> dict[str
     }
 
 
-def incident_view(incident: pb.Incident) -> dict[str, Any]:
+def incident_view(lang: str, incident: pb.Incident) -> dict[str, Any]:
     return {
         "incident_id": incident.incident_id,
         "terminal_id": incident.terminal_id,
         "txn_id": incident.txn_id,
         "kind": incident.kind,
+        "kind_name": incident_name(lang, incident.kind),
         "detail": incident.detail,
         "opened_at": _ts(incident, "opened_at"),
         "resolved": incident.HasField("resolved_at"),
+    }
+
+
+def event_view(lang: str, event: pb.TubeEventRecord) -> dict[str, Any]:
+    """A tube event with its kind, state and actor in words (the ids kept beside them)."""
+    return {
+        "event_id": event.event_id,
+        "txn_id": event.txn_id,
+        "terminal_id": event.terminal_id,
+        "event": event.event,
+        "event_name": tube_event_name(lang, event.event),
+        "state": _state(event.state),
+        "state_name": tube_state_name(lang, _state(event.state)),
+        "actor": event.actor,
+        "actor_name": actor_name(lang, event.actor),
+        "at": _ts(event, "at"),
     }
 
 
@@ -197,19 +225,8 @@ class BackOfficeDesk:
         return {
             "record": self.record(),
             "carriers": [txn_view(lang, t, self.handling) for t in self.carriers.values()],
-            "incidents": [incident_view(i) for i in self.incidents],
-            "events": [
-                {
-                    "event_id": e.event_id,
-                    "txn_id": e.txn_id,
-                    "terminal_id": e.terminal_id,
-                    "event": e.event,
-                    "state": _state(e.state),
-                    "actor": e.actor,
-                    "at": _ts(e, "at"),
-                }
-                for e in self.events
-            ],
+            "incidents": [incident_view(lang, i) for i in self.incidents],
+            "events": [event_view(lang, e) for e in self.events],
             "history": {
                 "query": dict(self.history_query),
                 "searched": self.searched,

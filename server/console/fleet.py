@@ -19,6 +19,7 @@ import grpc
 from branchline.common.errors import InvalidArgument, check_text
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_time
+from branchline.server.console.labels import device_name, device_status_name, service_name
 from branchline.server.console.watch import follow
 from branchline.v1 import common_pb2 as cpb
 from branchline.v1 import fleet_pb2 as pb
@@ -45,32 +46,42 @@ def attention(terminal: pb.Terminal) -> bool:
     )
 
 
-def terminal_view(terminal: pb.Terminal) -> dict[str, Any]:
+def device_view(lang: str, device: cpb.Device) -> dict[str, str]:
+    """A device by name and status in words; ``name``/``status`` keep the ids."""
+    status = _name(cpb.DeviceStatus, device.status, "DEVICE_STATUS_")
+    return {
+        "name": device.name,
+        "label": device_name(lang, device.name),
+        "status": status,
+        "status_name": device_status_name(lang, status),
+        "detail": device.detail,
+    }
+
+
+def terminal_view(lang: str, terminal: pb.Terminal) -> dict[str, Any]:
+    service = _name(cpb.ServiceState, terminal.service_state, "SERVICE_STATE_")
     return {
         "terminal_id": terminal.terminal_id,
         "branch": terminal.branch,
         "kind": _name(cpb.TerminalKind, terminal.kind, "TERMINAL_KIND_"),
         "online": terminal.online,
-        "service_state": _name(cpb.ServiceState, terminal.service_state, "SERVICE_STATE_"),
+        "service_state": service,
+        "service_name": service_name(lang, service),
         "attention": attention(terminal),
         "last_seen_at": format_time(terminal.last_seen_at.ToDatetime())
         if terminal.HasField("last_seen_at")
         else "",
-        "devices": [
-            {
-                "name": d.name,
-                "status": _name(cpb.DeviceStatus, d.status, "DEVICE_STATUS_"),
-                "detail": d.detail,
-            }
-            for d in terminal.devices
-        ],
+        "devices": [device_view(lang, d) for d in terminal.devices],
     }
 
 
-def change_view(change: pb.DeviceStatusChange) -> dict[str, str]:
+def change_view(lang: str, change: pb.DeviceStatusChange) -> dict[str, str]:
+    status = _name(cpb.DeviceStatus, change.status, "DEVICE_STATUS_")
     return {
         "device": change.device,
-        "status": _name(cpb.DeviceStatus, change.status, "DEVICE_STATUS_"),
+        "device_name": device_name(lang, change.device),
+        "status": status,
+        "status_name": device_status_name(lang, status),
         "detail": change.detail,
         "at": format_time(change.at.ToDatetime()) if change.HasField("at") else "",
     }
@@ -81,8 +92,8 @@ class FleetBoard:
         self._client = client
         self._changed = changed
         self.terminals: dict[str, pb.Terminal] = {}
-        # The selected terminal's device status changes, newest first.
-        self.history: list[dict[str, str]] = []
+        # The selected terminal's device status changes, newest first (named per render).
+        self.history: list[pb.DeviceStatusChange] = []
         self._reading: asyncio.Task[None] | None = None
         self.branch = ""
         self.status = ""
@@ -121,18 +132,18 @@ class FleetBoard:
         ]
         return sorted(shown, key=lambda t: (not attention(t), t.branch, t.terminal_id))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, lang: str) -> dict[str, Any]:
         selected = self.terminals.get(self.selected)
         return {
             "filter": {"branch": self.branch, "status": self.status},
             "branches": sorted({t.branch for t in self.terminals.values()}),
             "statuses": list(STATUS_FILTERS),
-            "terminals": [terminal_view(t) for t in self.visible()],
+            "terminals": [terminal_view(lang, t) for t in self.visible()],
             "detail": None
             if selected is None
             else {
-                **terminal_view(selected),
-                "history": self.history,
+                **terminal_view(lang, selected),
+                "history": [change_view(lang, c) for c in self.history],
             },
         }
 
@@ -159,7 +170,7 @@ class FleetBoard:
         request = pb.DeviceHistoryRequest(terminal_id=terminal_id, limit=HISTORY_LIMIT)
         reply = await self._client.call(self._client.fleet.DeviceHistory, request)
         if terminal_id == self.selected:  # still the one shown
-            self.history = [change_view(c) for c in reply.changes]
+            self.history = list(reply.changes)
 
     def _read_history_soon(self) -> None:
         if self._reading is not None and not self._reading.done():

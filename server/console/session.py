@@ -238,7 +238,7 @@ class ConsoleSession:
             frame["backoffice"] = self.desk.snapshot(self.lang)
             frame["desk_media"] = {"ice_servers": self.settings.ice.for_page()}
         if self.fleet is not None:
-            frame["fleet"] = self.fleet.snapshot()
+            frame["fleet"] = self.fleet.snapshot(self.lang)
         if self.tasks is not None:
             frame["tasks"] = self.tasks.snapshot(self.lang)
         if self.calls is not None:

@@ -349,7 +349,7 @@ class BackOffice(TubeCore):
             txn = store.load(tx.conn, row.txn_id)
             if txn is not None:
                 tx.event(
-                    txn, "incident_resolved", who, f"incident {incident_id} ({row.kind}): {text}"
+                    txn, m.INCIDENT_RESOLVED, who, f"incident {incident_id} ({row.kind}): {text}"
                 )
             row = store.load_incident(tx.conn, incident_id)
         log_event(log, "tube_incident_resolved", incident_id=incident_id, teller=teller_id)
@@ -381,7 +381,7 @@ class BackOffice(TubeCore):
                     incident_id = store.open_incident(tx, row, m.STALE_INCIDENT, detail)
                     store.change(tx.conn, txn_id, {"incident_id": incident_id})
                     tx.event(
-                        row, "incident_opened", m.SERVER_ACTOR, f"incident {incident_id}: {detail}"
+                        row, m.INCIDENT_OPENED, m.SERVER_ACTOR, f"incident {incident_id}: {detail}"
                     )
             except IntegrityError:  # pragma: no cover - ids are generated
                 continue

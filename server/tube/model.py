@@ -72,10 +72,42 @@ BACK_OFFICE_SKILL = "back_office"
 TERMINAL_ACTOR = "terminal"
 TELLER_ACTOR = "teller"
 SERVER_ACTOR = "server"
+# Who a change is by (``actor``: ``terminal:T-0001``, ``teller:BO-1``, ``server``).
+ACTORS = (TERMINAL_ACTOR, TELLER_ACTOR, SERVER_ACTOR)
+
+# Events of the record that are not a terminal's event kind or a state's name.
+ARRIVED = "arrived"
+TAKEN = "taken"
+INCIDENT_OPENED = "incident_opened"
+INCIDENT_RESOLVED = "incident_resolved"
+
+# What a tube_events row records (``Tx.event`` refuses any other: the staff console names
+# each of these in words, and its catalogue test reads this list).
+EVENTS = (
+    OPEN,
+    CARRIER_SENT,
+    ARRIVED,
+    TAKEN,
+    RECEIVED,
+    COUNTED,
+    DISPATCHED,
+    RETURNING,
+    DISPUTED,
+    RETURNED,
+    POSTED,
+    REVERSED,
+    CANCELED,
+    HANDED_TO_TELLER,
+    INCIDENT_OPENED,
+    INCIDENT_RESOLVED,
+)
 
 STALE_INCIDENT = "stale"
 WRONG_CARRIER_INCIDENT = "wrong_carrier"
 DISPUTE_INCIDENT = "dispute"
+# The server's own incident kinds; a terminal's reverse or handover opens one named by its
+# reason (free text).
+INCIDENTS = (STALE_INCIDENT, WRONG_CARRIER_INCIDENT, DISPUTE_INCIDENT)
 
 
 def actor(role: str, ident: str = "") -> str:

@@ -100,8 +100,8 @@ def _is_repeat(row: Any, ev: EventInput) -> bool:
 def _arrived(row: Any, ev: EventInput) -> Step:
     """Recorded; a carrier other than the one sent is an incident, and still proceeds."""
     if ev.carrier_id and row.carrier_id and ev.carrier_id != row.carrier_id:
-        return Step(row.state, "arrived", incident=m.WRONG_CARRIER_INCIDENT)
-    return Step(row.state, "arrived")
+        return Step(row.state, m.ARRIVED, incident=m.WRONG_CARRIER_INCIDENT)
+    return Step(row.state, m.ARRIVED)
 
 
 def plan(row: Any, ev: EventInput) -> Step:
@@ -165,7 +165,7 @@ def _withdrawal(row: Any, ev: EventInput) -> Step:
     if ev.kind == m.CARRIER_ARRIVED and state == m.DISPATCHED:
         return _arrived(row, ev)
     if ev.kind == m.CARRIER_TAKEN and state == m.DISPATCHED:
-        return Step(m.DELIVERED, "taken")
+        return Step(m.DELIVERED, m.TAKEN)
     if ev.kind == m.CONFIRM and state in (m.DISPATCHED, m.DELIVERED):
         note = None if ev.customer_confirmed else "taken, receipt not confirmed by the customer"
         return Step(m.POSTED, "posted", ledger=CAPTURE, note=note)

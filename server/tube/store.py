@@ -29,6 +29,7 @@ from branchline.server.storage.engine import write_transaction
 from branchline.server.storage.fastpath import execute, remember
 from branchline.server.storage.prebuilt import by_key, key, update_by_key
 from branchline.server.storage.schema import terminals
+from branchline.server.tube import model as m
 from branchline.server.tube.model import BACK_OFFICE_SKILL
 from branchline.server.tube.schema import tube_events, tube_incidents, tube_transactions
 
@@ -70,6 +71,8 @@ class Tx:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, row: Any, event: str, actor: str, detail: str = "", state: str = "") -> None:
+        if event not in m.EVENTS:  # a new one is added to the list (and the catalogues)
+            raise ValueError(f"tube event {event!r} is not one of model.EVENTS")
         self.events.append(
             {
                 "txn_id": row.txn_id,

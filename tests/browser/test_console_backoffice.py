@@ -119,6 +119,16 @@ def test_cash_deposit_counted_by_denomination_to_posting(kiosk: Kiosk, clerk: Co
     clerk.page.locator('[data-action="language"]').click()
     clerk.page.locator('html[lang="zh-CN"]').wait_for(state="attached")
     clerk.page.locator('[data-screen="backoffice"] h1', has_text="后台").wait_for()
+    # The events in Chinese words: kinds, and who made them with their ids; no raw id shown.
+    events = clerk.page.locator(f'tr[data-event]:has(td:text-is("{txn_id}"))')
+    clerk.page.locator(f'tr[data-event][data-kind="posted"]:has(td:text-is("{txn_id}"))').wait_for()
+    kinds = events.locator('[data-role="event"]').all_inner_texts()
+    assert {"已开始", "传输瓶已发出", "已接收", "已清点", "已入账"} <= set(kinds), kinds
+    actors = events.locator('[data-role="actor"]').all_inner_texts()
+    assert {f"终端 {stack.terminal_id}", f"柜员 {CLERK}"} <= set(actors), actors
+    shown = clerk.page.locator('[data-screen="backoffice"]').inner_text()
+    for raw in ("carrier_sent", "counted", "posted", "received", "terminal:", "teller:"):
+        assert raw not in shown, raw
     clerk.shot("zh-CN")
     clerk.page.locator('[data-action="language"]').click()
     clerk.page.locator('html[lang="en"]').wait_for(state="attached")

@@ -23,8 +23,9 @@ from typing import Any
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Request
+from playwright.sync_api import Browser, Locator, Request
 
+from branchline.agent.config import DEVICE_NAMES
 from branchline.server import pki
 from branchline.v1 import agent_local_pb2, calls_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as pb
@@ -184,12 +185,13 @@ def test_fleet_board_shows_a_printer_unplugged_within_5_s(
         terminal.locator('[data-action="fleet.select"]').click()
         detail = ops.page.locator('[data-role="terminal-detail"]')
         detail.wait_for()
-        assert "printer" in detail.inner_text()
+        assert "Printer" in detail.inner_text()  # the device in words, its id in data-device
         # The server's device history, newest first: the printer going away is on top.
         changes = detail.locator('tr[data-change][data-device="printer"]')
         changes.first.wait_for(timeout=5_000)
         assert changes.first.get_attribute("data-status") in ("no_device", "offline")
         ops.shot("terminal-detail")
+        fleet_in_chinese(ops, terminal, changes)
     finally:
         stack.sim().Replug(request, timeout=5)
     # Back online: the detail (still open) shows it above the offline entry.
@@ -205,6 +207,36 @@ def test_fleet_board_shows_a_printer_unplugged_within_5_s(
     ops.page.locator('[data-action="fleet.filter"]').click()
     terminal.locator('[data-device="printer"][data-status="online"]').wait_for(timeout=15_000)
     ops.shot("printer-back")
+
+
+def fleet_in_chinese(ops: Console, terminal: Locator, changes: Locator) -> None:
+    """The board and the status changes in Chinese words (the printer unplugged): device
+    names and statuses, service states; no raw id such as ``no_device`` or ``card_reader``."""
+    ops.page.locator('[data-action="language"]').click()
+    ops.page.locator('html[lang="zh-CN"]').wait_for(state="attached")
+    try:
+        printer = terminal.locator('[data-device="printer"]')
+        wait_for(lambda: printer.inner_text().startswith("打印机"), 10, "the printer in Chinese")
+        assert printer.inner_text().strip() in ("打印机: 无设备", "打印机: 离线")
+        assert (
+            terminal.locator('[data-device="card_reader"]').inner_text().strip() == "读卡器: 在线"
+        )
+        first = changes.first.locator("td")
+        assert first.nth(1).inner_text() == "打印机"
+        assert first.nth(2).inner_text() in ("无设备", "离线")
+        board = ops.page.locator('[data-screen="fleet"]')
+        shown = (
+            board.locator("span[data-device]").all_inner_texts()
+            + board.locator("[data-service]").all_inner_texts()
+            + board.locator("tr[data-change] td:nth-child(2)").all_inner_texts()
+            + board.locator("tr[data-change] td:nth-child(3)").all_inner_texts()
+        )
+        raw = DEVICE_NAMES + ("no_device", "no device", "online", "in_service", "out_of_service")
+        assert [text for text in shown if any(r in text for r in raw)] == [], shown
+        ops.shot("fleet-zh")
+    finally:
+        ops.page.locator('[data-action="language"]').click()
+        ops.page.locator('html[lang="en"]').wait_for(state="attached")
 
 
 def test_teller_accepts_views_materials_returns_result(

@@ -165,3 +165,72 @@ def test_catalogues_hold_every_key_the_page_uses() -> None:
     )
     # The task fields' labels the console knows, in both languages (task_facts.py).
     assert {"task.field.amount", "task.field.id_number", "task.field_withheld"} <= set(zh)
+
+
+def test_catalogues_name_every_id_the_server_sends() -> None:
+    """Every tube event kind, tube state and kind, actor, incident kind, device name, device
+    status and service state the server can send has words in both catalogues: the lists are
+    the server's own, so an id added there later fails here until it is named."""
+    from branchline.agent.config import DEVICE_NAMES
+    from branchline.server.console.i18n import catalogue
+    from branchline.server.tube import model as m
+    from branchline.v1 import common_pb2 as cpb
+
+    def enum_ids(enum: Any, prefix: str) -> list[str]:
+        return [name.removeprefix(prefix).lower() for name in enum.keys()]
+
+    wanted = (
+        [f"tube.event.{e}" for e in m.EVENTS]
+        + [f"state.{s}" for s in m.STATES]
+        + [f"kind.{k}" for k in m.KINDS]
+        + [f"asset.{a}" for a in (m.CASH, m.METAL, m.BILL)]
+        + [f"actor.{a}" for a in m.ACTORS]
+        + [f"incident.{i}" for i in m.INCIDENTS]
+        + [f"device.name.{d}" for d in DEVICE_NAMES]
+        + [f"device.{s}" for s in enum_ids(cpb.DeviceStatus, "DEVICE_STATUS_")]
+        + [f"service.{s}" for s in enum_ids(cpb.ServiceState, "SERVICE_STATE_")]
+    )
+    for lang in ("en", "zh-CN"):
+        missing = [key for key in wanted if key not in catalogue(lang)]
+        assert missing == [], (lang, missing)
+        blank = [key for key in wanted if not catalogue(lang)[key].strip()]
+        assert blank == [], (lang, blank)
+
+
+def test_catalogues_name_every_id_the_other_views_show() -> None:
+    """The ids the other views name through the page's ``named()``: calls (modes, states,
+    commands, completions), tasks (states, presences, outcomes), recordings (kinds, cameras),
+    the assistant (question statuses, handover reasons, topics, languages, guided flows), the
+    cheque sale (book types, display states), who did something (every role): each list the
+    server's own."""
+    from branchline.server import auth
+    from branchline.server.assistant import knowledge, learning, rules, sensitive
+    from branchline.server.cheques import desk, seed, view
+    from branchline.server.console.i18n import catalogue
+    from branchline.server.dispatch import convert
+    from branchline.server.dispatch.calls import model as calls
+    from branchline.server.recordings import service as recordings
+
+    wanted = (
+        [f"call.mode.{m}" for m in calls.MODES]
+        + [f"call.state.{s}" for s in (*calls.OPEN, calls.ENDED, calls.LEFT)]
+        + [f"call.command.{k}" for k in calls.COMMAND_KINDS]
+        + [f"call.completion.{c}" for c in calls.COMPLETIONS]
+        + [f"task.state.{s}" for s in convert.TASK_STATES]
+        + [f"presence.{p}" for p in convert.PRESENCES]
+        + [f"task.outcome.{o}" for o in convert.OUTCOMES]
+        + [f"rec.kind.{k}" for k in recordings.KINDS]
+        + [f"rec.source.{s}" for s in recordings.SOURCES]
+        + [f"kb.status.{s}" for s in learning.QUESTION_STATUSES]
+        + [f"kb.reason.{r}" for r in rules.HANDOVER_REASONS]
+        + [f"kb.topic.{topic}" for topic, _ in sensitive.TOPICS]
+        + [f"lang.name.{lang.lower()}" for lang in knowledge.LANGS]
+        + [f"kb.flow.{flow}" for flow in knowledge.ACTIONS if flow]
+        + [f"actor.{role}" for role in (auth.TERMINAL, auth.OPERATOR, auth.TELLER, auth.LOBBY)]
+        + [f"actor.{auth.MOBILE}"]
+        + [f"book.{b[0]}" for b in seed.BOOK_TYPES]
+        + [f"display.state.{s}" for s in (*desk.ON_SHOW, *view.FINAL)]
+    )
+    for lang in ("en", "zh-CN"):
+        missing = [key for key in wanted if not catalogue(lang).get(key, "").strip()]
+        assert missing == [], (lang, missing)

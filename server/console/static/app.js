@@ -2,7 +2,7 @@
 // Every frame from the console is the full state; the page renders it and sends actions
 // back. Form fields being typed in survive a re-render (values and focus are carried over).
 
-import { page, VIEWS, frameHandler, runRenderHooks, setRenderer, t, el, send, hideError, showError } from "./ui.js";
+import { page, VIEWS, frameHandler, runRenderHooks, setRenderer, t, el, send, hideError, showError, named } from "./ui.js";
 import "./views/backoffice.js";
 import "./views/tasks.js";
 import "./views/calls.js";
@@ -68,10 +68,10 @@ function render() {
   setConnection(page.ws && page.ws.readyState === WebSocket.OPEN);
   const server = document.querySelector('[data-role="server"]');
   server.dataset.state = frame.server;
-  server.textContent = t(`server.${frame.server}`);
+  server.textContent = named("server", frame.server);
   const me = frame.me;
   document.querySelector('[data-role="me"]').textContent = me.role === "operator"
-    ? t("me.operator", me) : t("me.signed_in", { ...me, role: t(`role.${me.role}`) });
+    ? t("me.operator", me) : t("me.signed_in", { ...me, role: named("role", me.role) });
 
   // A console process still signing in (just restarted) lists no views yet: the screen the
   // person is on stays theirs, or a call ringing at a teller would ring on a screen not shown.
@@ -79,7 +79,7 @@ function render() {
   const nav = document.querySelector('[data-role="views"]');
   nav.replaceChildren(...frame.views.map((view) => {
     const node = el("button", { type: "button", "data-view-button": view,
-      "aria-current": view === page.view ? "page" : null }, t(`view.${view}`));
+      "aria-current": view === page.view ? "page" : null }, named("view", view));
     node.addEventListener("click", () => { page.view = view; render(); });
     return node;
   }));

@@ -11,6 +11,14 @@ function t(key, values = {}) {
   return message.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
+// An id in words: the catalogue's `<prefix>.<id>`, else humanised (as ui.js named()).
+function named(prefix, id) {
+  const key = `${prefix}.${String(id ?? "").toLowerCase()}`;
+  if (key in page.messages) return t(key);
+  const words = String(id ?? "").replace(/[_-]/g, " ").trim().toLowerCase();
+  return words ? words[0].toUpperCase() + words.slice(1) : "";
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -46,12 +54,12 @@ function purchase(p) {
         [t("display.book_type"), t("display.first"), t("display.last"), t("display.fee")]
           .map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, p.books.map((b) => el("tr", { "data-book": b.first },
-        el("td", {}, t(`book.${b.book_type}`)), el("td", { "data-role": "first" }, b.first),
+        el("td", {}, named("book", b.book_type)), el("td", { "data-role": "first" }, b.first),
         el("td", { "data-role": "last" }, b.last), el("td", {}, b.fee))))),
       el("p", {}, t("display.fee_total"), " ", el("strong", { "data-role": "fee" }, p.fee_total)));
   }
   return el("article", { "data-purchase": p.purchase_id, "data-state": p.state },
-    el("h2", {}, t(`display.state.${p.state}`), " · ", p.terminal_id), who, order);
+    el("h2", {}, named("display.state", p.state), " · ", p.terminal_id), who, order);
 }
 
 function render() {

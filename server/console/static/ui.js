@@ -48,6 +48,31 @@ export function t(key, values = {}) {
   return message.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 }
 
+/** ``card_reader`` / ``loanOfficer`` -> "Card reader" / "Loan officer" (as i18n.humanised). */
+export function humanised(id) {
+  const words = String(id).replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_-]/g, " ")
+    .split(/\s+/).filter(Boolean).join(" ").toLowerCase();
+  return words ? words[0].toUpperCase() + words.slice(1) : String(id);
+}
+
+/** An id the server sent, in words: the catalogue's `<prefix>.<id>`, else `fallback` (a name
+ * the server gave) or the id humanised: one the catalogue does not know yet still reads as
+ * words, never as a bare key. */
+export function named(prefix, id, fallback = "") {
+  const key = `${prefix}.${String(id ?? "").toLowerCase()}`;
+  return key in page.messages ? t(key) : fallback || humanised(id ?? "");
+}
+
+/** Who did something, ``teller:BO-1`` (or ``teller BO-1``) -> "Teller BO-1" / "柜员 BO-1":
+ * the role in words (`actor.<role>`, else humanised), the id kept. */
+export function actorName(actor) {
+  const text = String(actor ?? "");
+  const cut = text.search(/[: ]/);
+  const [role, id] = cut < 0 ? [text, ""] : [text.slice(0, cut), text.slice(cut + 1)];
+  const key = `actor.${role.toLowerCase()}`;
+  return key in page.messages ? t(key, { id }).trim() : `${humanised(role)} ${id}`.trim();
+}
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {

@@ -2,7 +2,7 @@
 // tellers' proposed answers for a lobby manager, and — beside a call it handed over —
 // the customer's conversation with it so far.
 
-import { page, registerView, afterRender, t, el, button, field, table } from "../ui.js";
+import { page, registerView, afterRender, t, el, button, field, table, named, actorName } from "../ui.js";
 
 function value(id) {
   const node = document.getElementById(id);
@@ -28,8 +28,8 @@ function proposeForm(q) {
 
 function questionRow(q, role) {
   return el("tr", { "data-question": q.question_id, "data-status": q.status },
-    el("td", { "data-role": "question-text" }, q.text), el("td", {}, q.lang), el("td", {}, q.terminal_id),
-    el("td", {}, String(q.times_asked)), el("td", {}, t(`kb.status.${q.status}`)), el("td", {}, q.asked_at),
+    el("td", { "data-role": "question-text" }, q.text), el("td", { "data-lang": q.lang }, named("lang.name", q.lang)), el("td", {}, q.terminal_id),
+    el("td", {}, String(q.times_asked)), el("td", {}, named("kb.status", q.status)), el("td", {}, q.asked_at),
     el("td", {}, role === "teller" && q.status === "open" ? proposeForm(q) : null));
 }
 
@@ -38,7 +38,7 @@ function proposalRow(p, role) {
   return el("tr", { "data-proposal": p.proposal_id, "data-status": p.status },
     el("td", {}, p.question_text || p.entry_id), el("td", {}, p.questions.join(" | ")),
     el("td", { "data-role": "answer" }, [p.answer_en, p.answer_zh].filter(Boolean).join(" / ")),
-    el("td", {}, p.action), el("td", {}, p.proposed_by),
+    el("td", { "data-flow": p.action }, named("kb.flow", p.action)), el("td", { "data-actor": p.proposed_by }, actorName(p.proposed_by)),
     el("td", {}, role === "lobby" ? [
       button("assistant.approve", t("kb.approve"), { proposal_id: p.proposal_id }),
       field(note, "note", t("kb.note"), { size: 20 }),
@@ -47,7 +47,7 @@ function proposalRow(p, role) {
 }
 
 function renderAssistant(a) {
-  const flows = el("datalist", { id: "kb-flows" }, a.flows.filter(Boolean).map((f) => el("option", { value: f })));
+  const flows = el("datalist", { id: "kb-flows" }, a.flows.filter(Boolean).map((f) => el("option", { value: f, label: named("kb.flow", f) })));
   return el("section", { "data-screen": "assistant" }, el("h1", {}, t("view.assistant")),
     el("p", { class: "muted" }, t(a.role === "lobby" ? "kb.lobby_help" : "kb.teller_help")),
     flows,
@@ -71,8 +71,8 @@ afterRender((frame) => {
     el("h3", {}, t("kb.transcript")),
     // Why the assistant handed over, as the customer was told it (beside the conversation).
     el("p", { class: "notice", "data-role": "handover-reason", "data-reason": reason, "data-topic": transcript.topic || "" },
-      el("strong", {}, t("kb.handover_why", { reason: t(`kb.reason.${reason}`) })),
-      transcript.topic ? el("span", {}, ` · ${t("kb.handover_topic", { topic: t(`kb.topic.${transcript.topic}`) })}`) : null),
+      el("strong", {}, t("kb.handover_why", { reason: named("kb.reason", reason) })),
+      transcript.topic ? el("span", {}, ` · ${t("kb.handover_topic", { topic: named("kb.topic", transcript.topic) })}`) : null),
     el("ol", {}, transcript.turns.map((turn) => el("li", { "data-speaker": turn.speaker },
-      el("strong", {}, `${t(`kb.speaker.${turn.speaker}`)}: `), turn.text)))));
+      el("strong", {}, `${named("kb.speaker", turn.speaker)}: `), turn.text)))));
 });

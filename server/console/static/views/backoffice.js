@@ -20,8 +20,8 @@ function carrierRow(txn) {
   });
   return el("tr", { "data-txn": txn.txn_id, "data-state": txn.state },
     el("td", {}, txn.terminal_id), el("td", {}, txn.customer_id), el("td", { "data-role": "pan" }, txn.pan_masked),
-    el("td", {}, `${t(`kind.${txn.kind}`)} · ${t(`asset.${txn.asset}`)}`),
-    el("td", { "data-role": "state" }, t(`state.${txn.state}`)),
+    el("td", { "data-kind": txn.kind, "data-asset": txn.asset }, `${txn.kind_name} · ${txn.asset_name}`),
+    el("td", { "data-role": "state" }, txn.state_name),
     el("td", {}, txn.declared), el("td", { "data-role": "counted" }, txn.counted),
     el("td", {}, txn.carrier_id || ""), el("td", {}, txn.reference), el("td", {}, actions));
 }
@@ -65,13 +65,16 @@ function renderBackOffice(desk) {
     const id = `resolution-${i.incident_id}`;
     const input = field(id, "resolution", t("field.resolution"), { size: 30 });
     return el("tr", { "data-incident": i.incident_id, "data-kind": i.kind },
-      el("td", {}, `#${i.incident_id} ${i.kind}`), el("td", {}, i.terminal_id), el("td", {}, i.txn_id),
+      el("td", {}, `#${i.incident_id} ${i.kind_name}`), el("td", {}, i.terminal_id), el("td", {}, i.txn_id),
       el("td", {}, i.detail), el("td", {}, i.opened_at),
       el("td", {}, input, button("backoffice.resolve", t("action.resolve"),
         () => ({ incident_id: String(i.incident_id), resolution: input.querySelector("input").value }))));
   });
-  const events = desk.events.slice(0, 10).map((e) => el("tr", { "data-event": e.event_id },
-    el("td", {}, e.at), el("td", {}, e.terminal_id), el("td", {}, e.txn_id), el("td", {}, e.event), el("td", {}, e.actor)));
+  // Kinds, states and actors in words (server/console/labels.py); the ids in data-*.
+  const events = desk.events.slice(0, 10).map((e) => el("tr", { "data-event": e.event_id, "data-kind": e.event,
+    "data-state": e.state, "data-actor": e.actor },
+    el("td", {}, e.at), el("td", {}, e.terminal_id), el("td", {}, e.txn_id),
+    el("td", { "data-role": "event" }, e.event_name), el("td", { "data-role": "actor" }, e.actor_name)));
   return el("section", { "data-screen": "backoffice" },
     el("h1", {}, t("view.backoffice")),
     el("section", { "aria-labelledby": "h-carriers" }, el("h2", { id: "h-carriers" }, t("bo.carriers")),
@@ -101,8 +104,8 @@ function renderHistory(history) {
   });
   const rows = history.results.map((txn) => el("tr", { "data-txn": txn.txn_id, "data-state": txn.state },
     el("td", {}, txn.created_at), el("td", {}, txn.terminal_id), el("td", {}, txn.customer_id),
-    el("td", {}, txn.pan_masked), el("td", {}, `${t(`kind.${txn.kind}`)} · ${t(`asset.${txn.asset}`)}`),
-    el("td", {}, t(`state.${txn.state}`)), el("td", {}, txn.declared), el("td", {}, txn.counted),
+    el("td", {}, txn.pan_masked), el("td", {}, `${txn.kind_name} · ${txn.asset_name}`),
+    el("td", { "data-role": "state" }, txn.state_name), el("td", {}, txn.declared), el("td", {}, txn.counted),
     el("td", {}, txn.reference)));
   const heads = ["col.created", "col.terminal", "col.customer", "col.card", "col.kind", "col.state",
     "col.declared", "col.counted", "col.reference"].map((k) => t(k));

@@ -3,7 +3,7 @@
 // alerts, and a link to the branch display (/display). A thin view of frame.cheques; the
 // helpers (el, button, t, table, send, showError) come from ui.js.
 
-import { registerView, el, t, table, button, send, showError } from "../ui.js";
+import { registerView, el, t, table, button, send, showError, named, actorName } from "../ui.js";
 
 // What staff picked in the selects, kept across re-renders (every state push re-renders).
 const chosen = {};
@@ -32,7 +32,7 @@ function renderAlerts(desk, { el, t, table, button }) {
     const id = `cq-resolution-${a.incident_id}`;
     const input = el("input", { id, name: "resolution", "aria-label": t("cheques.resolution") });
     return el("tr", { "data-incident": a.incident_id, "data-kind": a.kind },
-      el("td", {}, a.opened_at), el("td", {}, a.terminal_id), el("td", {}, t(`cheques.alert.${a.kind}`)),
+      el("td", {}, a.opened_at), el("td", {}, a.terminal_id), el("td", {}, named("cheques.alert", a.kind)),
       el("td", {}, a.detail),
       el("td", {}, input, button("cheques.resolve", t("action.resolve"),
         () => ({ incident_id: a.incident_id, resolution: document.getElementById(id).value }))));
@@ -45,12 +45,12 @@ function renderAlerts(desk, { el, t, table, button }) {
 
 function renderStock(desk, { el, t, table, button }) {
   const rows = desk.stock.map((r) => el("tr", { "data-range": r.range_id, "data-terminal": r.terminal_id },
-    el("td", {}, r.terminal_id), el("td", {}, r.book_type), el("td", {}, r.first),
+    el("td", {}, r.terminal_id), el("td", { "data-book-type": r.book_type }, named("book", r.book_type)), el("td", {}, r.first),
     el("td", {}, r.last), el("td", { "data-role": "books-free" }, String(r.books_free)),
-    el("td", {}, r.loaded_by),
+    el("td", { "data-actor": r.loaded_by }, actorName(r.loaded_by)),
     el("td", {}, button("cheques.unload", t("cheques.unload"), { range_id: r.range_id }))));
   const terminal = select(el, "cq-terminal", "terminal_id", desk.terminals.map((id) => [id, id]));
-  const kind = select(el, "cq-book-type", "book_type", desk.book_types.map((k) => [k.book_type, k.name]));
+  const kind = select(el, "cq-book-type", "book_type", desk.book_types.map((k) => [k.book_type, named("book", k.book_type, k.name)]));
   const form = el("form", { "data-form": "load-stock", class: "row" },
     el("label", { for: "cq-terminal" }, t("col.terminal")), terminal,
     el("label", { for: "cq-book-type" }, t("cheques.book_type")), kind,
@@ -85,7 +85,7 @@ function renderPurchasers(desk, ui) {
     return el("tr", { "data-purchaser": p.purchaser_id, "data-enrolled": p.enrolled ? "yes" : "no",
       "data-locked": p.locked ? "yes" : "no" },
       el("td", {}, p.company_name), el("td", {}, p.name), el("td", {}, p.id_number_masked),
-      el("td", { "data-role": "face" }, p.enrolled ? t("cheques.enrolled", p) : t("cheques.not_enrolled")),
+      el("td", { "data-role": "face" }, p.enrolled ? t("cheques.enrolled", { ...p, enrolled_by: actorName(p.enrolled_by) }) : t("cheques.not_enrolled")),
       el("td", {}, p.locked ? t("cheques.locked") : t("cheques.failed_faces", p)),
       el("td", {}, el("label", {}, p.enrolled ? t("cheques.replace_face") : t("cheques.enrol_face"), picker),
         p.locked ? button("cheques.unlock", t("cheques.unlock"), { purchaser_id: p.purchaser_id }) : null,

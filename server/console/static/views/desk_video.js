@@ -7,7 +7,7 @@
 // For tests and the recorder: `window.branchlineDesk` is {txnId, pc, local, state}; window
 // events `branchline:desk-streams` {txnId, local} and `branchline:desk-ended` {txnId, reason}.
 
-import { page, onFrame, afterRender, t, el, sendFrame } from "../ui.js";
+import { page, onFrame, afterRender, t, el, sendFrame, named } from "../ui.js";
 
 const desk = { txnId: "", pc: null, local: null, state: "", pending: [] };
 let chain = Promise.resolve();
@@ -34,7 +34,7 @@ function renderPanel() {
   if (desk.local && video.srcObject !== desk.local) { video.srcObject = desk.local; video.muted = true; }
   panel.dataset.state = desk.state || "new";
   panel.querySelector('[data-role="desk-note"]').textContent =
-    t("desk.on_customer_screen", { txn: desk.txnId, state: t(`call.media.${desk.state || "new"}`) });
+    t("desk.on_customer_screen", { txn: desk.txnId, state: named("call.media", desk.state || "new") });
 }
 
 function end(reason, bye = true) {

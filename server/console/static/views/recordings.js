@@ -3,7 +3,7 @@
 // outlives the re-render every state frame causes) and seeks through /recordings/view/...;
 // the server audits every list and fetch.
 
-import { registerView, afterRender, t, el, button, field, formValues, table } from "../ui.js";
+import { registerView, afterRender, t, el, button, field, formValues, table, named } from "../ui.js";
 
 // Lobby managers and operators set or lift a legal hold, with a reason (the server audits
 // it; retention keeps a held recording).
@@ -28,7 +28,7 @@ function results(r) {
   if (!r.searched) return null;
   const rows = r.results.map((x) => el("tr", { "data-recording": x.sha256, "data-source": x.source, "data-kind": x.kind,
     "data-held": String(x.legal_hold) },
-    el("td", {}, t(`rec.kind.${x.kind}`)), el("td", {}, t(`rec.source.${x.source}`)), el("td", {}, x.terminal_id),
+    el("td", {}, named("rec.kind", x.kind)), el("td", {}, named("rec.source", x.source)), el("td", {}, x.terminal_id),
     el("td", {}, t("rec.seconds", { seconds: x.duration })), el("td", {}, x.sha256.slice(0, 12)),
     holdCell(x),
     el("td", {}, button("recordings.play", t("rec.play"), { sha256: x.sha256 }, { "aria-pressed": String(r.playing === x.sha256) }),

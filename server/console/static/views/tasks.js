@@ -1,6 +1,6 @@
 // Tellers and lobby managers: the task queue (docs/console.md).
 
-import { page, registerView, t, el, button, field, formValues, table, send, rerender } from "../ui.js";
+import { page, registerView, t, el, button, field, formValues, table, send, rerender, named } from "../ui.js";
 
 // ---- teller and lobby manager ---------------------------------------------------------
 
@@ -39,7 +39,7 @@ function taskRow(task, view, me) {
   return el("tr", { "data-task": task.task_id, "data-state": task.state },
     el("td", {}, task.title), el("td", {}, `${task.origin_branch} · ${task.origin_terminal}`),
     el("td", { "data-role": "business", "data-business": task.business_type }, task.business_name),
-    el("td", { "data-role": "state" }, t(`task.state.${task.state}`)),
+    el("td", { "data-role": "state" }, named("task.state", task.state)),
     el("td", {}, task.teller_id,
       task.expires_in !== null ? el("span", { "data-role": "countdown", "data-seconds": task.expires_in,
         role: "timer" }, t("task.expires_in", { seconds: task.expires_in })) : null),
@@ -73,8 +73,8 @@ function taskDetail(detail, view) {
     button(`${v}.complete`, t("action.failure"), () => ({ task_id: detail.task_id, outcome: "failure",
       reason: reason.querySelector("input").value }))) : null;
   return el("section", { class: "panel", "data-role": "task-detail", "data-task": detail.task_id },
-    el("h2", {}, detail.title), el("p", {}, t(`task.state.${detail.state}`)),
-    detail.result ? el("p", { "data-role": "result" }, `${t(`task.outcome.${detail.result.outcome}`)} ${detail.result.reason}`) : null,
+    el("h2", {}, detail.title), el("p", {}, named("task.state", detail.state)),
+    detail.result ? el("p", { "data-role": "result" }, `${named("task.outcome", detail.result.outcome)} ${detail.result.reason}`) : null,
     el("h3", {}, t("task.fields")), facts(detail.facts), detail.note ? el("p", {}, detail.note) : null,
     detail.materials.length ? [el("h3", {}, t("task.materials")), detail.materials.map(material)] : null, result,
     button(`${v}.close`, t("action.close")));
@@ -85,7 +85,7 @@ function renderTasks(frame, view) {
   const me = frame.me;
   const v = view;
   const duty = el("p", { "data-role": "duty", "data-on-duty": String(me.on_duty), "data-presence": me.presence },
-    `${me.on_duty ? t("duty.on") : t("duty.off")} · ${t(`presence.${me.presence || "off_duty"}`)} `,
+    `${me.on_duty ? t("duty.on") : t("duty.off")} · ${named("presence", me.presence || "off_duty")} `,
     button(`${v}.duty`, me.on_duty ? t("action.off_duty") : t("action.on_duty"), { on: !me.on_duty }),
     view === "tasks" && me.on_duty ? button("tasks.presence", me.presence === "away" ? t("action.back") : t("action.away"),
       { away: me.presence !== "away" }) : null);
@@ -94,10 +94,10 @@ function renderTasks(frame, view) {
     table([t("task.teller"), t("lobby.duty"), t("lobby.presence"), t("lobby.held"), t("col.actions")],
       desk.roster.map((m) => el("tr", { "data-teller": m.id, "data-on-duty": String(m.on_duty), "data-presence": m.presence },
         el("td", {}, `${m.name} (${m.id})`), el("td", {}, m.on_duty ? t("duty.on") : t("duty.off")),
-        el("td", {}, t(`presence.${m.presence}`)), el("td", {}, m.held_tasks),
+        el("td", {}, named("presence", m.presence)), el("td", {}, m.held_tasks),
         el("td", {}, button("lobby.teller_duty", m.on_duty ? t("action.off_duty") : t("action.on_duty"),
           { teller_id: m.id, on: !m.on_duty })))), "")) : null;
-  return el("section", { "data-screen": view }, el("h1", {}, t(`view.${view}`)), duty, roster,
+  return el("section", { "data-screen": view }, el("h1", {}, named("view", view)), duty, roster,
     el("section", {}, el("h2", {}, t(view === "lobby" ? "lobby.tasks" : "task.mine")),
       table(heads, desk.tasks.map((task) => taskRow(task, view, me)), t("task.none"))),
     desk.detail ? taskDetail(desk.detail, view) : null);
