@@ -16,7 +16,6 @@ its outbox sender.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from branchline.agent.journal.txjournal import Transaction, UnknownTransaction
 from branchline.agent.refusal import Refused
 from branchline.agent.tube.sender import encode_body
 from branchline.common.logs import log_event
+from branchline.common.waiting import wait_set
 
 if TYPE_CHECKING:
     from branchline.agent.config import TransactionSettings
@@ -95,10 +95,9 @@ Handler = Callable[[Any, LiveT], Awaitable[None]]
 
 
 async def changed_within(live: Live[Any, Any], seconds: float) -> None:
-    """Until ``live`` changes or ``seconds`` pass."""
-    changed = live.changed
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(changed.wait(), seconds)
+    """Until ``live`` changes or ``seconds`` pass (a cancel of the runner always goes
+    through: common/waiting.py)."""
+    await wait_set(live.changed, seconds)
 
 
 def journaled(live_type: Callable[..., LiveT], txn: Transaction) -> LiveT:

@@ -117,7 +117,10 @@ class Uplink:
         self._outgoing.append(message)
         self._wake.set()
         try:
-            return await asyncio.wait_for(future, timeout)
+            # Not asyncio.wait_for: on 3.11 a cancel as the answer comes is dropped, and the
+            # canceled caller (the outbox sender at shutdown) runs on.
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             raise UplinkUnavailable(f"no answer from the server within {timeout:.0f} s") from None
         finally:

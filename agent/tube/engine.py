@@ -14,7 +14,6 @@ only in a stage that takes it, and only from the customer who opened the transac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +31,7 @@ from branchline.agent.tube import machines as m
 from branchline.agent.tube.sender import OutboxSender
 from branchline.agent.uplink import UplinkUnavailable
 from branchline.common.logs import log_event
+from branchline.common.waiting import wait_set
 from branchline.drivers.base import Completion, DeviceError
 from branchline.v1 import tube_pb2 as pb
 
@@ -233,8 +233,8 @@ class TubeEngine(StepEngine[Live]):
             await self.refresh(live)
             if live.server is not None and done(live.server):
                 return live.server
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(left, self.settings.poll_seconds))
+            # Not asyncio.wait_for: it can drop the cancel that stops the runner.
+            await wait_set(changed, min(left, self.settings.poll_seconds))
 
     async def station(self, command: str, timeout: float | None = None, **params: Any) -> Any:
         owner = self.agent.owners.get(STATION)

@@ -18,7 +18,6 @@ server's ``server_busy`` (not applied, nothing stored) is retried too, after the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -31,6 +30,7 @@ from branchline.agent import failpoints
 from branchline.agent.journal.outbox import Outbox, OutboxMessage
 from branchline.agent.uplink import Uplink, UplinkUnavailable
 from branchline.common.logs import log_event
+from branchline.common.waiting import wait_set
 from branchline.v1 import cheques_pb2, tube_pb2
 from branchline.v1 import terminal_link_pb2 as link_pb2
 
@@ -174,8 +174,9 @@ class OutboxSender:
                 await self._send_pending()
             except Exception as exc:  # the sender must outlive any one bad round
                 log_event(log, "outbox_round_failed", logging.ERROR, error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._retry_seconds)
+            # Not asyncio.wait_for: on 3.11 it can drop the cancel that stops the agent
+            # (common/waiting.py).
+            await wait_set(self._wake, self._retry_seconds)
 
     def busy_wait(self, retry_after: float) -> float:
         """How long to wait after a server_busy answer (this one counted)."""

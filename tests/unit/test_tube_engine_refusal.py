@@ -24,6 +24,7 @@ from tests.unit.tube_engine_support import (
     terminal,
     until,
     withdraw,
+    within,
 )
 from tests.unit.tube_support import BO, World
 
@@ -119,6 +120,36 @@ async def test_refusal_before_approval_ends_without_a_reversal(
     assert events(caplog, "tube_stage_failed") == []
     no_pan_anywhere(caplog, tube, live.key)
     await tube.close()
+
+
+@pytest.mark.asyncio
+async def test_restart_after_a_refusal_resumes_the_ending_not_the_stage(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(withdrawals, "random_hex", lambda nbytes=16: PAN_LIKE_HOLD)
+    released = releases(monkeypatch, world)
+    caplog.set_level(logging.INFO, logger="branchline.agent")
+    first = terminal(tmp_path, ServiceUplink(world, held={"tube_event"}))  # REVERSE not out
+    live = await within(withdraw(first, world.books.cash, "200.00", "W-RESTART"), "no withdrawal")
+    await until(live, lambda x: x.stage == m.REVERSING)
+    # Closed just as the runner, having queued the REVERSE, kicks the sender: the sender's
+    # cancel must not be lost in that turn (tests/unit/test_cancel_on_wake.py).
+    await first.close()
+    assert released == [] and first.uplink.events(pb.TUBE_EVENT_REVERSE) == []
+    caplog.clear()
+
+    second = terminal(tmp_path, ServiceUplink(world))
+    await within(second.engine.recover(), "the second agent did not recover")
+    again = second.engine.live["W-RESTART"]
+    await until(again, lambda x: x.finished)
+
+    assert again.stage == m.REVERSED and again.code == "not_completed"
+    assert journal_states(second.store, again.key) == [m.REVERSING, m.REVERSED]
+    assert len(second.uplink.events(pb.TUBE_EVENT_REVERSE)) == 1
+    assert released == [PAN_LIKE_HOLD] and available(world) == Decimal("1000.00")
+    assert events(caplog, "tube_journal_refused") == []  # authorising did not run again
+    assert [e["stage"] for e in events(caplog, "tube_recovering")] == [m.REVERSING]
+    await second.close()
 
 
 @pytest.mark.asyncio

@@ -9,11 +9,11 @@ What a test needs besides: count the ledger's hold releases, hold back one kind 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from branchline.agent.config import TransactionSettings
 from branchline.agent.journal.store import Store
@@ -26,6 +26,9 @@ from branchline.v1 import tube_pb2 as pb
 from tests.unit.tube_support import PAN_MASKED, World, token
 
 TERMINAL = "K-1"
+# How long an agent may take to stop, or a step of a test to happen.
+STOP_WITHIN = 10.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -75,11 +78,31 @@ class Terminal:
     sender_task: asyncio.Task[None]
 
     async def close(self) -> None:
-        """Stop as the agent does on shutdown (or a crash: nothing more is journaled)."""
+        """Stop as the agent does on shutdown (or a crash: nothing more is journaled), within
+        STOP_WITHIN, or fail naming what ran on after its cancel."""
+        tasks = [*self.engine._tasks, self.sender_task]
+        stopping = asyncio.ensure_future(self._stop())
+        try:
+            # asyncio.wait, not a timeout around the stop: a timeout's cancel would reach the
+            # tasks (through gather) and hide which of them ran on.
+            done, _ = await asyncio.wait({stopping}, timeout=STOP_WITHIN)
+            if not done:
+                running = [t for t in tasks if not t.done()]
+                named = ", ".join(where(t) for t in running) or "none of its tasks"
+                for task in (*running, stopping):  # again, so the test's loop can close
+                    task.cancel()
+                await asyncio.wait({*running, stopping}, timeout=STOP_WITHIN)
+                raise AssertionError(
+                    f"the agent did not stop within {STOP_WITHIN} s; ran on after cancel(): {named}"
+                )
+            stopping.result()
+        finally:
+            self.store.close()
+
+    async def _stop(self) -> None:
         await self.engine.stop()
         self.sender_task.cancel()
         await asyncio.gather(self.sender_task, return_exceptions=True)
-        self.store.close()
 
 
 def terminal(state_dir: Path, uplink: ServiceUplink) -> Terminal:
@@ -96,7 +119,7 @@ def terminal(state_dir: Path, uplink: ServiceUplink) -> Terminal:
     engine = TubeEngine(agent, settings)  # type: ignore[arg-type]
     engine.install()
     assert engine.sender is not None
-    task = asyncio.get_running_loop().create_task(engine.sender.run())
+    task = asyncio.get_running_loop().create_task(engine.sender.run(), name="outbox-sender")
     return Terminal(store, engine, uplink, task)
 
 
@@ -131,7 +154,23 @@ async def until(live: Live, done: Callable[[Live], bool], timeout: float = 10.0)
             changed = live.changed
             await changed.wait()
 
-    await asyncio.wait_for(wait(), timeout)
+    await within(wait(), f"{live.key} still at {live.stage!r}", timeout)
+
+
+async def within(work: Awaitable[T], what: str, seconds: float = STOP_WITHIN) -> T:
+    """``work``'s result, or a failure saying ``what`` once ``seconds`` have passed."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await work
+    except TimeoutError:
+        raise AssertionError(f"{what} after {seconds} s") from None
+
+
+def where(task: asyncio.Task[Any]) -> str:
+    """A task's name and the line of its coroutine it waits at."""
+    frames = task.get_stack(limit=1)
+    at = f"{frames[0].f_code.co_qualname}:{frames[0].f_lineno}" if frames else "?"
+    return f"{task.get_name()} at {at}"
 
 
 def journal_states(store: Store, txn_id: str) -> list[str]:
