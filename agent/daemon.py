@@ -26,6 +26,7 @@ from branchline.agent.tube.engine import TubeEngine
 from branchline.agent.uplink import Uplink
 from branchline.common.logs import log_event
 from branchline.common.metrics_http import MetricsEndpoint, bind_socket, serve_metrics
+from branchline.common.waiting import wait_set
 from branchline.drivers.base import DriverContext
 
 log = logging.getLogger("branchline.agent")
@@ -125,10 +126,8 @@ class Agent:
         for task in tasks:
             task.add_done_callback(self._task_ended)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(o.wait_first_attempt() for o in self.owners.values())),
-                FIRST_OPEN_WAIT,
-            )
+            async with asyncio.timeout(FIRST_OPEN_WAIT):  # cancelable (common/waiting.py)
+                await asyncio.gather(*(o.wait_first_attempt() for o in self.owners.values()))
         # The journal opens before anything can take a customer: unfinished transactions
         # are recovered by the engine's task, right after the uplink starts.
         self.tube.install()
@@ -212,5 +211,4 @@ class Agent:
                 await self._stop.wait()
                 return
             self.notifier.watchdog()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), interval)
+            await wait_set(self._stop, interval)

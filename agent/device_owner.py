@@ -238,8 +238,11 @@ class DeviceOwner:
             )
 
     async def _next_command(self, timeout: float) -> _Command | None:
+        # asyncio.timeout, not wait_for: a cancel in the turn a command arrives goes through
+        # (common/waiting.py); the command then stays queued.
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 

@@ -182,7 +182,8 @@ class RateBook:
         """Return after the next accepted table, or after ``timeout`` seconds."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                async with asyncio.timeout(timeout):  # cancelable as it wakes (common/waiting.py)
+                    await self._changed.wait()
             except TimeoutError:
                 pass
 

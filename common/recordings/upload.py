@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from branchline.common.logs import log_event
 from branchline.common.recordings.spool import Closed, RecordingSpool
+from branchline.common.waiting import wait_set
 from branchline.v1 import recordings_pb2 as pb
 from branchline.v1 import recordings_pb2_grpc as pb_grpc
 
@@ -134,10 +135,7 @@ class Uploader:
                 )
                 backoff = min(self.backoff_max, backoff * 2)
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), backoff)
-            except TimeoutError:
-                pass
+            await wait_set(self._wake, backoff)
 
     async def close_abandoned(self) -> int:
         """Close the recordings whose page went away (no chunk for ``abandoned_after``)."""

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from branchline.common.errors import InvalidArgument, check_text
 from branchline.common.grpc_errors import refusals
+from branchline.common.waiting import wait_set
 from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer, Principal
 from branchline.server.cheques import admin, desk, rules
 from branchline.server.cheques.core import ChequeCore
@@ -226,10 +227,7 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
                 if data != last:
                     last = data
                     yield shown
-                try:
-                    await asyncio.wait_for(event.wait(), DISPLAY_POLL_SECONDS)
-                except TimeoutError:
-                    pass
+                await wait_set(event, DISPLAY_POLL_SECONDS)
         finally:
             self._waiters.discard(waiter)
 

@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 
 from branchline.agent.config import TransactionSettings
+from branchline.agent.device_owner import DeviceOwner
 from branchline.agent.engine_base import changed_within
 from branchline.agent.journal.store import Store
+from branchline.agent.rates import RateBook
 from branchline.agent.service_state import ServiceState
 from branchline.agent.tube import machines as m
 from branchline.agent.tube.engine import Live, TubeEngine
@@ -159,3 +161,31 @@ async def test_an_uplink_request_is_canceled_as_its_answer_comes(tmp_path: Path)
     await uplink._drain(answer())  # as the stream's reader hands the answer over
     task.cancel()
     await ends_when_canceled(task, "the uplink request")
+
+
+@pytest.mark.asyncio
+async def test_a_device_owner_stops_when_canceled_as_a_command_arrives() -> None:
+    # The owner's loop waits for its next command; the agent's shutdown cancels it just as
+    # one is queued. The command must stay queued (failed by the owner's close), not be
+    # taken by a loop that then runs on.
+    owner = DeviceOwner.__new__(DeviceOwner)  # only the queue is used by _next_command
+    owner._queue = asyncio.Queue()
+    task = asyncio.ensure_future(owner._next_command(30))
+    for _ in range(3):
+        await asyncio.sleep(0)  # it waits on the queue
+    owner._queue.put_nowait("command")  # type: ignore[arg-type]
+    task.cancel()
+    await ends_when_canceled(task, "the device owner's command wait")
+    assert owner._queue.qsize() == 1
+
+
+@pytest.mark.asyncio
+async def test_a_rates_waiter_stops_when_canceled_as_the_table_changes(tmp_path: Path) -> None:
+    book = RateBook(tmp_path)
+    task = asyncio.ensure_future(book.wait_change(30))
+    for _ in range(3):
+        await asyncio.sleep(0)  # it waits on the condition
+    async with book._changed:
+        book._changed.notify_all()
+    task.cancel()
+    await ends_when_canceled(task, "wait_change")
