@@ -28,9 +28,13 @@ from branchline.server.mobile.schema import mobile_audit, mobile_credentials
 from branchline.server.storage.engine import open_database
 
 PASSWORD = "correct horse battery"
-# The run's own time (to the second): `show` judges a lockout against the real clock, so a
-# fixed date here made the lockout test fail once its 15 minutes had passed in real time.
-NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def now() -> datetime:
+    """The wall clock to the second, read when used: `show` judges a lockout against the real
+    clock, so a fixed date failed once its 15 minutes had passed, and a time read at import
+    was 20 minutes old by the time a slow full run reached the lockout test."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine
     url = f"sqlite:///{root / 'server.db'}"
     engine = open_database(url)
     for customer in ("C-1", "C-2", "C-3", "C-4", "C-5"):
-        add_customer(engine, customer, f"Customer {customer}", NOW)
+        add_customer(engine, customer, f"Customer {customer}", now())
     yield url, engine
     engine.dispose()
 
@@ -95,7 +99,7 @@ def test_enrol_prints_the_uri_once_and_its_codes_sign_in(
     assert qr.stat().st_mode & 0o777 == 0o600
     decoded = [d.text for d in zxingcpp.read_barcodes(Image.open(qr))]
     assert decoded == [shown["otpauth_uri"]]
-    assert sign_in(engine, "C-1", PASSWORD, secret, NOW) == "C-1"
+    assert sign_in(engine, "C-1", PASSWORD, secret, now()) == "C-1"
     # Stored as an argon2id hash; the audit holds neither the password nor the secret.
     with engine.connect() as conn:
         row = conn.execute(
@@ -177,7 +181,7 @@ def test_lockout_unlock_and_resets(
     db, engine = bank
     code, out, _ = cli(db, "enrol", "--customer", "C-4", "--json", stdin=PASSWORD, capsys=capsys)
     secret = secret_of(json.loads(out)["otpauth_uri"])
-    at = NOW
+    at = now()
     for _ in range(bank_auth.MAX_FAILURES):
         at += timedelta(seconds=30)
         with pytest.raises(DomainError):
@@ -234,7 +238,7 @@ def test_enrol_as_a_process_with_the_password_piped_in(bank: tuple[str, Engine])
     assert done.returncode == 0, done.stderr
     secret = secret_of(json.loads(done.stdout)["otpauth_uri"])
     assert PASSWORD not in done.stdout + done.stderr
-    assert sign_in(engine, "C-5", PASSWORD, secret, NOW) == "C-5"
+    assert sign_in(engine, "C-5", PASSWORD, secret, now()) == "C-5"
     assert "clerk:BO-1" in audit_text(engine)
 
 
