@@ -9,10 +9,12 @@ asks the customer to sign and sees the signature image the customer drew on the 
 pad.
 """
 
+# long-module: the console roles' scenarios share one stack (server, agent, simulator, Chromium); a second module would start another
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import struct
 import threading
 import time
@@ -539,6 +541,9 @@ def test_lobby_designates_when_no_teller_is_idle_and_branches_stay_apart(
     waiting.locator('[data-action="lobby.designate"]').click()
     lobby.page.locator(f'tr[data-task="{second.task_id}"][data-state="offered"]').wait_for()
     teller.page.locator(f'tr[data-task="{second.task_id}"][data-state="offered"]').wait_for()
+    # The teller and the offer's countdown read apart ("T1 · offer ends in 59 s").
+    holder = lobby.page.locator(f'tr[data-task="{second.task_id}"] [data-role="teller"]')
+    assert re.match(r"T1 · \S", holder.inner_text()), holder.inner_text()
     lobby.shot("designated")
 
     # Another branch's work: T1 (branch B) asks its console for branch A's task list and a

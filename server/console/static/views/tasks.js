@@ -40,9 +40,9 @@ function taskRow(task, view, me) {
     el("td", {}, task.title), el("td", {}, `${task.origin_branch} · ${task.origin_terminal}`),
     el("td", { "data-role": "business", "data-business": task.business_type }, task.business_name),
     el("td", { "data-role": "state" }, named("task.state", task.state)),
-    el("td", {}, task.teller_id,
-      task.expires_in !== null ? el("span", { "data-role": "countdown", "data-seconds": task.expires_in,
-        role: "timer" }, t("task.expires_in", { seconds: task.expires_in })) : null),
+    el("td", { "data-role": "teller" }, task.teller_id,
+      task.expires_in !== null ? [task.teller_id ? " · " : null, el("span", { "data-role": "countdown",
+        "data-seconds": task.expires_in, role: "timer" }, t("task.expires_in", { seconds: task.expires_in }))] : null),
     el("td", {}, buttons));
 }
 
