@@ -94,6 +94,7 @@ def test_foreign_currency_withdrawal_posted_at_the_rate_shown(kiosk: Kiosk) -> N
     quote = kiosk.wait_screen("withdrawal_quote")
     assert quote["rate"] and quote["rate"] in kiosk.text()
     assert quote["equivalent"] in kiosk.text()
+    kiosk.fill("receipt", "no")  # declined: the last screen must not tell them to take one
     shown_debit = amount_in(quote["equivalent"])
     assert shown_debit == Decimal("50.00") * Decimal("7.20")  # the USD ask: the bank sells
     kiosk.click("submit")
@@ -111,6 +112,8 @@ def test_foreign_currency_withdrawal_posted_at_the_rate_shown(kiosk: Kiosk) -> N
     stack.sim_act("tube_station", "remove")
     kiosk.wait_screen("tube", until=tube_step("confirm_receipt"))
     kiosk.click("confirm_receipt")
+    done = kiosk.wait_screen("tube", timeout=60, until=lambda d: bool(d.get("finished")))
+    assert done["receipt"] is False and "receipt" not in kiosk.text().lower(), kiosk.text()
     finish_tube(kiosk, "completed")
     kiosk.finish()
     assert balances(stack)["C1-CNY"] - before["C1-CNY"] == -shown_debit

@@ -56,7 +56,9 @@ def used_keys() -> set[str]:
     keys |= {f"statement.{c}" for c in ("date", "description", "amount", "balance")}
     keys |= {f"rates.{c}" for c in ("currency", "bid", "ask")}
     for path in KIOSK.rglob("*.py"):
-        keys |= set(re.findall(r'"((?:notice|refused|tube\.code)\.[a-z_]+)"', path.read_text()))
+        keys |= set(
+            re.findall(r'"((?:notice|refused|tube\.code|tube\.stage)\.[a-z_]+)"', path.read_text())
+        )
     return keys
 
 

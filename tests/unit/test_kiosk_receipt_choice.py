@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from branchline.agent.kiosk.flows.tube import message_key
 from branchline.agent.tube import closing
 from branchline.agent.tube import machines as m
 from branchline.agent.tube.engine import Live
@@ -73,3 +74,21 @@ async def test_receipt_choice(receipt: bool | None, final: str, printed: bool) -
     else:
         assert kinds == ["receipt_declined"]
         assert engine.journal[0][1] == {"txn": "txn-1", "reference": "BLTX:K-1:txn-1"}
+
+
+@pytest.mark.parametrize(
+    ("receipt", "stage", "key"),
+    [
+        (None, m.POSTED, "tube.stage.posted"),  # "Printing your receipt…"
+        (True, m.RETURN_TAKEN, "tube.stage.return_taken"),
+        (False, m.POSTED, "tube.stage.finishing"),  # declined: nothing said of printing
+        (False, m.RETURN_TAKEN, "tube.stage.finishing"),
+        (False, m.COMPLETED, "tube.stage.completed"),
+    ],
+)
+async def test_the_page_speaks_of_printing_only_when_a_receipt_was_chosen(
+    receipt: bool | None, stage: str, key: str
+) -> None:
+    waiting = live(receipt)
+    waiting.stage = stage
+    assert message_key(waiting) == key

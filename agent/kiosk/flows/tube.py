@@ -67,6 +67,16 @@ def can_cancel(live: Live) -> bool:
     return False
 
 
+# The stages in which the receipt prints: without one chosen they say nothing of printing.
+PRINTING_STAGES = frozenset({m.POSTED, m.RETURN_TAKEN})
+
+
+def message_key(live: Live) -> str:
+    if live.stage in PRINTING_STAGES and live.data.get("receipt") is False:
+        return "tube.stage.finishing"
+    return f"tube.stage.{live.stage}"
+
+
 def tube_data(session: KioskSession, live: Live) -> dict[str, Any]:
     lang = session.lang
     view = customer.view(session.agent.tube, live)
@@ -89,7 +99,7 @@ def tube_data(session: KioskSession, live: Live) -> dict[str, Any]:
         "kind": KIND_NAMES.get(live.kind, live.kind),
         "stage": live.stage,
         "step": STEP_NAMES.get(view.next, "wait"),
-        "message_key": f"tube.stage.{live.stage}",
+        "message_key": message_key(live),
         "account_id": str(live.data.get("account_id", "")),
         "declared": declared,
         "counted": counted,
