@@ -55,6 +55,8 @@ class ServerSettings:
     offer_timeout: float = 60.0
     routing_strategy: str = "longest_idle"
     max_material_bytes: int = 4 * 1024 * 1024
+    # Days a task's materials are kept once the task ended (then their bytes are deleted).
+    material_retention_days: float = 90.0
     # PIN verification: the HSM (soft:/payshield: URL; None: no PIN verification), the BDK
     # the terminals' PIN pads derive from, the wrong-PIN limit, and the PAN token key file.
     hsm_url: str | None = None

@@ -35,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
         offer_timeout=args.offer_timeout,
         routing_strategy=args.routing_strategy,
         max_material_bytes=args.max_material_bytes,
+        material_retention_days=args.material_retention_days,
         hsm_url=args.hsm,
         bdk_name=args.bdk_name,
         pin_try_limit=args.pin_try_limit,
@@ -200,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=4 * 1024 * 1024,
         help="largest material (document photo, ID data) a task may carry",
+    )
+    parser.add_argument(
+        "--material-retention-days",
+        type=float,
+        default=90.0,
+        help="days a task's materials (document photos, ID data) are kept once the task "
+        "ended; then their bytes are deleted (default 90)",
     )
     parser.add_argument(
         "--hsm",

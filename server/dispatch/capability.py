@@ -6,12 +6,26 @@ Tasks provide ``dispatch_service`` (the queue calls are routed through); calls n
 
 from __future__ import annotations
 
-from branchline.server.capability import Hub
+from datetime import timedelta
+
+from branchline.server.capability import Hub, StartupError
 from branchline.server.dispatch import call_servicer
 from branchline.server.dispatch import servicer as dispatch
 from branchline.server.dispatch.calls import CallService
-from branchline.server.dispatch.tasks import DispatchService
+from branchline.server.dispatch.tasks import DispatchService, retention
 from branchline.v1 import calls_pb2_grpc
+
+# Materials' retention is in days: an hourly sweep deletes within an hour of the limit.
+RETENTION_SWEEP_SECONDS = 3600.0
+MAX_RETENTION_DAYS = 36600
+
+
+def _retention(days: float) -> timedelta:
+    if not 0 < days <= MAX_RETENTION_DAYS:
+        raise StartupError(
+            f"--material-retention-days: more than 0, at most {MAX_RETENTION_DAYS}, got {days:g}"
+        )
+    return timedelta(days=days)
 
 
 def _sweep_interval(offer_timeout: float) -> float:
@@ -28,6 +42,7 @@ class DispatchTasksCapability:
             offer_timeout=settings.offer_timeout,
             strategy=settings.routing_strategy,
             max_material_bytes=settings.max_material_bytes,
+            material_retention=_retention(settings.material_retention_days),
         )
         hub.provide("dispatch_service", service)
         dispatch.add_dispatch_services(
@@ -36,6 +51,10 @@ class DispatchTasksCapability:
         hub.service_names.extend(dispatch.SERVICE_NAMES)
         interval = _sweep_interval(settings.offer_timeout)
         hub.background("offer_sweep", lambda: dispatch.sweep(service, interval, hub.link.applier))
+        hub.background(
+            "material_retention",
+            lambda: retention.sweep_forever(service, RETENTION_SWEEP_SECONDS, hub.link.applier),
+        )
 
 
 class CallsCapability:

@@ -76,13 +76,16 @@ def staff_to_pb(record: Teller | LobbyManager) -> pb.StaffMember:
 
 
 def material_to_pb(material: Material) -> pb.Material:
-    return pb.Material(
+    out = pb.Material(
         name=material.name,
         content_type=material.content_type,
         sha256=material.sha256,
         size=material.size,
         uploaded_at=timestamp(material.uploaded_at),
     )
+    if material.deleted_at is not None:
+        out.deleted_at.CopyFrom(timestamp(material.deleted_at))
+    return out
 
 
 def offer_to_pb(offer: Offer) -> pb.Offer:

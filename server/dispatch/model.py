@@ -105,6 +105,8 @@ class Material:
     sha256: str
     size: int
     uploaded_at: datetime
+    # When the retention deleted its bytes (None: still held).
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

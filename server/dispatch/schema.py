@@ -171,10 +171,39 @@ task_materials = Table(
     Column("task_id", String(ID), ForeignKey("tasks.task_id"), primary_key=True),
     Column("name", String(200), primary_key=True),
     Column("content_type", String(100), nullable=False),
-    Column("sha256", String(64), ForeignKey("material_blobs.sha256"), nullable=False),
+    # No foreign key to material_blobs: the retention deletes a blob no task within its
+    # retention refers to, and the task keeps the entry (migration 0013_material_audit).
+    Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("uploaded_at", UtcDateTime, nullable=False),
+    # When the retention deleted its bytes (None: still held).
+    Column("deleted_at", UtcDateTime, nullable=True),
 )
+Index("ix_task_materials_sha256", task_materials.c.sha256)
+
+# Every upload, read and retention deletion of a material, as recording_audit is for
+# recordings: personal data, so who saw it stays in the database, not only in the logs.
+material_audit = Table(
+    "material_audit",
+    metadata,
+    Column(
+        "audit_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    # "terminal MC-1", "teller T-1", "lobby manager L1", "operator ops", "retention"
+    Column("actor", String(200), nullable=False),
+    # uploaded, viewed, deleted
+    Column("action", String(16), nullable=False),
+    Column("task_id", String(ID), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_material_audit_task_id", material_audit.c.task_id)
+Index("ix_material_audit_sha256", material_audit.c.sha256)
 
 # Append-only: every state change of a task (and of a teller's duty or presence) with
 # its time. Watch streams on every replica tail it by id; a client resumes after the last

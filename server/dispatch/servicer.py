@@ -207,10 +207,11 @@ class DispatchServicer(pb_grpc.DispatchServicer):
         self, request: pb.GetMaterialRequest, context: grpc.aio.ServicerContext
     ) -> pb.MaterialData:
         actor = await self._staff(context, "GetMaterial")
-        material, data = await asyncio.to_thread(
-            self._service.get_material, actor, request.task_id, request.sha256
+        # A write: the read is audited (material_audit) in the transaction that reads it.
+        material, data = await apply_write(
+            self.applier, self._service.get_material, actor, request.task_id, request.sha256
         )
-        # A customer's documents: every read by whom, as recordings' viewings are.
+        # A customer's documents: every read by whom, in the log too.
         log_event(
             log,
             "material_read",

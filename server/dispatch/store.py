@@ -380,6 +380,7 @@ def material_from_row(row: Row[Any]) -> Material:
         sha256=row.sha256,
         size=int(row.size),
         uploaded_at=row.uploaded_at,
+        deleted_at=row.deleted_at,
     )
 
 

@@ -179,7 +179,9 @@ class DispatchServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetMaterial(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Every read is audited (material_audit, action viewed); a material whose bytes the
+        retention deleted is refused FAILED_PRECONDITION material_deleted.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

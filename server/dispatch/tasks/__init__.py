@@ -3,7 +3,8 @@
 ``core`` (settings, clock, extension points), ``sql`` (statements), ``checks`` (who may act
 on which task), ``roster`` (branches and staff records), ``duty`` (duty and presence),
 ``offers`` (routing and offers inside a transaction), ``lifecycle`` (send, answer,
-reassign, cancel, complete), ``materials``, ``reads`` (tasks and the event feed), ``sweep``
+reassign, cancel, complete), ``materials`` (with ``material_audit``
+and ``retention``), ``reads`` (tasks and the event feed), ``sweep``
 (expired offers, missed matches); ``service.DispatchService`` binds them as methods.
 """
 

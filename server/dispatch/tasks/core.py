@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row
@@ -26,6 +26,8 @@ OPERATOR = "operator"
 TERMINAL = "terminal"
 DEFAULT_OFFER_TIMEOUT = 60.0
 DEFAULT_MAX_MATERIAL_BYTES = 4 * 1024 * 1024
+# How long a task's materials are kept once it ended (the server's --material-retention-days).
+DEFAULT_MATERIAL_RETENTION = timedelta(days=90)
 EXPIRE_BATCH = 100
 LIST_LIMIT = 500
 OFF_DUTY_RETRIES = 5
@@ -59,6 +61,7 @@ class Core:
         offer_timeout: float = DEFAULT_OFFER_TIMEOUT,
         strategy: str = LONGEST_IDLE,
         max_material_bytes: int = DEFAULT_MAX_MATERIAL_BYTES,
+        material_retention: timedelta = DEFAULT_MATERIAL_RETENTION,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -66,6 +69,7 @@ class Core:
         self.offer_timeout = offer_timeout
         self.strategy = routing.check_strategy(strategy)
         self.max_material_bytes = max_material_bytes
+        self.material_retention = material_retention
         self.clock = clock
         self.rng = rng or random.Random()
         # A free teller takes a video call before a queued task: the calls package adds

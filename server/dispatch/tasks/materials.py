@@ -1,5 +1,7 @@
 """Materials of a task (document photos, ID data): uploaded by the origin, stored once per
-content, read by those who may see the task."""
+content, read by those who may see the task. Personal data: every upload and read is
+audited (``material_audit``), and the retention (``retention.py``) deletes the bytes once
+the task has ended longer ago than the server keeps them."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from branchline.server.dispatch.model import (
 )
 from branchline.server.dispatch.schema import material_blobs, task_materials
 from branchline.server.dispatch.tasks import checks
+from branchline.server.dispatch.tasks import material_audit as audit
 from branchline.server.dispatch.tasks.core import Core
 
 
@@ -80,10 +83,15 @@ def upload_material(
                 )
             return store.material_from_row(existing)
         dialect = postgresql if tx.postgres else sqlite
+        blob = dialect.insert(material_blobs).values(
+            sha256=digest, size=len(data), data=data, created_at=tx.now
+        )
+        # An update that changes nothing, for its row lock: the retention, which locks a
+        # blob before it deletes one nobody refers to, then sees this task's entry.
         tx.conn.execute(
-            dialect.insert(material_blobs)
-            .values(sha256=digest, size=len(data), data=data, created_at=tx.now)
-            .on_conflict_do_nothing(index_elements=["sha256"])
+            blob.on_conflict_do_update(
+                index_elements=["sha256"], set_={"created_at": material_blobs.c.created_at}
+            )
         )
         tx.conn.execute(
             task_materials.insert().values(
@@ -102,22 +110,49 @@ def upload_material(
             teller_id=task.teller_id if task.state in HELD_STATES else None,
             detail=f"{name} ({content_type}, {len(data)} bytes, sha256 {digest})",
         )
+        audit.record(
+            tx.conn,
+            tx.now,
+            str(actor),
+            audit.UPLOADED,
+            task_id,
+            name,
+            digest,
+            f"{content_type}, {len(data)} bytes",
+        )
     return Material(name, content_type, digest, len(data), tx.now)
 
 
+@store.retrying
 def get_material(core: Core, actor: Actor, task_id: str, sha256: str) -> tuple[Material, bytes]:
+    """The material's bytes for ``actor``, audited as viewed in the transaction that reads
+    them; refused (and not audited) when the actor may not read the task or the retention
+    deleted the bytes."""
     check.ident("task_id", task_id)
     check.sha256_hex("sha256", sha256)
-    with core.engine.connect() as conn:
-        task = checks.task_or_404(conn, task_id)
-        checks.check_read(conn, actor, task)
-        row = conn.execute(
+    with core.tx() as tx:
+        task = checks.task_or_404(tx.conn, task_id)
+        checks.check_read(tx.conn, actor, task)
+        row = tx.conn.execute(
             select(task_materials, material_blobs.c.data)
-            .join(material_blobs, material_blobs.c.sha256 == task_materials.c.sha256)
+            .select_from(
+                task_materials.outerjoin(
+                    material_blobs, material_blobs.c.sha256 == task_materials.c.sha256
+                )
+            )
             .where(task_materials.c.task_id == task_id, task_materials.c.sha256 == sha256)
             .order_by(task_materials.c.name)
             .limit(1)
         ).first()
-    if row is None:
-        raise NotFound(f"sha256: task {task_id} has no material {sha256}", field="sha256")
+        if row is None:
+            raise NotFound(f"sha256: task {task_id} has no material {sha256}", field="sha256")
+        if row.deleted_at is not None or row.data is None:
+            when = f" on {row.deleted_at:%Y-%m-%d %H:%M} UTC" if row.deleted_at else ""
+            raise FailedPrecondition(
+                f"sha256: material {echo(row.name)} of task {task_id} was deleted{when}: "
+                "the task ended longer ago than the server keeps materials",
+                field="sha256",
+                reason="material_deleted",
+            )
+        audit.record(tx.conn, tx.now, str(actor), audit.VIEWED, task_id, row.name, sha256)
     return store.material_from_row(row), bytes(row.data)

@@ -7,7 +7,15 @@ them here as methods keeps one object to pass around without one module holding 
 
 from __future__ import annotations
 
-from branchline.server.dispatch.tasks import duty, lifecycle, materials, offers, reads, sweep
+from branchline.server.dispatch.tasks import (
+    duty,
+    lifecycle,
+    materials,
+    offers,
+    reads,
+    retention,
+    sweep,
+)
 from branchline.server.dispatch.tasks import roster as records
 from branchline.server.dispatch.tasks.core import Core
 
@@ -42,5 +50,7 @@ class DispatchService(Core):
     # The sweep.
     expire_offers = sweep.expire_offers
     match_free_tellers = sweep.match_free_tellers
+    # Materials of tasks ended longer ago than the retention lose their bytes.
+    sweep_materials = retention.sweep_materials
     # A teller's load going down inside a transaction (the calls package frees tellers).
     release = offers.release
