@@ -12,6 +12,7 @@ from branchline.common.logs import setup_logging
 from branchline.server import cards_cli, health_cli
 from branchline.server.app import DispatchServer, ServerSettings, StartupError, default_replica_name
 from branchline.server.cheques import cli as cheques_cli
+from branchline.server.dispatch import materials_cli
 from branchline.server.ledger import cli as ledger_cli
 from branchline.server.mobile import cli as mobile_cli
 
@@ -288,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     cards_cli.add_parser(sub)
     cheques_cli.add_parser(sub)
     ledger_cli.add_parser(sub)
+    materials_cli.add_parser(sub)
     mobile_cli.add_parser(sub)
     pki = sub.add_parser("pki", help="development PKI")
     pki_sub = pki.add_subparsers(dest="pki_command", required=True)
@@ -337,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         return ledger_cli.run(args)
     if args.command == "mobile":
         return mobile_cli.run(args)
+    if args.command == "materials":
+        return materials_cli.run(args)
     if args.command == "pki":
         if args.pki_command in ("issue", "issue-user"):
             return _pki_issue(args)

@@ -6,12 +6,19 @@ from sqlalchemy import Engine, func, select
 
 from branchline.server.dispatch.call_schema import calls
 from branchline.server.dispatch.model import HELD_STATES, OFFERED
-from branchline.server.dispatch.schema import task_offers, tasks, tellers
+from branchline.server.dispatch.schema import (
+    material_blobs,
+    task_materials,
+    task_offers,
+    tasks,
+    tellers,
+)
 
 
 def check_invariants(engine: Engine) -> list[str]:
     """What is inconsistent, for tests: each teller's load equals the tasks held, no task
-    is held without a teller, no task has two open offers."""
+    is held without a teller, no task has two open offers, no material whose bytes are
+    kept lacks them (the retention deletes a blob only once no kept entry refers to it)."""
     problems: list[str] = []
     with engine.connect() as conn:
         held: dict[str, int] = {}
@@ -45,4 +52,14 @@ def check_invariants(engine: Engine) -> list[str]:
             ).first()
             if offer is None or offer.answer is not None:
                 problems.append(f"task {row.task_id} is offered but offer {row.offer_id} is closed")
+        for row in conn.execute(
+            select(task_materials.c.task_id, task_materials.c.name)
+            .select_from(
+                task_materials.outerjoin(
+                    material_blobs, material_blobs.c.sha256 == task_materials.c.sha256
+                )
+            )
+            .where(task_materials.c.deleted_at.is_(None), material_blobs.c.sha256.is_(None))
+        ):
+            problems.append(f"material {row.name} of task {row.task_id} has lost its bytes")
     return problems
