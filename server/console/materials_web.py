@@ -4,9 +4,12 @@ The state names each image by this URL and never carries its bytes (a 4 MiB ID p
 every state push while the task is open). The console serves only what this console's
 person opened and may see: the task open on this console, a teller's only while they hold
 it (a lobby manager's of their branch, as the server allowed), an image only (the type
-sniffed from its bytes, never the uploader's word), not kept by the browser; each read
-logged with who (``task_material_viewed``). Refusals are JSON ``{status, reason, message,
-field}`` as the recordings routes answer.
+sniffed from its bytes, never the uploader's word), not kept by the browser nor by the
+console: each request reads the bytes from the server (``Dispatch.GetMaterial``), which
+audits the read in its database (``material_audit``, who and which), so no console can
+serve one unaudited; logged here too (``task_material_viewed``). A material whose bytes the
+server's retention deleted is refused ``material_deleted``. Refusals are JSON ``{status,
+reason, message, field}`` as the recordings routes answer.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import grpc
 from aiohttp import web
 
 from branchline.common.errors import DomainError, PermissionDenied
+from branchline.common.grpc_errors import error_details
 from branchline.common.recordings.routes import HTTP_STATUS
 
 if TYPE_CHECKING:
@@ -69,11 +74,14 @@ def material_handler(session_of: Any) -> Any:
         session: ConsoleSession = session_of(request)
         try:
             _check_page(request)
-            data, kind = _desk_of(session).material_image(
+            data, kind = await _desk_of(session).material_image(
                 request.match_info["task_id"], request.match_info["index"]
             )
         except DomainError as exc:
             return web.json_response(exc.as_dict(), status=HTTP_STATUS.get(exc.status, 400))
+        except grpc.aio.AioRpcError as exc:  # the server refused the read, or is not there
+            refusal = error_details(exc)
+            return web.json_response(refusal.as_dict(), status=HTTP_STATUS.get(refusal.status, 502))
         return web.Response(body=data, content_type=kind, headers=IMAGE_HEADERS)
 
     return material

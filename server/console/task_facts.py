@@ -7,20 +7,22 @@ tracks, keys) withheld. Field values are decimal strings in major units, as ever
 Branchline's wire (``"5000"`` is CNY 5,000.00); the currency is the task's ``currency`` field,
 else the bank's base currency.
 
-Materials: an image only when its bytes are one the browser shows (sniffed, whatever the
-uploader declared: the counter CLI sends ``application/octet-stream`` unless told), by the
-URL of the console route that serves it (materials_web.py); text with ID numbers masked;
-anything else by name with a word saying there is no image.
+Materials: an image only when its bytes are one the browser shows (sniffed by the server,
+whatever the uploader declared: the counter CLI sends ``application/octet-stream`` unless
+told), by the URL of the console route that serves it (materials_web.py); text with ID
+numbers masked; anything else by name with a word saying there is no image; a material
+whose bytes the server's retention deleted, by name with when.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from branchline.common.redaction import redact_text
-from branchline.server.console.i18n import format_amount, named, text
+from branchline.server.console.i18n import format_amount, format_time, named, text
 from branchline.server.console.redact import mask_id_number, mask_pan
 from branchline.server.ledger.money import BASE_CURRENCY
 from branchline.v1 import dispatch_pb2 as pb
@@ -39,14 +41,6 @@ DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,6})?")
 WITHHELD = "[withheld]"
 # An 18-character resident ID number inside text material.
 ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b")
-# The formats every browser decodes, by their first bytes.
-IMAGE_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-)
 
 
 def masked(key: str, value: str) -> str:
@@ -91,17 +85,15 @@ def field_rows(lang: str, fields: Mapping[str, str]) -> list[dict[str, str]]:
     return rows
 
 
-def image_type(data: bytes) -> str:
-    """The image type the bytes are, if a browser shows it; else ""."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in IMAGE_SIGNATURES if data.startswith(magic)), "")
+def is_text(material: pb.Material) -> bool:
+    return material.content_type.startswith("text/") or material.content_type == "application/json"
 
 
-def material_view(material: pb.Material, data: bytes, url: str) -> dict[str, Any]:
+def material_view(material: pb.Material, url: str, data: bytes | None = None) -> dict[str, Any]:
     """An image by the console route that serves it (``url``: the bytes never travel in the
-    state, which every change sends again), text with ID numbers masked, or neither (the
-    page says there is no image)."""
+    state, which every change sends again; the server sniffed its type), text with ID
+    numbers masked (``data``: read for it), neither (the page says there is no image), or
+    deleted by the server's retention (the page says when)."""
     out: dict[str, Any] = {
         "name": material.name,
         "content_type": material.content_type,
@@ -109,9 +101,14 @@ def material_view(material: pb.Material, data: bytes, url: str) -> dict[str, Any
         "sha256": material.sha256,
         "image_url": "",
         "text": "",
+        "deleted_at": format_time(material.deleted_at.ToDatetime(tzinfo=UTC))
+        if material.HasField("deleted_at")
+        else "",
     }
-    if image_type(data):
+    if out["deleted_at"]:
+        return out
+    if material.image_type:
         out["image_url"] = url
-    elif material.content_type.startswith("text/") or material.content_type == "application/json":
+    elif data is not None and is_text(material):
         out["text"] = masked_text(data.decode("utf-8", errors="replace"))
     return out

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -26,12 +27,14 @@ from branchline.common.errors import (
     check_text,
     echo,
 )
+from branchline.common.grpc_errors import error_details
+from branchline.common.image_types import image_type
 from branchline.common.logs import log_event
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import business_name, format_time
 from branchline.server.console.task_facts import (
     field_rows,
-    image_type,
+    is_text,
     masked_fields,
     material_view,
 )
@@ -147,9 +150,10 @@ class TaskDesk:
         self.roster: list[pb.StaffMember] = []
         self.detail: pb.Task | None = None
         self.materials: list[dict[str, Any]] = []
-        # The open task's materials as read from the server (name, sha256, bytes): images are
-        # served from here by materials_web.py, never sent in the state.
-        self._material_data: list[tuple[pb.Material, bytes]] = []
+        # The open task's materials as the server listed them: materials_web.py serves an
+        # image by its place here, read from the server for each request (which audits it),
+        # never sent in the state nor kept on the console.
+        self._material_list: list[pb.Material] = []
         self.last_event_id = 0
 
     async def run(self, on_down: Callable[[], None]) -> None:
@@ -258,7 +262,7 @@ class TaskDesk:
         elif action == "open":
             await self._open(_task_id(data))
         elif action == "close":
-            self.detail, self.materials, self._material_data = None, [], []
+            self.detail, self.materials, self._material_list = None, [], []
         await self.refresh_roster()
         return None
 
@@ -296,23 +300,50 @@ class TaskDesk:
             self.detail.result.CopyFrom(task.result)
 
     async def _open(self, task_id: str) -> None:
-        """The task with its materials (the server checks that it is the caller's)."""
+        """The task with its materials (the server checks that it is the caller's): images
+        by their route (read when the page loads them), text read now to be shown."""
         task = await self._client.call(
             self._client.dispatch.GetTask, pb.GetTaskRequest(task_id=task_id)
         )
-        shown, kept = [], []
+        shown = []
         for index, material in enumerate(task.materials):
+            url = material_url(task_id, index)
+            data = None
+            if is_text(material) and not material.HasField("deleted_at"):
+                data = await self._read(task_id, index, material)
+            if data is not None:
+                self._viewed(task_id, index, material)  # shown in the state now
+            # By the task's own entry: two materials of the same content share one sha256.
+            shown.append(material_view(material, url, data))
+        self.detail, self.materials, self._material_list = task, shown, list(task.materials)
+
+    async def _read(self, task_id: str, index: int, material: pb.Material) -> bytes | None:
+        """The material's bytes from the server, which audits the read; None once its
+        retention deleted them (the view then says so)."""
+        try:
             found = await self._client.call(
                 self._client.dispatch.GetMaterial,
                 pb.GetMaterialRequest(task_id=task_id, sha256=material.sha256),
             )
-            # By the task's own entry: two materials of the same content share one sha256.
-            view = material_view(material, found.data, material_url(task_id, index))
-            shown.append(view)
-            kept.append((material, found.data))
-            if view["text"]:  # shown in the state now; an image when the page loads it
-                self._viewed(task_id, index, material)
-        self.detail, self.materials, self._material_data = task, shown, kept
+        except grpc.aio.AioRpcError as exc:
+            refusal = error_details(exc)
+            if refusal.reason != "material_deleted":
+                raise
+            self._deleted(index, material, refusal.metadata.get("deleted_at", ""))
+            return None
+        return bytes(found.data)
+
+    def _deleted(self, index: int, material: pb.Material, when: str) -> None:
+        """Deleted since the task was opened: shown so (with when, as the server said),
+        not as a broken image."""
+        try:
+            material.deleted_at.FromDatetime(datetime.fromisoformat(when))
+        except ValueError:
+            material.deleted_at.GetCurrentTime()  # the server always says; never unmarked
+        material.image_type = ""
+        if index < len(self.materials):
+            self.materials[index] = material_view(material, "")
+            self._changed()
 
     def _viewed(self, task_id: str, index: int, material: pb.Material) -> None:
         # A customer's documents: who looked at which, as for recordings.
@@ -326,10 +357,11 @@ class TaskDesk:
             sha256=material.sha256,
         )
 
-    def material_image(self, task_id: str, index: str) -> tuple[bytes, str]:
-        """The open task's material image ``index`` (its bytes and sniffed type), logged as
-        viewed by this person; refused, naming what was wrong, when this console has no such
-        task open, a teller no longer holds it, or the index names no image."""
+    async def material_image(self, task_id: str, index: str) -> tuple[bytes, str]:
+        """The open task's material image ``index`` (its bytes, read from the server for
+        this request, which audits it, and their sniffed type), logged as viewed by this
+        person; refused, naming what was wrong, when this console has no such task open, a
+        teller no longer holds it, the index names no image, or its bytes were deleted."""
         detail = self.detail
         if detail is None or detail.task_id != task_id:
             raise NotFound(
@@ -346,7 +378,7 @@ class TaskDesk:
             )
         if not index.isascii() or not index.isdigit():
             raise InvalidArgument("index", f"{echo(index)} is not a material number (0, 1, ...)")
-        count = len(self._material_data)
+        count = len(self._material_list)
         # A number of more digits than any list of materials has: out of range, unparsed.
         if len(index) > MAX_INDEX_DIGITS or int(index) >= count:
             have = f"materials 0 to {count - 1}" if count else "no materials"
@@ -354,9 +386,19 @@ class TaskDesk:
                 f"index: task {task_id} has {have}, no material {echo(index)}", field="index"
             )
         number = int(index)
-        material, data = self._material_data[number]
-        kind = image_type(data)
-        if not kind:
+        material = self._material_list[number]
+        data = None
+        if material.image_type and not material.HasField("deleted_at"):
+            data = await self._read(task_id, number, material)
+        if material.HasField("deleted_at"):  # before, or as this read found
+            raise FailedPrecondition(
+                f"index: material {number} of task {task_id} ({material.name}) was deleted: "
+                "the server keeps a task's materials only for a set time after it ended",
+                field="index",
+                reason="material_deleted",
+            )
+        kind = image_type(data or b"")
+        if data is None or not kind:
             raise NotFound(
                 f"index: material {number} of task {task_id} ({material.name}) is not an image",
                 field="index",

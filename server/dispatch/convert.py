@@ -82,6 +82,7 @@ def material_to_pb(material: Material) -> pb.Material:
         sha256=material.sha256,
         size=material.size,
         uploaded_at=timestamp(material.uploaded_at),
+        image_type=material.image_type,
     )
     if material.deleted_at is not None:
         out.deleted_at.CopyFrom(timestamp(material.deleted_at))

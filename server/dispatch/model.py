@@ -107,6 +107,8 @@ class Material:
     uploaded_at: datetime
     # When the retention deleted its bytes (None: still held).
     deleted_at: datetime | None = None
+    # The image type its bytes are, sniffed (common/image_types.py); "" if none or deleted.
+    image_type: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 
+from branchline.common.image_types import image_type
 from branchline.server.delivery.bus import TOPIC_DISPATCH, signal_in_transaction
 from branchline.server.dispatch.model import (
     Branch,
@@ -381,6 +382,11 @@ def material_from_row(row: Row[Any]) -> Material:
         size=int(row.size),
         uploaded_at=row.uploaded_at,
         deleted_at=row.deleted_at,
+        # Where the row carries the first bytes of its blob (reads.get_task); none once
+        # deleted, even while another task still holds the same content.
+        image_type=image_type(bytes(head))
+        if (head := row._mapping.get("head")) and row.deleted_at is None
+        else "",
     )
 
 

@@ -1,23 +1,29 @@
 """A task's material images from the console's own route (materials_web.py), against a real
 server: the state names each image by its URL and carries no bytes; the route serves the
 image to the teller who holds the task, typed by its bytes (the counter CLI's default
-octet-stream is still a PNG), not kept by the browser, each read logged with who; another
+octet-stream is still a PNG), not kept by the browser nor the console: each read is one from
+the server, audited there (material_audit) with who, and logged; a material the retention
+deleted is refused material_deleted and shown so in the state; another
 teller, a teller the task was reassigned away from, a console not signed in, a role without
 the tasks screen, another site's page, an unknown task and a bad or out-of-range number are
 refused in JSON naming what was wrong, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
+from branchline.server.console.i18n import format_time
 from branchline.server.console.session import ConsoleSession
 from branchline.server.console.web import ConsoleServer
+from branchline.server.dispatch.tasks.material_audit import audit_of
 from tests.unit.console_support import COUNTER, PNG, Stack, stack, until
 
 __all__ = ["stack"]
@@ -60,6 +66,11 @@ async def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         return response.status, dict(response.headers), await response.read()
 
 
+def audited(stack: Stack, task_id: str) -> list[tuple[str, str, str]]:
+    """The server's audit of the task's materials: who, what, which."""
+    return [(a.actor, a.action, a.name) for a in audit_of(stack.engine, task_id=task_id)]
+
+
 def refusal(body: bytes) -> tuple[str, str, str]:
     data: dict[str, Any] = json.loads(body)
     assert data["message"]
@@ -100,6 +111,14 @@ async def test_the_holder_gets_the_image_from_the_route_and_the_state_only_its_u
         assert [(v["who"], v["task_id"], v["index"], v["name"]) for v in viewed] == [
             ("teller:T-1", task_id, 0, "id-front.png")
         ] * 2
+        # The server audited both reads it handed out, by whom; the PDF, never shown, was
+        # never read (opening the task reads no image).
+        assert audited(stack, task_id) == [
+            ("terminal MC-9", "uploaded", "id-front.png"),
+            ("terminal MC-9", "uploaded", "statement.pdf"),
+            ("teller T-1", "viewed", "id-front.png"),
+            ("teller T-1", "viewed", "id-front.png"),
+        ]
     finally:
         await server.stop()
 
@@ -130,6 +149,8 @@ async def test_bad_requests_are_refused_by_name(stack: Stack) -> None:
         for header in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"}):
             status, _, body = await get(base + "0", **header)
             assert (status, refusal(body)) == (403, ("PERMISSION_DENIED", "same_origin", ""))
+        # Every one refused before the server was asked: none audited as a viewing.
+        assert [a for a in audited(stack, task_id) if a[1] == "viewed"] == []
     finally:
         await server.stop()
 
@@ -205,3 +226,57 @@ async def test_refused_before_sign_in_and_without_the_tasks_screen(stack: Stack)
     finally:
         await lost.stop()
         await operator.stop()
+
+
+async def test_a_material_the_retention_deleted_is_refused_and_shown_so(stack: Stack) -> None:
+    server, url = await started(stack, "teller:T-1")
+    teller = server.session
+    try:
+        task_id = await held_and_opened(stack, teller, "route-5")
+        path = url + f"tasks/{task_id}/materials/0"
+        assert (await get(path))[0] == 200
+        done = {"task_id": task_id, "outcome": "success"}
+        assert await teller.handle("tasks.complete", done) is None
+        # The task ended; the server keeps its materials no longer (a retention of 0 here).
+        stack.dispatch.material_retention = timedelta(0)
+        await asyncio.sleep(0.01)
+        assert sorted(stack.dispatch.sweep_materials()) == [
+            (task_id, "id-front.png"),
+            (task_id, "statement.pdf"),
+        ]
+        await asyncio.sleep(1.1)  # the console learns of it a second later, at least
+        # Still open on the console: the server refuses the read, and the page says so.
+        status, _, body = await get(path)
+        assert (status, refusal(body)) == (
+            409,
+            ("FAILED_PRECONDITION", "material_deleted", "index"),
+        )
+        assert "(id-front.png) was deleted" in json.loads(body)["message"]
+        shown = await until(
+            teller, lambda f: f["tasks"]["detail"]["materials"][0]["deleted_at"] or None
+        )
+        # When, as the server said (not when the console found out).
+        deleted = [a for a in audit_of(stack.engine, task_id=task_id) if a.action == "deleted"]
+        assert shown == format_time(deleted[0].at)
+        first = teller.state_frame()["tasks"]["detail"]["materials"][0]
+        assert first["image_url"] == ""
+        # Opened again: deleted as the server lists it; refused without asking the server.
+        assert await teller.handle("tasks.open", {"task_id": task_id}) is None
+        again = teller.state_frame()["tasks"]["detail"]["materials"]
+        assert [(m["name"], bool(m["deleted_at"]), m["image_url"]) for m in again] == [
+            ("id-front.png", True, ""),
+            ("statement.pdf", True, ""),
+        ]
+        status, _, body = await get(path)
+        assert (status, refusal(body)) == (
+            409,
+            ("FAILED_PRECONDITION", "material_deleted", "index"),
+        )
+        trail = audited(stack, task_id)
+        assert [a for a in trail if a[1] != "uploaded"] == [
+            ("teller T-1", "viewed", "id-front.png"),
+            ("retention", "deleted", "id-front.png"),
+            ("retention", "deleted", "statement.pdf"),
+        ]
+    finally:
+        await server.stop()

@@ -1,10 +1,14 @@
 """A task's fields and materials as the console shows them to a teller (task_facts.py):
 labelled in words of the console's language, amounts as money, ID and card numbers masked,
 secrets withheld, unknown keys humanised; a material an image only when its bytes are one
-the browser shows, else its text or nothing (the page says there is no image)."""
+the browser shows (the server sniffs them), else its text or nothing (the page says there
+is no image), or deleted by the server's retention with when."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from branchline.common.image_types import image_type
 from branchline.server.console.i18n import business_name, catalogue, humanised
 from branchline.server.console.task_facts import (
     field_rows,
@@ -90,35 +94,51 @@ def test_business_types_in_words_of_each_language() -> None:
     assert business_name("zh-CN", "safe_deposit_box") == "Safe deposit box"
 
 
-def material(name: str, content_type: str, size: int) -> pb.Material:
-    return pb.Material(name=name, content_type=content_type, size=size, sha256="ab" * 32)
+def material(name: str, content_type: str, size: int, data: bytes = b"") -> pb.Material:
+    """The entry as the server lists it: the image type sniffed from ``data``."""
+    return pb.Material(
+        name=name,
+        content_type=content_type,
+        size=size,
+        sha256="ab" * 32,
+        image_type=image_type(data),
+    )
 
 
 def test_an_image_is_shown_by_what_its_bytes_are() -> None:
     # Declared as the counter CLI's default: still a PNG, shown as one, by its URL alone.
+    assert image_type(PNG) == "image/png"
     url = "/tasks/T-1/materials/0"
-    shown = material_view(material("id-front", "application/octet-stream", len(PNG)), PNG, url)
-    assert shown["image_url"] == url and shown["text"] == ""
+    shown = material_view(material("id-front", "application/octet-stream", len(PNG), PNG), url)
+    assert shown["image_url"] == url and shown["text"] == "" and shown["deleted_at"] == ""
     assert "base64" not in str(shown) and "data:" not in str(shown)
     jpeg = b"\xff\xd8\xff\xe0" + bytes(40)
-    assert material_view(material("a.jpg", "image/jpeg", 44), jpeg, url)["image_url"] == url
-    # However large (the server bounds an upload): the bytes never go into the state.
-    big = PNG + bytes(5 * 1024 * 1024)
-    assert material_view(material("big.png", "image/png", len(big)), big, url)["image_url"] == url
+    assert image_type(jpeg) == "image/jpeg"
+    assert material_view(material("a.jpg", "image/jpeg", 44, jpeg), url)["image_url"] == url
+    assert image_type(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
 
 
 def test_no_image_when_the_browser_cannot_show_one() -> None:
     heic = b"\x00\x00\x00\x18ftypheic" + bytes(40)
+    assert image_type(heic) == "" and image_type(b"%PDF-1.7\n") == ""
     url = "/tasks/T-1/materials/0"
     for view in (
-        material_view(material("id.heic", "image/heic", len(heic)), heic, url),
-        material_view(material("form.pdf", "application/pdf", 9), b"%PDF-1.7\n", url),
+        material_view(material("id.heic", "image/heic", len(heic), heic), url),
+        material_view(material("form.pdf", "application/pdf", 9, b"%PDF-1.7\n"), url),
     ):
         assert view["image_url"] == "" and view["text"] == ""
 
 
+def test_a_deleted_material_is_shown_by_name_with_when() -> None:
+    gone = material("id-front.png", "image/png", len(PNG))
+    gone.deleted_at.FromDatetime(datetime(2026, 12, 7, 3, 0, tzinfo=UTC))
+    shown = material_view(gone, "/tasks/T-1/materials/0")
+    assert shown["deleted_at"] == "2026-12-07 03:00:00 UTC"
+    assert shown["image_url"] == "" and shown["text"] == "" and shown["name"] == "id-front.png"
+
+
 def test_text_material_masks_id_and_card_numbers() -> None:
     data = f"id {ID_NUMBER} card {PAN}".encode()
-    shown = material_view(material("notes.txt", "text/plain", len(data)), data, "/x")
+    shown = material_view(material("notes.txt", "text/plain", len(data)), "/x", data)
     assert shown["image_url"] == ""
     assert shown["text"] == "id 1101************2X card 476173******0010"

@@ -108,20 +108,22 @@ class StaffMember(_message.Message):
     def __init__(self, role: _Optional[_Union[StaffRole, str]] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., branch: _Optional[str] = ..., skills: _Optional[_Iterable[str]] = ..., on_duty: _Optional[bool] = ..., presence: _Optional[_Union[Presence, str]] = ..., held_tasks: _Optional[int] = ..., handled: _Optional[int] = ..., idle_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Material(_message.Message):
-    __slots__ = ("name", "content_type", "sha256", "size", "uploaded_at", "deleted_at")
+    __slots__ = ("name", "content_type", "sha256", "size", "uploaded_at", "deleted_at", "image_type")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     UPLOADED_AT_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_TYPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     content_type: str
     sha256: str
     size: int
     uploaded_at: _timestamp_pb2.Timestamp
     deleted_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., uploaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    image_type: str
+    def __init__(self, name: _Optional[str] = ..., content_type: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., uploaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., image_type: _Optional[str] = ...) -> None: ...
 
 class Offer(_message.Message):
     __slots__ = ("offer_id", "teller_id", "via", "offered_by", "offered_at", "expires_at", "answer", "answered_at", "reason")

@@ -153,6 +153,7 @@ def get_material(core: Core, actor: Actor, task_id: str, sha256: str) -> tuple[M
                 "the task ended longer ago than the server keeps materials",
                 field="sha256",
                 reason="material_deleted",
+                metadata={"deleted_at": row.deleted_at.isoformat()} if row.deleted_at else None,
             )
         audit.record(tx.conn, tx.now, str(actor), audit.VIEWED, task_id, row.name, sha256)
     return store.material_from_row(row), bytes(row.data)

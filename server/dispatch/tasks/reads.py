@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import LargeBinary, func, select
 
 from branchline.common.errors import InvalidArgument, PermissionDenied, echo
+from branchline.common.image_types import SNIFF_BYTES
 from branchline.server.dispatch import store
 from branchline.server.dispatch import validate as check
 from branchline.server.dispatch.model import (
@@ -21,7 +22,13 @@ from branchline.server.dispatch.model import (
     LobbyManager,
     Task,
 )
-from branchline.server.dispatch.schema import dispatch_events, task_materials, task_offers, tasks
+from branchline.server.dispatch.schema import (
+    dispatch_events,
+    material_blobs,
+    task_materials,
+    task_offers,
+    tasks,
+)
 from branchline.server.dispatch.tasks import checks, roster
 from branchline.server.dispatch.tasks.core import LIST_LIMIT, OPERATOR, TERMINAL, Core, EventScope
 
@@ -35,7 +42,18 @@ def get_task(core: Core, actor: Actor, task_id: str) -> Task:
         materials = [
             store.material_from_row(row)
             for row in conn.execute(
-                select(task_materials)
+                # The first bytes of each (none once deleted): the image type, sniffed.
+                select(
+                    task_materials,
+                    func.substr(material_blobs.c.data, 1, SNIFF_BYTES, type_=LargeBinary).label(
+                        "head"
+                    ),
+                )
+                .select_from(
+                    task_materials.outerjoin(
+                        material_blobs, material_blobs.c.sha256 == task_materials.c.sha256
+                    )
+                )
                 .where(task_materials.c.task_id == task_id)
                 .order_by(task_materials.c.uploaded_at, task_materials.c.name)
             )

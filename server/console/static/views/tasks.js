@@ -55,9 +55,11 @@ function facts(rows) {
 // An image is loaded from the console (GET /tasks/<id>/materials/<n>), never sent inside
 // the state. Each render builds a new <img> with the same URL: the document's list of
 // available images shows it again without a new request (despite no-store), so the
-// photo is read once however many states follow.
+// photo is read once however many states follow. A material whose bytes the server's
+// retention deleted is said so in words, with when.
 function material(m) {
-  const shown = m.image_url ? el("img", { src: m.image_url, alt: m.name, "data-role": "material-image" })
+  const shown = m.deleted_at ? el("p", { "data-role": "material-deleted" }, t("task.material.deleted", { at: m.deleted_at }))
+    : m.image_url ? el("img", { src: m.image_url, alt: m.name, "data-role": "material-image" })
     : m.text ? el("pre", {}, m.text)
     : el("p", { "data-role": "no-image" }, t("task.material.no_image"));
   return el("figure", { "data-material": m.name, "data-image": String(Boolean(m.image_url)) },
