@@ -76,17 +76,15 @@ def staff_to_pb(record: Teller | LobbyManager) -> pb.StaffMember:
 
 
 def material_to_pb(material: Material) -> pb.Material:
-    out = pb.Material(
+    return pb.Material(
         name=material.name,
         content_type=material.content_type,
         sha256=material.sha256,
         size=material.size,
         uploaded_at=timestamp(material.uploaded_at),
         image_type=material.image_type,
+        deleted_at=timestamp(material.deleted_at),
     )
-    if material.deleted_at is not None:
-        out.deleted_at.CopyFrom(timestamp(material.deleted_at))
-    return out
 
 
 def offer_to_pb(offer: Offer) -> pb.Offer:

@@ -86,8 +86,8 @@ def blobs(engine: Engine) -> set[str]:
         return set(conn.execute(select(material_blobs.c.sha256)).scalars())
 
 
-def trail(engine: Engine, **which: str) -> list[tuple[str, str, str, str]]:
-    return [(a.actor, a.action, a.task_id, a.name) for a in audit_of(engine, **which)]
+def trail(engine: Engine, task_id: str) -> list[tuple[str, str, str, str]]:
+    return [(a.actor, a.action, a.task_id, a.name) for a in audit_of(engine, task_id=task_id)]
 
 
 def test_uploads_and_reads_are_audited_refusals_are_not(

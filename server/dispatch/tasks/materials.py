@@ -50,6 +50,21 @@ def _checked_digest(data: bytes, sha256: str, limit: int) -> str:
     return digest
 
 
+def _store_blob(tx: store.Tx, digest: str, data: bytes) -> None:
+    """The content, stored once. On conflict an update that changes nothing, for its row
+    lock: the retention, which locks a blob before it deletes one no kept entry refers to,
+    then sees this task's entry (or runs first, and this stores the content again)."""
+    dialect = postgresql if tx.postgres else sqlite
+    blob = dialect.insert(material_blobs).values(
+        sha256=digest, size=len(data), data=data, created_at=tx.now
+    )
+    tx.conn.execute(
+        blob.on_conflict_do_update(
+            index_elements=["sha256"], set_={"created_at": material_blobs.c.created_at}
+        )
+    )
+
+
 @store.retrying
 def upload_material(
     core: Core,
@@ -82,17 +97,7 @@ def upload_material(
                     field="name",
                 )
             return store.material_from_row(existing)
-        dialect = postgresql if tx.postgres else sqlite
-        blob = dialect.insert(material_blobs).values(
-            sha256=digest, size=len(data), data=data, created_at=tx.now
-        )
-        # An update that changes nothing, for its row lock: the retention, which locks a
-        # blob before it deletes one nobody refers to, then sees this task's entry.
-        tx.conn.execute(
-            blob.on_conflict_do_update(
-                index_elements=["sha256"], set_={"created_at": material_blobs.c.created_at}
-            )
-        )
+        _store_blob(tx, digest, data)
         tx.conn.execute(
             task_materials.insert().values(
                 task_id=task_id,
@@ -110,16 +115,8 @@ def upload_material(
             teller_id=task.teller_id if task.state in HELD_STATES else None,
             detail=f"{name} ({content_type}, {len(data)} bytes, sha256 {digest})",
         )
-        audit.record(
-            tx.conn,
-            tx.now,
-            str(actor),
-            audit.UPLOADED,
-            task_id,
-            name,
-            digest,
-            f"{content_type}, {len(data)} bytes",
-        )
+        detail = f"{content_type}, {len(data)} bytes"
+        audit.record(tx.conn, tx.now, str(actor), audit.UPLOADED, task_id, name, digest, detail)
     return Material(name, content_type, digest, len(data), tx.now)
 
 
