@@ -232,3 +232,49 @@ def test_a_retention_out_of_bounds_stops_the_server_naming_the_option(
     with pytest.raises(StartupError) as refused:
         asyncio.run(server.run())
     assert "--material-retention-days: more than 0, at most 36600" in str(refused.value)
+
+
+def test_the_flag_reaches_the_server_and_a_bad_one_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'server.db'}"
+    argv = ["--listen", "127.0.0.1:0", "--insecure-loopback", "--db", db]
+    argv += ["--recordings-dir", str(tmp_path / "r"), "--material-retention-days", "0"]
+    assert server_main.main(argv) == 2
+    assert "--material-retention-days: more than 0" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(60)
+def test_the_server_sweeps_as_a_hub_background_task(tmp_path: Path) -> None:
+    """Started on a database with a task cancelled long ago (the test clock's day, months
+    before today): the server's own sweep deletes its material when it starts."""
+    from branchline.server.app import DispatchServer
+    from branchline.server.storage import open_database
+    from tests.unit.server_support import run_until_ready, settings
+
+    config = settings(tmp_path, material_retention_days=30.0)
+    engine = open_database(config.db_url)
+    try:
+        old = DispatchService(engine, clock=Clock())
+        populate(old)
+        task = old.send_task(MC, "A", "old-1", "B", "loan", "Loan application", {"amount": "1"})
+        old.upload_material(MC, task.task_id, "id-front.png", "image/png", PHOTO)
+        old.cancel_task(MC, task.task_id, "customer left")
+
+        async def serve() -> list[tuple[str, str, str, str]]:
+            server = DispatchServer(config)
+            running = await run_until_ready(server)
+            try:
+                for _ in range(500):
+                    if any(a.action == "deleted" for a in audit_of(engine, task_id=task.task_id)):
+                        break
+                    await asyncio.sleep(0.02)
+                return trail(engine, task.task_id)
+            finally:
+                server.request_stop()
+                await running
+
+        assert asyncio.run(serve())[-1] == ("retention", "deleted", task.task_id, "id-front.png")
+        assert blobs(engine) == set()
+    finally:
+        engine.dispose()
