@@ -310,16 +310,16 @@ class TaskDesk:
             url = material_url(task_id, index)
             data = None
             if is_text(material) and not material.HasField("deleted_at"):
-                data = await self._read(task_id, index, material)
+                data = await self._read(task_id, material)
             if data is not None:
                 self._viewed(task_id, index, material)  # shown in the state now
             # By the task's own entry: two materials of the same content share one sha256.
             shown.append(material_view(material, url, data))
         self.detail, self.materials, self._material_list = task, shown, list(task.materials)
 
-    async def _read(self, task_id: str, index: int, material: pb.Material) -> bytes | None:
+    async def _read(self, task_id: str, material: pb.Material) -> bytes | None:
         """The material's bytes from the server, which audits the read; None once its
-        retention deleted them (the view then says so)."""
+        retention deleted them (``material`` is then marked so, with when the server says)."""
         try:
             found = await self._client.call(
                 self._client.dispatch.GetMaterial,
@@ -329,21 +329,14 @@ class TaskDesk:
             refusal = error_details(exc)
             if refusal.reason != "material_deleted":
                 raise
-            self._deleted(index, material, refusal.metadata.get("deleted_at", ""))
+            try:
+                when = datetime.fromisoformat(refusal.metadata.get("deleted_at", ""))
+                material.deleted_at.FromDatetime(when)
+            except ValueError:
+                material.deleted_at.GetCurrentTime()  # the server always says; never unmarked
+            material.image_type = ""
             return None
         return bytes(found.data)
-
-    def _deleted(self, index: int, material: pb.Material, when: str) -> None:
-        """Deleted since the task was opened: shown so (with when, as the server said),
-        not as a broken image."""
-        try:
-            material.deleted_at.FromDatetime(datetime.fromisoformat(when))
-        except ValueError:
-            material.deleted_at.GetCurrentTime()  # the server always says; never unmarked
-        material.image_type = ""
-        if index < len(self.materials):
-            self.materials[index] = material_view(material, "")
-            self._changed()
 
     def _viewed(self, task_id: str, index: int, material: pb.Material) -> None:
         # A customer's documents: who looked at which, as for recordings.
@@ -389,7 +382,11 @@ class TaskDesk:
         material = self._material_list[number]
         data = None
         if material.image_type and not material.HasField("deleted_at"):
-            data = await self._read(task_id, number, material)
+            data = await self._read(task_id, material)
+            if data is None and self.detail is detail and number < len(self.materials):
+                # Deleted since the task was opened: the page says so, not a broken image.
+                self.materials[number] = material_view(material, "")
+                self._changed()
         if material.HasField("deleted_at"):  # before, or as this read found
             raise FailedPrecondition(
                 f"index: material {number} of task {task_id} ({material.name}) was deleted: "
