@@ -278,3 +278,59 @@ def test_the_server_sweeps_as_a_hub_background_task(tmp_path: Path) -> None:
         assert blobs(engine) == set()
     finally:
         engine.dispose()
+
+
+def test_the_migration_keeps_existing_materials(
+    empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database at 0007 with a task and its material: after 0013 the entry is kept (not
+    deleted), its blob too, and the entry may outlive its blob (no foreign key, which
+    SQLite enforces here as the server opens it)."""
+    from alembic import command
+    from sqlalchemy import insert, text
+
+    from branchline.server.storage import engine as storage_engine
+    from branchline.server.storage import open_database, write_transaction
+
+    def to_0007(engine: Engine) -> None:
+        config = storage_engine.alembic_config()
+        with write_transaction(engine) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0007_task_queue_index")
+
+    upgrade_to_head = storage_engine.upgrade_to_head
+    monkeypatch.setattr(storage_engine, "upgrade_to_head", to_0007)
+    engine = open_database(empty_db_url)
+    try:
+        at = Clock()()
+        with write_transaction(engine) as conn:
+            conn.execute(text("INSERT INTO branches VALUES ('B', 'South', NULL, :at)"), {"at": at})
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (task_id, request_id, origin_terminal, origin_branch, "
+                    "target_branch, business_type, title, fields, note, customer_ref, state, "
+                    "created_at, updated_at) VALUES ('tk-1', 'r', 'MC-1', 'A', 'B', 'loan', "
+                    "'Loan', '{}', '', '', 'done', :at, :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                insert(material_blobs).values(
+                    sha256=sha(PHOTO), size=len(PHOTO), data=PHOTO, created_at=at
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO task_materials (task_id, name, content_type, sha256, size, "
+                    "uploaded_at) VALUES ('tk-1', 'id-front.png', 'image/png', :sha, 1, :at)"
+                ),
+                {"sha": sha(PHOTO), "at": at},
+            )
+        upgrade_to_head(engine)
+        with write_transaction(engine) as conn:
+            row = conn.execute(select(task_materials)).one()
+            assert (row.name, row.deleted_at) == ("id-front.png", None)
+            conn.execute(material_blobs.delete())  # as the retention does
+        assert blobs(engine) == set()
+    finally:
+        engine.dispose()
