@@ -21,6 +21,7 @@ from typing import Any
 
 from branchline.common.redaction import redact_text
 from branchline.server.console.i18n import format_amount, named, text
+from branchline.server.console.image_route import image_type
 from branchline.server.console.redact import mask_id_number, mask_pan
 from branchline.server.ledger.money import BASE_CURRENCY
 from branchline.v1 import dispatch_pb2 as pb
@@ -39,14 +40,6 @@ DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,6})?")
 WITHHELD = "[withheld]"
 # An 18-character resident ID number inside text material.
 ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b")
-# The formats every browser decodes, by their first bytes.
-IMAGE_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"BM", "image/bmp"),
-)
 
 
 def masked(key: str, value: str) -> str:
@@ -89,13 +82,6 @@ def field_rows(lang: str, fields: Mapping[str, str]) -> list[dict[str, str]]:
             shown = masked(key, value)
         rows.append({"key": key, "label": field_label(lang, key), "value": shown})
     return rows
-
-
-def image_type(data: bytes) -> str:
-    """The image type the bytes are, if a browser shows it; else ""."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in IMAGE_SIGNATURES if data.startswith(magic)), "")
 
 
 def material_view(material: pb.Material, data: bytes, url: str) -> dict[str, Any]:

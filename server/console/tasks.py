@@ -29,12 +29,8 @@ from branchline.common.errors import (
 from branchline.common.logs import log_event
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import business_name, format_time
-from branchline.server.console.task_facts import (
-    field_rows,
-    image_type,
-    masked_fields,
-    material_view,
-)
+from branchline.server.console.image_route import image_type
+from branchline.server.console.task_facts import field_rows, masked_fields, material_view
 from branchline.server.console.watch import follow
 from branchline.v1 import dispatch_pb2 as pb
 
