@@ -154,6 +154,7 @@ def test_the_display_is_pushed_when_identity_passes(world: World) -> None:
     serve(world, scenario)
 
 
+# long: one purchase's photo through the push, the hand-out, each refusal, the sweep, the audit
 def test_the_display_photo_is_handed_out_only_while_on_show_and_each_one_audited(
     world: World,
 ) -> None:
