@@ -1,6 +1,7 @@
 """The cheques capability: the cheque-book sale on the TerminalLink stream (bodies 150-156),
 the staff's ChequeDesk API (stock, faces, codes, alerts, the branch display) and the sweep
-(face captures past their retention; purchases left unfinished get an incident).
+(face captures and ID card photos past their retention; purchases left unfinished get an
+incident).
 
 Needs ``pin_verifier`` (the card + PIN purchase method uses its customer sessions); the fee
 is posted in the ledger's tables inside the sale's own transaction."""
@@ -35,7 +36,7 @@ async def sweep(core: ChequeCore, interval: float, applier: Applier) -> None:
             # Committed: the terminals learn their purchases' incidents.
             await asyncio.to_thread(core.changed_by_others, stale)
             if purged or stale:
-                log.info("cheque sweep: %d captures purged, %d stale purchases", purged, len(stale))
+                log.info("cheque sweep: %d images purged, %d stale purchases", purged, len(stale))
         except Exception:
             log.exception("cheque image sweep failed")
         await asyncio.sleep(interval)

@@ -3,6 +3,7 @@ their own branch), and what they see: stock, purchasers, alerts, the branch disp
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from branchline.common.errors import NotFound, PermissionDenied
 from branchline.server.auth import TELLER, Principal
-from branchline.server.cheques import rules, stock, view
+from branchline.server.cheques import admin, rules, stock, view
 from branchline.server.cheques.schema import (
     cheque_accounts,
     cheque_incidents,
@@ -205,22 +206,27 @@ def list_alerts(conn: Connection, branch: str, include_resolved: bool) -> list[p
     return [alert(r) for r in conn.execute(query.order_by(cheque_incidents.c.incident_id))]
 
 
+def _on_show(branch: str, now: datetime) -> Any:
+    """The branch's purchases on its display: identified and later, finished ones for a while."""
+    return and_(
+        cheque_purchases.c.branch == branch,
+        cheque_purchases.c.face_outcome == "match",
+        or_(
+            cheque_purchases.c.state.in_(ON_SHOW),
+            and_(
+                cheque_purchases.c.state.in_(("completed", "failed", "canceled")),
+                cheque_purchases.c.updated_at >= now - DISPLAY_LINGER,
+            ),
+        ),
+    )
+
+
 def display(conn: Connection, branch: str, now: datetime) -> pb.BranchDisplay:
-    """The branch's purchases on show: identified and later, finished ones for a while."""
+    """The branch's purchases on show; a photo by its format only (``display_photo``)."""
     rows = conn.execute(
         select(cheque_purchases, cheque_accounts)
         .join(cheque_accounts, cheque_accounts.c.account_id == cheque_purchases.c.account_id)
-        .where(
-            cheque_purchases.c.branch == branch,
-            cheque_purchases.c.face_outcome == "match",
-            or_(
-                cheque_purchases.c.state.in_(ON_SHOW),
-                and_(
-                    cheque_purchases.c.state.in_(("completed", "failed", "canceled")),
-                    cheque_purchases.c.updated_at >= now - DISPLAY_LINGER,
-                ),
-            ),
-        )
+        .where(_on_show(branch, now))
         .order_by(cheque_purchases.c.created_at)
     ).all()
     settings = rules.config(conn)
@@ -242,8 +248,42 @@ def display(conn: Connection, branch: str, now: datetime) -> pb.BranchDisplay:
         )
         if row.id_photo_format in DISPLAYABLE_PHOTOS and row.id_photo:
             shown.photo_format = row.id_photo_format
-            shown.photo = row.id_photo
         shown.lines.extend(record.lines)
         shown.books.extend(record.books)
         shown.updated_at.CopyFrom(record.updated_at)
     return out
+
+
+def display_photo(
+    conn: Connection, branch: str, purchase_id: str, actor: str, now: datetime
+) -> pb.DisplayPhoto:
+    """The ID card photo of a purchase on the branch's display now, audited as handed out to
+    ``actor`` (in the caller's write transaction); NotFound naming ``purchase_id`` for a
+    purchase not on it (another branch's, finished a while ago, unknown) or without a photo
+    (none sent, not displayable, or swept after the retention)."""
+    row = conn.execute(
+        select(
+            cheque_purchases.c.id_photo,
+            cheque_purchases.c.id_photo_format,
+        ).where(cheque_purchases.c.purchase_id == purchase_id, _on_show(branch, now))
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"purchase_id: purchase {purchase_id!r} is not on the display of branch {branch}",
+            reason="not_on_display",
+            field="purchase_id",
+        )
+    if row.id_photo_format not in DISPLAYABLE_PHOTOS or not row.id_photo:
+        raise NotFound(
+            f"purchase_id: purchase {purchase_id} has no ID card photo to show",
+            reason="no_photo",
+            field="purchase_id",
+        )
+    photo = bytes(row.id_photo)
+    detail = {
+        "format": row.id_photo_format,
+        "bytes": len(photo),
+        "sha256": hashlib.sha256(photo).hexdigest(),
+    }
+    admin.audit(conn, actor, "display_photo", purchase_id, detail, now)
+    return pb.DisplayPhoto(purchase_id=purchase_id, photo_format=row.id_photo_format, photo=photo)

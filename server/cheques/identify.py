@@ -301,19 +301,27 @@ def _decide_early(
 
 
 def sweep_images(core: ChequeCore) -> int:
-    """Drop face captures older than the retention; the decision rows stay for audit."""
+    """Drop the personal images older than the retention: face captures (the decision rows
+    stay for audit) and the purchaser's ID card photo (the purchase row stays; the card was
+    read just after the purchase began). The number of images dropped."""
     with write_transaction(core.engine) as conn:
         days = int(rules.config(conn)["image_retention_days"])
         now = core.clock()
-        done = conn.execute(
+        before = now - timedelta(days=days)
+        captures = conn.execute(
             update(cheque_face_decisions)
             .where(
                 cheque_face_decisions.c.image.is_not(None),
-                cheque_face_decisions.c.decided_at < now - timedelta(days=days),
+                cheque_face_decisions.c.decided_at < before,
             )
             .values(image=None, image_purged_at=now)
         )
-        return int(done.rowcount)
+        photos = conn.execute(
+            update(cheque_purchases)
+            .where(cheque_purchases.c.id_photo.is_not(None), cheque_purchases.c.created_at < before)
+            .values(id_photo=None)
+        )
+        return int(captures.rowcount) + int(photos.rowcount)
 
 
 def descriptor_json(values: Any) -> str:

@@ -19,6 +19,7 @@ from branchline.server.auth import LOBBY, OPERATOR, TELLER, TERMINAL, Authorizer
 from branchline.server.cheques import admin, desk, rules
 from branchline.server.cheques.core import ChequeCore
 from branchline.server.cheques.schema import cheque_stock_ranges
+from branchline.server.storage import write_transaction
 from branchline.v1 import cheques_pb2 as pb
 from branchline.v1 import cheques_pb2_grpc as pb_grpc
 
@@ -209,6 +210,22 @@ class ChequeDeskServicer(pb_grpc.ChequeDeskServicer):
         )
         every = await self._read(desk.list_alerts, branch, True)
         return next(a for a in every if a.incident_id == request.incident_id)
+
+    @refusals
+    async def GetDisplayPhoto(
+        self, request: pb.DisplayPhotoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DisplayPhoto:
+        who, branch = await self._branch(context, "GetDisplayPhoto")
+        purchase_id = check_text("purchase_id", request.purchase_id, max_len=64)
+
+        def run() -> pb.DisplayPhoto:
+            # Read and audit in one transaction: a photo handed out is one audited.
+            with write_transaction(self._core.engine) as conn:
+                return desk.display_photo(
+                    conn, branch, purchase_id, f"teller:{who.name}", self._core.clock()
+                )
+
+        return await asyncio.to_thread(run)
 
     @refusals
     async def WatchDisplay(

@@ -13,18 +13,25 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
-from branchline.common.errors import InvalidArgument, check_text
+from branchline.common.errors import InvalidArgument, NotFound, check_text, echo
+from branchline.common.logs import log_event
 from branchline.server.console.client import StaffClient
 from branchline.server.console.i18n import format_time
+from branchline.server.console.image_route import image_type
 from branchline.server.console.watch import follow
 from branchline.v1 import cheques_pb2 as pb
 
 ACTIONS = ("load", "unload", "enrol", "unlock", "issue_code", "resolve")
 MAX_UPLOAD = 4 * 1024 * 1024
-PHOTO_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp"}
+# The ID card photo formats the display shows (as the server's desk.DISPLAYABLE_PHOTOS).
+PHOTO_FORMATS = ("jpeg", "png", "bmp")
+MAX_PURCHASE_ID = 64
+log = logging.getLogger("branchline.server.console")
 
 
 def _state(value: int) -> str:
@@ -45,15 +52,17 @@ def _serial(value: object, field: str) -> int:
     return number
 
 
+def photo_url(purchase_id: str) -> str:
+    """Where the display loads a purchase's ID card photo (cheques_web.py): the state carries
+    this address, never the photo."""
+    return f"/display/photos/{quote(purchase_id, safe='')}"
+
+
 def display_view(shown: pb.BranchDisplay) -> dict[str, Any]:
     """The counter screen: buyer, contact, order per purchase (no full ID number, ever)."""
     out = []
     for p in shown.purchases:
-        photo = ""
-        if p.photo and p.photo_format in PHOTO_TYPES:
-            photo = (
-                f"data:{PHOTO_TYPES[p.photo_format]};base64,{base64.b64encode(p.photo).decode()}"
-            )
+        photo = photo_url(p.purchase_id) if p.photo_format in PHOTO_FORMATS else ""
         out.append(
             {
                 "purchase_id": p.purchase_id,
@@ -84,8 +93,9 @@ def display_view(shown: pb.BranchDisplay) -> dict[str, Any]:
 
 
 class ChequeDesk:
-    def __init__(self, client: StaffClient, publish: Callable[[], None]) -> None:
+    def __init__(self, client: StaffClient, publish: Callable[[], None], who: str = "") -> None:
         self._client = client
+        self._who = who  # "role:id", for the log of photos viewed
         self._publish = publish
         self._stub = client.cheques
         self.display: dict[str, Any] = {"branch": "", "purchases": [], "open_alerts": 0}
@@ -107,6 +117,44 @@ class ChequeDesk:
             "alerts": self.alerts,
             "issued": self.issued,
         }
+
+    async def photo(self, purchase_id: str) -> tuple[bytes, str]:
+        """The ID card photo of a purchase on this console's display now (its bytes and
+        sniffed type), asked of the server as this person (which checks the display again and
+        audits the read); refused, naming ``purchase_id``, for an id that is not one, a
+        purchase not on the display or one shown without a photo."""
+        if not purchase_id or len(purchase_id) > MAX_PURCHASE_ID or not purchase_id.isprintable():
+            raise InvalidArgument(
+                "purchase_id", f"{echo(purchase_id)} is not a purchase id (1 to 64 characters)"
+            )
+        shown = next(
+            (p for p in self.display["purchases"] if p["purchase_id"] == purchase_id), None
+        )
+        if shown is None:
+            raise NotFound(
+                f"purchase_id: purchase {echo(purchase_id)} is not on the branch display",
+                reason="not_on_display",
+                field="purchase_id",
+            )
+        if not shown["photo"]:
+            raise NotFound(
+                f"purchase_id: purchase {purchase_id} is shown without an ID card photo",
+                reason="no_photo",
+                field="purchase_id",
+            )
+        found = await self._client.call(
+            self._stub.GetDisplayPhoto, pb.DisplayPhotoRequest(purchase_id=purchase_id)
+        )
+        kind = image_type(found.photo)
+        if not kind:
+            raise NotFound(
+                f"purchase_id: the ID card photo of purchase {purchase_id} is not an image "
+                "a browser shows",
+                reason="no_photo",
+                field="purchase_id",
+            )
+        log_event(log, "display_photo_viewed", who=self._who, purchase_id=purchase_id)
+        return bytes(found.photo), kind
 
     async def run(self, on_down: Callable[[], None]) -> None:
         def on_item(shown: pb.BranchDisplay) -> None:

@@ -1,6 +1,13 @@
 """The console's cheque-sale pages over plain HTTP: the branch display (``GET /display``, the
-counter screen's mode) and the face-image upload (``POST /cheques/enrol/<purchaser_id>``:
-images are larger than a WebSocket frame may be)."""
+counter screen's mode), the ID card photo it shows (``GET /display/photos/<purchase_id>``)
+and the face-image upload (``POST /cheques/enrol/<purchaser_id>``: images are larger than a
+WebSocket frame may be).
+
+The photo is served as a task's materials are (image_route.py): the state names it by its
+URL, never carries its bytes; only to this console's own page, while the purchase is on its
+display (the server checks again and audits each photo it hands out), typed by its bytes,
+not kept by the browser; refusals in JSON naming what was wrong.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from branchline.common.errors import PermissionDenied
 from branchline.common.web.pages import read_bounded
+from branchline.server.console.image_route import serve_image
 
 if TYPE_CHECKING:
+    from branchline.server.console.cheques import ChequeDesk
     from branchline.server.console.session import ConsoleSession
 
 MAX_IMAGE = 4 * 1024 * 1024
-# The branch display alone shows images from data: URLs (the purchaser's ID card photo in its
-# state, display.js); the staff page's policy (web.py) allows none.
-DISPLAY_CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+PHOTO_ROUTE = "/display/photos/{purchase_id}"
+# As the staff page's policy (web.py): images from this console's routes only.
+DISPLAY_CSP = "default-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'"
 
 
 async def display_page(request: web.Request) -> web.FileResponse:
@@ -25,6 +35,33 @@ async def display_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         static_dir() / "display.html", headers={"Content-Security-Policy": DISPLAY_CSP}
     )
+
+
+def _desk_of(session: ConsoleSession) -> ChequeDesk:
+    """The display's sale data, once the console has signed in and the role has the screen."""
+    if not session.signed_in:
+        raise PermissionDenied(
+            "session: this console has not signed in yet (the server is not reachable or "
+            "refused its certificate)",
+            rule="not_signed_in",
+        )
+    if session.cheques is None or "cheques" not in session.views:
+        raise PermissionDenied(
+            f"the branch display is not open to {session.settings.identity}", rule="role_view"
+        )
+    return session.cheques
+
+
+def photo_handler(session_of: Any) -> Any:
+    async def photo(request: web.Request) -> web.Response:
+        session: ConsoleSession = session_of(request)
+
+        async def fetch() -> tuple[bytes, str]:
+            return await _desk_of(session).photo(request.match_info["purchase_id"])
+
+        return await serve_image(request, "the branch display's photos are", fetch)
+
+    return photo
 
 
 def enrol_handler(session_of: Any, same_origin: Any) -> Any:

@@ -163,7 +163,9 @@ class ConsoleSession:
             self.calls = CallDesk(self.client, self.publish, self.send_frame, self.settings.ice)
             followers.append(_supervised("calls", partial(self.calls.run, self._down)))
         if "cheques" in self.views:
-            self.cheques = ChequeDesk(self.client, self.publish)
+            self.cheques = ChequeDesk(
+                self.client, self.publish, f"{self.me['role']}:{self.me['id']}"
+            )
             followers.append(_supervised("cheques", partial(self.cheques.run, self._down)))
         if "assistant" in self.views:
             self.assistant = AssistantDesk(

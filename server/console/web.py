@@ -104,6 +104,9 @@ def make_app(session: ConsoleSession) -> web.Application:
         materials_web.ROUTE, materials_web.material_handler(lambda r: r.app[SESSION_KEY])
     )
     app.router.add_get("/display", cheques_web.display_page)
+    app.router.add_get(
+        cheques_web.PHOTO_ROUTE, cheques_web.photo_handler(lambda r: r.app[SESSION_KEY])
+    )
     app.router.add_post(
         "/cheques/enrol/{purchaser_id}",
         cheques_web.enrol_handler(lambda request: request.app[SESSION_KEY], same_origin),

@@ -3,8 +3,10 @@ clerk enrols a purchaser's face by uploading a photograph, registers the serial 
 into a terminal's cassette, issues a one-time purchase code; a terminal (speaking TerminalLink
 as the agent would) buys a book with that code, the purchaser's ID card and a live face; the
 console's branch display (/display, a second page) shows the buyer, the masked ID number, the
-card photo and the company's contact person once identity passes, then the order's numbers
-and fee, pushed live. A refused stock registration names its reason on the page."""
+card photo (loaded from the console's /display/photos/ route: no pushed state carries it, the
+page's policy allows no data: images) and the company's contact person once identity passes,
+then the order's numbers and fee, pushed live. A refused stock registration names its reason
+on the page."""
 
 from __future__ import annotations
 
@@ -180,7 +182,27 @@ def test_enrol_load_stock_issue_a_code_and_the_display_follows_a_purchase(
     assert match, issued.inner_text()
 
     display = console.context.new_page()
-    display.goto(branch.console_url + "display")
+    # Every frame the display is pushed: none may carry the photo (or any data: URL).
+    frames: list[str] = []
+    display.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda f: frames.append(f if isinstance(f, str) else f.decode())
+        ),
+    )
+    photo_fetches: list[tuple[int, str]] = []
+    display.on(
+        "response",
+        lambda r: (
+            photo_fetches.append((r.status, r.headers.get("content-type", "")))
+            if "/display/photos/" in r.url
+            else None
+        ),
+    )
+    opened = display.goto(branch.console_url + "display")
+    assert opened is not None
+    policy = opened.headers["content-security-policy"]
+    assert "img-src 'self';" in policy and "data:" not in policy
     expect(display.locator('[data-role="idle"]')).to_be_visible(timeout=15_000)
 
     pid = str(uuid.uuid4())
@@ -205,9 +227,13 @@ def test_enrol_load_stock_issue_a_code_and_the_display_follows_a_purchase(
     )
     expect(shown.locator('[data-role="contact"]')).to_have_text("Li Na 010-5555-0101")
     expect(shown.locator('[data-role="company"]')).to_have_text("Acme Trading Co")
-    assert (shown.locator('[data-role="photo"]').get_attribute("src") or "").startswith(
-        "data:image/jpeg"
+    # The card photo, loaded from the console's route (the state names it, never carries it).
+    photo = shown.locator('[data-role="photo"]')
+    expect(photo).to_have_attribute("src", f"/display/photos/{pid}")
+    display.wait_for_function(
+        "document.querySelector('[data-role=\"photo\"]')?.naturalWidth > 0", timeout=10_000
     )
+    assert photo.evaluate("img => img.complete && img.naturalHeight") > 0
     assert OBAMA_ID not in display.content()
 
     ordered = terminal.cheque(
@@ -219,6 +245,13 @@ def test_enrol_load_stock_issue_a_code_and_the_display_follows_a_purchase(
     expect(shown.locator('[data-role="fee"]')).to_have_text("15.00 CNY")
     expect(stock.locator('[data-role="books-free"]')).to_have_text("3", timeout=10_000)
     display.screenshot(path=str(console_shot(request.node.name)))
+    states = [f for f in frames if '"type": "state"' in f or '"type":"state"' in f]
+    assert any(pid in f for f in states)
+    assert not [f[:200] for f in states if "data:" in f or "base64" in f]
+    # Fetched once, as a JPEG, though the display was pushed again (the order): the <img>
+    # is kept across renders, so the server audits one photo handed out, not one per push.
+    assert photo_fetches == [(200, "image/jpeg")]
+    expect(photo).to_have_attribute("src", f"/display/photos/{pid}")
     console.close()
 
 

@@ -152,3 +152,74 @@ def test_the_display_is_pushed_when_identity_passes(world: World) -> None:
         assert not alerts.alerts
 
     serve(world, scenario)
+
+
+# long: one purchase's photo through the push, the hand-out, each refusal, the sweep, the audit
+def test_the_display_photo_is_handed_out_only_while_on_show_and_each_one_audited(
+    world: World,
+) -> None:
+    import hashlib
+    import json
+
+    from sqlalchemy import select
+
+    from branchline.server.cheques.identify import sweep_images
+    from branchline.server.cheques.schema import cheque_audit
+
+    photo = (FACES / "obama_1.jpg").read_bytes()
+
+    async def scenario(stub: pb_grpc.ChequeDeskStub, who: Callable[[str], Any]) -> None:
+        stream = stub.WatchDisplay(
+            pb.WatchDisplayRequest(), metadata=((PRINCIPAL_METADATA_KEY, "teller:BO-1"),)
+        )
+        await stream.read()
+        pid = await asyncio.to_thread(world.identified)
+        shown = await stream.read()
+        # The display says there is a photo, and not what it is: the bytes are asked for.
+        assert shown.purchases[0].photo_format == "jpeg"
+        assert shown.ByteSize() < len(photo)
+        stream.cancel()
+        got = await stub.GetDisplayPhoto(
+            pb.DisplayPhotoRequest(purchase_id=pid), **who("teller:BO-1")
+        )
+        assert (got.purchase_id, got.photo_format, got.photo) == (pid, "jpeg", photo)
+        refusals = (
+            ("teller:BO-2", pid, grpc.StatusCode.NOT_FOUND, "not_on_display", "purchase_id"),
+            ("teller:BO-1", "P-none", grpc.StatusCode.NOT_FOUND, "not_on_display", "purchase_id"),
+            ("teller:BO-1", "", grpc.StatusCode.INVALID_ARGUMENT, "required", "purchase_id"),
+            ("teller:BO-1", "x" * 65, grpc.StatusCode.INVALID_ARGUMENT, "too_long", "purchase_id"),
+            ("teller:T-9", pid, grpc.StatusCode.PERMISSION_DENIED, "back_office_skill", ""),
+        )
+        for principal, asked, code, reason, field in refusals:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.GetDisplayPhoto(
+                    pb.DisplayPhotoRequest(purchase_id=asked), **who(principal)
+                )
+            details = error_details(refused.value)
+            assert (refused.value.code(), details.reason, details.field) == (code, reason, field)
+        # Past the retention the photo is swept: the purchase is still on show, without it.
+        world.clock.advance(days=31)
+        assert await asyncio.to_thread(sweep_images, world.core) == 2
+        with pytest.raises(grpc.aio.AioRpcError) as gone:
+            await stub.GetDisplayPhoto(
+                pb.DisplayPhotoRequest(purchase_id=pid), **who("teller:BO-1")
+            )
+        assert (error_details(gone.value).reason, error_details(gone.value).field) == (
+            "no_photo",
+            "purchase_id",
+        )
+        again = await stub.WatchDisplay(pb.WatchDisplayRequest(), **who("teller:BO-1")).read()
+        assert [(p.purchase_id, p.photo_format) for p in again.purchases] == [(pid, "")]
+
+    serve(world, scenario)
+    with world.engine.connect() as conn:
+        rows = conn.execute(
+            select(cheque_audit).where(cheque_audit.c.action == "display_photo")
+        ).all()
+    # The one photo handed out; the refusals handed out nothing.
+    assert [(r.actor, r.subject) for r in rows] == [("teller:BO-1", rows[0].subject)]
+    assert json.loads(rows[0].detail) == {
+        "format": "jpeg",
+        "bytes": len(photo),
+        "sha256": hashlib.sha256(photo).hexdigest(),
+    }

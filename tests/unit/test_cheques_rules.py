@@ -12,7 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from branchline.server.cheques import admin
-from branchline.server.cheques.schema import cheque_face_decisions, cheque_incidents
+from branchline.server.cheques.schema import (
+    cheque_face_decisions,
+    cheque_incidents,
+    cheque_purchases,
+)
 from branchline.server.storage import open_database
 from branchline.v1 import cheques_pb2 as pb
 from tests.unit.cheque_support import BASIC, BIDEN_ID, GENERAL, World, make_world, new_pid
@@ -223,17 +227,39 @@ def test_a_repeated_face_message_counts_one_attempt(world: World) -> None:
     assert first == again and again.purchase.face_attempts_left == 2
 
 
-def test_capture_images_are_swept_after_the_retention(world: World) -> None:
+def test_capture_images_and_id_photos_are_swept_after_the_retention(world: World) -> None:
     from branchline.server.cheques.identify import sweep_images
 
     pid = checked(world)
     world.face(pid)
+    world.clock.advance(days=29)
     assert sweep_images(world.core) == 0
-    world.clock.advance(days=31)
-    assert sweep_images(world.core) == 1
+    with world.engine.connect() as conn:
+        assert conn.execute(select(cheque_purchases.c.id_photo)).scalar_one()
+    world.clock.advance(days=2)
+    # The capture and the ID card's photo: both personal data, both past the 30 days.
+    assert sweep_images(world.core) == 2
     with world.engine.connect() as conn:
         row = conn.execute(select(cheque_face_decisions)).one()
+        purchase = conn.execute(select(cheque_purchases)).one()
     assert row.image is None and row.image_purged_at is not None and row.distance is not None
+    # The purchase and its record stay; only the photo is gone.
+    assert purchase.id_photo is None and purchase.buyer_name == "Barack Obama"
+    assert purchase.face_outcome == "match" and purchase.state == "identified"
+    assert sweep_images(world.core) == 0
+
+
+def test_the_id_photo_retention_follows_the_setting(world: World) -> None:
+    from branchline.server.cheques.identify import sweep_images
+
+    admin.set_config(world.engine, "image_retention_days", "1", STAFF, world.clock())
+    checked(world)  # the ID card read, no face yet
+    world.clock.advance(hours=23)
+    assert sweep_images(world.core) == 0
+    world.clock.advance(hours=2)
+    assert sweep_images(world.core) == 1
+    with world.engine.connect() as conn:
+        assert conn.execute(select(cheque_purchases.c.id_photo)).scalar_one() is None
 
 
 def test_a_capture_that_is_not_an_image_is_bad_input_not_an_attempt(world: World) -> None:

@@ -560,14 +560,13 @@ class WatchDisplayRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DisplayPurchase(_message.Message):
-    __slots__ = ("purchase_id", "terminal_id", "state", "buyer_name", "id_number_masked", "photo_format", "photo", "company_name", "account_number", "contact_name", "contact_phone", "lines", "books", "fee_total", "fee_refunded", "updated_at")
+    __slots__ = ("purchase_id", "terminal_id", "state", "buyer_name", "id_number_masked", "photo_format", "company_name", "account_number", "contact_name", "contact_phone", "lines", "books", "fee_total", "fee_refunded", "updated_at")
     PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BUYER_NAME_FIELD_NUMBER: _ClassVar[int]
     ID_NUMBER_MASKED_FIELD_NUMBER: _ClassVar[int]
     PHOTO_FORMAT_FIELD_NUMBER: _ClassVar[int]
-    PHOTO_FIELD_NUMBER: _ClassVar[int]
     COMPANY_NAME_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CONTACT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -583,7 +582,6 @@ class DisplayPurchase(_message.Message):
     buyer_name: str
     id_number_masked: str
     photo_format: str
-    photo: bytes
     company_name: str
     account_number: str
     contact_name: str
@@ -593,7 +591,23 @@ class DisplayPurchase(_message.Message):
     fee_total: str
     fee_refunded: str
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, purchase_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., state: _Optional[_Union[ChequeState, str]] = ..., buyer_name: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., photo_format: _Optional[str] = ..., photo: _Optional[bytes] = ..., company_name: _Optional[str] = ..., account_number: _Optional[str] = ..., contact_name: _Optional[str] = ..., contact_phone: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., books: _Optional[_Iterable[_Union[ChequeBook, _Mapping]]] = ..., fee_total: _Optional[str] = ..., fee_refunded: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, purchase_id: _Optional[str] = ..., terminal_id: _Optional[str] = ..., state: _Optional[_Union[ChequeState, str]] = ..., buyer_name: _Optional[str] = ..., id_number_masked: _Optional[str] = ..., photo_format: _Optional[str] = ..., company_name: _Optional[str] = ..., account_number: _Optional[str] = ..., contact_name: _Optional[str] = ..., contact_phone: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., books: _Optional[_Iterable[_Union[ChequeBook, _Mapping]]] = ..., fee_total: _Optional[str] = ..., fee_refunded: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DisplayPhotoRequest(_message.Message):
+    __slots__ = ("purchase_id",)
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    def __init__(self, purchase_id: _Optional[str] = ...) -> None: ...
+
+class DisplayPhoto(_message.Message):
+    __slots__ = ("purchase_id", "photo_format", "photo")
+    PURCHASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    PHOTO_FIELD_NUMBER: _ClassVar[int]
+    purchase_id: str
+    photo_format: str
+    photo: bytes
+    def __init__(self, purchase_id: _Optional[str] = ..., photo_format: _Optional[str] = ..., photo: _Optional[bytes] = ...) -> None: ...
 
 class BranchDisplay(_message.Message):
     __slots__ = ("branch", "purchases", "open_alerts")

@@ -2,9 +2,11 @@
 // "Branch display"). It shows frame.cheques.display, pushed by the console whenever the
 // server's ChequeDesk.WatchDisplay changes: after identity passes, the buyer (name, masked ID
 // number, the photo from the card) and the company's contact person; then the order.
+// The card photo is loaded from the console's route by the URL in the state (never its
+// bytes); the server audits each photo it hands out, so a render keeps the <img> it had.
 
 const RETRY_MS = 500;
-const page = { messages: {}, frame: null };
+const page = { messages: {}, frame: null, photos: new Map() };
 
 function t(key, values = {}) {
   const message = page.messages[key] ?? key;
@@ -38,9 +40,20 @@ function facts(pairs) {
     [el("dt", {}, label), el("dd", { "data-role": role }, value)]));
 }
 
+// The photo's <img> shown before at this URL (not loaded again), else a new one.
+function photo(url) {
+  if (!url) return null;
+  const kept = page.photos.get(url);
+  if (kept) {
+    kept.alt = t("display.photo");
+    return kept;
+  }
+  return el("img", { src: url, alt: t("display.photo"), "data-role": "photo" });
+}
+
 function purchase(p) {
   const who = el("div", { class: "who" },
-    p.photo ? el("img", { src: p.photo, alt: t("display.photo"), "data-role": "photo" }) : null,
+    photo(p.photo),
     facts([
       [t("display.buyer"), p.buyer_name, "buyer"],
       [t("display.id_number"), p.id_number_masked, "id-number"],
@@ -69,6 +82,8 @@ function render() {
   document.querySelector('[data-role="title"]').textContent = t("display.title");
   const shown = frame.cheques ? frame.cheques.display : null;
   const main = document.getElementById("main");
+  page.photos = new Map(
+    [...main.querySelectorAll('img[data-role="photo"]')].map((img) => [img.getAttribute("src"), img]));
   if (!shown || !shown.purchases.length) {
     main.replaceChildren(el("p", { "data-role": "idle" }, t("display.idle")));
     return;
