@@ -170,7 +170,8 @@ def test_nobody_at_the_terminal_ends_the_job(branch: KioskBranch, phone: Phone) 
     job_id = statement(phone)
     # The kiosk page shows it, then closes (the customer walked away from both).
     asyncio.run(until_screen(branch.url, "phone_job"))
-    assert phone.job(job_id).state == "ready"
+    # The agent tells the server "ready" through its outbox, after the screen has changed.
+    phone.wait_state(job_id, "ready", timeout=10)
     ended = phone.wait_state(job_id, "abandoned", timeout=60)
     assert ended.reason == "timeout"
     asyncio.run(until_screen(branch.url, "attract"))
