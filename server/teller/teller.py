@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from branchline.server import receipts_cli
 from branchline.server.teller.client import Client
-from branchline.server.teller.output import emit, notice, to_dict
+from branchline.server.teller.output import emit, notice, to_dict, when
 from branchline.server.teller.views import STATE_CHOICES, event_line, staff_line, task_line
 from branchline.server.teller.watch import follow
 from branchline.v1 import dispatch_pb2 as pb
@@ -59,7 +59,7 @@ def cmd_show(client: Client, args: argparse.Namespace) -> int:
     if task.note:
         lines.append(f"  note: {task.note}")
     lines += [
-        f"  material {m.name} {m.content_type} {m.size} bytes sha256 {m.sha256}"
+        f"  material {m.name} {m.content_type} {m.size} bytes sha256 {m.sha256}{_deleted(m)}"
         for m in task.materials
     ]
     lines += [f"  {event_line(e)}" for e in task.history]
@@ -112,15 +112,24 @@ def cmd_result(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _deleted(material: pb.Material) -> str:
+    """What a listing adds for a material whose bytes the retention deleted."""
+    if not material.HasField("deleted_at"):
+        return ""
+    return f"  (deleted {when(material.deleted_at, with_date=True)} by retention)"
+
+
 def cmd_materials(client: Client, args: argparse.Namespace) -> int:
-    """List a task's materials; with --save, fetch each and check its SHA-256."""
+    """List a task's materials; with --save, fetch each and check its SHA-256 (a material
+    the retention deleted is listed as such and not fetched: its bytes are gone)."""
     task = client.call(client.dispatch.GetTask, pb.GetTaskRequest(task_id=args.task))
     saved: list[dict[str, Any]] = []
     lines = []
     for material in task.materials:
         entry = to_dict(material)
         line = f"{material.name}  {material.content_type}  {material.size} bytes  {material.sha256}"
-        if args.save is not None:
+        line += _deleted(material)
+        if args.save is not None and not material.HasField("deleted_at"):
             reply = client.call(
                 client.dispatch.GetMaterial,
                 pb.GetMaterialRequest(task_id=args.task, sha256=material.sha256),
