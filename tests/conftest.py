@@ -12,6 +12,9 @@ checks every entry still names a module.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
 
 # Longest first: module wall time on one worker, its stacks' start-up included (the crash
@@ -65,3 +68,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     # A stable sort: the tests of a module keep their order (some build on the one before).
     items.sort(key=key)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """Each test leaves the root logger as it found it. A test that runs a command's ``main``
+    (``setup_logging``) points the root logger at the stderr pytest captured for that test;
+    left so, every later test in the worker that logs (alembic's INFO on a migration) writes
+    to a closed stream, and Python prints "--- Logging error ---" into that test's stderr."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
