@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     return _enroll(args) if args.cards_command == "enroll" else _show(args)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cards_parser = sub.add_parser("cards", help="enrol cards and show their PIN state")
     cards_sub = cards_parser.add_subparsers(dest="cards_command", required=True)
     enroll = cards_sub.add_parser("enroll", help="store a card's PIN verification value")

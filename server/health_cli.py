@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(s == "SERVING" for s in results.values()) else EXIT_NOT_SERVING
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     health = sub.add_parser("health", help="check a running server's gRPC health")
     health.add_argument("--target", default="127.0.0.1:50051")
     health.add_argument("--tls-dir", type=Path, help="PKI folder (ca.pem, operators/NAME.pem/.key)")

@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # long: one parser per command, each option with its help, as argparse wants them
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     top = sub.add_parser("cheques", help="edit the cheque sale's rules, accounts, stock")
     top.add_argument("--actor", default="bank:cli", help="who is recorded in the audit")
     top.add_argument("--json", action="store_true", help="one line of JSON")

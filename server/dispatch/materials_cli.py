@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     top = sub.add_parser("materials", help="task materials (document photos, ID data)")
     cs = top.add_subparsers(dest="materials_command", required=True)
     audit = cs.add_parser("audit", help="who uploaded, viewed or deleted materials (oldest first)")

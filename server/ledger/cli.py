@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger = sub.add_parser("ledger", help="accounts, deposits, FX rates, balances, statements")
     cmds = ledger.add_subparsers(dest="ledger_command", required=True)
     opened = cmds.add_parser("open-account", help="open an account (and the customer if new)")

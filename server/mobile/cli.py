@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     top = sub.add_parser("mobile", help="enrol customers for mobile banking (phone sign-in)")
     top.add_argument("--actor", default="bank:cli", help="who is recorded in the audit")
     cs = top.add_subparsers(dest="mobile_command", required=True)

@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -51,7 +51,7 @@ class FakeClient:
 def run(tmp_path: Path, as_json: bool) -> tuple[FakeClient, int]:
     client = FakeClient()
     args = argparse.Namespace(task="TK-1", save=tmp_path / "saved", json=as_json)
-    return client, cmd_materials(client, args)  # type: ignore[arg-type]
+    return client, cmd_materials(cast(Any, client), args)
 
 
 def test_a_deleted_material_is_listed_as_deleted_and_not_fetched(
