@@ -256,6 +256,26 @@ def enrol_face(
     return enrolment.image_sha256
 
 
+def remove_purchaser(engine: Engine, purchaser_id: str, actor: str, now: datetime) -> bool:
+    """The purchaser no longer buys for the account (left the company, authority withdrawn):
+    the row goes, and with it the enrolled face image and descriptor (personal data kept only
+    while the person may buy). Purchases keep their own copy of the buyer's name and ID
+    number; the audit keeps who was removed, by whom, and the face's SHA-256, never the face.
+    Whether a face was enrolled."""
+    with write_transaction(engine) as conn:
+        row = conn.execute(
+            select(cheque_purchasers).where(cheque_purchasers.c.purchaser_id == purchaser_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no purchaser {purchaser_id!r}", reason="unknown_purchaser", field="id")
+        conn.execute(
+            delete(cheque_purchasers).where(cheque_purchasers.c.purchaser_id == purchaser_id)
+        )
+        detail = {"account_id": row.account_id, "name": row.name, "face_sha256": row.face_sha256}
+        audit(conn, actor, "remove_purchaser", purchaser_id, detail, now)
+    return row.face_sha256 is not None
+
+
 def unlock_purchaser(engine: Engine, purchaser_id: str, actor: str, now: datetime) -> None:
     with write_transaction(engine) as conn:
         done = conn.execute(

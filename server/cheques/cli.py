@@ -108,6 +108,9 @@ def _purchaser(engine: Engine, args: argparse.Namespace, now: datetime) -> Any:
             now,
         )
         return {"purchaser_id": args.id, "face_sha256": sha}
+    if args.purchaser_command == "remove":
+        had_face = admin.remove_purchaser(engine, args.id, args.actor, now)
+        return {"purchaser_id": args.id, "removed": True, "face_deleted": had_face}
     admin.unlock_purchaser(engine, args.id, args.actor, now)
     return {"purchaser_id": args.id, "locked": False}
 
@@ -271,6 +274,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     enrol.add_argument("--image", required=True, help="JPEG or PNG with one clear face")
     unlock = bcs.add_parser("unlock", help="unlock after failed face checks")
     unlock.add_argument("--id", required=True)
+    remove = bcs.add_parser(
+        "remove", help="the purchaser no longer buys for the account: deletes their enrolled face"
+    )
+    remove.add_argument("--id", required=True)
     code = cs.add_parser("code", help="issue a one-time purchase code (printed once)")
     code.add_argument("--account-id", required=True)
     stock = cs.add_parser("stock", help="cassette stock")

@@ -190,7 +190,12 @@ def face(core: ChequeCore, terminal_id: str, msg: pb.ChequeFace) -> pb.ChequeRep
         _want_state(row, "id_checked")
         buyer = conn.execute(
             select(cheque_purchasers).where(cheque_purchasers.c.purchaser_id == row.purchaser_id)
-        ).one()
+        ).first()
+        if buyer is None:  # removed by the bank since the ID card was read
+            raise PermissionDenied(
+                "the card holder is no longer a registered purchaser of this account",
+                rule="not_authorised_purchaser",
+            )
         if buyer.locked:
             raise PermissionDenied("this purchaser is locked", rule="purchaser_locked")
         settings = rules.config(conn)

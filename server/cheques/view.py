@@ -179,9 +179,10 @@ def purchase(
             select(cheque_purchasers.c.failed_faces).where(
                 cheque_purchasers.c.purchaser_id == row.purchaser_id
             )
-        ).one()
-        limit = int(settings["face_max_attempts"])
-        out.face_attempts_left = max(limit - int(buyer.failed_faces), 0)
+        ).first()
+        if buyer is not None:  # None: the bank has removed the purchaser since
+            limit = int(settings["face_max_attempts"])
+            out.face_attempts_left = max(limit - int(buyer.failed_faces), 0)
     if row.state in OFFERING:
         out.offers.extend(offers(conn, account, row.terminal_id, now))
     books = _books(conn, purchase_id, row.currency)

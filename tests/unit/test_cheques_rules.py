@@ -4,6 +4,7 @@ backends in test_cheques_serials.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,10 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from branchline.common.errors import NotFound
 from branchline.server.cheques import admin
 from branchline.server.cheques.schema import (
+    cheque_audit,
     cheque_face_decisions,
     cheque_incidents,
+    cheque_purchasers,
     cheque_purchases,
 )
 from branchline.server.storage import open_database
@@ -150,6 +154,55 @@ def test_a_card_holder_who_is_not_a_registered_purchaser_is_refused(world: World
         "permission_denied",
         "not_authorised_purchaser",
     )
+
+
+def test_a_removed_purchaser_is_refused_and_their_face_is_gone(world: World) -> None:
+    """The bank removes a purchaser who left the company: the enrolled face goes with the
+    row; a purchase already past the ID card is refused at the face, a new one at the card;
+    the audit names who was removed and the face's SHA-256, never the face."""
+    pid = checked(world)  # the ID card read before the removal
+    assert admin.remove_purchaser(world.engine, BASIC.purchaser_id, STAFF, world.clock())
+    with world.engine.connect() as conn:
+        left = {r.purchaser_id for r in conn.execute(select(cheque_purchasers))}
+        entry = conn.execute(
+            select(cheque_audit).where(cheque_audit.c.action == "remove_purchaser")
+        ).one()
+    assert BASIC.purchaser_id not in left
+    assert (entry.actor, entry.subject) == (STAFF, BASIC.purchaser_id)
+    detail = json.loads(entry.detail)
+    assert detail["name"] == "Barack Obama" and len(detail["face_sha256"]) == 64
+    refused(world.face(pid), "permission_denied", "not_authorised_purchaser")
+    later = new_pid()
+    assert not world.start_card(BASIC.account_id, later).code
+    refused(world.id_card(later), "permission_denied", "not_authorised_purchaser")
+    # The purchase keeps its own copy of who bought.
+    with world.engine.connect() as conn:
+        purchase = conn.execute(
+            select(cheque_purchases).where(cheque_purchases.c.purchase_id == pid)
+        ).one()
+    assert purchase.buyer_name == "Barack Obama"
+
+
+def test_removing_an_unknown_purchaser_names_it_and_a_removed_one_can_be_added_again(
+    world: World,
+) -> None:
+    with pytest.raises(NotFound) as unknown:
+        admin.remove_purchaser(world.engine, "P-NOBODY", STAFF, world.clock())
+    assert (unknown.value.reason, unknown.value.field) == ("unknown_purchaser", "id")
+    admin.remove_purchaser(world.engine, BASIC.purchaser_id, STAFF, world.clock())
+    admin.add_purchaser(
+        world.engine,
+        BASIC.purchaser_id,
+        BASIC.account_id,
+        BASIC.purchaser_id_number,
+        "Barack Obama",
+        STAFF,
+        world.clock(),
+    )
+    pid = new_pid()
+    assert not world.start_card(BASIC.account_id, pid).code
+    # Registered again but not enrolled: the face must be enrolled before a purchase.
+    refused(world.id_card(pid), "permission_denied", "no_enrolled_face")
 
 
 # --- the face ---
