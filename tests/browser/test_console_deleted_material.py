@@ -151,6 +151,12 @@ def route_answer(teller: Console, task_id: str, index: int) -> tuple[int, dict[s
     return int(answer[0]), json.loads(answer[1])
 
 
+def server_went(teller: Console, since: int) -> bool:
+    """Whether a state the page received after frame ``since`` says the server is gone."""
+    teller.page.wait_for_timeout(1)  # Playwright delivers the page's frames while it runs
+    return any(f.get("server") == "connecting" for f in teller.frames[since:])
+
+
 def no_image_shown(detail: Locator) -> None:
     """No <img> in the detail, and none anywhere on the page that failed to load."""
     assert detail.locator("img").count() == 0
@@ -168,9 +174,12 @@ def test_a_material_the_retention_deleted_reads_as_deleted_in_both_languages(
         teller = Console(browser, url, request.node.name)
         try:
             task = ended_task_with_detail_open(stack, teller)
+            before = len(teller.frames)
             restart_server(stack)
             when = deleted_on_the_server(stack, task.task_id)
-            # The console follows the server again (its stream resumed) before the page loads.
+            # The console lost the server and follows it again (its stream resumed) before
+            # the page loads: its image reads then reach the restarted server.
+            wait_for(lambda: server_went(teller, before), 10, "the console to see the server go")
             online = '[data-role="server"][data-state="online"]'
             teller.page.locator(online).wait_for(state="attached", timeout=30_000)
             loads: list[tuple[str, int]] = []
