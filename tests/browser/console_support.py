@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import struct
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,3 +157,28 @@ def newest_carrier(console: Console, state: str, timeout: float = 30) -> dict[st
         return rows[-1] if rows else None
 
     return cast(dict[str, Any], wait_for(found, timeout, f"a carrier {state} on the console", 0.2))
+
+
+def document_png(width: int = 96, height: int = 60) -> bytes:
+    """A small picture of a card (a blue frame on pale blue) that shows as more than blank."""
+    frame = bytes((20, 60, 140))
+    inside = bytes((235, 240, 250))
+    rows = b"".join(
+        b"\0"
+        + b"".join(
+            frame if min(x, y, width - 1 - x, height - 1 - y) < 4 else inside for x in range(width)
+        )
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

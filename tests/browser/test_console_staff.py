@@ -15,10 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -32,7 +30,12 @@ from branchline.server import pki
 from branchline.v1 import agent_local_pb2, calls_pb2, common_pb2, sim_control_pb2
 from branchline.v1 import dispatch_pb2 as pb
 from branchline.v1 import dispatch_pb2_grpc as pb_grpc
-from tests.browser.console_support import Console, console_process, console_processes
+from tests.browser.console_support import (
+    Console,
+    console_process,
+    console_processes,
+    document_png,
+)
 from tests.browser.kiosk_support import KioskBranch, free_port
 from tests.integration.dispatch_support import channel, origin, register_terminal, staff
 from tests.integration.stack import Stack, wait_for
@@ -45,31 +48,6 @@ PNG = bytes.fromhex(
 ID_NUMBER = "11010519491231002X"
 PAN = "4761739001010010"
 TOKEN = "tok_9f8e7d6c"
-
-
-def document_png(width: int = 96, height: int = 60) -> bytes:
-    """A small picture of a card (a blue frame on pale blue) that shows as more than blank."""
-    frame = bytes((20, 60, 140))
-    inside = bytes((235, 240, 250))
-    rows = b"".join(
-        b"\0"
-        + b"".join(
-            frame if min(x, y, width - 1 - x, height - 1 - y) < 4 else inside for x in range(width)
-        )
-        for y in range(height)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")
