@@ -338,6 +338,27 @@ class TaskDesk:
             return None
         return bytes(found.data)
 
+    async def _mark_deleted(self, task_id: str, detail: pb.Task) -> None:
+        """The open task's materials the retention deleted, as the server lists them now
+        (it deletes all of an ended task's at once: a PDF, never read by a route, is marked
+        too); no bytes are read, so nothing is audited as viewed."""
+        task = await self._client.call(
+            self._client.dispatch.GetTask, pb.GetTaskRequest(task_id=task_id)
+        )
+        if self.detail is not detail:
+            return  # another task was opened meanwhile
+        for index, found in enumerate(task.materials):
+            if index >= len(self._material_list) or not found.HasField("deleted_at"):
+                continue
+            known = self._material_list[index]
+            if known.sha256 != found.sha256:
+                continue
+            known.deleted_at.CopyFrom(found.deleted_at)
+            known.image_type = ""
+            if index < len(self.materials):
+                self.materials[index] = material_view(known, "")
+        self._changed()
+
     def _viewed(self, task_id: str, index: int, material: pb.Material) -> None:
         # A customer's documents: who looked at which, as for recordings.
         log_event(
@@ -383,10 +404,9 @@ class TaskDesk:
         data = None
         if material.image_type and not material.HasField("deleted_at"):
             data = await self._read(task_id, material)
-            if data is None and self.detail is detail and number < len(self.materials):
+            if data is None and self.detail is detail:
                 # Deleted since the task was opened: the page says so, not a broken image.
-                self.materials[number] = material_view(material, "")
-                self._changed()
+                await self._mark_deleted(task_id, detail)
         if material.HasField("deleted_at"):  # before, or as this read found
             raise FailedPrecondition(
                 f"index: material {number} of task {task_id} ({material.name}) was deleted: "

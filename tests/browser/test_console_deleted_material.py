@@ -196,10 +196,14 @@ def test_a_material_the_retention_deleted_reads_as_deleted_in_both_languages(
             deleted.wait_for(timeout=10_000)
             assert deleted.inner_text() == f"Deleted on {when['id-front.png']}: {EN_DELETED}"
             assert photo.get_attribute("data-image") == "false"
-            # The PDF (never an image) went by the same sweep; the console learns of a
-            # deletion from the image route only, so the PDF still reads "no image".
+            # The PDF (never an image, never read by the route) went by the same sweep: the
+            # console, told of one deletion, asks the server which others it deleted.
             pdf = detail.locator('figure[data-material="statement.pdf"]')
+            pdf_deleted = pdf.locator('[data-role="material-deleted"]')
+            pdf_deleted.wait_for(timeout=10_000)
+            assert pdf_deleted.inner_text() == f"Deleted on {when['statement.pdf']}: {EN_DELETED}"
             assert pdf.get_attribute("data-image") == "false"
+            assert pdf.locator('[data-role="no-image"]').count() == 0
             assert "id-front.png (image/png)" in photo.inner_text()
             no_image_shown(detail)
             # The page asked for the photo once (as the state had it) and was told no.
