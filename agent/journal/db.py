@@ -167,6 +167,9 @@ class Database:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 10000")
+        # Deleted rows are overwritten with zeros, not left in free pages: what retention
+        # deletes (ID photos, faces) and the credentials the outbox drops must not linger.
+        conn.execute("PRAGMA secure_delete = ON")
         if int(conn.execute("PRAGMA synchronous").fetchone()[0]) != 2:
             raise JournalError(f"{self.path}: synchronous=FULL was not accepted")
 
@@ -218,6 +221,16 @@ class Database:
                     raise
             else:
                 conn.execute(f"RELEASE sp{depth}")
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate it, so page images of deleted rows
+        no longer sit in ``journal.db-wal``; False when a reader kept it from completing."""
+        with self._lock:
+            self._check_open()
+            if self._depth != 0:
+                raise JournalError("checkpoint() inside a transaction")
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            return not busy
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

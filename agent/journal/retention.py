@@ -141,7 +141,7 @@ class JournalRetention:
     def __init__(
         self, db: Database, retention_days: float, interval: float = SWEEP_SECONDS
     ) -> None:
-        if retention_days <= 0:
+        if not retention_days > 0:  # NaN too
             raise ValueError(f"retention_days: must be above 0, got {retention_days}")
         self.db = db
         self.retention_days = retention_days
@@ -156,6 +156,9 @@ class JournalRetention:
         while not (batch := await asyncio.to_thread(sweep_batch, self.db, cutoff)).empty:
             swept += batch
             self.removed += batch
+        if not swept.empty:
+            # The WAL still holds the deleted pages as they were written: truncate it.
+            await asyncio.to_thread(self.db.checkpoint)
         log_event(
             log,
             "journal_retention",
