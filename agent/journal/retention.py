@@ -17,7 +17,9 @@ answers), a message not yet acknowledged (the sender still owes it to the server
 transaction a phone job left in ``phone_job`` still follows (``phone_job_recovery.py`` reads
 how it ended; a job not yet linked may own any transaction begun since it asked). The
 e-journal, the bank's record, is kept whole: its entries are hash-chained and hold no image.
-The outbox counter is apart from the rows, so sequence numbers are never reused.
+The outbox counter is apart from the rows, so sequence numbers are never reused. Deleted
+rows are zeroed (``PRAGMA secure_delete``, db.py) and a sweep that deleted something
+truncates the WAL, so the bytes linger neither in free pages nor in old WAL frames.
 """
 
 from __future__ import annotations
