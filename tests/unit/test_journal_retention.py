@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import shutil
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,16 +22,19 @@ import pytest
 
 from branchline.agent.cheques import customer
 from branchline.agent.cheques import machine as m
-from branchline.agent.config import load_config
+from branchline.agent.config import AgentConfig, load_config
+from branchline.agent.daemon import Agent
 from branchline.agent.journal.retention import DAY, JournalRetention, held, sweep_batch
 from branchline.agent.journal.store import Store
 from branchline.agent.journal.txjournal import StateMachine
 from branchline.agent.kiosk.flows import phone_job_journal
+from branchline.agent.kiosk.settings import KioskSettings
 from branchline.agent.metrics import AgentCollector
 from branchline.agent.tube.sender import OutboxSender
 from branchline.common.config_reader import ConfigError
 from branchline.v1 import cheques_pb2 as pb
 from tests.unit.cheque_fakes import FACE, ID_CARD, make_world
+from tests.unit.link_support import loopback_terminal, until
 
 MACHINE = StateMachine("started", {"started": frozenset({"done"})}, frozenset({"done"}))
 # What the fake ID reader and face camera give (tests/unit/cheque_fakes.py): the card's photo,
@@ -376,3 +383,56 @@ def test_the_metric_counts_what_the_sweep_removed(store: Store, clock: Clock) ->
     assert family.type == "counter"
     got = {s.labels["what"]: s.value for s in family.samples if s.name.endswith("_total")}
     assert got == {"transactions": 1.0, "messages": 1.0}
+
+
+# -- the agent ---------------------------------------------------------------------------------
+
+
+def test_the_agent_sweeps_its_journal_when_it_runs(caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon runs the sweep on its loop with the configured retention: a purchase
+    finished a month ago is gone once the agent has started, and it stops cleanly."""
+    # A short directory: a Unix socket path is limited to about 100 bytes.
+    state = Path(tempfile.mkdtemp(prefix="bl-ret-", dir="/tmp"))
+    try:
+        clock = Clock()
+        clock.t = time.time() - 30 * DAY
+        seeded = Store(state, "T-RET", {"deposit": MACHINE}, now=clock)
+        old, _ = finished_txn(seeded)
+        clock.t = time.time() - 5 * DAY
+        recent, _ = finished_txn(seeded)
+        seeded.close()
+        terminal = replace(loopback_terminal("T-RET", 1, state), journal_retention_days=10)
+        config = AgentConfig(
+            file=state / "agent.toml",
+            terminal=terminal,
+            devices=(),
+            kiosk=KioskSettings(enabled=False),
+        )
+        caplog.set_level(logging.INFO, "branchline.agent.journal")
+        assert asyncio.run(run_agent_until_swept(Agent(config), caplog)) == 0
+        store = Store(state, "T-RET")
+        try:
+            assert [r[0] for r in rows(store, "SELECT id FROM txn")] == [recent]
+            assert old != recent
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def run_agent_until_swept(agent: Agent, caplog: pytest.LogCaptureFixture) -> int:
+    task = asyncio.create_task(agent.run())
+    try:
+        await until(
+            lambda: (
+                task.done() or any(r.getMessage() == "journal_retention" for r in caplog.records)
+            ),
+            "the agent's first sweep",
+        )
+    finally:
+        agent.request_stop()
+        async with asyncio.timeout(30):
+            code = await task
+    assert agent.retention.retention_days == 10
+    assert agent.retention.removed.transactions == 1
+    return code
