@@ -107,6 +107,13 @@ MIGRATIONS: list[list[str]] = [
             updated_at REAL NOT NULL
         )""",
     ],
+    [
+        # The journal retention (retention.py) finds finished transactions by when they
+        # finished and their messages by transaction; deleting a transaction also has SQLite
+        # look for outbox rows still referring to it. Without these, each is a full scan.
+        "CREATE INDEX txn_finished ON txn (updated_at) WHERE finished = 1",
+        "CREATE INDEX outbox_txn ON outbox (txn_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,8 @@ from branchline.agent.cheques import customer
 from branchline.agent.cheques import machine as m
 from branchline.agent.config import AgentConfig, load_config
 from branchline.agent.daemon import Agent
+from branchline.agent.journal import retention as retention_module
+from branchline.agent.journal.db import MIGRATIONS, Database
 from branchline.agent.journal.retention import DAY, JournalRetention, held, sweep_batch
 from branchline.agent.journal.store import Store
 from branchline.agent.journal.txjournal import StateMachine
@@ -436,3 +438,31 @@ async def run_agent_until_swept(agent: Agent, caplog: pytest.LogCaptureFixture) 
     assert agent.retention.retention_days == 10
     assert agent.retention.removed.transactions == 1
     return code
+
+
+def test_a_journal_from_before_gets_the_indexes_the_sweep_needs(tmp_path: Path) -> None:
+    """Without an index on outbox.txn_id each deleted transaction scans the whole outbox
+    (SQLite's foreign-key check too): a terminal's first sweep of years of journal took
+    minutes per batch. A journal of the previous schema gets them when the agent opens it."""
+    path = tmp_path / "journal.db"
+    with sqlite3.connect(path) as conn:
+        for statement in [s for version in MIGRATIONS[:2] for s in version]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    db = Database(path)
+    try:
+        with db.reading() as conn:
+            plan = " ".join(
+                str(row[3])
+                for row in conn.execute(
+                    "EXPLAIN QUERY PLAN " + retention_module._DUE_TRANSACTIONS,
+                    {"cutoff": 0.0, "limit": 1},
+                )
+            )
+            indexes = {row[1] for row in conn.execute("PRAGMA index_list(outbox)")}
+        assert "SEARCH txn USING INDEX txn_finished" in plan
+        assert "SEARCH outbox USING INDEX outbox_txn" in plan
+        assert "outbox_txn" in indexes
+    finally:
+        db.close()
