@@ -236,7 +236,13 @@ class Database:
             self._check_open()
             if self._depth != 0:
                 raise JournalError("checkpoint() inside a transaction")
-            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            # Not waiting for a long reader (a full verify): this connection's lock is held
+            # meanwhile, and the next sweep tries again.
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 10000")
             return not busy
 
     @contextmanager

@@ -158,9 +158,10 @@ class JournalRetention:
         while not (batch := await asyncio.to_thread(sweep_batch, self.db, cutoff)).empty:
             swept += batch
             self.removed += batch
+        truncated = False
         if not swept.empty:
             # The WAL still holds the deleted pages as they were written: truncate it.
-            await asyncio.to_thread(self.db.checkpoint)
+            truncated = await asyncio.to_thread(self.db.checkpoint)
         log_event(
             log,
             "journal_retention",
@@ -168,6 +169,7 @@ class JournalRetention:
             steps=swept.steps,
             messages=swept.messages,
             retention_days=self.retention_days,
+            wal_truncated=truncated,
         )
         return swept
 
