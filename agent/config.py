@@ -28,6 +28,10 @@ DEVICE_NAMES = (
     "cheque_printer",
 )
 TERMINAL_KINDS = ("self_service", "mobile_counter", "back_office")
+# At least a day for support and for answering a replay of a recent acknowledgement; at most
+# ten years.
+MIN_RETENTION_DAYS = 1.0
+MAX_RETENTION_DAYS = 3650.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,9 @@ class TerminalConfig:
     tls: TlsFiles | None
     # Devices whose absence takes the terminal out of service.
     required_devices: tuple[str, ...]
+    # Days a finished transaction's journal and acknowledged outbox messages (the ID card
+    # read and face of a cheque purchase among them) stay in journal.db (journal/retention.py).
+    journal_retention_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -130,9 +137,22 @@ def _read_terminal(reader: SectionReader) -> TerminalConfig:
         heartbeat_interval=reader.get_float("heartbeat_interval", 5.0, above=0.0, maxval=300.0),
         tls=tls,
         required_devices=tuple(required),
+        journal_retention_days=_retention_days(reader),
     )
     reader.finish()
     return config
+
+
+def _retention_days(reader: SectionReader) -> float:
+    option = "journal_retention_days"
+    days = reader.get_float(option, 7.0, maxval=MAX_RETENTION_DAYS)
+    if not days >= MIN_RETENTION_DAYS:  # NaN too
+        raise reader.error(
+            option,
+            f"must be at least {MIN_RETENTION_DAYS:g} day (support and replays of recent "
+            f"acknowledgements need it), got {days:g}",
+        )
+    return days
 
 
 def _is_loopback_address(address: str) -> bool:

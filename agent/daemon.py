@@ -14,6 +14,7 @@ from branchline.agent.config import AgentConfig
 from branchline.agent.customer.call import CallSession
 from branchline.agent.customer.session import SessionStore
 from branchline.agent.device_owner import DeviceOwner, DeviceSnapshot
+from branchline.agent.journal.retention import JournalRetention
 from branchline.agent.journal.store import Store
 from branchline.agent.kiosk.server import start_kiosk
 from branchline.agent.local_api import socket_path, start_local_api
@@ -61,6 +62,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._store: Store | None = None
         self._recordings: TerminalRecordings | None = None
+        self._retention: JournalRetention | None = None
 
     @property
     def store(self) -> Store:
@@ -69,6 +71,14 @@ class Agent:
             terminal = self.config.terminal
             self._store = Store(terminal.state_dir, terminal.terminal_id)
         return self._store
+
+    @property
+    def retention(self) -> JournalRetention:
+        """The sweep of finished transactions and acknowledged messages out of the journal."""
+        if self._retention is None:
+            days = self.config.terminal.journal_retention_days
+            self._retention = JournalRetention(self.store.db, days)
+        return self._retention
 
     @property
     def recordings(self) -> TerminalRecordings | None:
@@ -138,6 +148,7 @@ class Agent:
         tube_task = asyncio.create_task(self.tube.run(), name="tube")
         tube_task.add_done_callback(self._task_ended)
         cheques_recovery = asyncio.create_task(self.cheques.recover(), name="cheques-recover")
+        retention_task = asyncio.create_task(self.retention.run(), name="journal-retention")
         self._recordings = TerminalRecordings(
             terminal, self.store.ejournal, self.config.kiosk.recording_idle_seconds
         )
@@ -169,13 +180,14 @@ class Agent:
         await self.tube.stop()
         cheques_recovery.cancel()
         await self.cheques.stop()
+        retention_task.cancel()
         await asyncio.gather(*(o.stop(STOP_GRACE) for o in self.owners.values()))
         # Give the uplink a moment to carry the final state to the server.
         await asyncio.sleep(0.2)
         uplink_task.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(uplink_task, tube_task, *tasks, return_exceptions=True)
+        await asyncio.gather(uplink_task, tube_task, retention_task, *tasks, return_exceptions=True)
         await local_api.stop(1.0)
         await self._recordings.stop()
         if self._store is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from branchline.common.config_reader import SectionReader
@@ -57,7 +57,7 @@ class AgentCollector(Collector):
     def describe(self) -> list[object]:
         return []
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         agent = self._agent
         terminal = agent.config.terminal.terminal_id
         devices = GaugeMetricFamily(
@@ -86,6 +86,17 @@ class AgentCollector(Collector):
         )
         age.add_metric([terminal], stats.oldest_age_seconds)
         yield age
+
+        removed = agent.retention.removed
+        retention = CounterMetricFamily(
+            "branchline_journal_retention_removed",
+            "Finished transactions and acknowledged outbox messages the journal retention "
+            "deleted from journal.db since the agent started",
+            labels=["terminal", "what"],
+        )
+        retention.add_metric([terminal, "transactions"], removed.transactions)
+        retention.add_metric([terminal, "messages"], removed.messages)
+        yield retention
 
         uplink = GaugeMetricFamily(
             "branchline_agent_uplink_connected",

@@ -107,6 +107,13 @@ MIGRATIONS: list[list[str]] = [
             updated_at REAL NOT NULL
         )""",
     ],
+    [
+        # The journal retention (retention.py) finds finished transactions by when they
+        # finished and their messages by transaction; deleting a transaction also has SQLite
+        # look for outbox rows still referring to it. Without these, each is a full scan.
+        "CREATE INDEX txn_finished ON txn (updated_at) WHERE finished = 1",
+        "CREATE INDEX outbox_txn ON outbox (txn_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -167,6 +174,9 @@ class Database:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 10000")
+        # Deleted rows are overwritten with zeros, not left in free pages: what retention
+        # deletes (ID photos, faces) and the credentials the outbox drops must not linger.
+        conn.execute("PRAGMA secure_delete = ON")
         if int(conn.execute("PRAGMA synchronous").fetchone()[0]) != 2:
             raise JournalError(f"{self.path}: synchronous=FULL was not accepted")
 
@@ -218,6 +228,22 @@ class Database:
                     raise
             else:
                 conn.execute(f"RELEASE sp{depth}")
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate it, so page images of deleted rows
+        no longer sit in ``journal.db-wal``; False when a reader kept it from completing."""
+        with self._lock:
+            self._check_open()
+            if self._depth != 0:
+                raise JournalError("checkpoint() inside a transaction")
+            # Not waiting for a long reader (a full verify): this connection's lock is held
+            # meanwhile, and the next sweep tries again.
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 10000")
+            return not busy
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

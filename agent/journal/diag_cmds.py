@@ -70,7 +70,10 @@ def age_text(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
 
 
 def run_journal(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: float) -> int:
@@ -119,6 +122,9 @@ def run_outbox(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: 
             "oldest_age_seconds": round(result.oldest_age_seconds, 3),
             "acknowledged": result.acknowledged,
             "last_seq": result.last_seq,
+            "oldest_acknowledged_age_seconds": round(result.oldest_acknowledged_age_seconds, 3),
+            "finished_transactions": result.finished_transactions,
+            "oldest_finished_age_seconds": round(result.oldest_finished_age_seconds, 3),
             "messages": [
                 {
                     "seq": m.seq,
@@ -137,6 +143,7 @@ def run_outbox(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: 
         return 0
     if not result.pending:
         print(f"outbox empty ({result.acknowledged} acknowledged, last seq {result.last_seq})")
+        print(_kept_line(result))
         return 0
     print(
         f"{result.pending} waiting, oldest {age_text(result.oldest_age_seconds)}; "
@@ -152,4 +159,23 @@ def run_outbox(stub: pb_grpc.AgentLocalStub, args: argparse.Namespace, timeout: 
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if result.pending > len(result.messages):
         print(f"... and {result.pending - len(result.messages)} more")
+    print(_kept_line(result))
     return 0
+
+
+def _kept_line(result: pb.ListOutboxResult) -> str:
+    """What the journal keeps until its retention ([terminal] journal_retention_days)."""
+    acked = (
+        f", oldest acknowledged {age_text(result.oldest_acknowledged_age_seconds)} ago"
+        if result.acknowledged
+        else ""
+    )
+    finished = (
+        f", oldest finished {age_text(result.oldest_finished_age_seconds)} ago"
+        if result.finished_transactions
+        else ""
+    )
+    return (
+        f"kept until retention: {result.acknowledged} acknowledged messages{acked}; "
+        f"{result.finished_transactions} finished transactions{finished}"
+    )

@@ -18,6 +18,7 @@ from branchline.v1 import agent_local_pb2 as pb
 from .db import JournalError
 from .ejournal import Entry
 from .jsoncodec import DataError
+from .retention import held
 from .store import Store
 
 MAX_LIMIT = 1000
@@ -74,7 +75,12 @@ def show_journal(store: Store, request: pb.ShowJournalRequest) -> pb.ShowJournal
 
 def list_outbox(store: Store, request: pb.ListOutboxRequest) -> pb.ListOutboxResult:
     stats = store.outbox.stats()
+    kept = held(store.db)
     now = store.db.now()
+
+    def age(at: float | None) -> float:
+        return 0.0 if at is None else max(0.0, now - at)
+
     messages = [
         pb.OutboxMessage(
             seq=m.seq,
@@ -94,4 +100,7 @@ def list_outbox(store: Store, request: pb.ListOutboxRequest) -> pb.ListOutboxRes
         oldest_age_seconds=stats.oldest_age_seconds,
         acknowledged=stats.acknowledged,
         last_seq=stats.last_seq,
+        oldest_acknowledged_age_seconds=age(kept.oldest_acknowledged_at),
+        finished_transactions=kept.finished_transactions,
+        oldest_finished_age_seconds=age(kept.oldest_finished_at),
     )

@@ -15,6 +15,7 @@ from branchline.agent import diag
 from branchline.agent.journal import rpc
 from branchline.agent.journal.diag_cmds import EXIT_TAMPERED, age_text
 from branchline.agent.journal.store import Store
+from branchline.agent.journal.txjournal import StateMachine
 from branchline.common.errors import InvalidArgument
 from branchline.v1 import agent_local_pb2 as pb
 
@@ -142,4 +143,43 @@ def test_age_text() -> None:
         "59.9s",
         "1m01s",
         "5h02m",
+    ]
+
+
+def test_outbox_shows_what_the_journal_keeps_until_retention(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the journal retention deletes in time: acknowledged messages and finished
+    transactions, with how long ago the oldest was acknowledged / finished."""
+    assert run(store, "outbox") == 0
+    assert "kept until retention: 0 acknowledged messages; 0 finished transactions" in (
+        capsys.readouterr().out
+    )
+    machine = StateMachine("started", {"started": frozenset({"done"})}, frozenset({"done"}))
+    store.txjournal.define("deposit", machine)
+    txn = store.txjournal.begin("deposit", {})
+    _, seq, _ = store.record_step_and_enqueue(txn, "send", {}, "deposit_request", b"x")
+    store.outbox.mark_acknowledged(seq, b"ok")
+    store.txjournal.set_state(txn, "done")
+    store.txjournal.begin("deposit", {})  # unfinished: not counted
+    Clock.t += 3 * 86_400 + 3600
+    store.outbox.enqueue("deposit_request", b"y")
+    assert run(store, "outbox") == 0
+    out = capsys.readouterr().out
+    assert (
+        "kept until retention: 1 acknowledged messages, oldest acknowledged 3d01h ago; "
+        "1 finished transactions, oldest finished 3d01h ago"
+    ) in out
+    assert run(store, "outbox", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["finished_transactions"] == 1
+    assert (
+        data["oldest_finished_age_seconds"]
+        == data["oldest_acknowledged_age_seconds"]
+        == (3 * 86_400 + 3600)
+    )
+    assert [age_text(s) for s in (47 * 3600 + 60, 48 * 3600, 8 * 86_400 + 7200)] == [
+        "47h01m",
+        "2d00h",
+        "8d02h",
     ]

@@ -221,18 +221,24 @@ class OutboxMessage(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., key: _Optional[str] = ..., kind: _Optional[str] = ..., age_seconds: _Optional[float] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., txn_id: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class ListOutboxResult(_message.Message):
-    __slots__ = ("messages", "pending", "oldest_age_seconds", "acknowledged", "last_seq")
+    __slots__ = ("messages", "pending", "oldest_age_seconds", "acknowledged", "last_seq", "oldest_acknowledged_age_seconds", "finished_transactions", "oldest_finished_age_seconds")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
     OLDEST_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_ACKNOWLEDGED_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_FINISHED_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[OutboxMessage]
     pending: int
     oldest_age_seconds: float
     acknowledged: int
     last_seq: int
-    def __init__(self, messages: _Optional[_Iterable[_Union[OutboxMessage, _Mapping]]] = ..., pending: _Optional[int] = ..., oldest_age_seconds: _Optional[float] = ..., acknowledged: _Optional[int] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    oldest_acknowledged_age_seconds: float
+    finished_transactions: int
+    oldest_finished_age_seconds: float
+    def __init__(self, messages: _Optional[_Iterable[_Union[OutboxMessage, _Mapping]]] = ..., pending: _Optional[int] = ..., oldest_age_seconds: _Optional[float] = ..., acknowledged: _Optional[int] = ..., last_seq: _Optional[int] = ..., oldest_acknowledged_age_seconds: _Optional[float] = ..., finished_transactions: _Optional[int] = ..., oldest_finished_age_seconds: _Optional[float] = ...) -> None: ...
 
 class RequestTellerRequest(_message.Message):
     __slots__ = ("business_type", "mode")
