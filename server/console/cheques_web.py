@@ -17,7 +17,7 @@ from aiohttp import web
 
 from branchline.common.errors import PermissionDenied
 from branchline.common.web.pages import read_bounded
-from branchline.server.console.image_route import serve_image
+from branchline.server.console.image_route import check_signed_in, serve_image
 
 if TYPE_CHECKING:
     from branchline.server.console.cheques import ChequeDesk
@@ -39,12 +39,7 @@ async def display_page(request: web.Request) -> web.FileResponse:
 
 def _desk_of(session: ConsoleSession) -> ChequeDesk:
     """The display's sale data, once the console has signed in and the role has the screen."""
-    if not session.signed_in:
-        raise PermissionDenied(
-            "session: this console has not signed in yet (the server is not reachable or "
-            "refused its certificate)",
-            rule="not_signed_in",
-        )
+    check_signed_in(session.signed_in)
     if session.cheques is None or "cheques" not in session.views:
         raise PermissionDenied(
             f"the branch display is not open to {session.settings.identity}", rule="role_view"

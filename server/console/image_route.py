@@ -28,12 +28,29 @@ IMAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-__all__ = ["IMAGE_HEADERS", "check_page", "image_type", "refusal", "serve_image"]
+__all__ = [
+    "IMAGE_HEADERS",
+    "check_page",
+    "check_signed_in",
+    "image_type",
+    "refusal",
+    "serve_image",
+]
 
 # What a browser says of a request its own page made (or the person typed the address).
 OWN_PAGE = frozenset({"same-origin", "none"})
 # The image's bytes and their sniffed type; raises DomainError or grpc.aio.AioRpcError.
 Fetch = Callable[[], Awaitable[tuple[bytes, str]]]
+
+
+def check_signed_in(signed_in: bool) -> None:
+    """Refused until this console has signed in to the server (nothing to serve yet)."""
+    if not signed_in:
+        raise PermissionDenied(
+            "session: this console has not signed in yet (the server is not reachable or "
+            "refused its certificate)",
+            rule="not_signed_in",
+        )
 
 
 def check_page(request: web.Request, what: str) -> None:

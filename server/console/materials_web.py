@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from branchline.common.errors import PermissionDenied
-from branchline.server.console.image_route import serve_image
+from branchline.server.console.image_route import check_signed_in, serve_image
 
 if TYPE_CHECKING:
     from branchline.server.console.session import ConsoleSession
@@ -30,12 +30,7 @@ ROUTE = "/tasks/{task_id}/materials/{index}"
 
 def _desk_of(session: ConsoleSession) -> TaskDesk:
     """The person's tasks, once the console has signed in and their role has the screen."""
-    if not session.signed_in:
-        raise PermissionDenied(
-            "session: this console has not signed in yet (the server is not reachable or "
-            "refused its certificate)",
-            rule="not_signed_in",
-        )
+    check_signed_in(session.signed_in)
     if session.tasks is None or not {"tasks", "lobby"} & set(session.views):
         raise PermissionDenied(
             f"the tasks screen is not open to {session.settings.identity}", rule="role_view"
