@@ -129,6 +129,10 @@ class StepEngine(Generic[LiveT]):
     ANSWER_WAIT: ClassVar[float] = 20.0
     # After an unexpected failure of a handler, how long before the stage is tried again.
     RETRY_AFTER: ClassVar[float] = 5.0
+    # Finished transactions kept in memory (the newest): the kiosk's result screens read
+    # them; older ones are read back from the journal when asked for (``get``), so a
+    # long-running agent does not keep every customer's transaction for ever.
+    KEEP_FINISHED: ClassVar[int] = 64
 
     def __init__(
         self,
@@ -221,7 +225,7 @@ class StepEngine(Generic[LiveT]):
             stage_at=at,
             step=number,
         )
-        self.live[key] = live
+        self._keep(key, live)
         self.kick_sender()
         return live
 
@@ -432,8 +436,16 @@ class StepEngine(Generic[LiveT]):
         if not self.owns(txn.kind) or not txn.finished:
             return None  # unfinished ones are all in ``live`` since recovery
         live = self.from_journal(txn)
-        self.live[key] = live
+        self._keep(key, live)
         return live
+
+    def _keep(self, key: str, live: LiveT) -> None:
+        """``live`` in memory; the oldest finished ones beyond ``KEEP_FINISHED`` let go (an
+        unfinished one never: its runner and recovery hold it)."""
+        self.live[key] = live
+        finished = [k for k, x in self.live.items() if x.finished and k != key]
+        for old in finished[: max(len(finished) - self.KEEP_FINISHED, 0)]:
+            del self.live[old]
 
     def busy(self) -> LiveT | None:
         return next((x for x in self.live.values() if not x.finished), None)
