@@ -111,6 +111,14 @@ def _unlock(
     return {"customer_id": args.customer, "was_locked": was}, [f"{args.customer}: {note}"]
 
 
+def _unenrol(
+    engine: Engine, args: argparse.Namespace, now: datetime
+) -> tuple[dict[str, Any], list[str]]:
+    ended = enrolment.unenrol(engine, args.customer, args.actor, now)
+    data = {"customer_id": args.customer, "unenrolled": True, "phones_signed_out": ended}
+    return data, [f"{args.customer}: unenrolled, {ended} phone(s) signed out"]
+
+
 def _show(
     engine: Engine, args: argparse.Namespace, now: datetime
 ) -> tuple[dict[str, Any], list[str]]:
@@ -126,7 +134,13 @@ def _show(
     return {"customers": found}, lines or ["nobody is enrolled"]
 
 
-COMMANDS = {"enrol": _enrol, "reset": _reset, "unlock": _unlock, "show": _show}
+COMMANDS = {
+    "enrol": _enrol,
+    "reset": _reset,
+    "unlock": _unlock,
+    "unenrol": _unenrol,
+    "show": _show,
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,8 +169,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     reset = cs.add_parser("reset", help="a new password (from stdin) and/or TOTP secret")
     unlock = cs.add_parser("unlock", help="lift a lockout after failed sign-ins")
+    unenrol = cs.add_parser(
+        "unenrol", help="end mobile banking: credentials deleted, phones signed out"
+    )
     show = cs.add_parser("show", help="enrolled customers' sign-in state (one: its audit)")
-    for command in (enrol, reset, unlock):
+    for command in (enrol, reset, unlock, unenrol):
         command.add_argument("--customer", required=True, help="the ledger's customer id")
     show.add_argument("--customer", help="one customer (default: everyone enrolled)")
     for command in (enrol, reset):
@@ -164,5 +181,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         command.add_argument("--issuer", default=enrolment.ISSUER, help="name in the app")
     reset.add_argument("--password", action="store_true", help="read a new password")
     reset.add_argument("--totp", action="store_true", help="make a new TOTP secret")
-    for command in (enrol, reset, unlock, show):
+    for command in (enrol, reset, unlock, unenrol, show):
         command.add_argument("--json", action="store_true", help="one line of JSON")

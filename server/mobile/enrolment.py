@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from branchline.common.errors import AlreadyExists, InvalidArgument, NotFound, check_text
 from branchline.server.ledger.schema import customers
 from branchline.server.mobile import bank_auth
-from branchline.server.mobile.schema import mobile_audit, mobile_credentials
+from branchline.server.mobile.schema import mobile_audit, mobile_credentials, mobile_logins
 from branchline.server.storage.engine import write_transaction
 
 # RFC 4226 recommends a 160-bit shared secret.
@@ -212,6 +212,22 @@ def unlock(engine: Engine, customer_id: str, actor: str, now: datetime) -> bool:
         )
         _audit(conn, actor, "unlock", customer_id, {"was_locked": was_locked}, now)
     return was_locked
+
+
+def unenrol(engine: Engine, customer_id: str, actor: str, now: datetime) -> int:
+    """End the customer's mobile banking: their credentials (password hash, TOTP secret) are
+    deleted and every phone signed in as them is signed out (its next job that needs the
+    bank asks for a sign-in, which now fails). The audit stays. The phones signed out."""
+    with write_transaction(engine) as conn:
+        _credentials(conn, customer_id)  # NotFound naming the customer when not enrolled
+        conn.execute(
+            delete(mobile_credentials).where(mobile_credentials.c.customer_id == customer_id)
+        )
+        ended = conn.execute(
+            delete(mobile_logins).where(mobile_logins.c.customer_id == customer_id)
+        ).rowcount
+        _audit(conn, actor, "unenrol", customer_id, {"phones_signed_out": ended}, now)
+    return int(ended)
 
 
 def status(engine: Engine, now: datetime, customer_id: str = "") -> list[dict[str, Any]]:

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import zxingcpp
 from PIL import Image
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from branchline.common.errors import DomainError
 from branchline.server.ledger.cards import add_customer
 from branchline.server.main import main
 from branchline.server.mobile import bank_auth
-from branchline.server.mobile.schema import mobile_audit, mobile_credentials
+from branchline.server.mobile.schema import mobile_audit, mobile_credentials, mobile_logins
 from branchline.server.storage.engine import open_database
 
 PASSWORD = "correct horse battery"
@@ -42,7 +42,7 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Engine
     root = tmp_path_factory.mktemp("mobile-cli")
     url = f"sqlite:///{root / 'server.db'}"
     engine = open_database(url)
-    for customer in ("C-1", "C-2", "C-3", "C-4", "C-5"):
+    for customer in ("C-1", "C-2", "C-3", "C-4", "C-5", "C-6"):
         add_customer(engine, customer, f"Customer {customer}", now())
     yield url, engine
     engine.dispose()
@@ -226,6 +226,49 @@ def test_lockout_unlock_and_resets(
     assert fresh not in audit_text(engine) and new_password not in audit_text(engine)
     code, out, _ = cli(db, "show", capsys=capsys)
     assert code == 0 and "C-4: can sign in" in out
+
+
+def test_unenrol_deletes_the_credentials_and_signs_the_phones_out(
+    bank: tuple[str, Engine], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, engine = bank
+    code, out, _ = cli(db, "enrol", "--customer", "C-6", "--json", stdin=PASSWORD, capsys=capsys)
+    secret = secret_of(json.loads(out)["otpauth_uri"])
+    at = now()
+    assert sign_in(engine, "C-6", PASSWORD, secret, at) == "C-6"
+    with engine.begin() as conn:  # a phone signed in at the bank as C-6
+        conn.execute(
+            insert(mobile_logins).values(pairing_id="PR-C6", customer_id="C-6", logged_in_at=at)
+        )
+
+    code, out, _ = cli(db, "unenrol", "--customer", "C-6", "--json", capsys=capsys)
+    assert code == 0
+    assert json.loads(out) == {"customer_id": "C-6", "unenrolled": True, "phones_signed_out": 1}
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(mobile_credentials).where(mobile_credentials.c.customer_id == "C-6")
+            ).all()
+            == []
+        )
+        assert (
+            conn.execute(select(mobile_logins).where(mobile_logins.c.customer_id == "C-6")).all()
+            == []
+        )
+        actions = [
+            (r.action, r.actor)
+            for r in conn.execute(
+                select(mobile_audit)
+                .where(mobile_audit.c.customer_id == "C-6")
+                .order_by(mobile_audit.c.audit_id)
+            )
+        ]
+    assert actions == [("enrol", "bank:cli"), ("unenrol", "bank:cli")]
+    with pytest.raises(DomainError):  # the right password and code no longer sign in
+        sign_in(engine, "C-6", PASSWORD, secret, at + timedelta(seconds=30))
+
+    code, out, err = cli(db, "unenrol", "--customer", "C-6", capsys=capsys)
+    assert code == 2 and out == "" and "not_enrolled (customer)" in err
 
 
 def test_enrol_as_a_process_with_the_password_piped_in(bank: tuple[str, Engine]) -> None:
