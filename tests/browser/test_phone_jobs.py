@@ -370,6 +370,10 @@ def test_withdrawal_rate_changed_after_the_phone_quote_is_confirmed_again(
         "phone_job_confirm", until=lambda d: d.get("rate_version", 0) > shown, timeout=10
     )
     assert again["rate"] == "7.6" and again["rate_changed"] is True
+    # Told in the catalogue's words, not the engine's English with its field name.
+    refusal = kiosk.page.locator('[data-role="error"]')
+    expect(refusal).to_have_text("The rates changed: check the new rate, then confirm.")
+    assert "rate_version" not in (kiosk.page.locator("main").inner_text())
     assert open_txns(stack, "open") == []
     kiosk.click("cancel")
     wait_for(lambda: job_state(phone) == "canceled", 10, "the phone to see the job canceled")

@@ -70,6 +70,39 @@ def test_every_key_the_page_and_flows_use_is_in_both_catalogues() -> None:
         assert missing == [], f"{lang} lacks {missing}"
 
 
+# Reasons in the kiosk's code that never reach a customer as a refusal: a page sending a
+# malformed action or frame (a page fault, not a customer's), the media pages' signalling,
+# and the ends of a phone's job (the phone words those: the gateway's catalogue).
+NOT_A_CUSTOMERS_REFUSAL = {
+    "invalid_action",
+    "invalid_argument",
+    "invalid_frame",
+    "unknown_method",
+    "unknown_service",
+    "no_call",
+    "canceled_at_terminal",
+    "left_queue",
+    "not_printed",
+    "not_started",
+}
+
+
+def test_every_refusal_a_customer_can_meet_is_worded_in_both_catalogues() -> None:
+    """A refusal without a catalogue text shows "That could not be done." with the engine's
+    English detail (field names and all: "rate_version: the rate changed ..."): each reason
+    the kiosk's code refuses with has its own words instead."""
+    reasons: set[str] = set()
+    for path in KIOSK.rglob("*.py"):
+        reasons |= set(re.findall(r'reason="([a-z_]+)"', path.read_text()))
+    assert {"rates_changed", "sign_in_required", "no_transaction"} <= reasons
+    for lang in ("zh-CN", "en"):
+        known = i18n.catalogue(lang)
+        missing = sorted(
+            r for r in reasons - NOT_A_CUSTOMERS_REFUSAL if f"refused.{r}" not in known
+        )
+        assert missing == [], f"{lang} has no words for {missing}"
+
+
 def test_fact_labels_are_plain_words() -> None:
     """A result screen's labels (``<dt>``) are their own messages, not a "Label: {value}"
     sentence filled with nothing (which left "Account:" beside "Reference")."""

@@ -24,7 +24,9 @@ ACCOUNT_KIND = {"cash": "cash", "metal": "metal", "bill": "bills"}
 
 def signed_in(session: KioskSession) -> CustomerSession:
     if session.customer is None:
-        raise FailedPrecondition("session: sign in with card and PIN first", reason="signed_out")
+        raise FailedPrecondition(
+            "session: sign in with card and PIN first", reason="sign_in_required"
+        )
     return session.customer
 
 

@@ -8,7 +8,7 @@ screen shows the rate the terminal will post now (the quote as the kiosk's own w
 makes it, ``withdrawal.make_quote``) and, when that is not V, says the rate changed: the
 customer's confirmation there is their consent to the new rate (re-confirm, not a silent
 repost). Should the rates change again while the confirm screen is up, the confirmation is
-refused (``rate_changed``, field ``rate_version``) and the screen shows the new rate to
+refused (``rates_changed``, field ``rate_version``) and the screen shows the new rate to
 confirm again.
 """
 
@@ -62,5 +62,5 @@ def changed_error() -> FailedPrecondition:
         "rate_version: the rate changed while the screen was up; check the new rate and "
         "confirm again",
         field="rate_version",
-        reason="rate_changed",
+        reason="rates_changed",
     )
